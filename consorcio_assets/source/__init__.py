@@ -1,0 +1,1 @@
+"""The source system: SQL Server in production, a DuckDB stand-in locally."""

@@ -1,0 +1,56 @@
+"""Names shared by every stage: asset keys, groups, kinds and column-schema metadata."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from .catalog import Catalog, Table
+
+SQLSERVER, S3_RAW, TRANSFORMED, AURORA = "sqlserver", "s3_raw", "transformed", "aurora"
+STAGES = (SQLSERVER, S3_RAW, TRANSFORMED, AURORA)
+OWNERS = ["team:data-platform"]
+
+
+def asset_key(stage: str, table: Table | str) -> dg.AssetKey:
+    name = table if isinstance(table, str) else table.target_name
+    return dg.AssetKey([stage, name])
+
+
+def table_for_key(catalog: Catalog, key: dg.AssetKey) -> Table:
+    """The catalog table behind any stage's asset key."""
+    by_target = {t.target_name: t for t in catalog}
+    return by_target[key.path[-1]]
+
+
+def source_column_schema(table: Table) -> dg.TableSchema:
+    """Columns as SQL Server (and DMS, which keeps the names) sees them."""
+    return dg.TableSchema(
+        columns=[
+            dg.TableColumn(
+                c.name, c.sqlserver_type_sql,
+                description=c.comment or (f"computed: {c.computed}" if c.computed else None),
+                constraints=dg.TableColumnConstraints(nullable=c.nullable, unique=(c.name,) == table.primary_key),
+                tags={"pii": ""} if c.pii else {},
+            )
+            for c in table.columns
+        ]
+    )
+
+
+def target_column_schema(table: Table) -> dg.TableSchema:
+    """Columns as they land in the transformed zone and in Aurora (snake_case, PostgreSQL types)."""
+    columns = []
+    for c in table.columns:
+        columns.append(
+            dg.TableColumn(
+                c.target_name, c.postgres_type, description=c.comment,
+                constraints=dg.TableColumnConstraints(nullable=c.nullable, unique=(c.name,) == table.primary_key),
+                tags={"pii": ""} if c.pii else {},
+            )
+        )
+        if c.offset_column:
+            columns.append(
+                dg.TableColumn(c.offset_column, "smallint", description=f"UTC offset of {c.name} in minutes",
+                               constraints=dg.TableColumnConstraints(nullable=c.nullable))
+            )
+    return dg.TableSchema(columns=columns)

@@ -1,0 +1,77 @@
+"""The target PostgreSQL: Aurora in aws mode, an embedded `pgserver` locally.
+
+The embedded server is started on demand and left running (cleanup_mode=None) so that the Dagster
+run, the Glue subprocesses and the tests all reuse one server over its Unix socket.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from functools import lru_cache
+from pathlib import Path
+
+import psycopg
+
+from ..settings import Settings, get_settings
+
+TARGET_DB = "consorcio"
+DAGSTER_DB = "dagster"
+
+
+@lru_cache(maxsize=4)
+def _embedded_server(pgdata: str):
+    logging.getLogger("pgserver").setLevel(logging.WARNING)
+    import pgserver
+
+    Path(pgdata).parent.mkdir(parents=True, exist_ok=True)
+    return pgserver.get_server(pgdata, cleanup_mode=None)
+
+
+def server_url(settings: Settings | None = None, database: str = "postgres") -> str:
+    """A libpq URL of the server, on `database`."""
+    settings = settings or get_settings()
+    if settings.target_url:
+        return _with_database(settings.target_url, database) if database != "postgres" else settings.target_url
+    return _embedded_server(str(settings.home / "pg")).get_uri(database)
+
+
+def _with_database(url: str, database: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).set(database=database).render_as_string(hide_password=False)
+
+
+def ensure_database(name: str, settings: Settings | None = None) -> str:
+    """Create database `name` if missing (the embedded server only has `postgres`); return its URL."""
+    settings = settings or get_settings()
+    if settings.target_url:
+        return settings.target_url if name == TARGET_DB else _with_database(settings.target_url, name)
+    with psycopg.connect(server_url(settings), autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+        if not exists:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    return server_url(settings, name)
+
+
+def target_url(settings: Settings | None = None) -> str:
+    """libpq URL of the migration target (database `consorcio`)."""
+    return ensure_database(TARGET_DB, settings)
+
+
+def sqlalchemy_url(libpq_url: str) -> str:
+    return libpq_url.replace("postgresql://", "postgresql+psycopg://", 1)
+
+
+def redact(url: str) -> str:
+    """The URL with its password masked, for logs and errors."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "<unparsable url>"
+
+
+def dagster_storage_url() -> str:
+    return os.environ.get("DAGSTER_PG_URL") or ensure_database(DAGSTER_DB)
