@@ -1,0 +1,60 @@
+"""The lake (S3 bucket or a local directory laid out like it), reached through `pyarrow.fs` either way.
+
+Zones under the lake root: `raw/` (what DMS writes: raw/dbo/<Table>/LOAD00000001.parquet) and
+`transformed/` (what the Glue job writes: transformed/<table>/part-00000.parquet).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urlparse
+
+import pyarrow.fs as pafs
+
+
+@dataclass(frozen=True)
+class Lake:
+    uri: str
+
+    @property
+    def is_s3(self) -> bool:
+        return self.uri.startswith("s3://")
+
+    def filesystem(self) -> tuple[pafs.FileSystem, str]:
+        """(filesystem, root path inside it). S3 endpoint/region come from the usual AWS env vars."""
+        if self.is_s3:
+            import os
+
+            parsed = urlparse(self.uri)
+            fs = pafs.S3FileSystem(
+                endpoint_override=os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL"),
+                region=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
+            )
+            return fs, f"{parsed.netloc}{parsed.path}".rstrip("/")
+        fs, path = pafs.FileSystem.from_uri(self.uri)
+        return fs, path.rstrip("/")
+
+    def path(self, *parts: str) -> str:
+        """Path of `parts` inside the lake's filesystem."""
+        _, root = self.filesystem()
+        return "/".join([root, *parts])
+
+    def uri_of(self, *parts: str) -> str:
+        return "/".join([self.uri.rstrip("/"), *parts])
+
+    def raw_prefix(self, bucket_folder: str, schema: str, table: str) -> tuple[str, ...]:
+        return (bucket_folder, schema, table)
+
+    def transformed_prefix(self, target_table: str) -> tuple[str, ...]:
+        return ("transformed", target_table)
+
+
+def get_lake() -> Lake:
+    from .settings import get_settings
+
+    uri = get_settings().lake_uri
+    if uri.startswith("file://"):
+        from pathlib import Path
+
+        Path(urlparse(uri).path).mkdir(parents=True, exist_ok=True)
+    return Lake(uri)
