@@ -1,0 +1,28 @@
+# The two commands a user needs: `make run` and `make test`. Both set up .venv on first use.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: run test ui docs bench verify clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $(STAMP)
+
+## Seed the embedded source (first time only), run the whole migration with all checks, print a summary.
+run: $(STAMP)
+	$(BIN)/consorcio run
+
+## Set up and run the test suite.
+test: $(STAMP)
+	$(BIN)/python -m pytest -n 2 -q -p no:cacheprovider
+
+## Dagster UI (webserver + daemon) on http://127.0.0.1:3000 with the PostgreSQL-backed instance.
+ui: $(STAMP)
+	$(BIN)/consorcio ui
+
+clean:
+	rm -rf .data

@@ -1,0 +1,24 @@
+"""Jobs a user launches: the whole migration, and one job per stage."""
+
+import dagster as dg
+
+from ..stages import STAGES
+
+migrate_all = dg.define_asset_job(
+    "migrate_all",
+    selection=dg.AssetSelection.all(include_sources=True),
+    description="Observe the source, full-load it with DMS, transform and load Aurora with Glue, and run every check.",
+)
+
+stage_jobs = [
+    dg.define_asset_job(
+        f"{stage}_stage", selection=dg.AssetSelection.groups(stage, include_sources=True),
+        description=f"Only the {stage} stage, every table."
+    )
+    for stage in STAGES
+]
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    return dg.Definitions(jobs=[migrate_all, *stage_jobs])

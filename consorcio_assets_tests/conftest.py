@@ -1,0 +1,74 @@
+"""Shared fixtures: one embedded PostgreSQL for the whole session, a fresh database per test that needs
+one, and a small seeded source stand-in. Tests never touch the developer's .data."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import psycopg
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+TEST_PG = REPO / ".data" / "test-pg"
+
+
+@pytest.fixture(scope="session")
+def pg_server_url() -> str:
+    """libpq URL (database `postgres`) of the embedded server shared by all tests and xdist workers."""
+    import logging
+
+    import pgserver
+
+    logging.getLogger("pgserver").setLevel(logging.WARNING)
+    TEST_PG.parent.mkdir(parents=True, exist_ok=True)
+    return pgserver.get_server(str(TEST_PG), cleanup_mode=None).get_uri("postgres")
+
+
+@pytest.fixture
+def fresh_db(pg_server_url) -> str:
+    """A new empty database on the shared server; dropped afterwards."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(pg_server_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = pg_server_url.replace("/postgres?", f"/{name}?", 1)
+    yield url
+    with psycopg.connect(pg_server_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def local_env(tmp_path, monkeypatch, fresh_db) -> Path:
+    """A local-mode environment in tmp_path: lake and source under it, target on a fresh database."""
+    monkeypatch.setenv("CONSORCIO_ENV", "local")
+    monkeypatch.setenv("CONSORCIO_HOME", str(tmp_path))
+    monkeypatch.setenv("CONSORCIO_TARGET_URL", fresh_db)
+    monkeypatch.setenv("CONSORCIO_LAKE_URI", (tmp_path / "lake").as_uri())
+    monkeypatch.delenv("CONSORCIO_SOURCE_URL", raising=False)
+    return tmp_path
+
+
+@pytest.fixture(scope="session")
+def small_source(tmp_path_factory) -> Path:
+    """A stand-in seeded with 300 simulações (read-only: copy it before changing it)."""
+    from consorcio_assets.source.stand_in import seed
+
+    path = tmp_path_factory.mktemp("source") / "consorcio_simulacao.duckdb"
+    seed(path, simulacoes=300, seed=7)
+    return path
+
+
+@pytest.fixture
+def seeded_env(local_env, small_source, monkeypatch) -> Path:
+    """local_env whose source is a private copy of the small seeded stand-in."""
+    import shutil
+
+    target = local_env / "source" / "consorcio_simulacao.duckdb"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(small_source, target)
+    monkeypatch.setenv("CONSORCIO_SOURCE_URL", f"duckdb:///{target}")
+    return local_env
+
+
+os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
