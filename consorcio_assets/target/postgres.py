@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from functools import lru_cache
 from pathlib import Path
 
@@ -22,6 +23,7 @@ DAGSTER_DB = "dagster"
 @lru_cache(maxsize=4)
 def _embedded_server(pgdata: str):
     logging.getLogger("pgserver").setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", module="platformdirs")
     import pgserver
 
     Path(pgdata).parent.mkdir(parents=True, exist_ok=True)
@@ -74,4 +76,7 @@ def redact(url: str) -> str:
 
 
 def dagster_storage_url() -> str:
-    return os.environ.get("DAGSTER_PG_URL") or ensure_database(DAGSTER_DB)
+    """dagster-postgres interpolates parameters client-side as psycopg2 does, so pin that driver
+    (SQLAlchemy 2.1 otherwise picks psycopg 3 for plain postgresql:// URLs)."""
+    url = os.environ.get("DAGSTER_PG_URL") or ensure_database(DAGSTER_DB)
+    return url.replace("postgresql://", "postgresql+psycopg2://", 1)
