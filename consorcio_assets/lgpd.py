@@ -1,0 +1,99 @@
+"""LGPD: a pseudonymised `analytics` schema in Aurora, so analysts never need the raw customer PII.
+
+CPF/CNPJ becomes a keyed HMAC-SHA256 token (stable across loads, useless without the key), the birth date an
+age band, the CEP its 5-digit prefix, the income a band; name, e-mail and phone are not exposed at all.
+The HMAC is computed inside PostgreSQL from built-in `sha256()` (Aurora and the embedded server alike, no
+pgcrypto needed); the key reaches the database only as query parameters and is never stored there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+from pathlib import Path
+
+import psycopg
+
+from .catalog import TARGET_SCHEMA, catalog
+
+ANALYTICS_SCHEMA = "analytics"
+KEY_ENV = "CONSORCIO_PII_HMAC_KEY"
+_BLOCK = 64  # SHA-256 block size
+
+
+def pii_key(home: Path, aws: bool) -> bytes:
+    """The HMAC key: from configuration (in aws mode, injected from Secrets Manager into the environment);
+    locally a random key kept under CONSORCIO_HOME so tokens stay stable across runs."""
+    value = os.environ.get(KEY_ENV)
+    if value:
+        return value.encode()
+    if aws:
+        raise RuntimeError(f"{KEY_ENV} must be set in aws mode (inject it from Secrets Manager)")
+    path = home / "secrets" / "pii_hmac.key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip().encode()
+
+
+def hmac_pads(key: bytes) -> tuple[bytes, bytes]:
+    """(K xor ipad, K xor opad) of RFC 2104, so SQL can compute H(K^opad || H(K^ipad || m))."""
+    if len(key) > _BLOCK:
+        key = hashlib.sha256(key).digest()
+    key = key.ljust(_BLOCK, b"\0")
+    return bytes(b ^ 0x36 for b in key), bytes(b ^ 0x5C for b in key)
+
+
+def token(value: str, key: bytes) -> str:
+    """The same token in Python (for tests and for joining an external list of CPFs)."""
+    return hmac.new(key, value.strip().encode(), hashlib.sha256).hexdigest()
+
+
+def _pii_free_columns(table_name: str) -> list[str]:
+    return [c.target_name for c in catalog()[table_name].columns if not c.pii]
+
+
+def analytics_sql() -> list[str]:
+    """DDL of the analytics schema; token values are filled by `refresh_tokens`."""
+    sim_columns = [c for c in _pii_free_columns("Simulacao") if c != "observacao"]  # free text may hold PII
+    src = TARGET_SCHEMA
+    return [
+        f"CREATE SCHEMA IF NOT EXISTS {ANALYTICS_SCHEMA}",
+        f"CREATE TABLE IF NOT EXISTS {ANALYTICS_SCHEMA}.cliente_token (cliente_id uuid PRIMARY KEY, cpf_cnpj_token char(64) NOT NULL)",
+        f"""CREATE OR REPLACE VIEW {ANALYTICS_SCHEMA}.cliente AS
+SELECT c.cliente_id, c.tipo_pessoa, t.cpf_cnpj_token,
+       CASE WHEN c.data_nascimento IS NULL THEN 'nao informado'
+            WHEN age(c.data_nascimento) < interval '25 years' THEN '18-24'
+            WHEN age(c.data_nascimento) < interval '35 years' THEN '25-34'
+            WHEN age(c.data_nascimento) < interval '45 years' THEN '35-44'
+            WHEN age(c.data_nascimento) < interval '60 years' THEN '45-59'
+            ELSE '60+' END AS faixa_etaria,
+       left(c.cep, 5) AS cep_prefixo, c.uf,
+       CASE WHEN c.renda_mensal IS NULL THEN 'nao informada'
+            WHEN c.renda_mensal < 3000 THEN 'ate 3 mil'
+            WHEN c.renda_mensal < 10000 THEN '3 a 10 mil'
+            WHEN c.renda_mensal < 30000 THEN '10 a 30 mil'
+            ELSE '30 mil ou mais' END AS faixa_renda,
+       c.consentimento_lgpd, c.cadastrado_em
+FROM {src}.cliente AS c LEFT JOIN {ANALYTICS_SCHEMA}.cliente_token AS t USING (cliente_id)""",
+        f"CREATE OR REPLACE VIEW {ANALYTICS_SCHEMA}.simulacao AS SELECT {', '.join(sim_columns)} FROM {src}.simulacao",
+    ]
+
+
+def refresh(conn: psycopg.Connection, key: bytes) -> int:
+    """Rebuild the analytics schema and the tokens in one transaction; returns the number of customers."""
+    inner, outer = hmac_pads(key)
+    with conn.transaction():
+        for statement in analytics_sql():
+            conn.execute(statement)
+        conn.execute(f"TRUNCATE {ANALYTICS_SCHEMA}.cliente_token")
+        cur = conn.execute(
+            f"""INSERT INTO {ANALYTICS_SCHEMA}.cliente_token (cliente_id, cpf_cnpj_token)
+                SELECT cliente_id, encode(sha256(%(outer)s || sha256(%(inner)s || convert_to(rtrim(cpf_cnpj), 'UTF8'))), 'hex')
+                FROM {TARGET_SCHEMA}.cliente""",
+            {"inner": inner, "outer": outer},
+        )
+        return cur.rowcount
