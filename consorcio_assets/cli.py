@@ -53,7 +53,10 @@ def cmd_run(args) -> int:
         seed_args = argparse.Namespace(simulacoes=args.simulacoes, seed=args.seed, force=False)
         if cmd_seed(seed_args):
             return 1
-    code = _dagster(["job", "execute", "-m", "consorcio_assets.definitions", "-j", args.job])
+    from pathlib import Path
+
+    config = Path(__file__).with_name("run_config.yaml")
+    code = _dagster(["job", "execute", "-m", "consorcio_assets.definitions", "-j", args.job, "-c", str(config)])
     from .summary import print_latest_run_summary
     from .instance import prepare_instance_env
     import os
