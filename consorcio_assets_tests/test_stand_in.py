@@ -95,7 +95,6 @@ def test_source_queries_compile_for_sql_server():
     for table in catalog():
         sql = str(observation_query(table).compile(dialect=mssql.dialect()))
         assert "COUNT_BIG(*)" in sql and "CHECKSUM_AGG(BINARY_CHECKSUM(*))" in sql
-        assert f"{table.schema}.{table.name}" in sql
-    assert "max(dbo.[Simulacao].[VersaoLinha])" in str(
-        observation_query(catalog()["Simulacao"]).compile(dialect=mssql.dialect())) or "VersaoLinha" in str(
-        observation_query(catalog()["Simulacao"]).compile(dialect=mssql.dialect()))
+        assert f"FROM {table.schema}.[{table.name}]" in sql
+    sql = str(observation_query(catalog()["Simulacao"]).compile(dialect=mssql.dialect()))
+    assert "max(dbo.[Simulacao].[VersaoLinha])" in sql
