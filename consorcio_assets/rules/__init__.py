@@ -1,0 +1,1 @@
+"""Business rules of the consórcio contract: documents (CPF/CNPJ/CEP/phone) and instalment formulas."""
