@@ -6,10 +6,15 @@ STAMP := $(VENV)/.installed-stamp
 
 .PHONY: run test ui docs bench verify clean
 
+## Regenerate docs/ from the catalog.
+docs: $(STAMP)
+	$(BIN)/consorcio docs
+
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	bash infra/install-checkov.sh
 	touch $(STAMP)
 
 ## Seed the embedded source (first time only), run the whole migration with all checks, print a summary.

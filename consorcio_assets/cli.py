@@ -75,6 +75,16 @@ def cmd_summary(args) -> int:
     return 0 if print_latest_run_summary(args.job) else 1
 
 
+def cmd_docs(args) -> int:
+    from pathlib import Path
+
+    from .docs import write_docs
+
+    for path in write_docs(Path(args.out)):
+        print(f"wrote {path}")
+    return 0
+
+
 def cmd_ui(args) -> int:
     return _dagster(["dev", "-m", "consorcio_assets.definitions", "-h", args.host, "-p", str(args.port)])
 
@@ -102,6 +112,10 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("summary", help="per-table summary of the latest run of a job")
     p.add_argument("--job", default="migrate_all")
     p.set_defaults(func=cmd_summary)
+
+    p = sub.add_parser("docs", help="regenerate the architecture, data model and runbook docs from the catalog")
+    p.add_argument("--out", default="docs")
+    p.set_defaults(func=cmd_docs)
 
     p = sub.add_parser("ui", help="start the Dagster UI (webserver and daemon) on the PostgreSQL-backed instance")
     p.add_argument("--host", default="127.0.0.1")
