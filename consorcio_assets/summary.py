@@ -53,9 +53,9 @@ def print_latest_run_summary(job: str) -> bool:
         cells = "".join(f"{stage_rows[s]:>13,}" if stage_rows.get(s) is not None else f"{'-':>13}" for s in STAGES)
         results = checks.get(t.target_name, [])
         passed = sum(1 for _, p, _ in results if p)
-        failed = [name for name, p, sev in results if not p]
+        failed = [(name, sev) for name, p, sev in results if not p]
         ok = ok and not any(not p and sev == "ERROR" for _, p, sev in results)
         print(f"{t.target_name:<24}{cells}{f'{passed}/{len(results)} ok':>14}")
-        for name in failed:
-            print(f"{'':<24}  FAILED {name}")
+        for name, severity in failed:
+            print(f"{'':<24}  {'FAILED' if severity == 'ERROR' else 'WARN  '} {name}")
     return ok
