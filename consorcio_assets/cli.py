@@ -86,7 +86,10 @@ def cmd_docs(args) -> int:
 
 
 def cmd_ui(args) -> int:
-    return _dagster(["dev", "-m", "consorcio_assets.definitions", "-h", args.host, "-p", str(args.port)])
+    from pathlib import Path
+
+    workspace = Path(__file__).resolve().parent.parent / "workspace.yaml"
+    return _dagster(["dev", "-w", str(workspace), "-h", args.host, "-p", str(args.port)])
 
 
 def main(argv: list[str] | None = None) -> int:
