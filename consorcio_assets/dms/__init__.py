@@ -1,0 +1,8 @@
+"""The DMS full-load stage: settings files, table mappings, the AWS resource and the local engine.
+
+- `settings.py`     the S3 endpoint settings and task settings DMS runs with (two JSON files next to it)
+- `mappings.py`     TableMappings generated from the catalog (and read back by the local engine)
+- `preflight.py`    source checks before a load: connectivity, schema drift, LOBs DMS would truncate
+- `engine.py`       the local engine writing exactly what DMS writes to S3, and reading it back
+- `resource.py`     `DmsResource`: one full-load interface for AWS DMS and the local engine
+"""
