@@ -1,0 +1,262 @@
+"""`GlueResource`: runs `glue/consorcio_glue_job.py` for one table through `dagster_aws.pipes.PipesGlueClient`.
+
+aws mode (CONSORCIO_ENV=aws): boto3's Glue client starts runs of an existing Glue job; Pipes context and
+messages travel through S3 (the lake's bucket). Settings, each overridable in config, else from the environment:
+  CONSORCIO_GLUE_JOB_NAME              the Glue job (default consorcio-glue-job)
+  CONSORCIO_TARGET_SECRET_ID           Secrets Manager secret of the Aurora cluster (required)
+  CONSORCIO_GLUE_WORKER_TYPE, CONSORCIO_GLUE_NUMBER_OF_WORKERS, CONSORCIO_GLUE_MAX_CAPACITY,
+  CONSORCIO_GLUE_TIMEOUT_MINUTES       per-run capacity and timeout (unset: the job definition's)
+  CONSORCIO_GLUE_MAX_CONCURRENT_RUNS   how many table runs at once (keep ≤ the job's MaxConcurrentRuns)
+  CONSORCIO_GLUE_COPY_STREAMS          parallel COPY connections per table
+  CONSORCIO_GLUE_ON_INVALID            fail (default) or reject (route bad rows to consorcio_rejects)
+  CONSORCIO_GLUE_PYTHON_MODULES        --additional-python-modules for each run (e.g. "psycopg[binary]==3.3.*,
+                                       dagster-pipes==1.13.*"), when the job definition does not set them
+local mode: `LocalGlueClient` runs the same script as a subprocess with the same arguments; Pipes uses
+temporary files, and the target URL reaches the job through an environment variable, never its arguments.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import uuid
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import boto3
+import dagster as dg
+from dagster import PipesTempFileContextInjector, PipesTempFileMessageReader
+from dagster_aws.pipes import PipesGlueClient, PipesS3ContextInjector, PipesS3MessageReader
+from dagster_aws.utils import ResourceWithBoto3Configuration
+from pydantic import Field, PrivateAttr
+
+from ..lake import Lake
+from ..settings import get_settings
+from .local_client import LocalGlueClient
+from .spec import spec_argument
+
+SCRIPT = Path(__file__).resolve().parents[2] / "glue" / "consorcio_glue_job.py"
+DMS_ENDPOINT_SETTINGS = Path(__file__).resolve().parents[1] / "dms" / "s3_endpoint_settings.json"
+TARGET_URL_ENV = "CONSORCIO_GLUE_TARGET_URL"
+MAX_INLINE_SPEC = 200_000  # Glue caps all arguments of a run at 260 KB
+DEFAULT_RAW = {"DataFormat": "parquet", "CsvDelimiter": ",", "CsvNullValue": "", "AddColumnName": False,
+               "BucketFolder": "raw", "IncludeOpForFullLoad": False, "TimestampColumnName": ""}
+
+
+def _env(name: str, default=None, cast=str):
+    value = os.environ.get(name)
+    return cast(value) if value not in (None, "") else default
+
+
+def dms_endpoint_settings(path: Path = DMS_ENDPOINT_SETTINGS) -> dict:
+    """The DMS S3 endpoint settings the raw zone was written with (defaults when the file is absent)."""
+    settings = dict(DEFAULT_RAW)
+    if path.exists():
+        settings.update(json.loads(path.read_text()))
+    return settings
+
+
+def raw_arguments(settings: dict) -> dict[str, str]:
+    """Job arguments that tell the job how DMS wrote the raw zone."""
+    extra = (["Op"] if settings.get("IncludeOpForFullLoad") else []) + (
+        [settings["TimestampColumnName"]] if settings.get("TimestampColumnName") else [])
+    args = {"--raw-folder": str(settings.get("BucketFolder") or "").strip("/") or ".",
+            "--raw-format": str(settings.get("DataFormat", "parquet")).lower(),
+            "--csv-delimiter": str(settings.get("CsvDelimiter", ",")),
+            "--csv-header": "true" if settings.get("AddColumnName") else "false"}
+    if settings.get("CsvNullValue"):
+        args["--csv-null-value"] = str(settings["CsvNullValue"])  # Glue drops empty values; "" is the default
+    if extra:
+        args["--extra-columns"] = ",".join(extra)
+    return args
+
+
+class _RunIds:
+    """Glue client wrapper that remembers the run it started (the Pipes client keeps it to itself)."""
+
+    def __init__(self, client):
+        self._client = client
+        self.run_id: str | None = None
+
+    def start_job_run(self, **kwargs):
+        response = self._client.start_job_run(**kwargs)
+        self.run_id = response["JobRunId"]
+        return response
+
+    def __getattr__(self, name: str):
+        return getattr(self._client, name)
+
+
+class GlueResource(ResourceWithBoto3Configuration):
+    """Runs the Glue job per table: on AWS Glue (aws mode) or as a local subprocess (local mode)."""
+
+    mode: str | None = Field(default=None, description="local or aws (default: CONSORCIO_ENV)")
+    job_name: str | None = Field(default=None, description="default: CONSORCIO_GLUE_JOB_NAME or consorcio-glue-job")
+    max_concurrent_runs: int | None = Field(default=None, description="default: CONSORCIO_GLUE_MAX_CONCURRENT_RUNS or 3")
+    copy_streams: int | None = Field(default=None, description="default: CONSORCIO_GLUE_COPY_STREAMS or 2")
+    on_invalid: str | None = Field(default=None, description="fail or reject (default: CONSORCIO_GLUE_ON_INVALID or fail)")
+    worker_type: str | None = Field(default=None, description="default: CONSORCIO_GLUE_WORKER_TYPE")
+    number_of_workers: int | None = Field(default=None, description="default: CONSORCIO_GLUE_NUMBER_OF_WORKERS")
+    max_capacity: float | None = Field(default=None, description="default: CONSORCIO_GLUE_MAX_CAPACITY")
+    timeout_minutes: int | None = Field(default=None, description="default: CONSORCIO_GLUE_TIMEOUT_MINUTES")
+    additional_python_modules: str | None = Field(default=None, description="default: CONSORCIO_GLUE_PYTHON_MODULES")
+    target_secret_id: str | None = Field(default=None, description="default: CONSORCIO_TARGET_SECRET_ID")
+    lake_uri: str | None = Field(default=None, description="default: CONSORCIO_LAKE_URI")
+    script_path: str | None = Field(default=None, description="local mode: the job script (default: glue/ in the repo)")
+    message_poll_seconds: float = Field(default=2.0, description="aws mode: how often Pipes messages are read from S3")
+
+    _local: LocalGlueClient | None = PrivateAttr(default=None)
+    _lock: Any = PrivateAttr(default_factory=threading.Lock)
+
+    @classmethod
+    def from_env(cls) -> "GlueResource":
+        return cls()
+
+    # -- configuration resolved at run time ------------------------------------------------------------------
+
+    @property
+    def is_aws(self) -> bool:
+        return (self.mode or get_settings().env).lower() == "aws"
+
+    @property
+    def effective_job_name(self) -> str:
+        return self.job_name or _env("CONSORCIO_GLUE_JOB_NAME", "consorcio-glue-job")
+
+    @property
+    def concurrency(self) -> int:
+        return max(1, self.max_concurrent_runs or _env("CONSORCIO_GLUE_MAX_CONCURRENT_RUNS", 3, int))
+
+    def lake(self) -> Lake:
+        return Lake(self.lake_uri or get_settings().lake_uri)
+
+    def _session(self) -> boto3.session.Session:
+        return boto3.session.Session(
+            aws_access_key_id=self.aws_access_key_id, aws_secret_access_key=self.aws_secret_access_key,
+            aws_session_token=self.aws_session_token, profile_name=self.profile_name, region_name=self.region_name)
+
+    def _boto(self, service: str):
+        return self._session().client(service, endpoint_url=self.endpoint_url if service == "glue" else None,
+                                      use_ssl=self.use_ssl, verify=self.verify)
+
+    def glue_client(self):
+        """boto3's Glue client, or the process-wide local client (its concurrency limit is shared by runs)."""
+        if self.is_aws:
+            return self._boto("glue")
+        with self._lock:
+            if self._local is None:
+                from ..target.postgres import target_url
+
+                self._local = LocalGlueClient(
+                    self.script_path or _env("CONSORCIO_GLUE_SCRIPT", str(SCRIPT)),
+                    max_concurrent_runs=self.concurrency, env={TARGET_URL_ENV: target_url()},
+                    log_dir=get_settings().home / "glue" / "logs")
+            return self._local
+
+    def pipes_client(self, glue_client=None) -> PipesGlueClient:
+        """A fresh Pipes client per run: message readers keep per-session state."""
+        client = glue_client or self.glue_client()
+        if not self.is_aws:
+            return PipesGlueClient(client=client, context_injector=PipesTempFileContextInjector(),
+                                   message_reader=PipesTempFileMessageReader(), forward_termination=True)
+        bucket, prefix = self._pipes_location()
+        s3 = self._boto("s3")
+        return PipesGlueClient(
+            client=client, forward_termination=True,
+            context_injector=PipesS3ContextInjector(bucket=bucket, client=s3, key_prefix=f"{prefix}/context/"),
+            message_reader=PipesS3MessageReader(bucket=bucket, client=s3, interval=self.message_poll_seconds),
+        )
+
+    def _pipes_location(self) -> tuple[str, str]:
+        lake = self.lake()
+        if not lake.is_s3:
+            raise dg.Failure("aws mode needs an s3:// lake (CONSORCIO_LAKE_URI) for the Pipes context and messages")
+        parsed = urlparse(lake.uri)
+        return parsed.netloc, "/".join(p for p in (parsed.path.strip("/"), "_glue/pipes") if p)
+
+    # -- job arguments ---------------------------------------------------------------------------------------
+
+    def spec_value(self, spec: dict) -> str:
+        """The spec inline, or (when too big for Glue's argument limit) written to the lake and passed by URI."""
+        text = spec_argument(spec)
+        if len(text.encode()) <= MAX_INLINE_SPEC:
+            return text
+        lake = self.lake()
+        fs, _ = lake.filesystem()
+        rel = ("_glue", "specs", f"{spec['target']['name']}-{uuid.uuid4().hex[:12]}.json")
+        fs.create_dir(lake.path(*rel[:-1]), recursive=True)
+        with fs.open_output_stream(lake.path(*rel)) as f:
+            f.write(text.encode())
+        return lake.uri_of(*rel)
+
+    def target_arguments(self) -> dict[str, str]:
+        if not self.is_aws:
+            return {"--target-url-env": TARGET_URL_ENV}
+        secret = self.target_secret_id or _env("CONSORCIO_TARGET_SECRET_ID")
+        if not secret:
+            raise dg.Failure("aws mode needs the Aurora secret: set CONSORCIO_TARGET_SECRET_ID")
+        return {"--target-secret-id": secret}
+
+    def job_arguments(self, spec: dict, stages: list[str], *, run_id: str, report_checks: bool,
+                      fk_validation: str = "deferred") -> dict[str, str]:
+        return {
+            "--action": "load",
+            "--table-spec": self.spec_value(spec),
+            "--stages": ",".join(stages),
+            "--lake-uri": self.lake().uri,
+            **raw_arguments(dms_endpoint_settings()),
+            "--on-invalid": self.on_invalid or _env("CONSORCIO_GLUE_ON_INVALID", "fail"),
+            "--copy-streams": str(self.copy_streams or _env("CONSORCIO_GLUE_COPY_STREAMS", 2, int)),
+            "--fk-validation": fk_validation,
+            "--report-checks": "true" if report_checks else "false",
+            "--run-id": run_id,
+            **self.target_arguments(),
+        }
+
+    def start_params(self, arguments: dict[str, str]) -> dict:
+        params: dict[str, Any] = {"JobName": self.effective_job_name, "Arguments": dict(arguments)}
+        modules = self.additional_python_modules or _env("CONSORCIO_GLUE_PYTHON_MODULES")
+        if modules and self.is_aws:
+            params["Arguments"]["--additional-python-modules"] = modules
+        settings = {
+            "WorkerType": self.worker_type or _env("CONSORCIO_GLUE_WORKER_TYPE"),
+            "NumberOfWorkers": self.number_of_workers or _env("CONSORCIO_GLUE_NUMBER_OF_WORKERS", None, int),
+            "MaxCapacity": self.max_capacity or _env("CONSORCIO_GLUE_MAX_CAPACITY", None, float),
+            "Timeout": self.timeout_minutes or _env("CONSORCIO_GLUE_TIMEOUT_MINUTES", None, int),
+        }
+        params.update({k: v for k, v in settings.items() if v is not None})
+        return params
+
+    # -- running ---------------------------------------------------------------------------------------------
+
+    def run(self, context: dg.AssetExecutionContext, arguments: dict[str, str], what: str):
+        """One Glue job run through Pipes; returns the completed invocation (raises when the run fails)."""
+        recorder = _RunIds(self.glue_client())
+        try:
+            return self.pipes_client(recorder).run(context=context, start_job_run_params=self.start_params(arguments))
+        finally:
+            if recorder.run_id:
+                self._warn_without_cloudwatch(context, recorder, what)
+
+    def _warn_without_cloudwatch(self, context, recorder: _RunIds, what: str) -> None:
+        if not self.is_aws:
+            return
+        try:
+            run = recorder.get_job_run(JobName=self.effective_job_name, RunId=recorder.run_id)["JobRun"]
+        except Exception as err:  # noqa: BLE001 - a warning must not mask the run's own outcome
+            context.log.warning(f"cannot read Glue run {recorder.run_id} ({what}) to check its logging: {err}")
+            return
+        if not run.get("LogGroupName"):
+            context.log.warning(
+                f"Glue job {self.effective_job_name} run {recorder.run_id} ({what}) has no CloudWatch log group: "
+                "its driver stdout/stderr are not kept anywhere. Pipes still forwarded the job's own logs, "
+                "metadata and checks through S3; enable CloudWatch logs on the job (--enable-continuous-cloudwatch-log) "
+                "to keep tracebacks of crashes."
+            )
+
+    def validate_foreign_keys(self, context: dg.AssetExecutionContext, tables: list[str]):
+        """The batch's closing run: VALIDATE the foreign keys its swaps left NOT VALID."""
+        arguments = {"--action": "validate", "--tables": ",".join(tables), "--lake-uri": self.lake().uri,
+                     **self.target_arguments()}
+        return self.run(context, arguments, "validate foreign keys")

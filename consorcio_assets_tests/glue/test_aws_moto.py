@@ -1,0 +1,178 @@
+"""The aws path against moto's server: boto3's Glue client receives the runs (requests asserted from moto's
+record), Pipes context and messages travel through S3, the lake is S3 and the Aurora credentials come from
+Secrets Manager. moto records Glue runs but never executes them, so `GlueOnMoto` plays Glue's worker: it runs
+the real script with each run's arguments and reports that process's outcome as the run's state."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from urllib.parse import parse_qs, urlparse
+
+import boto3
+import dagster as dg
+import pytest
+
+from consorcio_assets.defs.glue_aurora import glue_transform_and_load
+from consorcio_assets.glue.local_client import argv_of
+from consorcio_assets.glue.resource import GlueResource
+
+from . import data
+from .data import CAT
+from .helpers import SCRIPT, fetch, write_raw
+
+BUCKET = "consorcio-lake"
+JOB = "consorcio-glue-job"
+
+
+class GlueOnMoto:
+    """moto's Glue client, plus the worker moto lacks (one subprocess per run, its exit code the run state)."""
+
+    def __init__(self, client, log_dir):
+        self.client, self.log_dir, self.meta = client, log_dir, client.meta
+
+    def start_job_run(self, **params):
+        response = self.client.start_job_run(**params)
+        run_id = response["JobRunId"]
+        argv = [sys.executable, str(SCRIPT), "--JOB_NAME", params["JobName"], "--JOB_RUN_ID", run_id,
+                *argv_of(params["Arguments"])]
+        with open(self.log_dir / f"{run_id}.stderr", "w") as err:
+            RUNS[run_id] = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=err, env=dict(os.environ))
+        return response
+
+    def get_job_run(self, **params):
+        response = self.client.get_job_run(**params)
+        run = response["JobRun"]
+        code = RUNS[params["RunId"]].wait(timeout=120)
+        run["JobRunState"] = "SUCCEEDED" if code == 0 else "FAILED"
+        run.pop("LogGroupName", None)  # CloudWatch logging off: the resource must say so
+        if code:
+            errors = [line for line in (self.log_dir / f"{params['RunId']}.stderr").read_text().splitlines()
+                      if line.startswith("ERROR: ")]
+            run["ErrorMessage"] = errors[-1][len("ERROR: "):] if errors else f"exit code {code}"
+        return response
+
+    def batch_stop_job_run(self, **params):
+        for run_id in params["JobRunIds"]:
+            RUNS[run_id].kill()
+        return self.client.batch_stop_job_run(**params)
+
+
+RUNS: dict[str, subprocess.Popen] = {}
+
+
+class GlueOnMotoResource(GlueResource):
+    def glue_client(self):
+        return GlueOnMoto(super().glue_client(), self._log_dir())
+
+    def _log_dir(self):
+        from pathlib import Path
+
+        path = Path(os.environ["CONSORCIO_HOME"]) / "glue-on-moto"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+
+@pytest.fixture(scope="module")
+def moto_endpoint():
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def aws_env(moto_endpoint, fresh_db, tmp_path, monkeypatch):
+    env = {"AWS_ENDPOINT_URL": moto_endpoint, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+           "AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1", "CONSORCIO_ENV": "aws",
+           "CONSORCIO_HOME": str(tmp_path), "CONSORCIO_LAKE_URI": f"s3://{BUCKET}/lake"}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL_S3", "CONSORCIO_TARGET_URL"):
+        monkeypatch.delenv(name, raising=False)
+    s3 = boto3.client("s3")
+    if BUCKET not in [b["Name"] for b in s3.list_buckets()["Buckets"]]:
+        s3.create_bucket(Bucket=BUCKET)
+    glue = boto3.client("glue")
+    if JOB not in glue.list_jobs()["JobNames"]:
+        glue.create_job(Name=JOB, Role="arn:aws:iam::123456789012:role/glue",
+                        Command={"Name": "pythonshell", "ScriptLocation": f"s3://{BUCKET}/glue/consorcio_glue_job.py",
+                                 "PythonVersion": "3.9"})
+    url = urlparse(fresh_db)
+    secret = {"host": parse_qs(url.query)["host"][0], "port": 5432, "username": "postgres", "password": "",
+              "dbname": url.path.lstrip("/")}
+    arn = boto3.client("secretsmanager").create_secret(Name=f"aurora-{url.path.lstrip('/')}",
+                                                       SecretString=json.dumps(secret))["ARN"]
+    monkeypatch.setenv("CONSORCIO_TARGET_SECRET_ID", arn)
+    return s3, glue, fresh_db, arn
+
+
+def _upload_raw(s3, tmp_path, name, rows):
+    local = tmp_path / "raw-upload"
+    for path in write_raw(local, CAT[name], data.table(name, rows)):
+        s3.upload_file(str(path), BUCKET, f"lake/{path.relative_to(local).as_posix()}")
+
+
+def _materialize(names, instance):
+    keys = [dg.AssetKey([stage, CAT[n].target_name]) for n in names for stage in ("transformed", "aurora")]
+    resource = GlueOnMotoResource(worker_type="G.1X", number_of_workers=2, timeout_minutes=30,
+                                  message_poll_seconds=0.5, additional_python_modules="dagster-pipes==1.13.*")
+    return dg.materialize([glue_transform_and_load], selection=keys, resources={"glue": resource},
+                          instance=instance, raise_on_error=False)
+
+
+def _logged(instance, result) -> str:
+    return "\n".join(r.user_message for r in instance.all_logs(result.run_id))
+
+
+def test_glue_runs_on_aws_through_s3_pipes(aws_env, tmp_path):
+    s3, glue, url, arn = aws_env
+    _upload_raw(s3, tmp_path, "Segmento", data.segmentos())
+    with dg.instance_for_test() as instance:
+        result = _materialize(["Segmento"], instance)
+        assert result.success, _logged(instance, result)[-3000:]
+        logs = _logged(instance, result)
+    meta = {e.asset_key.to_user_string(): e.materialization.metadata for e in result.get_asset_materialization_events()}
+    assert meta["aurora/segmento"]["dagster/row_count"].value == 4
+    assert meta["transformed/segmento"]["uri"].value == f"s3://{BUCKET}/lake/transformed/segmento"
+    assert [c.passed for c in result.get_asset_check_evaluations()] == [True]
+    assert fetch(url, "SELECT count(*) FROM consorcio.segmento")[0][0] == 4
+    parts = s3.list_objects_v2(Bucket=BUCKET, Prefix="lake/transformed/segmento/")["Contents"]
+    assert [p["Key"] for p in parts] == ["lake/transformed/segmento/part-00000.parquet"]
+    # what Glue was asked to do, as moto recorded it
+    [load] = [r for r in glue.get_job_runs(JobName=JOB)["JobRuns"] if r["Arguments"].get("--action") == "load"]
+    args = load["Arguments"]
+    assert json.loads(args["--table-spec"])["target"]["name"] == "segmento"
+    assert args["--stages"] == "transformed,aurora" and args["--lake-uri"] == f"s3://{BUCKET}/lake"
+    assert args["--target-secret-id"] == arn and "--target-url-env" not in args
+    assert args["--raw-format"] == "parquet" and args["--fk-validation"] == "deferred"
+    assert "bucket" in _pipes_param(args["--dagster-pipes-context"])
+    assert load["WorkerType"] == "G.1X" and load["NumberOfWorkers"] == 2
+    assert args["--additional-python-modules"] == "dagster-pipes==1.13.*"
+    assert meta["aurora/segmento"]["foreign_keys_not_valid"].value == 0  # nothing for a validate run to do
+    assert not [r for r in glue.get_job_runs(JobName=JOB)["JobRuns"] if r["Arguments"].get("--action") == "validate"]
+    assert "has no CloudWatch log group" in logs
+
+
+def _pipes_param(value: str) -> dict:
+    from dagster_pipes import decode_param
+
+    return decode_param(value)
+
+
+def test_a_failed_glue_run_fails_the_step_with_the_jobs_message(aws_env, tmp_path):
+    s3, glue, url, _ = aws_env
+    _upload_raw(s3, tmp_path, "Segmento", data.segmentos(row2={"Codigo": "CODIGO-LONGO"}))
+    with dg.instance_for_test() as instance:
+        result = _materialize(["Segmento"], instance)
+        logs = _logged(instance, result)
+    assert not result.success
+    message = result.failure_data_for_node("glue_transform_and_load").error.message
+    assert "status FAILED" in message and "Segmento.Codigo: longer than varchar(10)" in message
+    assert "SegmentoId=3" in message and "has no CloudWatch log group" in logs
+    assert fetch(url, "SELECT to_regclass('consorcio.segmento')")[0][0] is None  # nothing swapped in

@@ -1,0 +1,1555 @@
+"""AWS Glue job: one table from the raw zone (what DMS wrote) to the transformed zone and Aurora PostgreSQL.
+
+Deployable as an AWS Glue 5.0 Python job (Python 3.11, no Spark). It imports only the standard library,
+pyarrow, psycopg, boto3 and dagster_pipes: everything it knows about the table comes in the table spec that
+Dagster builds from the catalog (`consorcio_assets.glue.spec`). It talks to Dagster through Pipes (S3 context
+and messages on AWS, temporary files locally, chosen from the Pipes parameters) and exits non-zero on failure.
+
+Actions (`--action`):
+  load      read raw/<schema>/<Table>/LOAD*.parquet|csv, transform by the spec, write transformed/<table>/
+            part-NNNNN.parquet (temporary prefix, then swapped in) and load Aurora: COPY into a staging table,
+            constraints and indexes after the data, then one transaction swaps it in.
+  validate  VALIDATE the foreign keys left NOT VALID by the swaps of a batch of tables.
+
+Arguments (Glue job arguments, `--name value`; Glue's own --JOB_ID etc. are ignored):
+  --table-spec        the spec: inline JSON, or s3://, file:// or a path to it
+  --stages            transformed,aurora (default both; `aurora` alone loads from the transformed zone)
+  --lake-uri          root of the lake: s3://bucket/prefix or file:///dir
+  --raw-folder        DMS BucketFolder (default raw)
+  --raw-format        parquet|csv (DMS DataFormat)
+  --csv-delimiter --csv-null-value --csv-header   DMS CsvDelimiter, CsvNullValue, AddColumnName
+  --extra-columns     columns DMS adds before the table's (IncludeOpForFullLoad's Op, TimestampColumnName)
+  --on-invalid        fail (default) or reject: route rows that violate the target type to consorcio_rejects
+  --copy-streams      parallel COPY connections (default 2)
+  --fk-validation     immediate (default: validated inside the swap transaction) or deferred (left NOT VALID
+                      for the batch's closing `--action validate` run)
+  --target-secret-id  Secrets Manager secret with host/port/username/password/dbname (AWS)
+  --target-url-env    name of an environment variable holding a libpq URL (local runs)
+  --tables            validate: comma-separated target tables whose foreign keys to validate (default all)
+  --run-id            recorded with rejected rows
+"""
+
+from __future__ import annotations
+
+import argparse
+import binascii
+import contextlib
+import io
+import json
+import logging
+import os
+import queue
+import re
+import sys
+import threading
+import time
+import traceback
+import uuid as uuid_mod
+from array import array
+from dataclasses import dataclass, field
+from urllib.parse import urlparse
+
+import psycopg
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+from psycopg import sql
+
+LOG = logging.getLogger("consorcio_glue_job")
+LOAD_FILE = re.compile(r"^(?:SEGMENT\d+_)?LOAD[0-9A-F]{8}\.(parquet|csv)(\.gz)?$")  # DMS names
+US_PER_MINUTE = 60_000_000
+MIN_US = -62135596800000000  # 0001-01-01T00:00:00Z in µs since the epoch
+MAX_US = 253402300799999999  # 9999-12-31T23:59:59.999999Z
+INDEX_BUILD_MEMORY = "256MB"
+
+
+class JobError(Exception):
+    """A failure whose message names table, column, file and key — and never a data value of a PII column."""
+
+
+# ---------------------------------------------------------------------------------------------- arguments
+
+
+def _bool(text: str) -> bool:
+    return str(text).strip().lower() in ("1", "true", "yes", "y")
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--action", choices=["load", "validate"], default="load")
+    p.add_argument("--table-spec")
+    p.add_argument("--stages", default="transformed,aurora")
+    p.add_argument("--lake-uri")
+    p.add_argument("--raw-folder", default="raw")
+    p.add_argument("--raw-format", choices=["parquet", "csv"], default="parquet")
+    p.add_argument("--csv-delimiter", default=",")
+    p.add_argument("--csv-null-value", default="")
+    p.add_argument("--csv-header", default="false")
+    p.add_argument("--extra-columns", default="")
+    p.add_argument("--on-invalid", choices=["fail", "reject"], default="fail")
+    p.add_argument("--copy-streams", type=int, default=2)
+    p.add_argument("--batch-rows", type=int, default=65_536)
+    p.add_argument("--part-rows", type=int, default=1_048_576)
+    p.add_argument("--fk-validation", choices=["immediate", "deferred"], default="immediate")
+    p.add_argument("--target-secret-id")
+    p.add_argument("--target-url-env")
+    p.add_argument("--tables", default="")
+    p.add_argument("--schema", default="consorcio")
+    p.add_argument("--run-id", default="")
+    p.add_argument("--report-checks", default="true")
+    args, _unknown = p.parse_known_args(argv)
+    args.stages = {s.strip() for s in args.stages.split(",") if s.strip()}
+    if not args.stages <= {"transformed", "aurora"} or not args.stages:
+        p.error("--stages takes transformed, aurora or both")
+    args.extra_columns = [c for c in args.extra_columns.split(",") if c]
+    args.csv_header = _bool(args.csv_header)
+    args.report_checks = _bool(args.report_checks)
+    args.copy_streams = max(1, args.copy_streams)
+    return args
+
+
+# ---------------------------------------------------------------------------------------------- the lake
+
+
+def filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
+    """(filesystem, root path) of a lake or file URI; S3 endpoint and region from the usual AWS variables."""
+    if uri.startswith("s3://"):
+        parsed = urlparse(uri)
+        fs = pafs.S3FileSystem(
+            endpoint_override=os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL"),
+            region=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
+        )
+        return fs, f"{parsed.netloc}{parsed.path}".rstrip("/")
+    if "://" not in uri:
+        return pafs.LocalFileSystem(), os.path.abspath(uri).rstrip("/")
+    fs, path = pafs.FileSystem.from_uri(uri)
+    return fs, path.rstrip("/")
+
+
+def load_spec(value: str) -> dict:
+    if value.lstrip().startswith("{"):
+        return json.loads(value)
+    fs, path = filesystem(value)
+    with fs.open_input_stream(path) as f:
+        return json.loads(f.read().decode("utf-8"))
+
+
+@dataclass
+class Lake:
+    fs: pafs.FileSystem
+    root: str
+    uri: str
+
+    @staticmethod
+    def at(uri: str) -> "Lake":
+        return Lake(*filesystem(uri), uri.rstrip("/"))
+
+    def uri_of(self, path: str) -> str:
+        return f"{self.uri}/{self.relative(path)}"
+
+    def path(self, *parts: str) -> str:
+        return "/".join([self.root, *parts])
+
+    def relative(self, path: str) -> str:
+        return path[len(self.root) + 1:] if path.startswith(self.root + "/") else path
+
+    def exists(self, path: str) -> bool:
+        return self.fs.get_file_info(path).type != pafs.FileType.NotFound
+
+    def files_under(self, base: str) -> list[pafs.FileInfo]:
+        """Files below `base`, skipping hidden and temporary folders (names starting with . or _)."""
+        infos = self.fs.get_file_info(pafs.FileSelector(base, recursive=True, allow_not_found=True))
+        out = []
+        for info in infos:
+            rel = info.path[len(base) + 1:]
+            if info.type == pafs.FileType.File and not any(part[:1] in "._" for part in rel.split("/")):
+                out.append(info)
+        return sorted(out, key=lambda i: i.path)
+
+    def delete_dir(self, path: str) -> None:
+        if self.exists(path):
+            self.fs.delete_dir(path)
+
+
+# ---------------------------------------------------------------------------------------------- the spec
+
+
+@dataclass(frozen=True)
+class Col:
+    source: str
+    target: str
+    family: str
+    arrow: str
+    postgres_type: str
+    nullable: bool
+    length: int | None = None
+    precision: int | None = None
+    scale: int | None = None
+    pii: bool = False
+    offset_column: str | None = None
+
+    @staticmethod
+    def of(d: dict) -> "Col":
+        return Col(d["source"], d["target"], d["family"], d["arrow"], d["postgres_type"], d["nullable"],
+                   d.get("length"), d.get("precision"), d.get("scale"), d.get("pii", False), d.get("offset_column"))
+
+    def dms_type(self) -> pa.DataType:
+        """The Arrow type DMS writes for the column (the catalog's type-mapping table)."""
+        if self.arrow.startswith("decimal128"):
+            return pa.decimal128(self.precision, self.scale)
+        return {
+            "bool": pa.bool_(), "uint8": pa.uint8(), "int16": pa.int16(), "int32": pa.int32(), "int64": pa.int64(),
+            "float32": pa.float32(), "float64": pa.float64(), "date32": pa.date32(), "string": pa.string(),
+            "binary": pa.binary(), "time64[us]": pa.time64("us"), "timestamp[us]": pa.timestamp("us"),
+        }[self.arrow]
+
+    def target_type(self) -> pa.DataType:
+        """The Arrow type in the transformed zone: what the PostgreSQL column holds."""
+        if self.family == "uuid":
+            return pa.uuid()
+        if self.family == "timestamptz":
+            return pa.timestamp("us", tz="UTC")
+        if self.family == "int" and self.arrow == "uint8":
+            return pa.int16()
+        return self.dms_type()
+
+    def target_fields(self) -> list[pa.Field]:
+        fields = [pa.field(self.target, self.target_type(), self.nullable)]
+        if self.offset_column:
+            fields.append(pa.field(self.offset_column, pa.int16(), self.nullable))
+        return fields
+
+
+@dataclass
+class Spec:
+    raw: dict
+    columns: list[Col] = field(init=False)
+
+    def __post_init__(self):
+        self.columns = [Col.of(c) for c in self.raw["columns"]]
+        self._target_schema = pa.schema([f for c in self.columns for f in c.target_fields()])
+
+    @property
+    def source_name(self) -> str:
+        return self.raw["source"]["name"]
+
+    @property
+    def source_schema(self) -> str:
+        return self.raw["source"]["schema"]
+
+    @property
+    def target(self) -> str:
+        return self.raw["target"]["name"]
+
+    @property
+    def schema(self) -> str:
+        return self.raw["target"]["schema"]
+
+    @property
+    def staging_schema(self) -> str:
+        return self.raw["target"]["staging_schema"]
+
+    @property
+    def qualified(self) -> str:
+        return f"{self.schema}.{self.target}"
+
+    @property
+    def staging(self) -> str:
+        return f"{self.staging_schema}.{self.target}"
+
+    @property
+    def primary_key(self) -> list[str]:
+        return list(self.raw["primary_key"])
+
+    @property
+    def target_primary_key(self) -> list[str]:
+        by_source = {c.source: c.target for c in self.columns}
+        return [by_source[k] for k in self.primary_key]
+
+    @property
+    def expected_rows(self) -> int | None:
+        return self.raw.get("expected_rows")
+
+    @property
+    def ddl(self) -> dict:
+        return self.raw["ddl"]
+
+    def asset_key(self, stage: str) -> str:
+        return self.raw["asset_keys"][stage]
+
+    def target_schema(self) -> pa.Schema:
+        return self._target_schema
+
+    def target_columns(self) -> list[str]:
+        return self.target_schema().names
+
+
+# ---------------------------------------------------------------------------------------------- reading raw
+
+
+@dataclass
+class RawBatch:
+    batch: pa.RecordBatch  # source column names, DMS types
+    file: str  # path relative to the lake root
+    first_row: int  # 0-based row number of the batch's first row within its file
+
+
+@dataclass
+class RawRejects:
+    """Rows a CSV reader had to skip (wrong column count) in reject mode."""
+
+    rows: list[dict] = field(default_factory=list)
+
+
+def raw_files(lake: Lake, args, spec: Spec) -> list[pafs.FileInfo]:
+    folder = [p for p in args.raw_folder.strip("/").split("/") if p not in ("", ".")]
+    base = lake.path(*folder, spec.source_schema, spec.source_name)
+    files = [f for f in lake.files_under(base) if LOAD_FILE.match(f.base_name)]
+    wanted = "parquet" if args.raw_format == "parquet" else "csv"
+    other = [f for f in files if LOAD_FILE.match(f.base_name).group(1) != wanted]
+    if other:
+        raise JobError(f"{spec.source_name}: {lake.relative(other[0].path)} is not {wanted} (DataFormat is {wanted})")
+    if not files and spec.expected_rows:
+        raise JobError(
+            f"{spec.source_name}: no LOAD files under {lake.relative(base)}/ but DMS loaded "
+            f"{spec.expected_rows} rows from the source: the raw zone is missing this table's files"
+        )
+    return files
+
+
+def _check_file_schema(spec: Spec, schema: pa.Schema, file: str, extra: list[str]) -> list[str]:
+    """Columns to read from a file; an unexpected, missing or retyped column is schema drift."""
+    names = [n for n in schema.names if n not in extra]
+    expected = [c.source for c in spec.columns]
+    if sorted(names) != sorted(expected):
+        missing = sorted(set(expected) - set(names))
+        unexpected = sorted(set(names) - set(expected))
+        raise JobError(f"{spec.source_name}: {file} has columns that differ from the catalog "
+                       f"(missing {missing}, unexpected {unexpected})")
+    for c in spec.columns:
+        got, want = schema.field(c.source).type, c.dms_type()
+        if got != want and not _compatible(got, want):
+            raise JobError(f"{spec.source_name}.{c.source}: {file} has type {got}, the catalog says {want}")
+    return expected
+
+
+def _compatible(got: pa.DataType, want: pa.DataType) -> bool:
+    if pa.types.is_timestamp(got) and pa.types.is_timestamp(want):
+        return got.tz is None  # ParquetTimestampInMillisecond writes timestamp[ms]
+    return (pa.types.is_large_string(got) and want == pa.string()) or (
+        pa.types.is_large_binary(got) and want == pa.binary())
+
+
+def read_parquet(lake: Lake, info: pafs.FileInfo, spec: Spec, args) -> "iter[RawBatch]":
+    rel = lake.relative(info.path)
+    batch, row = None, 0
+    try:
+        pf = pq.ParquetFile(lake.fs.open_input_file(info.path))
+        columns = _check_file_schema(spec, pf.schema_arrow, rel, args.extra_columns)
+        for batch in pf.iter_batches(batch_size=args.batch_rows, columns=columns):
+            yield RawBatch(batch, rel, row)
+            row += batch.num_rows
+    except (pa.ArrowException, OSError) as err:
+        raise JobError(f"{spec.source_name}: cannot read {rel}: {type(err).__name__}: "
+                       f"{_no_values(str(err))}{_after(spec, batch)}") from None
+
+
+def _after(spec: Spec, batch) -> str:
+    if batch is None or batch.num_rows == 0:
+        return " (before the first row)"
+    return f" (after key {_key_text(spec, batch, batch.num_rows - 1)})"
+
+
+def _no_values(message: str) -> str:
+    """Arrow's messages may quote a data value or a CSV row: keep only the part before it."""
+    return re.split(r"[:]\s*['\"]|\n", message, maxsplit=1)[0].strip()[:300]
+
+
+def read_csv(lake: Lake, info: pafs.FileInfo, spec: Spec, args, skipped: RawRejects) -> "iter[RawBatch]":
+    rel = lake.relative(info.path)
+    names = [*args.extra_columns, *(c.source for c in spec.columns)]
+    pk_positions = [names.index(k) for k in spec.primary_key]
+    problems: list[str] = []
+
+    def on_invalid_row(row) -> str:
+        key = _csv_row_key(row.text, args.csv_delimiter, pk_positions, spec.primary_key)
+        reason = f"wrong column count: expected {row.expected_columns}, got {row.actual_columns}"
+        if args.on_invalid == "reject":
+            skipped.rows.append({"source_file": rel, "row_number": row.number, "primary_key": key,
+                                 "column_name": None, "reason": reason})
+            return "skip"
+        where = f"row {row.number}" if row.number is not None else "a row"
+        problems.append(f"{spec.source_name}: {rel} {where} (key {_key_json_text(key)}): {reason}")
+        return "error"
+
+    read_options = pacsv.ReadOptions(column_names=None if args.csv_header else names,
+                                     block_size=8 << 20, use_threads=True)
+    parse_options = pacsv.ParseOptions(delimiter=args.csv_delimiter, quote_char='"', double_quote=True,
+                                       escape_char=False, newlines_in_values=True, invalid_row_handler=on_invalid_row)
+    convert_options = pacsv.ConvertOptions(
+        column_types={n: pa.string() for n in names}, null_values=[args.csv_null_value],
+        strings_can_be_null=True, quoted_strings_can_be_null=False,
+        include_columns=[c.source for c in spec.columns],
+    )
+    row = 0
+    batch = None
+    try:
+        with lake.fs.open_input_stream(info.path) as stream:
+            reader = pacsv.open_csv(stream, read_options, parse_options, convert_options)
+            if args.csv_header and reader.schema.names != [c.source for c in spec.columns]:
+                raise JobError(f"{spec.source_name}: {rel} header does not match the catalog's columns")
+            for batch in reader:
+                yield RawBatch(typed_from_csv(batch, spec, rel, row), rel, row)
+                row += batch.num_rows
+    except (pa.ArrowException, OSError) as err:
+        if problems:
+            raise JobError(problems[0]) from None
+        raise JobError(f"{spec.source_name}: cannot read {rel}: {type(err).__name__}: "
+                       f"{_no_values(str(err))}{_after(spec, batch)}") from None
+
+
+def _csv_row_key(text: str, delimiter: str, positions: list[int], names: list[str]) -> dict:
+    import csv
+
+    fields = next(csv.reader([text], delimiter=delimiter), [])
+    return {n: (fields[p] if p < len(fields) else None) for n, p in zip(names, positions)}
+
+
+# ---------------------------------------------------------------------------------------------- CSV text to DMS types
+
+
+def cast_rows(arr: pa.Array, typ: pa.DataType) -> tuple[pa.Array, pa.Array | None]:
+    """Cast; values that cannot be cast become null and are flagged. Bisects only when a value fails."""
+    try:
+        return pc.cast(arr, typ), None
+    except pa.ArrowInvalid:
+        if len(arr) == 1:
+            return pa.nulls(1, typ), pa.array([True])
+        mid = len(arr) // 2
+        left, lbad = cast_rows(arr.slice(0, mid), typ)
+        right, rbad = cast_rows(arr.slice(mid), typ)
+        bad = pa.concat_arrays([lbad if lbad is not None else _falses(mid),
+                                rbad if rbad is not None else _falses(len(arr) - mid)])
+        return pa.concat_arrays([left, right]), bad
+
+
+def _falses(n: int) -> pa.Array:
+    return pa.nulls(n, pa.bool_()).fill_null(False)
+
+
+_BOOL_TRUE = pa.array(["1", "true", "t", "y", "yes"])
+_BOOL_FALSE = pa.array(["0", "false", "f", "n", "no"])
+
+
+def _csv_bool(arr: pa.Array) -> tuple[pa.Array, pa.Array]:
+    low = pc.utf8_lower(pc.utf8_trim_whitespace(arr))
+    is_true, is_false = pc.is_in(low, _BOOL_TRUE), pc.is_in(low, _BOOL_FALSE)
+    value = pc.if_else(is_true, True, pc.if_else(is_false, False, None))
+    return value, pc.and_(arr.is_valid(), pc.invert(pc.or_(is_true, is_false)))
+
+
+def _csv_binary(arr: pa.Array) -> tuple[pa.Array, pa.Array]:
+    ok = pc.match_substring_regex(arr, r"^(0[xX])?([0-9A-Fa-f]{2})*$")
+    clean = pc.if_else(ok, pc.replace_substring_regex(arr, r"^0[xX]", ""), None)
+    return unhex_binary(clean), pc.and_(arr.is_valid(), pc.invert(ok.fill_null(False)))
+
+
+def _csv_time(arr: pa.Array) -> tuple[pa.Array, pa.Array | None]:
+    stamped = pc.binary_join_element_wise("1970-01-01 ", pc.utf8_slice_codeunits(arr, 0, 15), "")
+    ts, bad = cast_rows(stamped, pa.timestamp("us"))
+    return pc.cast(ts, pa.time64("us")), bad
+
+
+def typed_from_csv(batch: pa.RecordBatch, spec: Spec, file: str, first_row: int) -> pa.RecordBatch:
+    """Strings from a DMS CSV file to the Arrow types DMS writes to Parquet; unparsable values are flagged.
+
+    Flagged values come back as nulls with a `__invalid__<column>` boolean column, so the one transform
+    below handles both formats and reports them (with file and key) like any other violation.
+    """
+    arrays, names = [], []
+    for c in spec.columns:
+        arr = batch.column(c.source)
+        want = c.dms_type()
+        if want == pa.string():
+            value, bad = arr, None
+        elif want == pa.bool_():
+            value, bad = _csv_bool(arr)
+        elif want == pa.binary():
+            value, bad = _csv_binary(arr)
+        elif want == pa.time64("us"):
+            value, bad = _csv_time(arr)
+        elif pa.types.is_timestamp(want):
+            value, bad = cast_rows(pc.utf8_slice_codeunits(arr, 0, 26), want)
+        else:
+            value, bad = cast_rows(arr, want)
+            if pa.types.is_floating(want):
+                overflow = pc.and_(pc.is_inf(value), pc.invert(pc.match_substring_regex(arr, "(?i)inf")))
+                bad = overflow if bad is None else pc.or_(bad, overflow)
+        arrays.append(value)
+        names.append(c.source)
+        if bad is not None:
+            arrays.append(bad.fill_null(False))
+            names.append(f"__invalid__{c.source}")
+    return pa.RecordBatch.from_arrays(arrays, names=names)
+
+
+# ---------------------------------------------------------------------------------------------- hex helpers
+
+
+def _offsets(arr: pa.Array) -> tuple[pa.Array, int, int]:
+    """The int32 offsets of a string/binary array (relative to its data buffer), first and last."""
+    offs = pa.Array.from_buffers(pa.int32(), len(arr) + 1, [None, arr.buffers()[1]], offset=arr.offset)
+    return offs, offs[0].as_py(), offs[-1].as_py()
+
+
+def _checked(arr: pa.Array) -> pa.Array:
+    """Arrays built from raw buffers are fully validated: a wrong offset must raise, not crash Arrow later."""
+    arr.validate(full=True)
+    return arr
+
+
+def unhex_binary(hex_strings: pa.Array) -> pa.Array:
+    """Hex text (even length, validated) to binary, in one C call over the whole buffer."""
+    hex_strings = pc.cast(hex_strings, pa.string())
+    if len(hex_strings) == 0:
+        return pa.array([], pa.binary())
+    offs, start, end = _offsets(hex_strings)
+    data = binascii.unhexlify(hex_strings.buffers()[2].to_pybytes()[start:end]) if end > start else b""
+    new_offs = pc.cast(pc.divide(pc.subtract(offs, start), 2), pa.int32())  # int scalars promote to int64
+    validity = pa.concat_arrays([hex_strings.is_valid()]).buffers()[1]
+    return _checked(pa.Array.from_buffers(pa.binary(), len(hex_strings), [validity, new_offs.buffers()[1], pa.py_buffer(data)]))
+
+
+def hex_text(arr: pa.Array) -> pa.Array:
+    """Binary to lower-case hex text (no prefix), in one C call over the whole buffer."""
+    if len(arr) == 0:
+        return pa.array([], pa.string())
+    if pa.types.is_fixed_size_binary(arr.type):
+        width = arr.type.byte_width
+        data = arr.buffers()[1].to_pybytes()[arr.offset * width:(arr.offset + len(arr)) * width]
+        offs = pa.py_buffer(array("i", range(0, 2 * width * len(arr) + 1, 2 * width)).tobytes())
+    else:
+        offsets, start, end = _offsets(arr)
+        data = arr.buffers()[2].to_pybytes()[start:end] if end > start else b""
+        offs = pc.cast(pc.multiply(pc.subtract(offsets, start), 2), pa.int32()).buffers()[1]
+    validity = pa.concat_arrays([arr.is_valid()]).buffers()[1]
+    return _checked(pa.Array.from_buffers(pa.string(), len(arr), [validity, offs, pa.py_buffer(binascii.hexlify(data))]))
+
+
+def uuid_from_text(text: pa.Array) -> pa.Array:
+    """Validated GUID text to Arrow's uuid type (16 bytes, RFC 4122 order: the text's order)."""
+    digits = pc.fill_null(pc.replace_substring(text, "-", ""), "0" * 32)
+    raw = binascii.unhexlify(pc.cast(digits, pa.string()).buffers()[2].to_pybytes()[: 32 * len(text)]
+                             if len(text) else b"")
+    validity = pa.concat_arrays([text.is_valid()]).buffers()[1]
+    storage = _checked(pa.Array.from_buffers(pa.binary(16), len(text), [validity, pa.py_buffer(raw)]))
+    return pa.ExtensionArray.from_storage(pa.uuid(), storage)
+
+
+def uuid_text(arr: pa.Array) -> pa.Array:
+    storage = arr.storage if isinstance(arr, pa.ExtensionArray) else arr
+    h = hex_text(storage)
+    parts = [pc.utf8_slice_codeunits(h, a, b) for a, b in ((0, 8), (8, 12), (12, 16), (16, 20), (20, 32))]
+    return pc.binary_join_element_wise(*parts, "-")
+
+
+# ---------------------------------------------------------------------------------------------- transform
+
+
+@dataclass
+class Violation:
+    column: str
+    mask: pa.Array  # boolean, no nulls
+    reason: str
+
+
+_GUID = r"^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$"
+_DTO = r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d{1,7})? [+-]\d{2}:\d{2}$"
+
+
+def _flag(mask) -> pa.Array:
+    return pc.fill_null(mask, False)
+
+
+def _transform_uuid(c: Col, arr: pa.Array, out: list[Violation]):
+    ok = pc.match_substring_regex(arr, _GUID)
+    out.append(Violation(c.source, _flag(pc.invert(ok)), "not a GUID"))
+    return [uuid_from_text(pc.utf8_lower(pc.if_else(ok, arr, None)))]
+
+
+def _transform_dto(c: Col, arr: pa.Array, out: list[Violation]):
+    """SQL Server's DATETIMEOFFSET text to the exact instant (UTC, µs) and the original offset in minutes."""
+    ok = pc.match_substring_regex(arr, _DTO)
+    text = pc.if_else(ok, arr, None)
+    local, bad_local = cast_rows(pc.utf8_slice_codeunits(pc.utf8_slice_codeunits(text, 0, -7), 0, 26),
+                                 pa.timestamp("us"))
+    off = pc.utf8_slice_codeunits(text, -6)
+    hours = pc.cast(pc.utf8_slice_codeunits(off, 1, 3), pa.int32())
+    minutes = pc.cast(pc.utf8_slice_codeunits(off, 4, 6), pa.int32())
+    sign = pc.if_else(pc.starts_with(off, "-"), -1, 1)
+    offset = pc.multiply(sign, pc.add(pc.multiply(hours, 60), minutes))
+    bad_offset = pc.or_(pc.greater(pc.abs(offset), 840), pc.greater_equal(minutes, 60))
+    instant = pc.subtract(pc.cast(local, pa.int64()), pc.multiply(pc.cast(offset, pa.int64()), US_PER_MINUTE))
+    bad_range = pc.or_(pc.less(instant, MIN_US), pc.greater(instant, MAX_US))
+    bad = pc.or_(_flag(pc.invert(ok)), pc.or_(_flag(bad_offset), _flag(bad_range)))
+    if bad_local is not None:
+        bad = pc.or_(bad, bad_local)
+    out.append(Violation(c.source, bad, "not a valid DATETIMEOFFSET in 0001-01-01..9999-12-31 UTC, offset ±14:00"))
+    instant = pc.if_else(bad, None, instant)
+    return [pc.cast(instant, pa.timestamp("us", tz="UTC")), pc.cast(pc.if_else(bad, None, offset), pa.int16())]
+
+
+def _transform_text(c: Col, arr: pa.Array, out: list[Violation]):
+    if c.family == "char":
+        arr = pc.utf8_rtrim(arr, characters=" ")
+    if c.length is not None:
+        out.append(Violation(c.source, _flag(pc.greater(pc.utf8_length(arr), c.length)),
+                             f"longer than {c.postgres_type}"))
+    out.append(Violation(c.source, _flag(pc.match_substring(arr, "\x00")), "contains a NUL character"))
+    return [arr]
+
+
+def transform_column(c: Col, arr: pa.Array, out: list[Violation]) -> list[pa.Array]:
+    """One DMS column to its target column(s); violations of the target type are appended to `out`."""
+    if isinstance(arr, pa.ChunkedArray):
+        arr = pa.concat_arrays(arr.chunks) if arr.num_chunks != 1 else arr.chunk(0)
+    if c.family == "uuid":
+        return _transform_uuid(c, arr, out)
+    if c.family == "timestamptz":
+        return _transform_dto(c, arr, out)
+    if c.family in ("char", "text", "lob"):
+        return _transform_text(c, pc.cast(arr, pa.string()), out)
+    want = c.target_type()
+    if arr.type == want:
+        return [arr]
+    value, bad = cast_rows(arr, want)
+    if bad is not None:
+        out.append(Violation(c.source, bad, f"out of range for {c.postgres_type}"))
+    return [value]
+
+
+def transform(raw: RawBatch, spec: Spec) -> tuple[pa.RecordBatch, list[Violation]]:
+    batch = raw.batch
+    arrays, violations = [], []
+    for c in spec.columns:
+        arr = batch.column(c.source)
+        flagged = f"__invalid__{c.source}"
+        if flagged in batch.schema.names:
+            violations.append(Violation(c.source, batch.column(flagged), f"unparsable as {c.postgres_type}"))
+        if not c.nullable and arr.null_count:
+            violations.append(Violation(c.source, arr.is_null(), "NULL in a NOT NULL column"))
+        arrays.extend(transform_column(c, arr, violations))
+    return pa.RecordBatch.from_arrays(arrays, schema=spec.target_schema()), [v for v in violations if _any(v.mask)]
+
+
+def _any(mask: pa.Array) -> bool:
+    return bool(pc.any(mask).as_py())
+
+
+def _key_text(spec: Spec, batch: pa.RecordBatch, row: int) -> str:
+    return _key_json_text({k: _plain(batch.column(k)[row].as_py()) for k in spec.primary_key})
+
+
+def _key_json_text(key: dict) -> str:
+    return ", ".join(f"{k}={v}" for k, v in key.items())
+
+
+def _plain(value):
+    if isinstance(value, (bytes, bytearray)):
+        return "0x" + value.hex().upper()
+    if value is None or isinstance(value, (int, float, str, bool)):
+        return value
+    return str(value)
+
+
+def _value_hint(c: Col, batch: pa.RecordBatch, row: int) -> str:
+    if c.pii:
+        return ""
+    value = batch.column(c.source)[row].as_py()
+    return f" (value {str(value)[:60]!r})" if value is not None else ""
+
+
+def raise_violation(spec: Spec, raw: RawBatch, violations: list[Violation]) -> None:
+    v = violations[0]
+    row = pc.index(v.mask, True).as_py()
+    c = next(col for col in spec.columns if col.source == v.column)
+    count = sum(pc.sum(x.mask).as_py() or 0 for x in violations)
+    raise JobError(
+        f"{spec.source_name}.{v.column}: {v.reason}{_value_hint(c, raw.batch, row)} in {raw.file} "
+        f"row {raw.first_row + row + 1} (key {_key_text(spec, raw.batch, row)}); "
+        f"{count} invalid value(s) in this batch; rerun with --on-invalid reject to route them to consorcio_rejects"
+    )
+
+
+def reject_rows(spec: Spec, raw: RawBatch, violations: list[Violation], run_id: str) -> tuple[pa.Array, list[dict]]:
+    """Rows to keep, and one reject record per (row, column) violation — keys only, never PII values."""
+    bad = violations[0].mask
+    for v in violations[1:]:
+        bad = pc.or_(bad, v.mask)
+    records = []
+    for v in violations:
+        c = next(col for col in spec.columns if col.source == v.column)
+        for row in pc.indices_nonzero(v.mask).to_pylist():
+            records.append({
+                "source_file": raw.file, "row_number": raw.first_row + row + 1,
+                "primary_key": {k: _plain(raw.batch.column(k)[row].as_py()) for k in spec.primary_key},
+                "column_name": c.target, "reason": v.reason + _value_hint(c, raw.batch, row),
+            })
+    return pc.invert(bad), records
+
+
+# ---------------------------------------------------------------------------------------------- transformed zone
+
+
+class TransformedWriter:
+    """Writes transformed/<table>/part-NNNNN.parquet under a temporary prefix, then swaps it in."""
+
+    def __init__(self, lake: Lake, spec: Spec, part_rows: int):
+        self.lake, self.spec, self.part_rows = lake, spec, part_rows
+        self.final = lake.path("transformed", spec.target)
+        self.tmp = lake.path("transformed", f".{spec.target}.tmp-{uuid_mod.uuid4().hex[:12]}")
+        self.schema = spec.target_schema()
+        # dictionaries and statistics only where they pay: text columns, and keys and dates for pruning
+        keys = set(spec.target_primary_key)
+        self.options = {
+            "compression": "snappy",
+            "use_dictionary": [f.name for f in self.schema if pa.types.is_string(f.type)],
+            "write_statistics": [f.name for f in self.schema if f.name in keys or pa.types.is_temporal(f.type)],
+        }
+        self.writer: pq.ParquetWriter | None = None
+        self.parts: list[str] = []
+        self.rows_in_part = 0
+        self.rows = 0
+        self.lake.fs.create_dir(self.tmp, recursive=True)
+
+    def _open(self) -> None:
+        path = f"{self.tmp}/part-{len(self.parts):05d}.parquet"
+        self.parts.append(path)
+        self.writer = pq.ParquetWriter(self.lake.fs.open_output_stream(path), self.schema, **self.options)
+        self.rows_in_part = 0
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        if self.writer is None or self.rows_in_part >= self.part_rows:
+            self.close_part()
+            self._open()
+        self.writer.write_batch(batch)
+        self.rows_in_part += batch.num_rows
+        self.rows += batch.num_rows
+
+    def close_part(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+
+    def write_rejects(self, rejects: list[dict]) -> None:
+        if rejects:
+            table = rejects_table(rejects, self.spec.target, run_id="")
+            pq.write_table(table, f"{self.tmp}/_rejects.parquet", filesystem=self.lake.fs)
+
+    def commit(self) -> dict:
+        if self.writer is None and not self.parts:
+            self._open()
+        self.close_part()
+        size = sum(self.lake.fs.get_file_info(p).size for p in self.parts)
+        swap_prefix(self.lake, self.tmp, self.final)
+        return {"files": len(self.parts), "bytes": size, "rows": self.rows,
+                "uri": self.lake.uri_of(self.final)}
+
+    def abort(self) -> None:
+        with contextlib.suppress(Exception):
+            self.close_part()
+        with contextlib.suppress(Exception):
+            self.lake.delete_dir(self.tmp)
+
+
+def swap_prefix(lake: Lake, tmp: str, final: str) -> None:
+    """Replace `final` with `tmp`. A local directory swaps by renames (readers see old or new, never a mix);
+    on S3 the new objects are copied over the old ones, then stale ones deleted."""
+    if isinstance(lake.fs, pafs.LocalFileSystem):
+        parent, name = final.rsplit("/", 1)
+        old = f"{parent}/.{name}.old-{uuid_mod.uuid4().hex[:8]}"
+        if lake.exists(final):
+            lake.fs.move(final, old)
+        lake.fs.move(tmp, final)
+        lake.delete_dir(old)
+        return
+    new = {i.path[len(tmp) + 1:] for i in lake.fs.get_file_info(pafs.FileSelector(tmp, recursive=True))
+           if i.type == pafs.FileType.File}
+    for name in sorted(new):
+        lake.fs.copy_file(f"{tmp}/{name}", f"{final}/{name}")
+    if lake.exists(final):
+        for info in lake.fs.get_file_info(pafs.FileSelector(final, recursive=True)):
+            if info.type == pafs.FileType.File and info.path[len(final) + 1:] not in new:
+                lake.fs.delete_file(info.path)
+    lake.delete_dir(tmp)
+
+
+def clean_leftovers(lake: Lake, spec: Spec) -> None:
+    """Temporary prefixes of this table left by a killed run (we hold the table's lock)."""
+    base = lake.path("transformed")
+    for info in lake.fs.get_file_info(pafs.FileSelector(base, allow_not_found=True)):
+        name = info.base_name
+        if info.type == pafs.FileType.Directory and (
+                name.startswith(f".{spec.target}.tmp-") or name.startswith(f".{spec.target}.old-")):
+            LOG.info("removing leftover %s", lake.relative(info.path))
+            lake.fs.delete_dir(info.path)
+
+
+def read_transformed(lake: Lake, spec: Spec, batch_rows: int, stats: "Stats") -> "iter[pa.RecordBatch]":
+    final = lake.path("transformed", spec.target)
+    if not lake.exists(final):
+        raise JobError(f"{spec.target}: transformed/{spec.target}/ does not exist: materialize transformed first")
+    schema = spec.target_schema()
+    for info in lake.files_under(final):
+        if not re.match(r"^part-\d{5}\.parquet$", info.base_name):
+            continue
+        rel = lake.relative(info.path)
+        try:
+            pf = pq.ParquetFile(lake.fs.open_input_file(info.path))
+            if pf.schema_arrow.remove_metadata() != schema.remove_metadata():
+                raise JobError(f"{spec.target}: {rel} does not have the catalog's transformed schema")
+            stats.files_read += 1
+            stats.bytes_read += info.size or 0
+            for batch in pf.iter_batches(batch_size=batch_rows):
+                stats.rows_read += batch.num_rows
+                yield batch
+        except (pa.ArrowException, OSError) as err:
+            raise JobError(f"{spec.target}: cannot read {rel}: {_no_values(str(err))}") from None
+
+
+def read_transformed_rejects(lake: Lake, spec: Spec) -> list[dict]:
+    path = lake.path("transformed", spec.target, "_rejects.parquet")
+    if not lake.exists(path):
+        return []
+    rows = pq.read_table(path, filesystem=lake.fs).to_pylist()
+    for r in rows:
+        r["primary_key"] = json.loads(r["primary_key"]) if r["primary_key"] else None
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------- Aurora
+
+
+def conninfo(args) -> str:
+    if args.target_url_env:
+        url = os.environ.get(args.target_url_env)
+        if not url:
+            raise JobError(f"environment variable {args.target_url_env} (the target URL) is not set")
+        return url
+    if args.target_secret_id:
+        import boto3
+
+        secret = json.loads(boto3.client("secretsmanager").get_secret_value(SecretId=args.target_secret_id)["SecretString"])
+        return psycopg.conninfo.make_conninfo(
+            host=secret["host"], port=secret.get("port", 5432), user=secret["username"],
+            password=secret["password"], dbname=secret.get("dbname", "consorcio"), sslmode=secret.get("sslmode", "prefer"),
+        )
+    raise JobError("no target: pass --target-secret-id (AWS) or --target-url-env (local)")
+
+
+def connect(dsn: str, name: str, autocommit: bool = True) -> psycopg.Connection:
+    return psycopg.connect(dsn, autocommit=autocommit, application_name=f"consorcio-glue:{name}"[:63])
+
+
+def pg_error(err: Exception) -> str:
+    """A PostgreSQL error without the row text COPY puts in its context (it may hold PII)."""
+    diag = getattr(err, "diag", None)
+    if diag is None or diag.message_primary is None:
+        return _no_values(str(err))
+    where = ""
+    if diag.context:
+        m = re.search(r"COPY [\w.]+, line (\d+)(?:, column (\w+))?", diag.context)
+        if m:
+            where = f" (COPY stream line {m.group(1)}" + (f", column {m.group(2)})" if m.group(2) else ")")
+    detail = f": {diag.message_detail}" if diag.message_detail and "Key (" not in diag.message_detail else ""
+    return f"{diag.message_primary}{detail}{where}"
+
+
+@contextlib.contextmanager
+def table_lock(conn: psycopg.Connection, name: str):
+    """A session advisory lock per table: two runs of one table never interleave; a killed run's lock dies with it."""
+    key = f"consorcio.load:{name}"
+    got = conn.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", (key,)).fetchone()[0]
+    if not got:
+        LOG.info("another run is loading %s: waiting for its lock", name)
+        conn.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", (key,))
+    try:
+        yield
+    finally:
+        with contextlib.suppress(Exception):
+            conn.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (key,))
+
+
+def run_ddl(conn: psycopg.Connection, statements: list[str]) -> None:
+    for stmt in statements:
+        conn.execute(stmt)
+
+
+def prepare_staging(conn: psycopg.Connection, spec: Spec) -> None:
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(hashtextextended('consorcio.ddl', 0))")
+        conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(spec.schema)))
+        conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(spec.staging_schema)))
+    conn.execute(f"DROP TABLE IF EXISTS {spec.staging}")
+    run_ddl(conn, spec.ddl["create"])
+
+
+class Workers:
+    """Threads consuming a bounded queue (memory stays flat); a worker's error reaches the producer at its
+    next `put` or at `close`, and `abort` makes the workers stop without committing anything."""
+
+    def __init__(self, n: int, name: str):
+        self.queue: queue.Queue = queue.Queue(maxsize=2 * n)
+        self.errors: list[BaseException] = []
+        self.aborted = False
+        self.threads = [threading.Thread(target=self._run, args=(i,), daemon=True, name=f"{name}-{i}")
+                        for i in range(n)]
+        for t in self.threads:
+            t.start()
+
+    def work(self, index: int, items) -> None:
+        raise NotImplementedError
+
+    def _items(self):
+        while (item := self.queue.get()) is not None:
+            if self.aborted:
+                raise RuntimeError("aborted")
+            yield item
+        if self.aborted:
+            raise RuntimeError("aborted")
+
+    def _run(self, index: int) -> None:
+        try:
+            self.work(index, self._items())
+        except BaseException as err:  # noqa: BLE001 - handed to the producer
+            self.errors.append(err)
+            with contextlib.suppress(queue.Empty):
+                while True:  # unblock the producer
+                    self.queue.get_nowait()
+
+    def put(self, item) -> None:
+        while True:
+            if self.errors:
+                raise self.errors[0]
+            try:
+                self.queue.put(item, timeout=0.2)
+                return
+            except queue.Full:
+                continue
+
+    def close(self) -> None:
+        for _ in self.threads:
+            while any(t.is_alive() for t in self.threads):
+                try:
+                    self.queue.put(None, timeout=0.2)
+                    break
+                except queue.Full:
+                    continue
+        for t in self.threads:
+            t.join()
+        if self.errors and not self.aborted:
+            raise self.errors[0]
+
+    def abort(self) -> None:
+        self.aborted = True
+        with contextlib.suppress(BaseException):
+            self.close()
+
+
+class CopyStreams(Workers):
+    """N connections, each running one `COPY ... FROM STDIN (FORMAT csv)` and encoding its own batches
+    (pyarrow's CSV writer releases the GIL, so the encoding runs in parallel too)."""
+
+    def __init__(self, dsn: str, spec: Spec, n: int):
+        cols = sql.SQL(", ").join(sql.Identifier(c) for c in spec.target_columns())
+        self.sql = sql.SQL("COPY {}.{} ({}) FROM STDIN (FORMAT csv)").format(
+            sql.Identifier(spec.staging_schema), sql.Identifier(spec.target), cols)
+        self.dsn, self.name = dsn, spec.target
+        self.rows = 0
+        self.bytes = 0
+        self._lock = threading.Lock()
+        super().__init__(n, f"copy-{spec.target}")
+
+    def work(self, index: int, batches) -> None:
+        sent = 0
+        with connect(self.dsn, f"{self.name}#{index}", autocommit=False) as conn:
+            with conn.cursor() as cur:
+                with cur.copy(self.sql) as copy:
+                    for batch in batches:
+                        chunk = csv_chunk(batch)
+                        sent += len(chunk)
+                        copy.write(chunk)
+                rows = cur.rowcount
+            conn.commit()
+        with self._lock:
+            self.rows += rows
+            self.bytes += sent
+
+
+class BackgroundWriter(Workers):
+    """The transformed zone's Parquet encoding on its own thread, overlapping the COPY."""
+
+    def __init__(self, writer: "TransformedWriter"):
+        self.writer = writer
+        super().__init__(1, f"parquet-{writer.spec.target}")
+
+    def work(self, index: int, batches) -> None:
+        for batch in batches:
+            self.writer.write(batch)
+
+
+def csv_chunk(batch: pa.RecordBatch) -> memoryview:
+    """One transformed batch as PostgreSQL CSV: uuid as text, bytea as \\x hex; NULL unquoted-empty, '' quoted."""
+    arrays = []
+    for f, arr in zip(batch.schema, batch.columns):
+        if isinstance(f.type, pa.UuidType) or (isinstance(f.type, pa.ExtensionType) and f.type.extension_name == "arrow.uuid"):
+            arr = uuid_text(arr)
+        elif pa.types.is_binary(f.type) or pa.types.is_large_binary(f.type):
+            arr = pc.binary_join_element_wise(pa.scalar("\\x"), hex_text(arr), "")
+        arrays.append(arr)
+    out = io.BytesIO()
+    pacsv.write_csv(pa.RecordBatch.from_arrays(arrays, names=batch.schema.names), out,
+                    pacsv.WriteOptions(include_header=False, quoting_style="needed"))
+    return out.getbuffer()
+
+
+def _keys_sql(cols: list[str]) -> sql.Composable:
+    return sql.SQL(", ").join(sql.Identifier(c) for c in cols)
+
+
+def finish_staging(conn: psycopg.Connection, spec: Spec, args, rejects: list[dict]) -> int:
+    """Constraints and indexes after the data (one pass each); a failure names the rows that break it.
+    Returns how many rows reject mode moved out of the table for breaking a CHECK."""
+    conn.execute(f"SET maintenance_work_mem = '{INDEX_BUILD_MEMORY}'")  # sort keys in memory, not on disk
+    removed = 0
+    for item in spec.ddl["after_load"]:
+        if item["kind"] == "check" and args.on_invalid == "reject":
+            moved = reject_check(conn, spec, item)
+            removed += len(moved)
+            rejects.extend(moved)
+        try:
+            conn.execute(item["sql"])
+        except psycopg.Error as err:
+            raise JobError(f"{spec.target}: {item['kind']} {item['name']} fails: {pg_error(err)}"
+                           f"{diagnose(conn, spec, item)}") from None
+    for column in spec.ddl.get("identity", []):
+        conn.execute(sql.SQL(
+            "SELECT setval(pg_get_serial_sequence({tbl}, {col}), COALESCE(max({c}), 0) + 1, false) FROM {s}.{t}"
+        ).format(tbl=sql.Literal(spec.staging), col=sql.Literal(column), c=sql.Identifier(column),
+                 s=sql.Identifier(spec.staging_schema), t=sql.Identifier(spec.target)))
+    conn.execute("RESET maintenance_work_mem")
+    conn.execute(f"ANALYZE {spec.staging}")
+    return removed
+
+
+def diagnose(conn: psycopg.Connection, spec: Spec, item: dict) -> str:
+    """The first keys breaking a primary key, unique key or check (keys only)."""
+    t = sql.SQL("{}.{}").format(sql.Identifier(spec.staging_schema), sql.Identifier(spec.target))
+    pk = _keys_sql(spec.target_primary_key)
+    if item["kind"] in ("primary_key", "unique"):
+        cols = _keys_sql(item["columns"])
+        q = sql.SQL("SELECT {c}, count(*) FROM {t} GROUP BY {c} HAVING count(*) > 1 LIMIT 5").format(c=cols, t=t)
+        names = item["columns"]
+    elif item["kind"] == "check":
+        q = sql.SQL("SELECT {pk} FROM {t} WHERE NOT ({p}) LIMIT 5").format(pk=pk, t=t, p=sql.SQL(item["predicate"]))
+        names = spec.target_primary_key
+    else:
+        return ""
+    try:
+        with conn.transaction():
+            rows = conn.execute(q).fetchall()
+    except psycopg.Error:
+        return ""
+    keys = ["(" + ", ".join(f"{n}={v}" for n, v in zip(names, r)) + ")" for r in rows]
+    return f"; first offending keys: {', '.join(keys)}" if keys else ""
+
+
+def reject_check(conn: psycopg.Connection, spec: Spec, item: dict) -> list[dict]:
+    """Reject mode: rows that break a CHECK leave the staging table for consorcio_rejects."""
+    t = sql.SQL("{}.{}").format(sql.Identifier(spec.staging_schema), sql.Identifier(spec.target))
+    pk = spec.target_primary_key
+    q = sql.SQL("DELETE FROM {t} WHERE NOT ({p}) RETURNING {pk}").format(
+        t=t, p=sql.SQL(item["predicate"]), pk=_keys_sql(pk))
+    rows = conn.execute(q).fetchall()
+    source_pk = spec.primary_key
+    return [{"source_file": None, "row_number": None,
+             "primary_key": {s: _plain(v) for s, v in zip(source_pk, r)}, "column_name": None,
+             "reason": f"violates check constraint {item['name']}"} for r in rows]
+
+
+def precheck_foreign_keys(conn: psycopg.Connection, spec: Spec) -> None:
+    """Before the swap: every row of the new table must find its parent (parents are loaded first)."""
+    for fk in spec.ddl["foreign_keys"]:
+        if not _exists(conn, fk["parent"]):
+            LOG.warning("%s: parent %s of %s is not loaded yet; the key is added when it is", spec.target,
+                        fk["parent"], fk["name"])
+            continue
+        count, keys = orphans(conn, spec.staging, fk["columns"], fk["parent"], fk["parent_columns"],
+                              spec.target_primary_key)
+        if count:
+            raise JobError(f"{spec.target}: {count} row(s) break foreign key {fk['name']} -> {fk['parent']}; "
+                           f"first keys: {keys}")
+
+
+def _exists(conn: psycopg.Connection, qualified: str) -> bool:
+    return conn.execute("SELECT to_regclass(%s) IS NOT NULL", (qualified,)).fetchone()[0]
+
+
+def _qualified(name: str) -> sql.Composable:
+    return sql.SQL(".").join(sql.Identifier(p) for p in name.split("."))
+
+
+def orphans(conn, child: str, cols: list[str], parent: str, pcols: list[str], key: list[str]) -> tuple[int, str]:
+    not_null = sql.SQL(" AND ").join(sql.SQL("c.{} IS NOT NULL").format(sql.Identifier(c)) for c in cols)
+    match = sql.SQL(" AND ").join(sql.SQL("p.{} = c.{}").format(sql.Identifier(p), sql.Identifier(c))
+                                  for c, p in zip(cols, pcols))
+    where = sql.SQL("{nn} AND NOT EXISTS (SELECT 1 FROM {p} p WHERE {m})").format(
+        nn=not_null, p=_qualified(parent), m=match)
+    count = conn.execute(sql.SQL("SELECT count(*) FROM {c} c WHERE {w}").format(c=_qualified(child), w=where)).fetchone()[0]
+    if not count:
+        return 0, ""
+    rows = conn.execute(sql.SQL("SELECT {k} FROM {c} c WHERE {w} LIMIT 5").format(
+        k=sql.SQL(", ").join(sql.SQL("c.{}").format(sql.Identifier(k)) for k in key), c=_qualified(child), w=where)).fetchall()
+    return count, ", ".join("(" + ", ".join(f"{k}={v}" for k, v in zip(key, r)) + ")" for r in rows)
+
+
+def swap(conn: psycopg.Connection, spec: Spec, rejects: list[dict] | None, run_id: str,
+         validate: bool) -> list[tuple[str, str]]:
+    """One transaction: readers see the previous complete table or the new one.
+
+    The table's own foreign keys and those of other tables pointing at it are re-added NOT VALID; with
+    `validate` they are validated in the same transaction (a failure rolls the swap back), otherwise they are
+    returned for the batch's closing `validate` run. Views others built on the table are dropped and re-created
+    (with their owner, comment and grants) in the same transaction.
+    """
+    touched: list[tuple[str, str]] = []
+    with conn.transaction():
+        conn.execute("SET LOCAL lock_timeout = '120s'")
+        exists = _exists(conn, spec.qualified)
+        incoming, views = [], []
+        if exists:
+            conn.execute(f"LOCK TABLE {spec.qualified} IN ACCESS EXCLUSIVE MODE")
+            incoming = conn.execute(
+                "SELECT conname, conrelid::regclass::text, pg_get_constraintdef(oid) FROM pg_constraint "
+                "WHERE contype = 'f' AND confrelid = %s::regclass AND conrelid <> confrelid ORDER BY conname",
+                (spec.qualified,)).fetchall()
+            for name, child, _ in incoming:
+                conn.execute(sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(_qualified(child), sql.Identifier(name)))
+            views = dependent_views(conn, spec.qualified)
+            for view in reversed(views):
+                conn.execute(view.drop)
+            conn.execute(f"DROP TABLE {spec.qualified}")
+        conn.execute(sql.SQL("ALTER TABLE {} SET SCHEMA {}").format(_qualified(spec.staging), sql.Identifier(spec.schema)))
+        for view in views:
+            view.recreate(conn)
+        for fk in spec.ddl["foreign_keys"]:
+            if _exists(conn, fk["parent"]):
+                conn.execute(fk["sql"])
+                touched.append((spec.qualified, fk["name"]))
+        done = set()
+        for name, child, definition in incoming:
+            definition = definition.removesuffix(" NOT VALID")
+            conn.execute(sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {} NOT VALID").format(
+                _qualified(child), sql.Identifier(name), sql.SQL(definition)))
+            touched.append((child, name))
+            done.add(name)
+        for fk in spec.ddl["incoming_foreign_keys"]:
+            if fk["name"] not in done and _exists(conn, fk["child"]):
+                conn.execute(fk["sql"])
+                touched.append((fk["child"], fk["name"]))
+        if rejects is not None:
+            store_rejects(conn, spec, rejects, run_id)
+        if validate:
+            failures = validate_constraints(conn, touched)
+            if failures:
+                raise JobError(f"{spec.target}: foreign keys would not hold after the swap, which is rolled back: "
+                               + "; ".join(failures))
+    return [] if validate else touched
+
+
+@dataclass(frozen=True)
+class DependentView:
+    """A view (or materialized view) someone built on a loaded table: dropped and re-created by the swap."""
+
+    name: str
+    kind: str  # "v" or "m"
+    definition: str
+    comment: str | None
+    owner: str
+    grants: tuple[tuple[str, str], ...]
+
+    @property
+    def keyword(self) -> str:
+        return "MATERIALIZED VIEW" if self.kind == "m" else "VIEW"
+
+    @property
+    def drop(self) -> sql.Composable:
+        return sql.SQL("DROP {} {}").format(sql.SQL(self.keyword), _qualified(self.name))
+
+    def recreate(self, conn: psycopg.Connection) -> None:
+        name = _qualified(self.name)
+        conn.execute(sql.SQL("CREATE {} {} AS {}").format(sql.SQL(self.keyword), name,
+                                                           sql.SQL(self.definition.rstrip().rstrip(";"))))
+        conn.execute(sql.SQL("ALTER {} {} OWNER TO {}").format(sql.SQL(self.keyword), name, sql.Identifier(self.owner)))
+        if self.comment is not None:
+            conn.execute(sql.SQL("COMMENT ON {} {} IS {}").format(sql.SQL(self.keyword), name,
+                                                                  sql.Literal(self.comment)))
+        for grantee, privilege in self.grants:
+            who = sql.SQL("PUBLIC") if grantee == "PUBLIC" else sql.Identifier(grantee)
+            conn.execute(sql.SQL("GRANT {} ON {} TO {}").format(sql.SQL(privilege), name, who))
+
+
+def dependent_views(conn: psycopg.Connection, table: str) -> list[DependentView]:
+    """Views depending on `table`, directly or through other views, shallowest first."""
+    rows = conn.execute(
+        """WITH RECURSIVE deps(oid, depth) AS (
+               SELECT r.ev_class, 1 FROM pg_depend d JOIN pg_rewrite r ON r.oid = d.objid
+               WHERE d.classid = 'pg_rewrite'::regclass AND d.refobjid = %(t)s::regclass AND r.ev_class <> d.refobjid
+               UNION
+               SELECT r.ev_class, deps.depth + 1 FROM deps JOIN pg_depend d ON d.refobjid = deps.oid
+               JOIN pg_rewrite r ON r.oid = d.objid
+               WHERE d.classid = 'pg_rewrite'::regclass AND r.ev_class <> deps.oid AND deps.depth < 50)
+           SELECT c.oid::regclass::text, c.relkind, pg_get_viewdef(c.oid), obj_description(c.oid, 'pg_class'),
+                  pg_get_userbyid(c.relowner),
+                  array(SELECT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(a.grantee) END
+                               || '|' || a.privilege_type
+                        FROM aclexplode(c.relacl) a WHERE a.grantee <> c.relowner),
+                  max(deps.depth)
+           FROM deps JOIN pg_class c ON c.oid = deps.oid
+           GROUP BY c.oid ORDER BY max(deps.depth), 1""", {"t": table}).fetchall()
+    return [DependentView(name, kind, definition, comment, owner, tuple(tuple(g.split("|", 1)) for g in grants))
+            for name, kind, definition, comment, owner, grants, _ in rows]
+
+
+def rejects_table(rejects: list[dict], table: str, run_id: str) -> pa.Table:
+    return pa.table({
+        "run_id": pa.array([run_id] * len(rejects), pa.string()),
+        "table_name": pa.array([table] * len(rejects), pa.string()),
+        "source_file": pa.array([r["source_file"] for r in rejects], pa.string()),
+        "row_number": pa.array([r["row_number"] for r in rejects], pa.int64()),
+        "primary_key": pa.array([json.dumps(r["primary_key"]) if r["primary_key"] is not None else None
+                                 for r in rejects], pa.string()),
+        "column_name": pa.array([r["column_name"] for r in rejects], pa.string()),
+        "reason": pa.array([r["reason"] for r in rejects], pa.string()),
+    })
+
+
+def store_rejects(conn: psycopg.Connection, spec: Spec, rejects: list[dict], run_id: str) -> None:
+    conn.execute(spec.ddl["rejects"])
+    conn.execute(sql.SQL("DELETE FROM {}.consorcio_rejects WHERE table_name = %s").format(
+        sql.Identifier(spec.schema)), (spec.target,))
+    if not rejects:
+        return
+    table = rejects_table(rejects, spec.target, run_id)
+    with conn.cursor().copy(sql.SQL("COPY {}.consorcio_rejects ({}) FROM STDIN (FORMAT csv)").format(
+            sql.Identifier(spec.schema), _keys_sql(table.schema.names))) as copy:
+        out = io.BytesIO()
+        pacsv.write_csv(table, out, pacsv.WriteOptions(include_header=False))
+        copy.write(out.getbuffer())
+
+
+def validate_constraints(conn: psycopg.Connection, constraints: list[tuple[str, str]]) -> list[str]:
+    """VALIDATE each (table, constraint); failures come back with their orphan keys."""
+    failures = []
+    for table, name in constraints:
+        try:
+            with conn.transaction():  # a savepoint inside the swap: a failure leaves the transaction usable
+                conn.execute(sql.SQL("ALTER TABLE {} VALIDATE CONSTRAINT {}").format(
+                    _qualified(table), sql.Identifier(name)))
+        except psycopg.errors.UndefinedObject:
+            continue  # dropped by a later swap of its parent, which re-added and reported it
+        except psycopg.Error as err:
+            failures.append(f"{table}.{name}: {pg_error(err)}{describe_orphans(conn, table, name)}")
+    return failures
+
+
+def describe_orphans(conn: psycopg.Connection, table: str, name: str) -> str:
+    row = conn.execute(
+        """SELECT c.confrelid::regclass::text,
+                  array(SELECT a.attname FROM unnest(c.conkey) WITH ORDINALITY k(n, i)
+                        JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.n ORDER BY k.i),
+                  array(SELECT a.attname FROM unnest(c.confkey) WITH ORDINALITY k(n, i)
+                        JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.n ORDER BY k.i),
+                  array(SELECT a.attname FROM pg_index x JOIN unnest(x.indkey) WITH ORDINALITY k(n, i) ON true
+                        JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = k.n
+                        WHERE x.indrelid = c.conrelid AND x.indisprimary ORDER BY k.i)
+           FROM pg_constraint c WHERE c.conname = %s AND c.conrelid = %s::regclass""", (name, table)).fetchone()
+    if row is None:
+        return ""
+    parent, cols, pcols, key = row
+    count, keys = orphans(conn, table, cols, parent, pcols, key or cols)
+    return f"; {count} orphan row(s), first keys: {keys}" if count else ""
+
+
+def pending_foreign_keys(conn: psycopg.Connection, schema: str, tables: list[str]) -> list[tuple[str, str]]:
+    rows = conn.execute(
+        """SELECT c.conrelid::regclass::text, c.conname, cl.relname, pl.relname
+           FROM pg_constraint c JOIN pg_class cl ON cl.oid = c.conrelid JOIN pg_class pl ON pl.oid = c.confrelid
+           WHERE c.contype = 'f' AND NOT c.convalidated AND c.connamespace = %s::regnamespace
+           ORDER BY 1, 2""", (schema,)).fetchall()
+    wanted = set(tables)
+    return [(t, n) for t, n, child, parent in rows if not wanted or child in wanted or parent in wanted]
+
+
+# ---------------------------------------------------------------------------------------------- the load
+
+
+@dataclass
+class Stats:
+    rows_read: int = 0
+    rows_rejected: int = 0
+    rows_written: int = 0
+    files_read: int = 0
+    bytes_read: int = 0
+    stream_seconds: float = 0.0
+    started: float = field(default_factory=time.perf_counter)
+
+    def seconds(self) -> float:
+        return time.perf_counter() - self.started
+
+
+def source_batches(lake: Lake, spec: Spec, args, stats: Stats, skipped: RawRejects) -> "iter[RawBatch]":
+    files = raw_files(lake, args, spec)
+    if not files:
+        LOG.warning("%s: no LOAD files (DMS writes none for an empty table): loading an empty table", spec.source_name)
+    for info in files:
+        stats.files_read += 1
+        stats.bytes_read += info.size or 0
+        reader = read_parquet if args.raw_format == "parquet" else read_csv
+        extra = (skipped,) if args.raw_format == "csv" else ()
+        yield from reader(lake, info, spec, args, *extra)
+
+
+def transformed_batches(lake: Lake, spec: Spec, args, stats: Stats, rejects: list[dict],
+                        skipped: RawRejects) -> "iter[pa.RecordBatch]":
+    """Raw batches transformed; violations fail the run or become rejects (--on-invalid)."""
+    for raw in source_batches(lake, spec, args, stats, skipped):
+        stats.rows_read += raw.batch.num_rows
+        batch, violations = transform(raw, spec)
+        if violations:
+            if args.on_invalid == "fail":
+                raise_violation(spec, raw, violations)
+            keep, records = reject_rows(spec, raw, violations, args.run_id)
+            rejects.extend(records)
+            stats.rows_rejected += raw.batch.num_rows - (pc.sum(keep).as_py() or 0)
+            batch = batch.filter(keep)
+        yield batch
+    rejects.extend(skipped.rows)
+    stats.rows_rejected += len(skipped.rows)
+    stats.rows_read += len(skipped.rows)
+
+
+def check_expected_rows(spec: Spec, stats: Stats) -> None:
+    if spec.expected_rows is not None and stats.rows_read != spec.expected_rows:
+        raise JobError(f"{spec.source_name}: the raw files hold {stats.rows_read} rows but DMS loaded "
+                       f"{spec.expected_rows}: files are missing or truncated")
+
+
+class TableLoad:
+    """One table's run. The data streams once: raw files → transform → the transformed zone's temporary
+    prefix and the COPY streams into the staging table. Then keys, checks and indexes are built, Aurora is
+    swapped in one transaction, and only then the transformed prefix is swapped: a failure anywhere leaves
+    both the transformed zone and Aurora as they were."""
+
+    def __init__(self, args, spec: Spec, lake: Lake, control: psycopg.Connection | None, dsn: str | None):
+        self.args, self.spec, self.lake, self.control, self.dsn = args, spec, lake, control, dsn
+        self.aurora = "aurora" in args.stages
+        self.transforming = "transformed" in args.stages
+        self.stats, self.rejects, self.skipped = Stats(), [], RawRejects()
+        self.writer: TransformedWriter | None = None
+        self.copier: CopyStreams | None = None
+
+    def run(self, pipes) -> dict:
+        if self.transforming:
+            clean_leftovers(self.lake, self.spec)
+            self.writer = TransformedWriter(self.lake, self.spec, self.args.part_rows)
+        try:
+            self.stream()
+            result = {"table": self.spec.target}
+            if self.aurora:
+                result["aurora"] = self.load_aurora()
+            if self.writer:
+                result["transformed"] = self.publish_transformed()
+        except BaseException:
+            if self.writer:
+                self.writer.abort()
+            raise
+        if "transformed" in result:
+            report_transformed(pipes, self.spec, result["transformed"])
+        if "aurora" in result:
+            report_aurora(pipes, self.spec, result["aurora"], self.args.report_checks)
+        return result
+
+    def batches(self):
+        if self.transforming:
+            return transformed_batches(self.lake, self.spec, self.args, self.stats, self.rejects, self.skipped)
+        return read_transformed(self.lake, self.spec, self.args.batch_rows, self.stats)
+
+    def stream(self) -> None:
+        if self.aurora:
+            prepare_staging(self.control, self.spec)
+            self.copier = CopyStreams(self.dsn, self.spec, self.args.copy_streams)
+        background = BackgroundWriter(self.writer) if self.writer else None
+        try:
+            for batch in self.batches():
+                if background:
+                    background.put(batch)
+                if self.copier and batch.num_rows:
+                    self.copier.put(batch)
+            if self.transforming:
+                check_expected_rows(self.spec, self.stats)
+                background.close()
+                self.writer.write_rejects(self.rejects)
+            if self.copier:
+                self.copier.close()
+        except BaseException:
+            if background:
+                background.abort()
+            if self.copier:
+                self.copier.abort()
+            raise
+        self.stats.stream_seconds = self.stats.seconds()
+        LOG.info("%s: %d rows read, transformed and copied in %.2fs", self.spec.target, self.stats.rows_read,
+                 self.stats.stream_seconds)
+
+    def load_aurora(self) -> dict:
+        spec, control, args = self.spec, self.control, self.args
+        if not self.transforming:
+            self.rejects = read_transformed_rejects(self.lake, spec)
+        mark = time.perf_counter()
+        rows = self.copier.rows - finish_staging(control, spec, args, self.rejects)
+        precheck_foreign_keys(control, spec)
+        build = time.perf_counter() - mark
+        LOG.info("%s: keys, checks and indexes built in %.2fs", spec.target, build)
+        mark = time.perf_counter()
+        touched = swap(control, spec, self.rejects, args.run_id, validate=args.fk_validation == "immediate")
+        swapped = time.perf_counter() - mark
+        LOG.info("%s: swapped in %.3fs", spec.target, swapped)
+        seconds = self.stats.seconds()
+        return {"rows_written": rows, "rows_rejected": len(self.rejects), "rows_read": self.stats.rows_read,
+                "bytes_copied": self.copier.bytes, "copy_streams": args.copy_streams, "seconds": round(seconds, 3),
+                "stream_seconds": round(self.stats.stream_seconds, 3), "build_seconds": round(build, 3),
+                "swap_seconds": round(swapped, 3), "rows_per_s": round(rows / seconds) if seconds else None,
+                "database": control.info.dbname, "foreign_keys_not_valid": len(touched)}
+
+    def publish_transformed(self) -> dict:
+        out = self.writer.commit()
+        return {**out, "rows_read": self.stats.rows_read, "rows_rejected": self.stats.rows_rejected,
+                "files_read": self.stats.files_read, "bytes_read": self.stats.bytes_read,
+                "seconds": round(self.stats.seconds(), 3)}
+
+
+def load_table(args, pipes) -> dict:
+    spec = Spec(load_spec(args.table_spec))
+    lake = Lake.at(args.lake_uri)
+    if "aurora" not in args.stages:
+        return TableLoad(args, spec, lake, None, None).run(pipes)
+    dsn = conninfo(args)
+    with connect(dsn, spec.target) as control, table_lock(control, spec.target):
+        return TableLoad(args, spec, lake, control, dsn).run(pipes)
+
+
+def validate_batch(args, pipes) -> dict:
+    tables = [t for t in args.tables.split(",") if t]
+    with connect(conninfo(args), "validate") as conn:
+        pending = pending_foreign_keys(conn, args.schema, tables)
+        LOG.info("validating %d foreign key(s) left NOT VALID by the swaps", len(pending))
+        failures = validate_constraints(conn, pending)
+    if failures:
+        raise JobError("foreign keys do not hold after loading the batch: " + "; ".join(failures))
+    return {"validated": [f"{t}.{n}" for t, n in pending]}
+
+
+# ---------------------------------------------------------------------------------------------- Pipes
+
+
+def report_transformed(pipes, spec: Spec, out: dict) -> None:
+    if pipes is None:
+        return
+    seconds = out["seconds"] or 0
+    pipes.report_asset_materialization(asset_key=spec.asset_key("transformed"), metadata={
+        "dagster/row_count": out["rows"], "rows_read": out["rows_read"], "rows_written": out["rows"],
+        "rows_rejected": out["rows_rejected"], "files_read": out["files_read"], "bytes_read": out["bytes_read"],
+        "files_written": out["files"], "bytes_written": out["bytes"],
+        "uri": {"raw_value": out["uri"], "type": "text"},
+        "duration_s": float(seconds), "rows_per_s": float(round(out["rows"] / seconds)) if seconds else 0.0,
+    })
+
+
+def report_aurora(pipes, spec: Spec, out: dict, report_checks: bool) -> None:
+    if pipes is None:
+        return
+    pipes.report_asset_materialization(asset_key=spec.asset_key("aurora"), metadata={
+        "dagster/row_count": out["rows_written"], "rows_read": out["rows_read"], "rows_written": out["rows_written"],
+        "rows_rejected": out["rows_rejected"], "bytes_copied": out["bytes_copied"], "copy_streams": out["copy_streams"],
+        "duration_s": float(out["seconds"]), "rows_per_s": float(out["rows_per_s"] or 0),
+        "stream_s": float(out["stream_seconds"]), "build_s": float(out["build_seconds"]),
+        "swap_s": float(out["swap_seconds"]),
+        "dagster/table_name": f"{out['database']}.{spec.qualified}",
+        "foreign_keys_not_valid": out["foreign_keys_not_valid"],
+    })
+    if report_checks:
+        pipes.report_asset_check(
+            check_name="no_rejected_rows", asset_key=spec.asset_key("aurora"), passed=out["rows_rejected"] == 0,
+            severity="ERROR", metadata={"rejected_rows": out["rows_rejected"],
+                                        "where": {"raw_value": f"{spec.schema}.consorcio_rejects", "type": "text"}},
+        )
+
+
+class _PipesLogHandler(logging.Handler):
+    def __init__(self, pipes):
+        super().__init__()
+        self.pipes = pipes
+
+    def emit(self, record: logging.LogRecord) -> None:
+        with contextlib.suppress(Exception):
+            self.pipes.log.log(record.levelno, self.format(record))
+
+
+@contextlib.contextmanager
+def open_pipes():
+    """Pipes when Dagster launched us (S3 context/messages on AWS, files locally); None when run by hand."""
+    from dagster_pipes import (PipesCliArgsParamsLoader, PipesDefaultContextLoader, PipesDefaultMessageWriter,
+                               PipesS3ContextLoader, PipesS3MessageWriter, open_dagster_pipes)
+
+    loader = PipesCliArgsParamsLoader()
+    if not loader.is_dagster_pipes_process():
+        yield None
+        return
+    if "bucket" in loader.load_context_params():
+        import boto3
+
+        s3 = boto3.client("s3")
+        context_loader, writer = PipesS3ContextLoader(client=s3), PipesS3MessageWriter(client=s3, interval=1)
+    else:
+        context_loader, writer = PipesDefaultContextLoader(), PipesDefaultMessageWriter()
+    with open_dagster_pipes(params_loader=loader, context_loader=context_loader, message_writer=writer) as pipes:
+        handler = _PipesLogHandler(pipes)
+        LOG.addHandler(handler)
+        try:
+            yield pipes
+        finally:
+            LOG.removeHandler(handler)
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s")
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        with open_pipes() as pipes:
+            result = validate_batch(args, pipes) if args.action == "validate" else load_table(args, pipes)
+    except JobError as err:
+        print(f"ERROR: {err}", file=sys.stderr, flush=True)
+        return 1
+    except Exception as err:  # noqa: BLE001 - reported, then a non-zero exit
+        traceback.print_exc()
+        print(f"ERROR: {type(err).__name__}: {_no_values(str(err))}", file=sys.stderr, flush=True)
+        return 1
+    print(json.dumps(result), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
