@@ -1,0 +1,412 @@
+"""The rules of business-rules.md, written once in SQLAlchemy Core, evaluated in Aurora and runnable on the source.
+
+Each rule selects, per row of its table, the key and one 0/1 flag per part of the rule; the same
+expression compiles for Aurora (snake_case, trimmed, timestamptz) and for the source (SQL Server's
+storage in the DuckDB stand-in) through `sides.Side`; PostgreSQL and DuckDB are supported (the insurance
+series uses generate_series, which SQL Server 2017 lacks). Money is compared in integer centavos and every
+percentage as its DECIMAL's unscaled integer, with R(x) as exact integer rounding half away from zero
+(`sql.mul_div_round`), so "to the centavo" means the same thing in every database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from ..catalog import Catalog, Table
+from ..stages import AURORA
+from . import sql as q
+from .report import Outcome
+from .rows import find, key_labels
+from .sides import Side
+
+#: mod-11 weights of the CPF's two check digits and of the CNPJ's (over 9/10 and 12/13 characters)
+CPF_WEIGHTS = ((10, 9, 8, 7, 6, 5, 4, 3, 2), (11, 10, 9, 8, 7, 6, 5, 4, 3, 2))
+CNPJ_WEIGHTS = ((5, 4, 3, 2, 9, 8, 7, 6, 5, 4, 3, 2), (6, 5, 4, 3, 2, 9, 8, 7, 6, 5, 4, 3, 2))
+TELEFONE_REGEX = "55[1-9][1-9]9?[0-9]{8}"
+_TELEFONE_LIKE = ("55[1-9][1-9]" + "[0-9]" * 8, "55[1-9][1-9]9" + "[0-9]" * 8)
+
+
+class T:
+    """A catalog table inside a rule: values by SQL Server column name, on whichever side."""
+
+    def __init__(self, side: Side, table: Table, alias: str):
+        self.side, self.table = side, table
+        self.clause = side.table(table, alias)
+
+    def __getitem__(self, name: str) -> sa.ColumnElement:
+        return self.side.value(self.clause, self.table.column(name))
+
+    def cents(self, name: str, scale: int = 2) -> sa.ColumnElement:
+        """A DECIMAL as its unscaled integer (ValorCredito 12.50 -> 1250, PctTaxaAdm 12.5 -> 125000)."""
+        return q.scaled(self[name], scale)
+
+    def flag(self, name: str) -> sa.ColumnElement:
+        return self.side.flag(self.clause, self.table.column(name))
+
+    def local_date(self, name: str) -> sa.ColumnElement:
+        return q.as_date(self.side.local_timestamp(self.clause, self.table.column(name)))
+
+    def keys(self) -> list[sa.ColumnElement]:
+        names = self.table.primary_key
+        return [self[n].label(label) for n, label in zip(names, key_labels(len(names)))]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One check: the rule's parts (in words) and the query that flags each part per row."""
+
+    check: str
+    table: str  # the catalog table whose asset carries the check
+    summary: str
+    parts: tuple[str, ...]
+    build: Callable[[Side, Catalog], sa.Select]  # (side, catalog) -> keys + flags
+    key: tuple[str, ...] | None = None  # key columns when not the table's primary key
+
+    def query(self, side: Side, catalog: Catalog) -> sa.Select:
+        return self.build(side, catalog)
+
+
+def _flags(conditions: list[sa.ColumnElement]) -> list[sa.ColumnElement]:
+    return [q.violated(ok).label(f"v{i}") for i, ok in enumerate(conditions)]
+
+
+# ---- instalment formulas --------------------------------------------------------------------------
+#
+# Every formula is evaluated once per simulation, in two fenced CTEs: `entradas` (inputs as integers: c in
+# centavos, percentages unscaled, as rules.formulas.TermosVetor; and the formulas' numerators) and `termos`
+# (the rounded terms; expected money also as exact DECIMALs). OFFSET 0 keeps PostgreSQL from inlining an
+# expression wherever it is used (it has no common-subexpression elimination). Per instalment only the
+# insurance on the outstanding balance needs arithmetic, in BIGINT when the simulation's terms fit.
+
+#: S_k on the outstanding balance runs in BIGINT while its reduced terms stay below this (2e18 + 1e18 < 2^63)
+_BIGINT_SAFE = 10**18
+
+
+_SEGURO_TERMS = ("n", "com_seguro", "base_sd", "saldo_seg", "divisor_sd", "sd_bigint", "divisor_bigint", "seguro_cr")
+
+
+def _entradas(side: Side, catalog: Catalog, scheduled_only: bool) -> sa.CTE:
+    """Each simulation's inputs as integers, and the numerators of its formulas, computed once (fenced)."""
+    s, plano = T(side, catalog["Simulacao"], "s"), T(side, catalog["PlanoComercial"], "p")
+    c, n = s.cents("ValorCredito"), s["PrazoMeses"]
+    ta, fr, ant = s.cents("PctTaxaAdm", 4), s.cents("PctFundoReserva", 4), s.cents("PctAntecipacao", 4)
+    seg, wide_c = s.cents("PctSeguroMes", 6), q.wide(s.cents("ValorCredito"))
+    months = sa.func.nullif(n, 0)  # a divisor: PrazoMeses 0 makes every formula NULL, hence violated
+    columns = {
+        "simulacao_id": s["SimulacaoId"], "c": c, "n": n, "months": months,
+        "com_seguro": sa.case((s.flag("ComSeguro"), 1), else_=0),
+        "base_sd": sa.case((plano["BaseSeguro"] == q.text_literal("SD"), 1), else_=0),
+        "num_base": wide_c * (q.num(10**6) + ta + fr - ant), "num_taxa": wide_c * (ta - ant),
+        "num_reserva": wide_c * fr, "num_antecipacao": wide_c * ant, "num_seguro_cr": wide_c * seg,
+        # S_k on the outstanding balance = R(saldo_seg * (N - k + 1) / divisor_sd)
+        "saldo_seg": wide_c * (q.num(10**6) + ta + fr) * seg, "divisor_sd": q.wide(months) * q.num(10**14),
+        "reducao": s.cents("PctReducao"),
+        "parcela_integral": s.cents("ParcelaIntegral"), "parcela_reduzida": s.cents("ParcelaReduzida"),
+        "primeira_parcela": s.cents("PrimeiraParcela"), "valor_total_plano": s.cents("ValorTotalPlano"),
+        "pct_fundo_comum_mes": s.cents("PctFundoComumMes", 6),
+    }
+    query = (sa.select(*(expr.label(name) for name, expr in columns.items()))
+             .select_from(s.clause.join(plano.clause, plano["PlanoId"] == s["PlanoId"])))
+    if scheduled_only:
+        parcela = T(side, catalog["SimulacaoParcela"], "sp")
+        query = query.where(s["SimulacaoId"].in_(sa.select(parcela["SimulacaoId"]).select_from(parcela.clause)))
+    return query.offset(0).cte("entradas")
+
+
+def _termos(side: Side, catalog: Catalog, names: tuple[str, ...], scheduled_only: bool = False) -> sa.CTE:
+    """The terms `names` of every simulation (or only of those with a schedule), computed once (fenced)."""
+    e = _entradas(side, catalog, scheduled_only).c
+    rd = q.round_div
+
+    def cents(numerator, divisor):
+        return q.as_bigint(rd(numerator, divisor))
+
+    base, antecipacao = cents(e.num_base, e.months * q.num(10**6)), cents(e.num_antecipacao, q.num(10**6))
+    taxa_total, reserva_total = cents(e.num_taxa, q.num(10**6)), cents(e.num_reserva, q.num(10**6))
+    fundo_mes, taxa_mes = cents(e.c, e.months), cents(e.num_taxa, e.months * q.num(10**6))
+    reserva_mes = cents(e.num_reserva, e.months * q.num(10**6))
+    # reduced by their gcd, the insurance series' terms fit BIGINT for any realistic simulation, and the
+    # month-by-month series then runs in BIGINT arithmetic (NUMERIC only for the others)
+    common = q.gcd(e.saldo_seg, e.divisor_sd)
+    saldo_reduced, divisor_reduced = q.idiv(e.saldo_seg, common), q.idiv(e.divisor_sd, common)
+    small = sa.and_(e.com_seguro == 1, e.base_sd == 1, e.saldo_seg >= 0,
+                    saldo_reduced * e.n < q.num(_BIGINT_SAFE), divisor_reduced < q.num(_BIGINT_SAFE))
+    columns = {
+        "simulacao_id": e.simulacao_id, "c": e.c, "n": e.n, "com_seguro": e.com_seguro, "base_sd": e.base_sd,
+        "saldo_seg": e.saldo_seg, "divisor_sd": e.divisor_sd,
+        "sd_bigint": sa.case((small, q.as_bigint(saldo_reduced))),
+        "divisor_bigint": sa.case((small, q.as_bigint(divisor_reduced))),
+        "seguro_cr": cents(e.num_seguro_cr, q.num(10**8)), "base": base, "antecipacao": antecipacao,
+        "taxa_total": taxa_total, "reserva_total": reserva_total, "reducao": e.reducao,
+        "parcela_integral": e.parcela_integral, "parcela_reduzida": e.parcela_reduzida,
+        "primeira_parcela": e.primeira_parcela, "valor_total_plano": e.valor_total_plano,
+        "pct_fundo_comum_mes": e.pct_fundo_comum_mes,
+        # what each instalment must hold, as DECIMALs: month N takes each component's residual
+        "fundo_mes": q.from_cents(fundo_mes), "fundo_ultimo": q.from_cents(e.c - (e.n - 1) * fundo_mes),
+        "taxa_mes": q.from_cents(taxa_mes), "taxa_ultimo": q.from_cents(taxa_total - (e.n - 1) * taxa_mes),
+        "reserva_mes": q.from_cents(reserva_mes),
+        "reserva_ultimo": q.from_cents(reserva_total - (e.n - 1) * reserva_mes),
+        "antecipacao_mes_1": q.from_cents(antecipacao),
+    }
+    return sa.select(*(columns[name].label(name) for name in ("simulacao_id", *names))).offset(0).cte("termos")
+
+
+def _seguro(t, k) -> sa.ColumnElement:
+    """S_k in centavos: 0 without insurance, R(C * SEG) on the credit, on the outstanding balance for SD."""
+    months_left = t.c.n - k + 1
+    on_balance = sa.case(
+        (t.c.sd_bigint.is_not(None), q.round_div_bigint(t.c.sd_bigint * months_left, t.c.divisor_bigint)),
+        else_=q.round_div(t.c.saldo_seg * months_left, t.c.divisor_sd),
+    )
+    return sa.case((t.c.com_seguro == 0, q.num(0)), (t.c.base_sd == 1, on_balance), else_=t.c.seguro_cr)
+
+
+def _instalments(side: Side, catalog: Catalog) -> sa.Select:
+    t = _termos(side, catalog, _SEGURO_TERMS + (
+        "c", "base", "antecipacao", "taxa_total", "reserva_total", "reducao", "parcela_integral", "parcela_reduzida",
+        "primeira_parcela", "valor_total_plano", "pct_fundo_comum_mes"))
+    meses = sa.func.generate_series(1, t.c.n).table_valued("k").render_derived(name="meses")
+    series = sa.select(sa.func.sum(_seguro(t, meses.c.k))).select_from(meses).scalar_subquery()
+    s1 = _seguro(t, q.num(1))
+    integral = t.c.base + s1
+    # the series of S_k is summed month by month only where it must be: insurance on the outstanding balance
+    seguro_total = sa.case((t.c.com_seguro == 0, q.num(0)), (t.c.base_sd == 1, series), else_=t.c.n * t.c.seguro_cr)
+    reduzida_ok = sa.or_(
+        sa.and_(t.c.reducao.is_(None), t.c.parcela_reduzida.is_(None)),
+        t.c.parcela_reduzida == q.mul_div_round(t.c.base, q.num(10**4) - t.c.reducao, q.num(10**4)) + s1,
+    )
+    return sa.select(t.c.simulacao_id.label("k0"), *_flags([
+        t.c.parcela_integral == integral,
+        reduzida_ok,
+        t.c.primeira_parcela == integral + t.c.antecipacao,
+        t.c.valor_total_plano == (t.c.c + t.c.taxa_total + t.c.reserva_total + t.c.antecipacao + seguro_total),
+        t.c.pct_fundo_comum_mes == q.round_div(q.num(10**8), t.c.n),
+    ])).select_from(t)
+
+
+def _schedule_values(side: Side, catalog: Catalog) -> sa.Select:
+    pa = T(side, catalog["SimulacaoParcela"], "pa")
+    first = T(side, catalog["SimulacaoParcela"], "p1")
+    t = _termos(side, catalog, _SEGURO_TERMS + tuple(
+        f"{term}_{when}" for term in ("fundo", "taxa", "reserva") for when in ("mes", "ultimo")) + ("antecipacao_mes_1",),
+        scheduled_only=True)
+    k, n = pa["NumeroParcela"], t.c.n
+    last = k == n
+
+    def month_or_last(column: str) -> sa.ColumnElement:
+        return sa.case((last, t.c[f"{column}_ultimo"]), else_=t.c[f"{column}_mes"])
+
+    components = ["ValorFundoComum", "ValorTaxaAdm", "ValorFundoReserva", "ValorSeguro", "ValorAntecipacao"]
+    joined = (pa.clause.join(t, t.c.simulacao_id == pa["SimulacaoId"])
+              .outerjoin(first.clause, sa.and_(first["SimulacaoId"] == pa["SimulacaoId"],
+                                               first["NumeroParcela"] == 1)))
+    return sa.select(*pa.keys(), *_flags([
+        sa.and_(k >= 1, k <= n),
+        pa["ValorFundoComum"] == month_or_last("fundo"),
+        pa["ValorTaxaAdm"] == month_or_last("taxa"),
+        pa["ValorFundoReserva"] == month_or_last("reserva"),
+        pa["ValorAntecipacao"] == sa.case((k == 1, t.c.antecipacao_mes_1), else_=q.num(0)),
+        pa["ValorSeguro"] == q.from_cents(_seguro(t, k)),
+        pa["ValorTotal"] == sum((pa[c] for c in components[1:]), pa[components[0]]),
+        pa["PctAmortizadoAcumulado"] == q.from_cents(q.round_div_bigint(q.as_bigint(k) * q.num(10**8), n), 6),
+        pa["Vencimento"] == q.add_months(first["Vencimento"], k - 1),
+    ])).select_from(joined)
+
+
+def _schedule_totals(side: Side, catalog: Catalog) -> sa.Select:
+    pa = T(side, catalog["SimulacaoParcela"], "pa")
+    s = T(side, catalog["Simulacao"], "s")
+    per = (sa.select(pa["SimulacaoId"].label("simulacao_id"), sa.func.count().label("parcelas"),
+                     sa.func.min(pa["NumeroParcela"]).label("primeira"),
+                     sa.func.max(pa["NumeroParcela"]).label("ultima"),
+                     sa.func.sum(pa["ValorTotal"]).label("soma"))
+           .group_by(pa["SimulacaoId"]).subquery("cronograma"))
+    n = s["PrazoMeses"]
+    return sa.select(per.c.simulacao_id.label("k0"), *_flags([
+        sa.and_(per.c.parcelas == n, per.c.primeira == 1, per.c.ultima == n),
+        per.c.soma == s["ValorTotalPlano"],
+    ])).select_from(per.outerjoin(s.clause, s["SimulacaoId"] == per.c.simulacao_id))
+
+
+# ---- bids, plans, dates ----------------------------------------------------------------------------
+
+def _bids(side: Side, catalog: Catalog) -> sa.Select:
+    lance = T(side, catalog["SimulacaoLance"], "l")
+    s, plano = T(side, catalog["Simulacao"], "s"), T(side, catalog["PlanoComercial"], "p")
+    c = s.cents("ValorCredito")
+    tipo, embutido = lance["TipoLance"], lance["ValorEmbutido"]
+    joined = lance.clause.join(s.clause, s["SimulacaoId"] == lance["SimulacaoId"]).join(
+        plano.clause, plano["PlanoId"] == s["PlanoId"])
+    return sa.select(*lance.keys(), *_flags([
+        lance.cents("ValorProprio") + lance.cents("ValorEmbutido") == q.mul_div_round(c, lance.cents("PctLance"),
+                                                                                       q.num(10**4)),
+        lance.cents("ValorEmbutido") <= q.mul_div_round(c, plano.cents("PctEmbutidoMax"), q.num(10**4)),
+        lance["CreditoLiquido"] == s["ValorCredito"] - embutido,
+        sa.and_(lance["MesContemplacao"] >= 1, lance["MesContemplacao"] <= s["PrazoMeses"]),
+        sa.case((tipo == q.text_literal("L"), embutido == 0), (tipo == q.text_literal("E"), embutido > 0),
+                (tipo == q.text_literal("F"), sa.and_(plano["PctLanceFixo"].is_not(None),
+                                                      lance["PctLance"] == plano["PctLanceFixo"])),
+                else_=sa.false()),
+    ])).select_from(joined)
+
+
+def _plan_ranges(side: Side, catalog: Catalog) -> sa.Select:
+    plano, seg = T(side, catalog["PlanoComercial"], "p"), T(side, catalog["Segmento"], "sg")
+    return sa.select(*plano.keys(), *_flags([
+        sa.and_(plano["PrazoMeses"] >= seg["PrazoMinimo"], plano["PrazoMeses"] <= seg["PrazoMaximo"]),
+        sa.and_(plano["PctTaxaAdm"] > 0, plano["PctTaxaAdm"] <= 30),
+        sa.and_(plano["PctFundoReserva"] >= 0, plano["PctFundoReserva"] <= 5),
+        plano["PctAntecipacao"] <= plano["PctTaxaAdm"],
+    ])).select_from(plano.clause.outerjoin(seg.clause, seg["SegmentoId"] == plano["SegmentoId"]))
+
+
+def _same(a, b) -> sa.ColumnElement:
+    """Null-safe equality (SQL Server 2017 has no IS NOT DISTINCT FROM)."""
+    return sa.or_(a == b, sa.and_(a.is_(None), b.is_(None)))
+
+
+def _simulation_plan(side: Side, catalog: Catalog) -> sa.Select:
+    s, plano = T(side, catalog["Simulacao"], "s"), T(side, catalog["PlanoComercial"], "p")
+    grupo = T(side, catalog["Grupo"], "g")
+    snapshot = ["PrazoMeses", "PctTaxaAdm", "PctFundoReserva", "PctAntecipacao", "PctSeguroMes", "PctReducao"]
+    joined = s.clause.outerjoin(plano.clause, plano["PlanoId"] == s["PlanoId"]).outerjoin(
+        grupo.clause, grupo["GrupoId"] == s["GrupoId"])
+    return sa.select(*s.keys(), *_flags([
+        sa.and_(*(_same(s[c], plano[c]) for c in snapshot)),
+        sa.and_(s["ValorCredito"] >= plano["CreditoMinimo"], s["ValorCredito"] <= plano["CreditoMaximo"]),
+        sa.or_(s["GrupoId"].is_(None), grupo["PlanoId"] == s["PlanoId"]),
+    ])).select_from(joined)
+
+
+def _dates(side: Side, catalog: Catalog) -> sa.Select:
+    s = T(side, catalog["Simulacao"], "s")
+    return sa.select(*s.keys(), *_flags([
+        s["ValidaAte"] >= s.local_date("CriadaEm"),
+        s["AtualizadaEm"] >= s["CriadaEm"],
+    ])).select_from(s.clause)
+
+
+# ---- customers -------------------------------------------------------------------------------------
+
+def _digit(value, position: int) -> sa.ColumnElement:
+    """The character at `position` (1-based) valued as its ASCII code minus 48."""
+    return q.ascii_code(q.substr(value, q.num(position), q.num(1))) - 48
+
+
+def _check_digit(value, weights: tuple[int, ...]) -> sa.ColumnElement:
+    """11 - (weighted sum mod 11), or 0 when the rest is below 2."""
+    total = sum((_digit(value, i + 1) * w for i, w in enumerate(weights[1:], start=1)),
+                _digit(value, 1) * weights[0])
+    rest = q.modulo(total, q.num(11))
+    return sa.case((rest < 2, q.num(0)), else_=q.num(11) - rest)
+
+
+def valid_cpf(value) -> sa.ColumnElement:
+    """11 digits, not all equal, both mod-11 check digits right."""
+    return sa.and_(
+        q.full_match(value, "[0-9]{11}", "[0-9]" * 11),
+        value != q.repeat_text(q.substr(value, q.num(1), q.num(1)), q.num(11)),
+        _check_digit(value, CPF_WEIGHTS[0]) == _digit(value, 10),
+        _check_digit(value, CPF_WEIGHTS[1]) == _digit(value, 11),
+    )
+
+
+def valid_cnpj(value) -> sa.ColumnElement:
+    """12 characters of [0-9A-Z] (alphanumeric from July 2026) then two mod-11 check digits; not all zeros."""
+    return sa.and_(
+        q.full_match(value, "[0-9A-Z]{12}[0-9]{2}", "[0-9A-Z]" * 12 + "[0-9]" * 2),
+        value != q.text_literal("0" * 14),
+        _check_digit(value, CNPJ_WEIGHTS[0]) == _digit(value, 13),
+        _check_digit(value, CNPJ_WEIGHTS[1]) == _digit(value, 14),
+    )
+
+
+def _documents(side: Side, catalog: Catalog) -> sa.Select:
+    c = T(side, catalog["Cliente"], "c")
+    doc, tipo = c["CpfCnpj"], c["TipoPessoa"]
+    return sa.select(*c.keys(), *_flags([
+        sa.case((tipo == q.text_literal("F"), valid_cpf(doc)), (tipo == q.text_literal("J"), valid_cnpj(doc)),
+                else_=sa.false()),
+    ])).select_from(c.clause)
+
+
+def _cep(side: Side, catalog: Catalog) -> sa.Select:
+    c, uf = T(side, catalog["Cliente"], "c"), T(side, catalog["UnidadeFederativa"], "u")
+    cep = c["Cep"]
+    return sa.select(*c.keys(), *_flags([
+        sa.and_(q.full_match(cep, "[0-9]{8}", "[0-9]" * 8), cep >= uf["CepInicial"], cep <= uf["CepFinal"]),
+    ])).select_from(c.clause.outerjoin(uf.clause, uf["Uf"] == c["Uf"]))
+
+
+def _telefone(side: Side, catalog: Catalog) -> sa.Select:
+    c = T(side, catalog["Cliente"], "c")
+    tel = c["Telefone"]
+    return sa.select(*c.keys(), *_flags([
+        sa.or_(tel.is_(None), q.full_match(tel, TELEFONE_REGEX, *_TELEFONE_LIKE)),
+    ])).select_from(c.clause)
+
+
+RULES: tuple[Rule, ...] = (
+    Rule("rule_instalments", "Simulacao", "instalment formulas to the centavo",
+         ("ParcelaIntegral = B + S_1", "ParcelaReduzida = R(B * (1 - RED)) + S_1, NULL without PctReducao",
+          "PrimeiraParcela = ParcelaIntegral + R(C * ANT)",
+          "ValorTotalPlano = C + R(C * (TA - ANT)) + R(C * FR) + R(C * ANT) + sum(S_k)",
+          "PctFundoComumMes = round(100 / N, 6)"), _instalments),
+    Rule("rule_simulation_plan", "Simulacao", "simulation consistent with its plan and group",
+         ("PrazoMeses and percentages equal the plan's", "CreditoMinimo <= ValorCredito <= CreditoMaximo",
+          "GrupoId, when set, is a group of the same plan"), _simulation_plan),
+    Rule("rule_dates", "Simulacao", "date ordering",
+         ("ValidaAte >= local date of CriadaEm", "AtualizadaEm (UTC) >= CriadaEm"), _dates),
+    Rule("rule_schedule_values", "SimulacaoParcela", "instalment schedule values to the centavo",
+         ("1 <= NumeroParcela <= N", "ValorFundoComum = R(C / N), month N takes the residual",
+          "ValorTaxaAdm = R(C * (TA - ANT) / N), month N takes the residual",
+          "ValorFundoReserva = R(C * FR / N), month N takes the residual",
+          "ValorAntecipacao = R(C * ANT) in month 1, else 0", "ValorSeguro = S_k",
+          "ValorTotal = sum of the five components", "PctAmortizadoAcumulado = round(100 * k / N, 6)",
+          "Vencimento = month 1's + (k - 1) months"), _schedule_values),
+    Rule("rule_schedule_totals", "SimulacaoParcela", "schedule complete and summing to ValorTotalPlano",
+         ("exactly N instalments numbered 1..N", "sum(ValorTotal) = ValorTotalPlano"), _schedule_totals,
+         key=("SimulacaoId",)),
+    Rule("rule_bids", "SimulacaoLance", "bid rules",
+         ("ValorProprio + ValorEmbutido = R(C * PctLance / 100)", "ValorEmbutido <= R(C * PctEmbutidoMax / 100)",
+          "CreditoLiquido = C - ValorEmbutido", "1 <= MesContemplacao <= N",
+          "L: ValorEmbutido = 0; E: ValorEmbutido > 0; F: PctLance = the plan's PctLanceFixo"), _bids),
+    Rule("rule_plan_ranges", "PlanoComercial", "plan ranges",
+         ("PrazoMinimo <= PrazoMeses <= PrazoMaximo of the segment", "0 < PctTaxaAdm <= 30",
+          "0 <= PctFundoReserva <= 5", "PctAntecipacao <= PctTaxaAdm"), _plan_ranges),
+    Rule("rule_documents", "Cliente", "CPF/CNPJ check digits",
+         ("TipoPessoa F has a valid CPF, J a valid (alphanumeric) CNPJ",), _documents),
+    Rule("rule_cep", "Cliente", "CEP within its UF's range", ("Cep is 8 digits within CepInicial..CepFinal",),
+         _cep),
+    Rule("rule_telefone", "Cliente", "phone format", (f"Telefone matches ^{TELEFONE_REGEX}$",), _telefone),
+)
+
+
+def rules_for(table: Table) -> list[Rule]:
+    return [r for r in RULES if r.table == table.name]
+
+
+def evaluate(rule: Rule, side: Side, catalog: Catalog, stage: str = AURORA) -> Outcome:
+    """Count the rows breaking each part of the rule and list the first offending keys."""
+    table = catalog[rule.table]
+    sub = rule.query(side, catalog).subquery("regra")
+    flags = [sub.c[f"v{i}"] for i in range(len(rule.parts))]
+    key_names = list(rule.key or table.primary_key)
+    broken_any = sum(flags[1:], flags[0]) > 0
+    offenders = sa.select(*(sub.c[k] for k in key_labels(len(key_names)))).where(broken_any)
+    sums = [sa.func.coalesce(sa.func.sum(f), 0) for f in flags]
+    with side.engine.connect() as conn:  # one pass for every count; the listing only when something broke
+        violating = sa.func.coalesce(sa.func.sum(sa.case((broken_any, 1), else_=0)), 0)
+        *totals, violating = conn.execute(sa.select(*sums, violating)).one()
+        found = find(conn, offenders, table, key_names, count=int(violating))
+    counts = {"violating_rows": found.count}
+    counts.update({f"part_{i + 1}_violations": int(n) for i, n in enumerate(totals)})
+    if not found.count:
+        return Outcome(stage, table, rule.check, True, f"{rule.summary}: all rows obey", counts=counts,
+                       details={"parts": list(rule.parts)})
+    broken = "; ".join(f"{part} ({int(n):,} rows)" for part, n in zip(rule.parts, totals) if n)
+    return Outcome(stage, table, rule.check, False, f"{rule.summary}: {found.count:,} rows break it — {broken}",
+                   counts=counts, keys=found.keys, sql=found.sql, details={"parts": list(rule.parts)})

@@ -1,0 +1,102 @@
+"""Keys and constraints in Aurora, proven by queries that list the offending rows.
+
+The DDL declares the same constraints, but a NOT VALID foreign key or a constraint dropped to load
+faster proves nothing; these queries do, and they name the rows instead of failing an ALTER.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from ..catalog import Catalog, Table, snake_case
+from ..stages import AURORA
+from .report import Outcome
+from .rows import find, key_labels
+from .sides import Side
+
+PRIMARY_KEY, FOREIGN_KEYS, UNIQUE_KEYS, CHECKS = (
+    "primary_key_valid", "foreign_keys_resolve", "unique_keys_hold", "check_constraints_hold")
+
+
+def _keys(side: Side, clause, table: Table) -> list[sa.ColumnElement]:
+    return [side.col(clause, table.column(k)).label(label)
+            for k, label in zip(table.primary_key, key_labels(len(table.primary_key)))]
+
+
+def duplicate_keys_query(side: Side, table: Table, columns: list[str]) -> sa.Select:
+    """Rows whose `columns` (all set) appear more than once, by primary key."""
+    clause = side.table(table)
+    cols = [side.col(clause, table.column(c)) for c in columns]
+    dup = sa.select(*cols).where(*(c.is_not(None) for c in cols)).group_by(*cols).having(sa.func.count() > 1)
+    dup = dup.subquery("dup")
+    joined = clause.join(dup, sa.and_(*(c == dup.c[c.name] for c in cols)))
+    return sa.select(*_keys(side, clause, table)).select_from(joined)
+
+
+def null_keys_query(side: Side, table: Table) -> sa.Select:
+    clause = side.table(table)
+    keys = [side.col(clause, table.column(k)) for k in table.primary_key]
+    return sa.select(*_keys(side, clause, table)).where(sa.or_(*(k.is_(None) for k in keys)))
+
+
+def primary_key(target: Side, table: Table) -> Outcome:
+    with target.engine.connect() as conn:
+        dups = find(conn, duplicate_keys_query(target, table, list(table.primary_key)), table)
+        nulls = find(conn, null_keys_query(target, table), table)
+    counts = {"duplicate_key_rows": dups.count, "null_key_rows": nulls.count}
+    key = ", ".join(table.primary_key)
+    if not dups.count and not nulls.count:
+        return Outcome(AURORA, table, PRIMARY_KEY, True, f"primary key ({key}) unique and not null", counts=counts)
+    summary = f"primary key ({key}): {dups.count:,} rows share a key, {nulls.count:,} rows have a NULL key part"
+    sql = dups.sql if dups.count else nulls.sql
+    return Outcome(AURORA, table, PRIMARY_KEY, False, summary, counts=counts, keys=dups.keys + nulls.keys, sql=sql)
+
+
+def orphans_query(target: Side, table: Table, fk, catalog: Catalog) -> sa.Select:
+    """Child rows whose foreign key (all parts set) has no parent row."""
+    parent = catalog[fk.ref_table]
+    child_clause, parent_clause = target.table(table, "c"), target.table(parent, "p")
+    child_cols = [target.col(child_clause, table.column(c)) for c in fk.columns]
+    parent_cols = [target.col(parent_clause, parent.column(c)) for c in fk.ref_columns]
+    joined = child_clause.outerjoin(parent_clause, sa.and_(*(c == p for c, p in zip(child_cols, parent_cols))))
+    return (sa.select(*_keys(target, child_clause, table)).select_from(joined)
+            .where(*(c.is_not(None) for c in child_cols), parent_cols[0].is_(None)))
+
+
+def _per_constraint(outcomes: list[tuple[str, object]], table: Table, check: str, what: str) -> Outcome:
+    counts = {f"{name}_rows": found.count for name, found in outcomes}
+    bad = [(name, found) for name, found in outcomes if found.count]
+    if not bad:
+        return Outcome(AURORA, table, check, True, f"{len(outcomes)} {what} hold", counts=counts)
+    keys = [f"{k} ({name})" for name, found in bad for k in found.keys]
+    summary = "; ".join(f"{name}: {found.count:,} rows" for name, found in bad)
+    return Outcome(AURORA, table, check, False, f"{what} violated: {summary}", counts=counts, keys=keys,
+                   sql=bad[0][1].sql)
+
+
+def foreign_keys(target: Side, table: Table, catalog: Catalog) -> Outcome:
+    with target.engine.connect() as conn:
+        found = [(snake_case(fk.name), find(conn, orphans_query(target, table, fk, catalog), table))
+                 for fk in table.foreign_keys]
+    return _per_constraint(found, table, FOREIGN_KEYS, "foreign keys")
+
+
+def unique_keys(target: Side, table: Table) -> Outcome:
+    with target.engine.connect() as conn:
+        found = [(snake_case(name), find(conn, duplicate_keys_query(target, table, list(cols)), table))
+                 for name, cols in table.unique_keys]
+    return _per_constraint(found, table, UNIQUE_KEYS, "unique keys")
+
+
+def check_violations_query(target: Side, table: Table, check) -> sa.Select:
+    """Rows for which the contract's CHECK predicate is false (NULL passes, as in SQL)."""
+    clause = target.table(table)
+    return sa.select(*_keys(target, clause, table)).select_from(clause).where(
+        sa.literal_column(f"NOT ({check.to_sql('postgres')})", sa.Boolean()))
+
+
+def check_constraints(target: Side, table: Table) -> Outcome:
+    with target.engine.connect() as conn:
+        found = [(snake_case(c.name), find(conn, check_violations_query(target, table, c), table))
+                 for c in table.checks]
+    return _per_constraint(found, table, CHECKS, "CHECK constraints")

@@ -1,0 +1,36 @@
+"""Offending rows of a query: how many, the first primary keys, and the SQL that lists them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from ..catalog import Table
+from .report import MAX_KEYS, format_key
+from .sql import compile_sql
+
+
+@dataclass(frozen=True)
+class Found:
+    count: int
+    keys: list[str]
+    sql: str
+
+
+def key_labels(n: int) -> list[str]:
+    return [f"k{i}" for i in range(n)]
+
+
+def find(conn: sa.Connection, query: sa.Select, table: Table, key_names: list[str] | None = None,
+         limit: int = MAX_KEYS, count: int | None = None) -> Found:
+    """`query` selects the offending rows' keys labelled k0, k1, ...; count them (unless the caller did)
+    and list the first ones."""
+    names = list(key_names or table.primary_key)
+    sub = query.subquery("offending")
+    if count is None:
+        count = conn.execute(sa.select(sa.func.count()).select_from(sub)).scalar_one()
+    listing = sa.select(*(sub.c[k] for k in key_labels(len(names)))).order_by(
+        *(sub.c[k] for k in key_labels(len(names)))).limit(limit)
+    keys = [format_key(table, row, names) for row in conn.execute(listing)] if count else []
+    return Found(int(count), keys, compile_sql(query, conn.engine))

@@ -1,0 +1,298 @@
+"""SQL building blocks that compile to the same semantics on PostgreSQL, DuckDB and SQL Server.
+
+Every check computes inside the databases, so each side must mean exactly the same thing by "the hash
+of a row", "integer division" or "a date plus n months". Each construct here is a SQLAlchemy Core
+function element with one template per dialect (`default` is PostgreSQL's spelling).
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.elements import BindParameter, Case, ColumnClause
+from sqlalchemy.sql.expression import FunctionElement
+
+#: the marker a NULL contributes to a canonical row text
+NULL_MARKER = "\\N"
+#: separator between the fields of a canonical row text
+SEPARATOR = "|"
+#: hashes are the low 60 bits of the first 8 bytes of the MD5 digest, identical in every dialect
+HASH_BITS = 60
+
+
+class _Templated(FunctionElement):
+    """A function rendered from a per-dialect template; `{0}`, `{1}` ... are the compiled arguments."""
+
+    inherit_cache = True
+    templates: dict[str, str] = {}
+
+
+def _argument(arg, compiler, **kw) -> str:
+    """An argument, parenthesised unless it is atomic (operators must not bind into the template)."""
+    sql = compiler.process(arg, **kw)
+    return sql if isinstance(arg, (ColumnClause, BindParameter, FunctionElement, Case)) else f"({sql})"
+
+
+@compiles(_Templated)
+def _render(element: _Templated, compiler, **kw) -> str:
+    args = [_argument(arg, compiler, **kw) for arg in element.clauses]
+    name = compiler.dialect.name
+    template = element.templates.get(name, element.templates["default"])
+    return template.format(*args)
+
+
+#: big integers come back as Python ints (sa.Numeric would route DuckDB's HUGEINT through float)
+_EXACT_INT = sa.Integer()
+
+
+def _construct(name: str, type_: sa.types.TypeEngine, **templates: str) -> type[_Templated]:
+    return type(name, (_Templated,), {"templates": templates, "type": type_, "inherit_cache": True})
+
+
+hash60 = _construct(
+    "hash60", sa.BigInteger(),
+    default="CAST(CAST('x' || substr(md5({0}), 2, 15) AS BIT(60)) AS BIGINT)",
+    duckdb="CAST('0x' || substr(md5({0}), 2, 15) AS BIGINT)",
+    mssql="(CAST(SUBSTRING(HASHBYTES('MD5', CAST({0} AS VARCHAR(MAX))), 1, 8) AS BIGINT) & 0x0FFFFFFFFFFFFFFF)",
+)
+"""hash60(text): a 60-bit integer hash of a text, equal in PostgreSQL and DuckDB (UTF-8) and in SQL Server for
+text its VARCHAR code page holds (SQL Server 2017 has no UTF-8 collation to hash other characters the same)."""
+
+wide = _construct(
+    "wide", _EXACT_INT,
+    default="CAST({0} AS NUMERIC)", duckdb="CAST({0} AS HUGEINT)", mssql="CAST({0} AS DECIMAL(38, 0))",
+)
+"""wide(int): an integer type wide enough for products of money and percentages (no overflow)."""
+
+idiv = _construct(
+    "idiv", _EXACT_INT,
+    default="div({0}, {1})", duckdb="({0} // {1})", mssql="FLOOR({0} / {1})",
+)
+"""idiv(a, b): integer division of non-negative integers (floor)."""
+
+gcd = _construct("gcd", _EXACT_INT, default="gcd({0}, {1})")
+"""Greatest common divisor (PostgreSQL 13+ on NUMERIC, DuckDB on HUGEINT)."""
+
+bigint_div = _construct(
+    "bigint_div", sa.BigInteger(), default="({0} / {1})", duckdb="({0} // {1})", mssql="({0} / {1})",
+)
+"""Integer division of non-negative BIGINTs (no NUMERIC: the fast path for values known to fit)."""
+
+checksum_sum = _construct(
+    "checksum_sum", _EXACT_INT,
+    default="sum({0})", duckdb="sum({0})", mssql="SUM(CAST({0} AS DECIMAL(38, 0)))",
+)
+"""The exact sum of 60-bit hashes (NUMERIC / HUGEINT / DECIMAL(38,0): never overflows)."""
+
+as_text = _construct(
+    "as_text", sa.String(),
+    default="CAST({0} AS TEXT)", duckdb="CAST({0} AS VARCHAR)", mssql="CAST({0} AS NVARCHAR(MAX))",
+)
+
+decimal_text = _construct(
+    "decimal_text", sa.String(),
+    default="CAST(CAST({0} AS NUMERIC(38, {1})) AS TEXT)",
+    duckdb="CAST(CAST({0} AS DECIMAL(38, {1})) AS VARCHAR)",
+    mssql="CAST(CAST({0} AS DECIMAL(38, {1})) AS VARCHAR(60))",
+)
+"""A decimal as plain text with exactly `scale` digits after the point."""
+
+date_text = _construct(
+    "date_text", sa.String(),
+    default="to_char({0}, 'YYYY-MM-DD')", duckdb="strftime({0}, '%Y-%m-%d')", mssql="CONVERT(VARCHAR(10), {0}, 23)",
+)
+
+timestamp_text = _construct(
+    "timestamp_text", sa.String(),
+    default="to_char({0}, 'YYYY-MM-DD HH24:MI:SS.US')",
+    duckdb="strftime({0}, '%Y-%m-%d %H:%M:%S.%f')",
+    mssql="LEFT(CONVERT(VARCHAR(27), CAST({0} AS DATETIME2(7)), 121), 26)",
+)
+"""A timestamp as 'YYYY-MM-DD hh:mm:ss.ffffff': truncated to microseconds, as DMS truncates."""
+
+time_text = _construct(
+    "time_text", sa.String(),
+    default="to_char({0}, 'HH24:MI:SS.US')", duckdb="strftime(DATE '2000-01-01' + {0}, '%H:%M:%S.%f')",
+    mssql="LEFT(CONVERT(VARCHAR(16), CAST({0} AS TIME(7)), 114), 15)",
+)
+
+hex_text = _construct(
+    "hex_text", sa.String(),
+    default="encode({0}, 'hex')", duckdb="lower(hex({0}))", mssql="LOWER(CONVERT(VARCHAR(MAX), {0}, 2))",
+)
+
+uuid_text = _construct(
+    "uuid_text", sa.String(),
+    default="lower(CAST({0} AS TEXT))", duckdb="lower(CAST({0} AS VARCHAR))", mssql="LOWER(CONVERT(CHAR(36), {0}))",
+)
+
+bool_text = _construct(
+    "bool_text", sa.String(),
+    default="CASE WHEN {0} THEN '1' WHEN NOT {0} THEN '0' END",
+    mssql="CAST({0} AS VARCHAR(1))",
+)
+
+rtrim = _construct("rtrim", sa.String(), default="rtrim({0})", mssql="RTRIM({0})")
+
+char_length = _construct(
+    "char_length", sa.Integer(), default="char_length({0})", duckdb="length({0})", mssql="(LEN({0} + 'x') - 1)",
+)
+"""Characters of a text, trailing spaces included (SQL Server's LEN ignores them, hence the 'x')."""
+
+octet_length = _construct(
+    "octet_length", sa.Integer(), default="octet_length({0})", mssql="DATALENGTH({0})",
+)
+
+substr = _construct(
+    "substr", sa.String(), default="substr({0}, {1}, {2})", mssql="SUBSTRING({0}, {1}, {2})",
+)
+
+ascii_code = _construct("ascii_code", sa.Integer(), default="ascii({0})", mssql="ASCII({0})")
+
+add_months = _construct(
+    "add_months", sa.Date(),
+    default="CAST({0} + make_interval(months => CAST({1} AS INTEGER)) AS DATE)",
+    duckdb="CAST({0} + to_months(CAST({1} AS INTEGER)) AS DATE)",
+    mssql="DATEADD(month, {1}, {0})",
+)
+"""A date plus n calendar months, the day clamped to the end of a shorter month (all three agree)."""
+
+plus_minutes = _construct(
+    "plus_minutes", sa.DateTime(),
+    default="({0} + make_interval(mins => CAST({1} AS INTEGER)))",
+    duckdb="({0} + to_minutes(CAST({1} AS BIGINT)))",
+    mssql="DATEADD(minute, {1}, {0})",
+)
+
+nanos_below_us = _construct(
+    "nanos_below_us", sa.Integer(),
+    default="0", duckdb="(epoch_ns({0}) % 1000)",
+    mssql="(DATEPART(nanosecond, {0}) % 1000)",
+)
+"""Nanoseconds below the microsecond of a timestamp (PostgreSQL has none)."""
+
+at_utc = _construct("at_utc", sa.DateTime(), default="({0} AT TIME ZONE 'UTC')")
+"""A PostgreSQL timestamptz as the UTC wall-clock timestamp."""
+
+as_date = _construct("as_date", sa.Date(), default="CAST({0} AS DATE)")
+
+as_timestamp = _construct(
+    "as_timestamp", sa.DateTime(), default="CAST({0} AS TIMESTAMP)", mssql="CAST({0} AS DATETIME2(7))",
+)
+
+as_int = _construct("as_int", sa.Integer(), default="CAST({0} AS INTEGER)", mssql="CAST({0} AS INT)")
+
+as_bigint = _construct("as_bigint", sa.BigInteger(), default="CAST({0} AS BIGINT)")
+
+modulo = _construct("modulo", sa.Integer(), default="mod({0}, {1})", duckdb="({0} % {1})", mssql="({0} % {1})")
+"""a mod b, spelled without `%` so that the SQL shown to people needs no escaping."""
+
+repeat_text = _construct(
+    "repeat_text", sa.String(), default="repeat({0}, {1})", mssql="REPLICATE({0}, {1})",
+)
+
+
+class full_match(FunctionElement):
+    """Whether the whole text matches a regular expression (SQL Server: any of the LIKE patterns)."""
+
+    type = sa.Boolean()
+    inherit_cache = False
+
+    def __init__(self, expr, regex: str, *like: str):
+        super().__init__(expr)
+        self.regex, self.like = regex, like
+
+
+@compiles(full_match)
+def _full_match_pg(element, compiler, **kw):
+    return f"({compiler.process(element.clauses, **kw)} ~ '^(?:{element.regex})$')"
+
+
+@compiles(full_match, "duckdb")
+def _full_match_duckdb(element, compiler, **kw):
+    return f"regexp_full_match({compiler.process(element.clauses, **kw)}, '{element.regex}')"
+
+
+@compiles(full_match, "mssql")
+def _full_match_mssql(element, compiler, **kw):
+    expr = compiler.process(element.clauses, **kw)
+    if not element.like:
+        raise sa.exc.CompileError(f"no LIKE form of the pattern {element.regex!r} for SQL Server")
+    return "(" + " OR ".join(f"{expr} LIKE '{p}' COLLATE Latin1_General_BIN" for p in element.like) + ")"
+
+
+def num(value: int) -> sa.ColumnElement:
+    """An integer constant written into the SQL (keeps reproducing statements readable)."""
+    return sa.literal_column(str(int(value)), sa.BigInteger())
+
+
+def text_literal(value: str) -> sa.ColumnElement:
+    return sa.literal_column("'" + value.replace("'", "''") + "'", sa.String())
+
+
+def concat(parts: list[sa.ColumnElement]) -> sa.ColumnElement:
+    """parts joined with `||` (`+` on SQL Server): no argument-count limit, unlike concat()."""
+    expr = sa.type_coerce(parts[0], sa.String())
+    for part in parts[1:]:
+        expr = expr + sa.type_coerce(part, sa.String())
+    return expr
+
+
+def row_text(fields: list[sa.ColumnElement]) -> sa.ColumnElement:
+    """The canonical row text: fields separated by '|', NULL as '\\N'."""
+    parts: list[sa.ColumnElement] = []
+    for i, field in enumerate(fields):
+        if i:
+            parts.append(text_literal(SEPARATOR))
+        parts.append(sa.func.coalesce(field, text_literal(NULL_MARKER)))
+    return concat(parts)
+
+
+def round_div(numerator, denominator) -> sa.ColumnElement:
+    """R(n / d): integer n / positive integer d rounded half away from zero, exactly (no float, no overflow)."""
+    n = wide(numerator)
+    d = wide(denominator)
+    return sa.case(
+        (n >= 0, idiv(num(2) * n + d, num(2) * d)),
+        else_=-idiv(num(-2) * n + d, num(2) * d),
+    )
+
+
+def round_div_bigint(numerator, denominator) -> sa.ColumnElement:
+    """R(n / d) for a non-negative BIGINT n and positive d with 2n + d below 2^63, in BIGINT arithmetic."""
+    return bigint_div(num(2) * numerator + denominator, num(2) * denominator)
+
+
+_unscale = _construct("unscale", sa.Numeric(), default="(CAST({0} AS DECIMAL(38, 0)) * {1})")
+
+
+def from_cents(expr, scale: int = 2) -> sa.ColumnElement:
+    """An unscaled integer back as an exact DECIMAL (1250 at scale 2 -> 12.50): a product, no division
+    (DuckDB divides DECIMALs in floating point)."""
+    return _unscale(expr, sa.literal_column(f"0.{'0' * (scale - 1)}1", sa.Numeric()))
+
+
+def mul_div_round(a, b, d) -> sa.ColumnElement:
+    """round(a * b / d) half away from zero, the workhorse of the instalment formulas."""
+    return round_div(wide(a) * wide(b), d)
+
+
+def scaled(expr, scale: int) -> sa.ColumnElement:
+    """A DECIMAL as an integer of its smallest unit (12.50 at scale 2 -> 1250), exact in every dialect."""
+    return as_bigint(expr * num(10**scale))
+
+
+def flag(expr, dialect: str) -> sa.ColumnElement:
+    """A BIT/BOOLEAN column as a boolean condition (SQL Server has no boolean expressions over bit)."""
+    return expr == 1 if dialect == "mssql" else sa.type_coerce(expr, sa.Boolean()).is_(sa.true())
+
+
+def violated(ok: sa.ColumnElement) -> sa.ColumnElement:
+    """1 unless the condition is TRUE: a NULL operand counts as a violation, not as a pass."""
+    return sa.case((ok, 0), else_=1)
+
+
+def compile_sql(statement: sa.ClauseElement, engine_or_dialect) -> str:
+    """The statement as literal SQL for the given dialect, for a person to paste and run."""
+    dialect = getattr(engine_or_dialect, "dialect", engine_or_dialect)
+    return str(statement.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))

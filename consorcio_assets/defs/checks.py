@@ -1,0 +1,215 @@
+"""Integrity and reconciliation checks of every stage, and the `verify_migration` job that runs them all.
+
+Checks are built by factories from the catalog: one multi-asset check per group, one check spec per
+(table, check). Every ERROR check is blocking, so a failure stops the next stage in `migrate_all` and
+fails its step (hence a non-zero exit of `dagster job execute`); WARN checks never block.
+`verify_migration` selects every check that can run on its own (not the ones bundled inside an asset's
+materialization) and executes them in process against the current state: nothing is materialized.
+"""
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import dagster as dg
+import sqlalchemy as sa
+
+from ..catalog import Catalog, Table, catalog
+from ..checks import aggregates, business_rules, constraints, hashdiff, parity, precision, schema, views
+from ..checks.report import ERROR, WARN, Outcome, failed_to_run, to_check_result
+from ..checks.sides import SOURCE, TARGET, Side
+from ..lake import Lake, get_lake
+from ..source.queries import source_engine
+from ..stages import AURORA, SQLSERVER, TRANSFORMED, asset_key, table_for_key
+from ..target.postgres import sqlalchemy_url, target_url
+
+VERIFY_JOB = "verify_migration"
+#: checks of one step run two at a time: while one waits on PostgreSQL another keeps DuckDB busy
+CHECK_WORKERS = 2
+
+
+class SourceDb(dg.ConfigurableResource):
+    """The source database: SQL Server, or the DuckDB stand-in (read-only) locally. Default: the settings."""
+
+    url: str | None = None
+
+    def side(self) -> Side:
+        if not self.url:
+            return Side(SOURCE, source_engine())
+        args = {"connect_args": {"read_only": True}} if self.url.startswith("duckdb") else {}
+        return Side(SOURCE, sa.create_engine(self.url, poolclass=sa.NullPool, **args))
+
+
+class TargetDb(dg.ConfigurableResource):
+    """The target Aurora PostgreSQL (libpq or SQLAlchemy URL). Default: the settings' target."""
+
+    url: str | None = None
+
+    def side(self) -> Side:
+        return Side(TARGET, sa.create_engine(sqlalchemy_url(self.url or target_url()), pool_pre_ping=True))
+
+
+class Connections:
+    """What one check step reads, opened on first use (by whichever worker thread comes first) and closed
+    at the end of the step."""
+
+    def __init__(self, source_db: SourceDb, target_db: TargetDb, cat: Catalog, lake: Lake | None = None):
+        self._factories = {"source": source_db.side, "target": target_db.side, "lake": get_lake}
+        self._opened: dict[str, object] = {"lake": lake} if lake else {}
+        self._lock = threading.Lock()
+        self.catalog = cat
+
+    def _get(self, name: str):
+        with self._lock:
+            if name not in self._opened:
+                self._opened[name] = self._factories[name]()
+            return self._opened[name]
+
+    @property
+    def source(self) -> Side:
+        return self._get("source")
+
+    @property
+    def target(self) -> Side:
+        return self._get("target")
+
+    @property
+    def lake(self) -> Lake:
+        return self._get("lake")
+
+    def close(self) -> None:
+        for name in ("source", "target"):
+            if name in self._opened:
+                self._opened[name].engine.dispose()
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One kind of check: where it applies and how it runs on one table."""
+
+    stage: str
+    name: str
+    description: str
+    run: Callable[[Connections, Table], Outcome]
+    applies: Callable[[Table], bool] = lambda table: True
+    severity: str = ERROR
+
+
+def _rule_kind(rule: business_rules.Rule) -> Kind:
+    return Kind(AURORA, rule.check, f"Business rule ({rule.summary}): " + "; ".join(rule.parts) + ".",
+                lambda c, t: business_rules.evaluate(rule, c.target, c.catalog),
+                lambda t, rule=rule: t.name == rule.table)
+
+
+GROUPS: dict[str, list[Kind]] = {
+    "sqlserver_checks": [
+        Kind(SQLSERVER, schema.SOURCE_DRIFT, "No column added, removed or retyped in the source since the catalog.",
+             lambda c, t: schema.source_drift(c.source, t), severity=WARN),
+    ],
+    "transformed_checks": [
+        Kind(TRANSFORMED, parity.CHECK, "Rows in the transformed Parquet files (footers) = rows in the source.",
+             lambda c, t: parity.transformed_parity(c.source, c.lake, t)),
+    ],
+    "aurora_reconciliation": [
+        Kind(AURORA, parity.CHECK, "Rows in Aurora = rows in the source.",
+             lambda c, t: parity.aurora_parity(c.source, c.target, c.lake, t)),
+        Kind(AURORA, aggregates.CHECK, "Per column: SUM of numbers, MIN/MAX of dates and timestamps, NULL counts, "
+             "SUM of text lengths equal the source's, computed inside each database.",
+             lambda c, t: aggregates.reconcile(c.source, c.target, t)),
+        Kind(AURORA, hashdiff.CHECK, "Every row equals the source's (segment checksums of canonical row text, "
+             "bisected to the differing primary keys).", lambda c, t: hashdiff.reconcile(c.source, c.target, t)),
+        Kind(AURORA, precision.SUB_MICROSECOND, "DATETIME2(7)/DATETIMEOFFSET(7) values whose 100 ns digit DMS drops "
+             "(expected: counted and reported).", lambda c, t: precision.sub_microsecond(c.source, t),
+             lambda t: bool(precision.hundred_ns_columns(t)), WARN),
+        Kind(AURORA, precision.LOB_TRUNCATION, "No LOB value shorter than in the source (DMS limited-LOB mode).",
+             lambda c, t: precision.lob_truncation(c.source, c.target, t), lambda t: bool(precision.lob_columns(t))),
+    ],
+    "aurora_integrity": [
+        Kind(AURORA, schema.AURORA_SCHEMA, "Columns, types, nullability and constraints as the catalog says.",
+             lambda c, t: schema.aurora_schema(c.target, t, c.catalog)),
+        Kind(AURORA, constraints.PRIMARY_KEY, "Primary key unique and not null.",
+             lambda c, t: constraints.primary_key(c.target, t)),
+        Kind(AURORA, constraints.FOREIGN_KEYS, "Every foreign key resolves to a parent row.",
+             lambda c, t: constraints.foreign_keys(c.target, t, c.catalog), lambda t: bool(t.foreign_keys)),
+        Kind(AURORA, constraints.UNIQUE_KEYS, "Unique keys hold.",
+             lambda c, t: constraints.unique_keys(c.target, t), lambda t: bool(t.unique_keys)),
+        Kind(AURORA, constraints.CHECKS, "The contract's CHECK constraints hold, row by row.",
+             lambda c, t: constraints.check_constraints(c.target, t), lambda t: bool(t.checks)),
+        Kind(AURORA, views.CHECK, "The snapshot equals the view recomputed from the migrated base tables.",
+             lambda c, t: views.reconcile(c.target, t, c.catalog), lambda t: t.is_view),
+    ],
+    "aurora_business_rules": [_rule_kind(rule) for rule in business_rules.RULES],
+}
+
+
+def check_specs(kinds: list[Kind], cat: Catalog) -> list[dg.AssetCheckSpec]:
+    return [
+        dg.AssetCheckSpec(kind.name, asset=asset_key(kind.stage, t), blocking=kind.severity == ERROR,
+                          description=f"{t.qualified_target}: {kind.description}")
+        for kind in kinds for t in cat if kind.applies(t)
+    ]
+
+
+def build_checks(name: str, kinds: list[Kind], cat: Catalog) -> dg.AssetChecksDefinition:
+    """One multi-asset check running the given kinds on every table they apply to (subsettable)."""
+    by_key = {dg.AssetCheckKey(asset_key(k.stage, t), k.name): k for k in kinds for t in cat if k.applies(t)}
+
+    def run(conns: Connections, key: dg.AssetCheckKey) -> Outcome:
+        kind, table = by_key[key], table_for_key(cat, key.asset_key)
+        try:
+            return kind.run(conns, table)
+        except Exception as err:  # one table's failure must not hide the other tables' results
+            return failed_to_run(kind.stage, table, kind.name, err, kind.severity)
+
+    @dg.multi_asset_check(specs=check_specs(kinds, cat), can_subset=True, name=name)
+    def _checks(context: dg.AssetCheckExecutionContext, source_db: SourceDb, target_db: TargetDb):
+        conns = Connections(source_db, target_db, cat)
+        keys = sorted(context.selected_asset_check_keys, key=lambda k: (k.asset_key.to_user_string(), k.name))
+        try:
+            with ThreadPoolExecutor(CHECK_WORKERS) as pool:
+                for outcome in pool.map(lambda key: run(conns, key), keys):
+                    yield to_check_result(outcome)
+        finally:
+            conns.close()
+
+    return _checks
+
+
+class StandaloneChecks(dg.AssetSelection):
+    """Every asset check that runs without materializing an asset (checks bundled in an asset's op excluded)."""
+
+    def resolve_inner(self, asset_graph, allow_missing):
+        return set()
+
+    def resolve_checks_inner(self, asset_graph, allow_missing):
+        return {k for k in asset_graph.asset_check_keys if not asset_graph.assets_def_for_key(k).keys}
+
+    def to_serializable_asset_selection(self, asset_graph) -> dg.AssetSelection:
+        return dg.AssetSelection.checks(*sorted(self.resolve_checks_inner(asset_graph, False),
+                                                key=lambda k: (k.asset_key.to_user_string(), k.name)))
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, StandaloneChecks)
+
+    def __hash__(self) -> int:
+        return hash(StandaloneChecks)
+
+
+verify_migration = dg.define_asset_job(
+    VERIFY_JOB,
+    selection=StandaloneChecks(),
+    executor_def=dg.in_process_executor,
+    description="Run every integrity and reconciliation check against the current state of every stage, "
+                "materializing nothing; fails when any ERROR check fails.",
+)
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    cat = catalog()
+    return dg.Definitions(
+        asset_checks=[build_checks(name, kinds, cat) for name, kinds in GROUPS.items()],
+        jobs=[verify_migration],
+        resources={"source_db": SourceDb(), "target_db": TargetDb()},
+    )

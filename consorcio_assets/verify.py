@@ -1,0 +1,106 @@
+"""`consorcio verify`: run the `verify_migration` job and print one line per check.
+
+The job runs in a `dagster job execute` subprocess on the PostgreSQL-backed instance (its log goes to
+<home>/logs/verify_migration.log); the lines come from the run's check evaluations: stage, table, check,
+status, counts and the first offending keys. The exit code is non-zero when any ERROR check failed or
+the run itself did not succeed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from .defs.checks import VERIFY_JOB
+from .instance import prepare_instance_env
+from .settings import get_settings
+
+RUN_TAG = "consorcio/verify_id"
+MAX_COUNTS = 6
+MAX_KEYS_SHOWN = 3
+
+
+@dataclass(frozen=True)
+class CheckLine:
+    stage: str
+    table: str
+    check: str
+    passed: bool
+    severity: str
+    counts: dict[str, int]
+    keys: list[str]
+
+    @property
+    def status(self) -> str:
+        if self.passed:
+            return "PASS"
+        return "FAIL" if self.severity == "ERROR" else "WARN"
+
+    def render(self) -> str:
+        counts = " ".join(f"{k}={v:,}" for k, v in list(self.counts.items())[:MAX_COUNTS])
+        keys = "; ".join(self.keys[:MAX_KEYS_SHOWN]) + (" …" if len(self.keys) > MAX_KEYS_SHOWN else "")
+        text = f"{self.status:<5}{self.stage:<13}{self.table:<22}{self.check:<31}{counts}"
+        return text + (f"  keys: {keys}" if keys else "")
+
+
+def _line(evaluation) -> CheckLine:
+    meta = {k: v.value for k, v in evaluation.metadata.items()}
+    counts = {k: int(v) for k, v in meta.items() if isinstance(v, int) and not isinstance(v, bool)}
+    keys = meta.get("first_keys") or []
+    severity = evaluation.severity.value if evaluation.severity else "ERROR"
+    return CheckLine(evaluation.asset_key.path[0], evaluation.asset_key.path[-1], evaluation.check_name,
+                     evaluation.passed, severity, counts, [str(k) for k in keys])
+
+
+def check_lines(instance, run_id: str) -> list[CheckLine]:
+    """The run's check evaluations, ordered by stage, table and check."""
+    import dagster as dg
+
+    records = instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION)
+    lines = [_line(r.dagster_event.event_specific_data) for r in records]
+    return sorted(lines, key=lambda line: (line.stage, line.table, line.check))
+
+
+def _find_run(instance, verify_id: str):
+    import dagster as dg
+
+    runs = instance.get_runs(filters=dg.RunsFilter(job_name=VERIFY_JOB, tags={RUN_TAG: verify_id}), limit=1)
+    return runs[0] if runs else None
+
+
+def run_job(env: dict[str, str], verify_id: str, log: Path) -> int:
+    command = [sys.executable, "-m", "dagster", "job", "execute", "-m", "consorcio_assets.definitions",
+               "-j", VERIFY_JOB, "--tags", json.dumps({RUN_TAG: verify_id})]
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("w") as out:
+        return subprocess.call(command, env=env, stdout=out, stderr=subprocess.STDOUT)
+
+
+def main_verify() -> int:
+    """Run every check against the current state; print one line per check; non-zero on any ERROR."""
+    import dagster as dg
+
+    env = prepare_instance_env()
+    verify_id = uuid.uuid4().hex
+    log = get_settings().home / "logs" / f"{VERIFY_JOB}.log"
+    code = run_job(env, verify_id, log)
+    os.environ.update({k: env[k] for k in ("DAGSTER_HOME", "DAGSTER_PG_URL")})
+    with dg.DagsterInstance.get() as instance:
+        run = _find_run(instance, verify_id)
+        lines = check_lines(instance, run.run_id) if run else []
+        status = run.status.value if run else "NOT STARTED"
+    print(f"{'':<5}{'stage':<13}{'table':<22}{'check':<31}counts")
+    for line in lines:
+        print(line.render())
+    failed = [line for line in lines if line.status == "FAIL"]
+    warned = [line for line in lines if line.status == "WARN"]
+    print(f"\n{len(lines)} checks: {len(lines) - len(failed) - len(warned)} passed, {len(failed)} failed (ERROR), "
+          f"{len(warned)} warnings; run {run.run_id if run else '-'} {status}; log {log}")
+    if run is None or not lines:
+        print(f"the verify_migration run did not report checks: see {log}", file=sys.stderr)
+    return 1 if failed or code != 0 or not lines else 0
