@@ -54,3 +54,12 @@ def target_column_schema(table: Table) -> dg.TableSchema:
                                constraints=dg.TableColumnConstraints(nullable=c.nullable))
             )
     return dg.TableSchema(columns=columns)
+
+
+def reload_on_upstream_change(stage: str) -> dg.AutomationCondition:
+    """Declarative automation for every stage after `sqlserver`: when the same table's upstream asset updates
+    (a new source data version, a new load), reload it, the whole chain in one run. An Aurora table's
+    foreign-key parents are deps only to order the swaps, so a parent's reload does not reload its children.
+    Evaluated only while the `source_automation` sensor is on."""
+    condition = dg.AutomationCondition.eager()
+    return condition.ignore(dg.AssetSelection.groups(AURORA)) if stage == AURORA else condition

@@ -144,3 +144,11 @@ def test_check_constraints_translate_to_postgres_with_target_names():
     ck = {c.name: c for c in catalog()["PlanoComercial"].checks}["CK_Plano_Taxas"]
     sql = ck.to_sql("postgres")
     assert "pct_taxa_adm > 0" in sql and "pct_antecipacao <= pct_taxa_adm" in sql
+
+
+def test_real_and_float_keep_their_width():
+    cat = parse_contract("CREATE TABLE dbo.Medida (Id INT NOT NULL PRIMARY KEY, A REAL NULL, B FLOAT NULL, "
+                         "C FLOAT(24) NULL, D FLOAT(53) NULL)")
+    t = cat["Medida"]
+    assert [t.column(c).arrow_type() for c in "ABCD"] == [pa.float32(), pa.float64(), pa.float32(), pa.float64()]
+    assert [t.column(c).postgres_type for c in "ABCD"] == ["real", "double precision", "real", "double precision"]

@@ -21,12 +21,15 @@ Arguments (Glue job arguments, `--name value`; Glue's own --JOB_ID etc. are igno
   --extra-columns     columns DMS adds before the table's (IncludeOpForFullLoad's Op, TimestampColumnName)
   --on-invalid        fail (default) or reject: route rows that violate the target type to consorcio_rejects
   --copy-streams      parallel COPY connections (default 2)
+  --batch-rows --part-rows  rows per record batch (65536) and per transformed part file (1048576)
   --fk-validation     immediate (default: validated inside the swap transaction) or deferred (left NOT VALID
                       for the batch's closing `--action validate` run)
   --target-secret-id  Secrets Manager secret with host/port/username/password/dbname (AWS)
   --target-url-env    name of an environment variable holding a libpq URL (local runs)
   --tables            validate: comma-separated target tables whose foreign keys to validate (default all)
   --run-id            recorded with rejected rows
+  --report-checks     report the `no_rejected_rows` asset check through Pipes (default true)
+Prints the run's figures as one JSON line on stdout; errors go to stderr as one `ERROR: ...` line.
 """
 
 from __future__ import annotations
@@ -77,7 +80,7 @@ def _bool(text: str) -> bool:
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)  # Glue adds its own --args
     p.add_argument("--action", choices=["load", "validate"], default="load")
     p.add_argument("--table-spec")
     p.add_argument("--stages", default="transformed,aurora")
@@ -401,7 +404,7 @@ def read_csv(lake: Lake, info: pafs.FileInfo, spec: Spec, args, skipped: RawReje
             if args.csv_header and reader.schema.names != [c.source for c in spec.columns]:
                 raise JobError(f"{spec.source_name}: {rel} header does not match the catalog's columns")
             for batch in reader:
-                yield RawBatch(typed_from_csv(batch, spec, rel, row), rel, row)
+                yield RawBatch(typed_from_csv(batch, spec), rel, row)
                 row += batch.num_rows
     except (pa.ArrowException, OSError) as err:
         if problems:
@@ -462,7 +465,7 @@ def _csv_time(arr: pa.Array) -> tuple[pa.Array, pa.Array | None]:
     return pc.cast(ts, pa.time64("us")), bad
 
 
-def typed_from_csv(batch: pa.RecordBatch, spec: Spec, file: str, first_row: int) -> pa.RecordBatch:
+def typed_from_csv(batch: pa.RecordBatch, spec: Spec) -> pa.RecordBatch:
     """Strings from a DMS CSV file to the Arrow types DMS writes to Parquet; unparsable values are flagged.
 
     Flagged values come back as nulls with a `__invalid__<column>` boolean column, so the one transform
@@ -923,11 +926,8 @@ class Workers:
     def _run(self, index: int) -> None:
         try:
             self.work(index, self._items())
-        except BaseException as err:  # noqa: BLE001 - handed to the producer
+        except BaseException as err:  # noqa: BLE001 - handed to the producer, whose puts time out to see it
             self.errors.append(err)
-            with contextlib.suppress(queue.Empty):
-                while True:  # unblock the producer
-                    self.queue.get_nowait()
 
     def put(self, item) -> None:
         while True:

@@ -35,7 +35,7 @@ def parse_contract(sql: str, business_rules: str | None = None) -> Catalog:
             raise ContractError(f"unexpected statement in contract: {statement.strip()[:120]!r}")
         kind = (tree.args.get("kind") or "").upper()
         if kind == "TABLE":
-            table = _table(tree, pii)
+            table = _table(tree, pii, statement)
             tables[table.name] = table
         elif kind == "INDEX":
             table_name, index = _index(tree)
@@ -79,7 +79,7 @@ def _name_of(table: exp.Table) -> tuple[str, str]:
     return (table.db or "dbo"), table.name
 
 
-def _table(tree: exp.Create, pii: dict[str, set[str]]) -> Table:
+def _table(tree: exp.Create, pii: dict[str, set[str]], statement: str) -> Table:
     schema_node = tree.this
     schema, name = _name_of(schema_node.this)
     where = f"{schema}.{name}"
@@ -91,7 +91,7 @@ def _table(tree: exp.Create, pii: dict[str, set[str]]) -> Table:
     checks: list[Check] = []
     for node in schema_node.expressions:
         if isinstance(node, exp.ColumnDef):
-            column, col_pk, col_uq, col_fk, col_ck = _column(node, where, pii.get(name, set()))
+            column, col_pk, col_uq, col_fk, col_ck = _column(node, where, pii.get(name, set()), statement)
             columns.append(column)
             if col_pk:
                 pk, pk_name = (column.name,), col_pk
@@ -135,7 +135,7 @@ def _ordered_names(nodes) -> tuple[str, ...]:
     return tuple((n.this if isinstance(n, exp.Ordered) else n).name for n in nodes)
 
 
-def _column(node: exp.ColumnDef, where: str, pii: set[str]):
+def _column(node: exp.ColumnDef, where: str, pii: set[str], statement: str):
     name = node.name
     col_where = f"{where}.{name}"
     nullable, identity, computed = True, False, None
@@ -169,12 +169,24 @@ def _column(node: exp.ColumnDef, where: str, pii: set[str]):
         nullable = False
     else:
         sql_type, params = _parse_type(node.kind.sql(dialect="tsql"), col_where)
+        sql_type, params = _real_or_float(sql_type, params, name, statement)
     rule = lookup(sql_type, col_where)
     column = Column(
         name=name, sql_type=rule.sqlserver, rule=rule, nullable=nullable, identity=identity,
         computed=computed, comment=comment, pii=name in pii, **_type_params(rule.sqlserver, params, col_where),
     )
     return column, pk_name, uq_name, fks, checks
+
+
+def _real_or_float(sql_type: str, params: list[str], column: str, statement: str):
+    """sqlglot reads REAL as FLOAT; SQL Server's REAL (= FLOAT(1..24)) is 4 bytes, FLOAT(25..53) is 8."""
+    if sql_type != "float":
+        return sql_type, params
+    if re.search(rf"(?:^|[\s,(\[]){re.escape(column)}\]?\s+REAL\b", statement, re.IGNORECASE):
+        return "real", []
+    if params and int(params[0]) <= 24:
+        return "real", []
+    return "float", []
 
 
 def _computed_type(node: exp.ColumnDef, where: str):

@@ -16,7 +16,9 @@ import dagster as dg
 from ..catalog import Catalog, Table, catalog
 from ..glue.resource import GlueResource
 from ..glue.spec import table_spec
-from ..stages import AURORA, OWNERS, S3_RAW, TRANSFORMED, asset_key, table_for_key, target_column_schema
+from ..stages import (
+    AURORA, OWNERS, S3_RAW, TRANSFORMED, asset_key, reload_on_upstream_change, table_for_key, target_column_schema,
+)
 from ..target.postgres import TARGET_DB
 
 REJECTS_CHECK = "no_rejected_rows"
@@ -50,6 +52,7 @@ def transformed_spec(table: Table) -> dg.AssetSpec:
                     "part-NNNNN.parquet, snake_case and typed as in Aurora (GUIDs as uuid, DATETIMEOFFSET as the "
                     "UTC instant plus its offset in minutes, CHAR padding trimmed, exact decimals).",
         group_name=TRANSFORMED, kinds={"glue", "parquet"}, owners=OWNERS, tags={"table_type": table.kind},
+        automation_condition=reload_on_upstream_change(TRANSFORMED),
         metadata={"dagster/column_schema": target_column_schema(table)},
     )
 
@@ -61,6 +64,7 @@ def aurora_spec(table: Table, cat: Catalog) -> dg.AssetSpec:
         description=f"{table.qualified_target} in Aurora PostgreSQL, loaded by the Glue job with COPY into a "
                     "staging table and swapped in one transaction (readers see the old or the new table).",
         group_name=AURORA, kinds={"glue", "postgres"}, owners=OWNERS, tags={"table_type": table.kind},
+        automation_condition=reload_on_upstream_change(AURORA),
         metadata={"dagster/column_schema": target_column_schema(table), "dagster/table_name": table_name(table)},
     )
 

@@ -15,7 +15,7 @@ from ..dms.engine import (COMPLETED, DmsLoadError, FullLoadReport, TableLoad, ex
                           layout_problems, list_files, table_prefix)
 from ..dms.resource import DmsResource
 from ..dms.settings import EndpointSettings, load_settings
-from ..stages import OWNERS, S3_RAW, SQLSERVER, asset_key, source_column_schema, table_for_key
+from ..stages import OWNERS, S3_RAW, SQLSERVER, asset_key, reload_on_upstream_change, source_column_schema, table_for_key
 
 ROW_COUNT_CHECK = "raw_row_count_matches_source"
 SCHEMA_CHECK = "raw_schema_matches_dms_mapping"
@@ -35,6 +35,7 @@ def s3_raw_specs() -> list[dg.AssetSpec]:
             owners=OWNERS,
             tags={"table_type": t.kind},
             metadata={"dagster/column_schema": source_column_schema(t)},
+            automation_condition=reload_on_upstream_change(S3_RAW),
         )
         for t in catalog()
     ]
