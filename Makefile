@@ -29,5 +29,9 @@ test: $(STAMP)
 ui: $(STAMP)
 	$(BIN)/consorcio ui
 
+## Every check against the current state, without loading anything.
+verify: $(STAMP)
+	$(BIN)/consorcio verify
+
 clean:
 	rm -rf .data

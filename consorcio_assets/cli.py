@@ -75,6 +75,12 @@ def cmd_summary(args) -> int:
     return 0 if print_latest_run_summary(args.job) else 1
 
 
+def cmd_verify(args) -> int:
+    from .verify import main_verify
+
+    return main_verify()
+
+
 def cmd_docs(args) -> int:
     from pathlib import Path
 
@@ -115,6 +121,9 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("summary", help="per-table summary of the latest run of a job")
     p.add_argument("--job", default="migrate_all")
     p.set_defaults(func=cmd_summary)
+
+    p = sub.add_parser("verify", help="run every check against the current state (job verify_migration); non-zero on any ERROR")
+    p.set_defaults(func=cmd_verify)
 
     p = sub.add_parser("docs", help="regenerate the architecture, data model and runbook docs from the catalog")
     p.add_argument("--out", default="docs")

@@ -190,9 +190,8 @@ def _instalments(side: Side, catalog: Catalog) -> sa.Select:
 def _schedule_values(side: Side, catalog: Catalog) -> sa.Select:
     pa = T(side, catalog["SimulacaoParcela"], "pa")
     first = T(side, catalog["SimulacaoParcela"], "p1")
-    t = _termos(side, catalog, _SEGURO_TERMS + tuple(
-        f"{term}_{when}" for term in ("fundo", "taxa", "reserva") for when in ("mes", "ultimo")) + ("antecipacao_mes_1",),
-        scheduled_only=True)
+    per_month = tuple(f"{term}_{when}" for term in ("fundo", "taxa", "reserva") for when in ("mes", "ultimo"))
+    t = _termos(side, catalog, _SEGURO_TERMS + per_month + ("antecipacao_mes_1",), scheduled_only=True)
     k, n = pa["NumeroParcela"], t.c.n
     last = k == n
 
@@ -383,10 +382,6 @@ RULES: tuple[Rule, ...] = (
          _cep),
     Rule("rule_telefone", "Cliente", "phone format", (f"Telefone matches ^{TELEFONE_REGEX}$",), _telefone),
 )
-
-
-def rules_for(table: Table) -> list[Rule]:
-    return [r for r in RULES if r.table == table.name]
 
 
 def evaluate(rule: Rule, side: Side, catalog: Catalog, stage: str = AURORA) -> Outcome:

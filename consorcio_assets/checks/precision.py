@@ -73,6 +73,12 @@ def lengths_query(p: hashdiff.Projection, columns: list[Column], segments: list[
     return sa.select(*keys, *lengths).select_from(p.clause).where(p.segment.in_([q.num(s) for s in segments]))
 
 
+def _lengths_by_key(p: hashdiff.Projection, columns: list[Column], segments: list[int]) -> dict[tuple, tuple]:
+    n = len(p.keys)
+    with p.side.engine.connect() as conn:
+        return {tuple(r[:n]): tuple(r[n:]) for r in conn.execute(lengths_query(p, columns, segments))}
+
+
 def lob_truncation(source: Side, target: Side, table: Table) -> Outcome:
     """LOB lengths per row, diffed like hashdiff; rows whose LOB is shorter in Aurora were truncated."""
     columns = lob_columns(table)
@@ -85,18 +91,15 @@ def lob_truncation(source: Side, target: Side, table: Table) -> Outcome:
         return Outcome(AURORA, table, LOB_TRUNCATION, True, f"every {names} value has its full source length",
                        counts=counts)
     segments = sorted({seg for seg, _ in result.changed})
-    with source.engine.connect() as conn:
-        before = {tuple(r[:len(src.keys)]): r[len(src.keys):] for r in conn.execute(lengths_query(src, columns, segments))}
-    with target.engine.connect() as conn:
-        after = {tuple(r[:len(tgt.keys)]): r[len(tgt.keys):] for r in conn.execute(lengths_query(tgt, columns, segments))}
+    before, after = (_lengths_by_key(p, columns, segments) for p in (src, tgt))
     changed = {key for _, key in result.changed}
     truncated = sorted(k for k in changed if any(a is not None and (b is None or b < a)
                                                  for a, b in zip(before.get(k, ()), after.get(k, ()))))
     counts.update(rows_truncated=len(truncated))
+    shown = (truncated or sorted(changed))[:MAX_KEYS]
     key_names = [f.label for f in src.keys]
-    keys = [format_key(table, k, key_names) for k in (truncated or sorted(changed))[:MAX_KEYS]]
     summary = (f"{len(truncated):,} rows have {names} shorter in Aurora than in the source (LOB truncated: data lost)"
                if truncated else f"{len(changed):,} rows have {names} of another length than in the source")
-    sql = q.compile_sql(hashdiff.keys_query(tgt, [k for k in (truncated or sorted(changed))[:MAX_KEYS]]),
-                        target.engine)
-    return Outcome(AURORA, table, LOB_TRUNCATION, False, summary, counts=counts, keys=keys, sql=sql)
+    return Outcome(AURORA, table, LOB_TRUNCATION, False, summary, counts=counts,
+                   keys=[format_key(table, k, key_names) for k in shown],
+                   sql=q.compile_sql(hashdiff.keys_query(tgt, shown), target.engine))

@@ -37,10 +37,6 @@ class Outcome:
     sql: str | None = None  # reproduces the offending rows
     details: dict[str, Any] = field(default_factory=dict)  # extra non-PII facts (numbers, short texts)
 
-    @property
-    def failed_error(self) -> bool:
-        return not self.passed and self.severity == ERROR
-
 
 def format_key(table: Table, values: Sequence[Any], names: Sequence[str] | None = None) -> str:
     """`SimulacaoId=5, NumeroParcela=3`; a PII key column shows as <redacted>."""

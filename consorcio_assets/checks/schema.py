@@ -24,7 +24,7 @@ WHERE n.nspname = :schema AND c.relname = :table AND a.attnum > 0 AND NOT a.atti
 ORDER BY a.attnum""")
 
 _CONSTRAINTS = sa.text("""
-SELECT con.conname, con.contype,
+SELECT con.conname, con.contype, con.convalidated,
        ARRAY(SELECT a.attname FROM unnest(con.conkey) WITH ORDINALITY k(n, o)
              JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.n ORDER BY k.o),
        fc.relname,
@@ -81,19 +81,25 @@ def expected_constraints(table: Table, catalog: Catalog) -> set[tuple]:
     return out
 
 
-def actual_constraints(conn: sa.Connection, table: Table) -> set[tuple]:
-    out: set[tuple] = set()
-    for name, kind, cols, ref_table, ref_cols in conn.execute(
+def constraints_of(conn: sa.Connection, table: Table) -> dict[tuple, tuple[str, bool]]:
+    """{constraint as in `expected_constraints`: (name, validated)} of consorcio.<table>."""
+    out: dict[tuple, tuple[str, bool]] = {}
+    for name, kind, validated, cols, ref_table, ref_cols in conn.execute(
             _CONSTRAINTS, {"schema": TARGET_SCHEMA, "table": table.target_name}):
         if kind == "p":
-            out.add(("primary key", tuple(cols)))
+            shape: tuple = ("primary key", tuple(cols))
         elif kind == "u":
-            out.add(("unique", tuple(cols)))
+            shape = ("unique", tuple(cols))
         elif kind == "f":
-            out.add(("foreign key", tuple(cols), ref_table, tuple(ref_cols)))
+            shape = ("foreign key", tuple(cols), ref_table, tuple(ref_cols))
         else:
-            out.add(("check", name))
+            shape = ("check", name)
+        out[shape] = (name, bool(validated))
     return out
+
+
+def actual_constraints(conn: sa.Connection, table: Table) -> set[tuple]:
+    return set(constraints_of(conn, table))
 
 
 def _describe(constraint: tuple) -> str:

@@ -51,9 +51,6 @@ class Side:
     def name(self, column: Column) -> str:
         return column.name if self.is_source else column.target_name
 
-    def qualified(self, table: Table) -> str:
-        return table.qualified_source if self.is_source else table.qualified_target
-
     def table(self, table: Table, alias: str | None = None) -> sa.TableClause | sa.Alias:
         """The table as a FROM item; the target also has each DATETIMEOFFSET's offset column."""
         names = [self.name(c) for c in table.columns]

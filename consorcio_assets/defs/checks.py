@@ -99,7 +99,7 @@ class Kind:
 def _rule_kind(rule: business_rules.Rule) -> Kind:
     return Kind(AURORA, rule.check, f"Business rule ({rule.summary}): " + "; ".join(rule.parts) + ".",
                 lambda c, t: business_rules.evaluate(rule, c.target, c.catalog),
-                lambda t, rule=rule: t.name == rule.table)
+                lambda t: t.name == rule.table)
 
 
 GROUPS: dict[str, list[Kind]] = {

@@ -174,5 +174,5 @@ nightly_verification = dg.ScheduleDefinition(
 def defs() -> dg.Definitions:
     return dg.Definitions(
         sensors=[raw_zone_sensor, dms_task_sensor, source_automation],
-        schedules=[observe_sources_schedule],
+        schedules=[observe_sources_schedule, nightly_verification],
     )

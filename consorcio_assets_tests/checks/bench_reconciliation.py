@@ -4,14 +4,16 @@
 
 Seeds the stand-in with the generator (170,000 simulações give ~1.2M instalments), migrates it with the
 reference loader into a fresh database of the embedded server (the load time: a lower bound of the real
-DMS + Glue load), runs every check of `defs.checks` on every table (seconds per check kind and per
-table), then changes one centavo and deletes one row of SimulacaoParcela and times the hashdiff finding them.
+DMS + Glue load), runs every check group of `defs.checks` as `verify_migration` does (CHECK_WORKERS checks at
+a time; wall time per group, seconds per check kind and per table), then changes one centavo and deletes one
+row of SimulacaoParcela and times the hashdiff finding them.
 Not part of the test suite (it takes minutes); prints a report.
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
 import time
 import uuid
 from collections import defaultdict
@@ -74,6 +76,7 @@ def run(simulacoes: int, home: Path) -> None:
     finally:
         with psycopg.connect(server, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        shutil.rmtree(lake_root, ignore_errors=True)
 
 
 def _sides(source_path: Path, url: str) -> tuple[Side, Side]:

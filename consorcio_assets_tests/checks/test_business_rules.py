@@ -60,14 +60,15 @@ def test_cep_phone_bid_and_dates(target_side, cat, corrupt, fetch):
     (sim,) = fetch("SELECT simulacao_id FROM consorcio.simulacao ORDER BY 1 OFFSET 12")
     corrupt(f"UPDATE consorcio.cliente SET cep = '99999999' WHERE cliente_id = '{cliente}'",
             f"UPDATE consorcio.cliente SET telefone = '5501912345678' WHERE cliente_id = '{outro}'",
-            f"UPDATE consorcio.simulacao_lance SET valor_embutido = valor_embutido + 1, valor_proprio = valor_proprio - 1 "
-            f"WHERE lance_id = {lance}",
-            f"UPDATE consorcio.simulacao SET valida_ate = (criada_em AT TIME ZONE 'UTC')::date - 2 WHERE simulacao_id = {sim}")
+            f"UPDATE consorcio.simulacao_lance SET valor_embutido = valor_embutido + 1, "
+            f"valor_proprio = valor_proprio - 1 WHERE lance_id = {lance}",
+            f"UPDATE consorcio.simulacao SET valida_ate = (criada_em AT TIME ZONE 'UTC')::date - 2 "
+            f"WHERE simulacao_id = {sim}")
     assert br.evaluate(_rule("rule_cep"), target_side, cat).keys == [f"ClienteId={cliente}"]
     assert br.evaluate(_rule("rule_telefone"), target_side, cat).keys == [f"ClienteId={outro}"]
     bids = br.evaluate(_rule("rule_bids"), target_side, cat)
     assert bids.keys == [f"LanceId={lance}"]
-    assert (bids.counts["part_1_violations"], bids.counts["part_3_violations"], bids.counts["part_5_violations"]) == (0, 1, 1)
+    assert [bids.counts[f"part_{i}_violations"] for i in (1, 3, 5)] == [0, 1, 1]
     dates = br.evaluate(_rule("rule_dates"), target_side, cat)
     assert dates.keys == [f"SimulacaoId={sim}"] and dates.counts["part_1_violations"] == 1
 

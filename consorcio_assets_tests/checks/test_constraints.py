@@ -11,6 +11,20 @@ def test_all_constraints_hold_on_faithful_data(target_side, cat):
         assert constraints.check_constraints(target_side, table).passed
 
 
+def test_validated_constraints_are_trusted_and_missing_or_not_valid_ones_scanned(target_side, cat, corrupt):
+    assert "enforced by constraint pk_simulacao" in constraints.primary_key(target_side, cat["Simulacao"]).summary
+    assert "(3 enforced by validated constraints, 0 checked row by row)" in constraints.foreign_keys(
+        target_side, cat["Simulacao"], cat).summary
+    corrupt("ALTER TABLE consorcio.simulacao DROP CONSTRAINT pk_simulacao CASCADE",
+            "ALTER TABLE consorcio.simulacao DROP CONSTRAINT fk_simulacao_grupo",
+            "ALTER TABLE consorcio.simulacao ADD CONSTRAINT fk_simulacao_grupo FOREIGN KEY (grupo_id) "
+            "REFERENCES consorcio.grupo (grupo_id) NOT VALID")
+    pk = constraints.primary_key(target_side, cat["Simulacao"])
+    assert pk.passed and "every row checked" in pk.summary
+    fks = constraints.foreign_keys(target_side, cat["Simulacao"], cat)
+    assert fks.passed and "(2 enforced by validated constraints, 1 checked row by row)" in fks.summary
+
+
 def test_duplicate_primary_key(target_side, cat, corrupt):
     corrupt("ALTER TABLE consorcio.simulacao_parcela DROP CONSTRAINT pk_simulacao_parcela",
             "INSERT INTO consorcio.simulacao_parcela SELECT * FROM consorcio.simulacao_parcela "

@@ -10,20 +10,22 @@ import pytest
 from consorcio_assets.defs import checks as check_defs
 
 CORRUPTIONS = {
-    # (asset, check that must name it): SQL
+    # the corruption: the SQL that makes it
     "one row deleted": ("DELETE FROM consorcio.simulacao_lance WHERE lance_id = {lance}",),
     "one centavo changed": ("UPDATE consorcio.simulacao_parcela SET valor_seguro = valor_seguro + 0.01 "
                             "WHERE simulacao_id = {parcela_sim} AND numero_parcela = 1",),
-    "timestamp shifted by 1 µs": ("UPDATE consorcio.simulacao SET atualizada_em = atualizada_em + interval '1 microsecond' "
-                                  "WHERE simulacao_id = {ts_sim}",),
-    "GUID changed": ("UPDATE consorcio.simulacao SET simulacao_guid = gen_random_uuid() WHERE simulacao_id = {guid_sim}",),
+    "timestamp shifted by 1 µs": ("UPDATE consorcio.simulacao SET atualizada_em = atualizada_em "
+                                  "+ interval '1 microsecond' WHERE simulacao_id = {ts_sim}",),
+    "GUID changed": ("UPDATE consorcio.simulacao SET simulacao_guid = gen_random_uuid() "
+                     "WHERE simulacao_id = {guid_sim}",),
     "NULL where a value was": ("UPDATE consorcio.cliente SET email = NULL WHERE cliente_id = '{email_cliente}'",),
     "orphan foreign key": ("ALTER TABLE consorcio.simulacao DROP CONSTRAINT fk_simulacao_grupo",
                            "UPDATE consorcio.simulacao SET grupo_id = 999999 WHERE simulacao_id = {orphan_sim}"),
     "wrong instalment": ("UPDATE consorcio.simulacao SET primeira_parcela = primeira_parcela + 0.01 "
                          "WHERE simulacao_id = {parcela_errada}",),
     "invalid CPF": ("UPDATE consorcio.cliente SET cpf_cnpj = '12345678900' WHERE cliente_id = '{cpf_cliente}'",),
-    "truncated LOB": ("UPDATE consorcio.simulacao SET observacao = left(observacao, 3) WHERE simulacao_id = {lob_sim}",),
+    "truncated LOB": ("UPDATE consorcio.simulacao SET observacao = left(observacao, 3) "
+                      "WHERE simulacao_id = {lob_sim}",),
 }
 
 
@@ -124,7 +126,7 @@ def test_consorcio_verify_prints_one_line_per_check_and_fails_on_error(env, corr
     corrupt(f"DELETE FROM consorcio.simulacao_lance WHERE lance_id = {lance}")
     code = main_verify()
     out = capsys.readouterr().out
-    assert code == 1
+    assert code == 1 and " FAILURE; log " in out  # the blocking ERROR check failed its step, hence the run
     lines = {tuple(line.split()[:4]): line for line in out.splitlines() if line[:4] in ("PASS", "FAIL", "WARN")}
     failed = lines[("FAIL", "aurora", "simulacao_lance", "rows_match_source")]
     assert "rows_missing_in_target=1" in failed and f"keys: LanceId={lance} (missing in target)" in failed
@@ -132,3 +134,21 @@ def test_consorcio_verify_prints_one_line_per_check_and_fails_on_error(env, corr
     assert ("WARN", "aurora", "simulacao", "datetime2_100ns_truncated") in lines
     assert len([k for k in lines if k[1] in ("aurora", "transformed", "sqlserver")]) == len(
         check_defs.defs().resolve_asset_graph().asset_check_keys)
+
+
+def test_standalone_selection_leaves_out_checks_that_would_materialize_their_asset():
+    """AssetSelection.all_asset_checks() fails to build a job when a check is bundled in an asset's op."""
+
+    @dg.asset(check_specs=[dg.AssetCheckSpec("bundled", asset="loaded")])
+    def loaded():
+        raise AssertionError("verify_migration must not materialize anything")
+
+    @dg.asset_check(asset="loaded")
+    def standalone():
+        return dg.AssetCheckResult(passed=True)
+
+    job = dg.define_asset_job("verify", selection=check_defs.StandaloneChecks())
+    defs = dg.Definitions(assets=[loaded], asset_checks=[standalone], jobs=[job])
+    result = defs.resolve_job_def("verify").execute_in_process(instance=dg.DagsterInstance.ephemeral())
+    assert [e.check_name for e in result.get_asset_check_evaluations()] == ["standalone"]
+    assert not result.get_asset_materialization_events()

@@ -109,14 +109,16 @@ def large_pair(pg_server_url, tmp_path_factory):
     from consorcio_assets.catalog import catalog
 
     table = catalog()["SimulacaoParcela"]
-    rows = ("SELECT i // 100 + 1 AS sim, i % 100 + 1 AS num, DATE '2024-01-01' + CAST((i % 100) * 30 AS INTEGER) AS venc, "
-            "(i % 9973) * 1.01 AS v FROM range(200000) t(i)")
+    rows = ("SELECT i // 100 + 1 AS sim, i % 100 + 1 AS num, "
+            "DATE '2024-01-01' + CAST((i % 100) * 30 AS INTEGER) AS venc, (i % 9973) * 1.01 AS v "
+            "FROM range(200000) t(i)")
     path = tmp_path_factory.mktemp("large") / "src.duckdb"
     with duckdb.connect(str(path)) as con:
         con.execute("CREATE SCHEMA dbo")
         cols = ", ".join(f'"{c.name}" {c.duckdb_type}' for c in table.columns)
         con.execute(f'CREATE TABLE dbo."SimulacaoParcela" ({cols})')
-        con.execute(f'INSERT INTO dbo."SimulacaoParcela" SELECT sim, num, venc, v, v, v, v, v, v * 5, num FROM ({rows})')
+        con.execute(f'INSERT INTO dbo."SimulacaoParcela" '
+                    f"SELECT sim, num, venc, v, v, v, v, v, v * 5, num FROM ({rows})")
     name = f"large_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(pg_server_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')

@@ -16,7 +16,8 @@ def test_parity_passes_at_both_stages(source_side, target_side, lake_copy, cat):
 
 
 def test_one_deleted_row_breaks_aurora_parity(source_side, target_side, lake_copy, cat, corrupt):
-    corrupt("DELETE FROM consorcio.simulacao_lance WHERE lance_id = (SELECT max(lance_id) FROM consorcio.simulacao_lance)")
+    corrupt("DELETE FROM consorcio.simulacao_lance "
+            "WHERE lance_id = (SELECT max(lance_id) FROM consorcio.simulacao_lance)")
     outcome = parity.aurora_parity(source_side, target_side, Lake(lake_copy.as_uri()), cat["SimulacaoLance"])
     assert not outcome.passed and outcome.counts["difference"] == -1
     assert outcome.summary.startswith("1 rows missing in Aurora (consorcio.simulacao_lance)")

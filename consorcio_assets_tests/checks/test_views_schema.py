@@ -26,7 +26,8 @@ def test_recomputed_sql_is_postgresql_with_booleans_and_make_date(cat):
 
 def test_stale_snapshot_row_and_changed_base_table(target_side, cat, corrupt, fetch):
     (sim,) = fetch("SELECT simulacao_id FROM consorcio.vw_simulacao_resumo ORDER BY 1 OFFSET 9")
-    corrupt(f"UPDATE consorcio.vw_simulacao_resumo SET parcela_inicial = parcela_inicial + 1 WHERE simulacao_id = {sim}",
+    corrupt(f"UPDATE consorcio.vw_simulacao_resumo SET parcela_inicial = parcela_inicial + 1 "
+            f"WHERE simulacao_id = {sim}",
             "UPDATE consorcio.simulacao SET criada_em = criada_em - interval '400 days' "
             "WHERE simulacao_id = (SELECT min(simulacao_id) FROM consorcio.simulacao)")
     resumo = views.reconcile(target_side, cat["vw_SimulacaoResumo"], cat)
