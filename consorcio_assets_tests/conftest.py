@@ -13,6 +13,10 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 TEST_PG = REPO / ".data" / "test-pg"
 
+# the fault suite's summary table: loaded here so that pytest-xdist's controller, which sees every worker's
+# reports, has its hooks (a conftest below this folder is only loaded by the workers)
+pytest_plugins = ["consorcio_assets_tests.faults.report"]
+
 
 @pytest.fixture(scope="session")
 def pg_server_url() -> str:
@@ -72,3 +76,9 @@ def seeded_env(local_env, small_source, monkeypatch) -> Path:
 
 
 os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
+
+# Property tests run on a shared 2-core machine: wall-clock deadlines there only measure the neighbours.
+from hypothesis import settings as _hypothesis_settings
+
+_hypothesis_settings.register_profile("consorcio", deadline=None)
+_hypothesis_settings.load_profile("consorcio")
