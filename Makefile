@@ -14,7 +14,6 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
-	bash infra/install-checkov.sh
 	touch $(STAMP)
 
 ## Seed the embedded source (first time only), run the whole migration with all checks, print a summary.
@@ -23,6 +22,7 @@ run: $(STAMP)
 
 ## Set up and run the test suite.
 test: $(STAMP)
+	bash infra/install-checkov.sh
 	$(BIN)/python -m pytest -n 2 -q -p no:cacheprovider
 
 ## Dagster UI (webserver + daemon) on http://127.0.0.1:3000 with the PostgreSQL-backed instance.
