@@ -6,19 +6,15 @@ STAMP := $(VENV)/.installed-stamp
 
 .PHONY: run test ui docs bench verify clean
 
-## Regenerate docs/ from the catalog.
-docs: $(STAMP)
-	$(BIN)/consorcio docs
+## Seed the embedded source (first time only), run the whole migration with all checks, print a summary.
+run: $(STAMP)
+	$(BIN)/consorcio run
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	touch $(STAMP)
-
-## Seed the embedded source (first time only), run the whole migration with all checks, print a summary.
-run: $(STAMP)
-	$(BIN)/consorcio run
 
 ## Set up and run the test suite.
 test: $(STAMP)
@@ -32,6 +28,14 @@ ui: $(STAMP)
 ## Every check against the current state, without loading anything.
 verify: $(STAMP)
 	$(BIN)/consorcio verify
+
+## Regenerate docs/ from the catalog.
+docs: $(STAMP)
+	$(BIN)/consorcio docs
+
+## The benchmark at 1M simulações (long: see bench/README.md).
+bench: $(STAMP)
+	$(BIN)/consorcio bench
 
 clean:
 	rm -rf .data

@@ -42,6 +42,7 @@ import json
 import logging
 import os
 import queue
+import random
 import re
 import sys
 import threading
@@ -256,11 +257,16 @@ class Spec:
 
     @property
     def qualified(self) -> str:
+        """For messages and metadata; SQL uses `table_id`/`staging_id` (quoted)."""
         return f"{self.schema}.{self.target}"
 
     @property
-    def staging(self) -> str:
-        return f"{self.staging_schema}.{self.target}"
+    def table_id(self) -> sql.Identifier:
+        return sql.Identifier(self.schema, self.target)
+
+    @property
+    def staging_id(self) -> sql.Identifier:
+        return sql.Identifier(self.staging_schema, self.target)
 
     @property
     def primary_key(self) -> list[str]:
@@ -604,7 +610,30 @@ def _transform_dto(c: Col, arr: pa.Array, out: list[Violation]):
     return [pc.cast(instant, pa.timestamp("us", tz="UTC")), pc.cast(pc.if_else(bad, None, offset), pa.int16())]
 
 
+def invalid_utf8(arr: pa.Array) -> pa.Array | None:
+    """Rows whose text is not valid UTF-8 (Parquet readers do not check; PostgreSQL would refuse the COPY).
+    The whole array is validated in C; rows are looked at one by one only when it fails."""
+    try:
+        arr.validate(full=True)
+        return None
+    except pa.ArrowInvalid:
+        raw = arr.view(pa.large_binary() if pa.types.is_large_string(arr.type) else pa.binary())
+        return pa.array([v is not None and not _is_utf8(v) for v in raw.to_pylist()], pa.bool_())
+
+
+def _is_utf8(value: bytes) -> bool:
+    try:
+        value.decode("utf-8")
+        return True
+    except UnicodeDecodeError:
+        return False
+
+
 def _transform_text(c: Col, arr: pa.Array, out: list[Violation]):
+    bad_utf8 = invalid_utf8(arr)
+    if bad_utf8 is not None:
+        out.append(Violation(c.source, bad_utf8, "not valid UTF-8"))
+        arr = pc.if_else(bad_utf8, pa.scalar(None, arr.type), arr)  # the text kernels below expect UTF-8
     if c.family == "char":
         arr = pc.utf8_rtrim(arr, characters=" ")
     if c.length is not None:
@@ -670,7 +699,10 @@ def _plain(value):
 def _value_hint(c: Col, batch: pa.RecordBatch, row: int) -> str:
     if c.pii:
         return ""
-    value = batch.column(c.source)[row].as_py()
+    try:
+        value = batch.column(c.source)[row].as_py()
+    except UnicodeDecodeError:  # bytes that are not UTF-8: nothing printable to show
+        return ""
     return f" (value {str(value)[:60]!r})" if value is not None else ""
 
 
@@ -734,10 +766,14 @@ class TransformedWriter:
         self.rows_in_part = 0
 
     def write(self, batch: pa.RecordBatch) -> None:
-        if self.writer is None or self.rows_in_part >= self.part_rows:
-            self.close_part()
-            self._open()
-        self.writer.write_batch(batch)
+        try:
+            if self.writer is None or self.rows_in_part >= self.part_rows:
+                self.close_part()
+                self._open()
+            self.writer.write_batch(batch)
+        except OSError as err:  # a full disk, a refused upload: the part being written is named
+            raise JobError(f"{self.spec.target}: cannot write {self.lake.relative(self.parts[-1])}: "
+                           f"{_no_values(str(err))}") from None
         self.rows_in_part += batch.num_rows
         self.rows += batch.num_rows
 
@@ -835,6 +871,15 @@ def read_transformed_rejects(lake: Lake, spec: Spec) -> list[dict]:
 # ---------------------------------------------------------------------------------------------- Aurora
 
 
+def aws_client(service: str):
+    """A boto3 client with botocore's standard retries: throttling, 5xx and connection errors retried with
+    exponential backoff and full jitter, at most 5 attempts."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(service, config=Config(retries={"mode": "standard", "total_max_attempts": 5}))
+
+
 def conninfo(args) -> str:
     if args.target_url_env:
         url = os.environ.get(args.target_url_env)
@@ -842,9 +887,7 @@ def conninfo(args) -> str:
             raise JobError(f"environment variable {args.target_url_env} (the target URL) is not set")
         return url
     if args.target_secret_id:
-        import boto3
-
-        secret = json.loads(boto3.client("secretsmanager").get_secret_value(SecretId=args.target_secret_id)["SecretString"])
+        secret = json.loads(aws_client("secretsmanager").get_secret_value(SecretId=args.target_secret_id)["SecretString"])
         return psycopg.conninfo.make_conninfo(
             host=secret["host"], port=secret.get("port", 5432), user=secret["username"],
             password=secret["password"], dbname=secret.get("dbname", "consorcio"), sslmode=secret.get("sslmode", "prefer"),
@@ -852,8 +895,34 @@ def conninfo(args) -> str:
     raise JobError("no target: pass --target-secret-id (AWS) or --target-url-env (local)")
 
 
+CONNECT_ATTEMPTS = 5
+#: a server that answers this may accept the same connection later (libpq gives connection failures no SQLSTATE)
+TRANSIENT_FATAL = ("the database system is starting up", "the database system is shutting down",
+                   "the database system is in recovery mode", "too many clients",
+                   "remaining connection slots are reserved")
+
+
+def _transient(err: psycopg.OperationalError) -> bool:
+    """No answer (refused, reset, unreachable) or "not ready"; a FATAL about password, role or database is final."""
+    text = str(err)
+    return "FATAL:" not in text or any(reason in text for reason in TRANSIENT_FATAL)
+
+
 def connect(dsn: str, name: str, autocommit: bool = True) -> psycopg.Connection:
-    return psycopg.connect(dsn, autocommit=autocommit, application_name=f"consorcio-glue:{name}"[:63])
+    """A connection, retrying transient failures with exponential backoff and full jitter (at most
+    CONNECT_ATTEMPTS attempts): an Aurora failover or a burst of connections must not fail a load."""
+    attempt = 1
+    while True:
+        try:
+            return psycopg.connect(dsn, autocommit=autocommit, application_name=f"consorcio-glue:{name}"[:63])
+        except psycopg.OperationalError as err:
+            if attempt == CONNECT_ATTEMPTS or not _transient(err):
+                raise
+            delay = random.random() * min(10.0, 0.5 * 2 ** (attempt - 1))
+            LOG.warning("%s: connecting to PostgreSQL failed (attempt %d/%d: %s); retrying in %.2fs", name, attempt,
+                        CONNECT_ATTEMPTS, _no_values(str(err)), delay)
+            time.sleep(delay)
+            attempt += 1
 
 
 def pg_error(err: Exception) -> str:
@@ -895,8 +964,15 @@ def prepare_staging(conn: psycopg.Connection, spec: Spec) -> None:
         conn.execute("SELECT pg_advisory_xact_lock(hashtextextended('consorcio.ddl', 0))")
         conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(spec.schema)))
         conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(spec.staging_schema)))
-    conn.execute(f"DROP TABLE IF EXISTS {spec.staging}")
+    conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(spec.staging_id))
     run_ddl(conn, spec.ddl["create"])
+
+
+def drop_staging(conn: psycopg.Connection, spec: Spec) -> None:
+    """A failed load leaves no half-written staging table behind. Best effort: the connection may be what failed
+    (and a killed job cannot do it at all): the table's next run drops it first anyway."""
+    with contextlib.suppress(psycopg.Error):
+        conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(spec.staging_id))
 
 
 class Workers:
@@ -940,15 +1016,13 @@ class Workers:
                 continue
 
     def close(self) -> None:
-        for _ in self.threads:
-            while any(t.is_alive() for t in self.threads):
-                try:
-                    self.queue.put(None, timeout=0.2)
-                    break
-                except queue.Full:
-                    continue
-        for t in self.threads:
-            t.join()
+        """One sentinel per worker, re-sent while any worker lives: a failing worker drains the queue to unblock
+        the producer, and may swallow the sentinel meant for another (which would then wait forever)."""
+        while any(t.is_alive() for t in self.threads):
+            with contextlib.suppress(queue.Full):
+                self.queue.put_nowait(None)
+            for t in self.threads:
+                t.join(timeout=0.05)
         if self.errors and not self.aborted:
             raise self.errors[0]
 
@@ -974,15 +1048,19 @@ class CopyStreams(Workers):
 
     def work(self, index: int, batches) -> None:
         sent = 0
-        with connect(self.dsn, f"{self.name}#{index}", autocommit=False) as conn:
-            with conn.cursor() as cur:
-                with cur.copy(self.sql) as copy:
-                    for batch in batches:
-                        chunk = csv_chunk(batch)
-                        sent += len(chunk)
-                        copy.write(chunk)
-                rows = cur.rowcount
-            conn.commit()
+        try:
+            with connect(self.dsn, f"{self.name}#{index}", autocommit=False) as conn:
+                with conn.cursor() as cur:
+                    with cur.copy(self.sql) as copy:
+                        for batch in batches:
+                            chunk = csv_chunk(batch)
+                            sent += len(chunk)
+                            copy.write(chunk)
+                    rows = cur.rowcount
+                conn.commit()
+        except psycopg.Error as err:
+            raise JobError(f"{self.name}: COPY stream {index} into the staging table failed after {sent} bytes: "
+                           f"{pg_error(err)}") from None
         with self._lock:
             self.rows += rows
             self.bytes += sent
@@ -1037,10 +1115,10 @@ def finish_staging(conn: psycopg.Connection, spec: Spec, args, rejects: list[dic
     for column in spec.ddl.get("identity", []):
         conn.execute(sql.SQL(
             "SELECT setval(pg_get_serial_sequence({tbl}, {col}), COALESCE(max({c}), 0) + 1, false) FROM {s}.{t}"
-        ).format(tbl=sql.Literal(spec.staging), col=sql.Literal(column), c=sql.Identifier(column),
+        ).format(tbl=sql.Literal(spec.staging_id.as_string(conn)), col=sql.Literal(column), c=sql.Identifier(column),
                  s=sql.Identifier(spec.staging_schema), t=sql.Identifier(spec.target)))
     conn.execute("RESET maintenance_work_mem")
-    conn.execute(f"ANALYZE {spec.staging}")
+    conn.execute(sql.SQL("ANALYZE {}").format(spec.staging_id))
     return removed
 
 
@@ -1086,11 +1164,16 @@ def precheck_foreign_keys(conn: psycopg.Connection, spec: Spec) -> None:
             LOG.warning("%s: parent %s of %s is not loaded yet; the key is added when it is", spec.target,
                         fk["parent"], fk["name"])
             continue
-        count, keys = orphans(conn, spec.staging, fk["columns"], fk["parent"], fk["parent_columns"],
+        count, keys = orphans(conn, spec.staging_id.as_string(conn), fk["columns"], fk["parent"], fk["parent_columns"],
                               spec.target_primary_key)
         if count:
             raise JobError(f"{spec.target}: {count} row(s) break foreign key {fk['name']} -> {fk['parent']}; "
                            f"first keys: {keys}")
+
+
+# A table is named by the SQL text of its qualified name, quoted where it must be: the spec's foreign keys
+# carry it so (the catalog's DDL quotes), PostgreSQL's `regclass::text` gives it so, and the job's own tables are
+# turned into it with `sql.Identifier(...).as_string`. Never built by joining raw names with a dot.
 
 
 def _exists(conn: psycopg.Connection, qualified: str) -> bool:
@@ -1098,7 +1181,7 @@ def _exists(conn: psycopg.Connection, qualified: str) -> bool:
 
 
 def _qualified(name: str) -> sql.Composable:
-    return sql.SQL(".").join(sql.Identifier(p) for p in name.split("."))
+    return sql.SQL(name)
 
 
 def orphans(conn, child: str, cols: list[str], parent: str, pcols: list[str], key: list[str]) -> tuple[int, str]:
@@ -1125,29 +1208,30 @@ def swap(conn: psycopg.Connection, spec: Spec, rejects: list[dict] | None, run_i
     (with their owner, comment and grants) in the same transaction.
     """
     touched: list[tuple[str, str]] = []
+    table = spec.table_id.as_string(conn)
     with conn.transaction():
         conn.execute("SET LOCAL lock_timeout = '120s'")
-        exists = _exists(conn, spec.qualified)
+        exists = _exists(conn, table)
         incoming, views = [], []
         if exists:
-            conn.execute(f"LOCK TABLE {spec.qualified} IN ACCESS EXCLUSIVE MODE")
+            conn.execute(sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(spec.table_id))
             incoming = conn.execute(
                 "SELECT conname, conrelid::regclass::text, pg_get_constraintdef(oid) FROM pg_constraint "
                 "WHERE contype = 'f' AND confrelid = %s::regclass AND conrelid <> confrelid ORDER BY conname",
-                (spec.qualified,)).fetchall()
+                (table,)).fetchall()
             for name, child, _ in incoming:
                 conn.execute(sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(_qualified(child), sql.Identifier(name)))
-            views = dependent_views(conn, spec.qualified)
+            views = dependent_views(conn, table)
             for view in reversed(views):
                 conn.execute(view.drop)
-            conn.execute(f"DROP TABLE {spec.qualified}")
-        conn.execute(sql.SQL("ALTER TABLE {} SET SCHEMA {}").format(_qualified(spec.staging), sql.Identifier(spec.schema)))
+            conn.execute(sql.SQL("DROP TABLE {}").format(spec.table_id))
+        conn.execute(sql.SQL("ALTER TABLE {} SET SCHEMA {}").format(spec.staging_id, sql.Identifier(spec.schema)))
         for view in views:
             view.recreate(conn)
         for fk in spec.ddl["foreign_keys"]:
             if _exists(conn, fk["parent"]):
                 conn.execute(fk["sql"])
-                touched.append((spec.qualified, fk["name"]))
+                touched.append((table, fk["name"]))
         done = set()
         for name, child, definition in incoming:
             definition = definition.removesuffix(" NOT VALID")
@@ -1375,6 +1459,8 @@ class TableLoad:
         except BaseException:
             if self.writer:
                 self.writer.abort()
+            if self.aurora:
+                drop_staging(self.control, self.spec)
             raise
         if "transformed" in result:
             report_transformed(pipes, self.spec, result["transformed"])
@@ -1443,6 +1529,13 @@ class TableLoad:
 
 def load_table(args, pipes) -> dict:
     spec = Spec(load_spec(args.table_spec))
+    try:
+        return _load_table(args, pipes, spec)
+    except (psycopg.Error, OSError) as err:  # a failure no step named (a dropped connection, a lost file): the table
+        raise JobError(f"{spec.target}: {type(err).__name__}: {pg_error(err)}") from None
+
+
+def _load_table(args, pipes, spec: Spec) -> dict:
     lake = Lake.at(args.lake_uri)
     if "aurora" not in args.stages:
         return TableLoad(args, spec, lake, None, None).run(pipes)
@@ -1519,9 +1612,7 @@ def open_pipes():
         yield None
         return
     if "bucket" in loader.load_context_params():
-        import boto3
-
-        s3 = boto3.client("s3")
+        s3 = aws_client("s3")
         context_loader, writer = PipesS3ContextLoader(client=s3), PipesS3MessageWriter(client=s3, interval=1)
     else:
         context_loader, writer = PipesDefaultContextLoader(), PipesDefaultMessageWriter()

@@ -9,7 +9,7 @@ import pyarrow as pa
 import sqlglot
 from sqlglot import exp
 
-from .naming import TARGET_SCHEMA, snake_case
+from .naming import TARGET_SCHEMA, needs_quotes, snake_case
 from .types import TypeRule, arrow_type, render
 
 
@@ -91,7 +91,8 @@ class Check:
         """The predicate in another dialect, with column names renamed for the target."""
         tree = sqlglot.parse_one(self.sql, read="tsql")
         for col in tree.find_all(exp.Column):
-            col.set("this", exp.to_identifier(rename(col.name)))
+            name = rename(col.name)
+            col.set("this", exp.to_identifier(name, quoted=needs_quotes(name)))  # reserved words too
         return tree.sql(dialect=dialect)
 
 

@@ -11,3 +11,21 @@ def snake_case(name: str) -> str:
 
 
 TARGET_SCHEMA = "consorcio"
+
+#: PostgreSQL's reserved key words: as identifiers they must be quoted, like any name that is not plain
+#: lower-case letters, digits and underscores
+POSTGRES_RESERVED = frozenset("""
+all analyse analyze and any array as asc asymmetric authorization binary both case cast check collate collation
+column concurrently constraint create cross current_catalog current_date current_role current_schema current_time
+current_timestamp current_user default deferrable desc distinct do else end except false fetch for foreign freeze
+from full grant group having ilike in initially inner intersect into is isnull join lateral leading left like limit
+localtime localtimestamp natural not notnull null offset on only or order outer overlaps placing primary references
+returning right select session_user similar some symmetric system_user table tablesample then to trailing true union
+unique user using variadic verbose when where window with
+""".split())
+_PLAIN = re.compile(r"^[a-z_][a-z0-9_]*$")
+
+
+def needs_quotes(name: str) -> bool:
+    """Whether `name` must be quoted to be a PostgreSQL identifier."""
+    return not _PLAIN.match(name) or name in POSTGRES_RESERVED

@@ -100,9 +100,10 @@ def plan_runs(cat: Catalog, keys: Iterable[dg.AssetKey], check_keys: Iterable[dg
 
 
 def run_in_fk_order(runs: list[TableRun], run_one: Callable[[TableRun], list], max_workers: int,
-                    log) -> tuple[dict[str, list], dict[str, str]]:
+                    log, on_interrupt: Callable[[], None] = lambda: None) -> tuple[dict[str, list], dict[str, str]]:
     """Run tables concurrently; an Aurora load waits for its parents' loads in the batch, and is skipped
-    when one of them failed (its foreign keys would point at a stale parent)."""
+    when one of them failed (its foreign keys would point at a stale parent). When the step is interrupted
+    (the Dagster run terminated), `on_interrupt` stops what is running before the pool waits for its threads."""
     loading = {r.table.name for r in runs if r.loads_aurora}
     waits_for = {r.table.name: [p for p in fk_parents(r.table) if p in loading] if r.loads_aurora else []
                  for r in runs}
@@ -111,26 +112,30 @@ def run_in_fk_order(runs: list[TableRun], run_one: Callable[[TableRun], list], m
     failures: dict[str, str] = {}
     running: dict[Future, TableRun] = {}
     with ThreadPoolExecutor(max_workers=max(1, max_workers), thread_name_prefix="glue-table") as pool:
-        while pending or running:
-            for r in list(pending):
-                parents = waits_for[r.table.name]
-                failed = [p for p in parents if p in failures]
-                if failed:
-                    pending.remove(r)
-                    failures[r.table.name] = f"skipped: parent table(s) {', '.join(failed)} failed to load"
-                elif all(p in results for p in parents):
-                    pending.remove(r)
-                    running[pool.submit(run_one, r)] = r
-            if not running:
-                continue
-            done, _ = wait(running, return_when=FIRST_COMPLETED)
-            for future in done:
-                r = running.pop(future)
-                try:
-                    results[r.table.name] = future.result()
-                except Exception as err:  # noqa: BLE001 - one table's failure must not hide the others'
-                    failures[r.table.name] = str(err)
-                    log.error(f"{r.table.qualified_source}: Glue run failed: {err}")
+        try:
+            while pending or running:
+                for r in list(pending):
+                    parents = waits_for[r.table.name]
+                    failed = [p for p in parents if p in failures]
+                    if failed:
+                        pending.remove(r)
+                        failures[r.table.name] = f"skipped: parent table(s) {', '.join(failed)} failed to load"
+                    elif all(p in results for p in parents):
+                        pending.remove(r)
+                        running[pool.submit(run_one, r)] = r
+                if not running:
+                    continue
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    r = running.pop(future)
+                    try:
+                        results[r.table.name] = future.result()
+                    except Exception as err:  # noqa: BLE001 - one table's failure must not hide the others'
+                        failures[r.table.name] = str(err)
+                        log.error(f"{r.table.qualified_source}: Glue run failed: {err}")
+        except BaseException:  # interrupted (DagsterExecutionInterruptedError is not an Exception)
+            on_interrupt()
+            raise
     return results, failures
 
 
@@ -191,7 +196,8 @@ def glue_transform_and_load(context: dg.AssetExecutionContext, glue: GlueResourc
         invocation = glue.run(context, arguments, r.table.target_name)
         return invocation.get_results(implicit_materializations=False)
 
-    results, failures = run_in_fk_order(runs, run_one, glue.concurrency, context.log)
+    results, failures = run_in_fk_order(runs, run_one, glue.concurrency, context.log,
+                                        on_interrupt=lambda: glue.stop_runs(context.log))
     loaded = [r.table.target_name for r in runs if r.loads_aurora and r.table.name in results]
     if any(pending_foreign_keys(res) for res in results.values()):
         try:

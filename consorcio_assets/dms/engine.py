@@ -17,6 +17,8 @@ It obeys the same TableMappings document and the same S3/task settings files DMS
   previous files in place and a reader never sees two loads mixed (on a local lake two directory renames:
   old folder out, new folder in; on S3, where nothing renames, a short delete-and-copy once the whole table
   is written). Staging left by a killed load is removed by the table's next load.
+- one load of a table at a time: on a local lake a second load of the same table waits for the first
+  (`table_locks`).
 
 It streams record batches from the source (a read-only DuckDB connection locally, SQLAlchemy `yield_per`
 otherwise) so memory stays flat whatever the table size.
@@ -24,6 +26,7 @@ otherwise) so memory stays flat whatever the table size.
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import re
@@ -31,6 +34,7 @@ import threading
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import cached_property
@@ -547,6 +551,37 @@ class Workspace:
             self.discard(f"{self.root}/{WORK_ROOT}/{kind}/{self.load_id}")
 
 
+@contextmanager
+def table_locks(ws: Workspace, tables: Sequence[Table], log: logging.Logger) -> Iterator[None]:
+    """One load per table at a time: a second load of a table waits for the first (it would otherwise take the
+    first's staging for a killed load's and delete it). Exclusive `flock`s on `_dms/locks/<schema>.<table>`,
+    taken in name order (no deadlock between loads of overlapping sets) and released by the kernel if the
+    process dies. Only on a local lake: on S3 the engine runs in tests, and DMS refuses a task already running."""
+    if not _is_local(ws.fs):
+        yield
+        return
+    folder = f"{ws.root}/{WORK_ROOT}/locks"
+    try:
+        ws.fs.create_dir(folder, recursive=True)
+    except OSError:  # the lake cannot be written at all: the load itself fails each table by name
+        yield
+        return
+    held: list[int] = []
+    try:
+        for table in sorted(tables, key=lambda t: (t.schema, t.name)):
+            fd = os.open(f"{folder}/{table.schema}.{table.name}", os.O_CREAT | os.O_RDWR, 0o644)
+            held.append(fd)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                log.info(f"{table.qualified_source}: another load of the table is running: waiting for it")
+                fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        for fd in held:
+            os.close(fd)
+
+
 def _exists(fs: pafs.FileSystem, path: str) -> bool:
     return fs.get_file_info(path).type != pafs.FileType.NotFound
 
@@ -607,7 +642,8 @@ class LocalFullLoad:
     def run(self, mappings: Mapping) -> FullLoadReport:
         chosen = selected_tables(mappings, self.catalog)
         results: dict[str, TableLoad] = {}
-        with ThreadPoolExecutor(self.workers, thread_name_prefix="dms-load") as pool:
+        with table_locks(self.ws, [sel.table for sel in chosen], self.log), \
+                ThreadPoolExecutor(self.workers, thread_name_prefix="dms-load") as pool:
             pending = [(sel, self._submit(pool, sel)) for sel in chosen]
             for sel, (segments, futures) in pending:
                 results[sel.table.name] = self._finish(sel.table, segments, futures)

@@ -8,31 +8,19 @@ schema as a parameter.
 
 from __future__ import annotations
 
-import re
-
 from ..catalog import Catalog, ForeignKey, Table, TARGET_SCHEMA, snake_case
+from ..catalog.naming import needs_quotes
 
 STAGING_SCHEMA = "consorcio_staging"
 REJECTS_TABLE = "consorcio_rejects"
 MAX_IDENTIFIER = 63
-
-_SIMPLE = re.compile(r"^[a-z_][a-z0-9_]*$")
-_RESERVED = frozenset("""
-all analyse analyze and any array as asc asymmetric authorization binary both case cast check collate collation
-column concurrently constraint create cross current_catalog current_date current_role current_schema current_time
-current_timestamp current_user default deferrable desc distinct do else end except false fetch for foreign freeze
-from full grant group having ilike in initially inner intersect into is isnull join lateral leading left like limit
-localtime localtimestamp natural not notnull null offset on only or order outer overlaps placing primary references
-returning right select session_user similar some symmetric system_user table tablesample then to trailing true union
-unique user using variadic verbose when where window with
-""".split())
 
 
 def ident(name: str) -> str:
     """A PostgreSQL identifier, quoted only when it has to be."""
     if len(name) > MAX_IDENTIFIER:
         raise ValueError(f"identifier {name!r} is longer than PostgreSQL's {MAX_IDENTIFIER} characters")
-    if _SIMPLE.match(name) and name not in _RESERVED:
+    if not needs_quotes(name):
         return name
     return '"' + name.replace('"', '""') + '"'
 
@@ -106,7 +94,7 @@ def foreign_key(table: Table, fk: ForeignKey, catalog: Catalog, schema: str = TA
     sql = (f"ALTER TABLE {qualified(schema, table.target_name)} ADD CONSTRAINT {ident(name)} "
            f"FOREIGN KEY ({_cols(cols)}) REFERENCES {qualified(schema, parent.target_name)} ({_cols(pcols)})"
            + (" NOT VALID" if not_valid else ""))
-    return {"name": name, "child": f"{schema}.{table.target_name}", "parent": f"{schema}.{parent.target_name}",
+    return {"name": name, "child": qualified(schema, table.target_name), "parent": qualified(schema, parent.target_name),
             "columns": cols, "parent_columns": pcols, "sql": sql}
 
 

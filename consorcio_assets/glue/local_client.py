@@ -164,13 +164,16 @@ class LocalGlueClient:
 
     @staticmethod
     def _error_from_logs(run: LocalJobRun, code: int | None) -> str:
-        """The job's own `ERROR: ...` line, else the tail of its stderr (as Glue's ErrorMessage)."""
+        """The job's own `ERROR: ...` line, else how it ended and the tail of its stderr (as Glue's ErrorMessage)."""
         text = (run.log_dir / "stderr").read_text(errors="replace") if run.log_dir else ""
         errors = [line[len("ERROR: "):] for line in text.splitlines() if line.startswith("ERROR: ")]
         if errors:
             return errors[-1]
+        ended = f"exit code {code}"
+        if code is not None and code < 0:
+            ended = f"killed by {signal.Signals(-code).name} ({ended})"
         tail = text.strip().splitlines()[-5:]
-        return f"exit code {code}: " + " | ".join(tail) if tail else f"exit code {code}"
+        return f"{ended}: " + " | ".join(tail) if tail else ended
 
     def _stop(self, run: LocalJobRun) -> None:
         with self._lock:

@@ -33,6 +33,7 @@ from dagster_aws.utils import ResourceWithBoto3Configuration
 from pydantic import Field, PrivateAttr
 
 from ..lake import Lake
+from ..resilience import boto_config
 from ..settings import get_settings
 from .local_client import LocalGlueClient
 from .spec import spec_argument
@@ -74,15 +75,17 @@ def raw_arguments(settings: dict) -> dict[str, str]:
 
 
 class _RunIds:
-    """Glue client wrapper that remembers the run it started (the Pipes client keeps it to itself)."""
+    """Glue client wrapper that remembers the run it started (the Pipes client keeps it to itself), and
+    registers it in `active` (run id → what it loads) until the run is over."""
 
-    def __init__(self, client):
-        self._client = client
+    def __init__(self, client, active: dict[str, str], what: str):
+        self._client, self._active, self._what = client, active, what
         self.run_id: str | None = None
 
     def start_job_run(self, **kwargs):
         response = self._client.start_job_run(**kwargs)
         self.run_id = response["JobRunId"]
+        self._active[self.run_id] = self._what
         return response
 
     def __getattr__(self, name: str):
@@ -109,6 +112,7 @@ class GlueResource(ResourceWithBoto3Configuration):
 
     _local: LocalGlueClient | None = PrivateAttr(default=None)
     _lock: Any = PrivateAttr(default_factory=threading.Lock)
+    _active: dict[str, str] = PrivateAttr(default_factory=dict)  # Glue runs in flight: run id → what it loads
 
     @classmethod
     def from_env(cls) -> "GlueResource":
@@ -137,8 +141,9 @@ class GlueResource(ResourceWithBoto3Configuration):
             aws_session_token=self.aws_session_token, profile_name=self.profile_name, region_name=self.region_name)
 
     def _boto(self, service: str):
+        """A boto3 client retrying throttling and connection errors (botocore's standard mode, bounded)."""
         return self._session().client(service, endpoint_url=self.endpoint_url if service == "glue" else None,
-                                      use_ssl=self.use_ssl, verify=self.verify)
+                                      use_ssl=self.use_ssl, verify=self.verify, config=boto_config(self.max_attempts))
 
     def glue_client(self):
         """boto3's Glue client, or the process-wide local client (its concurrency limit is shared by runs)."""
@@ -232,12 +237,27 @@ class GlueResource(ResourceWithBoto3Configuration):
 
     def run(self, context: dg.AssetExecutionContext, arguments: dict[str, str], what: str):
         """One Glue job run through Pipes; returns the completed invocation (raises when the run fails)."""
-        recorder = _RunIds(self.glue_client())
+        recorder = _RunIds(self.glue_client(), self._active, what)
         try:
             return self.pipes_client(recorder).run(context=context, start_job_run_params=self.start_params(arguments))
         finally:
             if recorder.run_id:
+                self._active.pop(recorder.run_id, None)
                 self._warn_without_cloudwatch(context, recorder, what)
+
+    def stop_runs(self, log) -> None:
+        """Stop every Glue run still in flight (the Dagster run was terminated). Pipes forwards a termination only
+        to a run waited on by the interrupted thread; the batch's runs are waited on by worker threads."""
+        runs = dict(self._active)
+        if not runs:
+            return
+        response = self.glue_client().batch_stop_job_run(JobName=self.effective_job_name, JobRunIds=list(runs))
+        for stopped in response.get("SuccessfulSubmissions", []):
+            log.warning(f"{runs[stopped['JobRunId']]}: Glue run {stopped['JobRunId']} stopped: the Dagster run was "
+                        "terminated before it finished")
+        for error in response.get("Errors", []):
+            log.warning(f"{runs.get(error['JobRunId'], '?')}: Glue run {error['JobRunId']} could not be stopped: "
+                        f"{error.get('ErrorDetail', {}).get('ErrorMessage', '')}")
 
     def _warn_without_cloudwatch(self, context, recorder: _RunIds, what: str) -> None:
         if not self.is_aws:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import psycopg
 
+from ..resilience import connect_postgres
 from ..settings import Settings, get_settings
 
 TARGET_DB = "consorcio"
@@ -49,11 +50,16 @@ def ensure_database(name: str, settings: Settings | None = None) -> str:
     settings = settings or get_settings()
     if settings.target_url:
         return settings.target_url if name == TARGET_DB else _with_database(settings.target_url, name)
-    with psycopg.connect(server_url(settings), autocommit=True) as conn:
+    with connect(server_url(settings), autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
         if not exists:
             conn.execute(f'CREATE DATABASE "{name}"')
     return server_url(settings, name)
+
+
+def connect(url: str, **kwargs) -> psycopg.Connection:
+    """psycopg.connect, retrying transient failures (refused, server starting up) with backoff and jitter."""
+    return connect_postgres(url, **kwargs)
 
 
 def target_url(settings: Settings | None = None) -> str:
@@ -66,11 +72,14 @@ def sqlalchemy_url(libpq_url: str) -> str:
 
 
 def redact(url: str) -> str:
-    """The URL with its password masked, for logs and errors."""
+    """The URL with its password masked (in the user info or a `password` parameter), for logs and errors."""
     from sqlalchemy.engine import make_url
 
     try:
-        return make_url(url).render_as_string(hide_password=True)
+        parsed = make_url(url)
+        if "password" in parsed.query:
+            parsed = parsed.update_query_dict({"password": "***"})
+        return parsed.render_as_string(hide_password=True)
     except Exception:
         return "<unparsable url>"
 
