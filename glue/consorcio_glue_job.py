@@ -887,7 +887,8 @@ def conninfo(args) -> str:
             raise JobError(f"environment variable {args.target_url_env} (the target URL) is not set")
         return url
     if args.target_secret_id:
-        secret = json.loads(aws_client("secretsmanager").get_secret_value(SecretId=args.target_secret_id)["SecretString"])
+        answer = aws_client("secretsmanager").get_secret_value(SecretId=args.target_secret_id)
+        secret = json.loads(answer["SecretString"])
         return psycopg.conninfo.make_conninfo(
             host=secret["host"], port=secret.get("port", 5432), user=secret["username"],
             password=secret["password"], dbname=secret.get("dbname", "consorcio"), sslmode=secret.get("sslmode", "prefer"),

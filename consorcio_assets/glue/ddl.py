@@ -88,13 +88,15 @@ def after_load(table: Table, schema: str = TARGET_SCHEMA) -> list[dict]:
 
 def foreign_key(table: Table, fk: ForeignKey, catalog: Catalog, schema: str = TARGET_SCHEMA,
                 not_valid: bool = True) -> dict:
+    """The key's DDL and names; `child` and `parent` are SQL text (quoted where they must be), as the job uses them."""
     parent = catalog[fk.ref_table]
     name = snake_case(fk.name)
     cols, pcols = target_columns(table, fk.columns), target_columns(parent, fk.ref_columns)
     sql = (f"ALTER TABLE {qualified(schema, table.target_name)} ADD CONSTRAINT {ident(name)} "
            f"FOREIGN KEY ({_cols(cols)}) REFERENCES {qualified(schema, parent.target_name)} ({_cols(pcols)})"
            + (" NOT VALID" if not_valid else ""))
-    return {"name": name, "child": qualified(schema, table.target_name), "parent": qualified(schema, parent.target_name),
+    return {"name": name, "child": qualified(schema, table.target_name),
+            "parent": qualified(schema, parent.target_name),
             "columns": cols, "parent_columns": pcols, "sql": sql}
 
 

@@ -1,0 +1,109 @@
+"""The quick benchmark end to end on a tiny source: every figure the issue asks for is in the JSON and positive."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import psycopg
+import pytest
+
+from consorcio_assets.bench.cli import main
+from consorcio_assets.bench.report import TARGETS
+
+REQUIRED = (
+    "scale.simulacoes", "scale.rows_total",
+    "stages.extract.rows_per_s", "stages.extract.vs_floor",
+    "stages.transform.rows_per_s", "stages.transform.vs_floor",
+    "stages.aurora_load.rows_per_s", "stages.aurora_load.vs_copy_floor", "stages.aurora_load.vs_to_sql",
+    "stages.aurora_load.vs_to_sql_multi", "stages.aurora_load.vs_awswrangler",
+    "stages.checks.seconds", "stages.checks.pct_of_load",
+    "end_to_end.seconds", "peak_rss_mb.max",
+)
+
+
+def _get(tree, dotted):
+    for part in dotted.split("."):
+        tree = tree[part]
+    return tree
+
+
+@pytest.fixture
+def dagster_db(pg_server_url) -> str:
+    name = f"d_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(pg_server_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield pg_server_url.replace("/postgres?", f"/{name}?", 1)
+    with psycopg.connect(pg_server_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_quick_bench_reports_every_figure(tmp_path, fresh_db, dagster_db, monkeypatch, capsys):
+    monkeypatch.setenv("CONSORCIO_BENCH_TARGET_URL", fresh_db)
+    monkeypatch.setenv("CONSORCIO_BENCH_DAGSTER_URL", dagster_db)
+    out = tmp_path / "result.json"
+    code = main(["--simulacoes", "2000", "--quick", "--runs", "1", "--home", str(tmp_path / "bench"),
+                 "--output", str(out)])
+    assert code == 0
+    result = json.loads(out.read_text())
+    for key in REQUIRED:
+        value = _get(result, key)
+        assert isinstance(value, (int, float)) and value > 0, f"{key} = {value!r}"
+    assert result["scale"]["simulacoes"] == 2000
+    assert result["scale"]["rows_total"] == sum(result["scale"]["tables"].values())
+    assert result["end_to_end"]["status"] == ["SUCCESS"]
+    assert result["stages"]["aurora_load"]["sample_rows"] > 0
+    labels = result["end_to_end"]["processes"]
+    assert any("consorcio_glue_job.py" in label for label in labels), labels
+    assert {t["key"] for t in result["targets"]} >= {t.key for t in TARGETS if "single_stream" not in t.key}
+    table = capsys.readouterr().out
+    assert "| extract (DMS engine) |" in table and "pandas to_sql()" in table
+
+
+def _stage(rows, seconds, peak=100.0, size=0):
+    return {"rows": rows, "seconds": seconds, "bytes": size, "rows_per_s": rows / seconds,
+            "mb_per_s": size / 2**20 / seconds, "peak_rss_mb": peak}
+
+
+def _run(load_seconds: float) -> dict:
+    floors = {name: _stage(n, s) for name, n, s in (("copy_floor", 1000, 1.0), ("adbc", 1000, 1.0),
+                                                      ("to_sql", 100, 1.0), ("to_sql_multi", 100, 10.0),
+                                                      ("awswrangler", 100, 2.0))}
+    return {
+        "extract": _stage(1000, 2.0, 300.0, 2**20), "extract_floor": _stage(1000, 1.0),
+        "transform": _stage(1000, 1.0, 400.0), "transform_floor": _stage(1000, 4.0),
+        "aurora_load": _stage(1000, load_seconds, 500.0), "load_floors": {**floors, "sample_rows": 100},
+        "end_to_end": {"seconds": 10.0, "rows": 900, "peak_rss_mb": 700.0, "check_seconds": 1.0,
+                       "load_step_seconds": 5.0, "status": "SUCCESS",
+                       "processes": [{"pid": 1, "label": "python consorcio_glue_job.py", "peak_rss_mb": 700.0}]},
+    }
+
+
+def test_report_takes_medians_and_same_run_ratios():
+    from consorcio_assets.bench import report
+
+    result = report.build([_run(1.0), _run(2.0), _run(4.0)], {"simulacoes": 10, "rows_total": 900, "tables": {}}, {},
+                          baseline={"scale": {"simulacoes": 2}, "peak_rss_mb": {"max": 500.0}})
+    load = result["stages"]["aurora_load"]
+    assert load["rows_per_s"] == 500.0 and load["spread"]["rows_per_s"] == [250.0, 1000.0]
+    assert load["vs_copy_floor"] == 0.5 and load["vs_to_sql"] == 5.0 and load["vs_awswrangler"] == 10.0
+    assert result["stages"]["extract"]["vs_floor"] == 0.5 and result["stages"]["transform"]["vs_floor"] == 4.0
+    assert result["stages"]["checks"]["pct_of_load"] == 20.0
+    assert result["peak_rss_mb"]["max"] == 700.0 and result["peak_rss_mb"]["baseline"]["growth"] == 1.4
+    met = {t["key"]: t["met"] for t in result["targets"]}
+    assert met["stages.transform.vs_floor"] is True and met["stages.extract.vs_floor"] is True
+    assert met["stages.aurora_load.vs_copy_floor"] is False and met["peak_rss_mb.baseline.growth"] is False
+    assert met["end_to_end.seconds"] is None  # promised at 1M simulações only
+    assert "| extract (DMS engine) | 500 rows/s" in report.markdown(result)
+
+
+def test_profile_ranks_functions_by_self_and_inclusive_samples():
+    from consorcio_assets.bench.profile import top_frames
+
+    raw = ("main (job.py:10);load (job.py:20);copy (psycopg/cursor.py:5) 6\n"
+           "main (job.py:10);load (job.py:22);transform (job.py:40) 3\n"
+           "main (job.py:11) 1\n")
+    total, own, inclusive = top_frames(raw, limit=3)
+    assert total == 10
+    assert own == [("copy (cursor.py)", 6), ("transform (job.py)", 3), ("main (job.py)", 1)]
+    assert inclusive[0] == ("main (job.py)", 10) and inclusive[1] == ("load (job.py)", 9)
