@@ -81,6 +81,12 @@ def cmd_verify(args) -> int:
     return main_verify()
 
 
+def cmd_bench(args, rest: list[str]) -> int:
+    from .bench.cli import main as bench_main
+
+    return bench_main(rest)
+
+
 def cmd_docs(args) -> int:
     from pathlib import Path
 
@@ -125,6 +131,10 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("verify", help="run every check against the current state (job verify_migration); non-zero on any ERROR")
     p.set_defaults(func=cmd_verify)
 
+    p = sub.add_parser("bench", help="measure every stage against the floors and the usual tools (see bench/README.md)",
+                       add_help=False)
+    p.set_defaults(func=cmd_bench, passthrough=True)
+
     p = sub.add_parser("docs", help="regenerate the architecture, data model and runbook docs from the catalog")
     p.add_argument("--out", default="docs")
     p.set_defaults(func=cmd_docs)
@@ -134,7 +144,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--port", type=int, default=3000)
     p.set_defaults(func=cmd_ui)
 
-    args = parser.parse_args(argv)
+    args, rest = parser.parse_known_args(argv)
+    if getattr(args, "passthrough", False):
+        return args.func(args, rest)
+    if rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     return args.func(args)
 
 
