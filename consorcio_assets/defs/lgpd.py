@@ -1,12 +1,11 @@
 """The pseudonymised `analytics` schema (LGPD), rebuilt after the customer and simulation tables land."""
 
 import dagster as dg
-import psycopg
 
 from ..lgpd import ANALYTICS_SCHEMA, pii_key, refresh
 from ..settings import get_settings
 from ..stages import AURORA, OWNERS, asset_key
-from ..target.postgres import target_url
+from ..target.postgres import connect, target_url
 
 ANALYTICS_KEYS = [dg.AssetKey([ANALYTICS_SCHEMA, "cliente"]), dg.AssetKey([ANALYTICS_SCHEMA, "simulacao"])]
 
@@ -28,7 +27,7 @@ ANALYTICS_KEYS = [dg.AssetKey([ANALYTICS_SCHEMA, "cliente"]), dg.AssetKey([ANALY
 )
 def analytics_views(context: dg.AssetExecutionContext):
     settings = get_settings()
-    with psycopg.connect(target_url(settings)) as conn:
+    with connect(target_url(settings)) as conn:
         customers = refresh(conn, pii_key(settings.home, settings.is_aws))
     context.log.info(f"analytics schema rebuilt: {customers} customer tokens")
     yield dg.MaterializeResult(asset_key=ANALYTICS_KEYS[0], metadata={"dagster/row_count": customers})

@@ -84,8 +84,9 @@ def raw_zone_sensor(context: dg.SensorEvaluationContext):
 
 def _dms_client():
     import boto3
+    from botocore.config import Config
 
-    return boto3.client("dms")
+    return boto3.client("dms", config=Config(retries={"mode": "standard", "max_attempts": 5}))
 
 
 @dg.sensor(
