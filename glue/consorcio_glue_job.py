@@ -1322,7 +1322,11 @@ def rejects_table(rejects: list[dict], table: str, run_id: str) -> pa.Table:
 
 
 def store_rejects(conn: psycopg.Connection, spec: Spec, rejects: list[dict], run_id: str) -> None:
-    conn.execute(spec.ddl["rejects"])
+    rejects_id = sql.SQL("{}.consorcio_rejects").format(sql.Identifier(spec.schema)).as_string(conn)
+    if conn.execute("SELECT to_regclass(%s)", (rejects_id,)).fetchone()[0] is None:
+        # concurrent first loads would race on CREATE TABLE IF NOT EXISTS (its sequence's unique name)
+        conn.execute("SELECT pg_advisory_xact_lock(hashtextextended('consorcio.ddl', 0))")
+        conn.execute(spec.ddl["rejects"])
     conn.execute(sql.SQL("DELETE FROM {}.consorcio_rejects WHERE table_name = %s").format(
         sql.Identifier(spec.schema)), (spec.target,))
     if not rejects:
