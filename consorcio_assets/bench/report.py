@@ -258,7 +258,8 @@ def markdown(result: Mapping) -> str:
     for t in result["targets"]:
         met = {True: "yes", False: "**no**"}.get(t["met"], "not measured" if t["value"] is None else
                                                 "not judged at this scale")
-        lines.append(f"| {t['target']} | {_num(t['value'])} | {met} |")
+        value = f"{t['value']:.3f}" if t["value"] is not None and abs(t["value"]) < 10 else _num(t["value"])
+        lines.append(f"| {t['target']} | {value} | {met} |")
     slowest = result["stages"]["checks"].get("slowest") or {}
     if slowest:
         lines += ["", "slowest checks (s): " + ", ".join(f"{k} {_num(v)}" for k, v in list(slowest.items())[:5])]

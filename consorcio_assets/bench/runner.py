@@ -7,8 +7,9 @@ measured in its own process(es) through the stage's public entry point, with the
 - end to end: `python -m dagster job execute -j migrate_all`, as `consorcio run` does; per-step figures
   from the run's event log;
 - extract: `DmsResource.full_load` (the DMS local engine), in a worker process;
-- transform and Aurora load: the Glue job script, one process per table as Dagster Pipes launches it,
-  with `--stages transformed` (transform alone) and `--stages transformed,aurora` (load, transform included);
+- transform and Aurora load: the Glue job's `load_table` per table with the arguments `GlueResource` gives
+  Glue, `--stages transformed` (transform alone) and `--stages transformed,aurora` (load, transform included),
+  in one worker process (each Glue subprocess's own peak is measured in the end-to-end run);
 - checks: the check-only steps of the same `migrate_all` run (their share of its load step), and, in the
   first run only (it repeats those checks), the `verify_migration` job on its own (not in --quick);
 - the floors and the other tools (`worker.py`) right after ours, on the same data.
@@ -126,7 +127,6 @@ def ensure_source(config: BenchConfig, env: Mapping[str, str]) -> dict:
     source = home / "source" / "consorcio_simulacao.duckdb"
     marker = home / "source" / "bench-seed.json"
     wanted = {"simulacoes": config.simulacoes, "seed": config.seed}
-    seconds = None
     if not source.exists() or not marker.exists() or json.loads(marker.read_text()).get("scale") != wanted:
         LOG.warning("seeding %s with %s simulações", source, f"{config.simulacoes:,}")
         started = time.perf_counter()
