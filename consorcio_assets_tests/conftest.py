@@ -54,6 +54,18 @@ def local_env(tmp_path, monkeypatch, fresh_db) -> Path:
 
 
 @pytest.fixture(scope="session")
+def moto_endpoint():
+    """moto's server (S3, Glue, ...) on a free loopback port, shared by the session's AWS-path tests."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture(scope="session")
 def small_source(tmp_path_factory) -> Path:
     """A stand-in seeded with 300 simulações (read-only: copy it before changing it)."""
     from consorcio_assets.source.stand_in import seed

@@ -38,17 +38,6 @@ def lake(tmp_path) -> Lake:
     return Lake((tmp_path / "lake").as_uri())
 
 
-@pytest.fixture(scope="session")
-def moto_endpoint():
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
 @pytest.fixture
 def s3_bucket(moto_endpoint, monkeypatch, request) -> str:
     """A fresh bucket on moto's server, with the AWS environment pointing at it."""
