@@ -1,13 +1,13 @@
 """AWS Glue job: one table from the raw zone (what DMS wrote) to the transformed zone and Aurora PostgreSQL.
 
 Deployable as an AWS Glue 5.0 Python job (Python 3.11, no Spark). It imports only the standard library,
-pyarrow, psycopg, boto3 and dagster_pipes: everything it knows about the table comes in the table spec that
+pyarrow, psycopg, adbc_driver_postgresql, boto3 and dagster_pipes: everything it knows about the table comes in the table spec that
 Dagster builds from the catalog (`consorcio_assets.glue.spec`). It talks to Dagster through Pipes (S3 context
 and messages on AWS, temporary files locally, chosen from the Pipes parameters) and exits non-zero on failure.
 
 Actions (`--action`):
   load      read raw/<schema>/<Table>/LOAD*.parquet|csv, transform by the spec, write transformed/<table>/
-            part-NNNNN.parquet (temporary prefix, then swapped in) and load Aurora: COPY into a staging table,
+            part-NNNNN.parquet (temporary prefix, then swapped in) and load Aurora: binary COPY (ADBC) into a staging table,
             constraints and indexes after the data, then one transaction swaps it in.
   validate  VALIDATE the foreign keys left NOT VALID by the swaps of a batch of tables.
 
@@ -20,7 +20,7 @@ Arguments (Glue job arguments, `--name value`; Glue's own --JOB_ID etc. are igno
   --csv-delimiter --csv-null-value --csv-header   DMS CsvDelimiter, CsvNullValue, AddColumnName
   --extra-columns     columns DMS adds before the table's (IncludeOpForFullLoad's Op, TimestampColumnName)
   --on-invalid        fail (default) or reject: route rows that violate the target type to consorcio_rejects
-  --copy-streams      parallel COPY connections (default 2)
+  --copy-streams      parallel binary COPY connections (default 2)
   --batch-rows --part-rows  rows per record batch (65536) and per transformed part file (1048576)
   --fk-validation     immediate (default: validated inside the swap transaction) or deferred (left NOT VALID
                       for the batch's closing `--action validate` run)
@@ -49,10 +49,10 @@ import threading
 import time
 import traceback
 import uuid as uuid_mod
-from array import array
 from dataclasses import dataclass, field
 from urllib.parse import urlparse
 
+import adbc_driver_postgresql.dbapi as adbc
 import psycopg
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -531,22 +531,6 @@ def unhex_binary(hex_strings: pa.Array) -> pa.Array:
     return _checked(pa.Array.from_buffers(pa.binary(), len(hex_strings), [validity, new_offs.buffers()[1], pa.py_buffer(data)]))
 
 
-def hex_text(arr: pa.Array) -> pa.Array:
-    """Binary to lower-case hex text (no prefix), in one C call over the whole buffer."""
-    if len(arr) == 0:
-        return pa.array([], pa.string())
-    if pa.types.is_fixed_size_binary(arr.type):
-        width = arr.type.byte_width
-        data = arr.buffers()[1].to_pybytes()[arr.offset * width:(arr.offset + len(arr)) * width]
-        offs = pa.py_buffer(array("i", range(0, 2 * width * len(arr) + 1, 2 * width)).tobytes())
-    else:
-        offsets, start, end = _offsets(arr)
-        data = arr.buffers()[2].to_pybytes()[start:end] if end > start else b""
-        offs = pc.cast(pc.multiply(pc.subtract(offsets, start), 2), pa.int32()).buffers()[1]
-    validity = pa.concat_arrays([arr.is_valid()]).buffers()[1]
-    return _checked(pa.Array.from_buffers(pa.string(), len(arr), [validity, offs, pa.py_buffer(binascii.hexlify(data))]))
-
-
 def uuid_from_text(text: pa.Array) -> pa.Array:
     """Validated GUID text to Arrow's uuid type (16 bytes, RFC 4122 order: the text's order)."""
     digits = pc.fill_null(pc.replace_substring(text, "-", ""), "0" * 32)
@@ -555,13 +539,6 @@ def uuid_from_text(text: pa.Array) -> pa.Array:
     validity = pa.concat_arrays([text.is_valid()]).buffers()[1]
     storage = _checked(pa.Array.from_buffers(pa.binary(16), len(text), [validity, pa.py_buffer(raw)]))
     return pa.ExtensionArray.from_storage(pa.uuid(), storage)
-
-
-def uuid_text(arr: pa.Array) -> pa.Array:
-    storage = arr.storage if isinstance(arr, pa.ExtensionArray) else arr
-    h = hex_text(storage)
-    parts = [pc.utf8_slice_codeunits(h, a, b) for a, b in ((0, 8), (8, 12), (12, 16), (16, 20), (20, 32))]
-    return pc.binary_join_element_wise(*parts, "-")
 
 
 # ---------------------------------------------------------------------------------------------- transform
@@ -903,20 +880,20 @@ TRANSIENT_FATAL = ("the database system is starting up", "the database system is
                    "remaining connection slots are reserved")
 
 
-def _transient(err: psycopg.OperationalError) -> bool:
+def _transient(err: Exception) -> bool:
     """No answer (refused, reset, unreachable) or "not ready"; a FATAL about password, role or database is final."""
     text = str(err)
     return "FATAL:" not in text or any(reason in text for reason in TRANSIENT_FATAL)
 
 
-def connect(dsn: str, name: str, autocommit: bool = True) -> psycopg.Connection:
+def _with_retries(open_connection, name: str, transient: tuple[type[Exception], ...]):
     """A connection, retrying transient failures with exponential backoff and full jitter (at most
     CONNECT_ATTEMPTS attempts): an Aurora failover or a burst of connections must not fail a load."""
     attempt = 1
     while True:
         try:
-            return psycopg.connect(dsn, autocommit=autocommit, application_name=f"consorcio-glue:{name}"[:63])
-        except psycopg.OperationalError as err:
+            return open_connection()
+        except transient as err:
             if attempt == CONNECT_ATTEMPTS or not _transient(err):
                 raise
             delay = random.random() * min(10.0, 0.5 * 2 ** (attempt - 1))
@@ -924,6 +901,33 @@ def connect(dsn: str, name: str, autocommit: bool = True) -> psycopg.Connection:
                         CONNECT_ATTEMPTS, _no_values(str(err)), delay)
             time.sleep(delay)
             attempt += 1
+
+
+def _application_name(name: str) -> str:
+    return f"consorcio-glue:{name}"[:63]
+
+
+def connect(dsn: str, name: str, autocommit: bool = True) -> psycopg.Connection:
+    return _with_retries(lambda: psycopg.connect(dsn, autocommit=autocommit, application_name=_application_name(name)),
+                         name, (psycopg.OperationalError,))
+
+
+def connect_adbc(dsn: str, name: str):
+    """An ADBC connection (not autocommit) for the bulk streams; libpq takes the same URL or key=value string."""
+    named = psycopg.conninfo.make_conninfo(dsn, application_name=_application_name(name))
+    return _with_retries(lambda: adbc.connect(named), name, (adbc.OperationalError,))
+
+
+def adbc_error(err: Exception) -> str:
+    """An ADBC error as PostgreSQL's message and SQLSTATE, without the COPY context (it may quote a value)."""
+    text = str(err).split("PGRES_FATAL_ERROR", 1)[-1]
+    text = re.sub(r"^\s*ERROR:\s*", "", text)
+    message = _no_values(text.split("CONTEXT:", 1)[0])
+    where = re.search(r"COPY [\w.]+, line (\d+)(?:, column (\w+))?", text)
+    if where:
+        message += f" (COPY stream line {where.group(1)}" + (f", column {where.group(2)})" if where.group(2) else ")")
+    state = getattr(err, "sqlstate", None)
+    return f"{message} [SQLSTATE {state}]" if state else message
 
 
 def pg_error(err: Exception) -> str:
@@ -1033,38 +1037,38 @@ class Workers:
             self.close()
 
 
-class CopyStreams(Workers):
-    """N connections, each running one `COPY ... FROM STDIN (FORMAT csv)` and encoding its own batches
-    (pyarrow's CSV writer releases the GIL, so the encoding runs in parallel too)."""
+class IngestStreams(Workers):
+    """N ADBC connections, each streaming its share of the batches into the staging table as one binary COPY
+    (`adbc_ingest`, append mode): the Arrow columns are encoded in C with the GIL released, and PostgreSQL reads
+    binary values instead of parsing CSV text. Each stream commits only once all of its batches are in."""
 
     def __init__(self, dsn: str, spec: Spec, n: int):
-        cols = sql.SQL(", ").join(sql.Identifier(c) for c in spec.target_columns())
-        self.sql = sql.SQL("COPY {}.{} ({}) FROM STDIN (FORMAT csv)").format(
-            sql.Identifier(spec.staging_schema), sql.Identifier(spec.target), cols)
-        self.dsn, self.name = dsn, spec.target
+        self.dsn, self.spec = dsn, spec
         self.rows = 0
         self.bytes = 0
         self._lock = threading.Lock()
         super().__init__(n, f"copy-{spec.target}")
 
+    def _counted(self, batches):
+        for batch in batches:
+            with self._lock:
+                self.bytes += batch.nbytes
+            yield batch
+
     def work(self, index: int, batches) -> None:
-        sent = 0
+        reader = pa.RecordBatchReader.from_batches(self.spec.target_schema(), self._counted(batches))
+        name = f"{self.spec.target}#{index}"
         try:
-            with connect(self.dsn, f"{self.name}#{index}", autocommit=False) as conn:
+            with connect_adbc(self.dsn, name) as conn:
                 with conn.cursor() as cur:
-                    with cur.copy(self.sql) as copy:
-                        for batch in batches:
-                            chunk = csv_chunk(batch)
-                            sent += len(chunk)
-                            copy.write(chunk)
-                    rows = cur.rowcount
+                    rows = cur.adbc_ingest(self.spec.target, reader, mode="append",
+                                           db_schema_name=self.spec.staging_schema)
                 conn.commit()
-        except psycopg.Error as err:
-            raise JobError(f"{self.name}: COPY stream {index} into the staging table failed after {sent} bytes: "
-                           f"{pg_error(err)}") from None
+        except adbc.Error as err:
+            raise JobError(f"{self.spec.target}: COPY stream {index} into the staging table failed: "
+                           f"{adbc_error(err)}") from None
         with self._lock:
             self.rows += rows
-            self.bytes += sent
 
 
 class BackgroundWriter(Workers):
@@ -1077,21 +1081,6 @@ class BackgroundWriter(Workers):
     def work(self, index: int, batches) -> None:
         for batch in batches:
             self.writer.write(batch)
-
-
-def csv_chunk(batch: pa.RecordBatch) -> memoryview:
-    """One transformed batch as PostgreSQL CSV: uuid as text, bytea as \\x hex; NULL unquoted-empty, '' quoted."""
-    arrays = []
-    for f, arr in zip(batch.schema, batch.columns):
-        if isinstance(f.type, pa.UuidType) or (isinstance(f.type, pa.ExtensionType) and f.type.extension_name == "arrow.uuid"):
-            arr = uuid_text(arr)
-        elif pa.types.is_binary(f.type) or pa.types.is_large_binary(f.type):
-            arr = pc.binary_join_element_wise(pa.scalar("\\x"), hex_text(arr), "")
-        arrays.append(arr)
-    out = io.BytesIO()
-    pacsv.write_csv(pa.RecordBatch.from_arrays(arrays, names=batch.schema.names), out,
-                    pacsv.WriteOptions(include_header=False, quoting_style="needed"))
-    return out.getbuffer()
 
 
 def _keys_sql(cols: list[str]) -> sql.Composable:
@@ -1448,7 +1437,7 @@ class TableLoad:
         self.transforming = "transformed" in args.stages
         self.stats, self.rejects, self.skipped = Stats(), [], RawRejects()
         self.writer: TransformedWriter | None = None
-        self.copier: CopyStreams | None = None
+        self.copier: IngestStreams | None = None
 
     def run(self, pipes) -> dict:
         if self.transforming:
@@ -1481,7 +1470,7 @@ class TableLoad:
     def stream(self) -> None:
         if self.aurora:
             prepare_staging(self.control, self.spec)
-            self.copier = CopyStreams(self.dsn, self.spec, self.args.copy_streams)
+            self.copier = IngestStreams(self.dsn, self.spec, self.args.copy_streams)
         background = BackgroundWriter(self.writer) if self.writer else None
         try:
             for batch in self.batches():
