@@ -19,6 +19,9 @@ from ..settings import Settings, get_settings
 
 TARGET_DB = "consorcio"
 DAGSTER_DB = "dagster"
+#: the embedded server as a bulk-load target: initdb's 1 GB of WAL makes PostgreSQL checkpoint every ~20 s during
+#: a 1M-simulação load ("checkpoints are occurring too frequently"); Aurora has no checkpoints to tune at all
+EMBEDDED_SETTINGS = {"max_wal_size": "4GB", "checkpoint_timeout": "15min"}
 
 
 @lru_cache(maxsize=4)
@@ -28,7 +31,20 @@ def _embedded_server(pgdata: str):
     import pgserver
 
     Path(pgdata).parent.mkdir(parents=True, exist_ok=True)
-    return pgserver.get_server(pgdata, cleanup_mode=None)
+    server = pgserver.get_server(pgdata, cleanup_mode=None)
+    _tune(server.get_uri())
+    return server
+
+
+def _tune(url: str) -> None:
+    """Apply EMBEDDED_SETTINGS once (both reload without a restart)."""
+    with connect(url, autocommit=True) as conn:
+        stale = [name for name, value in EMBEDDED_SETTINGS.items()
+                 if conn.execute("SELECT current_setting(%s)", (name,)).fetchone()[0] != value]
+        for name in stale:
+            conn.execute(f"ALTER SYSTEM SET {name} = '{EMBEDDED_SETTINGS[name]}'")
+        if stale:
+            conn.execute("SELECT pg_reload_conf()")
 
 
 def server_url(settings: Settings | None = None, database: str = "postgres") -> str:
