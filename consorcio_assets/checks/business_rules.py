@@ -3,8 +3,8 @@
 Each rule selects, per row of its table, the key and one 0/1 flag per part of the rule; the same
 expression compiles for Aurora (snake_case, trimmed, timestamptz) and for the source (SQL Server's
 storage in the DuckDB stand-in) through `sides.Side`; PostgreSQL and DuckDB are supported (the insurance
-series uses generate_series, which SQL Server 2017 lacks). Money is compared in integer centavos and every
-percentage as its DECIMAL's unscaled integer, with R(x) as exact integer rounding half away from zero
+series' NUMERIC fallback uses generate_series, which SQL Server 2017 lacks). Money is compared in integer
+centavos and every percentage as its DECIMAL's unscaled integer, with R(x) as exact integer rounding half away from zero
 (`sql.mul_div_round`), so "to the centavo" means the same thing in every database.
 """
 
@@ -75,20 +75,35 @@ def _flags(conditions: list[sa.ColumnElement]) -> list[sa.ColumnElement]:
 
 # ---- instalment formulas --------------------------------------------------------------------------
 #
-# Every formula is evaluated once per simulation, in two fenced CTEs: `entradas` (inputs as integers: c in
-# centavos, percentages unscaled, as rules.formulas.TermosVetor; and the formulas' numerators) and `termos`
-# (the rounded terms; expected money also as exact DECIMALs). OFFSET 0 keeps PostgreSQL from inlining an
-# expression wherever it is used (it has no common-subexpression elimination). Per instalment only the
-# insurance on the outstanding balance needs arithmetic, in BIGINT when the simulation's terms fit.
+# Every formula is evaluated once per simulation, in two fenced subqueries: `entradas` (inputs as integers:
+# c in centavos, percentages unscaled, as rules.formulas.TermosVetor; and the formulas' numerators) and
+# `termos` (the rounded terms; expected money also as exact DECIMALs). OFFSET 0 keeps PostgreSQL from
+# inlining an expression wherever it is used (it has no common-subexpression elimination).
+#
+# Insurance on the outstanding balance: S_k = R(u * m / D) with u = c * (10^6 + TA + FR) * SEG (unscaled),
+# D = N * 10^14 and m = N - k + 1 months left. Split once per simulation as u = q * D + r, it is
+# S_k = q * m + floor((r * m + D / 2) / D) (D is even): BIGINT arithmetic while D * (N + 1) < 2^63. Its sum
+# over the plan is q * N(N + 1) / 2 plus a floor sum, which `_serie_seguro` evaluates in O(log N) steps
+# instead of N terms. Other simulations (N > _BIGINT_MONTHS or u < 0) take the exact NUMERIC path.
 
-#: S_k on the outstanding balance runs in BIGINT while its reduced terms stay below this (2e18 + 1e18 < 2^63)
-_BIGINT_SAFE = 10**18
+#: months up to which D * (N + 1) = N * (N + 1) * 10^14 stays below 2^63
+_BIGINT_MONTHS = 300
+
+_SEGURO_TERMS = ("n", "com_seguro", "base_sd", "saldo_seg", "divisor_sd", "sd_q", "sd_r", "seguro_cr")
 
 
-_SEGURO_TERMS = ("n", "com_seguro", "base_sd", "saldo_seg", "divisor_sd", "sd_bigint", "divisor_bigint", "seguro_cr")
+def _saldo_seguro(s: T, plano: T) -> sa.ColumnElement:
+    """u = c * (10^6 + TA + FR) * SEG, unscaled (exact: widened before the products)."""
+    ta, fr = s.cents("PctTaxaAdm", 4), s.cents("PctFundoReserva", 4)
+    return q.wide(s.cents("ValorCredito")) * (q.num(10**6) + ta + fr) * s.cents("PctSeguroMes", 6)
 
 
-def _entradas(side: Side, catalog: Catalog, scheduled_only: bool) -> sa.CTE:
+def _divisor_sd(n) -> sa.ColumnElement:
+    """D = N * 10^14 in BIGINT (N <= _BIGINT_MONTHS)."""
+    return q.as_bigint(n) * q.num(10**14)
+
+
+def _entradas(side: Side, catalog: Catalog, scheduled_only: bool) -> sa.Subquery:
     """Each simulation's inputs as integers, and the numerators of its formulas, computed once (fenced)."""
     s, plano = T(side, catalog["Simulacao"], "s"), T(side, catalog["PlanoComercial"], "p")
     c, n = s.cents("ValorCredito"), s["PrazoMeses"]
@@ -101,8 +116,7 @@ def _entradas(side: Side, catalog: Catalog, scheduled_only: bool) -> sa.CTE:
         "base_sd": sa.case((plano["BaseSeguro"] == q.text_literal("SD"), 1), else_=0),
         "num_base": wide_c * (q.num(10**6) + ta + fr - ant), "num_taxa": wide_c * (ta - ant),
         "num_reserva": wide_c * fr, "num_antecipacao": wide_c * ant, "num_seguro_cr": wide_c * seg,
-        # S_k on the outstanding balance = R(saldo_seg * (N - k + 1) / divisor_sd)
-        "saldo_seg": wide_c * (q.num(10**6) + ta + fr) * seg, "divisor_sd": q.wide(months) * q.num(10**14),
+        "saldo_seg": _saldo_seguro(s, plano), "divisor_sd": q.wide(months) * q.num(10**14),
         "reducao": s.cents("PctReducao"),
         "parcela_integral": s.cents("ParcelaIntegral"), "parcela_reduzida": s.cents("ParcelaReduzida"),
         "primeira_parcela": s.cents("PrimeiraParcela"), "valor_total_plano": s.cents("ValorTotalPlano"),
@@ -113,10 +127,10 @@ def _entradas(side: Side, catalog: Catalog, scheduled_only: bool) -> sa.CTE:
     if scheduled_only:
         parcela = T(side, catalog["SimulacaoParcela"], "sp")
         query = query.where(s["SimulacaoId"].in_(sa.select(parcela["SimulacaoId"]).select_from(parcela.clause)))
-    return query.offset(0).cte("entradas")
+    return q.fence(query).subquery("entradas")
 
 
-def _termos(side: Side, catalog: Catalog, names: tuple[str, ...], scheduled_only: bool = False) -> sa.CTE:
+def _termos(side: Side, catalog: Catalog, names: tuple[str, ...], scheduled_only: bool = False) -> sa.Subquery:
     """The terms `names` of every simulation (or only of those with a schedule), computed once (fenced)."""
     e = _entradas(side, catalog, scheduled_only).c
     rd = q.round_div
@@ -128,17 +142,12 @@ def _termos(side: Side, catalog: Catalog, names: tuple[str, ...], scheduled_only
     taxa_total, reserva_total = cents(e.num_taxa, q.num(10**6)), cents(e.num_reserva, q.num(10**6))
     fundo_mes, taxa_mes = cents(e.c, e.months), cents(e.num_taxa, e.months * q.num(10**6))
     reserva_mes = cents(e.num_reserva, e.months * q.num(10**6))
-    # reduced by their gcd, the insurance series' terms fit BIGINT for any realistic simulation, and the
-    # month-by-month series then runs in BIGINT arithmetic (NUMERIC only for the others)
-    common = q.gcd(e.saldo_seg, e.divisor_sd)
-    saldo_reduced, divisor_reduced = q.idiv(e.saldo_seg, common), q.idiv(e.divisor_sd, common)
-    small = sa.and_(e.com_seguro == 1, e.base_sd == 1, e.saldo_seg >= 0,
-                    saldo_reduced * e.n < q.num(_BIGINT_SAFE), divisor_reduced < q.num(_BIGINT_SAFE))
+    bigint_sd = sa.and_(e.com_seguro == 1, e.base_sd == 1, e.saldo_seg >= 0, e.n.between(1, _BIGINT_MONTHS))
     columns = {
         "simulacao_id": e.simulacao_id, "c": e.c, "n": e.n, "com_seguro": e.com_seguro, "base_sd": e.base_sd,
         "saldo_seg": e.saldo_seg, "divisor_sd": e.divisor_sd,
-        "sd_bigint": sa.case((small, q.as_bigint(saldo_reduced))),
-        "divisor_bigint": sa.case((small, q.as_bigint(divisor_reduced))),
+        "sd_q": sa.case((bigint_sd, q.idiv(e.saldo_seg, e.divisor_sd))),
+        "sd_r": sa.case((bigint_sd, q.as_bigint(q.modulo(e.saldo_seg, e.divisor_sd)))),
         "seguro_cr": cents(e.num_seguro_cr, q.num(10**8)), "base": base, "antecipacao": antecipacao,
         "taxa_total": taxa_total, "reserva_total": reserva_total, "reducao": e.reducao,
         "parcela_integral": e.parcela_integral, "parcela_reduzida": e.parcela_reduzida,
@@ -151,29 +160,70 @@ def _termos(side: Side, catalog: Catalog, names: tuple[str, ...], scheduled_only
         "reserva_ultimo": q.from_cents(reserva_total - (e.n - 1) * reserva_mes),
         "antecipacao_mes_1": q.from_cents(antecipacao),
     }
-    return sa.select(*(columns[name].label(name) for name in ("simulacao_id", *names))).offset(0).cte("termos")
+    return q.fence(sa.select(*(columns[name].label(name) for name in ("simulacao_id", *names)))).subquery("termos")
 
 
 def _seguro(t, k) -> sa.ColumnElement:
     """S_k in centavos: 0 without insurance, R(C * SEG) on the credit, on the outstanding balance for SD."""
     months_left = t.c.n - k + 1
+    d = _divisor_sd(t.c.n)
     on_balance = sa.case(
-        (t.c.sd_bigint.is_not(None), q.round_div_bigint(t.c.sd_bigint * months_left, t.c.divisor_bigint)),
+        (t.c.sd_r.is_not(None),
+         t.c.sd_q * months_left + q.bigint_div(t.c.sd_r * months_left + q.bigint_div(d, q.num(2)), d)),
         else_=q.round_div(t.c.saldo_seg * months_left, t.c.divisor_sd),
     )
     return sa.case((t.c.com_seguro == 0, q.num(0)), (t.c.base_sd == 1, on_balance), else_=t.c.seguro_cr)
+
+
+def _serie_seguro(side: Side, catalog: Catalog) -> sa.Subquery:
+    """(simulacao_id, serie): sum of floor((r * m + D / 2) / D) for m = 1..N, per BIGINT-safe SD simulation.
+
+    The floor sum sum(floor((a * i + b) / m), i = 0..n-1) of AtCoder Library (Euclid-like: with a, b < m,
+    y = a * n + b; the sum is 0 when y < m, else that of (y div m, a, m mod a, (y mod m) mod a) plus the
+    whole parts taken out), one recursive step for every simulation at once; each row's n at least
+    halves every two steps. Every partial sum is part of the result, and a * n + b < D * (N + 1) < 2^63.
+    """
+    s, plano = T(side, catalog["Simulacao"], "s"), T(side, catalog["PlanoComercial"], "p")
+    n, u = s["PrazoMeses"], _saldo_seguro(s, plano)
+    d = _divisor_sd(n)
+    inputs = q.fence(
+        sa.select(s["SimulacaoId"].label("simulacao_id"), q.as_bigint(n).label("n"), d.label("d"),
+                  q.as_bigint(q.modulo(u, q.wide(d))).label("r"))
+        .select_from(s.clause.join(plano.clause, plano["PlanoId"] == s["PlanoId"]))
+        .where(s.flag("ComSeguro"), plano["BaseSeguro"] == q.text_literal("SD"), u >= 0, n.between(1, _BIGINT_MONTHS))
+    ).subquery("saldos")
+    b = inputs.c.r + q.bigint_div(inputs.c.d, q.num(2))  # r + D / 2 < 2D: one whole part taken out
+    start = sa.select(inputs.c.simulacao_id, inputs.c.n, inputs.c.d.label("m"), inputs.c.r.label("a"),
+                      q.modulo(b, inputs.c.d).label("b"), (inputs.c.n * q.bigint_div(b, inputs.c.d)).label("acc"))
+    serie = start.cte("serie_seguro", recursive=True)
+    y = serie.c.a * serie.c.n + serie.c.b
+    count = q.bigint_div(y, serie.c.m)  # the next n: 0 when y < m, which ends the row
+    rest = q.modulo(y, serie.c.m)
+    step = sa.select(
+        serie.c.simulacao_id, count, serie.c.a, q.modulo(serie.c.m, serie.c.a), q.modulo(rest, serie.c.a),
+        serie.c.acc + q.bigint_div(count * (count - 1), q.num(2)) * q.bigint_div(serie.c.m, serie.c.a)
+        + count * q.bigint_div(rest, serie.c.a),
+    ).where(serie.c.n > 0, serie.c.a > 0)
+    serie = serie.union_all(step)
+    return (sa.select(serie.c.simulacao_id, serie.c.acc.label("serie"))
+            .where(sa.or_(serie.c.n == 0, serie.c.a == 0)).subquery("series"))
 
 
 def _instalments(side: Side, catalog: Catalog) -> sa.Select:
     t = _termos(side, catalog, _SEGURO_TERMS + (
         "c", "base", "antecipacao", "taxa_total", "reserva_total", "reducao", "parcela_integral", "parcela_reduzida",
         "primeira_parcela", "valor_total_plano", "pct_fundo_comum_mes"))
+    series = _serie_seguro(side, catalog)
+    # the month-by-month sum only where the BIGINT floor sum does not apply (none in practice)
     meses = sa.func.generate_series(1, t.c.n).table_valued("k").render_derived(name="meses")
-    series = sa.select(sa.func.sum(_seguro(t, meses.c.k))).select_from(meses).scalar_subquery()
+    by_month = sa.select(sa.func.sum(_seguro(t, meses.c.k))).select_from(meses).scalar_subquery()
+    on_balance = sa.case((t.c.sd_r.is_not(None),
+                          t.c.sd_q * q.bigint_div(t.c.n * (t.c.n + 1), q.num(2)) + series.c.serie),
+                         else_=by_month)
+    seguro_total = sa.case((t.c.com_seguro == 0, q.num(0)), (t.c.base_sd == 1, on_balance),
+                           else_=t.c.n * t.c.seguro_cr)
     s1 = _seguro(t, q.num(1))
     integral = t.c.base + s1
-    # the series of S_k is summed month by month only where it must be: insurance on the outstanding balance
-    seguro_total = sa.case((t.c.com_seguro == 0, q.num(0)), (t.c.base_sd == 1, series), else_=t.c.n * t.c.seguro_cr)
     reduzida_ok = sa.or_(
         sa.and_(t.c.reducao.is_(None), t.c.parcela_reduzida.is_(None)),
         t.c.parcela_reduzida == q.mul_div_round(t.c.base, q.num(10**4) - t.c.reducao, q.num(10**4)) + s1,
@@ -184,7 +234,7 @@ def _instalments(side: Side, catalog: Catalog) -> sa.Select:
         t.c.primeira_parcela == integral + t.c.antecipacao,
         t.c.valor_total_plano == (t.c.c + t.c.taxa_total + t.c.reserva_total + t.c.antecipacao + seguro_total),
         t.c.pct_fundo_comum_mes == q.round_div(q.num(10**8), t.c.n),
-    ])).select_from(t)
+    ])).select_from(t.outerjoin(series, series.c.simulacao_id == t.c.simulacao_id))
 
 
 def _schedule_values(side: Side, catalog: Catalog) -> sa.Select:

@@ -70,9 +70,6 @@ idiv = _construct(
 )
 """idiv(a, b): integer division of non-negative integers (floor)."""
 
-gcd = _construct("gcd", _EXACT_INT, default="gcd({0}, {1})")
-"""Greatest common divisor (PostgreSQL 13+ on NUMERIC, DuckDB on HUGEINT)."""
-
 bigint_div = _construct(
     "bigint_div", sa.BigInteger(), default="({0} / {1})", duckdb="({0} // {1})", mssql="({0} / {1})",
 )
@@ -246,6 +243,13 @@ def row_text(fields: list[sa.ColumnElement]) -> sa.ColumnElement:
             parts.append(text_literal(SEPARATOR))
         parts.append(sa.func.coalesce(field, text_literal(NULL_MARKER)))
     return concat(parts)
+
+
+def fence(query: sa.Select) -> sa.Select:
+    """The query behind OFFSET 0, a fence: PostgreSQL computes its columns once instead of inlining them
+    wherever they are used. Written as a literal: a bound OFFSET parameter is not a constant to the planner
+    when it decides whether the subquery may run in parallel workers."""
+    return query.offset(sa.literal_column("0"))
 
 
 def round_div(numerator, denominator) -> sa.ColumnElement:

@@ -1,8 +1,12 @@
 """The business rules, written once, hold on the source and on Aurora, and name the rows that break them."""
 
+from decimal import Decimal
+
+import psycopg
 import pytest
 
 from consorcio_assets.checks import business_rules as br
+from consorcio_assets.rules import formulas as f
 from consorcio_assets.stages import SQLSERVER
 
 
@@ -107,3 +111,43 @@ def test_document_sql_agrees_with_the_python_validators(dialect_side, request, c
         got = {d: (bool(cpf), bool(cnpj)) for d, cpf, cnpj in conn.execute(query)}
     assert got == {s: (documents.is_valid_cpf(s), documents.is_valid_cnpj(s)) for s in samples}
     assert any(not c[:12].isdigit() for c in cnpjs) and any(got[s][1] for s in cnpjs)
+
+
+# (ValorCredito, PrazoMeses, PctTaxaAdm, PctFundoReserva, PctAntecipacao, PctSeguroMes, PctReducao): long and
+# short plans, huge amounts, the BIGINT floor sum's bound (300 months) and the NUMERIC path beyond it
+EXTREME_TERMS = [
+    ("2521700.00", 240, "13.6700", "1.5000", "0.5000", "0.089387", "30.00"),
+    ("9999999999.99", 300, "29.9999", "5.0000", "1.0000", "0.999999", None),
+    ("1000.01", 1, "0.0001", "0.0000", "0.0000", "0.000001", "50.00"),
+    ("123456.78", 299, "17.1234", "2.3456", "0.1234", "0.012345", None),
+    ("7777777.77", 301, "20.0000", "3.0000", "2.0000", "0.500000", "25.00"),
+    ("31415926.53", 420, "11.1111", "4.4444", "0.0000", "0.271828", None),
+]
+
+
+def test_instalment_formulas_hold_for_extreme_terms(target_side, cat, corrupt, migrated):
+    """The insurance series (BIGINT floor sum, and its NUMERIC month-by-month fallback) against rules.formulas."""
+    with psycopg.connect(migrated) as conn:
+        sims = [r[0] for r in conn.execute(
+            "SELECT s.simulacao_id FROM consorcio.simulacao s JOIN consorcio.plano_comercial p USING (plano_id) "
+            f"WHERE s.com_seguro AND p.base_seguro = 'SD' ORDER BY 1 LIMIT {len(EXTREME_TERMS)}")]
+    updates = []
+    for sim, (credito, prazo, ta, fr, ant, seg, red) in zip(sims, EXTREME_TERMS):
+        t = f.Termos(Decimal(credito), prazo, Decimal(ta), Decimal(fr), Decimal(ant), Decimal(seg), "SD", True,
+                     Decimal(red) if red else None)
+        reduzida = f.parcela_reduzida(t)
+        updates.append(
+            f"UPDATE consorcio.simulacao SET valor_credito = {credito}, prazo_meses = {prazo}, pct_taxa_adm = {ta}, "
+            f"pct_fundo_reserva = {fr}, pct_antecipacao = {ant}, pct_seguro_mes = {seg}, "
+            f"pct_reducao = {red or 'NULL'}, parcela_integral = {f.parcela_integral(t)}, "
+            f"parcela_reduzida = {reduzida if reduzida is not None else 'NULL'}, "
+            f"primeira_parcela = {f.primeira_parcela(t)}, valor_total_plano = {f.valor_total_plano(t)}, "
+            f"pct_fundo_comum_mes = round(100.0 / {prazo}, 6) WHERE simulacao_id = {sim}")
+    corrupt(*updates)
+    assert br.evaluate(_rule("rule_instalments"), target_side, cat).passed
+    off = [sims[0], sims[1], sims[4], sims[5]]  # two on the BIGINT path, two on the NUMERIC one
+    corrupt(f"UPDATE consorcio.simulacao SET valor_total_plano = valor_total_plano + 0.01 "
+            f"WHERE simulacao_id IN ({', '.join(map(str, off))})")
+    outcome = br.evaluate(_rule("rule_instalments"), target_side, cat)
+    assert outcome.keys == [f"SimulacaoId={s}" for s in sorted(off)]
+    assert outcome.counts["part_4_violations"] == 4 and outcome.counts["violating_rows"] == 4
