@@ -351,13 +351,40 @@ def _compatible(got: pa.DataType, want: pa.DataType) -> bool:
         pa.types.is_large_binary(got) and want == pa.binary())
 
 
+def parquet_batches(pf: pq.ParquetFile, rows: int, columns: list[str] | None = None) -> "iter[pa.RecordBatch]":
+    """The file's rows in batches of about `rows`, reading one row group at a time: `iter_batches` over a whole
+    file holds memory that grows with the file (measured: +190 MB at 250k simulação rows, +340 MB at 1M), and DMS
+    files grow with the table up to MaxFileSize. DMS's small row groups are coalesced into `rows`-row batches."""
+    pending: list[pa.RecordBatch] = []
+    buffered = 0
+    for index in range(pf.metadata.num_row_groups):
+        if pf.metadata.row_group(index).num_rows > rows:  # a large row group streams on its own
+            yield from _coalesced(pending)
+            pending, buffered = [], 0
+            yield from pf.iter_batches(batch_size=rows, row_groups=[index], columns=columns)
+            continue
+        group = pf.read_row_group(index, columns=columns)
+        pending.extend(group.to_batches())
+        buffered += group.num_rows
+        if buffered >= rows:
+            yield from _coalesced(pending)
+            pending, buffered = [], 0
+    yield from _coalesced(pending)
+
+
+def _coalesced(batches: list[pa.RecordBatch]) -> "iter[pa.RecordBatch]":
+    """One contiguous batch (Arrow copies each column once), so the transform and COPY see few large batches."""
+    if sum(b.num_rows for b in batches):
+        yield from pa.Table.from_batches(batches).combine_chunks().to_batches()
+
+
 def read_parquet(lake: Lake, info: pafs.FileInfo, spec: Spec, args) -> "iter[RawBatch]":
     rel = lake.relative(info.path)
     batch, row = None, 0
     try:
         pf = pq.ParquetFile(lake.fs.open_input_file(info.path))
         columns = _check_file_schema(spec, pf.schema_arrow, rel, args.extra_columns)
-        for batch in pf.iter_batches(batch_size=args.batch_rows, columns=columns):
+        for batch in parquet_batches(pf, args.batch_rows, columns):
             yield RawBatch(batch, rel, row)
             row += batch.num_rows
     except (pa.ArrowException, OSError) as err:
@@ -828,7 +855,7 @@ def read_transformed(lake: Lake, spec: Spec, batch_rows: int, stats: "Stats") ->
                 raise JobError(f"{spec.target}: {rel} does not have the catalog's transformed schema")
             stats.files_read += 1
             stats.bytes_read += info.size or 0
-            for batch in pf.iter_batches(batch_size=batch_rows):
+            for batch in parquet_batches(pf, batch_rows):
                 stats.rows_read += batch.num_rows
                 yield batch
         except (pa.ArrowException, OSError) as err:

@@ -51,7 +51,7 @@ from sqlalchemy.sql.expression import FunctionElement
 
 from ..catalog import Catalog, Column, Table, catalog as default_catalog
 from ..lake import Lake
-from ..source.queries import table_clause
+from ..source.queries import limit_duckdb_memory, table_clause
 from .mappings import Selected, segment_predicates, selected_tables
 from .settings import DmsSettings, EndpointSettings
 
@@ -208,9 +208,8 @@ class DuckDBSource:
         import duckdb
         from duckdb_engine import Dialect
 
-        self._con = duckdb.connect(str(path), read_only=True)  # no config: other read-only users share the file
-        # DuckDB's page cache is what grows with the table; capped, the whole load stays in bounded memory
-        self._con.execute("SET memory_limit = '512MB'")
+        self._con = duckdb.connect(str(path), read_only=True)
+        limit_duckdb_memory(self._con)
         self._dialect = Dialect()
 
     def batches(self, query: sa.Select, table: Table, rows: int) -> Iterator[pa.RecordBatch]:

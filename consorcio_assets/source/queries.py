@@ -13,13 +13,31 @@ from ..catalog import Table
 from ..settings import Settings, get_settings
 
 
+#: DuckDB's buffer pool caches every block a query reads, up to 80 % of RAM by default: a full scan of the stand-in
+#: would grow the process with the table. Capped, big joins and aggregates spill to disk and memory stays flat.
+DUCKDB_MEMORY_LIMIT = "512MB"
+
+
+def limit_duckdb_memory(connection) -> None:
+    """Cap the stand-in's memory. A setting of the database instance, which every connection to the file in this
+    process shares (so it is set, not passed as connect config: configs that differ could not share the file)."""
+    connection.execute(f"SET memory_limit = '{DUCKDB_MEMORY_LIMIT}'")
+
+
+def duckdb_engine(url: str) -> sa.Engine:
+    """Read-only (parallel steps share the file), memory-capped engine on a DuckDB file."""
+    engine = sa.create_engine(url, connect_args={"read_only": True}, poolclass=sa.NullPool)
+    sa.event.listen(engine, "connect", lambda connection, _record: limit_duckdb_memory(connection))
+    return engine
+
+
 def source_engine(settings: Settings | None = None) -> sa.Engine:
-    """Engine on the source; the DuckDB stand-in is opened read-only so parallel steps can share it."""
+    """Engine on the source: SQL Server, or the DuckDB stand-in."""
     settings = settings or get_settings()
     if settings.source_path is not None:
         if not settings.source_path.exists():
             raise FileNotFoundError(f"source stand-in {settings.source_path} does not exist: run `consorcio seed`")
-        return sa.create_engine(settings.source_url, connect_args={"read_only": True}, poolclass=sa.NullPool)
+        return duckdb_engine(settings.source_url)
     return sa.create_engine(settings.source_url, pool_pre_ping=True)
 
 
