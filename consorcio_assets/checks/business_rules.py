@@ -104,7 +104,12 @@ def _divisor_sd(n) -> sa.ColumnElement:
 
 
 def _entradas(side: Side, catalog: Catalog, scheduled_only: bool) -> sa.Subquery:
-    """Each simulation's inputs as integers, and the numerators of its formulas, computed once (fenced)."""
+    """Each simulation's inputs as integers, and the numerators of its formulas, computed once (fenced).
+
+    `scheduled_only`: only simulations whose schedule has an instalment 1, with its Vencimento as
+    `vencimento_1`: a join with one instalment per simulation, where "has any instalment" (IN) made every
+    parallel process hash the whole schedule.
+    """
     s, plano = T(side, catalog["Simulacao"], "s"), T(side, catalog["PlanoComercial"], "p")
     c, n = s.cents("ValorCredito"), s["PrazoMeses"]
     ta, fr, ant = s.cents("PctTaxaAdm", 4), s.cents("PctFundoReserva", 4), s.cents("PctAntecipacao", 4)
@@ -122,16 +127,18 @@ def _entradas(side: Side, catalog: Catalog, scheduled_only: bool) -> sa.Subquery
         "primeira_parcela": s.cents("PrimeiraParcela"), "valor_total_plano": s.cents("ValorTotalPlano"),
         "pct_fundo_comum_mes": s.cents("PctFundoComumMes", 6),
     }
-    query = (sa.select(*(expr.label(name) for name, expr in columns.items()))
-             .select_from(s.clause.join(plano.clause, plano["PlanoId"] == s["PlanoId"])))
+    joined = s.clause.join(plano.clause, plano["PlanoId"] == s["PlanoId"])
     if scheduled_only:
-        parcela = T(side, catalog["SimulacaoParcela"], "sp")
-        query = query.where(s["SimulacaoId"].in_(sa.select(parcela["SimulacaoId"]).select_from(parcela.clause)))
+        first = T(side, catalog["SimulacaoParcela"], "p1")
+        columns["vencimento_1"] = first["Vencimento"]
+        joined = joined.join(first.clause, sa.and_(first["SimulacaoId"] == s["SimulacaoId"],
+                                                   first["NumeroParcela"] == 1))
+    query = sa.select(*(expr.label(name) for name, expr in columns.items())).select_from(joined)
     return q.fence(query).subquery("entradas")
 
 
 def _termos(side: Side, catalog: Catalog, names: tuple[str, ...], scheduled_only: bool = False) -> sa.Subquery:
-    """The terms `names` of every simulation (or only of those with a schedule), computed once (fenced)."""
+    """The terms `names` of every simulation (or only of those with an instalment 1), computed once (fenced)."""
     e = _entradas(side, catalog, scheduled_only).c
     rd = q.round_div
 
@@ -160,6 +167,8 @@ def _termos(side: Side, catalog: Catalog, names: tuple[str, ...], scheduled_only
         "reserva_ultimo": q.from_cents(reserva_total - (e.n - 1) * reserva_mes),
         "antecipacao_mes_1": q.from_cents(antecipacao),
     }
+    if scheduled_only:
+        columns["vencimento_1"] = e.vencimento_1
     return q.fence(sa.select(*(columns[name].label(name) for name in ("simulacao_id", *names)))).subquery("termos")
 
 
@@ -238,10 +247,12 @@ def _instalments(side: Side, catalog: Catalog) -> sa.Select:
 
 
 def _schedule_values(side: Side, catalog: Catalog) -> sa.Select:
+    """Every instalment against its simulation's terms; an instalment whose simulation or instalment 1 is
+    missing has no terms, so it breaks every part (outer join)."""
     pa = T(side, catalog["SimulacaoParcela"], "pa")
-    first = T(side, catalog["SimulacaoParcela"], "p1")
     per_month = tuple(f"{term}_{when}" for term in ("fundo", "taxa", "reserva") for when in ("mes", "ultimo"))
-    t = _termos(side, catalog, _SEGURO_TERMS + per_month + ("antecipacao_mes_1",), scheduled_only=True)
+    t = _termos(side, catalog, _SEGURO_TERMS + per_month + ("antecipacao_mes_1", "vencimento_1"),
+                scheduled_only=True)
     k, n = pa["NumeroParcela"], t.c.n
     last = k == n
 
@@ -249,9 +260,6 @@ def _schedule_values(side: Side, catalog: Catalog) -> sa.Select:
         return sa.case((last, t.c[f"{column}_ultimo"]), else_=t.c[f"{column}_mes"])
 
     components = ["ValorFundoComum", "ValorTaxaAdm", "ValorFundoReserva", "ValorSeguro", "ValorAntecipacao"]
-    joined = (pa.clause.join(t, t.c.simulacao_id == pa["SimulacaoId"])
-              .outerjoin(first.clause, sa.and_(first["SimulacaoId"] == pa["SimulacaoId"],
-                                               first["NumeroParcela"] == 1)))
     return sa.select(*pa.keys(), *_flags([
         sa.and_(k >= 1, k <= n),
         pa["ValorFundoComum"] == month_or_last("fundo"),
@@ -261,8 +269,8 @@ def _schedule_values(side: Side, catalog: Catalog) -> sa.Select:
         pa["ValorSeguro"] == q.from_cents(_seguro(t, k)),
         pa["ValorTotal"] == sum((pa[c] for c in components[1:]), pa[components[0]]),
         pa["PctAmortizadoAcumulado"] == q.from_cents(q.round_div_bigint(q.as_bigint(k) * q.num(10**8), n), 6),
-        pa["Vencimento"] == q.add_months(first["Vencimento"], k - 1),
-    ])).select_from(joined)
+        pa["Vencimento"] == q.add_months(t.c.vencimento_1, k - 1),
+    ])).select_from(pa.clause.outerjoin(t, t.c.simulacao_id == pa["SimulacaoId"]))
 
 
 def _schedule_totals(side: Side, catalog: Catalog) -> sa.Select:
@@ -440,13 +448,16 @@ def evaluate(rule: Rule, side: Side, catalog: Catalog, stage: str = AURORA) -> O
     sub = rule.query(side, catalog).subquery("regra")
     flags = [sub.c[f"v{i}"] for i in range(len(rule.parts))]
     key_names = list(rule.key or table.primary_key)
-    broken_any = sum(flags[1:], flags[0]) > 0
-    offenders = sa.select(*(sub.c[k] for k in key_labels(len(key_names)))).where(broken_any)
-    sums = [sa.func.coalesce(sa.func.sum(f), 0) for f in flags]
+    offenders = sa.select(*(sub.c[k] for k in key_labels(len(key_names)))).where(sum(flags[1:], flags[0]) > 0)
+    # rows per combination of broken parts, as a bit mask: each flag is evaluated once per row (PostgreSQL
+    # inlines a flag wherever the outer query names it: in its sum and again in "any part broken"), and
+    # without a fence the flags may still be computed in parallel workers
+    mask = sum((flag * q.num(1 << i) for i, flag in enumerate(flags[1:], start=1)), flags[0]).label("broken")
     with side.engine.connect() as conn:  # one pass for every count; the listing only when something broke
-        violating = sa.func.coalesce(sa.func.sum(sa.case((broken_any, 1), else_=0)), 0)
-        *totals, violating = conn.execute(sa.select(*sums, violating)).one()
-        found = find(conn, offenders, table, key_names, count=int(violating))
+        rows = conn.execute(sa.select(mask, sa.func.count()).group_by(mask)).all()
+        totals = [sum(n for broken, n in rows if broken >> i & 1) for i in range(len(flags))]
+        violating = sum(n for broken, n in rows if broken)
+        found = find(conn, offenders, table, key_names, count=violating)
     counts = {"violating_rows": found.count}
     counts.update({f"part_{i + 1}_violations": int(n) for i, n in enumerate(totals)})
     if not found.count:

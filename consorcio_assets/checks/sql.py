@@ -120,8 +120,9 @@ hex_text = _construct(
 
 uuid_text = _construct(
     "uuid_text", sa.String(),
-    default="lower(CAST({0} AS TEXT))", duckdb="lower(CAST({0} AS VARCHAR))", mssql="LOWER(CONVERT(CHAR(36), {0}))",
+    default="CAST({0} AS TEXT)", duckdb="CAST({0} AS VARCHAR)", mssql="LOWER(CONVERT(CHAR(36), {0}))",
 )
+"""A GUID as lower-case text: PostgreSQL's and DuckDB's uuid types print lower-case already, SQL Server's upper."""
 
 bool_text = _construct(
     "bool_text", sa.String(),
@@ -235,20 +236,45 @@ def concat(parts: list[sa.ColumnElement]) -> sa.ColumnElement:
     return expr
 
 
+#: PostgreSQL's concat_ws takes at most 100 arguments, the separator included
+_CONCAT_WS_ARGS = 99
+
+
+class separated(FunctionElement):
+    """Texts, none of them NULL, joined by SEPARATOR: one concat_ws call per 99 parts, nested (PostgreSQL,
+    DuckDB; cheaper than a chain of `||`, which copies the growing text at every step); `+` on SQL Server."""
+
+    type = sa.String()
+    inherit_cache = True
+
+
+@compiles(separated)
+def _separated(element: separated, compiler, **kw) -> str:
+    parts = [compiler.process(part, **kw) for part in element.clauses]
+    while len(parts) > 1:
+        parts = [f"concat_ws('{SEPARATOR}', {', '.join(parts[i:i + _CONCAT_WS_ARGS])})"
+                 for i in range(0, len(parts), _CONCAT_WS_ARGS)]
+    return parts[0]
+
+
+@compiles(separated, "mssql")
+def _separated_mssql(element: separated, compiler, **kw) -> str:
+    parts = list(element.clauses)
+    interleaved = [x for part in parts[1:] for x in (text_literal(SEPARATOR), part)]
+    return compiler.process(concat([parts[0], *interleaved]), **kw)
+
+
 def row_text(fields: list[sa.ColumnElement]) -> sa.ColumnElement:
-    """The canonical row text: fields separated by '|', NULL as '\\N'."""
-    parts: list[sa.ColumnElement] = []
-    for i, field in enumerate(fields):
-        if i:
-            parts.append(text_literal(SEPARATOR))
-        parts.append(sa.func.coalesce(field, text_literal(NULL_MARKER)))
-    return concat(parts)
+    """The canonical row text: fields separated by '|', NULL as '\\N' (an explicit marker, so concat_ws,
+    which skips NULLs, never sees one and two rows' texts stay distinct)."""
+    return separated(*(sa.func.coalesce(field, text_literal(NULL_MARKER)) for field in fields))
 
 
 def fence(query: sa.Select) -> sa.Select:
     """The query behind OFFSET 0, a fence: PostgreSQL computes its columns once instead of inlining them
     wherever they are used. Written as a literal: a bound OFFSET parameter is not a constant to the planner
-    when it decides whether the subquery may run in parallel workers."""
+    when it decides whether the subquery may run in parallel workers. The query around a fence runs in one
+    process (PostgreSQL 16 plans no parallel join or aggregate above a subquery with OFFSET)."""
     return query.offset(sa.literal_column("0"))
 
 

@@ -20,13 +20,16 @@ from ..checks import aggregates, business_rules, constraints, hashdiff, parity, 
 from ..checks.report import ERROR, WARN, Outcome, failed_to_run, to_check_result
 from ..checks.sides import SOURCE, TARGET, Side
 from ..lake import Lake, get_lake
-from ..source.queries import source_engine
+from ..source.queries import duckdb_engine, source_engine
 from ..stages import AURORA, SQLSERVER, TRANSFORMED, asset_key, table_for_key
 from ..target.postgres import sqlalchemy_url, target_url
 
 VERIFY_JOB = "verify_migration"
 #: checks of one step run two at a time: while one waits on PostgreSQL another keeps DuckDB busy
 CHECK_WORKERS = 2
+#: per sort/hash node of a check's session: the business rules hash a term row per scheduled simulation
+#: against millions of instalments, which PostgreSQL's default 4MB spills to disk in batches
+CHECK_WORK_MEM = "64MB"
 
 
 class SourceDb(dg.ConfigurableResource):
@@ -37,8 +40,9 @@ class SourceDb(dg.ConfigurableResource):
     def side(self) -> Side:
         if not self.url:
             return Side(SOURCE, source_engine())
-        args = {"connect_args": {"read_only": True}} if self.url.startswith("duckdb") else {}
-        return Side(SOURCE, sa.create_engine(self.url, poolclass=sa.NullPool, **args))
+        if self.url.startswith("duckdb"):
+            return Side(SOURCE, duckdb_engine(self.url))
+        return Side(SOURCE, sa.create_engine(self.url, poolclass=sa.NullPool))
 
 
 class TargetDb(dg.ConfigurableResource):
@@ -47,7 +51,8 @@ class TargetDb(dg.ConfigurableResource):
     url: str | None = None
 
     def side(self) -> Side:
-        return Side(TARGET, sa.create_engine(sqlalchemy_url(self.url or target_url()), pool_pre_ping=True))
+        return Side(TARGET, sa.create_engine(sqlalchemy_url(self.url or target_url()), pool_pre_ping=True,
+                                             connect_args={"options": f"-c work_mem={CHECK_WORK_MEM}"}))
 
 
 class Connections:

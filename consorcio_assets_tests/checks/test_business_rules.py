@@ -48,6 +48,15 @@ def test_missing_instalment_makes_the_schedule_incomplete(target_side, cat, corr
     assert outcome.counts["part_1_violations"] == 1 and outcome.counts["part_2_violations"] == 1
 
 
+
+def test_instalments_without_their_first_break_every_schedule_value(target_side, cat, corrupt, fetch):
+    """No instalment 1, no terms (Vencimento is counted from it): the rest of the schedule is still checked."""
+    sim, n = fetch("SELECT simulacao_id, count(*) FROM consorcio.simulacao_parcela GROUP BY 1 ORDER BY 1 OFFSET 3")
+    corrupt(f"DELETE FROM consorcio.simulacao_parcela WHERE simulacao_id = {sim} AND numero_parcela = 1")
+    outcome = br.evaluate(_rule("rule_schedule_values"), target_side, cat)
+    assert outcome.counts["violating_rows"] == n - 1 and outcome.counts["part_9_violations"] == n - 1
+    assert outcome.keys[0] == f"SimulacaoId={sim}, NumeroParcela=2"
+
 def test_invalid_cpf_is_named_by_key_only(target_side, cat, corrupt, fetch):
     cliente, cpf = fetch("SELECT cliente_id, cpf_cnpj FROM consorcio.cliente WHERE tipo_pessoa = 'F' ORDER BY 1")
     wrong = cpf[:10] + str((int(cpf[10]) + 1) % 10)

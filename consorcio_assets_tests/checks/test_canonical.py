@@ -133,3 +133,13 @@ def test_reconciliation_queries_compile_for_sql_server():
              q.compile_sql(parity.count_query(side, table), mssql.dialect())]
     assert "HASHBYTES('MD5'" in texts[0] and "SWITCHOFFSET" in texts[1].upper() and "COUNT_BIG(*)" in texts[3]
     assert "DATALENGTH" in texts[2]
+
+
+def test_row_text_longer_than_one_concat_ws_call(pair):
+    """PostgreSQL's concat_ws takes at most 100 arguments: longer rows are joined in nested calls, same text."""
+    _, source, target, _ = pair
+    fields = [q.text_literal(str(i)) for i in range(150)] + [sa.null()]
+    expected = "|".join([*map(str, range(150)), q.NULL_MARKER])
+    for side in (source, target):
+        with side.engine.connect() as conn:
+            assert conn.execute(sa.select(q.row_text(fields))).scalar_one() == expected
