@@ -536,7 +536,11 @@ class Workspace:
         """Staging left by a killed load of this table (one load per table runs at a time)."""
         for kind in ("staging", "trash"):
             base = f"{self.root}/{WORK_ROOT}/{kind}"
-            for info in self.fs.get_file_info(pafs.FileSelector(base, allow_not_found=True)):
+            try:
+                loads = self.fs.get_file_info(pafs.FileSelector(base, allow_not_found=True))
+            except FileNotFoundError:  # removed while listed (a lake being reset): nothing stale left
+                continue
+            for info in loads:
                 stale = f"{info.path}/{table.schema}/{table.name}"
                 if info.path.rsplit("/", 1)[-1] != self.load_id and _exists(self.fs, stale):
                     self.fs.delete_dir(stale)

@@ -339,3 +339,20 @@ def test_layout_problems_name_strangers_and_gaps():
 @pytest.mark.parametrize("value, expected", [(b"\x00\xff\x10", "00FF10"), (b"", ""), (None, None)])
 def test_binary_renders_as_upper_case_hex(value, expected):
     assert engine.hex_upper(pa.array([b"zz", value], pa.binary()).slice(1)).to_pylist() == [expected]
+
+
+def test_stale_cleanup_tolerates_a_work_folder_removed_while_listed():
+    """A lake being reset under a starting load: the listing of `_dms/staging` fails, which means nothing stale."""
+    from consorcio_assets.catalog import catalog
+    from consorcio_assets.dms.engine import Workspace
+
+    class VanishingFs:
+        listed: list[str] = []
+
+        def get_file_info(self, selector):
+            self.listed.append(selector.base_dir)
+            raise FileNotFoundError(f"Cannot list directory '{selector.base_dir}'")
+
+    fs = VanishingFs()
+    Workspace(fs, "/lake", "load-1").remove_stale(catalog()["Segmento"])
+    assert fs.listed == ["/lake/_dms/staging", "/lake/_dms/trash"]
