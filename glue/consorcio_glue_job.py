@@ -1,14 +1,15 @@
 """AWS Glue job: one table from the raw zone (what DMS wrote) to the transformed zone and Aurora PostgreSQL.
 
 Deployable as an AWS Glue 5.0 Python job (Python 3.11, no Spark). It imports only the standard library,
-pyarrow, psycopg, adbc_driver_postgresql, boto3 and dagster_pipes: everything it knows about the table comes in the table spec that
-Dagster builds from the catalog (`consorcio_assets.glue.spec`). It talks to Dagster through Pipes (S3 context
-and messages on AWS, temporary files locally, chosen from the Pipes parameters) and exits non-zero on failure.
+pyarrow, psycopg, adbc_driver_postgresql, boto3 and dagster_pipes: everything it knows about the table comes in
+the table spec that Dagster builds from the catalog (`consorcio_assets.glue.spec`). It talks to Dagster through
+Pipes (S3 context and messages on AWS, temporary files locally, chosen from the Pipes parameters) and exits
+non-zero on failure.
 
 Actions (`--action`):
   load      read raw/<schema>/<Table>/LOAD*.parquet|csv, transform by the spec, write transformed/<table>/
-            part-NNNNN.parquet (temporary prefix, then swapped in) and load Aurora: binary COPY (ADBC) into a staging table,
-            constraints and indexes after the data, then one transaction swaps it in.
+            part-NNNNN.parquet (temporary prefix, then swapped in) and load Aurora: binary COPY (ADBC) into a
+            staging table, constraints and indexes after the data, then one transaction swaps it in.
   validate  VALIDATE the foreign keys left NOT VALID by the swaps of a batch of tables.
 
 Arguments (Glue job arguments, `--name value`; Glue's own --JOB_ID etc. are ignored):
@@ -949,10 +950,7 @@ def adbc_error(err: Exception) -> str:
     """An ADBC error as PostgreSQL's message and SQLSTATE, without the COPY context (it may quote a value)."""
     text = str(err).split("PGRES_FATAL_ERROR", 1)[-1]
     text = re.sub(r"^\s*ERROR:\s*", "", text)
-    message = _no_values(text.split("CONTEXT:", 1)[0])
-    where = re.search(r"COPY [\w.]+, line (\d+)(?:, column (\w+))?", text)
-    if where:
-        message += f" (COPY stream line {where.group(1)}" + (f", column {where.group(2)})" if where.group(2) else ")")
+    message = _no_values(text.split("CONTEXT:", 1)[0]) + _copy_position(text)
     state = getattr(err, "sqlstate", None)
     return f"{message} [SQLSTATE {state}]" if state else message
 
@@ -962,13 +960,16 @@ def pg_error(err: Exception) -> str:
     diag = getattr(err, "diag", None)
     if diag is None or diag.message_primary is None:
         return _no_values(str(err))
-    where = ""
-    if diag.context:
-        m = re.search(r"COPY [\w.]+, line (\d+)(?:, column (\w+))?", diag.context)
-        if m:
-            where = f" (COPY stream line {m.group(1)}" + (f", column {m.group(2)})" if m.group(2) else ")")
     detail = f": {diag.message_detail}" if diag.message_detail and "Key (" not in diag.message_detail else ""
-    return f"{diag.message_primary}{detail}{where}"
+    return f"{diag.message_primary}{detail}{_copy_position(diag.context or '')}"
+
+
+def _copy_position(context: str) -> str:
+    """Where in its input a COPY failed (line and column), from PostgreSQL's CONTEXT, without the value it quotes."""
+    m = re.search(r"COPY [\w.]+, line (\d+)(?:, column (\w+))?", context)
+    if not m:
+        return ""
+    return f" (COPY stream line {m.group(1)}" + (f", column {m.group(2)})" if m.group(2) else ")")
 
 
 @contextlib.contextmanager
