@@ -2,16 +2,18 @@
 dropped, the lake's disk full, the Dagster run terminated. The previous good version stays in every zone and a
 rerun completes.
 
-The kills are aimed, not timed: the job is paused (SIGSTOP) the moment PostgreSQL shows its COPY running, so
-the kill or the dropped connection lands mid-COPY whatever the machine's speed.
+The kills are aimed, not timed: the job runs in short slices between SIGSTOPs until PostgreSQL shows its COPY
+half-way, so the kill or the dropped connection lands mid-COPY whatever the machine's speed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import subprocess
 import sys
 import textwrap
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +41,7 @@ REPO = Path(__file__).resolve().parents[2]
 PARCELA = CAT["SimulacaoParcela"]
 STAGING = "consorcio_staging.simulacao_parcela"
 BIG = 100_000
+SLICE_S = 0.003  # how long the job runs between two looks at its COPY
 
 
 @pytest.fixture
@@ -64,15 +67,23 @@ def _rerun_completes(lake: Path, url: str, monitor: Monitor) -> None:
     assert hidden_leftovers(lake) == [] and monitor.staging_tables() == 0
 
 
-def _paused_mid_copy(monitor: Monitor, process_id: int, process=None) -> list[int]:
-    """Wait for the job's COPY streams, then freeze the job: its COPY stays open, half-sent."""
-    backends = wait_until(lambda: monitor.copy_backends("simulacao_parcela"), "the COPY never started", process)
-    signal_group(process_id, signal.SIGSTOP)
-    copied = monitor.copy_in_progress(STAGING)
-    if copied is None or copied >= BIG:
-        signal_group(process_id, signal.SIGKILL)  # never leave a stopped process behind
-        raise AssertionError("the COPY finished before the job could be paused")
-    return backends
+def _paused_mid_copy(monitor: Monitor, process_id: int, process=None, timeout: float = 60.0) -> list[int]:
+    """Run the job in short slices (SIGCONT, a few ms, SIGSTOP) until PostgreSQL shows its COPY half-way, and
+    leave it frozen there: its COPY stays open, half-sent. Stepping, not a race: a 100k-row COPY takes ~0.2 s
+    on a fast machine, far longer than one slice, so no machine is too fast to catch it mid-way."""
+    deadline = time.monotonic() + timeout
+    while True:
+        signal_group(process_id, signal.SIGSTOP)
+        backends = monitor.copy_backends("simulacao_parcela")
+        copied = monitor.copy_in_progress(STAGING)
+        if backends and copied is not None and copied < BIG:
+            return backends
+        if (process is not None and process.poll() is not None) or time.monotonic() > deadline:
+            with contextlib.suppress(ProcessLookupError):
+                signal_group(process_id, signal.SIGKILL)  # never leave a stopped process behind
+            raise AssertionError(f"the job's COPY was never seen half-way (last seen: {copied} rows)")
+        signal_group(process_id, signal.SIGCONT)
+        time.sleep(SLICE_S)
 
 
 def _job_process(marker: str) -> int | None:
