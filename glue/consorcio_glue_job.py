@@ -1136,7 +1136,10 @@ def finish_staging(conn: psycopg.Connection, spec: Spec, args, rejects: list[dic
         ).format(tbl=sql.Literal(spec.staging_id.as_string(conn)), col=sql.Literal(column), c=sql.Identifier(column),
                  s=sql.Identifier(spec.staging_schema), t=sql.Identifier(spec.target)))
     conn.execute("RESET maintenance_work_mem")
-    conn.execute(sql.SQL("ANALYZE {}").format(spec.staging_id))
+    # VACUUM, not only ANALYZE: the insert-triggered autovacuum of a freshly loaded table would otherwise scan it
+    # in the background, taking a core from the next load and the checks, and hold off the swaps of the tables
+    # that reference it (autovacuum yields to a lock request only after deadlock_timeout, 1 s)
+    conn.execute(sql.SQL("VACUUM (ANALYZE) {}").format(spec.staging_id))
     return removed
 
 
@@ -1175,18 +1178,31 @@ def reject_check(conn: psycopg.Connection, spec: Spec, item: dict) -> list[dict]
              "reason": f"violates check constraint {item['name']}"} for r in rows]
 
 
-def precheck_foreign_keys(conn: psycopg.Connection, spec: Spec) -> None:
-    """Before the swap: every row of the new table must find its parent (parents are loaded first)."""
+def add_foreign_keys(conn: psycopg.Connection, spec: Spec) -> None:
+    """Before the swap, the new table's own foreign keys, validated on the staging table: one pass each, and
+    the key moves with the table, so nothing is left to validate after the swap (parents are loaded first).
+    A row without its parent fails the load here, naming the first keys, while the previous table stays."""
+    staging = spec.staging_id.as_string(conn)
     for fk in spec.ddl["foreign_keys"]:
-        if not _exists(conn, fk["parent"]):
+        parent = staging if fk["parent"] == spec.table_id.as_string(conn) else fk["parent"]
+        if not _exists(conn, parent):
             LOG.warning("%s: parent %s of %s is not loaded yet; the key is added when it is", spec.target,
                         fk["parent"], fk["name"])
             continue
-        count, keys = orphans(conn, spec.staging_id.as_string(conn), fk["columns"], fk["parent"], fk["parent_columns"],
-                              spec.target_primary_key)
-        if count:
+        try:
+            conn.execute(sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} FOREIGN KEY ({}) REFERENCES {} ({})").format(
+                spec.staging_id, sql.Identifier(fk["name"]), _keys_sql(fk["columns"]), _qualified(parent),
+                _keys_sql(fk["parent_columns"])))
+        except psycopg.errors.ForeignKeyViolation:
+            count, keys = orphans(conn, staging, fk["columns"], parent, fk["parent_columns"], spec.target_primary_key)
             raise JobError(f"{spec.target}: {count} row(s) break foreign key {fk['name']} -> {fk['parent']}; "
-                           f"first keys: {keys}")
+                           f"first keys: {keys}") from None
+
+
+def own_foreign_keys(conn: psycopg.Connection, table: str) -> dict[str, bool]:
+    """name → validated, for the foreign keys `table` holds."""
+    return dict(conn.execute("SELECT conname, convalidated FROM pg_constraint WHERE contype = 'f' "
+                             "AND conrelid = %s::regclass", (table,)).fetchall())
 
 
 # A table is named by the SQL text of its qualified name, quoted where it must be: the spec's foreign keys
@@ -1220,7 +1236,8 @@ def swap(conn: psycopg.Connection, spec: Spec, rejects: list[dict] | None, run_i
          validate: bool) -> list[tuple[str, str]]:
     """One transaction: readers see the previous complete table or the new one.
 
-    The table's own foreign keys and those of other tables pointing at it are re-added NOT VALID; with
+    The table's own foreign keys come validated from the staging table (`add_foreign_keys`); those of other
+    tables pointing at it, and its own whose parent appeared since, are re-added NOT VALID; with
     `validate` they are validated in the same transaction (a failure rolls the swap back), otherwise they are
     returned for the batch's closing `validate` run. Views others built on the table are dropped and re-created
     (with their owner, comment and grants) in the same transaction.
@@ -1246,8 +1263,10 @@ def swap(conn: psycopg.Connection, spec: Spec, rejects: list[dict] | None, run_i
         conn.execute(sql.SQL("ALTER TABLE {} SET SCHEMA {}").format(spec.staging_id, sql.Identifier(spec.schema)))
         for view in views:
             view.recreate(conn)
+        own = own_foreign_keys(conn, table)  # added on the staging table; NOT VALID if a parent swap raced it
+        touched += [(table, name) for name, valid in own.items() if not valid]
         for fk in spec.ddl["foreign_keys"]:
-            if _exists(conn, fk["parent"]):
+            if fk["name"] not in own and _exists(conn, fk["parent"]):
                 conn.execute(fk["sql"])
                 touched.append((table, fk["name"]))
         done = set()
@@ -1528,7 +1547,7 @@ class TableLoad:
             self.rejects = read_transformed_rejects(self.lake, spec)
         mark = time.perf_counter()
         rows = self.copier.rows - finish_staging(control, spec, args, self.rejects)
-        precheck_foreign_keys(control, spec)
+        add_foreign_keys(control, spec)
         build = time.perf_counter() - mark
         LOG.info("%s: keys, checks and indexes built in %.2fs", spec.target, build)
         mark = time.perf_counter()

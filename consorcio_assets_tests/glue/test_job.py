@@ -51,6 +51,18 @@ def test_load_builds_the_physical_model_and_reruns_idempotently(fresh_db, tmp_pa
     assert '"rows_written": 3' in done.stdout
 
 
+def test_a_loaded_table_is_vacuumed_and_analyzed(fresh_db, tmp_path):
+    """Left to autovacuum, a fresh table is scanned in the background while the next load runs."""
+    lake = tmp_path / "lake"
+    write_raw(lake, CAT["SimulacaoParcela"], data.parcelas(5_000))
+    ok(run_job(lake, CAT["SimulacaoParcela"], CAT, fresh_db))
+    pages, visible, tuples = fetch(fresh_db, "SELECT relpages, relallvisible, reltuples FROM pg_class "
+                                             "WHERE oid = 'consorcio.simulacao_parcela'::regclass")[0]
+    assert pages > 0 and visible == pages and tuples == 5_000
+    assert fetch(fresh_db, "SELECT n_ins_since_vacuum FROM pg_stat_user_tables "
+                           "WHERE relid = 'consorcio.simulacao_parcela'::regclass")[0][0] == 0
+
+
 def test_parent_swap_keeps_children_consistent(fresh_db, tmp_path):
     lake = tmp_path / "lake"
     for name, rows in (("Segmento", data.segmentos()), ("Administradora", data.administradoras()),
@@ -81,6 +93,45 @@ def test_parent_swap_keeps_children_consistent(fresh_db, tmp_path):
     assert "fk_plano_segmento" in message and "plano_id=" in message and "rolled back" in message
     assert len(rows_of(fresh_db, "consorcio.segmento", "segmento_id")) == 6
     assert _constraints(fresh_db, "consorcio.plano_comercial")["fk_plano_segmento"] == fk
+
+
+def test_a_child_row_without_its_parent_fails_the_load_naming_the_key(fresh_db, tmp_path):
+    lake = tmp_path / "lake"
+    for name, rows in (("Segmento", data.segmentos()), ("Administradora", data.administradoras()),
+                       ("PlanoComercial", data.planos())):
+        ok(_load(lake, fresh_db, name, rows))
+    before = rows_of(fresh_db, "consorcio.plano_comercial", "plano_id")
+    message = error_of(_load(lake, fresh_db, "PlanoComercial", data.planos(4, segmentos_ids=(1, 99))))
+    assert "plano_comercial: 2 row(s) break foreign key fk_plano_segmento" in message
+    assert "(plano_id=1), (plano_id=3)" in message
+    assert rows_of(fresh_db, "consorcio.plano_comercial", "plano_id") == before  # the previous table stays
+    assert set(_constraints(fresh_db, "consorcio.plano_comercial").values()) <= {("p", True), ("f", True), ("c", True),
+                                                                                ("u", True)}
+
+
+def test_the_swap_reports_own_keys_a_parent_swap_left_not_valid(fresh_db, tmp_path):
+    """A parent swapped between the child's key build and its swap re-adds the child's key NOT VALID on the
+    staging table: the child's swap must hand it to the closing validation, not take it as validated."""
+    from consorcio_assets.bench.worker import glue_job_module
+    from consorcio_assets.glue.spec import table_spec
+
+    lake = tmp_path / "lake"
+    for name, rows in (("Segmento", data.segmentos()), ("Administradora", data.administradoras()),
+                       ("PlanoComercial", data.planos())):
+        ok(_load(lake, fresh_db, name, rows))
+    job = glue_job_module()
+    spec = job.Spec(table_spec(CAT["PlanoComercial"], CAT))
+    with psycopg.connect(fresh_db, autocommit=True) as conn:
+        conn.execute("CREATE TABLE consorcio_staging.plano_comercial (LIKE consorcio.plano_comercial); "
+                     "INSERT INTO consorcio_staging.plano_comercial SELECT * FROM consorcio.plano_comercial; "
+                     "ALTER TABLE consorcio_staging.plano_comercial ADD CONSTRAINT fk_plano_administradora "
+                     "FOREIGN KEY (administradora_id) REFERENCES consorcio.administradora (administradora_id); "
+                     "ALTER TABLE consorcio_staging.plano_comercial ADD CONSTRAINT fk_plano_segmento "
+                     "FOREIGN KEY (segmento_id) REFERENCES consorcio.segmento (segmento_id) NOT VALID")
+        touched = job.swap(conn, spec, None, "test", validate=False)
+    assert [name for _, name in touched] == ["fk_plano_segmento"]
+    assert _constraints(fresh_db, "consorcio.plano_comercial") == {"fk_plano_administradora": ("f", True),
+                                                                   "fk_plano_segmento": ("f", False)}
 
 
 def _copy_running(url: str) -> int | None:
