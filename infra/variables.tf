@@ -220,9 +220,9 @@ variable "glue_timeout_minutes" {
 }
 
 variable "glue_additional_python_modules" {
-  description = "Python packages Glue installs before the script runs (--additional-python-modules); the script needs pyarrow >= 18 (uuid type), psycopg 3, adbc-driver-postgresql (binary COPY) and dagster-pipes."
+  description = "Python packages Glue installs before the script runs (--additional-python-modules); the script needs pyarrow >= 18 (uuid type), numpy, psycopg 3 and dagster-pipes."
   type        = list(string)
-  default     = ["pyarrow~=21.0", "psycopg[binary]~=3.2", "adbc-driver-postgresql~=1.3", "dagster-pipes~=1.13.0"]
+  default     = ["pyarrow~=21.0", "psycopg[binary]~=3.2", "dagster-pipes~=1.13.0"]
 
   validation {
     condition     = alltrue([for m in var.glue_additional_python_modules : !strcontains(m, ",")])

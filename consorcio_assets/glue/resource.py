@@ -7,10 +7,10 @@ messages travel through S3 (the lake's bucket). Settings, each overridable in co
   CONSORCIO_GLUE_WORKER_TYPE, CONSORCIO_GLUE_NUMBER_OF_WORKERS, CONSORCIO_GLUE_MAX_CAPACITY,
   CONSORCIO_GLUE_TIMEOUT_MINUTES       per-run capacity and timeout (unset: the job definition's)
   CONSORCIO_GLUE_MAX_CONCURRENT_RUNS   how many table runs at once (keep ≤ the job's MaxConcurrentRuns)
-  CONSORCIO_GLUE_COPY_STREAMS          parallel binary COPY (ADBC) connections per table
+  CONSORCIO_GLUE_COPY_STREAMS          parallel binary COPY connections per table
   CONSORCIO_GLUE_ON_INVALID            fail (default) or reject (route bad rows to consorcio_rejects)
   CONSORCIO_GLUE_PYTHON_MODULES        --additional-python-modules for each run (e.g. "psycopg[binary]==3.3.*,
-                                       adbc-driver-postgresql==1.*,dagster-pipes==1.13.*"), when the job
+                                       dagster-pipes==1.13.*"), when the job
                                        definition does not set them
 local mode: `LocalGlueClient` runs the same script as a subprocess with the same arguments; Pipes uses
 temporary files, and the target URL reaches the job through an environment variable, never its arguments.

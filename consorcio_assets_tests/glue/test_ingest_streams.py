@@ -1,4 +1,4 @@
-"""The job's binary COPY streams (ADBC `adbc_ingest`) on their own: every batch lands once across the streams,
+"""The job's binary COPY streams on their own: every batch lands once across the streams,
 and a value PostgreSQL refuses fails the load naming the table, the stream and the column, never the value."""
 
 from __future__ import annotations
@@ -69,13 +69,3 @@ def test_a_refused_value_fails_naming_table_stream_and_column_without_the_value(
     assert SECRET not in message
     with psycopg.connect(staging) as conn:  # the stream's transaction never committed
         assert conn.execute("SELECT count(*) FROM stage_test.pessoa").fetchone()[0] == 0
-
-
-def test_adbc_error_keeps_the_message_and_drops_the_quoted_value():
-    class Refused(Exception):
-        sqlstate = "22P02"
-
-    text = (f'INVALID_DATA: [libpq] Failed to execute COPY statement: PGRES_FATAL_ERROR ERROR:  invalid input '
-            f'syntax for type integer: "{SECRET}"\nCONTEXT:  COPY pessoa, line 7, column idade: "{SECRET}"\n')
-    message = JOB.adbc_error(Refused(text))
-    assert message == "invalid input syntax for type integer (COPY stream line 7, column idade) [SQLSTATE 22P02]"
