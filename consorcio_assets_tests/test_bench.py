@@ -42,14 +42,14 @@ def test_quick_bench_reports_every_figure(tmp_path, fresh_db, dagster_db, monkey
     monkeypatch.setenv("CONSORCIO_BENCH_TARGET_URL", fresh_db)
     monkeypatch.setenv("CONSORCIO_BENCH_DAGSTER_URL", dagster_db)
     out = tmp_path / "result.json"
-    code = main(["--simulacoes", "2000", "--quick", "--runs", "1", "--home", str(tmp_path / "bench"),
+    code = main(["--simulacoes", "20000", "--quick", "--runs", "1", "--home", str(tmp_path / "bench"),
                  "--output", str(out)])
     assert code == 0
     result = json.loads(out.read_text())
     for key in REQUIRED:
         value = _get(result, key)
         assert isinstance(value, (int, float)) and value > 0, f"{key} = {value!r}"
-    assert result["scale"]["simulacoes"] == 2000
+    assert result["scale"]["simulacoes"] == 20000
     assert result["scale"]["rows_total"] == sum(result["scale"]["tables"].values())
     assert result["end_to_end"]["status"] == ["SUCCESS"]
     assert result["stages"]["aurora_load"]["sample_rows"] > 0
