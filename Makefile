@@ -19,6 +19,7 @@ $(STAMP): pyproject.toml
 ## Set up and run the test suite.
 test: $(STAMP)
 	bash infra/install-checkov.sh
+	bash consorcio_assets_tests/ui/install-chromium.sh
 	$(BIN)/python -m pytest -n 2 -q -p no:cacheprovider
 
 ## Dagster UI (webserver + daemon) on http://127.0.0.1:3000 with the PostgreSQL-backed instance.
