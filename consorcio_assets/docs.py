@@ -339,6 +339,7 @@ run workers, e.g. ECS tasks with the `dagster_task_role_arn` role) runs with:
 | `CONSORCIO_TARGET_SECRET_ID` | secret with the Glue job's Aurora login (output `aurora_loader_secret_arn`) |
 | `CONSORCIO_DMS_TASK_ARN` | the full-load task (output `dms_replication_task_arn`) |
 | `CONSORCIO_GLUE_JOB_NAME` | the Glue job (output `glue_job_name`) |
+| `CONSORCIO_PIPES_URI` | where Dagster and the Glue job exchange the Pipes context and messages (output `pipes_uri`) |
 | `DAGSTER_PG_URL` | PostgreSQL of Dagster's own run and event storage |
 | AWS region and credentials | the task role; never access keys in the environment of a deployment |
 

@@ -20,6 +20,11 @@ output "pipes_bucket" {
   value       = aws_s3_bucket.pipes.id
 }
 
+output "pipes_uri" {
+  description = "Value for CONSORCIO_PIPES_URI: where Dagster and the Glue job exchange the Pipes context and messages."
+  value       = "s3://${aws_s3_bucket.pipes.id}/dagster"
+}
+
 output "access_log_bucket" {
   description = "Bucket receiving the lake's S3 server access logs."
   value       = aws_s3_bucket.access_logs.id

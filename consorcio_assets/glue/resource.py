@@ -1,8 +1,12 @@
 """`GlueResource`: runs `glue/consorcio_glue_job.py` for one table through `dagster_aws.pipes.PipesGlueClient`.
 
 aws mode (CONSORCIO_ENV=aws): boto3's Glue client starts runs of an existing Glue job; Pipes context and
-messages travel through S3 (the lake's bucket). Settings, each overridable in config, else from the environment:
+messages travel through S3. Settings, each overridable in config, else from the environment:
   CONSORCIO_GLUE_JOB_NAME              the Glue job (default consorcio-glue-job)
+  CONSORCIO_PIPES_URI                  s3://bucket[/prefix] for the Pipes context (its messages go to the
+                                       bucket's top level: Pipes' S3 reader takes no prefix); Terraform's
+                                       pipes bucket, the only one both roles may use for them. Unset:
+                                       <CONSORCIO_LAKE_URI>/_glue/pipes
   CONSORCIO_TARGET_SECRET_ID           Secrets Manager secret of the Aurora cluster (required)
   CONSORCIO_GLUE_WORKER_TYPE, CONSORCIO_GLUE_NUMBER_OF_WORKERS, CONSORCIO_GLUE_MAX_CAPACITY,
   CONSORCIO_GLUE_TIMEOUT_MINUTES       per-run capacity and timeout (unset: the job definition's)
@@ -108,6 +112,8 @@ class GlueResource(ResourceWithBoto3Configuration):
     additional_python_modules: str | None = Field(default=None, description="default: CONSORCIO_GLUE_PYTHON_MODULES")
     target_secret_id: str | None = Field(default=None, description="default: CONSORCIO_TARGET_SECRET_ID")
     lake_uri: str | None = Field(default=None, description="default: CONSORCIO_LAKE_URI")
+    pipes_uri: str | None = Field(default=None, description="aws mode: s3://bucket[/prefix] of the Pipes context and "
+                                  "messages (default: CONSORCIO_PIPES_URI, else <lake>/_glue/pipes)")
     script_path: str | None = Field(default=None, description="local mode: the job script (default: glue/ in the repo)")
     message_poll_seconds: float = Field(default=2.0, description="aws mode: how often Pipes messages are read from S3")
 
@@ -170,16 +176,24 @@ class GlueResource(ResourceWithBoto3Configuration):
         s3 = self._boto("s3")
         return PipesGlueClient(
             client=client, forward_termination=True,
-            context_injector=PipesS3ContextInjector(bucket=bucket, client=s3, key_prefix=f"{prefix}/context/"),
+            context_injector=PipesS3ContextInjector(bucket=bucket, client=s3,
+                                                    key_prefix=f"{prefix}/context/".lstrip("/")),
             message_reader=PipesS3MessageReader(bucket=bucket, client=s3, interval=self.message_poll_seconds),
         )
 
     def _pipes_location(self) -> tuple[str, str]:
-        lake = self.lake()
-        if not lake.is_s3:
-            raise dg.Failure("aws mode needs an s3:// lake (CONSORCIO_LAKE_URI) for the Pipes context and messages")
-        parsed = urlparse(lake.uri)
-        return parsed.netloc, "/".join(p for p in (parsed.path.strip("/"), "_glue/pipes") if p)
+        """(bucket, key prefix of the run contexts); the job's messages go to the same bucket's top level."""
+        uri = self.pipes_uri or _env("CONSORCIO_PIPES_URI", "")
+        if not uri:
+            lake = self.lake()
+            if not lake.is_s3:
+                raise dg.Failure("aws mode needs CONSORCIO_PIPES_URI or an s3:// lake (CONSORCIO_LAKE_URI) for the "
+                                 "Pipes context and messages")
+            uri = f"{lake.uri.rstrip('/')}/_glue/pipes"
+        parsed = urlparse(uri)
+        if parsed.scheme != "s3" or not parsed.netloc:
+            raise dg.Failure(f"CONSORCIO_PIPES_URI must be s3://bucket[/prefix], not {uri!r}")
+        return parsed.netloc, parsed.path.strip("/")
 
     # -- job arguments ---------------------------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from urllib.parse import parse_qs, urlparse
@@ -24,6 +25,7 @@ from .data import CAT
 from .helpers import SCRIPT, fetch, write_raw
 
 BUCKET = "consorcio-lake"
+PIPES_BUCKET = "consorcio-pipes"
 JOB = "consorcio-glue-job"
 
 
@@ -79,14 +81,16 @@ class GlueOnMotoResource(GlueResource):
 def aws_env(moto_endpoint, fresh_db, tmp_path, monkeypatch):
     env = {"AWS_ENDPOINT_URL": moto_endpoint, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
            "AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1", "CONSORCIO_ENV": "aws",
-           "CONSORCIO_HOME": str(tmp_path), "CONSORCIO_LAKE_URI": f"s3://{BUCKET}/lake"}
+           "CONSORCIO_HOME": str(tmp_path), "CONSORCIO_LAKE_URI": f"s3://{BUCKET}/lake",
+           "CONSORCIO_PIPES_URI": f"s3://{PIPES_BUCKET}/dagster"}
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL_S3", "CONSORCIO_TARGET_URL"):
         monkeypatch.delenv(name, raising=False)
     s3 = boto3.client("s3")
-    if BUCKET not in [b["Name"] for b in s3.list_buckets()["Buckets"]]:
-        s3.create_bucket(Bucket=BUCKET)
+    for bucket in (BUCKET, PIPES_BUCKET):
+        if bucket not in [b["Name"] for b in s3.list_buckets()["Buckets"]]:
+            s3.create_bucket(Bucket=bucket)
     glue = boto3.client("glue")
     if JOB not in glue.list_jobs()["JobNames"]:
         glue.create_job(Name=JOB, Role="arn:aws:iam::123456789012:role/glue",
@@ -140,12 +144,39 @@ def test_glue_runs_on_aws_through_s3_pipes(aws_env, tmp_path):
     assert args["--stages"] == "transformed,aurora" and args["--lake-uri"] == f"s3://{BUCKET}/lake"
     assert args["--target-secret-id"] == arn and "--target-url-env" not in args
     assert args["--raw-format"] == "parquet" and args["--fk-validation"] == "deferred"
-    assert "bucket" in _pipes_param(args["--dagster-pipes-context"])
+    # Pipes travels through its own bucket (the one Terraform lets both roles use), never the lake's
+    context, messages = (_pipes_param(args[f"--dagster-pipes-{p}"]) for p in ("context", "messages"))
+    assert context["bucket"] == messages["bucket"] == PIPES_BUCKET
+    assert context["key"].startswith("dagster/context/")
+    assert s3.list_objects_v2(Bucket=PIPES_BUCKET, Prefix=messages["key_prefix"])["KeyCount"] > 0
+    lake_keys = [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET)["Contents"]]
+    assert all(k.startswith("lake/") for k in lake_keys), lake_keys
     assert load["WorkerType"] == "G.1X" and load["NumberOfWorkers"] == 2
     assert args["--additional-python-modules"] == "dagster-pipes==1.13.*"
     assert meta["aurora/segmento"]["foreign_keys_not_valid"].value == 0  # nothing for a validate run to do
     assert not [r for r in glue.get_job_runs(JobName=JOB)["JobRuns"] if r["Arguments"].get("--action") == "validate"]
     assert "has no CloudWatch log group" in logs
+
+
+@pytest.mark.parametrize("pipes_uri, lake_uri, expected", [
+    ("s3://pipes-bucket", "s3://lake/zone", ("pipes-bucket", "")),
+    ("s3://pipes-bucket/a/b/", "s3://lake/zone", ("pipes-bucket", "a/b")),
+    (None, "s3://lake/zone", ("lake", "zone/_glue/pipes")),
+    (None, "s3://lake", ("lake", "_glue/pipes")),
+])
+def test_pipes_location_is_its_own_uri_else_under_the_lake(monkeypatch, pipes_uri, lake_uri, expected):
+    monkeypatch.delenv("CONSORCIO_PIPES_URI", raising=False)
+    assert GlueResource(mode="aws", pipes_uri=pipes_uri, lake_uri=lake_uri)._pipes_location() == expected
+
+
+@pytest.mark.parametrize("pipes_uri, lake_uri, message", [
+    ("/tmp/pipes", "s3://lake", "must be s3://bucket[/prefix], not '/tmp/pipes'"),
+    (None, "file:///tmp/lake", "needs CONSORCIO_PIPES_URI or an s3:// lake"),
+])
+def test_a_pipes_location_that_is_not_s3_is_refused(monkeypatch, pipes_uri, lake_uri, message):
+    monkeypatch.delenv("CONSORCIO_PIPES_URI", raising=False)
+    with pytest.raises(dg.Failure, match=re.escape(message)):
+        GlueResource(mode="aws", pipes_uri=pipes_uri, lake_uri=lake_uri)._pipes_location()
 
 
 def _pipes_param(value: str) -> dict:
