@@ -103,7 +103,7 @@ def _divisor_sd(n) -> sa.ColumnElement:
     return q.as_bigint(n) * q.num(10**14)
 
 
-def _entradas(side: Side, catalog: Catalog, scheduled_only: bool) -> sa.Subquery:
+def _entradas(side: Side, catalog: Catalog, scheduled_only: bool, fenced: bool = True) -> sa.Subquery:
     """Each simulation's inputs as integers, and the numerators of its formulas, computed once (fenced).
 
     `scheduled_only`: only simulations whose schedule has an instalment 1, with its Vencimento as
@@ -134,12 +134,14 @@ def _entradas(side: Side, catalog: Catalog, scheduled_only: bool) -> sa.Subquery
         joined = joined.join(first.clause, sa.and_(first["SimulacaoId"] == s["SimulacaoId"],
                                                    first["NumeroParcela"] == 1))
     query = sa.select(*(expr.label(name) for name, expr in columns.items())).select_from(joined)
-    return q.fence(query).subquery("entradas")
+    return (q.fence(query) if fenced else query).subquery("entradas")
 
 
-def _termos(side: Side, catalog: Catalog, names: tuple[str, ...], scheduled_only: bool = False) -> sa.Subquery:
-    """The terms `names` of every simulation (or only of those with an instalment 1), computed once (fenced)."""
-    e = _entradas(side, catalog, scheduled_only).c
+def _termos(side: Side, catalog: Catalog, names: tuple[str, ...], scheduled_only: bool = False,
+            fenced: bool = True) -> sa.Subquery:
+    """The terms `names` of every simulation (or only of those with an instalment 1), computed once (fenced),
+    or inlined where they are used (`fenced=False`), which lets the query around them run in parallel."""
+    e = _entradas(side, catalog, scheduled_only, fenced).c
     rd = q.round_div
 
     def cents(numerator, divisor):
@@ -169,7 +171,8 @@ def _termos(side: Side, catalog: Catalog, names: tuple[str, ...], scheduled_only
     }
     if scheduled_only:
         columns["vencimento_1"] = e.vencimento_1
-    return q.fence(sa.select(*(columns[name].label(name) for name in ("simulacao_id", *names)))).subquery("termos")
+    query = sa.select(*(columns[name].label(name) for name in ("simulacao_id", *names)))
+    return (q.fence(query) if fenced else query).subquery("termos")
 
 
 def _seguro(t, k) -> sa.ColumnElement:
@@ -248,11 +251,14 @@ def _instalments(side: Side, catalog: Catalog) -> sa.Select:
 
 def _schedule_values(side: Side, catalog: Catalog) -> sa.Select:
     """Every instalment against its simulation's terms; an instalment whose simulation or instalment 1 is
-    missing has no terms, so it breaks every part (outer join)."""
+    missing has no terms, so it breaks every part (outer join).
+
+    Unfenced: the terms are recomputed per instalment, but the join over millions of instalments then runs in
+    parallel workers, which pays more (7.0 s → 3.9 s for 7.2M instalments on 2 cores)."""
     pa = T(side, catalog["SimulacaoParcela"], "pa")
     per_month = tuple(f"{term}_{when}" for term in ("fundo", "taxa", "reserva") for when in ("mes", "ultimo"))
     t = _termos(side, catalog, _SEGURO_TERMS + per_month + ("antecipacao_mes_1", "vencimento_1"),
-                scheduled_only=True)
+                scheduled_only=True, fenced=False)
     k, n = pa["NumeroParcela"], t.c.n
     last = k == n
 
