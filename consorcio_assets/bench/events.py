@@ -32,8 +32,8 @@ class RunFigures:
     #: stage -> the steps that materialized its assets
     stage_steps: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     failed_steps: list[str] = field(default_factory=list)
-    #: `stage/table:check` -> seconds since its step started or yielded its previous result (a step's checks
-    #: run one after the other)
+    #: `stage/table:check` -> the seconds the check reported in its metadata (else the time since its step
+    #: started or yielded its previous result)
     check_seconds_each: dict[str, float] = field(default_factory=dict)
     #: `stage/table:check` of every check that did not pass (names only, never values)
     failed_checks: list[str] = field(default_factory=list)
@@ -111,9 +111,10 @@ def run_figures(instance: dg.DagsterInstance, run_id: str) -> RunFigures:
             data = event.event_specific_data
             figures.checks_total += 1
             figures.checks_passed += int(bool(data.passed))
-            if since is not None:
+            reported = data.metadata.get("seconds")
+            if reported is not None or since is not None:
                 figures.check_seconds_each[f"{data.asset_key.to_user_string()}:{data.check_name}"] = \
-                    record.timestamp - since
+                    reported.value if reported is not None else record.timestamp - since
             if not data.passed:
                 figures.failed_checks.append(f"{data.asset_key.to_user_string()}:{data.check_name}")
     figures.check_steps = checked - produced

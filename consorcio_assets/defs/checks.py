@@ -8,6 +8,7 @@ materialization) and executes them in process against the current state: nothing
 """
 
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -162,10 +163,14 @@ def build_checks(name: str, kinds: list[Kind], cat: Catalog) -> dg.AssetChecksDe
 
     def run(conns: Connections, key: dg.AssetCheckKey) -> Outcome:
         kind, table = by_key[key], table_for_key(cat, key.asset_key)
+        started = time.perf_counter()
         try:
-            return kind.run(conns, table)
+            outcome = kind.run(conns, table)
         except Exception as err:  # one table's failure must not hide the other tables' results
-            return failed_to_run(kind.stage, table, kind.name, err, kind.severity)
+            outcome = failed_to_run(kind.stage, table, kind.name, err, kind.severity)
+        # what this check cost (the step runs several at once, so the gaps between results do not tell)
+        outcome.details["seconds"] = round(time.perf_counter() - started, 3)
+        return outcome
 
     @dg.multi_asset_check(specs=check_specs(kinds, cat), can_subset=True, name=name)
     def _checks(context: dg.AssetCheckExecutionContext, source_db: SourceDb, target_db: TargetDb):
