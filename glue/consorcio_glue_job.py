@@ -887,6 +887,7 @@ PG_EPOCH_DAYS = 10_957  # 1970-01-01 to 2000-01-01, PostgreSQL's epoch
 PG_EPOCH_US = PG_EPOCH_DAYS * 86_400_000_000
 _NULL_FIELD = b"\xff\xff\xff\xff"
 _NUMERIC_NEG = 0x4000
+_INT64_MIN = np.iinfo(np.int64).min
 
 
 def _numeric_groups(p: int, s: int) -> tuple[int, int]:
@@ -905,8 +906,8 @@ def _numeric(arr: pa.Array) -> np.ndarray:
     if arr.null_count:
         valid = np.asarray(arr.is_valid())
         low, high = np.where(valid, low, 0), np.where(valid, high, 0)
-    if (high == (low >> 63)).all():
-        negative, magnitude = low < 0, np.abs(low)  # |int64 min| cannot occur: 19 digits exceed DECIMAL(18)
+    if (high == (low >> 63)).all() and not (low == _INT64_MIN).any():  # |int64 min| does not fit in int64
+        negative, magnitude = low < 0, np.abs(low)
     else:  # beyond 64 bits: the 128-bit integers as exact Python integers, for this batch
         unscaled = high.astype(object) * 2**64 + low.view(np.uint64).astype(object)
         negative, magnitude = high < 0, np.abs(unscaled)

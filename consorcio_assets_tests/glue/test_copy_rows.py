@@ -154,3 +154,10 @@ def test_every_type_the_catalog_loads_has_an_encoding():
     kinds |= {factory() for factory in _ARROW_FACTORIES.values()}
     for kind in kinds:
         assert JOB.copy_rows(pa.RecordBatch.from_arrays([pa.nulls(1, kind)], names=["c"])).nbytes > 0
+
+
+def test_decimals_at_the_int64_edge_read_back_exactly(db):
+    """-2^63 unscaled fits int64 but its magnitude does not: it must take the exact path."""
+    column = ("edge", pa.decimal128(38, 0), "numeric(38,0)", None)
+    values = [Decimal(-2**63), Decimal(2**63 - 1), Decimal(-2**63 + 1), Decimal(0)]
+    assert [r[0] for r in _round_trip(db, [column], [(v,) for v in values])] == values
