@@ -97,6 +97,25 @@ def cmd_docs(args) -> int:
     return 0
 
 
+def cmd_settings(args) -> int:
+    """Every setting the code reads, with its current value (secrets redacted) or the table for the README."""
+    import os
+
+    from .settings import REGISTRY, environment_problems, redacted, settings_table
+
+    if args.markdown:
+        print(settings_table())
+        return 0
+    width = max(len(s.name) for s in REGISTRY)
+    for s in REGISTRY:
+        value = os.environ.get(s.name)
+        shown = redacted(s, value) if value else f"(default: {s.default or 'none'})"
+        print(f"{s.name:<{width}}  {shown}")
+    for problem in environment_problems():
+        print(f"error: {problem}", file=sys.stderr)
+    return 1 if environment_problems() else 0
+
+
 def cmd_ui(args) -> int:
     from pathlib import Path
 
@@ -138,6 +157,10 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("docs", help="regenerate the architecture, data model and runbook docs from the catalog")
     p.add_argument("--out", default="docs")
     p.set_defaults(func=cmd_docs)
+
+    p = sub.add_parser("settings", help="print every CONSORCIO_*/DAGSTER_* setting with its value (secrets redacted)")
+    p.add_argument("--markdown", action="store_true", help="print the README's table of settings instead")
+    p.set_defaults(func=cmd_settings)
 
     p = sub.add_parser("ui", help="start the Dagster UI (webserver and daemon) on the PostgreSQL-backed instance")
     p.add_argument("--host", default="127.0.0.1")

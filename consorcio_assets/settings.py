@@ -47,3 +47,129 @@ def get_settings() -> Settings:
     if env == "aws" and not lake.startswith("s3://"):
         raise ValueError("CONSORCIO_ENV=aws needs CONSORCIO_LAKE_URI=s3://bucket/prefix")
     return Settings(env, home, source_url, os.environ.get("CONSORCIO_TARGET_URL") or None, lake)
+
+
+# -- the registry: every environment variable the code reads, declared once ---------------------------------
+
+BOTH, LOCAL, AWS = ("local", "aws"), ("local",), ("aws",)
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One environment variable: its default, what it means, the modes that read it, and how to check it."""
+
+    name: str
+    default: str
+    meaning: str
+    modes: tuple[str, ...] = BOTH
+    secret: bool = False
+    choices: tuple[str, ...] = ()
+    kind: type = str  # str, int (≥ 1) or float (> 0)
+    internal: bool = False  # set by the code for its own subprocesses, never by a user
+
+    def problem(self, value: str) -> str | None:
+        """Why `value` is not acceptable for this setting, or None."""
+        if self.choices and value.lower() not in self.choices:
+            return f"must be one of {', '.join(self.choices)}, not {value!r}"
+        if self.kind in (int, float):
+            try:
+                number = self.kind(value)
+            except ValueError:
+                return f"must be {'a whole number' if self.kind is int else 'a number'}, not {value!r}"
+            if number <= 0:
+                return f"must be positive, not {value!r}"
+        return None
+
+
+REGISTRY: tuple[Setting, ...] = (
+    Setting("CONSORCIO_ENV", "local", "`local` (embedded stand-ins) or `aws` (real DMS, Glue, S3, Aurora)",
+            choices=("local", "aws")),
+    Setting("CONSORCIO_HOME", ".data", "where local state lives (stand-in, lake, embedded PostgreSQL, secrets)", LOCAL),
+    Setting("CONSORCIO_SOURCE_URL", "duckdb:///<home>/source/consorcio_simulacao.duckdb",
+            "SQLAlchemy URL of the source (SQL Server in aws mode)", secret=True),
+    Setting("CONSORCIO_TARGET_URL", "the embedded pgserver under <home>/pg",
+            "PostgreSQL URL of the target (Aurora); in aws mode the Glue job reads its secret instead", secret=True),
+    Setting("CONSORCIO_LAKE_URI", "file://<home>/lake", "root of the lake: `file://…` or `s3://bucket/prefix`"),
+    Setting("CONSORCIO_PIPES_URI", "<lake>/_glue/pipes", "`s3://bucket[/prefix]` for Dagster Pipes context and "
+            "messages of Glue runs (Terraform output `pipes_uri`)", AWS),
+    Setting("CONSORCIO_TARGET_SECRET_ID", "", "Secrets Manager secret of the Aurora cluster (the Glue job's login)",
+            AWS),
+    Setting("CONSORCIO_DMS_TASK_ARN", "", "the DMS full-load replication task", AWS),
+    Setting("CONSORCIO_DMS_TARGET_ENDPOINT_ARN", "", "its S3 target endpoint: the project's S3Settings are applied",
+            AWS),
+    Setting("CONSORCIO_DMS_S3_ROLE_ARN", "", "the endpoint's ServiceAccessRoleArn, sent with the S3Settings", AWS),
+    Setting("CONSORCIO_GLUE_JOB_NAME", "consorcio-glue-job", "the Glue job that loads a table", AWS),
+    Setting("CONSORCIO_GLUE_MAX_CONCURRENT_RUNS", "3", "table loads at once (keep ≤ the job's MaxConcurrentRuns)",
+            kind=int),
+    Setting("CONSORCIO_GLUE_COPY_STREAMS", "2", "parallel binary COPY connections per table", kind=int),
+    Setting("CONSORCIO_GLUE_ON_INVALID", "fail", "`fail` the run on a row that violates its target type, or "
+            "`reject` it to consorcio.consorcio_rejects", choices=("fail", "reject")),
+    Setting("CONSORCIO_GLUE_WORKER_TYPE", "the job definition's", "Glue worker type per run", AWS),
+    Setting("CONSORCIO_GLUE_NUMBER_OF_WORKERS", "the job definition's", "Glue workers per run", AWS, kind=int),
+    Setting("CONSORCIO_GLUE_MAX_CAPACITY", "the job definition's", "Glue DPUs per run (instead of workers)", AWS,
+            kind=float),
+    Setting("CONSORCIO_GLUE_TIMEOUT_MINUTES", "the job definition's", "Glue run timeout", AWS, kind=int),
+    Setting("CONSORCIO_GLUE_PYTHON_MODULES", "the job definition's", "`--additional-python-modules` for each run",
+            AWS),
+    Setting("CONSORCIO_GLUE_SCRIPT", "the packaged job", "run another job script locally (development only)", LOCAL),
+    Setting("CONSORCIO_GLUE_TARGET_URL", "", "the target URL handed to a local Glue subprocess (never an argument)",
+            LOCAL, secret=True, internal=True),
+    Setting("CONSORCIO_PII_HMAC_KEY", "a random key in <home>/secrets/pii_hmac.key",
+            "key of the CPF/CNPJ tokens in the analytics schema (≥ 32 bytes; Secrets Manager in aws mode)",
+            secret=True),
+    Setting("CONSORCIO_BENCH_TARGET_URL", "a fresh database on the embedded server",
+            "the benchmark's target PostgreSQL", LOCAL, secret=True),
+    Setting("CONSORCIO_BENCH_DAGSTER_URL", "a fresh database on the embedded server",
+            "the benchmark's Dagster storage", LOCAL, secret=True),
+    Setting("DAGSTER_HOME", "<home>/dagster_home", "Dagster instance directory (its dagster.yaml)"),
+    Setting("DAGSTER_PG_URL", "database `dagster` on the embedded server",
+            "PostgreSQL URL of Dagster's run, event-log and schedule storage", secret=True),
+    Setting("DAGSTER_DISABLE_TELEMETRY", "unset", "`1` keeps Dagster from sending telemetry", internal=True),
+)
+SETTINGS_BY_NAME = {s.name: s for s in REGISTRY}
+
+
+def declared(name: str) -> Setting:
+    """The registry entry of `name`; reading an undeclared variable is a programming error."""
+    try:
+        return SETTINGS_BY_NAME[name]
+    except KeyError:
+        raise KeyError(f"{name} is not declared in consorcio_assets.settings.REGISTRY") from None
+
+
+def environment_problems(environ: dict[str, str] | None = None) -> list[str]:
+    """One line per set variable whose value is unusable, naming it: checked before any work starts."""
+    environ = os.environ if environ is None else environ
+    problems = []
+    for setting in REGISTRY:
+        value = environ.get(setting.name)
+        if value not in (None, "") and (why := setting.problem(value)):
+            problems.append(f"{setting.name} {why}")
+    return problems
+
+
+def redacted(setting: Setting, value: str | None) -> str:
+    """A value fit to print: secrets hidden, the password of a URL hidden, unset shown as such."""
+    if value in (None, ""):
+        return "(unset)"
+    if "://" in value and "@" in value:
+        from sqlalchemy.engine import make_url
+
+        try:
+            return make_url(value).render_as_string(hide_password=True)
+        except Exception:
+            return "***"
+    return "***" if setting.secret and "://" not in value else value
+
+
+def settings_table() -> str:
+    """The Markdown table of every setting (the README carries it; a test keeps the two equal)."""
+    rows = ["| variable | default | modes | meaning |", "|---|---|---|---|"]
+    for s in REGISTRY:
+        if s.internal:
+            continue
+        modes = "both" if s.modes == BOTH else s.modes[0]
+        extra = f" ({'/'.join(s.choices)})" if s.choices else ""
+        rows.append(f"| `{s.name}` | {s.default or '—'} | {modes} | {s.meaning}{extra}"
+                    f"{'; secret' if s.secret else ''} |")
+    return "\n".join(rows)
