@@ -4,7 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test ui docs bench verify clean
+.PHONY: run test ui docs bench verify stop clean
+PORT ?= 3000
 
 ## Seed the embedded source (first time only), run the whole migration with all checks, print a summary.
 run: $(STAMP)
@@ -22,9 +23,13 @@ test: $(STAMP)
 	bash consorcio_assets_tests/ui/install-chromium.sh
 	$(BIN)/python -m pytest -n 2 -q -p no:cacheprovider
 
-## Dagster UI (webserver + daemon) on http://127.0.0.1:3000 with the PostgreSQL-backed instance.
+## Dagster UI (webserver + daemon) on http://127.0.0.1:$(PORT) with the PostgreSQL-backed instance (make ui PORT=3001).
 ui: $(STAMP)
-	$(BIN)/consorcio ui
+	$(BIN)/consorcio ui --port $(PORT)
+
+## Stop the embedded PostgreSQL (it stays up between commands so they and the UI share it).
+stop: $(STAMP)
+	$(BIN)/consorcio stop
 
 ## Every check against the current state, without loading anything.
 verify: $(STAMP)

@@ -1,29 +1,161 @@
-"""`consorcio`: what is not a Dagster job — seeding the stand-in, URLs, and running the migration end to end."""
+"""consorcio: seed the embedded source, run the migration with progress and a summary, verify, open the UI.
+
+Run it from anywhere inside the project (like git, it finds the project by walking up to its pyproject.toml and
+keeps its state in <project>/.data unless CONSORCIO_HOME says otherwise). Settings come from the environment:
+`consorcio settings` lists them. Errors are one line (exit 2: bad input or settings, 1: a failure); add
+--debug to see the traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import time
+import tomllib
+from pathlib import Path
 
-from .settings import default_source_path, get_settings
+PROJECT_NAME = "consorcio-migration"
+HOME_DIR = ".data"
+#: seconds a reachability check of a configured PostgreSQL waits before saying it cannot connect
+CONNECT_TIMEOUT = 5
+
+
+class UsageError(Exception):
+    """Bad input or settings: exit 2."""
+
+
+class Failure(Exception):
+    """Something did not work: exit 1."""
+
+
+class Parser(argparse.ArgumentParser):
+    """Help with every default; a usage error is one line and exit 2."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", argparse.ArgumentDefaultsHelpFormatter)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, not {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, not {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {value}")
+    return value
+
+
+def port_number(text: str) -> int:
+    value = positive_int(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"must be a TCP port (1-65535), not {value}")
+    return value
+
+
+# ------------------------------------------------------------------------------------------ project and settings
+
+
+def find_project(start: Path) -> Path | None:
+    """The nearest directory at or above `start` whose pyproject.toml is this project's."""
+    for folder in (start, *start.parents):
+        pyproject = folder / "pyproject.toml"
+        if pyproject.is_file():
+            try:
+                if tomllib.loads(pyproject.read_text()).get("project", {}).get("name") == PROJECT_NAME:
+                    return folder
+            except (tomllib.TOMLDecodeError, OSError):
+                continue
+    return None
+
+
+def use_home(quiet: bool = False) -> Path:
+    """Point CONSORCIO_HOME at the project's .data (unless set), say which home is used, validate settings."""
+    from .settings import environment_problems, get_settings
+
+    problems = environment_problems()
+    if problems:
+        raise UsageError(problems[0] + (f" (and {len(problems) - 1} more: consorcio settings)" if problems[1:] else ""))
+    if not os.environ.get("CONSORCIO_HOME"):
+        project = find_project(Path.cwd())
+        if project is None:
+            raise UsageError(f"not inside the {PROJECT_NAME} project (no pyproject.toml naming it here or above): "
+                             "cd into it, or set CONSORCIO_HOME")
+        os.environ["CONSORCIO_HOME"] = str(project / HOME_DIR)
+    try:
+        home = get_settings().home
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    if not quiet:
+        print(f"home: {home}", file=sys.stderr)
+    return home
+
+
+def check_reachable() -> None:
+    """A configured target or Dagster storage that does not answer is one line naming its (redacted) URL,
+    within CONNECT_TIMEOUT seconds: one attempt, no retry chain."""
+    import psycopg
+
+    from .target.postgres import redact
+
+    for name in ("CONSORCIO_TARGET_URL", "DAGSTER_PG_URL"):
+        url = os.environ.get(name)
+        if not url:
+            continue
+        libpq = url.replace("postgresql+psycopg2://", "postgresql://", 1).replace("postgresql+psycopg://",
+                                                                                   "postgresql://", 1)
+        try:
+            psycopg.connect(libpq, connect_timeout=CONNECT_TIMEOUT).close()
+        except psycopg.Error as err:
+            reason = (str(err).strip().splitlines() or ["no answer"])[-1].strip()
+            raise Failure(f"cannot reach {name}={redact(url)}: {reason}") from None
+
+
+def instance_env() -> dict[str, str]:
+    """The Dagster instance's environment, set in this process too; says when it starts the embedded server."""
+    from .instance import prepare_instance_env
+    from .settings import get_settings
+
+    settings = get_settings()
+    if not settings.target_url or not os.environ.get("DAGSTER_PG_URL"):
+        print(f"starting the embedded PostgreSQL ({settings.home / 'pg'}; it stays up: consorcio stop)",
+              file=sys.stderr)
+    env = prepare_instance_env()
+    os.environ.update({k: env[k] for k in ("DAGSTER_HOME", "DAGSTER_PG_URL")})
+    return env
+
+
+# ------------------------------------------------------------------------------------------ commands
 
 
 def cmd_seed(args) -> int:
+    from .settings import get_settings
     from .source.stand_in import seed
 
     settings = get_settings()
-    path = settings.source_path or default_source_path(settings.home)
-    if settings.source_path is None:
-        print("CONSORCIO_SOURCE_URL is not the embedded stand-in: nothing to seed", file=sys.stderr)
-        return 2
+    path = settings.source_path
+    if path is None:
+        raise UsageError("CONSORCIO_SOURCE_URL is not the embedded stand-in: nothing to seed")
+    started = time.perf_counter()
     try:
-        started = time.perf_counter()
         counts = seed(path, simulacoes=args.simulacoes, seed=args.seed, force=args.force)
     except FileExistsError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+        raise Failure(str(err)) from None
     seconds = time.perf_counter() - started
     total = sum(counts.values())
     for name, n in counts.items():
@@ -39,45 +171,57 @@ def cmd_db_url(args) -> int:
     return 0
 
 
-def _dagster(argv: list[str]) -> int:
-    from .instance import prepare_instance_env
+def load_job(job: str) -> None:
+    """Load the definitions and check that `job` is one of them (before anything is created)."""
+    from .launch import UnknownJob, check_job
 
-    return subprocess.call([sys.executable, "-m", "dagster", *argv], env=prepare_instance_env())
+    print("loading the Dagster definitions…", file=sys.stderr)
+    try:
+        check_job(job)
+    except UnknownJob as err:
+        raise UsageError(str(err)) from None
 
 
 def cmd_run(args) -> int:
-    """Seed the stand-in if missing, run `migrate_all`, print the per-table summary."""
+    """Seed the stand-in if missing, run the job with progress lines, print the summary of this run."""
+    from .launch import run_and_follow
+    from .settings import get_settings
+    from .summary import print_run_summary
+
+    check_reachable()
+    load_job(args.job)
     settings = get_settings()
     if settings.source_path is not None and not settings.source_path.exists():
         print(f"seeding the embedded source at {settings.source_path} ({args.simulacoes:,} simulações)")
-        seed_args = argparse.Namespace(simulacoes=args.simulacoes, seed=args.seed, force=False)
-        if cmd_seed(seed_args):
-            return 1
-    from pathlib import Path
-
+        cmd_seed(argparse.Namespace(simulacoes=args.simulacoes, seed=args.seed, force=False))
+    env = instance_env()
     config = Path(__file__).with_name("run_config.yaml")
-    code = _dagster(["job", "execute", "-m", "consorcio_assets.definitions", "-j", args.job, "-c", str(config)])
-    from .summary import print_latest_run_summary
-    from .instance import prepare_instance_env
-    import os
-
-    os.environ.update(prepare_instance_env())
-    print_latest_run_summary(args.job)
-    return code
+    run_id, code = run_and_follow(args.job, env, settings.home / "logs", config=config)
+    ok = print_run_summary(run_id)
+    return 0 if ok and code == 0 else 1
 
 
 def cmd_summary(args) -> int:
-    from .instance import prepare_instance_env
-    from .summary import print_latest_run_summary
-    import os
+    import dagster as dg
 
-    os.environ.update(prepare_instance_env())
-    return 0 if print_latest_run_summary(args.job) else 1
+    from .summary import latest_run_id, print_run_summary
+
+    check_reachable()
+    instance_env()
+    run_id = getattr(args, "run_id", None)
+    if run_id is None:
+        with dg.DagsterInstance.get() as instance:
+            run_id = latest_run_id(instance, args.job)
+        if run_id is None:
+            load_job(args.job)
+            raise Failure(f"no run of {args.job} yet: consorcio run --job {args.job}")
+    return 0 if print_run_summary(run_id) else 1
 
 
 def cmd_verify(args) -> int:
     from .verify import main_verify
 
+    check_reachable()
     return main_verify()
 
 
@@ -88,8 +232,6 @@ def cmd_bench(args, rest: list[str]) -> int:
 
 
 def cmd_docs(args) -> int:
-    from pathlib import Path
-
     from .docs import write_docs
 
     for path in write_docs(Path(args.out)):
@@ -99,8 +241,6 @@ def cmd_docs(args) -> int:
 
 def cmd_settings(args) -> int:
     """Every setting the code reads, with its current value (secrets redacted) or the table for the README."""
-    import os
-
     from .settings import REGISTRY, environment_problems, redacted, settings_table
 
     if args.markdown:
@@ -117,62 +257,116 @@ def cmd_settings(args) -> int:
 
 
 def cmd_ui(args) -> int:
-    from pathlib import Path
+    from .processes import serve_ui
 
-    workspace = Path(__file__).resolve().parent.parent / "workspace.yaml"
-    return _dagster(["dev", "-w", str(workspace), "-h", args.host, "-p", str(args.port)])
+    check_reachable()
+    env = instance_env()
+    return serve_ui(args.host, args.port, env)
+
+
+def cmd_stop(args) -> int:
+    from .processes import stop_embedded_postgres
+    from .settings import get_settings
+
+    print(stop_embedded_postgres(get_settings().home / "pg"))
+    return 0
+
+
+# ------------------------------------------------------------------------------------------ parser
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="consorcio", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=Parser)
+
+    def command(name: str, text: str, func, **kwargs) -> Parser:
+        p = sub.add_parser(name, help=text, description=text, **kwargs)
+        p.set_defaults(func=func)
+        if kwargs.get("add_help", True):
+            p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                           help="show the traceback of an error")
+        return p
+
+    def scale(p: Parser, what: str) -> None:
+        p.add_argument("--simulacoes", type=positive_int, default=20_000, metavar="N",
+                       help=f"simulações to generate{what}")
+        p.add_argument("--seed", type=non_negative_int, default=42, metavar="S",
+                       help="random seed of the generator (same seed, same data)")
+
+    p = command("seed", "build the embedded SQL Server stand-in (DuckDB) with generated data", cmd_seed)
+    scale(p, "")
+    p.add_argument("--force", action="store_true", help="replace an existing stand-in")
+
+    p = command("db-url", "print the target PostgreSQL URL, e.g. psql \"$(consorcio db-url)\"", cmd_db_url)
+    p.add_argument("--dagster", action="store_true", help="the Dagster storage database instead")
+
+    p = command("run", "seed the source if missing, run a job with progress lines, print the summary of the run",
+                cmd_run)
+    scale(p, " when the source does not exist yet")
+    p.add_argument("--job", default="migrate_all", help="the Dagster job to run")
+
+    p = command("summary", "per-table summary of a run: rows per stage, checks, WARNs, time", cmd_summary)
+    p.add_argument("--job", default="migrate_all", help="summarise the latest run of this job")
+    p.add_argument("--run-id", default=argparse.SUPPRESS, help="summarise this run (default: the job's latest)")
+
+    command("verify", "run every check against the current state (job verify_migration), one line per check; "
+            "exit 1 on any ERROR", cmd_verify)
+
+    command("bench", "measure every stage against its floors and the usual tools; `consorcio bench --help` "
+            "lists its options (see bench/README.md)", cmd_bench, add_help=False).set_defaults(passthrough=True)
+
+    p = command("docs", "regenerate the architecture, data model and runbook docs from the catalog", cmd_docs)
+    p.add_argument("--out", default="docs", help="folder to write the docs to")
+
+    p = command("settings", "print every CONSORCIO_*/DAGSTER_* setting with its value (secrets redacted)",
+                cmd_settings)
+    p.add_argument("--markdown", action="store_true", help="print the README's table of settings instead")
+
+    p = command("ui", "start the Dagster UI (webserver and daemon) on the PostgreSQL-backed instance", cmd_ui)
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    p.add_argument("--port", type=port_number, default=3000, help="port to listen on (must be free)")
+
+    command("stop", "stop the embedded PostgreSQL (it stays up between commands otherwise)", cmd_stop)
+    return parser
+
+
+#: commands that work without a project or home (they read no local state)
+NO_HOME = ("docs", "settings", "bench")
+#: commands whose stdout is for scripts: the home goes unsaid
+QUIET = ("db-url", "summary")
+
+
+def dispatch(args, rest: list[str]) -> int:
+    if args.command not in NO_HOME:
+        use_home(quiet=args.command in QUIET)
+    if getattr(args, "passthrough", False):
+        return args.func(args, rest)
+    return args.func(args)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="consorcio", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    p = sub.add_parser("seed", help="build the embedded SQL Server stand-in with generated data")
-    p.add_argument("--simulacoes", type=int, default=20_000)
-    p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--force", action="store_true", help="replace an existing stand-in")
-    p.set_defaults(func=cmd_seed)
-
-    p = sub.add_parser("db-url", help="print the target PostgreSQL URL in use")
-    p.add_argument("--dagster", action="store_true", help="the Dagster storage database instead")
-    p.set_defaults(func=cmd_db_url)
-
-    p = sub.add_parser("run", help="seed if needed, run the whole migration with all checks, print a summary")
-    p.add_argument("--simulacoes", type=int, default=20_000)
-    p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--job", default="migrate_all")
-    p.set_defaults(func=cmd_run)
-
-    p = sub.add_parser("summary", help="per-table summary of the latest run of a job")
-    p.add_argument("--job", default="migrate_all")
-    p.set_defaults(func=cmd_summary)
-
-    p = sub.add_parser("verify", help="run every check against the current state (job verify_migration); non-zero on any ERROR")
-    p.set_defaults(func=cmd_verify)
-
-    p = sub.add_parser("bench", help="measure every stage against the floors and the usual tools (see bench/README.md)",
-                       add_help=False)
-    p.set_defaults(func=cmd_bench, passthrough=True)
-
-    p = sub.add_parser("docs", help="regenerate the architecture, data model and runbook docs from the catalog")
-    p.add_argument("--out", default="docs")
-    p.set_defaults(func=cmd_docs)
-
-    p = sub.add_parser("settings", help="print every CONSORCIO_*/DAGSTER_* setting with its value (secrets redacted)")
-    p.add_argument("--markdown", action="store_true", help="print the README's table of settings instead")
-    p.set_defaults(func=cmd_settings)
-
-    p = sub.add_parser("ui", help="start the Dagster UI (webserver and daemon) on the PostgreSQL-backed instance")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=3000)
-    p.set_defaults(func=cmd_ui)
-
+    parser = build_parser()
     args, rest = parser.parse_known_args(argv)
-    if getattr(args, "passthrough", False):
-        return args.func(args, rest)
-    if rest:
+    if rest and not getattr(args, "passthrough", False):
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
-    return args.func(args)
+    try:
+        return dispatch(args, rest)
+    except UsageError as err:
+        print(f"consorcio {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except Failure as err:
+        print(f"consorcio {args.command}: error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"consorcio {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:  # one line for the user; --debug shows where
+        if args.debug:
+            raise
+        text = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        print(f"consorcio {args.command}: error: {text} (--debug shows the traceback)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

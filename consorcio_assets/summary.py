@@ -1,61 +1,144 @@
-"""The per-table summary printed after a run: rows at each stage and the checks' outcome."""
+"""The per-table summary printed after a run: rows at each stage, the checks' outcome, the time it took.
+
+It is the summary of one run, named by its id (two runs at once never mix), and its "N/N ok" counts say
+which planned checks did not run and why (the table's load failed, or the run stopped before them).
+"""
 
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass, field
 
 import dagster as dg
 
 from .catalog import catalog
+from .progress import asset_of, elapsed
 from .stages import STAGES
 
-
-def _latest_run(instance: dg.DagsterInstance, job: str):
-    runs = instance.get_runs(filters=dg.RunsFilter(job_name=job), limit=1)
-    return runs[0] if runs else None
+ET = dg.DagsterEventType
+UI_HINT = "open the UI: make ui (or consorcio ui)"
 
 
-def collect(instance: dg.DagsterInstance, run_id: str):
-    rows: dict[str, dict[str, int | None]] = defaultdict(dict)
-    checks: dict[str, list[tuple[str, bool, str]]] = defaultdict(list)
+@dataclass
+class CheckResult:
+    name: str  # stage:check
+    passed: bool
+    severity: str
+    counts: dict[str, int]
+
+
+@dataclass
+class RunFacts:
+    """What one run's event log says, per table."""
+
+    rows: dict[str, dict[str, int | None]] = field(default_factory=lambda: defaultdict(dict))
+    checks: dict[str, list[CheckResult]] = field(default_factory=lambda: defaultdict(list))
+    #: table -> planned checks (stage:check) with the step that runs them
+    planned_checks: dict[str, dict[str, str]] = field(default_factory=lambda: defaultdict(dict))
+    #: table -> stages whose materialization was planned / happened
+    planned_stages: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    done_stages: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    failed_steps: set[str] = field(default_factory=set)
+
+    def not_run(self, table: str) -> tuple[int, str]:
+        """(how many planned checks of `table` did not run, why)."""
+        ran = {c.name for c in self.checks.get(table, [])}
+        missing = {name: step for name, step in self.planned_checks.get(table, {}).items() if name not in ran}
+        if not missing:
+            return 0, ""
+        failed_loads = [s for s in STAGES if s in self.planned_stages.get(table, set())
+                        and s not in self.done_stages.get(table, set())]
+        if failed_loads:
+            why = f"{failed_loads[0]} load failed"
+        elif any(step in self.failed_steps for step in missing.values()):
+            why = "their step failed"
+        else:
+            why = "the run stopped before them"
+        return len(missing), why
+
+
+def collect(instance: dg.DagsterInstance, run_id: str) -> RunFacts:
+    facts = RunFacts()
     for record in instance.all_logs(run_id):
         event = record.dagster_event
         if event is None:
             continue
-        if event.event_type in (dg.DagsterEventType.ASSET_MATERIALIZATION, dg.DagsterEventType.ASSET_OBSERVATION):
-            data = event.event_specific_data
-            asset = getattr(data, "materialization", None) or getattr(data, "asset_observation", None)
-            stage, table = asset.asset_key.path[0], asset.asset_key.path[-1]
-            value = asset.metadata.get("dagster/row_count")
-            rows[table][stage] = value.value if value is not None else None
-        elif event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
-            data = event.event_specific_data
+        kind, data = event.event_type, event.event_specific_data
+        if kind in (ET.ASSET_MATERIALIZATION, ET.ASSET_OBSERVATION):
+            key, metadata = asset_of(event)
+            stage, table = key.path[0], key.path[-1]
+            value = metadata.get("dagster/row_count")
+            facts.rows[table][stage] = value.value if value is not None else None
+            facts.done_stages[table].add(stage)
+        elif kind == ET.ASSET_MATERIALIZATION_PLANNED:
+            facts.planned_stages[data.asset_key.path[-1]].add(data.asset_key.path[0])
+        elif kind == ET.ASSET_CHECK_EVALUATION_PLANNED:
+            facts.planned_checks[data.asset_key.path[-1]][f"{data.asset_key.path[0]}:{data.check_name}"] = \
+                event.step_key
+        elif kind == ET.ASSET_CHECK_EVALUATION:
             severity = data.severity.value if data.severity else "ERROR"
-            checks[data.asset_key.path[-1]].append((f"{data.asset_key.path[0]}:{data.check_name}", data.passed, severity))
-    return rows, checks
+            counts = {k: int(v.value) for k, v in data.metadata.items()
+                      if isinstance(v.value, int) and not isinstance(v.value, bool)}
+            facts.checks[data.asset_key.path[-1]].append(
+                CheckResult(f"{data.asset_key.path[0]}:{data.check_name}", data.passed, severity, counts))
+        elif kind == ET.STEP_FAILURE and event.step_key:
+            facts.failed_steps.add(event.step_key)
+    return facts
 
 
-def print_latest_run_summary(job: str) -> bool:
-    """Print the summary; True when the run succeeded and no ERROR check failed."""
-    instance = dg.DagsterInstance.get()
-    run = _latest_run(instance, job)
+def latest_run_id(instance: dg.DagsterInstance, job: str) -> str | None:
+    runs = instance.get_runs(filters=dg.RunsFilter(job_name=job), limit=1)
+    return runs[0].run_id if runs else None
+
+
+def _counts_text(counts: dict[str, int]) -> str:
+    return ", ".join(f"{name}={n:,}" for name, n in list(counts.items())[:3])
+
+
+def run_seconds(instance: dg.DagsterInstance, run_id: str) -> float | None:
+    record = instance.get_run_record_by_id(run_id)
+    if record is None or record.start_time is None:
+        return None
+    return (record.end_time or record.start_time) - record.start_time
+
+
+def summary_lines(instance: dg.DagsterInstance, run_id: str) -> tuple[list[str], bool]:
+    """The summary of run `run_id`; True when the run succeeded and no ERROR check failed."""
+    run = instance.get_run_by_id(run_id)
     if run is None:
-        print(f"no run of {job} yet")
-        return False
-    rows, checks = collect(instance, run.run_id)
-    header = f"{'table':<24}" + "".join(f"{s:>13}" for s in STAGES) + f"{'checks':>14}"
-    print(f"\nrun {run.run_id} of {job}: {run.status.value}")
-    print(header)
-    print("-" * len(header))
+        return [f"no run {run_id} in the instance"], False
+    facts = collect(instance, run_id)
+    seconds = run_seconds(instance, run_id)
+    took = f" in {elapsed(seconds)}" if seconds is not None else ""
+    header = f"{'table':<24}" + "".join(f"{s:>13}" for s in STAGES) + f"  {'checks'}"
+    lines = ["", f"run {run.run_id} of {run.job_name}: {run.status.value}{took}", header, "-" * len(header)]
     ok = run.status == dg.DagsterRunStatus.SUCCESS
+    warns: list[tuple[str, CheckResult]] = []
     for t in catalog():
-        stage_rows = rows.get(t.target_name, {})
+        table = t.target_name
+        stage_rows = facts.rows.get(table, {})
         cells = "".join(f"{stage_rows[s]:>13,}" if stage_rows.get(s) is not None else f"{'-':>13}" for s in STAGES)
-        results = checks.get(t.target_name, [])
-        passed = sum(1 for _, p, _ in results if p)
-        failed = [(name, sev) for name, p, sev in results if not p]
-        ok = ok and not any(not p and sev == "ERROR" for _, p, sev in results)
-        print(f"{t.target_name:<24}{cells}{f'{passed}/{len(results)} ok':>14}")
-        for name, severity in failed:
-            print(f"{'':<24}  {'FAILED' if severity == 'ERROR' else 'WARN  '} {name}")
+        results = facts.checks.get(table, [])
+        passed = sum(1 for r in results if r.passed)
+        missing, why = facts.not_run(table)
+        text = f"{passed}/{len(results)} ok" + (f", {missing} not run: {why}" if missing else "")
+        ok = ok and not missing and not any(not r.passed and r.severity == "ERROR" for r in results)
+        lines.append(f"{table:<24}{cells}  {text}")
+        for r in results:
+            if not r.passed and r.severity == "ERROR":
+                lines.append(f"{'':<24}  FAILED {r.name}" + (f" ({_counts_text(r.counts)})" if r.counts else ""))
+            elif not r.passed:
+                warns.append((table, r))
+    if warns:
+        lines.append("")
+        lines.extend(f"WARN {table} {r.name}" + (f": {_counts_text(r.counts)}" if r.counts else "")
+                     for table, r in warns)
+    lines += ["", f"{run.status.value}{took}; {UI_HINT}"]
+    return lines, ok
+
+
+def print_run_summary(run_id: str) -> bool:
+    with dg.DagsterInstance.get() as instance:
+        lines, ok = summary_lines(instance, run_id)
+    print("\n".join(lines))
     return ok

@@ -1,16 +1,14 @@
 """`consorcio verify`: run the `verify_migration` job and print one line per check.
 
-The job runs in a `dagster job execute` subprocess on the PostgreSQL-backed instance (its log goes to
-<home>/logs/verify_migration.log); the lines come from the run's check evaluations: stage, table, check,
-status, counts and the first offending keys. The exit code is non-zero when any ERROR check failed or
+The run belongs to the code location (`launch.run_and_follow`: the UI lists it under its job) and executes in a
+subprocess on the PostgreSQL-backed instance (its log: <home>/logs/verify_migration-<run>.log); the lines come
+from the run's check evaluations: stage, table, check, status, counts and the first offending keys. The exit code is non-zero when any ERROR check failed or
 the run itself did not succeed.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
 import sys
 import uuid
 from dataclasses import dataclass
@@ -66,33 +64,20 @@ def check_lines(instance, run_id: str) -> list[CheckLine]:
     return sorted(lines, key=lambda line: (line.stage, line.table, line.check))
 
 
-def _find_run(instance, verify_id: str):
-    import dagster as dg
-
-    runs = instance.get_runs(filters=dg.RunsFilter(job_name=VERIFY_JOB, tags={RUN_TAG: verify_id}), limit=1)
-    return runs[0] if runs else None
-
-
-def run_job(env: dict[str, str], verify_id: str, log: Path) -> int:
-    command = [sys.executable, "-m", "dagster", "job", "execute", "-m", "consorcio_assets.definitions",
-               "-j", VERIFY_JOB, "--tags", json.dumps({RUN_TAG: verify_id})]
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("w") as out:
-        return subprocess.call(command, env=env, stdout=out, stderr=subprocess.STDOUT)
-
-
 def main_verify() -> int:
     """Run every check against the current state; print one line per check; non-zero on any ERROR."""
     import dagster as dg
 
+    from .launch import run_and_follow, run_log
+
     env = prepare_instance_env()
-    verify_id = uuid.uuid4().hex
-    log = get_settings().home / "logs" / f"{VERIFY_JOB}.log"
-    code = run_job(env, verify_id, log)
     os.environ.update({k: env[k] for k in ("DAGSTER_HOME", "DAGSTER_PG_URL")})
+    log_dir = get_settings().home / "logs"
+    run_id, code = run_and_follow(VERIFY_JOB, env, log_dir, tags={RUN_TAG: uuid.uuid4().hex})
+    log = run_log(log_dir, VERIFY_JOB, run_id)
     with dg.DagsterInstance.get() as instance:
-        run = _find_run(instance, verify_id)
-        lines = check_lines(instance, run.run_id) if run else []
+        run = instance.get_run_by_id(run_id)
+        lines = check_lines(instance, run_id)
         status = run.status.value if run else "NOT STARTED"
     print(f"{'':<5}{'stage':<13}{'table':<22}{'check':<31}counts")
     for line in lines:

@@ -19,12 +19,12 @@ SERVER_OVERRIDES = {"CONSORCIO_BENCH_TARGET_URL": "CONSORCIO_TARGET_URL", "CONSO
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="consorcio bench", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="consorcio bench", description=" ".join(__doc__.split()))
     p.add_argument("--simulacoes", type=int, default=1_000_000, help="scale of the seeded source (default 1,000,000)")
     p.add_argument("--quick", action="store_true",
-                   help="CI-sized: 5k-row sample for the slow comparisons, no single-stream load run")
+                   help="CI-sized: 5k-row sample for the slow comparisons, no single-stream load run (default: off)")
     p.add_argument("--runs", type=int, default=None, help="measurements to take the median of (default 3, 1 with --quick)")
-    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--seed", type=int, default=42, help="random seed of the generator (default 42)")
     p.add_argument("--home", type=Path, help="bench CONSORCIO_HOME (default .data/bench/<simulacoes>)")
     p.add_argument("--output", type=Path, help="result JSON (default bench/results/<date>.json)")
     p.add_argument("--baseline", type=Path,

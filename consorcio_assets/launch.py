@@ -1,0 +1,164 @@
+"""Runs that belong to the code location, started outside the UI (`consorcio run`, `consorcio verify`, the bench).
+
+`dagster job execute -m …` records a run with a code origin but no remote origin, so the UI (which lists a job's
+runs by the `dagster/repository` tag derived from the remote origin) shows none of them. Here a run is created
+the way the webserver creates one — with the remote origin of `workspace.yaml`'s code location — and then
+executed in a process of its own (`python -m consorcio_assets.launch --run-id …`), as the UI's run launcher does.
+
+    python -m consorcio_assets.launch --job migrate_all [--config run_config.yaml] [--tags JSON]
+    python -m consorcio_assets.launch --run-id <id of a run created by `create_run`>
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Mapping
+from functools import lru_cache
+from pathlib import Path
+
+import dagster as dg
+
+MODULE = "consorcio_assets.definitions"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+WORKSPACE = REPO_ROOT / "workspace.yaml"
+#: the UI's code location; workspace.yaml names it, and a run's remote origin must carry the same name
+LOCATION = "consorcio_migration"
+
+
+class UnknownJob(ValueError):
+    pass
+
+
+@lru_cache(maxsize=1)
+def reconstructable_repository():
+    from dagster._core.definitions.reconstruct import ReconstructableRepository
+
+    return ReconstructableRepository.for_module(MODULE, None, working_directory=str(REPO_ROOT))
+
+
+def job_names() -> list[str]:
+    return sorted(reconstructable_repository().get_definition().job_names)
+
+
+def check_job(job: str) -> None:
+    """Raise UnknownJob naming the jobs there are (before anything is created)."""
+    names = job_names()
+    if job not in names:
+        raise UnknownJob(f"job {job!r} does not exist (jobs: {', '.join(names)})")
+
+
+def location_origin():
+    """The code location origin the webserver builds from workspace.yaml (same class, same name)."""
+    from dagster._core.remote_origin import ManagedGrpcPythonEnvCodeLocationOrigin
+    from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
+
+    if WORKSPACE.exists():
+        from dagster._core.workspace.load import location_origins_from_yaml_paths
+
+        origins = [o for o in location_origins_from_yaml_paths([str(WORKSPACE)]) if o.location_name == LOCATION]
+        if origins:
+            return origins[0]
+    target = LoadableTargetOrigin(executable_path=sys.executable, module_name=MODULE,
+                                  working_directory=str(REPO_ROOT))
+    return ManagedGrpcPythonEnvCodeLocationOrigin(loadable_target_origin=target, location_name=LOCATION)
+
+
+def create_run(instance: dg.DagsterInstance, job: str, run_config: Mapping | None = None,
+               tags: Mapping[str, str] | None = None, run_id: str | None = None):
+    """A NOT_STARTED run of `job` with the remote origin of the code location (what the UI lists)."""
+    from dagster._core.remote_origin import RemoteRepositoryOrigin
+
+    check_job(job)
+    repo = reconstructable_repository()
+    recon_job = repo.get_reconstructable_job(job)
+    job_def = recon_job.get_definition()
+    remote_repo = RemoteRepositoryOrigin(code_location_origin=location_origin(),
+                                         repository_name=repo.get_definition().name)
+    return instance.create_run_for_job(
+        job_def, run_id=run_id, run_config=dict(run_config or {}), tags={**job_def.tags, **(tags or {})},
+        remote_job_origin=remote_repo.get_job_origin(job), job_code_origin=recon_job.get_python_origin())
+
+
+def execute(instance: dg.DagsterInstance, run_id: str) -> bool:
+    """Execute a created run in this process (its steps in their own processes); True on success."""
+    from dagster._core.definitions.reconstruct import recon_job_from_origin
+    from dagster._utils.interrupts import capture_interrupts
+
+    run = instance.get_run_by_id(run_id)
+    if run is None:
+        raise LookupError(f"no run {run_id} in the instance")
+    with capture_interrupts():
+        result = dg.execute_run(recon_job_from_origin(run.job_code_origin), run, instance)
+    return result.success
+
+
+def run_log(log_dir: Path, job: str, run_id: str) -> Path:
+    """Where the console output of the process executing a run goes."""
+    return log_dir / f"{job}-{run_id[:8]}.log"
+
+
+def run_and_follow(job: str, env: Mapping[str, str], log_dir: Path, config: Path | None = None,
+                   tags: Mapping[str, str] | None = None, out=print) -> tuple[str, int]:
+    """Create a run of `job`, execute it in a child process (its console output to a log file), print its
+    progress from the event log while it runs; (run id, the child's exit code). The run is this one: callers
+    summarise it by id, never as "the job's latest"."""
+    import subprocess
+    import time
+
+    from .progress import follow
+
+    with dg.DagsterInstance.get() as instance:
+        run = create_run(instance, job, load_config(str(config) if config else None), tags)
+        log_dir.mkdir(parents=True, exist_ok=True)
+        log = run_log(log_dir, job, run.run_id)
+        out(f"run {run.run_id} of {job} (Dagster's own output: {log})")
+        started = time.time()
+        with log.open("w") as sink:
+            child = subprocess.Popen([sys.executable, "-m", "consorcio_assets.launch", "--run-id", run.run_id],
+                                     env=dict(env), stdout=sink, stderr=subprocess.STDOUT)
+            try:
+                follow(instance, run.run_id, alive=lambda: child.poll() is None, out=out, started=started)
+                code = child.wait()
+            except KeyboardInterrupt:
+                out("interrupted: stopping the run (Ctrl-C again to leave it)")
+                code = child.wait()
+        ended = instance.get_run_by_id(run.run_id)
+        if ended is not None and not ended.is_finished:
+            instance.report_run_failed(ended, f"the process executing it exited with code {code}")
+        return run.run_id, code
+
+
+def load_config(path: str | None) -> dict:
+    if not path:
+        return {}
+    import yaml
+
+    return yaml.safe_load(Path(path).read_text()) or {}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m consorcio_assets.launch", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--job", help="create a run of this job, then execute it")
+    which.add_argument("--run-id", help="execute this already created run")
+    parser.add_argument("--config", "-c", help="run config YAML (with --job)")
+    parser.add_argument("--tags", help="JSON object of run tags (with --job)")
+    args = parser.parse_args(argv)
+    with dg.DagsterInstance.get() as instance:
+        run_id = args.run_id
+        if args.job:
+            try:
+                run = create_run(instance, args.job, load_config(args.config), json.loads(args.tags or "{}"))
+            except UnknownJob as err:
+                print(f"error: {err}", file=sys.stderr)
+                return 2
+            run_id = run.run_id
+            print(f"run {run_id} of {args.job}", flush=True)
+        return 0 if execute(instance, run_id) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
