@@ -33,9 +33,14 @@ class UnknownJob(ValueError):
 
 @lru_cache(maxsize=1)
 def reconstructable_repository():
-    from dagster._core.definitions.reconstruct import ReconstructableRepository
+    """The repository as `dagster job execute -m` finds it (the module's Definitions, by attribute)."""
+    from dagster._cli.workspace.cli_target import get_repository_python_origin_from_cli_opts
+    from dagster._utils.hosted_user_process import recon_repository_from_origin
+    from dagster_shared.cli import PythonPointerOpts
 
-    return ReconstructableRepository.for_module(MODULE, None, working_directory=str(REPO_ROOT))
+    origin = get_repository_python_origin_from_cli_opts(
+        PythonPointerOpts(module_name=MODULE, working_directory=str(REPO_ROOT)))
+    return recon_repository_from_origin(origin)
 
 
 def job_names() -> list[str]:
@@ -83,14 +88,15 @@ def create_run(instance: dg.DagsterInstance, job: str, run_config: Mapping | Non
 
 def execute(instance: dg.DagsterInstance, run_id: str) -> bool:
     """Execute a created run in this process (its steps in their own processes); True on success."""
-    from dagster._core.definitions.reconstruct import recon_job_from_origin
+    from dagster._core.execution.api import execute_run
+    from dagster._utils.hosted_user_process import recon_job_from_origin
     from dagster._utils.interrupts import capture_interrupts
 
     run = instance.get_run_by_id(run_id)
     if run is None:
         raise LookupError(f"no run {run_id} in the instance")
     with capture_interrupts():
-        result = dg.execute_run(recon_job_from_origin(run.job_code_origin), run, instance)
+        result = execute_run(recon_job_from_origin(run.job_code_origin), run, instance)
     return result.success
 
 

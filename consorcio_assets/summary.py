@@ -35,10 +35,10 @@ class RunFacts:
     checks: dict[str, list[CheckResult]] = field(default_factory=lambda: defaultdict(list))
     #: table -> planned checks (stage:check) with the step that runs them
     planned_checks: dict[str, dict[str, str]] = field(default_factory=lambda: defaultdict(dict))
-    #: table -> stages whose materialization was planned / happened
-    planned_stages: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    #: table -> stage -> the step planned to materialize it; the stages that did
+    planned_stages: dict[str, dict[str, str]] = field(default_factory=lambda: defaultdict(dict))
     done_stages: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
-    failed_steps: set[str] = field(default_factory=set)
+    failed_steps: list[str] = field(default_factory=list)
 
     def not_run(self, table: str) -> tuple[int, str]:
         """(how many planned checks of `table` did not run, why)."""
@@ -46,12 +46,14 @@ class RunFacts:
         missing = {name: step for name, step in self.planned_checks.get(table, {}).items() if name not in ran}
         if not missing:
             return 0, ""
-        failed_loads = [s for s in STAGES if s in self.planned_stages.get(table, set())
-                        and s not in self.done_stages.get(table, set())]
+        planned, done = self.planned_stages.get(table, {}), self.done_stages.get(table, set())
+        failed_loads = [s for s in STAGES if s in planned and s not in done and planned[s] in self.failed_steps]
         if failed_loads:
             why = f"{failed_loads[0]} load failed"
         elif any(step in self.failed_steps for step in missing.values()):
             why = "their step failed"
+        elif self.failed_steps:
+            why = f"skipped after step {self.failed_steps[0]} failed"
         else:
             why = "the run stopped before them"
         return len(missing), why
@@ -71,7 +73,7 @@ def collect(instance: dg.DagsterInstance, run_id: str) -> RunFacts:
             facts.rows[table][stage] = value.value if value is not None else None
             facts.done_stages[table].add(stage)
         elif kind == ET.ASSET_MATERIALIZATION_PLANNED:
-            facts.planned_stages[data.asset_key.path[-1]].add(data.asset_key.path[0])
+            facts.planned_stages[data.asset_key.path[-1]][data.asset_key.path[0]] = event.step_key
         elif kind == ET.ASSET_CHECK_EVALUATION_PLANNED:
             facts.planned_checks[data.asset_key.path[-1]][f"{data.asset_key.path[0]}:{data.check_name}"] = \
                 event.step_key
@@ -82,7 +84,7 @@ def collect(instance: dg.DagsterInstance, run_id: str) -> RunFacts:
             facts.checks[data.asset_key.path[-1]].append(
                 CheckResult(f"{data.asset_key.path[0]}:{data.check_name}", data.passed, severity, counts))
         elif kind == ET.STEP_FAILURE and event.step_key:
-            facts.failed_steps.add(event.step_key)
+            facts.failed_steps.append(event.step_key)
     return facts
 
 
