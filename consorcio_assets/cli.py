@@ -19,7 +19,7 @@ from pathlib import Path
 PROJECT_NAME = "consorcio-migration"
 HOME_DIR = ".data"
 #: seconds a reachability check of a configured PostgreSQL waits before saying it cannot connect
-CONNECT_TIMEOUT = 5
+CONNECT_TIMEOUT = 3
 
 
 class UsageError(Exception):
@@ -108,7 +108,8 @@ def use_home(quiet: bool = False) -> Path:
 
 def check_reachable() -> None:
     """A configured target or Dagster storage that does not answer is one line naming its (redacted) URL,
-    within CONNECT_TIMEOUT seconds: one attempt, no retry chain."""
+    within seconds: one attempt of at most CONNECT_TIMEOUT seconds (libpq may make two, with and without SSL),
+    no retry chain, checked before the heavy imports."""
     import psycopg
 
     from .target.postgres import redact
@@ -188,7 +189,6 @@ def cmd_run(args) -> int:
     from .settings import get_settings
     from .summary import print_run_summary
 
-    check_reachable()
     load_job(args.job)
     settings = get_settings()
     if settings.source_path is not None and not settings.source_path.exists():
@@ -206,7 +206,6 @@ def cmd_summary(args) -> int:
 
     from .summary import latest_run_id, print_run_summary
 
-    check_reachable()
     instance_env()
     run_id = getattr(args, "run_id", None)
     if run_id is None:
@@ -221,7 +220,6 @@ def cmd_summary(args) -> int:
 def cmd_verify(args) -> int:
     from .verify import main_verify
 
-    check_reachable()
     return main_verify()
 
 
@@ -259,7 +257,6 @@ def cmd_settings(args) -> int:
 def cmd_ui(args) -> int:
     from .processes import serve_ui
 
-    check_reachable()
     env = instance_env()
     return serve_ui(args.host, args.port, env)
 
@@ -335,11 +332,15 @@ def build_parser() -> Parser:
 NO_HOME = ("docs", "settings", "bench")
 #: commands whose stdout is for scripts: the home goes unsaid
 QUIET = ("db-url", "summary")
+#: commands that connect to the target or Dagster's storage: checked reachable first
+CONNECTS = ("run", "summary", "verify", "ui", "db-url")
 
 
 def dispatch(args, rest: list[str]) -> int:
     if args.command not in NO_HOME:
         use_home(quiet=args.command in QUIET)
+    if args.command in CONNECTS:
+        check_reachable()
     if getattr(args, "passthrough", False):
         return args.func(args, rest)
     return args.func(args)
@@ -356,6 +357,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"consorcio {args.command}: error: {err}", file=sys.stderr)
         return 2
     except Failure as err:
+        if args.debug:
+            raise
         print(f"consorcio {args.command}: error: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -119,7 +119,7 @@ def run_and_follow(job: str, env: Mapping[str, str], log_dir: Path, config: Path
         run = create_run(instance, job, load_config(str(config) if config else None), tags)
         log_dir.mkdir(parents=True, exist_ok=True)
         log = run_log(log_dir, job, run.run_id)
-        out(f"run {run.run_id} of {job} (Dagster's own output: {log})")
+        out(f"run {run.run_id} of {job} created; starting its process (Dagster's own output: {log})")
         started = time.time()
         with log.open("w") as sink:
             child = subprocess.Popen([sys.executable, "-m", "consorcio_assets.launch", "--run-id", run.run_id],

@@ -4,7 +4,7 @@ Everything runs in a bench CONSORCIO_HOME (`.data/bench/<simulacoes>` by default
 embedded PostgreSQL and Dagster instance, so a benchmark never touches the developer's data. Each stage is
 measured in its own process(es) through the stage's public entry point, with the process tree's peak RSS:
 
-- end to end: `python -m dagster job execute -j migrate_all`, as `consorcio run` does; per-step figures
+- end to end: `python -m consorcio_assets.launch --job migrate_all`, as `consorcio run` does; per-step figures
   from the run's event log;
 - extract: `DmsResource.full_load` (the DMS local engine), in a worker process;
 - transform and Aurora load: the Glue job's `load_table` per table with the arguments `GlueResource` gives
@@ -186,7 +186,8 @@ def dagster_job(env: Mapping[str, str], job: str) -> tuple[Measured, "RunFigures
     from .events import latest_run, run_figures
 
     started = time.time()
-    argv = [sys.executable, "-m", "dagster", "job", "execute", "-m", "consorcio_assets.definitions", "-j", job]
+    # created with the code location's origin, like `consorcio run`: the UI lists the bench's runs under their job
+    argv = [sys.executable, "-m", "consorcio_assets.launch", "--job", job]
     if RUN_CONFIG.exists():
         argv += ["-c", str(RUN_CONFIG)]
     measured = run_measured(argv, env=dict(env))
