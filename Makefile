@@ -44,4 +44,5 @@ bench: $(STAMP)
 	$(BIN)/consorcio bench
 
 clean:
+	-test ! -x $(BIN)/consorcio || $(BIN)/consorcio stop
 	rm -rf .data
