@@ -2,8 +2,8 @@
 
 The run belongs to the code location (`launch.run_and_follow`: the UI lists it under its job) and executes in a
 subprocess on the PostgreSQL-backed instance (its log: <home>/logs/verify_migration-<run>.log); the lines come
-from the run's check evaluations: stage, table, check, status, counts and the first offending keys. The exit code is non-zero when any ERROR check failed or
-the run itself did not succeed.
+from the run's check evaluations: stage, table, check, status, counts and the first offending keys. The exit
+code is non-zero when any ERROR check failed or the run itself did not succeed.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import os
 import sys
 import uuid
 from dataclasses import dataclass
-from pathlib import Path
 
 from .defs.checks import VERIFY_JOB
 from .instance import prepare_instance_env

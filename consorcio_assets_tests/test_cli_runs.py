@@ -103,3 +103,40 @@ def test_consorcio_run_shows_under_migrate_all_with_progress_and_its_own_summary
     assert [(r["runId"], r["status"]) for r in job["runs"]] == [(run_id, "SUCCESS")]
     assert job["runs"][0]["repositoryOrigin"] == {"repositoryLocationName": "consorcio_migration",
                                                   "repositoryName": "__repository__"}
+
+
+def test_the_summary_is_of_the_run_named_not_the_latest(instance_env):
+    """Two runs of one job at once: each process prints its own run (issue 19 item 6)."""
+    from consorcio_assets.launch import create_run
+    from consorcio_assets.summary import summary_lines
+
+    with dg.DagsterInstance.get() as instance:
+        first = create_run(instance, "migrate_all")
+        second = create_run(instance, "migrate_all")
+        lines, ok = summary_lines(instance, first.run_id)
+    assert f"run {first.run_id} of migrate_all: NOT_STARTED" in lines
+    assert not any(second.run_id in line for line in lines) and not ok
+
+
+def test_not_run_checks_are_counted_with_their_reason():
+    from consorcio_assets.summary import CheckResult, RunFacts
+
+    facts = RunFacts()
+    for stage, step in (("transformed", "glue_load"), ("aurora", "glue_load")):
+        facts.planned_stages["simulacao_lance"][stage] = step
+        facts.planned_stages["simulacao"][stage] = step
+    facts.done_stages["simulacao"] = {"transformed", "aurora"}
+    facts.done_stages["simulacao_lance"] = {"transformed"}
+    facts.failed_steps.append("glue_load")
+    checks = {"aurora:rows_match_source": "reconciliation", "aurora:primary_key": "integrity",
+              "transformed:rows_match_source": "transformed_checks"}
+    facts.planned_checks["simulacao_lance"] = dict(checks)
+    facts.planned_checks["simulacao"] = dict(checks)
+    facts.checks["simulacao_lance"] = [CheckResult("transformed:rows_match_source", True, "ERROR", {})]
+    facts.checks["simulacao"] = [CheckResult(name, True, "ERROR", {}) for name in checks]
+    assert facts.not_run("simulacao_lance") == (2, "aurora load failed")
+    assert facts.not_run("simulacao") == (0, "")
+    facts.planned_checks["cliente"] = {"aurora:rule_documents": "business_rules"}
+    assert facts.not_run("cliente") == (1, "skipped after step glue_load failed")
+    facts.failed_steps.append("business_rules")
+    assert facts.not_run("cliente") == (1, "their step failed")
