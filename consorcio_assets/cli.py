@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 
+from .privacy import private_cli
 from .settings import default_source_path, get_settings
 
 
@@ -46,17 +47,21 @@ def _dagster(argv: list[str]) -> int:
 
 
 def cmd_run(args) -> int:
-    """Seed the stand-in if missing, run `migrate_all`, print the per-table summary."""
-    settings = get_settings()
-    if settings.source_path is not None and not settings.source_path.exists():
-        print(f"seeding the embedded source at {settings.source_path} ({args.simulacoes:,} simulações)")
+    """Check the settings, seed the default stand-in if missing, run `migrate_all`, print the per-table summary."""
+    from .runs import execute_owned_job
+    from .startup import refuse_to_start, seedable_source
+
+    if refuse_to_start():
+        return 2
+    if (source := seedable_source(get_settings())) is not None:
+        print(f"seeding the embedded source at {source} ({args.simulacoes:,} simulações)")
         seed_args = argparse.Namespace(simulacoes=args.simulacoes, seed=args.seed, force=False)
         if cmd_seed(seed_args):
             return 1
     from pathlib import Path
 
     config = Path(__file__).with_name("run_config.yaml")
-    code = _dagster(["job", "execute", "-m", "consorcio_assets.definitions", "-j", args.job, "-c", str(config)])
+    code = execute_owned_job(["job", "execute", "-m", "consorcio_assets.definitions", "-j", args.job, "-c", str(config)])
     from .summary import print_latest_run_summary
     from .instance import prepare_instance_env
     import os
@@ -76,9 +81,10 @@ def cmd_summary(args) -> int:
 
 
 def cmd_verify(args) -> int:
+    from .startup import refuse_to_start
     from .verify import main_verify
 
-    return main_verify()
+    return 2 if refuse_to_start() else main_verify()
 
 
 def cmd_bench(args, rest: list[str]) -> int:
@@ -168,6 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=cmd_ui)
 
     args, rest = parser.parse_known_args(argv)
+    private_cli()  # umask 077 for everything this command starts; the home's existing files made private
     if getattr(args, "passthrough", False):
         return args.func(args, rest)
     if rest:

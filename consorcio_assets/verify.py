@@ -8,7 +8,6 @@ the run itself did not succeed.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -74,11 +73,13 @@ def _find_run(instance, verify_id: str):
 
 
 def run_job(env: dict[str, str], verify_id: str, log: Path) -> int:
+    from .runs import owned_call
+
     command = [sys.executable, "-m", "dagster", "job", "execute", "-m", "consorcio_assets.definitions",
-               "-j", VERIFY_JOB, "--tags", json.dumps({RUN_TAG: verify_id})]
+               "-j", VERIFY_JOB]
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("w") as out:
-        return subprocess.call(command, env=env, stdout=out, stderr=subprocess.STDOUT)
+        return owned_call(command, env, {RUN_TAG: verify_id}, stdout=out, stderr=subprocess.STDOUT)
 
 
 def main_verify() -> int:
