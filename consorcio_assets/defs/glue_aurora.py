@@ -20,7 +20,7 @@ from ..stages import (
     AURORA, OWNERS, S3_RAW, TRANSFORMED, asset_key, reload_on_upstream_change, table_for_key, target_column_schema,
 )
 from ..startup import require_usable_settings
-from ..target.postgres import TARGET_DB
+from ..target.postgres import TARGET_DB, release_wal
 
 REJECTS_CHECK = "no_rejected_rows"
 
@@ -209,6 +209,8 @@ def glue_transform_and_load(context: dg.AssetExecutionContext, glue: GlueResourc
     for r in runs:
         for result in _ordered(results.get(r.table.name, [])):
             yield enrich(result, r.table)
+    if (wal := release_wal()) is not None:
+        context.log.info(f"embedded server checkpointed: {wal / 2**20:.0f} MiB of WAL left")
     if failures:
         raise dg.Failure(
             description="Glue runs failed: " + "; ".join(f"{name}: {why}" for name, why in failures.items()),
