@@ -121,10 +121,12 @@ def mark_dead_runs(instance) -> list[str]:
 # -- nothing outlives the run's owner ---------------------------------------------------------------------------
 
 
+_prctl = ctypes.CDLL(None, use_errno=True).prctl  # resolved here: the forked child only calls it
+
+
 def die_with_parent() -> None:
     """For `preexec_fn`: the child gets SIGKILL when the thread that started it ends (its process killed)."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
 _watchdog: threading.Thread | None = None

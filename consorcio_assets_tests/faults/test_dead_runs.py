@@ -96,6 +96,12 @@ def tables(url: str) -> dict[str, int]:
                                  "n.oid = relnamespace WHERE nspname = 'consorcio' AND relkind = 'r'").fetchall())
 
 
+def _as_in_a_terminal() -> None:
+    """Ctrl-C reaches a command typed in a terminal (a test run in the background may have inherited SIGINT
+    ignored, which a Python child keeps ignoring)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def interrupted_mid_load(env: dict[str, str], url: str, log: Path, signum: int) -> tuple[subprocess.Popen, dict]:
     """Start `consorcio run`, wait until its Glue job waits to swap segmento (a reader holds it), send `signum`
     to the CLI process; returns the process and the target's tables at that moment. The reader lets go once the
@@ -106,7 +112,7 @@ def interrupted_mid_load(env: dict[str, str], url: str, log: Path, signum: int) 
             reader.execute(f"LOCK TABLE {PLACEHOLDER} IN ACCESS SHARE MODE")
             with log.open("w") as out:
                 cli = subprocess.Popen([sys.executable, "-m", "consorcio_assets.cli", "run"], env=env, stdout=out,
-                                       stderr=subprocess.STDOUT, cwd=REPO)
+                                       stderr=subprocess.STDOUT, cwd=REPO, preexec_fn=_as_in_a_terminal)
             try:
                 wait_until(lambda: monitor.waiting_on_table(PLACEHOLDER), "the Glue job never reached its swap", cli,
                            timeout=900, interval=0.1)
