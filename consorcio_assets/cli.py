@@ -61,7 +61,8 @@ def cmd_run(args) -> int:
     from pathlib import Path
 
     config = Path(__file__).with_name("run_config.yaml")
-    code = execute_owned_job(["job", "execute", "-m", "consorcio_assets.definitions", "-j", args.job, "-c", str(config)])
+    code = execute_owned_job(["job", "execute", "-m", "consorcio_assets.definitions", "-j", args.job, "-c",
+                              str(config)])
     from .summary import print_latest_run_summary
     from .instance import prepare_instance_env
     import os

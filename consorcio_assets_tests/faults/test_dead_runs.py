@@ -25,6 +25,7 @@ from dagster._core.instance.ref import InstanceRef
 from dagster._core.launcher import WorkerStatus
 
 from consorcio_assets.runs import HOST_TAG, OWNER_ENV, hostname
+from consorcio_assets.target.postgres import dagster_storage_url
 
 from .support import Monitor, wait_until
 
@@ -64,6 +65,7 @@ def home(tmp_path, small_source, pg_server_url, fresh_db, monkeypatch):
         if name.startswith(("CONSORCIO_", "DAGSTER_")):
             monkeypatch.setenv(name, value)
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    monkeypatch.setenv("DAGSTER_PG_URL", dagster_storage_url())  # the driver dagster-postgres needs
     yield tmp_path, env, fresh_db
     with psycopg.connect(pg_server_url, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{storage}" WITH (FORCE)')
@@ -75,10 +77,11 @@ def owned_processes(owner_pid: int) -> list[int]:
     found = []
     for entry in Path("/proc").iterdir():
         try:
-            if entry.name.isdigit() and any(v.startswith(marker) for v in (entry / "environ").read_bytes().split(b"\0")):
-                found.append(int(entry.name))
+            environ = (entry / "environ").read_bytes().split(b"\0") if entry.name.isdigit() else []
         except OSError:
             continue
+        if any(v.startswith(marker) for v in environ):
+            found.append(int(entry.name))
     return found
 
 
@@ -146,9 +149,10 @@ def test_ctrl_c_cancels_and_sigkill_leaves_no_swap_then_dead_runs_fail(home, fau
 
     cli, before = interrupted_mid_load(env, url, tmp_path / "killed.log", signal.SIGKILL)
     assert placeholder(url) == [("x",), (1,)] and tables(url) == before  # nothing swapped after the kill
-    others = [subprocess.Popen([sys.executable, "-c", DIES_IN_RUN, hostname()], env={**env, "DAGSTER_HOME": str(
-        tmp_path / "dagster_home")}, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(3)]
-    assert [p.wait() for p in others] == [-signal.SIGKILL] * 3
+    dies_env = {**env, "DAGSTER_HOME": str(tmp_path / "dagster_home"), "DAGSTER_PG_URL": os.environ["DAGSTER_PG_URL"]}
+    others = [subprocess.Popen([sys.executable, "-c", DIES_IN_RUN, hostname()], env=dies_env, cwd=REPO,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    assert [p.wait() for p in others] == [-signal.SIGKILL] * 3, [p.stderr.read()[-2000:] for p in others]
     with dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(tmp_path / "dagster_home"))) as instance:
         dead = instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED]))
         assert len(dead) == 4 and all(r.tags.get(HOST_TAG) == hostname() for r in dead)

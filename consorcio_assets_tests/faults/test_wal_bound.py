@@ -24,7 +24,7 @@ def _wal_bytes(conn: psycopg.Connection) -> int:
 def test_wal_is_released_after_a_batch(monkeypatch, fault_case):
     fault_case.expect("embedded server: WAL after a bulk load", "the load may use up to max_wal_size (4 GB); after "
                       "the batch the WAL is back near min_wal_size (32 MB); the loaded rows stay")
-    home = REPO / ".data" / f"wal-{uuid.uuid4().hex[:8]}"  # as root, pgserver's user must reach it (not /tmp/pytest-of-root)
+    home = REPO / ".data" / f"wal-{uuid.uuid4().hex[:8]}"  # as root, pgserver's user must reach it: not in /tmp
     monkeypatch.setenv("CONSORCIO_HOME", str(home))
     monkeypatch.delenv("CONSORCIO_TARGET_URL", raising=False)
     pgdata = home / "pg"
