@@ -15,6 +15,9 @@ import time
 import tomllib
 from pathlib import Path
 
+from .privacy import private_cli
+from .startup import first_problem
+
 PROJECT_NAME = "consorcio-migration"
 HOME_DIR = ".data"
 #: seconds a reachability check of a configured PostgreSQL waits before saying it cannot connect
@@ -188,10 +191,12 @@ def cmd_run(args) -> int:
     from .settings import get_settings
     from .summary import print_run_summary
 
+    from .startup import seedable_source
+
     load_job(args.job)
     settings = get_settings()
-    if settings.source_path is not None and not settings.source_path.exists():
-        print(f"seeding the embedded source at {settings.source_path} ({args.simulacoes:,} simulações)")
+    if (source := seedable_source(settings)) is not None:
+        print(f"seeding the embedded source at {source} ({args.simulacoes:,} simulações)")
         cmd_seed(argparse.Namespace(simulacoes=args.simulacoes, seed=args.seed, force=False))
     env = instance_env()
     config = Path(__file__).with_name("run_config.yaml")
@@ -333,11 +338,16 @@ NO_HOME = ("docs", "settings", "bench")
 QUIET = ("db-url", "summary")
 #: commands that connect to the target or Dagster's storage: checked reachable first
 CONNECTS = ("run", "summary", "verify", "ui", "db-url")
+#: commands that move or check data: the source and the pseudonymisation key are checked first
+STARTS_WORK = ("run", "verify")
 
 
 def dispatch(args, rest: list[str]) -> int:
     if args.command not in NO_HOME:
         use_home(quiet=args.command in QUIET)
+        private_cli()  # umask 077 for everything this command starts; the home's existing files made private
+    if args.command in STARTS_WORK and (problem := first_problem(storage=False)):
+        raise UsageError(problem)
     if args.command in CONNECTS:
         check_reachable()
     if getattr(args, "passthrough", False):

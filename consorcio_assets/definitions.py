@@ -4,6 +4,10 @@ from pathlib import Path
 
 import dagster as dg
 
+from .runs import start_owner_watchdog
+
+start_owner_watchdog()  # a process of a run owned by `consorcio run` ends when that command is killed
+
 
 @dg.definitions
 def defs() -> dg.Definitions:

@@ -110,29 +110,49 @@ def run_and_follow(job: str, env: Mapping[str, str], log_dir: Path, config: Path
     """Create a run of `job`, execute it in a child process (its console output to a log file), print its
     progress from the event log while it runs; (run id, the child's exit code). The run is this one: callers
     summarise it by id, never as "the job's latest"."""
+    import signal
     import subprocess
     import time
 
     from .progress import follow
+    from .runs import CANCEL_GRACE_SECONDS, HOST_TAG, OWNER_ENV, die_with_parent, hostname, identity, mark_dead_runs
 
     with dg.DagsterInstance.get() as instance:
-        run = create_run(instance, job, load_config(str(config) if config else None), tags)
+        for line in mark_dead_runs(instance):
+            out(line)
+        run = create_run(instance, job, load_config(str(config) if config else None),
+                         {**(tags or {}), HOST_TAG: hostname()})
         log_dir.mkdir(parents=True, exist_ok=True)
         log = run_log(log_dir, job, run.run_id)
         out(f"run {run.run_id} of {job} created; starting its process (Dagster's own output: {log})")
         started = time.time()
         with log.open("w") as sink:
+            # Its own session (a terminal's Ctrl-C reaches it only through here), dying with this process, and
+            # every step process watching this one (CONSORCIO_RUN_OWNER): nothing outlives a killed command.
             child = subprocess.Popen([sys.executable, "-m", "consorcio_assets.launch", "--run-id", run.run_id],
-                                     env=dict(env), stdout=sink, stderr=subprocess.STDOUT)
+                                     env={**env, OWNER_ENV: identity()}, stdout=sink, stderr=subprocess.STDOUT,
+                                     preexec_fn=die_with_parent, start_new_session=True)
             try:
                 follow(instance, run.run_id, alive=lambda: child.poll() is None, out=out, started=started)
                 code = child.wait()
             except KeyboardInterrupt:
-                out("interrupted: stopping the run (Ctrl-C again to leave it)")
-                code = child.wait()
+                out("interrupted: canceling the run (Ctrl-C again to stop it at once)")
+                instance.report_run_canceling(instance.get_run_by_id(run.run_id),
+                                              message="Canceling: interrupted (Ctrl-C)")
+                child.send_signal(signal.SIGINT)
+                try:
+                    child.wait(CANCEL_GRACE_SECONDS)
+                except (KeyboardInterrupt, subprocess.TimeoutExpired):
+                    child.kill()
+                    child.wait()
+                ended = instance.get_run_by_id(run.run_id)
+                if ended is not None and not ended.is_finished:
+                    instance.report_run_canceled(ended, message="Run canceled: interrupted (Ctrl-C)")
+                return run.run_id, 130
         ended = instance.get_run_by_id(run.run_id)
         if ended is not None and not ended.is_finished:
-            instance.report_run_failed(ended, f"the process executing it exited with code {code}")
+            how = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
+            instance.report_run_failed(ended, f"Run failed: its process ended ({how}) before the run did")
         return run.run_id, code
 
 

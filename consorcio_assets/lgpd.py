@@ -17,10 +17,18 @@ from pathlib import Path
 import psycopg
 
 from .catalog import TARGET_SCHEMA, catalog
+from .settings import declared
 
 ANALYTICS_SCHEMA = "analytics"
 KEY_ENV = "CONSORCIO_PII_HMAC_KEY"
 _BLOCK = 64  # SHA-256 block size
+
+
+MIN_KEY_BYTES = declared(KEY_ENV).min_bytes  # shorter keys (an empty file, a password) are guessable
+
+
+class PiiKeyError(ValueError):
+    """The pseudonymisation key is unusable: one line naming where it came from and what to do."""
 
 
 def pii_key(home: Path, aws: bool) -> bytes:
@@ -28,15 +36,54 @@ def pii_key(home: Path, aws: bool) -> bytes:
     locally a random key kept under CONSORCIO_HOME so tokens stay stable across runs."""
     value = os.environ.get(KEY_ENV)
     if value:
-        return value.encode()
+        return checked_key(value.encode(), KEY_ENV)
     if aws:
-        raise RuntimeError(f"{KEY_ENV} must be set in aws mode (inject it from Secrets Manager)")
-    path = home / "secrets" / "pii_hmac.key"
+        raise PiiKeyError(f"{KEY_ENV} must be set in aws mode (inject it from Secrets Manager)")
+    path = key_path(home)
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_hex(32))
-        path.chmod(0o600)
-    return path.read_text().strip().encode()
+        create_key(path)
+    return checked_key(path.read_bytes().strip(), str(path))
+
+
+def key_path(home: Path) -> Path:
+    return home / "secrets" / "pii_hmac.key"
+
+
+def checked_key(key: bytes, origin: str) -> bytes:
+    """`key` if it is long enough to keep tokens unguessable, else PiiKeyError saying why and what to do."""
+    if len(key) < MIN_KEY_BYTES:
+        fix = (f"set {KEY_ENV} to a random value of at least {MIN_KEY_BYTES} bytes" if origin == KEY_ENV else
+               f"delete it to have a new random key generated (tokens change), or set {KEY_ENV}")
+        raise PiiKeyError(f"pseudonymisation key {origin} has {len(key)} bytes, fewer than {MIN_KEY_BYTES}: "
+                          f"anyone could recompute the CPF/CNPJ tokens; {fix}")
+    return key
+
+
+def create_key(path: Path) -> None:
+    """A new random key, private from its first byte (created 0600, never chmod-ed after writing) and complete
+    or absent: written and fsynced under a temporary name, then linked into place (a key another process created
+    meanwhile wins, so concurrent first runs agree on one key)."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path.parent.chmod(0o700)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        try:
+            os.write(fd, secrets.token_hex(32).encode())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+    finally:
+        tmp.unlink(missing_ok=True)
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
 
 
 def hmac_pads(key: bytes) -> tuple[bytes, bytes]:

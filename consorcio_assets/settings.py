@@ -66,11 +66,15 @@ class Setting:
     choices: tuple[str, ...] = ()
     kind: type = str  # str, int (≥ 1) or float (> 0)
     internal: bool = False  # set by the code for its own subprocesses, never by a user
+    min_bytes: int = 0  # a secret shorter than this is refused (its length is told, never its value)
 
     def problem(self, value: str) -> str | None:
         """Why `value` is not acceptable for this setting, or None."""
         if self.choices and value.lower() not in self.choices:
             return f"must be one of {', '.join(self.choices)}, not {value!r}"
+        if self.min_bytes and len(value.encode()) < self.min_bytes:
+            return (f"has {len(value.encode())} bytes, fewer than {self.min_bytes}: a shorter key lets anyone "
+                    "recompute the CPF/CNPJ tokens; set a random value of at least that length")
         if self.kind in (int, float):
             try:
                 number = self.kind(value)
@@ -114,9 +118,11 @@ REGISTRY: tuple[Setting, ...] = (
     Setting("CONSORCIO_GLUE_SCRIPT", "the packaged job", "run another job script locally (development only)", LOCAL),
     Setting("CONSORCIO_GLUE_TARGET_URL", "", "the target URL handed to a local Glue subprocess (never an argument)",
             LOCAL, secret=True, internal=True),
+    Setting("CONSORCIO_RUN_OWNER", "", "`<pid>:<start>` of the `consorcio run` process that owns a run: its "
+            "processes end when it dies", LOCAL, internal=True),
     Setting("CONSORCIO_PII_HMAC_KEY", "a random key in <home>/secrets/pii_hmac.key",
             "key of the CPF/CNPJ tokens in the analytics schema (≥ 32 bytes; Secrets Manager in aws mode)",
-            secret=True),
+            secret=True, min_bytes=32),
     Setting("CONSORCIO_BENCH_TARGET_URL", "a fresh database on the embedded server",
             "the benchmark's target PostgreSQL", LOCAL, secret=True),
     Setting("CONSORCIO_BENCH_DAGSTER_URL", "a fresh database on the embedded server",

@@ -74,6 +74,21 @@ class JobError(Exception):
     """A failure whose message names table, column, file and key — and never a data value of a PII column."""
 
 
+def require_owner(target: str) -> None:
+    """Local runs: the `consorcio run` process that owns the run (CONSORCIO_RUN_OWNER, `<pid>:<start ticks>`)
+    is gone, so nobody will see or check this load: stop rather than change the target for a dead run."""
+    pid, _, ticks = os.environ.get("CONSORCIO_RUN_OWNER", "").partition(":")
+    if not pid:
+        return
+    try:
+        text = open(f"/proc/{pid}/stat").read()
+        fields = text[text.rindex(")") + 2:].split()
+    except OSError:
+        fields = None
+    if fields is None or fields[0] == "Z" or fields[19] != ticks:
+        raise JobError(f"{target}: the run that started this job is gone (process {pid}): not swapping")
+
+
 # ---------------------------------------------------------------------------------------------- arguments
 
 
@@ -1408,6 +1423,7 @@ def swap(conn: psycopg.Connection, spec: Spec, rejects: list[dict] | None, run_i
             if failures:
                 raise JobError(f"{spec.target}: foreign keys would not hold after the swap, which is rolled back: "
                                + "; ".join(failures))
+        require_owner(spec.target)  # last look before the commit: a dead run's load is rolled back
     return [] if validate else touched
 
 

@@ -19,7 +19,8 @@ from ..glue.spec import table_spec
 from ..stages import (
     AURORA, OWNERS, S3_RAW, TRANSFORMED, asset_key, reload_on_upstream_change, table_for_key, target_column_schema,
 )
-from ..target.postgres import TARGET_DB
+from ..startup import require_usable_settings
+from ..target.postgres import TARGET_DB, release_wal
 
 REJECTS_CHECK = "no_rejected_rows"
 
@@ -186,6 +187,7 @@ def glue_specs() -> list[dg.AssetSpec]:
 )
 def glue_transform_and_load(context: dg.AssetExecutionContext, glue: GlueResource):
     """One Glue job run per selected table (both stages in one pass when both are selected)."""
+    require_usable_settings()
     cat = catalog()
     runs = plan_runs(cat, context.selected_asset_keys, context.selected_asset_check_keys)
 
@@ -207,6 +209,8 @@ def glue_transform_and_load(context: dg.AssetExecutionContext, glue: GlueResourc
     for r in runs:
         for result in _ordered(results.get(r.table.name, [])):
             yield enrich(result, r.table)
+    if (wal := release_wal()) is not None:
+        context.log.info(f"embedded server checkpointed: {wal / 2**20:.0f} MiB of WAL left")
     if failures:
         raise dg.Failure(
             description="Glue runs failed: " + "; ".join(f"{name}: {why}" for name, why in failures.items()),

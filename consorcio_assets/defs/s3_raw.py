@@ -16,6 +16,7 @@ from ..dms.engine import (COMPLETED, DmsLoadError, FullLoadReport, TableLoad, ex
 from ..dms.resource import DmsResource
 from ..dms.settings import EndpointSettings, load_settings
 from ..stages import OWNERS, S3_RAW, SQLSERVER, asset_key, reload_on_upstream_change, source_column_schema, table_for_key
+from ..startup import require_usable_settings
 
 ROW_COUNT_CHECK = "raw_row_count_matches_source"
 SCHEMA_CHECK = "raw_schema_matches_dms_mapping"
@@ -81,6 +82,7 @@ def table_metadata(result: TableLoad, report: FullLoadReport, table: Table, reso
                 "after a pre-flight of the source: only the selected tables and views are loaded.",
 )
 def dms_full_load(context: dg.AssetExecutionContext, dms: DmsResource):
+    require_usable_settings()  # the run's first step: a bad setting stops it here, before the extract
     cat = catalog()
     order = {t.name: i for i, t in enumerate(cat.load_order())}
     tables = sorted((table_for_key(cat, k) for k in context.selected_asset_keys), key=lambda t: order[t.name])

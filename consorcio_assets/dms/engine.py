@@ -26,6 +26,7 @@ otherwise) so memory stays flat whatever the table size.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import logging
 import os
@@ -553,6 +554,71 @@ class Workspace:
         for kind in ("staging", "trash"):
             self.discard(f"{self.root}/{WORK_ROOT}/{kind}/{self.load_id}")
 
+    def remove_dead_loads(self) -> list[str]:
+        """Whole `_dms/staging/<id>` and `_dms/trash/<id>` trees of loads whose owner died (a SIGKILL skips
+        `finish`), and their lease files; a live load's trees are left alone. Local lakes only (see `lease`)."""
+        if not _is_local(self.fs):
+            return []
+        removed = []
+        for kind in ("staging", "trash"):
+            base = f"{self.root}/{WORK_ROOT}/{kind}"
+            for info in self.fs.get_file_info(pafs.FileSelector(base, allow_not_found=True)):
+                load_id = info.path.rsplit("/", 1)[-1]
+                if load_id != self.load_id and not _lease_held(self.root, load_id):
+                    self.fs.delete_dir(info.path)
+                    removed.append(f"{kind}/{load_id}")
+        owners = f"{self.root}/{WORK_ROOT}/owners"
+        for name in (os.listdir(owners) if os.path.isdir(owners) else []):
+            if name != self.load_id and not name.startswith("."):
+                _lease_held(self.root, name, unlink_if_free=True)
+        return removed
+
+
+@contextmanager
+def lease(ws: Workspace) -> Iterator[None]:
+    """The load's lease: an exclusive `flock` on `_dms/owners/<load id>` for as long as it runs, released by the
+    kernel when the process dies, so a later load can tell a dead load's leftovers from a live one's. Taken
+    under a temporary name and renamed into place, so no other load ever sees the file unlocked."""
+    if not _is_local(ws.fs):
+        yield
+        return
+    folder = f"{ws.root}/{WORK_ROOT}/owners"
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError:  # the lake cannot be written at all: the load itself fails each table by name
+        yield
+        return
+    path, tmp = f"{folder}/{ws.load_id}", f"{folder}/.{ws.load_id}.{os.getpid()}"
+    fd = os.open(tmp, os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        os.rename(tmp, path)
+        yield
+    finally:
+        for name in (path, tmp):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(name)
+        os.close(fd)
+
+
+def _lease_held(root: str, load_id: str, unlink_if_free: bool = False) -> bool:
+    """Whether the load `load_id` is running (its lease is locked); a free lease is a dead load's."""
+    path = f"{root}/{WORK_ROOT}/owners/{load_id}"
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return True
+    if unlink_if_free:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+    os.close(fd)
+    return False
+
 
 @contextmanager
 def table_locks(ws: Workspace, tables: Sequence[Table], log: logging.Logger) -> Iterator[None]:
@@ -645,8 +711,10 @@ class LocalFullLoad:
     def run(self, mappings: Mapping) -> FullLoadReport:
         chosen = selected_tables(mappings, self.catalog)
         results: dict[str, TableLoad] = {}
-        with table_locks(self.ws, [sel.table for sel in chosen], self.log), \
+        with lease(self.ws), table_locks(self.ws, [sel.table for sel in chosen], self.log), \
                 ThreadPoolExecutor(self.workers, thread_name_prefix="dms-load") as pool:
+            for dead in self.ws.remove_dead_loads():
+                self.log.info(f"removed _dms/{dead}, left by a load that was killed")
             pending = [(sel, self._submit(pool, sel)) for sel in chosen]
             for sel, (segments, futures) in pending:
                 results[sel.table.name] = self._finish(sel.table, segments, futures)

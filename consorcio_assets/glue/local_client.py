@@ -1,6 +1,7 @@
 """A local stand-in for boto3's Glue client: the same job-run API, served by running the Glue script as a
 subprocess with the very arguments Glue would pass, so `PipesGlueClient` drives local and AWS runs alike.
 
+A job dies with the process that started it (PR_SET_PDEATHSIG): a killed run leaves no job to swap tables.
 Runs beyond `max_concurrent_runs` wait in state WAITING, as Glue queues runs over a job's maximum
 concurrency. `get_job_run` waits up to `poll_wait` seconds for a run to finish before answering, so the
 Pipes client's fixed 5 s polling does not add seconds to every local run.
@@ -21,6 +22,8 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from botocore.exceptions import ClientError
+
+from ..runs import die_with_parent
 
 TERMINAL = ("SUCCEEDED", "FAILED", "STOPPED", "TIMEOUT", "ERROR")
 
@@ -141,7 +144,7 @@ class LocalGlueClient:
         try:
             with open(run.log_dir / "stdout", "wb") as out, open(run.log_dir / "stderr", "wb") as err:
                 run.process = subprocess.Popen(argv, stdout=out, stderr=err, env={**os.environ, **self.env},
-                                               start_new_session=True)
+                                               start_new_session=True, preexec_fn=die_with_parent)
                 if run.stop_requested:
                     self._stop(run)
                 code = run.process.wait()

@@ -14,14 +14,18 @@ from pathlib import Path
 
 import psycopg
 
+from ..privacy import TRAVERSE
 from ..resilience import connect_postgres
 from ..settings import Settings, get_settings
 
 TARGET_DB = "consorcio"
 DAGSTER_DB = "dagster"
 #: the embedded server as a bulk-load target: initdb's 1 GB of WAL makes PostgreSQL checkpoint every ~20 s during
-#: a 1M-simulação load ("checkpoints are occurring too frequently"); Aurora has no checkpoints to tune at all
-EMBEDDED_SETTINGS = {"max_wal_size": "4GB", "checkpoint_timeout": "15min"}
+#: a 1M-simulação load ("checkpoints are occurring too frequently"), so a load may use up to 4 GB of WAL; between
+#: loads the WAL shrinks back to min_wal_size: `release_wal` checkpoints after each batch and, without recycling,
+#: the checkpoint deletes the segments it no longer needs. Aurora has no checkpoints to tune at all.
+EMBEDDED_SETTINGS = {"max_wal_size": "4GB", "checkpoint_timeout": "15min", "min_wal_size": "32MB",
+                     "wal_recycle": "off"}
 
 
 @lru_cache(maxsize=4)
@@ -30,7 +34,10 @@ def _embedded_server(pgdata: str):
     warnings.filterwarnings("ignore", module="platformdirs")
     import pgserver
 
-    Path(pgdata).parent.mkdir(parents=True, exist_ok=True)
+    parent = Path(pgdata).parent
+    parent.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() == 0:  # pgserver runs PostgreSQL as its own user, who must reach pgdata through the home
+        parent.chmod(parent.stat().st_mode & 0o7777 | TRAVERSE)
     server = pgserver.get_server(pgdata, cleanup_mode=None)
     _tune(server.get_uri())
     return server
@@ -105,3 +112,15 @@ def dagster_storage_url() -> str:
     (SQLAlchemy 2.1 otherwise picks psycopg 3 for plain postgresql:// URLs)."""
     url = os.environ.get("DAGSTER_PG_URL") or ensure_database(DAGSTER_DB)
     return url.replace("postgresql://", "postgresql+psycopg2://", 1)
+
+
+def release_wal(settings: Settings | None = None) -> int | None:
+    """After a batch of loads into the embedded server: CHECKPOINT, so the batch's WAL (up to max_wal_size) is
+    deleted now rather than kept until the next timed checkpoint. Returns the WAL bytes left, or None when the
+    target is not the embedded server (Aurora, or a PostgreSQL the user runs: not ours to checkpoint)."""
+    settings = settings or get_settings()
+    if settings.target_url:
+        return None
+    with connect(server_url(settings), autocommit=True) as conn:
+        conn.execute("CHECKPOINT")
+        return conn.execute("SELECT coalesce(sum(size), 0) FROM pg_ls_waldir()").fetchone()[0]
