@@ -25,6 +25,7 @@ COMMANDS: tuple[tuple[tuple[str, ...], str], ...] = (
     (("dagster-daemon",), DAEMON),
 )
 EXIT_MISCONFIGURED = 2
+EXIT_NOT_RUNNABLE = 127
 
 
 def service_of(command: Sequence[str]) -> str:
@@ -72,7 +73,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(line, file=sys.stderr)
         return EXIT_MISCONFIGURED
     sys.stdout.flush()
-    os.execvp(command[0], command)
+    try:
+        os.execvp(command[0], command)
+    except OSError as err:
+        print(f"deploy_check: cannot run {command[0]!r}: {err.strerror}", file=sys.stderr)
+        return EXIT_NOT_RUNNABLE
     return 0  # not reached
 
 

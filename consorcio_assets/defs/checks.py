@@ -148,6 +148,8 @@ GROUPS: dict[str, list[Kind]] = {
     ],
     "aurora_business_rules": [_rule_kind(rule) for rule in business_rules.RULES],
 }
+#: The groups that read the source, so hold a slot of the SQL Server pool (deploy/dagster.yaml caps it).
+READS_SOURCE = frozenset({"sqlserver_checks", "transformed_checks", "aurora_reconciliation"})
 
 
 def check_specs(kinds: list[Kind], cat: Catalog) -> list[dg.AssetCheckSpec]:
@@ -173,7 +175,8 @@ def build_checks(name: str, kinds: list[Kind], cat: Catalog) -> dg.AssetChecksDe
         outcome.details["seconds"] = round(time.perf_counter() - started, 3)
         return outcome
 
-    @dg.multi_asset_check(specs=check_specs(kinds, cat), can_subset=True, name=name, pool=SQLSERVER_POOL)
+    @dg.multi_asset_check(specs=check_specs(kinds, cat), can_subset=True, name=name,
+                          pool=SQLSERVER_POOL if name in READS_SOURCE else None)
     def _checks(context: dg.AssetCheckExecutionContext, source_db: SourceDb, target_db: TargetDb):
         conns = Connections(source_db, target_db, cat)
         keys = sorted(context.selected_asset_check_keys, key=lambda k: (k.asset_key.to_user_string(), k.name))
