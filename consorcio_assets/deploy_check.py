@@ -25,6 +25,13 @@ COMMANDS: tuple[tuple[tuple[str, ...], str], ...] = (
     (("dagster-daemon",), DAEMON),
 )
 EXIT_MISCONFIGURED = 2
+#: URL schemes the image can use: dagster-postgres interpolates like psycopg2 (SQLAlchemy 2.1 would pick psycopg 3
+#: for a bare postgresql://), and the image ships pymssql as its SQL Server driver.
+SCHEMES = {
+    "DAGSTER_PG_URL": ("postgresql+psycopg2://",),
+    "CONSORCIO_SOURCE_URL": ("mssql+pymssql://",),
+    "CONSORCIO_TARGET_URL": ("postgresql://", "postgres://"),
+}
 EXIT_NOT_RUNNABLE = 127
 
 
@@ -45,6 +52,8 @@ def problems(service: str, environ: Mapping[str, str]) -> list[str]:
             found.append(f"{setting.name} is not set")
         elif why := setting.problem(value):
             found.append(f"{setting.name} {why if not setting.secret else 'is unusable'}")
+        elif setting.name in SCHEMES and not value.startswith(SCHEMES[setting.name]):
+            found.append(f"{setting.name} must start with {' or '.join(SCHEMES[setting.name])}")
     env = environ.get("CONSORCIO_ENV", "").lower()
     if env and env != "aws" and SETTINGS_BY_NAME["CONSORCIO_ENV"] in required_in(service):
         found.append(f"CONSORCIO_ENV must be aws in the deployment, not {env!r}")

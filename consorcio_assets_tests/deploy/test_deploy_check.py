@@ -16,7 +16,7 @@ COMMANDS = {
     WEBSERVER: ["dagster-webserver", "--port", "3000"],
     DAEMON: ["dagster-daemon", "run"],
 }
-SECRET_VALUE = "postgresql://dagster:hunter2-hunter2@db.internal:5432/dagster"
+SECRET_VALUE = "postgresql+psycopg2://dagster:hunter2-hunter2@db.internal:5432/dagster"
 GOOD = {
     "CONSORCIO_ENV": "aws", "DAGSTER_HOME": "/opt/dagster/home", "DAGSTER_PG_URL": SECRET_VALUE,
     "DAGSTER_RUN_TASK_DEFINITION": "consorcio-prod-dagster-code-server",
@@ -54,6 +54,8 @@ def test_blank_unusable_and_local_values_are_refused():
     assert "DAGSTER_PG_URL is not set" in check(COMMANDS[DAEMON], {**GOOD, "DAGSTER_PG_URL": "  "})
     assert "DAGSTER_GRPC_PORT must be a whole number" in check(COMMANDS[WEBSERVER], {**GOOD, "DAGSTER_GRPC_PORT": "x"})
     assert "CONSORCIO_ENV must be aws" in check(COMMANDS[CODE_SERVER], {**GOOD, "CONSORCIO_ENV": "local"})
+    line = check(COMMANDS[DAEMON], {**GOOD, "DAGSTER_PG_URL": "postgresql://dagster:hunter2-hunter2@db/dagster"})
+    assert "DAGSTER_PG_URL must start with postgresql+psycopg2://" in line and "hunter2" not in line
 
 
 def test_only_what_a_container_needs_is_required():
