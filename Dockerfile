@@ -42,6 +42,10 @@ RUN groupadd --system --gid 10001 dagster \
  && mkdir -p /opt/dagster/home/storage /opt/dagster/deploy \
  && chown -R dagster:dagster /opt/dagster/home/storage
 
+# ECS copies a VOLUME path's content and ownership into the task volume mounted there (the root filesystem is
+# read-only on ECS), so the non-root user can write Dagster's local artifacts and temporary files.
+VOLUME ["/tmp", "/opt/dagster/home/storage"]
+
 COPY --from=build /opt/venv /opt/venv
 COPY deploy/workspace.yaml /opt/dagster/deploy/workspace.yaml
 COPY deploy/dagster.yaml /opt/dagster/home/dagster.yaml

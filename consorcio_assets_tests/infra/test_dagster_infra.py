@@ -3,6 +3,7 @@ authenticating ALB, and the run launcher's role can do exactly what the launcher
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -81,6 +82,11 @@ def test_tasks_are_private_fargate_and_read_only(config):
     assert definition["requires_compatibilities"] == ["FARGATE"] and definition["network_mode"] == "awsvpc"
     assert definition["execution_role_arn"] == "${aws_iam_role.dagster_execution.arn}"
     assert "readonlyRootFilesystem = true" in definition["container_definitions"]
+    mounted = set(re.findall(r'containerPath = "([^"]+)"', definition["container_definitions"]))
+    assert mounted == {"/tmp", "${local.dagster_home}/storage"}
+    volumes = re.search(r'^VOLUME (\[.*\])$', (INFRA.parent / "Dockerfile").read_text(), re.M)
+    assert volumes and set(json.loads(volumes[1])) == {"/tmp", f"{config.locals['dagster_home']}/storage"}, \
+        "the image declares the task's writable mounts as VOLUMEs (ECS copies their ownership)"
     service = config.resource("aws_ecs_service", "dagster")
     network = service["network_configuration"][0]
     assert network["assign_public_ip"] is False and network["subnets"] == "${var.private_subnet_ids}"
