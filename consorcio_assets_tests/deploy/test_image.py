@@ -86,6 +86,9 @@ def test_build_context_keeps_state_and_tests_out_and_lets_the_copies_in():
     for path in (".data/pg/base", ".venv/bin/python", "consorcio_assets_tests/test_docs.py", ".git/HEAD",
                  "bench/README.md"):
         assert _ignored(path, patterns), path
+    package_data = [str(p.relative_to(ROOT)) for p in (ROOT / "consorcio_assets").rglob("*")
+                    if p.is_file() and p.suffix in (".sql", ".md", ".json", ".yaml") and "__pycache__" not in p.parts]
+    assert package_data and [p for p in package_data if _ignored(p, patterns)] == [], "package data left out"
     copied = [a.split()[-2] for s in STAGES for a in _args(s, "COPY") if not a.startswith("--from")]
     for source in copied:
         assert (ROOT / source).exists(), f"COPY {source}: no such file"
@@ -132,4 +135,4 @@ def test_the_lock_is_closed_under_the_dependencies_of_what_it_pins():
                                                        "sys_platform": "linux", "platform_system": "Linux"}):
                 continue
             assert canonicalize_name(req.name) in lock, f"{name} needs {req.name}, which the lock lacks"
-    assert checked >= 20, f"only {checked} locked versions are installed here: compare with `make lock`"
+    assert checked >= 10, f"only {checked} locked versions are installed here: compare with `make lock`"

@@ -82,6 +82,8 @@ def test_tasks_are_private_fargate_and_read_only(config):
     assert definition["requires_compatibilities"] == ["FARGATE"] and definition["network_mode"] == "awsvpc"
     assert definition["execution_role_arn"] == "${aws_iam_role.dagster_execution.arn}"
     assert "readonlyRootFilesystem = true" in definition["container_definitions"]
+    # the container is named after its service: the run launcher overrides container `code-server`
+    assert re.search(r"\bname\s*=\s*each\.key\b", definition["container_definitions"])
     mounted = set(re.findall(r'containerPath = "([^"]+)"', definition["container_definitions"]))
     assert mounted == {"/tmp", "${local.dagster_home}/storage"}
     volumes = re.search(r'^VOLUME (\[.*\])$', (INFRA.parent / "Dockerfile").read_text(), re.M)
