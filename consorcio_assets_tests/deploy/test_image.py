@@ -136,3 +136,45 @@ def test_the_lock_is_closed_under_the_dependencies_of_what_it_pins():
                 continue
             assert canonicalize_name(req.name) in lock, f"{name} needs {req.name}, which the lock lacks"
     assert checked >= 10, f"only {checked} locked versions are installed here: compare with `make lock`"
+
+
+def test_the_project_works_installed_as_a_wheel(tmp_path):
+    """What the image's build stage does with what it copies: build the wheel, install it non-editable (here:
+    unpacked on PYTHONPATH, ahead of the checkout's editable finder), and load the code location from it."""
+    import json
+    import os
+    import shutil
+    import subprocess
+    import sys
+    import zipfile
+
+    src = tmp_path / "src"
+    for source in [a.split()[-2] for s in STAGES[:-1] for a in _args(s, "COPY")]:
+        if source == "requirements.lock":
+            continue
+        origin = ROOT / source.rstrip("/")
+        if origin.is_dir():
+            shutil.copytree(origin, src / source.rstrip("/"), ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            (src / source).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(origin, src / source)
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", str(tmp_path / "w"),
+                    str(src)], check=True, timeout=600, capture_output=True)
+    [wheel] = (tmp_path / "w").glob("*.whl")
+    site = tmp_path / "site"
+    zipfile.ZipFile(wheel).extractall(site)
+    assert (site / "consorcio_assets" / "contract" / "consorcio_simulacao.sql").is_file()
+    assert not list(site.rglob("pyproject.toml"))
+    probe = ("import json, consorcio_assets; from consorcio_assets.definitions import defs; d = defs(); "
+             "print(json.dumps({'file': consorcio_assets.__file__, "
+             "'assets': len(list(d.resolve_asset_graph().get_all_asset_keys())), "
+             "'jobs': sorted(j.name for j in d.resolve_all_job_defs())}))")
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(site), "CONSORCIO_HOME": str(run_dir)}
+    proc = subprocess.run([sys.executable, "-c", probe], cwd=run_dir, env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    loaded = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert loaded["file"].startswith(str(site)), "the probe imported the checkout, not the wheel"
+    assert "migrate_all" in loaded["jobs"] and loaded["assets"] >= 4 * 12
