@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test ui docs bench verify stop clean
+.PHONY: run test ui docs bench verify stop clean lock
 PORT ?= 3000
 
 ## Seed the embedded source (first time only), run the whole migration with all checks, print a summary.
@@ -42,6 +42,14 @@ docs: $(STAMP)
 ## The benchmark at 1M simulações (long: see bench/README.md).
 bench: $(STAMP)
 	$(BIN)/consorcio bench
+
+## Re-pin requirements.lock, the deployment image's runtime dependencies (`.[aws]`, hashed) for Python 3.11 on
+## x86_64 Linux. Run after changing [project] dependencies; the Dockerfile installs exactly this file.
+UV_VERSION := 0.13.9
+lock:
+	test -x $(VENV)/tools/uv/bin/uv || ($(PYTHON) -m venv $(VENV)/tools/uv && $(VENV)/tools/uv/bin/pip install --quiet uv==$(UV_VERSION))
+	$(VENV)/tools/uv/bin/uv pip compile pyproject.toml --extra aws --generate-hashes --python-version 3.11 \
+	  --python-platform x86_64-manylinux_2_28 --annotation-style line --custom-compile-command 'make lock' -o requirements.lock
 
 clean:
 	-test ! -x $(BIN)/consorcio || $(BIN)/consorcio stop

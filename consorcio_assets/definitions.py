@@ -1,9 +1,14 @@
-"""Entry point: every concern under `defs/` contributes its own `@dg.definitions`."""
+"""Entry point: every concern under `defs/` contributes its own `@dg.definitions`.
+
+The tree is built from the `defs` package itself rather than found through pyproject.toml's [tool.dg]: the
+deployment image installs the project as a wheel, where no pyproject.toml exists.
+"""
 
 from pathlib import Path
 
 import dagster as dg
 
+from . import defs as defs_package
 from .runs import start_owner_watchdog
 
 start_owner_watchdog()  # a process of a run owned by `consorcio run` ends when that command is killed
@@ -11,4 +16,5 @@ start_owner_watchdog()  # a process of a run owned by `consorcio run` ends when 
 
 @dg.definitions
 def defs() -> dg.Definitions:
-    return dg.load_from_defs_folder(path_within_project=Path(__file__).parent)
+    return dg.ComponentTree.from_module(defs_module=defs_package,
+                                        project_root=Path(__file__).resolve().parent.parent).build_defs()

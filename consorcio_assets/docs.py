@@ -327,35 +327,21 @@ def render_data_model(cat: Catalog) -> str:
 RUNBOOK_AWS = """\
 ## Running in aws mode
 
-The infrastructure is `infra/` (Terraform; see `infra/README.md`). The Dagster deployment (webserver, daemon and
-run workers, e.g. ECS tasks with the `dagster_task_role_arn` role) runs with:
+The infrastructure is `infra/` (Terraform; see `infra/README.md`, which has every command). Dagster itself runs
+on ECS Fargate from one image (`Dockerfile`): the code location's gRPC server (`code-server`), the `webserver`
+and the `daemon`; each run is one more Fargate task of the code server's task definition, started by the
+daemon's `EcsRunLauncher` (`deploy/dagster.yaml`: PostgreSQL storage, run monitoring, one retry of a crashed run,
+a run queue, and pools that let one step read SQL Server and one step drive Glue at a time).
 
-| variable | value |
-| --- | --- |
-| `CONSORCIO_ENV` | `aws` |
-| `CONSORCIO_LAKE_URI` | `s3://<lake bucket>` (Terraform output `lake_uri`) |
-| `CONSORCIO_SOURCE_URL` | SQLAlchemy URL of the SQL Server (credentials injected from Secrets Manager) |
-| `CONSORCIO_TARGET_URL` | libpq URL of Aurora, built from the checker login in Secrets Manager (output `aurora_checker_secret_arn`); never written to files |
-| `CONSORCIO_TARGET_SECRET_ID` | secret with the Glue job's Aurora login (output `aurora_loader_secret_arn`) |
-| `CONSORCIO_DMS_TASK_ARN` | the full-load task (output `dms_replication_task_arn`) |
-| `CONSORCIO_GLUE_JOB_NAME` | the Glue job (output `glue_job_name`) |
-| `CONSORCIO_PIPES_URI` | where Dagster and the Glue job exchange the Pipes context and messages (output `pipes_uri`) |
-| `DAGSTER_PG_URL` | PostgreSQL of Dagster's own run and event storage |
-| AWS region and credentials | the task role; never access keys in the environment of a deployment |
+- **Build and push**: `docker build -t <dagster_ecr_repository_url>:<tag> .` and `docker push` (tags are immutable).
+- **Apply**: `terraform apply -var dagster_image_tag=<tag> ...`; put the runtime secret's keys once.
+- **Use**: open `https://<ui host>/` from an allowed network; the internal ALB authenticates with Cognito first.
+- **Upgrade / roll back**: apply a new tag / the previous tag; ECS's circuit breaker rolls back unhealthy tasks.
+- **Logs**: CloudWatch `/ecs/<name>-dagster/{code-server,webserver,daemon}` (runs in `code-server`).
 
-Then, from the UI (Jobs → `migrate_all` → Materialize all) or the command line:
-
-```sh
-dagster job execute -m consorcio_assets.definitions -j migrate_all        # every stage and every check
-dagster job execute -m consorcio_assets.definitions -j verify_migration   # checks only, nothing reloaded
-consorcio summary                                                         # per-table summary of the last run
-```
-
-A run observes the sources, archives each selected table's previous LOAD files under `_dms/archive/`, narrows
-the DMS task's table mappings to the selected tables and starts it (`start-replication` the first time,
-`reload-target` afterwards), then runs the Glue job once per table (through Dagster Pipes) to write the
-transformed zone and swap the table into Aurora in one transaction, and runs the checks. Materializing one
-table from the UI runs only that table's chain.
+A container whose setting is missing exits at start with one line naming it
+(`deploy_check: daemon cannot start: DAGSTER_PG_URL is not set`): put the secret key or fix the task definition,
+then force a new deployment of that service. Each container needs (from `consorcio_assets.settings.REGISTRY`):
 """
 
 RUNBOOK_CHECKS = """\
@@ -491,9 +477,36 @@ def _lists_for_runbook(cat: Catalog, task: dict) -> list[str]:
     ]
 
 
+RUNBOOK_AWS_RUNS = """\
+Then, from the UI (Jobs → `migrate_all` → Materialize all; runs queue and the daemon starts them), or from a
+one-off task of the code server's definition:
+
+```sh
+dagster job execute -m consorcio_assets.definitions -j migrate_all        # every stage and every check
+dagster job execute -m consorcio_assets.definitions -j verify_migration   # checks only, nothing reloaded
+consorcio summary                                                         # per-table summary of the last run
+```
+
+A run observes the sources, archives each selected table's previous LOAD files under `_dms/archive/`, narrows
+the DMS task's table mappings to the selected tables and starts it (`start-replication` the first time,
+`reload-target` afterwards), then runs the Glue job once per table (through Dagster Pipes) to write the
+transformed zone and swap the table into Aurora in one transaction, and runs the checks. Materializing one
+table from the UI runs only that table's chain.
+"""
+
+
+def _deployment_rows() -> list[list[str]]:
+    """Each setting a deployment container requires, and which containers (the registry's required_in_aws)."""
+    from .settings import REGISTRY
+
+    return [[f"`{s.name}`" + (" (secret)" if s.secret else ""), ", ".join(s.required_in_aws)]
+            for s in REGISTRY if s.required_in_aws]
+
+
 def render_runbook(cat: Catalog, defs, task: dict) -> str:
     return "\n".join([
-        "# Runbook", "", HEADER, RUNBOOK_AWS, *_lists_for_runbook(cat, task), RUNBOOK_CHECKS,
+        "# Runbook", "", HEADER, RUNBOOK_AWS, *_md_table(["variable", "containers"], _deployment_rows()), "",
+        RUNBOOK_AWS_RUNS, *_lists_for_runbook(cat, task), RUNBOOK_CHECKS,
         "### Which section explains each check", "",
         *_md_table(["check", "stage", "section"], _family_rows(defs)), "", RUNBOOK_SENSORS,
     ])

@@ -53,6 +53,11 @@ def get_settings() -> Settings:
 
 BOTH, LOCAL, AWS = ("local", "aws"), ("local",), ("aws",)
 
+# The containers of the AWS deployment (infra/dagster.tf); a run is a task of the code server's definition.
+CODE_SERVER, WEBSERVER, DAEMON = "code-server", "webserver", "daemon"
+SERVICES = (CODE_SERVER, WEBSERVER, DAEMON)
+CODE, ORCHESTRATOR = (CODE_SERVER,), (WEBSERVER, DAEMON)
+
 
 @dataclass(frozen=True)
 class Setting:
@@ -67,6 +72,7 @@ class Setting:
     kind: type = str  # str, int (≥ 1) or float (> 0)
     internal: bool = False  # set by the code for its own subprocesses, never by a user
     min_bytes: int = 0  # a secret shorter than this is refused (its length is told, never its value)
+    required_in_aws: tuple[str, ...] = ()  # the deployment's containers that refuse to start without it
 
     def problem(self, value: str) -> str | None:
         """Why `value` is not acceptable for this setting, or None."""
@@ -87,22 +93,26 @@ class Setting:
 
 REGISTRY: tuple[Setting, ...] = (
     Setting("CONSORCIO_ENV", "local", "`local` (embedded stand-ins) or `aws` (real DMS, Glue, S3, Aurora)",
-            choices=("local", "aws")),
+            choices=("local", "aws"), required_in_aws=SERVICES),
     Setting("CONSORCIO_HOME", ".data", "where local state lives (stand-in, lake, embedded PostgreSQL, secrets)", LOCAL),
     Setting("CONSORCIO_SOURCE_URL", "duckdb:///<home>/source/consorcio_simulacao.duckdb",
-            "SQLAlchemy URL of the source (SQL Server in aws mode)", secret=True),
+            "SQLAlchemy URL of the source (SQL Server in aws mode)", secret=True, required_in_aws=CODE),
     Setting("CONSORCIO_TARGET_URL", "the embedded pgserver under <home>/pg",
-            "PostgreSQL URL of the target (Aurora); in aws mode the Glue job reads its secret instead", secret=True),
-    Setting("CONSORCIO_LAKE_URI", "file://<home>/lake", "root of the lake: `file://…` or `s3://bucket/prefix`"),
+            "PostgreSQL URL of the target (Aurora); in aws mode the Glue job reads its secret instead", secret=True,
+            required_in_aws=CODE),
+    Setting("CONSORCIO_LAKE_URI", "file://<home>/lake", "root of the lake: `file://…` or `s3://bucket/prefix`",
+            required_in_aws=CODE),
     Setting("CONSORCIO_PIPES_URI", "<lake>/_glue/pipes", "`s3://bucket[/prefix]` for Dagster Pipes context and "
-            "messages of Glue runs (Terraform output `pipes_uri`)", AWS),
+            "messages of Glue runs (Terraform output `pipes_uri`)", AWS,
+            required_in_aws=CODE),
     Setting("CONSORCIO_TARGET_SECRET_ID", "", "Secrets Manager secret of the Aurora cluster (the Glue job's login)",
-            AWS),
-    Setting("CONSORCIO_DMS_TASK_ARN", "", "the DMS full-load replication task", AWS),
+            AWS, required_in_aws=CODE),
+    Setting("CONSORCIO_DMS_TASK_ARN", "", "the DMS full-load replication task", AWS, required_in_aws=CODE),
     Setting("CONSORCIO_DMS_TARGET_ENDPOINT_ARN", "", "its S3 target endpoint: the project's S3Settings are applied",
             AWS),
     Setting("CONSORCIO_DMS_S3_ROLE_ARN", "", "the endpoint's ServiceAccessRoleArn, sent with the S3Settings", AWS),
-    Setting("CONSORCIO_GLUE_JOB_NAME", "consorcio-glue-job", "the Glue job that loads a table", AWS),
+    Setting("CONSORCIO_GLUE_JOB_NAME", "consorcio-glue-job", "the Glue job that loads a table", AWS,
+            required_in_aws=CODE),
     Setting("CONSORCIO_GLUE_MAX_CONCURRENT_RUNS", "3", "table loads at once (keep ≤ the job's MaxConcurrentRuns)",
             kind=int),
     Setting("CONSORCIO_GLUE_COPY_STREAMS", "2", "parallel binary COPY connections per table", kind=int),
@@ -122,14 +132,20 @@ REGISTRY: tuple[Setting, ...] = (
             "processes end when it dies", LOCAL, internal=True),
     Setting("CONSORCIO_PII_HMAC_KEY", "a random key in <home>/secrets/pii_hmac.key",
             "key of the CPF/CNPJ tokens in the analytics schema (≥ 32 bytes; Secrets Manager in aws mode)",
-            secret=True, min_bytes=32),
+            secret=True, min_bytes=32, required_in_aws=CODE),
     Setting("CONSORCIO_BENCH_TARGET_URL", "a fresh database on the embedded server",
             "the benchmark's target PostgreSQL", LOCAL, secret=True),
     Setting("CONSORCIO_BENCH_DAGSTER_URL", "a fresh database on the embedded server",
             "the benchmark's Dagster storage", LOCAL, secret=True),
-    Setting("DAGSTER_HOME", "<home>/dagster_home", "Dagster instance directory (its dagster.yaml)"),
+    Setting("DAGSTER_HOME", "<home>/dagster_home", "Dagster instance directory (its dagster.yaml)",
+            required_in_aws=SERVICES),
     Setting("DAGSTER_PG_URL", "database `dagster` on the embedded server",
-            "PostgreSQL URL of Dagster's run, event-log and schedule storage", secret=True),
+            "PostgreSQL URL of Dagster's run, event-log and schedule storage", secret=True, required_in_aws=SERVICES),
+    Setting("DAGSTER_GRPC_HOST", "", "host of the code location's gRPC server (deploy/workspace.yaml)", AWS,
+            required_in_aws=ORCHESTRATOR),
+    Setting("DAGSTER_GRPC_PORT", "", "its port", AWS, kind=int, required_in_aws=ORCHESTRATOR),
+    Setting("DAGSTER_RUN_TASK_DEFINITION", "", "task definition (family) of the code server, which the "
+            "EcsRunLauncher runs once per run (deploy/dagster.yaml)", AWS, required_in_aws=SERVICES),
     Setting("DAGSTER_DISABLE_TELEMETRY", "unset", "`1` keeps Dagster from sending telemetry", internal=True),
 )
 SETTINGS_BY_NAME = {s.name: s for s in REGISTRY}
@@ -141,6 +157,13 @@ def declared(name: str) -> Setting:
         return SETTINGS_BY_NAME[name]
     except KeyError:
         raise KeyError(f"{name} is not declared in consorcio_assets.settings.REGISTRY") from None
+
+
+def required_in(service: str) -> tuple[Setting, ...]:
+    """The settings the deployment's `service` container cannot start without."""
+    if service not in SERVICES:
+        raise ValueError(f"unknown service {service!r}: one of {', '.join(SERVICES)}")
+    return tuple(s for s in REGISTRY if service in s.required_in_aws)
 
 
 def environment_problems(environ: dict[str, str] | None = None) -> list[str]:

@@ -12,7 +12,8 @@ from consorcio_assets.settings import REGISTRY, SETTINGS_BY_NAME, environment_pr
 
 ROOT = Path(__file__).resolve().parents[1]
 CODE = [p for d in ("consorcio_assets", "glue") for p in (ROOT / d).rglob("*.py")] + sorted(
-    p for d in ("consorcio_core", "consorcio_glue") if (ROOT / d).exists() for p in (ROOT / d).rglob("*.py"))
+    p for d in ("consorcio_core", "consorcio_glue") if (ROOT / d).exists() for p in (ROOT / d).rglob("*.py")) + sorted(
+    (ROOT / "deploy").glob("*.yaml"))  # the deployment's instance and workspace read variables too
 NAME = re.compile(r"\b((?:CONSORCIO|DAGSTER)_[A-Z0-9_]*[A-Z0-9])\b")
 NOT_VARIABLES = {"DAGSTER_DB", "DAGSTER_YAML"}  # Python constants, not environment variables
 

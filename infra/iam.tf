@@ -415,3 +415,102 @@ resource "aws_iam_role_policy_attachment" "rds_monitoring" {
   role       = aws_iam_role.rds_monitoring.name
   policy_arn = "arn:${local.partition}:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole"
 }
+
+# ---------------------------------------------------------------------------------------------------------
+# ECS task execution role of the three Dagster services (and every run): pull the image, write the log groups,
+# read the one secret whose keys the task definitions inject.
+resource "aws_iam_role" "dagster_execution" {
+  name_prefix        = "${local.name}-dgexec-"
+  description        = "ECS task execution: pull the Dagster image, write its logs, inject its secret"
+  assume_role_policy = data.aws_iam_policy_document.dagster_assume.json
+}
+
+data "aws_iam_policy_document" "dagster_execution" {
+  statement {
+    sid       = "EcrLogin"
+    actions   = ["ecr:GetAuthorizationToken"]
+    resources = ["*"] # an account-level action without resource-level permissions
+  }
+  statement {
+    sid       = "PullTheDagsterImage"
+    actions   = ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"]
+    resources = [aws_ecr_repository.dagster.arn]
+  }
+  statement {
+    sid       = "WriteItsLogGroups"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = [for g in aws_cloudwatch_log_group.dagster : "${g.arn}:*"]
+  }
+  statement {
+    sid       = "InjectItsSecret"
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = [aws_secretsmanager_secret.dagster_runtime.arn]
+  }
+  statement {
+    sid       = "DecryptImageLayersAndTheSecret"
+    actions   = ["kms:Decrypt"]
+    resources = [aws_kms_key.data.arn]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["secretsmanager.${local.region}.amazonaws.com", "ecr.${local.region}.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "dagster_execution" {
+  name   = "dagster-task-execution"
+  role   = aws_iam_role.dagster_execution.id
+  policy = data.aws_iam_policy_document.dagster_execution.json
+}
+
+# ---------------------------------------------------------------------------------------------------------
+# Webserver and daemon (task role): they touch no data; they launch, follow and stop runs through the
+# EcsRunLauncher, one Fargate task of the code server's task definition per run. The code server and the runs
+# keep role `dagster` above. Every action below is one the launcher calls (dagster_aws/ecs/launcher.py, tasks.py).
+resource "aws_iam_role" "dagster_launcher" {
+  name_prefix        = "${local.name}-dglaunch-"
+  description        = "Dagster webserver and daemon: launch each run as an ECS task"
+  assume_role_policy = data.aws_iam_policy_document.dagster_assume.json
+}
+
+data "aws_iam_policy_document" "dagster_launcher" {
+  statement {
+    sid       = "RunTheCodeServerTaskDefinition"
+    actions   = ["ecs:RunTask"]
+    resources = ["arn:${local.partition}:ecs:${local.region}:${local.account_id}:task-definition/${local.code_server_family}:*"]
+    condition {
+      test     = "ArnEquals"
+      variable = "ecs:cluster"
+      values   = [aws_ecs_cluster.dagster.arn]
+    }
+  }
+  statement {
+    # DescribeTasks: run monitoring and the launcher's own task (cluster, subnets); StopTask: terminate a run.
+    sid       = "FollowAndStopTasksInItsCluster"
+    actions   = ["ecs:DescribeTasks", "ecs:StopTask"]
+    resources = ["arn:${local.partition}:ecs:${local.region}:${local.account_id}:task/${aws_ecs_cluster.dagster.name}/*"]
+  }
+  statement {
+    # The launcher validates its task definition at start; the launching task's security groups come from its ENI.
+    sid       = "DescribeTaskDefinitionAndNetworkInterfaces"
+    actions   = ["ecs:DescribeTaskDefinition", "ec2:DescribeNetworkInterfaces"]
+    resources = ["*"] # neither action supports resource-level permissions
+  }
+  statement {
+    sid       = "PassOnlyTheRunRoles"
+    actions   = ["iam:PassRole"]
+    resources = [aws_iam_role.dagster.arn, aws_iam_role.dagster_execution.arn]
+    condition {
+      test     = "StringEquals"
+      variable = "iam:PassedToService"
+      values   = ["ecs-tasks.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "dagster_launcher" {
+  name   = "dagster-run-launcher"
+  role   = aws_iam_role.dagster_launcher.id
+  policy = data.aws_iam_policy_document.dagster_launcher.json
+}

@@ -124,3 +124,33 @@ output "security_group_ids" {
     endpoints = aws_security_group.endpoints.id
   }
 }
+
+output "dagster_ecr_repository_url" {
+  description = "ECR repository of the Dagster image: docker push <url>:<tag>, then apply with dagster_image_tag=<tag>."
+  value       = aws_ecr_repository.dagster.repository_url
+}
+
+output "dagster_ui_dns_name" {
+  description = "DNS name of the internal ALB; point the certificate's hostname at it (CNAME/alias)."
+  value       = aws_lb.dagster.dns_name
+}
+
+output "dagster_cluster_name" {
+  description = "ECS cluster of the Dagster services and runs."
+  value       = aws_ecs_cluster.dagster.name
+}
+
+output "dagster_runtime_secret_arn" {
+  description = "Secret whose JSON keys (DAGSTER_PG_URL, CONSORCIO_SOURCE_URL, CONSORCIO_TARGET_URL, CONSORCIO_PII_HMAC_KEY) the containers receive."
+  value       = aws_secretsmanager_secret.dagster_runtime.arn
+}
+
+output "dagster_log_groups" {
+  description = "CloudWatch log group per Dagster service (runs log to code-server's, stream prefix code-server)."
+  value       = { for k, g in aws_cloudwatch_log_group.dagster : k => g.name }
+}
+
+output "dagster_security_group_id" {
+  description = "Security group of the Dagster ECS tasks."
+  value       = aws_security_group.dagster.id
+}

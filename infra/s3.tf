@@ -308,7 +308,20 @@ resource "aws_s3_bucket_lifecycle_configuration" "access_logs" {
   }
 }
 
+data "aws_elb_service_account" "this" {}
+
 data "aws_iam_policy_document" "access_logs" {
+  statement {
+    sid       = "DagsterAlbAccessLogDelivery"
+    effect    = "Allow"
+    actions   = ["s3:PutObject"]
+    resources = ["${aws_s3_bucket.access_logs.arn}/alb/AWSLogs/${local.account_id}/*"]
+    principals {
+      type        = "AWS"
+      identifiers = [data.aws_elb_service_account.this.arn]
+    }
+  }
+
   statement {
     sid       = "S3ServerAccessLogDelivery"
     effect    = "Allow"

@@ -296,3 +296,62 @@ variable "aurora_log_min_duration_ms" {
   type        = number
   default     = 5000
 }
+
+# --- Dagster on ECS (dagster.tf) -----------------------------------------------------------------------------
+
+variable "dagster_image_tag" {
+  description = "Tag of the Dagster image in the ECR repository (immutable: a release is a new tag; roll back by applying the previous tag)."
+  type        = string
+}
+
+variable "dagster_images_kept" {
+  description = "Images kept in the ECR repository (rollback targets); older ones expire."
+  type        = number
+  default     = 20
+}
+
+variable "dagster_task_sizes" {
+  description = "Fargate CPU units and memory (MiB) per Dagster service; runs use the code-server size."
+  type        = map(object({ cpu = number, memory = number }))
+  default = {
+    code-server = { cpu = 1024, memory = 4096 }
+    webserver   = { cpu = 512, memory = 2048 }
+    daemon      = { cpu = 512, memory = 1024 }
+  }
+
+  validation {
+    condition     = alltrue([for s in ["code-server", "webserver", "daemon"] : contains(keys(var.dagster_task_sizes), s)])
+    error_message = "dagster_task_sizes needs code-server, webserver and daemon."
+  }
+}
+
+variable "dagster_certificate_arn" {
+  description = "ACM certificate of the Dagster UI's internal hostname (the ALB's HTTPS listener)."
+  type        = string
+}
+
+variable "dagster_ui_cidr_blocks" {
+  description = "Networks (VPN, office) allowed to reach the internal ALB on 443; every request is still authenticated."
+  type        = list(string)
+}
+
+variable "dagster_cognito_user_pool_arn" {
+  description = "Cognito user pool that authenticates the UI's users (federated with the corporate IdP)."
+  type        = string
+}
+
+variable "dagster_cognito_client_id" {
+  description = "App client of that user pool, with the callback https://<ui host>/oauth2/idpresponse."
+  type        = string
+}
+
+variable "dagster_cognito_domain" {
+  description = "Domain prefix of the user pool's hosted UI."
+  type        = string
+}
+
+variable "dagster_session_timeout_seconds" {
+  description = "Lifetime of the ALB's authentication session cookie."
+  type        = number
+  default     = 28800
+}

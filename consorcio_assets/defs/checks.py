@@ -21,6 +21,7 @@ from ..checks import aggregates, business_rules, constraints, hashdiff, parity, 
 from ..checks.report import ERROR, WARN, Outcome, failed_to_run, to_check_result
 from ..checks.sides import SOURCE, TARGET, Side
 from ..lake import Lake, get_lake
+from ..pools import SQLSERVER_POOL
 from ..source.queries import duckdb_engine, source_engine
 from ..stages import AURORA, SQLSERVER, TRANSFORMED, asset_key, table_for_key
 from ..target.postgres import sqlalchemy_url, target_url
@@ -147,6 +148,8 @@ GROUPS: dict[str, list[Kind]] = {
     ],
     "aurora_business_rules": [_rule_kind(rule) for rule in business_rules.RULES],
 }
+#: The groups that read the source, so hold a slot of the SQL Server pool (deploy/dagster.yaml caps it).
+READS_SOURCE = frozenset({"sqlserver_checks", "transformed_checks", "aurora_reconciliation"})
 
 
 def check_specs(kinds: list[Kind], cat: Catalog) -> list[dg.AssetCheckSpec]:
@@ -172,7 +175,8 @@ def build_checks(name: str, kinds: list[Kind], cat: Catalog) -> dg.AssetChecksDe
         outcome.details["seconds"] = round(time.perf_counter() - started, 3)
         return outcome
 
-    @dg.multi_asset_check(specs=check_specs(kinds, cat), can_subset=True, name=name)
+    @dg.multi_asset_check(specs=check_specs(kinds, cat), can_subset=True, name=name,
+                          pool=SQLSERVER_POOL if name in READS_SOURCE else None)
     def _checks(context: dg.AssetCheckExecutionContext, source_db: SourceDb, target_db: TargetDb):
         conns = Connections(source_db, target_db, cat)
         keys = sorted(context.selected_asset_check_keys, key=lambda k: (k.asset_key.to_user_string(), k.name))

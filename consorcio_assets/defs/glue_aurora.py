@@ -16,6 +16,7 @@ import dagster as dg
 from ..catalog import Catalog, Table, catalog
 from ..glue.resource import GlueResource
 from ..glue.spec import table_spec
+from ..pools import GLUE_POOL
 from ..stages import (
     AURORA, OWNERS, S3_RAW, TRANSFORMED, asset_key, reload_on_upstream_change, table_for_key, target_column_schema,
 )
@@ -184,6 +185,7 @@ def glue_specs() -> list[dg.AssetSpec]:
     specs=glue_specs(),
     check_specs=[rejects_check_spec(t) for t in catalog()],
     can_subset=True,
+    pool=GLUE_POOL,
 )
 def glue_transform_and_load(context: dg.AssetExecutionContext, glue: GlueResource):
     """One Glue job run per selected table (both stages in one pass when both are selected)."""

@@ -15,6 +15,7 @@ from ..dms.engine import (COMPLETED, DmsLoadError, FullLoadReport, TableLoad, ex
                           layout_problems, list_files, table_prefix)
 from ..dms.resource import DmsResource
 from ..dms.settings import EndpointSettings, load_settings
+from ..pools import SQLSERVER_POOL
 from ..stages import OWNERS, S3_RAW, SQLSERVER, asset_key, reload_on_upstream_change, source_column_schema, table_for_key
 from ..startup import require_usable_settings
 
@@ -78,6 +79,7 @@ def table_metadata(result: TableLoad, report: FullLoadReport, table: Table, reso
     name="dms_full_load",
     specs=s3_raw_specs(),
     can_subset=True,
+    pool=SQLSERVER_POOL,  # DMS reads the production SQL Server
     description="The DMS replication task's full-load (AWS DMS in aws mode, the local engine otherwise), "
                 "after a pre-flight of the source: only the selected tables and views are loaded.",
 )

@@ -43,3 +43,18 @@ def test_checkov_reports_no_failed_check():
     assert proc.returncode == 0
     assert summary["passed"] > 250, summary
     print(f"checkov: {summary['passed']} passed, {summary['skipped']} skipped in {seconds:.1f}s")
+
+
+def test_checkov_reports_no_failed_check_on_the_dockerfile():
+    exe = checkov_executable()
+    proc = subprocess.run(
+        [str(exe), "-f", str(REPO / "Dockerfile"), "--framework", "dockerfile", "--quiet", "--compact",
+         "--skip-download", "-o", "json"],
+        capture_output=True, text=True, timeout=300, env={**os.environ, "BC_SKIP_MAPPING": "TRUE"},
+    )
+    assert proc.stdout.strip(), f"checkov printed nothing (exit {proc.returncode}): {proc.stderr[-2000:]}"
+    report = json.loads(proc.stdout)
+    failed = [f"{c['check_id']}: {c['check_name']}" for c in report["results"]["failed_checks"]]
+    assert failed == [], "checkov failed checks on the Dockerfile:\n" + "\n".join(failed)
+    assert report["summary"]["passed"] > 20 and report["summary"]["skipped"] == 0, report["summary"]
+    assert proc.returncode == 0
