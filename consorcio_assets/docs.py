@@ -451,6 +451,36 @@ def check_family(name: str) -> str:
     return next((family for pattern, family in CHECK_FAMILIES if re.search(pattern, name)), OTHER_FAMILY)
 
 
+RUNBOOK_PATH = Path(__file__).resolve().parents[1] / "docs" / "runbook.md"
+#: the runbook section on the check families, for checks no family matches
+CHECKS_HEADING = "## Checks: what they mean and what to do when one fails"
+
+
+def heading_anchor(heading: str) -> str:
+    """GitHub's anchor of a Markdown heading: lower case, punctuation dropped, spaces as hyphens."""
+    text = re.sub(r"^#+\s*", "", heading).strip().lower()
+    return re.sub(r"[^\w\- ]", "", text).replace(" ", "-")
+
+
+def check_anchor(name: str) -> str:
+    """The runbook anchor of the section that explains a check."""
+    family = check_family(name)
+    heading = next((line for line in RUNBOOK_CHECKS.splitlines() if line.startswith(f"### {family}")), CHECKS_HEADING)
+    return heading_anchor(heading)
+
+
+def runbook_link(name: str) -> str:
+    """URL of the runbook section of a check (the repository's docs/runbook.md)."""
+    return f"{RUNBOOK_PATH.as_uri()}#{check_anchor(name)}"
+
+
+def check_metadata(name: str) -> dict:
+    """Metadata every check spec carries: the link to what to do when it fails."""
+    import dagster as dg
+
+    return {"runbook": dg.MetadataValue.url(runbook_link(name))}
+
+
 def _family_rows(defs) -> list[list[str]]:
     """One row per check name and stage, in the order of the runbook's sections."""
     order = [family for _, family in CHECK_FAMILIES] + [OTHER_FAMILY]

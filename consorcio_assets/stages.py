@@ -5,6 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from .catalog import Catalog, Table
+from .catalog.descriptions import column_description, offset_description
 
 SQLSERVER, S3_RAW, TRANSFORMED, AURORA = "sqlserver", "s3_raw", "transformed", "aurora"
 STAGES = (SQLSERVER, S3_RAW, TRANSFORMED, AURORA)
@@ -27,8 +28,7 @@ def source_column_schema(table: Table) -> dg.TableSchema:
     return dg.TableSchema(
         columns=[
             dg.TableColumn(
-                c.name, c.sqlserver_type_sql,
-                description=c.comment or (f"computed: {c.computed}" if c.computed else None),
+                c.name, c.sqlserver_type_sql, description=column_description(table, c),
                 constraints=dg.TableColumnConstraints(nullable=c.nullable, unique=(c.name,) == table.primary_key),
                 tags={"pii": ""} if c.pii else {},
             )
@@ -43,14 +43,14 @@ def target_column_schema(table: Table) -> dg.TableSchema:
     for c in table.columns:
         columns.append(
             dg.TableColumn(
-                c.target_name, c.postgres_type, description=c.comment,
+                c.target_name, c.postgres_type, description=column_description(table, c),
                 constraints=dg.TableColumnConstraints(nullable=c.nullable, unique=(c.name,) == table.primary_key),
                 tags={"pii": ""} if c.pii else {},
             )
         )
         if c.offset_column:
             columns.append(
-                dg.TableColumn(c.offset_column, "smallint", description=f"UTC offset of {c.name} in minutes",
+                dg.TableColumn(c.offset_column, "smallint", description=offset_description(c),
                                constraints=dg.TableColumnConstraints(nullable=c.nullable))
             )
     return dg.TableSchema(columns=columns)

@@ -11,11 +11,13 @@ from itertools import zip_longest
 import dagster as dg
 
 from ..catalog import Table, catalog
+from ..docs import check_metadata
 from ..dms.engine import (COMPLETED, DmsLoadError, FullLoadReport, TableLoad, expected_schema, file_facts,
                           layout_problems, list_files, table_prefix)
 from ..dms.resource import DmsResource
 from ..dms.settings import EndpointSettings, load_settings
 from ..stages import OWNERS, S3_RAW, SQLSERVER, asset_key, reload_on_upstream_change, source_column_schema, table_for_key
+from ..units import byte_size
 
 ROW_COUNT_CHECK = "raw_row_count_matches_source"
 SCHEMA_CHECK = "raw_schema_matches_dms_mapping"
@@ -64,12 +66,15 @@ def table_metadata(result: TableLoad, report: FullLoadReport, table: Table, reso
         "dms/data_format": endpoint.data_format,
         "s3_uri": dg.MetadataValue.path(resource.lake().uri_of(table_prefix(endpoint, table)) + "/"),
         "files_written": len(result.files),
-        "bytes_written": result.bytes,
+        "bytes_written": byte_size(result.bytes),
         "files": dg.MetadataValue.json([{"path": f.path, "bytes": f.size, "rows": f.rows} for f in result.files]),
         "duration_seconds": round(result.duration_seconds, 3),
         "rows_per_second": round(result.rows_per_second, 1),
         "lob_values_truncated": sum(result.lob_truncated.values()),
         "lob_truncation_risk": dg.MetadataValue.json(overflows),
+        "dagster/column_lineage": dg.TableColumnLineage(deps_by_column={
+            c.name: [dg.TableColumnDep(asset_key=asset_key(SQLSERVER, table), column_name=c.name)]
+            for c in table.columns}),
     }
 
 
@@ -112,7 +117,8 @@ def raw_zone_check_specs(tables: Iterable[Table]) -> list[dg.AssetCheckSpec]:
         FILES_CHECK: "Only this load's LOAD files under the table's prefix: DMS names, numbered without gaps.",
     }
     return [
-        dg.AssetCheckSpec(name, asset=asset_key(S3_RAW, t), description=text, blocking=True)
+        dg.AssetCheckSpec(name, asset=asset_key(S3_RAW, t), description=text, blocking=True,
+                          metadata=check_metadata(name))
         for t in tables for name, text in descriptions.items()
     ]
 
