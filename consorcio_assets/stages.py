@@ -58,8 +58,8 @@ def target_column_schema(table: Table) -> dg.TableSchema:
 
 def reload_on_upstream_change(stage: str) -> dg.AutomationCondition:
     """Declarative automation for every stage after `sqlserver`: when the same table's upstream asset updates
-    (a new source data version, a new load), reload it, the whole chain in one run. An Aurora table's
-    foreign-key parents are deps only to order the swaps, so a parent's reload does not reload its children.
+    (a new source data version, a new load), reload it, the whole chain in one run. Aurora assets ignore each
+    other (none is another's dep today; kept so a parent's reload never reloads its children).
     Evaluated only while the `source_automation` sensor is on."""
     condition = dg.AutomationCondition.eager()
     return condition.ignore(dg.AssetSelection.groups(AURORA)) if stage == AURORA else condition

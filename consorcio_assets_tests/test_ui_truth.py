@@ -125,3 +125,15 @@ def test_readable_bytes_rewrites_byte_counts_only():
     out = readable_bytes({"bytes_copied": dg.MetadataValue.int(7229699), "rows_read": 5, "bytes_note": "x"})
     assert out["bytes_copied"] == dg.MetadataValue.text("6.9 MiB (7,229,699 bytes)")
     assert out["rows_read"] == 5 and out["bytes_note"] == "x"
+
+
+def test_a_tables_upstream_is_its_own_chain_so_materialize_all_reloads_just_it(graph):
+    """The README's reload: `aurora/<t>` → Lineage → Upstream → Materialize all (3), for every table, and a
+    parent's reload leaves no child "Unsynced" (no Aurora table is another's upstream)."""
+    for t in catalog():
+        upstream = dg.AssetSelection.assets(asset_key(AURORA, t)).upstream().resolve(graph)
+        # the observed source (`sqlserver/<t>`) shows in the UI but is not materialized
+        assert upstream - {asset_key(SQLSERVER, t)} == {asset_key(s, t) for s in (S3_RAW, TRANSFORMED, AURORA)}, t.name
+        assert all(graph.get(k).is_materializable for k in upstream - {asset_key(SQLSERVER, t)})
+    spec = graph.get(asset_key(AURORA, "plano_comercial"))
+    assert "consorcio.segmento" in spec.metadata["foreign_key_parents"]

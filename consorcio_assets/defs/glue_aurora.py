@@ -69,14 +69,20 @@ def transformed_spec(table: Table) -> dg.AssetSpec:
 
 
 def aurora_spec(table: Table, cat: Catalog) -> dg.AssetSpec:
+    """Its only dep is the table's own transformed asset. Foreign-key parents are not deps: the batch orders the
+    swaps by the catalog (`run_in_fk_order`), a parent's swap re-adds and validates its children's foreign keys,
+    and as deps they made a table's upstream its whole parent tree (21 assets for `simulacao`) and marked every
+    child "Unsynced" after a parent's reload. They are listed in the metadata instead."""
+    parents = [cat[p].qualified_target for p in fk_parents(table)]
     return dg.AssetSpec(
         asset_key(AURORA, table),
-        deps=[asset_key(TRANSFORMED, table), *(asset_key(AURORA, cat[p]) for p in fk_parents(table))],
+        deps=[asset_key(TRANSFORMED, table)],
         description=f"{table.qualified_target} in Aurora PostgreSQL, loaded by the Glue job with COPY into a "
                     "staging table and swapped in one transaction (readers see the old or the new table).",
         group_name=AURORA, kinds={"glue", "postgres"}, owners=OWNERS, tags={"table_type": table.kind},
         automation_condition=reload_on_upstream_change(AURORA), freshness_policy=NIGHTLY_FRESHNESS,
-        metadata={"dagster/column_schema": target_column_schema(table), "dagster/table_name": table_name(table)},
+        metadata={"dagster/column_schema": target_column_schema(table), "dagster/table_name": table_name(table),
+                  "foreign_key_parents": ", ".join(parents) or "none"},
     )
 
 
