@@ -98,6 +98,15 @@ def test_column_lineage_is_one_hop_to_a_declared_upstream_column(graph):
                     assert dep.asset_key in upstream, f"{key.to_user_string()}.{column} skips a stage"
                     names = {c.name for c in _schema(graph, dep.asset_key).columns}
                     assert dep.column_name in names, f"{key.to_user_string()}.{column} ← {dep}"
+    # declared on the definitions too, so the UI shows it before the first load
+    for t in catalog():
+        for stage in (S3_RAW, TRANSFORMED, AURORA):
+            declared = graph.get(asset_key(stage, t)).metadata["dagster/column_lineage"]
+            lineage = getattr(declared, "column_lineage", declared)
+            names = {c.name for c in _schema(graph, asset_key(stage, t)).columns}
+            assert set(lineage.deps_by_column) == names, f"{stage}/{t.target_name}"
+            for deps in lineage.deps_by_column.values():
+                assert all(d.asset_key in graph.get(asset_key(stage, t)).parent_keys for d in deps)
     assert asset_key(S3_RAW, "simulacao") in graph.get(asset_key(TRANSFORMED, "simulacao")).parent_keys
     assert asset_key(SQLSERVER, "simulacao") in graph.get(asset_key(S3_RAW, "simulacao")).parent_keys
 

@@ -64,7 +64,8 @@ def transformed_spec(table: Table) -> dg.AssetSpec:
                     "UTC instant plus its offset in minutes, CHAR padding trimmed, exact decimals).",
         group_name=TRANSFORMED, kinds={"glue", "parquet"}, owners=OWNERS, tags={"table_type": table.kind},
         automation_condition=reload_on_upstream_change(TRANSFORMED),
-        metadata={"dagster/column_schema": target_column_schema(table)},
+        metadata={"dagster/column_schema": target_column_schema(table),
+                  "dagster/column_lineage": column_lineage(table, TRANSFORMED)},
     )
 
 
@@ -82,6 +83,7 @@ def aurora_spec(table: Table, cat: Catalog) -> dg.AssetSpec:
         group_name=AURORA, kinds={"glue", "postgres"}, owners=OWNERS, tags={"table_type": table.kind},
         automation_condition=reload_on_upstream_change(AURORA), freshness_policy=NIGHTLY_FRESHNESS,
         metadata={"dagster/column_schema": target_column_schema(table), "dagster/table_name": table_name(table),
+                  "dagster/column_lineage": column_lineage(table, AURORA),
                   "foreign_key_parents": ", ".join(parents) or "none"},
     )
 

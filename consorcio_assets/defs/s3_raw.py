@@ -24,6 +24,12 @@ SCHEMA_CHECK = "raw_schema_matches_dms_mapping"
 FILES_CHECK = "raw_no_unexpected_files"
 
 
+def raw_column_lineage(table: Table) -> dg.TableColumnLineage:
+    """DMS keeps names: each raw column comes from the source column of the same name."""
+    return dg.TableColumnLineage(deps_by_column={
+        c.name: [dg.TableColumnDep(asset_key=asset_key(SQLSERVER, table), column_name=c.name)] for c in table.columns})
+
+
 def s3_raw_specs() -> list[dg.AssetSpec]:
     endpoint = load_settings().endpoint
     return [
@@ -36,7 +42,7 @@ def s3_raw_specs() -> list[dg.AssetSpec]:
             kinds={"dms", "s3", endpoint.data_format},
             owners=OWNERS,
             tags={"table_type": t.kind},
-            metadata={"dagster/column_schema": source_column_schema(t)},
+            metadata={"dagster/column_schema": source_column_schema(t), "dagster/column_lineage": raw_column_lineage(t)},
             automation_condition=reload_on_upstream_change(S3_RAW),
         )
         for t in catalog()
@@ -72,9 +78,7 @@ def table_metadata(result: TableLoad, report: FullLoadReport, table: Table, reso
         "rows_per_second": round(result.rows_per_second, 1),
         "lob_values_truncated": sum(result.lob_truncated.values()),
         "lob_truncation_risk": dg.MetadataValue.json(overflows),
-        "dagster/column_lineage": dg.TableColumnLineage(deps_by_column={
-            c.name: [dg.TableColumnDep(asset_key=asset_key(SQLSERVER, table), column_name=c.name)]
-            for c in table.columns}),
+        "dagster/column_lineage": raw_column_lineage(table),
     }
 
 
