@@ -110,6 +110,19 @@ def test_lineage_of_a_table_and_materializing_it_from_the_ui(dagster_ui):
         page.goto(f"{base}/assets/aurora/segmento?view=checks", wait_until="networkidle")
         expect(page.get_by_text("Passed").first).to_be_visible(timeout=60_000)
         page.screenshot(path=str(ARTIFACTS / "05-segmento-checks.png"))
+
+        # Column lineage: segmento's `codigo` traced back through transformed and s3_raw to the source's `Codigo`.
+        page.goto(f"{base}/assets/aurora/segmento?view=lineage&lineageScope=upstream&lineageDepth=4&column=codigo",
+                  wait_until="networkidle")
+        expect(page.get_by_text("Codigo", exact=True).first).to_be_visible(timeout=60_000)
+        assert page.get_by_text("codigo", exact=True).count() >= 2  # aurora and transformed
+        page.screenshot(path=str(ARTIFACTS / "06-segmento-codigo-column-lineage.png"))
+
+        # A child table's upstream is its own chain too (foreign-key parents are not lineage edges).
+        page.goto(f"{base}/assets/aurora/simulacao?view=lineage&lineageScope=upstream&lineageDepth=4",
+                  wait_until="networkidle")
+        expect(page.get_by_role("button", name="Materialize all (3)")).to_be_visible(timeout=60_000)
+        page.screenshot(path=str(ARTIFACTS / "07-simulacao-own-chain.png"))
         browser.close()
 
     import dagster as dg
