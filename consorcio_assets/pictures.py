@@ -83,8 +83,8 @@ def architecture_source(cat: Catalog, defs, endpoint: dict) -> str:
                 n_checks = sum(len(v) for v in checks.get(stage, {}).values())
                 assets[stage] = Node(f"{stage}/*\n{n} assets, {n_checks} checks", nodeid=f"a_{stage}", **BOX)
             names = lambda items: ", ".join(sorted(i.name for i in items)) or "none"  # noqa: E731
-            automation = Node(f"sensors: {names(defs.sensors)}\nschedules: {names(defs.schedules)}".replace(", ", "\n  "),
-                              nodeid="automation", **BOX)
+            automation_text = f"sensors: {names(defs.sensors)}\nschedules: {names(defs.schedules)}"
+            automation = Node(automation_text.replace(", ", "\n  "), nodeid="automation", **BOX)
             jobs = Node("jobs:\n" + names(defs.jobs).replace(", ", "\n"), nodeid="jobs", **BOX)
         src >> Edge(label="full-load") >> dms >> Edge(label="LOAD files") >> raw_zone >> Edge(label="read") >> glue
         glue >> Edge(label="typed Parquet") >> tr

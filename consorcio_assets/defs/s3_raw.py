@@ -42,7 +42,8 @@ def s3_raw_specs() -> list[dg.AssetSpec]:
             kinds={"dms", "s3", endpoint.data_format},
             owners=OWNERS,
             tags={"table_type": t.kind},
-            metadata={"dagster/column_schema": source_column_schema(t), "dagster/column_lineage": raw_column_lineage(t)},
+            metadata={"dagster/column_schema": source_column_schema(t),
+                      "dagster/column_lineage": raw_column_lineage(t)},
             automation_condition=reload_on_upstream_change(S3_RAW),
         )
         for t in catalog()

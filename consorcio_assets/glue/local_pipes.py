@@ -19,7 +19,8 @@ from dagster_aws.pipes import PipesGlueClient
 class LocalPipesGlueClient(PipesGlueClient):
     """`PipesGlueClient` over `LocalGlueClient`: same session and arguments, no AWS console wording or links."""
 
-    def run(self, *, context, start_job_run_params: dict, extras: dict[str, Any] | None = None):  # type: ignore[override]
+    def run(self, *, context, start_job_run_params: dict,  # type: ignore[override]
+            extras: dict[str, Any] | None = None):
         params = dict(start_job_run_params)
         params["Arguments"] = dict(params.get("Arguments") or {})
         job_name = params["JobName"]
