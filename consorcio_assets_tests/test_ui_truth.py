@@ -45,6 +45,9 @@ def test_every_column_of_every_asset_has_a_description(graph):
             assert schema is not None, f"{stage}/{t.target_name} has no column schema"
             undescribed += [f"{stage}/{t.target_name}.{c.name}" for c in schema.columns
                             if not (c.description or "").strip()]
+    analytics = [k for k in graph.get_all_asset_keys() if k.path[0] == "analytics"]
+    assert analytics and all(_schema(graph, k) for k in analytics)
+    assert "cpf_cnpj_token" in {c.name for c in _schema(graph, dg.AssetKey(["analytics", "cliente"])).columns}
     for key in graph.get_all_asset_keys():
         schema = _schema(graph, key) if graph.has(key) else None
         if schema is not None:
