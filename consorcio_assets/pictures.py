@@ -121,7 +121,7 @@ def _er_label(table: Table) -> str:
                                              ("UK", col.name in unique and name == col.target_name)) if on)
             null = "" if col.nullable else " NOT NULL"
             rows.append(f'<TR><TD ALIGN="LEFT" PORT="{name}">{escape(name)}</TD><TD ALIGN="LEFT">'
-                        f'{escape(pg_type)}{null}</TD><TD>{marks}</TD></TR>')
+                        f'{escape(pg_type)}{null}</TD><TD PORT="{name}_out">{marks}</TD></TR>')
     return '<<TABLE BORDER="0" CELLBORDER="1" CELLSPACING="0" CELLPADDING="4">' + "".join(rows) + "</TABLE>>"
 
 
@@ -139,7 +139,7 @@ def er_source(cat: Catalog) -> str:
             parent = cat[fk.ref_table]
             child_col = t.column(fk.columns[0]).target_name
             parent_col = parent.column(fk.ref_columns[0]).target_name
-            lines.append(f'  {parent.target_name}:{parent_col}:e -> {t.target_name}:{child_col}:w [label="{fk.name}"];')
+            lines.append(f'  {parent.target_name}:{parent_col}_out:e -> {t.target_name}:{child_col}:w [label="{fk.name}"];')
     lines.append("}")
     return "\n".join(lines) + "\n"
 

@@ -73,7 +73,7 @@ def test_er_model_has_every_table_key_and_foreign_key(rendered):
             parent = cat[fk.ref_table]
             assert re.search(rf"  {parent.target_name}:\w+:e -> {t.target_name}:\w+:w \[label=\"{fk.name}\"\]", source)
         pk = t.column(t.primary_key[0]).target_name
-        assert re.search(rf'PORT="{pk}">{pk}</TD>.*?<TD>PK', source)
+        assert re.search(rf'PORT="{pk}">{pk}</TD>.*?<TD PORT="{pk}_out">PK', source)
 
 
 def test_official_aws_docs_per_stage_and_focal_points_with_codeowners(rendered):
