@@ -21,6 +21,7 @@ $(STAMP): pyproject.toml
 test: $(STAMP)
 	bash infra/install-checkov.sh
 	bash consorcio_assets_tests/ui/install-chromium.sh
+	bash docs/install-graphviz.sh
 	$(BIN)/python -m pytest -n 2 -q -p no:cacheprovider
 
 ## Dagster UI (webserver + daemon) on http://127.0.0.1:$(PORT) with the PostgreSQL-backed instance (make ui PORT=3001).
@@ -37,6 +38,7 @@ verify: $(STAMP)
 
 ## Regenerate docs/ from the catalog.
 docs: $(STAMP)
+	bash docs/install-graphviz.sh
 	$(BIN)/consorcio docs
 
 ## The benchmark at 1M simulações (long: see bench/README.md).

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from .catalog import Catalog, Table
+from .catalog.descriptions import column_description, offset_description
 
 SQLSERVER, S3_RAW, TRANSFORMED, AURORA = "sqlserver", "s3_raw", "transformed", "aurora"
 STAGES = (SQLSERVER, S3_RAW, TRANSFORMED, AURORA)
@@ -27,8 +28,7 @@ def source_column_schema(table: Table) -> dg.TableSchema:
     return dg.TableSchema(
         columns=[
             dg.TableColumn(
-                c.name, c.sqlserver_type_sql,
-                description=c.comment or (f"computed: {c.computed}" if c.computed else None),
+                c.name, c.sqlserver_type_sql, description=column_description(table, c),
                 constraints=dg.TableColumnConstraints(nullable=c.nullable, unique=(c.name,) == table.primary_key),
                 tags={"pii": ""} if c.pii else {},
             )
@@ -43,14 +43,14 @@ def target_column_schema(table: Table) -> dg.TableSchema:
     for c in table.columns:
         columns.append(
             dg.TableColumn(
-                c.target_name, c.postgres_type, description=c.comment,
+                c.target_name, c.postgres_type, description=column_description(table, c),
                 constraints=dg.TableColumnConstraints(nullable=c.nullable, unique=(c.name,) == table.primary_key),
                 tags={"pii": ""} if c.pii else {},
             )
         )
         if c.offset_column:
             columns.append(
-                dg.TableColumn(c.offset_column, "smallint", description=f"UTC offset of {c.name} in minutes",
+                dg.TableColumn(c.offset_column, "smallint", description=offset_description(c),
                                constraints=dg.TableColumnConstraints(nullable=c.nullable))
             )
     return dg.TableSchema(columns=columns)
@@ -58,8 +58,8 @@ def target_column_schema(table: Table) -> dg.TableSchema:
 
 def reload_on_upstream_change(stage: str) -> dg.AutomationCondition:
     """Declarative automation for every stage after `sqlserver`: when the same table's upstream asset updates
-    (a new source data version, a new load), reload it, the whole chain in one run. An Aurora table's
-    foreign-key parents are deps only to order the swaps, so a parent's reload does not reload its children.
+    (a new source data version, a new load), reload it, the whole chain in one run. Aurora assets ignore each
+    other (none is another's dep today; kept so a parent's reload never reloads its children).
     Evaluated only while the `source_automation` sensor is on."""
     condition = dg.AutomationCondition.eager()
     return condition.ignore(dg.AssetSelection.groups(AURORA)) if stage == AURORA else condition

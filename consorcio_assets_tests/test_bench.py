@@ -58,6 +58,8 @@ def test_quick_bench_reports_every_figure(tmp_path, fresh_db, dagster_db, monkey
     assert {t["key"] for t in result["targets"]} >= {t.key for t in TARGETS if "single_stream" not in t.key}
     table = capsys.readouterr().out
     assert "| extract (DMS engine) |" in table and "pandas to_sql()" in table
+    chart = out.with_suffix(".svg").read_text()  # the chart next to the JSON
+    assert chart.startswith("<svg") and "ours: Aurora load" in chart and "pandas to_sql()" in chart
 
 
 def _stage(rows, seconds, peak=100.0, size=0):
@@ -95,6 +97,29 @@ def test_report_takes_medians_and_same_run_ratios():
     assert met["stages.aurora_load.vs_copy_floor"] is False and met["peak_rss_mb.baseline.growth"] is False
     assert met["end_to_end.seconds"] is None  # promised at 1M simulações only
     assert "| extract (DMS engine) | 500 rows/s" in report.markdown(result)
+
+
+def test_chart_puts_each_stage_beside_its_anchors_on_a_log_scale(tmp_path):
+    import xml.etree.ElementTree as ET
+
+    from consorcio_assets.bench import chart, report
+
+    result = report.build([_run(1.0)], {"simulacoes": 10, "rows_total": 900, "tables": {}}, {})
+    bars = chart.bars(result)
+    assert [(label, value) for _, label, value, _ in bars[:4]] == [
+        ("ours: extract (DMS engine)", 500.0), ("DuckDB COPY TO parquet", 1000.0),
+        ("ours: transform (Glue job)", 1000.0), ("pyarrow read + write", 250.0)]
+    assert {stage for stage, *_ in bars} == {stage for stage, *_ in chart.ROWS}
+    assert sum(ours for *_, ours in bars) == len(chart.ROWS)  # one bar of ours per stage
+    path = chart.write_chart(result, tmp_path / "2026-01-01.json")
+    assert path == tmp_path / "2026-01-01.svg"
+    svg = ET.fromstring(path.read_text())
+    rects = [r for r in svg.iter("{http://www.w3.org/2000/svg}rect") if r.get("y")]
+    widths = [float(r.get("width")) for r in rects]
+    assert len(rects) == len(bars) and max(widths) == chart.WIDTH  # the largest figure spans the axis
+    # log scale: 10× the rows/s is a constant step, so to_sql (100/s) is half the bar of 10,000/s and not 1%
+    assert chart._x(100, 10_000) == chart.WIDTH / 2
+    assert "1,000 rows/s" in path.read_text()
 
 
 def test_profile_ranks_functions_by_self_and_inclusive_samples():

@@ -10,6 +10,7 @@ import pytest
 
 from consorcio_assets.catalog import catalog
 from consorcio_assets.docs import check_family, render_docs, write_docs
+from consorcio_assets.pictures import SOURCE_MARK, source_digest
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
@@ -25,10 +26,72 @@ def test_committed_docs_are_up_to_date(rendered):
     assert not stale, f"docs/ is out of date ({', '.join(stale)}): run `consorcio docs`"
 
 
-def test_write_docs_writes_what_render_docs_returns(tmp_path, rendered):
-    paths = write_docs(tmp_path / "docs")
-    assert sorted(p.name for p in paths) == sorted(rendered) == ["architecture.md", "data-model.md", "runbook.md"]
-    assert all(p.read_text() == rendered[p.name] for p in paths)
+def test_write_docs_writes_what_render_docs_returns_and_the_images(tmp_path, rendered):
+    out = tmp_path / "docs"
+    paths = write_docs(out)
+    written = sorted(p.relative_to(out).as_posix() for p in paths)
+    assert sorted(rendered) == ["CODEOWNERS", "architecture.md", "data-model.md", "images/architecture.dot",
+                                "images/er-model.dot", "runbook.md"]
+    assert written == sorted([*rendered, *IMAGES])
+    assert all((out / name).read_text() == text for name, text in rendered.items())
+    assert (out / "images/architecture.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+IMAGES = ["images/architecture.png", "images/architecture.svg", "images/er-model.svg"]
+
+
+def test_committed_images_were_drawn_from_the_current_sources(rendered):
+    """Sources, not pixels: each SVG carries the digest of the dot source it was rendered from."""
+    for svg, source in (("architecture.svg", "architecture.dot"), ("er-model.svg", "er-model.dot")):
+        text = (DOCS / "images" / svg).read_text()
+        assert text.lstrip().startswith("<?xml") and "<svg" in text
+        assert SOURCE_MARK.format(source_digest(rendered[f"images/{source}"])) in text, f"{svg} is stale"
+        assert "file://" not in text and 'href="/' not in text  # icons embedded, no local paths
+    assert (DOCS / "images/architecture.png").stat().st_size > 10_000
+    assert "](docs/images/architecture.png)" in (DOCS.parent / "README.md").read_text()
+
+
+def test_architecture_drawing_uses_the_aws_icons_and_the_definitions(rendered):
+    from consorcio_assets.definitions import defs
+
+    source = rendered["images/architecture.dot"]
+    for icon in ("aws/migration/database-migration-service.png", "aws/analytics/glue.png", "aws/database/aurora.png",
+                 "aws/storage/simple-storage-service-s3.png"):
+        assert f'"$DIAGRAMS_RESOURCES/{icon}"' in source
+    d = defs()
+    for name in [j.name for j in d.jobs] + [s.name for s in d.sensors]:
+        assert name in source
+    assert f"{len(catalog())} assets" in source
+
+
+def test_er_model_has_every_table_key_and_foreign_key(rendered):
+    source = rendered["images/er-model.dot"]
+    cat = catalog()
+    for t in cat:
+        assert f"consorcio.{t.target_name}</B>" in source
+        for fk in t.foreign_keys:
+            parent = cat[fk.ref_table]
+            assert re.search(rf"  {parent.target_name}:\w+:e -> {t.target_name}:\w+:w \[label=\"{fk.name}\"\]", source)
+        pk = t.column(t.primary_key[0]).target_name
+        assert re.search(rf'PORT="{pk}">{pk}</TD>.*?<TD PORT="{pk}_out">PK', source)
+
+
+def test_official_aws_docs_per_stage_and_focal_points_with_codeowners(rendered):
+    for doc in ("architecture.md", "runbook.md"):
+        text = rendered[doc]
+        for service in ("/dms/latest/userguide/", "/glue/latest/dg/", "/AmazonRDS/latest/AuroraUserGuide/"):
+            assert f"https://docs.aws.amazon.com{service}" in text, f"{doc}: {service}"
+        assert "## Focal points" in text
+        for role in ("Data engineering", "Solutions architecture", "Infrastructure"):
+            assert f"| {role} |" in text
+    owners = rendered["CODEOWNERS"]
+    root = DOCS.parent
+    for line in owners.splitlines():
+        if line and not line.startswith("#"):
+            path, team = line.split()
+            assert (root / path.strip("/")).exists(), path
+            assert team.startswith("@")
+    assert "/infra/ @consorcio-migration/infrastructure" in owners
 
 
 def _dictionary_rows(data_model: str) -> dict[str, dict[str, dict[str, str]]]:

@@ -10,7 +10,7 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from . import report
+from . import chart, report
 from .runner import BenchConfig, BenchError, run_bench
 
 
@@ -47,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     def save(runs, scale, meta) -> dict:
         result = report.build(runs, scale, {**meta, "runs_planned": config.runs}, baseline)
         report.write_json(result, output)
+        chart.write_chart(result, output)
         return result
 
     try:
@@ -57,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     result = save(measured, scale, meta)
     print(report.markdown(result))
-    print(f"\nwritten {output}")
+    print(f"\nwritten {output} and {chart.chart_path(output)}")
     failed = [s for s in result["end_to_end"]["status"] if s != "SUCCESS"]
     if failed:
         print(f"error: {len(failed)} of {len(result['end_to_end']['status'])} migrate_all run(s) did not succeed "

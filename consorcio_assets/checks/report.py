@@ -14,6 +14,7 @@ from typing import Any
 import dagster as dg
 
 from ..catalog import Table
+from ..docs import check_metadata
 from ..stages import asset_key
 
 ERROR, WARN = "ERROR", "WARN"
@@ -79,6 +80,7 @@ def metadata(outcome: Outcome) -> dict[str, Any]:
         meta["sql"] = dg.MetadataValue.md(f"```sql\n{outcome.sql}\n```")
     for name, value in outcome.details.items():
         meta[name] = value if isinstance(value, (int, float, str, bool)) else dg.MetadataValue.json(value)
+    meta.update(check_metadata(outcome.check))  # what to do when it fails
     return meta
 
 

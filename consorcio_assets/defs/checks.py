@@ -20,6 +20,7 @@ from ..catalog import Catalog, Table, catalog
 from ..checks import aggregates, business_rules, constraints, hashdiff, parity, precision, schema, views
 from ..checks.report import ERROR, WARN, Outcome, failed_to_run, to_check_result
 from ..checks.sides import SOURCE, TARGET, Side
+from ..docs import check_metadata
 from ..lake import Lake, get_lake
 from ..pools import SQLSERVER_POOL
 from ..source.queries import duckdb_engine, source_engine
@@ -155,7 +156,7 @@ READS_SOURCE = frozenset({"sqlserver_checks", "transformed_checks", "aurora_reco
 def check_specs(kinds: list[Kind], cat: Catalog) -> list[dg.AssetCheckSpec]:
     return [
         dg.AssetCheckSpec(kind.name, asset=asset_key(kind.stage, t), blocking=kind.severity == ERROR,
-                          description=f"{t.qualified_target}: {kind.description}")
+                          description=f"{t.qualified_target}: {kind.description}", metadata=check_metadata(kind.name))
         for kind in kinds for t in cat if kind.applies(t)
     ]
 
@@ -208,6 +209,29 @@ class StandaloneChecks(dg.AssetSelection):
 
     def __hash__(self) -> int:
         return hash(StandaloneChecks)
+
+
+def excluded_checks(defs: dg.Definitions) -> list[tuple[dg.AssetCheckKey, str]]:
+    """The checks `verify_migration` does not run, each with why: a check computed inside an asset's
+    materialization (e.g. the Glue job counting the rows it rejected) has no result without a load."""
+    graph = defs.resolve_asset_graph()
+    standalone = StandaloneChecks().resolve_checks_inner(graph, False)
+    excluded = []
+    for key in sorted(set(graph.asset_check_keys) - standalone,
+                      key=lambda k: (k.asset_key.to_user_string(), k.name)):
+        op = graph.assets_def_for_key(key).node_def.name
+        excluded.append((key, f"evaluated only while `{op}` materializes {key.asset_key.to_user_string()} "
+                              "(run migrate_all or reload the table)"))
+    return excluded
+
+
+def excluded_summary(defs: dg.Definitions) -> list[str]:
+    """One line per excluded check name (with how many assets): what `consorcio verify` prints."""
+    by_name: dict[tuple[str, str], int] = {}
+    for key, why in excluded_checks(defs):
+        reason = why.replace(key.asset_key.to_user_string(), "the table")
+        by_name[(key.name, reason)] = by_name.get((key.name, reason), 0) + 1
+    return [f"not run: {name} on {n} asset(s): {reason}" for (name, reason), n in sorted(by_name.items())]
 
 
 verify_migration = dg.define_asset_job(

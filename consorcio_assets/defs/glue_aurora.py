@@ -10,10 +10,12 @@ would pay a step process per table.
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
+from datetime import timedelta
 
 import dagster as dg
 
 from ..catalog import Catalog, Table, catalog
+from ..docs import check_metadata
 from ..glue.resource import GlueResource
 from ..glue.spec import table_spec
 from ..pools import GLUE_POOL
@@ -22,23 +24,32 @@ from ..stages import (
 )
 from ..startup import require_usable_settings
 from ..target.postgres import TARGET_DB, release_wal
+from ..units import readable_bytes
 
 REJECTS_CHECK = "no_rejected_rows"
+#: the nightly verification runs every 24 h; two hours of slack before an Aurora table counts as overdue
+FRESHNESS_WINDOW = timedelta(hours=26)
+NIGHTLY_FRESHNESS = dg.FreshnessPolicy.time_window(fail_window=FRESHNESS_WINDOW)
 
 
 def fk_parents(table: Table) -> list[str]:
     return list(dict.fromkeys(fk.ref_table for fk in table.foreign_keys if fk.ref_table != table.name))
 
 
-def column_lineage(table: Table) -> dg.TableColumnLineage:
-    """Each target column from its s3_raw column (an offset companion from its DATETIMEOFFSET column)."""
-    raw = asset_key(S3_RAW, table)
+def column_lineage(table: Table, stage: str) -> dg.TableColumnLineage:
+    """Each column from the same table's column one stage up (the asset it reads): a transformed column from
+    its s3_raw column (an offset companion from its DATETIMEOFFSET column), an Aurora column from the
+    transformed column of the same name. One hop per asset, so the UI can follow a column end to end."""
     deps: dict[str, list[dg.TableColumnDep]] = {}
     for c in table.columns:
-        dep = [dg.TableColumnDep(asset_key=raw, column_name=c.name)]
-        deps[c.target_name] = dep
-        if c.offset_column:
-            deps[c.offset_column] = dep
+        if stage == TRANSFORMED:
+            dep = [dg.TableColumnDep(asset_key=asset_key(S3_RAW, table), column_name=c.name)]
+            deps[c.target_name] = dep
+            if c.offset_column:
+                deps[c.offset_column] = dep
+        else:
+            for name in (c.target_name, *([c.offset_column] if c.offset_column else [])):
+                deps[name] = [dg.TableColumnDep(asset_key=asset_key(TRANSFORMED, table), column_name=name)]
     return dg.TableColumnLineage(deps_by_column=deps)
 
 
@@ -55,19 +66,27 @@ def transformed_spec(table: Table) -> dg.AssetSpec:
                     "UTC instant plus its offset in minutes, CHAR padding trimmed, exact decimals).",
         group_name=TRANSFORMED, kinds={"glue", "parquet"}, owners=OWNERS, tags={"table_type": table.kind},
         automation_condition=reload_on_upstream_change(TRANSFORMED),
-        metadata={"dagster/column_schema": target_column_schema(table)},
+        metadata={"dagster/column_schema": target_column_schema(table),
+                  "dagster/column_lineage": column_lineage(table, TRANSFORMED)},
     )
 
 
 def aurora_spec(table: Table, cat: Catalog) -> dg.AssetSpec:
+    """Its only dep is the table's own transformed asset. Foreign-key parents are not deps: the batch orders the
+    swaps by the catalog (`run_in_fk_order`), a parent's swap re-adds and validates its children's foreign keys,
+    and as deps they made a table's upstream its whole parent tree (21 assets for `simulacao`) and marked every
+    child "Unsynced" after a parent's reload. They are listed in the metadata instead."""
+    parents = [cat[p].qualified_target for p in fk_parents(table)]
     return dg.AssetSpec(
         asset_key(AURORA, table),
-        deps=[asset_key(TRANSFORMED, table), *(asset_key(AURORA, cat[p]) for p in fk_parents(table))],
+        deps=[asset_key(TRANSFORMED, table)],
         description=f"{table.qualified_target} in Aurora PostgreSQL, loaded by the Glue job with COPY into a "
                     "staging table and swapped in one transaction (readers see the old or the new table).",
         group_name=AURORA, kinds={"glue", "postgres"}, owners=OWNERS, tags={"table_type": table.kind},
-        automation_condition=reload_on_upstream_change(AURORA),
-        metadata={"dagster/column_schema": target_column_schema(table), "dagster/table_name": table_name(table)},
+        automation_condition=reload_on_upstream_change(AURORA), freshness_policy=NIGHTLY_FRESHNESS,
+        metadata={"dagster/column_schema": target_column_schema(table), "dagster/table_name": table_name(table),
+                  "dagster/column_lineage": column_lineage(table, AURORA),
+                  "foreign_key_parents": ", ".join(parents) or "none"},
     )
 
 
@@ -76,6 +95,7 @@ def rejects_check_spec(table: Table) -> dg.AssetCheckSpec:
         REJECTS_CHECK, asset=asset_key(AURORA, table),
         description=f"No row of {table.qualified_source} was rejected by the Glue job for violating its target "
                     "type (in reject mode they are in consorcio.consorcio_rejects, keys and reasons only).",
+        metadata=check_metadata(REJECTS_CHECK),
     )
 
 
@@ -162,10 +182,13 @@ def enrich(result, table: Table):
     """Reported results with the catalog's column schema and lineage (known here, not in Glue)."""
     if not isinstance(result, dg.MaterializeResult):
         return result
-    extra = {"dagster/column_schema": target_column_schema(table), "dagster/column_lineage": column_lineage(table)}
-    if result.asset_key.path[0] == AURORA:
+    stage = result.asset_key.path[0]
+    extra = {"dagster/column_schema": target_column_schema(table),
+             "dagster/column_lineage": column_lineage(table, stage)}
+    if stage == AURORA:
         extra["dagster/table_name"] = table_name(table)
-    return dg.MaterializeResult(asset_key=result.asset_key, metadata={**(result.metadata or {}), **extra},
+    metadata = readable_bytes({**(result.metadata or {}), **extra})
+    return dg.MaterializeResult(asset_key=result.asset_key, metadata=metadata,
                                 check_results=result.check_results, data_version=result.data_version)
 
 

@@ -2,12 +2,45 @@
 
 import dagster as dg
 
-from ..lgpd import ANALYTICS_SCHEMA, pii_key, refresh
+from ..catalog import catalog
+from ..lgpd import ANALYTICS_SCHEMA, analytics_sql, pii_key, refresh
 from ..settings import get_settings
-from ..stages import AURORA, OWNERS, asset_key
+from ..stages import AURORA, OWNERS, asset_key, target_column_schema
 from ..target.postgres import connect, target_url
 
 ANALYTICS_KEYS = [dg.AssetKey([ANALYTICS_SCHEMA, "cliente"]), dg.AssetKey([ANALYTICS_SCHEMA, "simulacao"])]
+#: columns the analytics views compute (the others are the Aurora table's, described there): type, description
+DERIVED = {
+    "cpf_cnpj_token": ("char(64)", "Keyed HMAC-SHA256 (hex) of the CPF/CNPJ without padding: joins a customer's rows "
+                                   "without revealing the document (key: CONSORCIO_PII_HMAC_KEY)."),
+    "faixa_etaria": ("text", "Age band from data_nascimento: 18-24, 25-34, 35-44, 45-59, 60+ or 'nao informado'."),
+    "cep_prefixo": ("text", "The CEP's first 5 digits (region, not the address)."),
+    "faixa_renda": ("text", "Income band from renda_mensal: 'ate 3 mil', '3 a 10 mil', '10 a 30 mil', "
+                            "'30 mil ou mais' or 'nao informada'."),
+}
+
+
+def analytics_column_schema(view: str) -> dg.TableSchema:
+    """The columns of an analytics view, read from its DDL: the Aurora table's column (type and description) or a
+    derived one (DERIVED)."""
+    import sqlglot
+    from sqlglot import exp
+
+    ddl = next(q for q in analytics_sql() if f"VIEW {ANALYTICS_SCHEMA}.{view} AS" in q)
+    select = sqlglot.parse_one(ddl, read="postgres").find(exp.Select)
+    base = {c.name: c for c in target_column_schema(catalog()[VIEW_SOURCES[view]]).columns}
+    columns = []
+    for name in (e.alias_or_name for e in select.expressions):
+        if name in DERIVED:
+            columns.append(dg.TableColumn(name, DERIVED[name][0], description=DERIVED[name][1]))
+        else:
+            column = base[name]
+            columns.append(dg.TableColumn(name, column.type, description=column.description,
+                                          constraints=column.constraints))
+    return dg.TableSchema(columns=columns)
+
+
+VIEW_SOURCES = {"cliente": "Cliente", "simulacao": "Simulacao"}
 
 
 @dg.multi_asset(
@@ -15,12 +48,14 @@ ANALYTICS_KEYS = [dg.AssetKey([ANALYTICS_SCHEMA, "cliente"]), dg.AssetKey([ANALY
     specs=[
         dg.AssetSpec(
             ANALYTICS_KEYS[0], deps=[asset_key(AURORA, "cliente")], group_name=ANALYTICS_SCHEMA, kinds={"postgres"},
-            owners=OWNERS, metadata={"dagster/table_name": "analytics.cliente"},
+            owners=OWNERS, metadata={"dagster/table_name": "analytics.cliente",
+                                     "dagster/column_schema": analytics_column_schema("cliente")},
             description="Customers without direct PII: CPF/CNPJ as a keyed HMAC token, age band, CEP prefix, income band.",
         ),
         dg.AssetSpec(
             ANALYTICS_KEYS[1], deps=[asset_key(AURORA, "simulacao")], group_name=ANALYTICS_SCHEMA, kinds={"postgres"},
-            owners=OWNERS, metadata={"dagster/table_name": "analytics.simulacao"},
+            owners=OWNERS, metadata={"dagster/table_name": "analytics.simulacao",
+                                     "dagster/column_schema": analytics_column_schema("simulacao")},
             description="Simulations without the free-text Observacao (it may hold PII).",
         ),
     ],

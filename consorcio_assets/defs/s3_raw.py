@@ -11,6 +11,7 @@ from itertools import zip_longest
 import dagster as dg
 
 from ..catalog import Table, catalog
+from ..docs import check_metadata
 from ..dms.engine import (COMPLETED, DmsLoadError, FullLoadReport, TableLoad, expected_schema, file_facts,
                           layout_problems, list_files, table_prefix)
 from ..dms.resource import DmsResource
@@ -18,10 +19,17 @@ from ..dms.settings import EndpointSettings, load_settings
 from ..pools import SQLSERVER_POOL
 from ..stages import OWNERS, S3_RAW, SQLSERVER, asset_key, reload_on_upstream_change, source_column_schema, table_for_key
 from ..startup import require_usable_settings
+from ..units import byte_size
 
 ROW_COUNT_CHECK = "raw_row_count_matches_source"
 SCHEMA_CHECK = "raw_schema_matches_dms_mapping"
 FILES_CHECK = "raw_no_unexpected_files"
+
+
+def raw_column_lineage(table: Table) -> dg.TableColumnLineage:
+    """DMS keeps names: each raw column comes from the source column of the same name."""
+    return dg.TableColumnLineage(deps_by_column={
+        c.name: [dg.TableColumnDep(asset_key=asset_key(SQLSERVER, table), column_name=c.name)] for c in table.columns})
 
 
 def s3_raw_specs() -> list[dg.AssetSpec]:
@@ -36,7 +44,8 @@ def s3_raw_specs() -> list[dg.AssetSpec]:
             kinds={"dms", "s3", endpoint.data_format},
             owners=OWNERS,
             tags={"table_type": t.kind},
-            metadata={"dagster/column_schema": source_column_schema(t)},
+            metadata={"dagster/column_schema": source_column_schema(t),
+                      "dagster/column_lineage": raw_column_lineage(t)},
             automation_condition=reload_on_upstream_change(S3_RAW),
         )
         for t in catalog()
@@ -66,12 +75,13 @@ def table_metadata(result: TableLoad, report: FullLoadReport, table: Table, reso
         "dms/data_format": endpoint.data_format,
         "s3_uri": dg.MetadataValue.path(resource.lake().uri_of(table_prefix(endpoint, table)) + "/"),
         "files_written": len(result.files),
-        "bytes_written": result.bytes,
+        "bytes_written": byte_size(result.bytes),
         "files": dg.MetadataValue.json([{"path": f.path, "bytes": f.size, "rows": f.rows} for f in result.files]),
         "duration_seconds": round(result.duration_seconds, 3),
         "rows_per_second": round(result.rows_per_second, 1),
         "lob_values_truncated": sum(result.lob_truncated.values()),
         "lob_truncation_risk": dg.MetadataValue.json(overflows),
+        "dagster/column_lineage": raw_column_lineage(table),
     }
 
 
@@ -116,7 +126,8 @@ def raw_zone_check_specs(tables: Iterable[Table]) -> list[dg.AssetCheckSpec]:
         FILES_CHECK: "Only this load's LOAD files under the table's prefix: DMS names, numbered without gaps.",
     }
     return [
-        dg.AssetCheckSpec(name, asset=asset_key(S3_RAW, t), description=text, blocking=True)
+        dg.AssetCheckSpec(name, asset=asset_key(S3_RAW, t), description=text, blocking=True,
+                          metadata=check_metadata(name))
         for t in tables for name, text in descriptions.items()
     ]
 

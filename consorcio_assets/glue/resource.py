@@ -41,6 +41,7 @@ from ..lake import Lake
 from ..resilience import boto_config
 from ..settings import get_settings
 from .local_client import LocalGlueClient
+from .local_pipes import LocalPipesGlueClient
 from .spec import spec_argument
 
 SCRIPT = Path(__file__).resolve().parents[2] / "glue" / "consorcio_glue_job.py"
@@ -170,8 +171,8 @@ class GlueResource(ResourceWithBoto3Configuration):
         """A fresh Pipes client per run: message readers keep per-session state."""
         client = glue_client or self.glue_client()
         if not self.is_aws:
-            return PipesGlueClient(client=client, context_injector=PipesTempFileContextInjector(),
-                                   message_reader=PipesTempFileMessageReader(), forward_termination=True)
+            return LocalPipesGlueClient(client=client, context_injector=PipesTempFileContextInjector(),
+                                        message_reader=PipesTempFileMessageReader(), forward_termination=True)
         bucket, prefix = self._pipes_location()
         s3 = self._boto("s3")
         return PipesGlueClient(

@@ -16,6 +16,7 @@ def test_result_names_table_keys_counts_and_sql(cat):
                                          "SimulacaoId=0, NumeroParcela=1; SimulacaoId=1")
     assert len(result.metadata["first_keys"].value) == 20 and result.metadata["rows_different"].value == 2
     assert "```sql\nSELECT 1\n```" in result.metadata["sql"].value
+    assert result.metadata["runbook"].url.endswith("docs/runbook.md#row-level-reconciliation-hashdiff")
 
 
 def test_warn_severity_and_pii_key_columns_are_redacted(cat):

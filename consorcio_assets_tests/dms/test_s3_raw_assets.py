@@ -12,6 +12,7 @@ import pytest
 from consorcio_assets.catalog import catalog
 from consorcio_assets.defs.s3_raw import FILES_CHECK, ROW_COUNT_CHECK, SCHEMA_CHECK
 from consorcio_assets.stages import S3_RAW, SQLSERVER, asset_key
+from consorcio_assets.units import human_bytes
 
 SUBSET = ["Grupo", "Simulacao", "SimulacaoLance", "vw_FunilMensal"]
 
@@ -60,7 +61,8 @@ def test_materializing_a_subset_loads_just_it_records_metadata_and_passes_the_ch
         sim = {k: v.value for k, v in meta[key("Simulacao")].items()}
         assert sim["dagster/row_count"] == sim["source_row_count"] == sim["dms/full_load_rows"] == 40
         assert sim["files_written"] == 4 and sim["dms/segments"] == 4  # parallel-load segments
-        assert sim["bytes_written"] == sum(f.stat().st_size for f in (lake / "raw/dbo/Simulacao").rglob("*.parquet"))
+        size = sum(f.stat().st_size for f in (lake / "raw/dbo/Simulacao").rglob("*.parquet"))
+        assert sim["bytes_written"] == human_bytes(size)
         assert sim["s3_uri"] == f"{lake.as_uri()}/raw/dbo/Simulacao/"
         assert sim["dms/table_state"] == "Table completed" and sim["dms/statistics"]["FullLoadRows"] == 40
         assert sim["rows_per_second"] > 0 and sim["duration_seconds"] >= 0

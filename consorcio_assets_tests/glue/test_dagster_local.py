@@ -4,6 +4,7 @@ Glue client, which runs the real job script, against raw files written as DMS wr
 from __future__ import annotations
 
 import os
+import re
 
 import dagster as dg
 import pytest
@@ -23,9 +24,9 @@ def _keys(names, stages=("transformed", "aurora")):
     return [dg.AssetKey([stage, CAT[n].target_name]) for n in names for stage in stages]
 
 
-def _materialize(names, stages=("transformed", "aurora")):
+def _materialize(names, stages=("transformed", "aurora"), instance=None):
     return dg.materialize(
-        [glue_transform_and_load], selection=_keys(names, stages), raise_on_error=False,
+        [glue_transform_and_load], selection=_keys(names, stages), raise_on_error=False, instance=instance,
         resources={"glue": GlueResource(max_concurrent_runs=2)},
     )
 
@@ -45,7 +46,9 @@ def _materializations(result) -> dict[str, dict]:
 
 def test_materializes_transformed_and_aurora_through_pipes(raw_lake, local_env):
     url = os.environ["CONSORCIO_TARGET_URL"]
-    result = _materialize(TABLES)
+    with dg.instance_for_test() as instance:
+        result = _materialize(TABLES, instance=instance)
+        logs = [e.user_message for e in instance.all_logs(result.run_id)]
     assert result.success
     meta = _materializations(result)
     assert set(meta) == {k.to_user_string() for k in _keys(TABLES)}
@@ -56,7 +59,18 @@ def test_materializes_transformed_and_aurora_through_pipes(raw_lake, local_env):
     schema = aurora["dagster/column_schema"].value
     assert [c.name for c in schema.columns][:3] == ["plano_id", "administradora_id", "segmento_id"]
     lineage = aurora["dagster/column_lineage"].value.deps_by_column["pct_taxa_adm"]
-    assert lineage == [dg.TableColumnDep(asset_key=dg.AssetKey(["s3_raw", "plano_comercial"]), column_name="PctTaxaAdm")]
+    assert lineage == [dg.TableColumnDep(asset_key=dg.AssetKey(["transformed", "plano_comercial"]),
+                                         column_name="pct_taxa_adm")]
+    assert meta["transformed/plano_comercial"]["dagster/column_lineage"].value.deps_by_column["pct_taxa_adm"] == [
+        dg.TableColumnDep(asset_key=dg.AssetKey(["s3_raw", "plano_comercial"]), column_name="PctTaxaAdm")]
+    assert re.fullmatch(r"[\d.]+ (bytes|KiB|MiB) \([\d,]+ bytes\)|[\d,]+ bytes", aurora["bytes_copied"].value)
+    # local mode: no AWS console links or AWS wording, in metadata or in the run's logs
+    for values in meta.values():
+        assert not [k for k in values if "AWS" in k], sorted(values)
+        assert not [v for v in values.values() if "console.aws" in str(getattr(v, "value", v))]
+    assert aurora["glue/run_id"].value.startswith("jr_")
+    assert not [m for m in logs if "AWS" in m], [m for m in logs if "AWS" in m][:3]
+    assert any("Started local Glue job" in m for m in logs)
     transformed = meta["transformed/segmento"]
     assert transformed["rows_read"].value == 4 and transformed["files_written"].value == 1
     assert transformed["uri"].value == (local_env / "lake" / "transformed" / "segmento").as_uri()
