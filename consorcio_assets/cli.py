@@ -13,6 +13,7 @@ import os
 import sys
 import time
 import tomllib
+import warnings
 from pathlib import Path
 
 from .privacy import private_cli
@@ -360,6 +361,8 @@ def main(argv: list[str] | None = None) -> int:
     args, rest = parser.parse_known_args(argv)
     if rest and not getattr(args, "passthrough", False):
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    if not args.debug:
+        warnings.simplefilter("ignore")  # Dagster's beta/preview/supersession notes are for developers (--debug)
     try:
         return dispatch(args, rest)
     except UsageError as err:
