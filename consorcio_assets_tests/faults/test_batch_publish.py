@@ -49,7 +49,9 @@ def run_loads(instance: dg.DagsterInstance | None = None) -> dg.ExecuteInProcess
 
 
 def failure_text(result: dg.ExecuteInProcessResult) -> str:
-    return "\n".join(e.message or "" for e in result.all_events if e.is_failure)
+    """The step failures' errors (their descriptions name tables, constraints and keys)."""
+    return "\n".join(e.step_failure_data.error.message for e in result.all_events
+                     if e.is_step_failure and e.step_failure_data.error)
 
 
 def edit_source(source: Path, *statements: str) -> None:
@@ -218,15 +220,15 @@ def test_views_and_other_tables_stay_with_their_base_when_one_fails(loaded, faul
                       "no view snapshot and no other table is swapped in: they agree with their base tables; "
                       "no table is reported materialized, so none is counted as checked")
     valor = fetch(loaded.url, "SELECT valor_credito FROM consorcio.simulacao WHERE simulacao_id = 2")[0][0]
-    cliente = fetch(loaded.url, "SELECT cliente_id FROM consorcio.cliente WHERE tipo_pessoa = 'F' "
-                                "ORDER BY cliente_id LIMIT 1")[0][0]
     edit_source(loaded.source, f"UPDATE dbo.Simulacao SET ValorCredito = -{valor} WHERE SimulacaoId = 2",
-                f"UPDATE dbo.Cliente SET CpfCnpj = '1234567890123' WHERE ClienteId = {cliente}")
+                "UPDATE dbo.Cliente SET CpfCnpj = '1234567890123' WHERE ClienteId = "
+                "(SELECT min(ClienteId) FROM dbo.Cliente WHERE TipoPessoa = 'F')")
     result = run_loads()
     assert not result.success
     assert "ck_simulacao_valor" in failure_text(result)
     assert aurora_materializations(result) == []
-    assert_consistent_and_unchanged(loaded.url, loaded.before)
+    assert_consistent_and_unchanged(loaded.url, loaded.before)  # cliente included: the bad CPF is not in
+    assert fetch(loaded.url, "SELECT count(*) FROM consorcio.cliente WHERE cpf_cnpj = '1234567890123'")[0][0] == 0
     assert fetch(loaded.url, "SELECT v.valor_credito = s.valor_credito FROM consorcio.vw_simulacao_resumo v "
                              "JOIN consorcio.simulacao s USING (simulacao_id) WHERE simulacao_id = 2")[0][0] is True
 
