@@ -9,7 +9,8 @@ non-zero on failure.
 Actions (`--action`):
   load      read raw/<schema>/<Table>/LOAD*.parquet|csv, transform by the spec, write transformed/<table>/
             part-NNNNN.parquet (temporary prefix, then swapped in) and load Aurora: binary COPY into a
-            staging table, constraints and indexes after the data, then one transaction swaps it in.
+            staging table, constraints and indexes after the data, then one transaction swaps it in
+            (`--swap deferred`: the finished staging table is left for the batch's `publish` run).
   validate  VALIDATE the foreign keys left NOT VALID by the swaps of a batch of tables.
   publish   swap every table a batch staged (`load --swap deferred`) in ONE transaction, foreign keys validated
             before it commits; any failure rolls all of them back. The staged tables are dropped either way
