@@ -815,12 +815,15 @@ class TransformedWriter:
             table = rejects_table(rejects, self.spec.target, run_id="")
             pq.write_table(table, f"{self.tmp}/_rejects.parquet", filesystem=self.lake.fs)
 
-    def commit(self) -> dict:
+    def commit(self, swap: bool = True) -> dict:
+        """Close the parts and swap them in; `swap=False` leaves them under the temporary prefix for the batch's
+        publish run (which swaps them once Aurora has committed)."""
         if self.writer is None and not self.parts:
             self._open()
         self.close_part()
         size = sum(self.lake.fs.get_file_info(p).size for p in self.parts)
-        swap_prefix(self.lake, self.tmp, self.final)
+        if swap:
+            swap_prefix(self.lake, self.tmp, self.final)
         return {"files": len(self.parts), "bytes": size, "rows": self.rows,
                 "uri": self.lake.uri_of(self.final)}
 
@@ -1706,7 +1709,8 @@ class TableLoad:
         LOG.info("%s: keys, checks and indexes built in %.2fs", spec.target, build)
         mark = time.perf_counter()
         if deferred:
-            record_staged(control, spec, self.rejects, args.run_id)
+            transformed = self.lake.relative(self.writer.tmp) if self.writer else None
+            record_staged(control, spec, self.rejects, args.run_id, transformed)
             touched = []
             LOG.info("%s: staged for the batch's publish", spec.target)
         else:
@@ -1722,7 +1726,7 @@ class TableLoad:
                 "database": control.info.dbname, "foreign_keys_not_valid": len(touched)}
 
     def publish_transformed(self) -> dict:
-        out = self.writer.commit()
+        out = self.writer.commit(swap=self.args.swap != "deferred" or not self.aurora)
         return {**out, "rows_read": self.stats.rows_read, "rows_rejected": self.stats.rows_rejected,
                 "files_read": self.stats.files_read, "bytes_read": self.stats.bytes_read,
                 "seconds": round(self.stats.seconds(), 3)}
@@ -1815,38 +1819,43 @@ def _staged_id(schema: str) -> sql.Composable:
     return sql.Identifier(schema, STAGED)
 
 
-def record_staged(conn: psycopg.Connection, spec: Spec, rejects: list[dict], batch: str) -> None:
-    """The staging table is finished: remember which batch staged it (its publish swaps only its own tables)."""
+def record_staged(conn: psycopg.Connection, spec: Spec, rejects: list[dict], batch: str,
+                  transformed: str | None) -> None:
+    """The staging table is finished: remember which batch staged it (its publish swaps only its own tables)
+    and where its transformed parts wait (relative to the lake; swapped in after Aurora commits)."""
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(hashtextextended('consorcio.ddl', 0))")
         conn.execute(sql.SQL("CREATE TABLE IF NOT EXISTS {} (table_name text PRIMARY KEY, batch_id text NOT NULL, "
-                             "spec jsonb NOT NULL, rejects jsonb NOT NULL, staged_at timestamptz NOT NULL "
+                             "spec jsonb NOT NULL, rejects jsonb NOT NULL, transformed text, staged_at timestamptz NOT NULL "
                              "DEFAULT now())").format(_staged_id(spec.staging_schema)))
-        conn.execute(sql.SQL("INSERT INTO {} (table_name, batch_id, spec, rejects) VALUES (%s, %s, %s, %s) "
-                             "ON CONFLICT (table_name) DO UPDATE SET batch_id = excluded.batch_id, "
-                             "spec = excluded.spec, rejects = excluded.rejects, staged_at = now()").format(
-            _staged_id(spec.staging_schema)), (spec.target, batch, json.dumps(spec.raw), json.dumps(rejects)))
+        conn.execute(sql.SQL("INSERT INTO {} (table_name, batch_id, spec, rejects, transformed) "
+                             "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (table_name) DO UPDATE SET "
+                             "batch_id = excluded.batch_id, spec = excluded.spec, rejects = excluded.rejects, "
+                             "transformed = excluded.transformed, staged_at = now()").format(
+            _staged_id(spec.staging_schema)),
+            (spec.target, batch, json.dumps(spec.raw), json.dumps(rejects), transformed))
 
 
 def staged_tables(conn: psycopg.Connection, schema: str, tables: list[str], batch: str) -> dict[str, tuple]:
-    """table → (spec, rejects) of what `batch` staged (a table restaged by another batch since is not ours)."""
+    """table → (spec, rejects, transformed prefix) of what `batch` staged (a table restaged by another batch
+    since is not ours)."""
     if not _exists(conn, _staged_id(schema).as_string(conn)):
         return {}
-    rows = conn.execute(sql.SQL("SELECT table_name, spec, rejects FROM {} WHERE batch_id = %s "
+    rows = conn.execute(sql.SQL("SELECT table_name, spec, rejects, transformed FROM {} WHERE batch_id = %s "
                                 "AND table_name = ANY(%s)").format(_staged_id(schema)), (batch, tables)).fetchall()
-    return {name: (Spec(raw), rejects) for name, raw, rejects in rows}
+    return {name: (Spec(raw), rejects, transformed) for name, raw, rejects, transformed in rows}
 
 
-def swap_batch(conn: psycopg.Connection, staged: list[tuple[Spec, list[dict]]], run_id: str) -> list[str]:
+def swap_batch(conn: psycopg.Connection, staged: list[tuple], run_id: str) -> list[str]:
     """Every staged table swapped in one transaction (parents first), foreign keys validated before COMMIT."""
     touched: list[tuple[str, str]] = []
     with conn.transaction():
         conn.execute("SET LOCAL lock_timeout = '120s'")
-        for spec, rejects in staged:
+        for spec, rejects, _ in staged:
             if not _exists(conn, spec.staging_id.as_string(conn)):
                 raise JobError(f"{spec.target}: its staging table is gone (dropped by another run's load of it)")
             touched += swap(conn, spec, rejects, run_id, validate=False)
-        names = [spec.target for spec, _ in staged]
+        names = [spec.target for spec, _, _ in staged]
         pending = list(dict.fromkeys(touched + pending_foreign_keys(conn, staged[0][0].schema, names)))
         failures = validate_constraints(conn, pending)
         if failures:
@@ -1855,13 +1864,16 @@ def swap_batch(conn: psycopg.Connection, staged: list[tuple[Spec, list[dict]]], 
     return [f"{t}.{n}" for t, n in pending]
 
 
-def discard_staged(conn: psycopg.Connection, schema: str, tables: list[str], batch: str) -> None:
-    """Drop what `batch` staged (children first) and forget it; tables restaged by another batch are left alone."""
-    with contextlib.suppress(psycopg.Error):
-        ours = set(staged_tables(conn, schema, tables, batch))
+def discard_staged(conn: psycopg.Connection, lake: Lake, schema: str, tables: list[str], batch: str) -> None:
+    """Drop what `batch` staged (children first, transformed parts still waiting included) and forget it;
+    tables restaged by another batch are left alone."""
+    with contextlib.suppress(psycopg.Error, OSError):
+        ours = staged_tables(conn, schema, tables, batch)
         for table in reversed(tables):
             if table in ours:
                 conn.execute(sql.SQL("DROP TABLE IF EXISTS {} CASCADE").format(sql.Identifier(schema, table)))
+                if ours[table][2]:
+                    lake.delete_dir(lake.path(ours[table][2]))
         conn.execute(sql.SQL("DELETE FROM {} WHERE batch_id = %s AND table_name = ANY(%s)").format(
             _staged_id(schema)), (batch, list(ours)))
 
@@ -1869,6 +1881,7 @@ def discard_staged(conn: psycopg.Connection, schema: str, tables: list[str], bat
 def publish_batch(args, pipes) -> dict:
     """The batch's closing run: swap all of its staged tables at once, or (--discard) none of them."""
     tables = [t for t in args.tables.split(",") if t]
+    lake = Lake.at(args.lake_uri)
     with connect(conninfo(args), "publish") as conn, contextlib.ExitStack() as locks:
         for table in sorted(tables):  # one order for every publish: two batches never deadlock on these
             locks.enter_context(table_lock(conn, table))
@@ -1881,13 +1894,20 @@ def publish_batch(args, pipes) -> dict:
             if lost:
                 raise JobError(f"{', '.join(lost)}: not staged by this batch (run {args.run_id}) or restaged by "
                                "another run since: nothing was published")
+            waiting = {t: staged[t][2] for t in tables if staged[t][2]}
+            gone = [t for t, prefix in waiting.items() if not lake.exists(lake.path(prefix))]
+            if gone:
+                raise JobError(f"{', '.join(gone)}: the transformed parts this batch wrote are gone (removed by "
+                               "another run's load of the table): nothing was published")
             mark = time.perf_counter()
             validated = swap_batch(conn, [staged[t] for t in tables], args.run_id)
+            for table, prefix in waiting.items():  # Aurora has committed: the transformed zone follows
+                swap_prefix(lake, lake.path(prefix), lake.path("transformed", table))
             LOG.info("published %d table(s) in one transaction in %.3fs (%d foreign key(s) validated)",
                      len(tables), time.perf_counter() - mark, len(validated))
             return {"published": tables, "validated": validated}
         finally:
-            discard_staged(conn, args.staging_schema, tables, args.run_id)
+            discard_staged(conn, lake, args.staging_schema, tables, args.run_id)
 
 
 # ---------------------------------------------------------------------------------------------- Pipes

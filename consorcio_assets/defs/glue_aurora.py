@@ -216,10 +216,11 @@ def glue_transform_and_load(context: dg.AssetExecutionContext, glue: GlueResourc
     published = publish(context, glue, runs, results, failures, run_id)
     for r in runs:
         for result in _ordered(results.get(r.table.name, [])):
-            if published or result.asset_key.path[0] != AURORA:
+            if published or not r.loads_aurora:  # a batch's transformed parts are swapped in by its publish too
                 yield enrich(result, r.table)
     if failures:
-        unpublished = " Nothing was published to Aurora: every table keeps its previous version." if batch else ""
+        unpublished = (". Nothing was published to Aurora or the transformed zone: every table keeps its previous "
+                       "version" if batch else "")
         raise dg.Failure(
             description="Glue runs failed: " + "; ".join(f"{name}: {why}" for name, why in failures.items())
                         + unpublished,

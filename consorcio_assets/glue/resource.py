@@ -260,6 +260,10 @@ class GlueResource(ResourceWithBoto3Configuration):
         recorder = _RunIds(self.glue_client(), self._active, what)
         try:
             return self.pipes_client(recorder).run(context=context, start_job_run_params=self.start_params(arguments))
+        except BaseException as err:
+            if not isinstance(err, Exception):  # this thread was interrupted (run terminated): the run must not go on
+                self.stop_runs(context.log)
+            raise
         finally:
             if recorder.run_id:
                 self._active.pop(recorder.run_id, None)
@@ -301,4 +305,4 @@ class GlueResource(ResourceWithBoto3Configuration):
         arguments = {"--action": "publish", "--tables": ",".join(tables), "--run-id": run_id,
                      "--staging-schema": STAGING_SCHEMA, "--discard": "true" if discard else "false",
                      "--lake-uri": self.lake().uri, **self.target_arguments()}
-        return self.run(context, arguments, "discard the staged tables" if discard else "publish the batch")
+        return self.run(context, arguments, f"{'discard' if discard else 'publish'} {', '.join(tables)}")

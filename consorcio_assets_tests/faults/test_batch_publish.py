@@ -24,6 +24,8 @@ from psycopg import sql
 
 from consorcio_assets.stages import AURORA, S3_RAW, TRANSFORMED
 
+from .support import hidden_leftovers, visible
+
 SIMULACOES = 2_000
 LOADS = "loads_only"
 
@@ -39,11 +41,24 @@ def _env(monkeypatch, home: Path, url: str, source: Path, on_invalid: str = "fai
         monkeypatch.setenv(name, value)
 
 
-def run_loads(instance: dg.DagsterInstance | None = None) -> dg.ExecuteInProcessResult:
-    """DMS full load, transform and Aurora load of every table (no checks: they are not what is tested)."""
-    from consorcio_assets.definitions import defs
+#: the tables the issue's edits touch, with their children and the view snapshots built on them: one batch
+SIMULACAO_FAMILY = ("Simulacao", "SimulacaoParcela", "SimulacaoLance", "vw_SimulacaoResumo", "vw_FunilMensal")
 
-    job = dg.define_asset_job(LOADS, selection=dg.AssetSelection.groups(S3_RAW, TRANSFORMED, AURORA).without_checks())
+
+def run_loads(instance: dg.DagsterInstance | None = None, tables: tuple[str, ...] | None = None):
+    """DMS full load, transform and Aurora load of `tables` (default every table) as one batch; no checks (they
+    are not what is tested here)."""
+    from consorcio_assets.catalog import catalog
+    from consorcio_assets.definitions import defs
+    from consorcio_assets.stages import asset_key
+
+    if tables is None:
+        selection = dg.AssetSelection.groups(S3_RAW, TRANSFORMED, AURORA)
+    else:
+        cat = catalog()
+        selection = dg.AssetSelection.assets(*(asset_key(stage, cat[t]) for t in tables
+                                              for stage in (S3_RAW, TRANSFORMED, AURORA)))
+    job = dg.define_asset_job(LOADS, selection=selection.without_checks())
     merged = dg.Definitions.merge(defs(), dg.Definitions(jobs=[job]))
     return merged.resolve_job_def(LOADS).execute_in_process(instance=instance, raise_on_error=False)
 
@@ -91,8 +106,11 @@ def aurora_materializations(result) -> list[str]:
             if e.asset_key.path[0] == AURORA]
 
 
-def assert_consistent_and_unchanged(url: str, before: dict[str, list[tuple]]) -> None:
-    """After a failed run: nothing changed, every key valid, nothing left staged."""
+def assert_consistent_and_unchanged(home: "Home") -> None:
+    """After a failed run: nothing changed (Aurora and the transformed zone), every key valid, nothing left staged."""
+    url, before = home.url, home.before
+    assert visible(home.home / "lake" / "transformed") == home.transformed
+    assert hidden_leftovers(home.home / "lake") == []
     assert invalid_foreign_keys(url) == []
     now = tables_state(url)
     assert set(now) == set(before)
@@ -107,6 +125,7 @@ class Home:
     url: str
     source: Path
     before: dict[str, list[tuple]]
+    transformed: dict[str, str]
 
 
 @pytest.fixture(scope="module")
@@ -142,7 +161,7 @@ def loaded(pg_server_url, good_version, tmp_path, monkeypatch) -> Home:
     url = _url(pg_server_url, name)
     source = home / "source" / "consorcio_simulacao.duckdb"
     _env(monkeypatch, home, url, source)
-    yield Home(home, url, source, tables_state(url))
+    yield Home(home, url, source, tables_state(url), visible(home / "lake" / "transformed"))
     with psycopg.connect(pg_server_url, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
@@ -159,17 +178,17 @@ def test_a_failed_table_publishes_nothing(loaded, fault_case):
                 "DELETE FROM dbo.SimulacaoLance WHERE SimulacaoId = 25",
                 "DELETE FROM dbo.Simulacao WHERE SimulacaoId = 25",
                 f"UPDATE dbo.SimulacaoLance SET TipoLance = 'X' WHERE LanceId = {lance}")
-    result = run_loads()
+    result = run_loads(tables=SIMULACAO_FAMILY)
     assert not result.success
     message = failure_text(result)
     assert "ck_lance_tipo" in message and f"lance_id={lance}" in message
     assert "Nothing was published to Aurora" in message
     assert aurora_materializations(result) == []  # nothing claims a new version, so no check runs on one
-    assert_consistent_and_unchanged(loaded.url, loaded.before)
+    assert_consistent_and_unchanged(loaded)
     assert fetch(loaded.url, "SELECT count(*) FROM consorcio.simulacao WHERE simulacao_id = 25")[0][0] == 1
 
     edit_source(loaded.source, f"UPDATE dbo.SimulacaoLance SET TipoLance = 'L' WHERE LanceId = {lance}")
-    rerun = run_loads()
+    rerun = run_loads(tables=SIMULACAO_FAMILY)
     assert rerun.success, failure_text(rerun)[-3000:]
     assert invalid_foreign_keys(loaded.url) == [] and staged_leftovers(loaded.url) == []
     for table in ("simulacao", "simulacao_parcela", "simulacao_lance", "vw_simulacao_resumo"):
@@ -187,7 +206,7 @@ def test_reject_mode_rejects_the_children_of_a_rejected_parent(loaded, monkeypat
                 for t in ("simulacao_parcela", "simulacao_lance")}
     assert children["simulacao_parcela"] > 0
     edit_source(loaded.source, "UPDATE dbo.Simulacao SET ValorCredito = -1 WHERE SimulacaoId = 11")
-    result = run_loads()
+    result = run_loads(tables=SIMULACAO_FAMILY)
     assert result.success, failure_text(result)[-3000:]
     assert invalid_foreign_keys(loaded.url) == [] and staged_leftovers(loaded.url) == []
     for table in ("simulacao", "simulacao_parcela", "simulacao_lance"):
@@ -204,7 +223,7 @@ def test_reject_mode_rejects_the_children_of_a_rejected_parent(loaded, monkeypat
 
     monkeypatch.setenv("CONSORCIO_GLUE_ON_INVALID", "fail")
     edit_source(loaded.source, "UPDATE dbo.Simulacao SET ValorCredito = 50000 WHERE SimulacaoId = 11")
-    rerun = run_loads()
+    rerun = run_loads(tables=SIMULACAO_FAMILY)
     assert rerun.success, failure_text(rerun)[-3000:]
     assert fetch(loaded.url, "SELECT count(*) FROM consorcio.simulacao_parcela WHERE simulacao_id = 11")[0][0] \
         == children["simulacao_parcela"]
@@ -227,13 +246,13 @@ def test_views_and_other_tables_stay_with_their_base_when_one_fails(loaded, faul
     assert not result.success
     assert "ck_simulacao_valor" in failure_text(result)
     assert aurora_materializations(result) == []
-    assert_consistent_and_unchanged(loaded.url, loaded.before)  # cliente included: the bad CPF is not in
+    assert_consistent_and_unchanged(loaded)  # cliente included: the bad CPF is not in
     assert fetch(loaded.url, "SELECT count(*) FROM consorcio.cliente WHERE cpf_cnpj = '1234567890123'")[0][0] == 0
     assert fetch(loaded.url, "SELECT v.valor_credito = s.valor_credito FROM consorcio.vw_simulacao_resumo v "
                              "JOIN consorcio.simulacao s USING (simulacao_id) WHERE simulacao_id = 2")[0][0] is True
 
     edit_source(loaded.source, f"UPDATE dbo.Simulacao SET ValorCredito = {valor} WHERE SimulacaoId = 2")
-    rerun = run_loads()
+    rerun = run_loads(tables=("Cliente", *SIMULACAO_FAMILY))
     assert rerun.success, failure_text(rerun)[-3000:]
     assert invalid_foreign_keys(loaded.url) == []
     fault_case.saw("simulacao failed its CHECK; 0 tables or snapshots swapped, 0 aurora materializations "
@@ -265,7 +284,7 @@ def test_free_text_never_leaks(loaded, monkeypatch, capfd, fault_case):
         instance_dir = loaded.home / f"dagster-{mode}"
         instance_dir.mkdir()
         with dg.DagsterInstance.local_temp(str(instance_dir)) as instance:
-            result = run_loads(instance)
+            result = run_loads(instance, SIMULACAO_FAMILY)
             texts = _haystack(instance_dir, loaded.home, instance, result.run_id, "".join(capfd.readouterr()))
         if mode == "fail":
             assert not result.success
