@@ -299,3 +299,38 @@ def test_free_text_never_leaks(loaded, monkeypatch, capfd, fault_case):
         found += [(mode, where) for where, text in texts.items() for n in needles if n.search(text)]
     fault_case.saw(f"free text searched in every output of a failing and a rejecting run: {len(found)} found", 0)
     assert found == []
+
+
+def test_two_batches_staging_one_table(segmento, fault_case):
+    """Batch A stages Segmento, batch B stages it again before A publishes: A's publish refuses (its staging was
+    replaced) and changes nothing; B's publish swaps B's version in, Aurora and transformed zone together."""
+    from consorcio_assets_tests.glue import data
+    from consorcio_assets_tests.glue.data import CAT
+    from consorcio_assets_tests.glue.helpers import error_of, ok, run_job, write_raw
+
+    from .support import aurora_rows
+
+    fault_case.expect("two batches stage one table before either publishes", "the earlier batch's publish fails "
+                      "naming the table and changes nothing; the later one publishes its version")
+    table, lake, url = segmento.table, segmento.lake, segmento.url
+
+    def stage(rows: int, batch: str) -> None:
+        write_raw(lake, table, data.table("Segmento", data.segmentos(rows)))
+        ok(run_job(lake, table, CAT, url, "--swap", "deferred", "--batch-tables", "segmento", "--run-id", batch,
+                   expected_rows=rows))
+
+    def publish(batch: str):
+        return run_job(lake, table, CAT, url, "--action", "publish", "--tables", "segmento", "--run-id", batch)
+
+    stage(6, "batch-a")
+    stage(5, "batch-b")
+    assert segmento.lost() == 0 and len(aurora_rows(url, table)) == 4  # staged is not visible
+    refused = publish("batch-a")
+    assert refused.returncode == 1
+    assert "segmento: not staged by this batch (run batch-a) or restaged by another run" in error_of(refused)
+    assert segmento.lost() == 0
+    ok(publish("batch-b"))
+    assert len(aurora_rows(url, table)) == 5
+    assert pq.read_table(lake / "transformed" / "segmento").num_rows == 5
+    assert staged_leftovers(url) == [] and hidden_leftovers(lake) == []
+    fault_case.saw("batch A's publish refused naming segmento, nothing changed; batch B's 5 rows published", 0)
