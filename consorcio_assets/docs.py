@@ -579,8 +579,9 @@ consorcio summary                                                         # per-
 A run observes the sources, archives each selected table's previous LOAD files under `_dms/archive/`, narrows
 the DMS task's table mappings to the selected tables and starts it (`start-replication` the first time,
 `reload-target` afterwards), then runs the Glue job once per table (through Dagster Pipes) to write the
-transformed zone and swap the table into Aurora in one transaction, and runs the checks. Materializing one
-table from the UI runs only that table's chain.
+transformed zone and stage the table, then one closing Glue run swaps every staged table into Aurora in one
+transaction (all or none: when a table fails, nothing is published and every table keeps its previous version),
+and runs the checks. Materializing one table from the UI runs only that table's chain.
 """
 
 

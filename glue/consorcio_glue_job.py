@@ -9,8 +9,12 @@ non-zero on failure.
 Actions (`--action`):
   load      read raw/<schema>/<Table>/LOAD*.parquet|csv, transform by the spec, write transformed/<table>/
             part-NNNNN.parquet (temporary prefix, then swapped in) and load Aurora: binary COPY into a
-            staging table, constraints and indexes after the data, then one transaction swaps it in.
+            staging table, constraints and indexes after the data, then one transaction swaps it in
+            (`--swap deferred`: the finished staging table is left for the batch's `publish` run).
   validate  VALIDATE the foreign keys left NOT VALID by the swaps of a batch of tables.
+  publish   swap every table a batch staged (`load --swap deferred`) in ONE transaction, foreign keys validated
+            before it commits; any failure rolls all of them back. The staged tables are dropped either way
+            (`--discard true`: only dropped, after a failed load elsewhere in the batch).
 
 Arguments (Glue job arguments, `--name value`; Glue's own --JOB_ID etc. are ignored):
   --table-spec        the spec: inline JSON, or s3://, file:// or a path to it
@@ -27,7 +31,14 @@ Arguments (Glue job arguments, `--name value`; Glue's own --JOB_ID etc. are igno
                       for the batch's closing `--action validate` run)
   --target-secret-id  Secrets Manager secret with host/port/username/password/dbname (AWS)
   --target-url-env    name of an environment variable holding a libpq URL (local runs)
-  --tables            validate: comma-separated target tables whose foreign keys to validate (default all)
+  --tables            validate: comma-separated target tables whose foreign keys to validate (default all);
+                      publish: the batch's staged tables, parents first
+  --swap              immediate (default: the load swaps its table in) or deferred (the load leaves the finished
+                      staging table for the batch's closing `--action publish` run)
+  --batch-tables      deferred: the tables staged by the same batch (a child's keys are validated against their
+                      staged parents; in reject mode rows whose parent is not staged are rejected too)
+  --staging-schema    publish: where the batch staged its tables (default consorcio_staging)
+  --discard           publish: drop the batch's staged tables without swapping anything (default false)
   --run-id            recorded with rejected rows
   --report-checks     report the `no_rejected_rows` asset check through Pipes (default true)
 Prints the run's figures as one JSON line on stdout; errors go to stderr as one `ERROR: ...` line.
@@ -98,7 +109,7 @@ def _bool(text: str) -> bool:
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)  # Glue adds its own --args
-    p.add_argument("--action", choices=["load", "validate"], default="load")
+    p.add_argument("--action", choices=["load", "validate", "publish"], default="load")
     p.add_argument("--table-spec")
     p.add_argument("--stages", default="transformed,aurora")
     p.add_argument("--lake-uri")
@@ -116,6 +127,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--target-secret-id")
     p.add_argument("--target-url-env")
     p.add_argument("--tables", default="")
+    p.add_argument("--swap", choices=["immediate", "deferred"], default="immediate")
+    p.add_argument("--batch-tables", default="")
+    p.add_argument("--staging-schema", default="consorcio_staging")
+    p.add_argument("--discard", default="false")
     p.add_argument("--schema", default="consorcio")
     p.add_argument("--run-id", default="")
     p.add_argument("--report-checks", default="true")
@@ -126,6 +141,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     args.extra_columns = [c for c in args.extra_columns.split(",") if c]
     args.csv_header = _bool(args.csv_header)
     args.report_checks = _bool(args.report_checks)
+    args.discard = _bool(args.discard)
     args.copy_streams = max(1, args.copy_streams)
     return args
 
@@ -209,11 +225,18 @@ class Col:
     scale: int | None = None
     pii: bool = False
     offset_column: str | None = None
+    free_text: bool = False  # typed by a person (Observacao): may hold anything, so handled like PII
 
     @staticmethod
     def of(d: dict) -> "Col":
         return Col(d["source"], d["target"], d["family"], d["arrow"], d["postgres_type"], d["nullable"],
-                   d.get("length"), d.get("precision"), d.get("scale"), d.get("pii", False), d.get("offset_column"))
+                   d.get("length"), d.get("precision"), d.get("scale"), d.get("pii", False), d.get("offset_column"),
+                   d.get("free_text", False))
+
+    @property
+    def confidential(self) -> bool:
+        """Values never shown (messages, rejects, logs): customer PII and free text."""
+        return self.pii or self.free_text
 
     def dms_type(self) -> pa.DataType:
         """The Arrow type DMS writes for the column (the catalog's type-mapping table)."""
@@ -717,7 +740,7 @@ def _plain(value):
 
 
 def _value_hint(c: Col, batch: pa.RecordBatch, row: int) -> str:
-    if c.pii:
+    if c.confidential:
         return ""
     try:
         value = batch.column(c.source)[row].as_py()
@@ -807,12 +830,15 @@ class TransformedWriter:
             table = rejects_table(rejects, self.spec.target, run_id="")
             pq.write_table(table, f"{self.tmp}/_rejects.parquet", filesystem=self.lake.fs)
 
-    def commit(self) -> dict:
+    def commit(self, swap: bool = True) -> dict:
+        """Close the parts and swap them in; `swap=False` leaves them under the temporary prefix for the batch's
+        publish run (which swaps them once Aurora has committed)."""
         if self.writer is None and not self.parts:
             self._open()
         self.close_part()
         size = sum(self.lake.fs.get_file_info(p).size for p in self.parts)
-        swap_prefix(self.lake, self.tmp, self.final)
+        if swap:
+            swap_prefix(self.lake, self.tmp, self.final)
         return {"files": len(self.parts), "bytes": size, "rows": self.rows,
                 "uri": self.lake.uri_of(self.final)}
 
@@ -1088,12 +1114,16 @@ def connect(dsn: str, name: str, autocommit: bool = True) -> psycopg.Connection:
                          name, (psycopg.OperationalError,))
 
 
+VALUE_DETAILS = ("Key (", "Failing row contains")  # PostgreSQL details that quote a row's values
+
+
 def pg_error(err: Exception) -> str:
     """A PostgreSQL error without the row text COPY puts in its context (it may hold PII)."""
     diag = getattr(err, "diag", None)
     if diag is None or diag.message_primary is None:
         return _no_values(str(err))
-    detail = f": {diag.message_detail}" if diag.message_detail and "Key (" not in diag.message_detail else ""
+    detail = diag.message_detail or ""
+    detail = f": {detail}" if detail and not any(quoted in detail for quoted in VALUE_DETAILS) else ""
     return f"{diag.message_primary}{detail}{_copy_position(diag.context or '')}"
 
 
@@ -1130,7 +1160,8 @@ def prepare_staging(conn: psycopg.Connection, spec: Spec) -> None:
         conn.execute("SELECT pg_advisory_xact_lock(hashtextextended('consorcio.ddl', 0))")
         conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(spec.schema)))
         conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(spec.staging_schema)))
-    conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(spec.staging_id))
+    # CASCADE: a staged child of a batch that never published (killed) may still reference this staging table
+    conn.execute(sql.SQL("DROP TABLE IF EXISTS {} CASCADE").format(spec.staging_id))
     run_ddl(conn, spec.ddl["create"])
 
 
@@ -1314,13 +1345,14 @@ def reject_check(conn: psycopg.Connection, spec: Spec, item: dict) -> list[dict]
              "reason": f"violates check constraint {item['name']}"} for r in rows]
 
 
-def add_foreign_keys(conn: psycopg.Connection, spec: Spec) -> None:
+def add_foreign_keys(conn: psycopg.Connection, spec: Spec, batch: frozenset[str] = frozenset()) -> None:
     """Before the swap, the new table's own foreign keys, validated on the staging table: one pass each, and
-    the key moves with the table, so nothing is left to validate after the swap (parents are loaded first).
-    A row without its parent fails the load here, naming the first keys, while the previous table stays."""
+    the key moves with the table, so nothing is left to validate after the swap (parents are loaded first;
+    a parent staged by the same batch is the one referenced). A row without its parent fails the load here,
+    naming the first keys, while the previous table stays."""
     staging = spec.staging_id.as_string(conn)
     for fk in spec.ddl["foreign_keys"]:
-        parent = staging if fk["parent"] == spec.table_id.as_string(conn) else fk["parent"]
+        parent = parent_relation(conn, spec, fk, batch)
         if not _exists(conn, parent):
             LOG.warning("%s: parent %s of %s is not loaded yet; the key is added when it is", spec.target,
                         fk["parent"], fk["name"])
@@ -1684,13 +1716,24 @@ class TableLoad:
             self.rejects = read_transformed_rejects(self.lake, spec)
         mark = time.perf_counter()
         rows = self.copier.rows - finish_staging(control, spec, args, self.rejects)
-        add_foreign_keys(control, spec)
+        deferred = args.swap == "deferred"
+        batch = batch_tables(args) if deferred else frozenset()
+        if deferred and args.on_invalid == "reject":
+            rows -= reject_orphans(control, spec, batch, self.rejects)
+        add_foreign_keys(control, spec, batch)
         build = time.perf_counter() - mark
         LOG.info("%s: keys, checks and indexes built in %.2fs", spec.target, build)
         mark = time.perf_counter()
-        touched = swap(control, spec, self.rejects, args.run_id, validate=args.fk_validation == "immediate")
+        if deferred:
+            transformed = self.lake.relative(self.writer.tmp) if self.writer else None
+            record_staged(control, spec, self.rejects, args.run_id, transformed)
+            touched = []
+            LOG.info("%s: staged for the batch's publish", spec.target)
+        else:
+            touched = swap(control, spec, self.rejects, args.run_id, validate=args.fk_validation == "immediate")
         swapped = time.perf_counter() - mark
-        LOG.info("%s: swapped in %.3fs", spec.target, swapped)
+        if not deferred:
+            LOG.info("%s: swapped in %.3fs", spec.target, swapped)
         seconds = self.stats.seconds()
         return {"rows_written": rows, "rows_rejected": len(self.rejects), "rows_read": self.stats.rows_read,
                 "bytes_copied": self.copier.bytes, "copy_streams": args.copy_streams, "seconds": round(seconds, 3),
@@ -1699,7 +1742,7 @@ class TableLoad:
                 "database": control.info.dbname, "foreign_keys_not_valid": len(touched)}
 
     def publish_transformed(self) -> dict:
-        out = self.writer.commit()
+        out = self.writer.commit(swap=self.args.swap != "deferred" or not self.aurora)
         return {**out, "rows_read": self.stats.rows_read, "rows_rejected": self.stats.rows_rejected,
                 "files_read": self.stats.files_read, "bytes_read": self.stats.bytes_read,
                 "seconds": round(self.stats.seconds(), 3)}
@@ -1731,6 +1774,156 @@ def validate_batch(args, pipes) -> dict:
     if failures:
         raise JobError("foreign keys do not hold after loading the batch: " + "; ".join(failures))
     return {"validated": [f"{t}.{n}" for t, n in pending]}
+
+
+# ---------------------------------------------------------------------------------------------- batch publish
+# A batch's loads become visible together or not at all. Each table's load (`--swap deferred`) finishes its
+# staging table (data, keys, indexes, its own foreign keys validated against the parents staged by the same
+# batch) and records it in `<staging>._staged`; the closing `--action publish` run swaps every staged table in
+# one transaction (PostgreSQL DDL is transactional), validates the foreign keys, and commits, or rolls all back.
+
+STAGED = "_staged"  # <staging schema>._staged: table → the batch that staged it, its spec and its rejects
+
+
+def batch_tables(args) -> frozenset[str]:
+    return frozenset(t for t in args.batch_tables.split(",") if t)
+
+
+def parent_relation(conn: psycopg.Connection, spec: Spec, fk: dict, batch: frozenset[str]) -> str:
+    """The table a staged child's key references: itself, the parent staged by the same batch, or the live one."""
+    if fk["parent"] == spec.table_id.as_string(conn):
+        return spec.staging_id.as_string(conn)
+    if fk.get("parent_table") in batch:
+        return sql.Identifier(spec.staging_schema, fk["parent_table"]).as_string(conn)
+    return fk["parent"]
+
+
+def reject_orphans(conn: psycopg.Connection, spec: Spec, batch: frozenset[str], rejects: list[dict]) -> int:
+    """Reject mode: rows whose parent is not in what the batch publishes (rejected, or missing) leave the staging
+    table too, so no child points at a rejected parent. The reason names the parent key (keys, never values)."""
+    removed = 0
+    staging = spec.staging_id.as_string(conn)
+    for fk in spec.ddl["foreign_keys"]:
+        parent = parent_relation(conn, spec, fk, batch)
+        if parent == staging or not _exists(conn, parent):
+            continue
+        cols, pcols = fk["columns"], fk["parent_columns"]
+        not_null = sql.SQL(" AND ").join(sql.SQL("c.{} IS NOT NULL").format(sql.Identifier(c)) for c in cols)
+        match = sql.SQL(" AND ").join(sql.SQL("p.{} = c.{}").format(sql.Identifier(pc_), sql.Identifier(c))
+                                      for c, pc_ in zip(cols, pcols))
+        rows = conn.execute(sql.SQL(
+            "DELETE FROM {c} c WHERE {nn} AND NOT EXISTS (SELECT 1 FROM {p} p WHERE {m}) RETURNING {k}, {f}").format(
+            c=spec.staging_id, nn=not_null, p=_qualified(parent), m=match,
+            k=sql.SQL(", ").join(sql.SQL("c.{}").format(sql.Identifier(k)) for k in spec.target_primary_key),
+            f=sql.SQL(", ").join(sql.SQL("c.{}").format(sql.Identifier(c)) for c in cols))).fetchall()
+        n = len(spec.target_primary_key)
+        for row in rows:
+            parent_key = ", ".join(f"{p}={_plain(v)}" for p, v in zip(pcols, row[n:]))
+            rejects.append({"source_file": None, "row_number": None,
+                            "primary_key": {s: _plain(v) for s, v in zip(spec.primary_key, row[:n])},
+                            "column_name": cols[0],
+                            "reason": f"its parent {fk['parent']} ({parent_key}) is not loaded (rejected or "
+                                      f"missing): foreign key {fk['name']}"})
+        if rows:
+            LOG.warning("%s: %d row(s) rejected because their parent row in %s is not loaded (foreign key %s)",
+                        spec.target, len(rows), fk["parent"], fk["name"])
+        removed += len(rows)
+    return removed
+
+
+def _staged_id(schema: str) -> sql.Composable:
+    return sql.Identifier(schema, STAGED)
+
+
+def record_staged(conn: psycopg.Connection, spec: Spec, rejects: list[dict], batch: str,
+                  transformed: str | None) -> None:
+    """The staging table is finished: remember which batch staged it (its publish swaps only its own tables)
+    and where its transformed parts wait (relative to the lake; swapped in after Aurora commits)."""
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(hashtextextended('consorcio.ddl', 0))")
+        conn.execute(sql.SQL("CREATE TABLE IF NOT EXISTS {} (table_name text PRIMARY KEY, batch_id text NOT NULL, "
+                             "spec jsonb NOT NULL, rejects jsonb NOT NULL, transformed text, staged_at timestamptz NOT NULL "
+                             "DEFAULT now())").format(_staged_id(spec.staging_schema)))
+        conn.execute(sql.SQL("INSERT INTO {} (table_name, batch_id, spec, rejects, transformed) "
+                             "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (table_name) DO UPDATE SET "
+                             "batch_id = excluded.batch_id, spec = excluded.spec, rejects = excluded.rejects, "
+                             "transformed = excluded.transformed, staged_at = now()").format(
+            _staged_id(spec.staging_schema)),
+            (spec.target, batch, json.dumps(spec.raw), json.dumps(rejects), transformed))
+
+
+def staged_tables(conn: psycopg.Connection, schema: str, tables: list[str], batch: str) -> dict[str, tuple]:
+    """table → (spec, rejects, transformed prefix) of what `batch` staged (a table restaged by another batch
+    since is not ours)."""
+    if not _exists(conn, _staged_id(schema).as_string(conn)):
+        return {}
+    rows = conn.execute(sql.SQL("SELECT table_name, spec, rejects, transformed FROM {} WHERE batch_id = %s "
+                                "AND table_name = ANY(%s)").format(_staged_id(schema)), (batch, tables)).fetchall()
+    return {name: (Spec(raw), rejects, transformed) for name, raw, rejects, transformed in rows}
+
+
+def swap_batch(conn: psycopg.Connection, staged: list[tuple], run_id: str) -> list[str]:
+    """Every staged table swapped in one transaction (parents first), foreign keys validated before COMMIT."""
+    touched: list[tuple[str, str]] = []
+    with conn.transaction():
+        conn.execute("SET LOCAL lock_timeout = '120s'")
+        for spec, rejects, _ in staged:
+            if not _exists(conn, spec.staging_id.as_string(conn)):
+                raise JobError(f"{spec.target}: its staging table is gone (dropped by another run's load of it)")
+            touched += swap(conn, spec, rejects, run_id, validate=False)
+        names = [spec.target for spec, _, _ in staged]
+        pending = list(dict.fromkeys(touched + pending_foreign_keys(conn, staged[0][0].schema, names)))
+        failures = validate_constraints(conn, pending)
+        if failures:
+            raise JobError("foreign keys would not hold after publishing the batch, so nothing was published "
+                           "(every table keeps its previous version): " + "; ".join(failures))
+    return [f"{t}.{n}" for t, n in pending]
+
+
+def discard_staged(conn: psycopg.Connection, lake: Lake, schema: str, tables: list[str], batch: str) -> None:
+    """Drop what `batch` staged (children first, transformed parts still waiting included) and forget it;
+    tables restaged by another batch are left alone."""
+    with contextlib.suppress(psycopg.Error, OSError):
+        ours = staged_tables(conn, schema, tables, batch)
+        for table in reversed(tables):
+            if table in ours:
+                conn.execute(sql.SQL("DROP TABLE IF EXISTS {} CASCADE").format(sql.Identifier(schema, table)))
+                if ours[table][2]:
+                    lake.delete_dir(lake.path(ours[table][2]))
+        conn.execute(sql.SQL("DELETE FROM {} WHERE batch_id = %s AND table_name = ANY(%s)").format(
+            _staged_id(schema)), (batch, list(ours)))
+
+
+def publish_batch(args, pipes) -> dict:
+    """The batch's closing run: swap all of its staged tables at once, or (--discard) none of them."""
+    tables = [t for t in args.tables.split(",") if t]
+    lake = Lake.at(args.lake_uri)
+    with connect(conninfo(args), "publish") as conn, contextlib.ExitStack() as locks:
+        for table in sorted(tables):  # one order for every publish: two batches never deadlock on these
+            locks.enter_context(table_lock(conn, table))
+        try:
+            if args.discard:
+                LOG.info("discarding %d staged table(s): the batch did not load completely", len(tables))
+                return {"published": [], "discarded": tables}
+            staged = staged_tables(conn, args.staging_schema, tables, args.run_id)
+            lost = [t for t in tables if t not in staged]
+            if lost:
+                raise JobError(f"{', '.join(lost)}: not staged by this batch (run {args.run_id}) or restaged by "
+                               "another run since: nothing was published")
+            waiting = {t: staged[t][2] for t in tables if staged[t][2]}
+            gone = [t for t, prefix in waiting.items() if not lake.exists(lake.path(prefix))]
+            if gone:
+                raise JobError(f"{', '.join(gone)}: the transformed parts this batch wrote are gone (removed by "
+                               "another run's load of the table): nothing was published")
+            mark = time.perf_counter()
+            validated = swap_batch(conn, [staged[t] for t in tables], args.run_id)
+            for table, prefix in waiting.items():  # Aurora has committed: the transformed zone follows
+                swap_prefix(lake, lake.path(prefix), lake.path("transformed", table))
+            LOG.info("published %d table(s) in one transaction in %.3fs (%d foreign key(s) validated)",
+                     len(tables), time.perf_counter() - mark, len(validated))
+            return {"published": tables, "validated": validated}
+        finally:
+            discard_staged(conn, lake, args.staging_schema, tables, args.run_id)
 
 
 # ---------------------------------------------------------------------------------------------- Pipes
@@ -1808,7 +2001,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     try:
         with open_pipes() as pipes:
-            result = validate_batch(args, pipes) if args.action == "validate" else load_table(args, pipes)
+            action = {"validate": validate_batch, "publish": publish_batch}.get(args.action, load_table)
+            result = action(args, pipes)
     except JobError as err:
         print(f"ERROR: {err}", file=sys.stderr, flush=True)
         return 1

@@ -13,6 +13,13 @@ from .naming import TARGET_SCHEMA, needs_quotes, snake_case
 from .types import TypeRule, arrow_type, render
 
 
+#: Free text a person typed (a call-centre note may hold a name or a CPF): handled like customer PII, its values
+#: never shown in messages, rejects, logs or check metadata. The rule is data: character LOB types, and
+#: character columns at least FREE_TEXT_MIN_LENGTH long.
+FREE_TEXT_TYPES = frozenset({"varchar(max)", "nvarchar(max)", "text", "ntext"})
+FREE_TEXT_MIN_LENGTH = 1000
+
+
 @dataclass(frozen=True)
 class Column:
     name: str
@@ -35,6 +42,16 @@ class Column:
     @property
     def family(self) -> str:
         return self.rule.family
+
+    @property
+    def free_text(self) -> bool:
+        return self.sql_type in FREE_TEXT_TYPES or (
+            self.family in ("char", "text") and (self.length or 0) >= FREE_TEXT_MIN_LENGTH)
+
+    @property
+    def confidential(self) -> bool:
+        """Values never shown anywhere but the data itself: customer PII and free text."""
+        return self.pii or self.free_text
 
     def _render(self, template: str, *, fsp_cap: int | None = None) -> str:
         fsp = self.fsp if fsp_cap is None or self.fsp is None else min(self.fsp, fsp_cap)

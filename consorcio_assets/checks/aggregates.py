@@ -107,7 +107,7 @@ def reconcile(source: Side, target: Side, table: Table) -> Outcome:
     if not mismatches:
         return Outcome(AURORA, table, CHECK, True, f"{len(chosen)} column aggregates equal the source", counts=counts)
     shown = {
-        m.name: ("<pii>" if m.column.pii else {"source": str(s), "target": str(t)}) for m, s, t in mismatches
+        m.name: ("<pii>" if m.column.confidential else {"source": str(s), "target": str(t)}) for m, s, t in mismatches
     }
     names = ", ".join(m.name for m, _, _ in mismatches[:8]) + (" …" if len(mismatches) > 8 else "")
     summary = f"{len(mismatches)} of {len(chosen)} column aggregates differ from the source: {names}"

@@ -45,7 +45,7 @@ def format_key(table: Table, values: Sequence[Any], names: Sequence[str] | None 
     parts = []
     for name, value in zip(names, values):
         column = table.column_map.get(name)
-        shown = "<redacted>" if column is not None and column.pii else value
+        shown = "<redacted>" if column is not None and column.confidential else value
         parts.append(f"{name}={shown}")
     return ", ".join(parts)
 

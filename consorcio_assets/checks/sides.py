@@ -119,10 +119,10 @@ class Side:
         family = column.family
         if family == "timestamptz":
             return [
-                Field(column.name, q.timestamp_text(self.utc(clause, column)), column.pii),
-                Field(column.offset_column, q.as_text(self.offset_minutes(clause, column)), column.pii),
+                Field(column.name, q.timestamp_text(self.utc(clause, column)), column.confidential),
+                Field(column.offset_column, q.as_text(self.offset_minutes(clause, column)), column.confidential),
             ]
-        return [Field(column.name, self._text(c, column), column.pii)]
+        return [Field(column.name, self._text(c, column), column.confidential)]
 
     def _text(self, c, column: Column) -> sa.ColumnElement:
         family = column.family

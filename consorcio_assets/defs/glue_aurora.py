@@ -1,10 +1,12 @@
 """Stages 3 and 4, `transformed/<table>` and `aurora/<table>`: one Glue job run per table, through Pipes.
 
 All tables and views share one subsettable multi-asset because a batch of Glue runs is one unit: independent
-tables run concurrently (bounded like Glue's maximum concurrent runs), a table's run starts once its
-foreign-key parents in the batch are swapped in, and the batch closes with one run that validates the
-foreign keys the swaps left NOT VALID. One asset per table would leave no place for that closing step and
-would pay a step process per table.
+tables run concurrently (bounded like Glue's maximum concurrent runs), each run stages its table (keys and
+foreign keys validated against the parents the batch staged, so a table's run starts once its parents' runs are
+done), and the batch closes with one `publish` run that swaps every staged table in one PostgreSQL transaction:
+a run's loads become visible together or not at all. When any run of the batch failed nothing is published
+(the staged tables are dropped), so no table is swapped without the checks that follow the step. One asset per
+table would leave no place for that closing step and would pay a step process per table.
 """
 
 from collections.abc import Callable, Iterable
@@ -171,13 +173,6 @@ def expected_rows(instance: dg.DagsterInstance, table: Table) -> int | None:
     return int(value.value) if value is not None and value.value is not None else None
 
 
-def pending_foreign_keys(results: list) -> int:
-    """Foreign keys a table's swap left NOT VALID (the job reports them with the aurora materialization)."""
-    return sum(int(r.metadata["foreign_keys_not_valid"].value) for r in results
-               if isinstance(r, dg.MaterializeResult) and r.asset_key.path[0] == AURORA
-               and "foreign_keys_not_valid" in (r.metadata or {}))
-
-
 def enrich(result, table: Table):
     """Reported results with the catalog's column schema and lineage (known here, not in Glue)."""
     if not isinstance(result, dg.MaterializeResult):
@@ -190,6 +185,22 @@ def enrich(result, table: Table):
     metadata = readable_bytes({**(result.metadata or {}), **extra})
     return dg.MaterializeResult(asset_key=result.asset_key, metadata=metadata,
                                 check_results=result.check_results, data_version=result.data_version)
+
+
+def publish(context, glue: GlueResource, runs: list[TableRun], results: dict[str, list], failures: dict[str, str],
+            run_id: str) -> bool:
+    """Swap what the batch staged, all at once, only when every run of the batch succeeded (else drop it):
+    a table swapped while the step fails would skip the checks that follow the step. True when published."""
+    staged = [r.table.target_name for r in runs if r.loads_aurora and r.table.name in results]
+    if not staged:
+        return False
+    discard = bool(failures)
+    try:
+        glue.publish(context, staged, run_id=run_id, discard=discard)
+    except Exception as err:  # noqa: BLE001 - reported with the tables' failures
+        failures["publish" if not discard else "discard staged tables"] = str(err)
+        return False
+    return not discard
 
 
 def _ordered(results: list) -> list:
@@ -216,29 +227,32 @@ def glue_transform_and_load(context: dg.AssetExecutionContext, glue: GlueResourc
     cat = catalog()
     runs = plan_runs(cat, context.selected_asset_keys, context.selected_asset_check_keys)
 
+    run_id = context.run.run_id
+    batch = [r.table.target_name for r in runs if r.loads_aurora]
+
     def run_one(r: TableRun) -> list:
         rows = expected_rows(context.instance, r.table) if TRANSFORMED in r.stages else None
         spec = table_spec(r.table, cat, expected_rows=rows)
-        arguments = glue.job_arguments(spec, list(r.stages), run_id=context.run.run_id, report_checks=r.report_check)
+        arguments = glue.job_arguments(spec, list(r.stages), run_id=run_id, report_checks=r.report_check,
+                                       batch_tables=batch)
         invocation = glue.run(context, arguments, r.table.target_name)
         return invocation.get_results(implicit_materializations=False)
 
     results, failures = run_in_fk_order(runs, run_one, glue.concurrency, context.log,
                                         on_interrupt=lambda: glue.stop_runs(context.log))
-    loaded = [r.table.target_name for r in runs if r.loads_aurora and r.table.name in results]
-    if any(pending_foreign_keys(res) for res in results.values()):
-        try:
-            glue.validate_foreign_keys(context, loaded)
-        except Exception as err:  # noqa: BLE001 - reported with the tables' results below
-            failures["foreign keys"] = str(err)
+    published = publish(context, glue, runs, results, failures, run_id)
     for r in runs:
         for result in _ordered(results.get(r.table.name, [])):
-            yield enrich(result, r.table)
+            if published or not r.loads_aurora:  # a batch's transformed parts are swapped in by its publish too
+                yield enrich(result, r.table)
     if (wal := release_wal()) is not None:
         context.log.info(f"embedded server checkpointed: {wal / 2**20:.0f} MiB of WAL left")
     if failures:
+        unpublished = (". Nothing was published to Aurora or the transformed zone: every table keeps its previous "
+                       "version" if batch else "")
         raise dg.Failure(
-            description="Glue runs failed: " + "; ".join(f"{name}: {why}" for name, why in failures.items()),
+            description="Glue runs failed: " + "; ".join(f"{name}: {why}" for name, why in failures.items())
+                        + unpublished,
             metadata={"failed_tables": dg.MetadataValue.json(failures)},
         )
 

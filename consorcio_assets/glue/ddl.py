@@ -96,7 +96,7 @@ def foreign_key(table: Table, fk: ForeignKey, catalog: Catalog, schema: str = TA
            f"FOREIGN KEY ({_cols(cols)}) REFERENCES {qualified(schema, parent.target_name)} ({_cols(pcols)})"
            + (" NOT VALID" if not_valid else ""))
     return {"name": name, "child": qualified(schema, table.target_name),
-            "parent": qualified(schema, parent.target_name),
+            "parent": qualified(schema, parent.target_name), "parent_table": parent.target_name,
             "columns": cols, "parent_columns": pcols, "sql": sql}
 
 

@@ -40,6 +40,7 @@ from pydantic import Field, PrivateAttr
 from ..lake import Lake
 from ..resilience import boto_config
 from ..settings import get_settings
+from .ddl import STAGING_SCHEMA
 from .local_client import LocalGlueClient
 from .local_pipes import LocalPipesGlueClient
 from .spec import spec_argument
@@ -220,9 +221,13 @@ class GlueResource(ResourceWithBoto3Configuration):
         return {"--target-secret-id": secret}
 
     def job_arguments(self, spec: dict, stages: list[str], *, run_id: str, report_checks: bool,
-                      fk_validation: str = "deferred") -> dict[str, str]:
+                      fk_validation: str = "deferred", batch_tables: list[str] | None = None) -> dict[str, str]:
+        """A table's load. With `batch_tables` (the targets the batch stages) it only stages its table: the
+        batch's closing `publish` run swaps them all at once."""
+        deferred = {"--swap": "deferred", "--batch-tables": ",".join(batch_tables)} if batch_tables is not None else {}
         return {
             "--action": "load",
+            **deferred,
             "--table-spec": self.spec_value(spec),
             "--stages": ",".join(stages),
             "--lake-uri": self.lake().uri,
@@ -256,6 +261,10 @@ class GlueResource(ResourceWithBoto3Configuration):
         recorder = _RunIds(self.glue_client(), self._active, what)
         try:
             return self.pipes_client(recorder).run(context=context, start_job_run_params=self.start_params(arguments))
+        except BaseException as err:
+            if not isinstance(err, Exception):  # this thread was interrupted (run terminated): the run must not go on
+                self.stop_runs(context.log)
+            raise
         finally:
             if recorder.run_id:
                 self._active.pop(recorder.run_id, None)
@@ -291,8 +300,10 @@ class GlueResource(ResourceWithBoto3Configuration):
                 "to keep tracebacks of crashes."
             )
 
-    def validate_foreign_keys(self, context: dg.AssetExecutionContext, tables: list[str]):
-        """The batch's closing run: VALIDATE the foreign keys its swaps left NOT VALID."""
-        arguments = {"--action": "validate", "--tables": ",".join(tables), "--lake-uri": self.lake().uri,
-                     **self.target_arguments()}
-        return self.run(context, arguments, "validate foreign keys")
+    def publish(self, context: dg.AssetExecutionContext, tables: list[str], *, run_id: str, discard: bool = False):
+        """The batch's closing run: swap every table the batch staged (parents first) in one transaction, foreign
+        keys validated before it commits; with `discard`, drop them and change nothing."""
+        arguments = {"--action": "publish", "--tables": ",".join(tables), "--run-id": run_id,
+                     "--staging-schema": STAGING_SCHEMA, "--discard": "true" if discard else "false",
+                     "--lake-uri": self.lake().uri, **self.target_arguments()}
+        return self.run(context, arguments, f"{'discard' if discard else 'publish'} {', '.join(tables)}")

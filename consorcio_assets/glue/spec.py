@@ -21,7 +21,7 @@ def column_spec(c: Column) -> dict:
         "source": c.name, "target": c.target_name, "family": c.family, "sql_type": c.sqlserver_type_sql,
         "arrow": c.rule.arrow, "postgres_type": c.postgres_type, "nullable": c.nullable, "length": c.length,
         "precision": c.precision, "scale": c.scale, "fsp": c.fsp, "identity": c.identity, "pii": c.pii,
-        "offset_column": c.offset_column,
+        "offset_column": c.offset_column, "free_text": c.free_text,
     }
 
 

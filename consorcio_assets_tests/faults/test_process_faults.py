@@ -9,6 +9,7 @@ half-way, so the kill or the dropped connection lands mid-COPY whatever the mach
 from __future__ import annotations
 
 import contextlib
+import re
 import signal
 import subprocess
 import sys
@@ -314,5 +315,6 @@ def _terminate_mid_load(instance, home: Path, segmento):
         wait_until(lambda: monitor.job_backends("segmento") == 0, "the stopped job's session did not end")
     finally:
         monitor.close()
-    stopped = [e.message for e in instance.all_logs(run.run_id) if (e.message or "").startswith("segmento: Glue run")]
+    stopped = [e.message for e in instance.all_logs(run.run_id)
+               if re.match(r"(publish )?segmento: Glue run", e.message or "")]  # the load's run, or the publish's
     return run, instance.get_run_by_id(run.run_id).status, " | ".join(stopped)

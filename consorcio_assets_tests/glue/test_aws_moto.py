@@ -143,7 +143,9 @@ def test_glue_runs_on_aws_through_s3_pipes(aws_env, tmp_path):
     assert json.loads(args["--table-spec"])["target"]["name"] == "segmento"
     assert args["--stages"] == "transformed,aurora" and args["--lake-uri"] == f"s3://{BUCKET}/lake"
     assert args["--target-secret-id"] == arn and "--target-url-env" not in args
-    assert args["--raw-format"] == "parquet" and args["--fk-validation"] == "deferred"
+    assert args["--raw-format"] == "parquet" and args["--swap"] == "deferred" and args["--batch-tables"] == "segmento"
+    [publish] = [r for r in glue.get_job_runs(JobName=JOB)["JobRuns"] if r["Arguments"].get("--action") == "publish"]
+    assert publish["Arguments"]["--tables"] == "segmento" and publish["Arguments"]["--discard"] == "false"
     # Pipes travels through its own bucket (the one Terraform lets both roles use), never the lake's
     context, messages = (_pipes_param(args[f"--dagster-pipes-{p}"]) for p in ("context", "messages"))
     assert context["bucket"] == messages["bucket"] == PIPES_BUCKET

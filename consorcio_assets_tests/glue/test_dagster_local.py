@@ -94,7 +94,14 @@ def test_a_failed_parent_skips_its_children_and_fails_the_step(raw_lake, local_e
     failure = result.failure_data_for_node("glue_transform_and_load").error.message
     assert "Segmento.Codigo: longer than varchar(10)" in failure and "SegmentoId=1" in failure
     assert "PlanoComercial: skipped: parent table(s) Segmento failed" in failure
-    assert set(_materializations(result)) == {"transformed/unidade_federativa", "aurora/unidade_federativa"}
+    # the batch publishes all of its loads or none: UnidadeFederativa loaded fine but was not swapped in
+    assert "Nothing was published to Aurora" in failure
+    assert set(_materializations(result)) == set()
+    assert not (raw_lake / "transformed" / "unidade_federativa").exists()  # its parts were not swapped in either
+    url = os.environ["CONSORCIO_TARGET_URL"]
+    assert fetch(url, "SELECT to_regclass('consorcio.unidade_federativa')")[0][0] is None
+    assert fetch(url, "SELECT count(*) FROM pg_tables WHERE schemaname = 'consorcio_staging' "
+                      "AND tablename <> '_staged'")[0][0] == 0  # the staged tables were dropped
 
 
 def test_aurora_alone_loads_from_the_transformed_zone(raw_lake, local_env):
