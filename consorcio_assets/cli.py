@@ -97,6 +97,23 @@ def cmd_docs(args) -> int:
     return 0
 
 
+def cmd_cutover(args) -> int:
+    """The cutover rehearsal: GO (exit 0) or NO-GO (exit 1), with the evidence pack's path."""
+    from pathlib import Path
+
+    from .cutover.rehearsal import GO, rehearse_current
+
+    if not args.rehearse:
+        print("only the rehearsal is automated: consorcio cutover --rehearse (the switch itself: README, Cutover)",
+              file=sys.stderr)
+        return 2
+    evidence, report = rehearse_current(Path(args.out))
+    for reason in evidence.reasons:
+        print(f"  {reason}")
+    print(f"{evidence.verdict}  report {report} (and {report.with_suffix('.json').name})")
+    return 0 if evidence.verdict == GO else 1
+
+
 def cmd_ui(args) -> int:
     from pathlib import Path
 
@@ -138,6 +155,12 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("docs", help="regenerate the architecture, data model and runbook docs from the catalog")
     p.add_argument("--out", default="docs")
     p.set_defaults(func=cmd_docs)
+
+    p = sub.add_parser("cutover", help="rehearse the cutover: source frozen, every check, the application smoke "
+                                       "workload (rolled back); GO exits 0, NO-GO exits 1")
+    p.add_argument("--rehearse", action="store_true", help="run the rehearsal and write the evidence pack")
+    p.add_argument("--out", default="reports/cutover", help="folder of the <timestamp>.html/.json reports")
+    p.set_defaults(func=cmd_cutover)
 
     p = sub.add_parser("ui", help="start the Dagster UI (webserver and daemon) on the PostgreSQL-backed instance")
     p.add_argument("--host", default="127.0.0.1")

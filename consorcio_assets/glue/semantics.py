@@ -106,8 +106,18 @@ def rowversion(table: Table, schema: str) -> list[dict]:
     return items
 
 
+def identity(table: Table, schema: str) -> list[dict]:
+    """Each IDENTITY continues at max + 1 (after a first load, a reload or a partial reload alike: the table and
+    its sequence are new on every load). The Glue job also does this itself; running it twice is harmless."""
+    t = _q(schema, table.target_name)
+    return [{"kind": "identity", "name": f"{table.target_name}_{c.target_name}_identity", "column": c.target_name,
+             "sql": f"SELECT setval(pg_get_serial_sequence('{t}', '{c.target_name}'), "
+                    f"coalesce(max({_ident(c.target_name)}), 0) + 1, false) FROM {t}"}
+            for c in table.columns if c.identity]
+
+
 def after_load(table: Table, schema: str) -> list[dict]:
     """Everything above for one base table (views load as snapshots: nothing to attach)."""
     if table.is_view:
         return []
-    return defaults(table, schema) + rowversion(table, schema)
+    return identity(table, schema) + defaults(table, schema) + rowversion(table, schema)
