@@ -217,6 +217,15 @@ def step_views(conn, ctx: dict, cat: Catalog) -> str:
     return "both views read over the live tables (" + ", ".join(counts) + ")"
 
 
+def step_roles(conn, ctx: dict, cat: Catalog) -> str:
+    from ..target.roles import privilege_problems
+
+    problems = privilege_problems(conn)
+    if problems:
+        raise SmokeFailure("roles: " + "; ".join(problems))
+    return "application role: DML and sequences, no DDL; checker read-only; analyst only analytics"
+
+
 STEPS: tuple[tuple[str, Callable], ...] = (
     ("administradora relies on its DEFAULT", step_administradora),
     ("cliente relies on its DEFAULT", step_cliente),
@@ -225,6 +234,7 @@ STEPS: tuple[tuple[str, Callable], ...] = (
     ("optimistic-concurrency update", step_optimistic_lock),
     ("case- and accent-insensitive lookups", step_lookups),
     ("both views over the live tables", step_views),
+    ("roles: application, checker, analyst", step_roles),
 )
 
 

@@ -11,6 +11,7 @@ import psycopg
 import pytest
 
 from consorcio_assets import cli
+from consorcio_assets.target.roles import apply_roles
 
 
 @pytest.fixture
@@ -22,6 +23,7 @@ def env(migrated, lake_copy, small_source, tmp_path, monkeypatch):
     monkeypatch.setenv("CONSORCIO_SOURCE_URL", f"duckdb:///{source}")
     monkeypatch.setenv("CONSORCIO_TARGET_URL", migrated)
     monkeypatch.setenv("CONSORCIO_LAKE_URI", lake_copy.as_uri())
+    apply_roles(migrated)
     return {"target": migrated, "source": source, "out": tmp_path / "reports"}
 
 
@@ -45,7 +47,7 @@ def test_rehearsal_is_go_on_a_faithful_migration_and_changes_nothing(env, capsys
     report = _report(env["out"])
     assert code == 0 and "GO  report" in out and report["verdict"] == "GO", report["reasons"]
     assert _counts(env["target"]) == before  # the smoke workload was rolled back
-    assert all(s["passed"] for s in report["smoke"]) and len(report["smoke"]) == 7
+    assert all(s["passed"] for s in report["smoke"]) and len(report["smoke"]) == 8
     assert report["rows"]["consorcio.simulacao"]["source"] == report["rows"]["consorcio.simulacao"]["aurora"] == 300
     assert {c["check"] for c in report["checks"]} >= {"identity_continues", "application_semantics", "rows_match_source"}
     html = next(env["out"].glob("*.html")).read_text()
@@ -70,3 +72,36 @@ def test_a_write_to_the_source_after_the_load_gives_no_go(env, capsys):
     assert cli.main(["cutover", "--rehearse", "--out", str(env["out"])]) == 1
     report = _report(env["out"])
     assert "source changed since the last load: consorcio.simulacao_lance" in report["reasons"]
+
+
+def _as(conn, role: str, statement: str):
+    with conn.transaction(force_rollback=True):
+        conn.execute(f"SET LOCAL ROLE {role}")
+        return conn.execute(statement)
+
+
+def test_roles_app_writes_without_ddl_checker_reads_analyst_sees_only_analytics(migrated):
+    apply_roles(migrated)
+    apply_roles(migrated)  # idempotent
+    with psycopg.connect(migrated, autocommit=True) as conn:
+        _as(conn, "consorcio_app", "UPDATE consorcio.simulacao SET situacao = 'P' WHERE simulacao_id = 1")
+        _as(conn, "consorcio_app", "SELECT nextval('consorcio.rowversion_seq')")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            _as(conn, "consorcio_app", "CREATE TABLE consorcio.app_ddl (x int)")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            _as(conn, "consorcio_app", "ALTER TABLE consorcio.simulacao ADD COLUMN x int")
+        assert _as(conn, "consorcio_checker", "SELECT count(*) FROM consorcio.simulacao").fetchone()[0] == 300
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            _as(conn, "consorcio_checker", "DELETE FROM consorcio.simulacao_lance")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            _as(conn, "consorcio_analyst", "SELECT count(*) FROM consorcio.cliente")
+        # a reload creates the table in the staging schema and swaps it in: the privileges come with it
+        conn.execute("CREATE TABLE consorcio_staging.reloaded (x int)")
+        conn.execute("ALTER TABLE consorcio_staging.reloaded SET SCHEMA consorcio")
+        _as(conn, "consorcio_app", "INSERT INTO consorcio.reloaded VALUES (1)")
+        conn.execute("CREATE TABLE analytics.seen (x int)")
+        _as(conn, "consorcio_analyst", "SELECT * FROM analytics.seen")
+        conn.execute("REVOKE INSERT ON consorcio.simulacao FROM consorcio_app")
+        from consorcio_assets.target.roles import privilege_problems
+
+        assert privilege_problems(conn) == ["consorcio_app may write consorcio.simulacao"]
