@@ -318,12 +318,13 @@ def render_data_model(cat: Catalog) -> str:
         "",
         *_er_diagram(cat),
         "",
+        *_semantics_section(cat),
         "## Data dictionary",
         "",
     ]
     for t in cat.load_order():
         lines += _table_section(cat, t)
-    return "\n".join(lines + _semantics_section(cat))
+    return "\n".join(lines)
 
 
 def _semantics_section(cat: Catalog) -> list[str]:
