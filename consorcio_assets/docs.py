@@ -417,9 +417,13 @@ it. Check metadata never holds a PII value: look rows up by key in the database 
 
 ### Raw zone (`s3_raw`)
 - **Row count matches the source**: rows in the LOAD files equal the source row count at load time and DMS's
-  `FullLoadRows`. *Fails when* DMS skipped or duplicated rows, or the source changed during the load. *Do*:
-  check the task's table statistics and CloudWatch log for errors, then re-materialize the table's `s3_raw`
-  asset (a reload replaces the table's files atomically; the previous ones are archived).
+  `FullLoadRows`, and the table's data version (rows, checksum, highest rowversion) is the same right before and
+  right after its extraction. *Fails when* DMS skipped or duplicated rows, or the source was written during the
+  load (the description names the table and how many rows were written after the start: the files are not a
+  consistent snapshot). *Do*: check the task's table statistics and CloudWatch log for errors; for a changed
+  source, freeze it (stop the application's writers, `ALTER DATABASE ConsorcioSimulacao SET READ_ONLY WITH
+  ROLLBACK IMMEDIATE`), then re-materialize the table's `s3_raw` asset (a reload replaces the table's files
+  atomically; the previous ones are archived).
 - **Schema matches the DMS mapping**: the files' Parquet schema equals the catalog's DMS type mapping. *Fails
   when* the source schema drifted or the endpoint settings changed (e.g. `ParquetTimestampInMillisecond`).
   *Do*: compare with the schema drift check; fix the contract or the settings file, never the files.

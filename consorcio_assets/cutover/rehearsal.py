@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from ..catalog import Catalog, Table
 from ..catalog.collations import REMAINING_DIFFERENCES
 from ..checks import parity, precision
-from ..checks.report import ERROR, Outcome, failed_to_run
+from ..checks.report import ERROR, Outcome, failed_to_run, safe_error
 from ..checks.sides import Side
 from ..lake import Lake
 from . import smoke
@@ -130,20 +130,29 @@ def verdict(evidence: Evidence) -> tuple[str, list[str]]:
 def rehearse(source: Side, target: Side, target_url: str, lake: Lake | None, cat: Catalog, conns) -> Evidence:
     evidence = Evidence(started=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
 
-    def timed(name: str, fn):
-        started = time.perf_counter()
-        result = fn()
-        evidence.timings[name] = round(time.perf_counter() - started, 3)
-        return result
+    broken: list[str] = []
 
-    evidence.frozen = timed("source frozen", lambda: source_frozen(source, target, cat))
-    evidence.rows = timed("rows per stage", lambda: rows_per_stage(source, target, lake, cat))
-    outcomes = timed("checks", lambda: run_checks(conns, cat))
+    def timed(name: str, fn, empty):
+        """A stage that cannot run (e.g. Aurora not loaded yet) is a NO-GO reason, not a crash."""
+        started = time.perf_counter()
+        try:
+            return fn()
+        except Exception as err:
+            broken.append(f"{name} could not run: {safe_error(err)}")
+            return empty
+        finally:
+            evidence.timings[name] = round(time.perf_counter() - started, 3)
+
+    evidence.frozen = timed("source frozen", lambda: source_frozen(source, target, cat), [])
+    evidence.rows = timed("rows per stage", lambda: rows_per_stage(source, target, lake, cat), {})
+    outcomes = timed("checks", lambda: run_checks(conns, cat), [])
     evidence.checks = [_check_dict(o) for o in outcomes]
-    steps = timed("smoke workload", lambda: smoke.run_smoke(target_url, cat))
+    steps = timed("smoke workload", lambda: smoke.run_smoke(target_url, cat), [])
     evidence.smoke = [s.to_dict() for s in steps]
     evidence.accepted = accepted_differences(outcomes, steps)
     evidence.verdict, evidence.reasons = verdict(evidence)
+    if broken or not evidence.smoke:
+        evidence.verdict, evidence.reasons = NO_GO, broken + evidence.reasons
     return evidence
 
 
