@@ -79,7 +79,8 @@ def collation_rule(table: str, column: str) -> CollationRule | None:
 #: what still differs from SQL Server after the rules above (written in the data dictionary)
 REMAINING_DIFFERENCES = (
     "SQL Server ignores trailing spaces when comparing text ('abc' = 'abc  '); PostgreSQL's varchar does not. "
-    "CHAR(n) values arrive padded from DMS and are loaded as varchar: compare trimmed values, or trim on write.",
+    "CHAR(n) values are loaded without their padding into varchar(n): the application must not pad what it writes "
+    "or searches.",
     "Columns without a rule compare with the database's default collation: case- and accent-sensitive.",
     "A nondeterministic collation refuses LIKE and regular expressions before PostgreSQL 18: search those "
     "columns with = or with ILIKE on a column COLLATE \"default\" (e.g. `nome COLLATE \"default\" ILIKE $1`).",
