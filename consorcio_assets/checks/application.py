@@ -77,7 +77,7 @@ def semantics_problems(conn: sa.Connection, table: Table) -> list[str]:
 
 def _rowversion_problems(conn: sa.Connection, table: Table, column: str) -> list[str]:
     t = qualified(TARGET_SCHEMA, table.target_name)
-    trigger = f"{table.target_name}_{column}_rowversion"
+    trigger = semantics.rowversion_name(table, column)
     found = conn.execute(sa.text("SELECT count(*) FROM pg_trigger WHERE tgrelid = CAST(:t AS regclass) "
                                  "AND tgname = :n AND tgenabled <> 'D'"), {"t": t, "n": trigger}).scalar()
     if not found:

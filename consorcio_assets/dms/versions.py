@@ -38,7 +38,10 @@ class DataVersion:
 
 
 def _quote(dialect: str, name: str) -> str:
-    return f"[{name}]" if dialect == "mssql" else f'"{name}"'
+    """A quoted identifier: names may be reserved words or hold quotes (never spliced raw)."""
+    if dialect == "mssql":
+        return "[" + name.replace("]", "]]") + "]"
+    return '"' + name.replace('"', '""') + '"'
 
 
 def version_sql(table: Table, dialect: str) -> str:

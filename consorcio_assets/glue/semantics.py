@@ -75,8 +75,20 @@ def rowversion_sequence() -> str:
     return _q(TARGET_SCHEMA, ROWVERSION_SEQUENCE)
 
 
+def rowversion_name(table: Table, column: str) -> str:
+    """The trigger's (and its function's) name; a hash when the names are too long for an identifier."""
+    import hashlib
+
+    name = f"{table.target_name}_{column}_rowversion"
+    return name if len(name) <= 63 else "rowversion_" + hashlib.sha1(name.encode()).hexdigest()[:16]
+
+
 def rowversion_function(table: Table, column: str) -> str:
-    return _q(TARGET_SCHEMA, f"{table.target_name}_{column}_rowversion")
+    return _q(TARGET_SCHEMA, rowversion_name(table, column))
+
+
+def _text(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
 
 
 def rowversion(table: Table, schema: str) -> list[dict]:
@@ -89,14 +101,14 @@ def rowversion(table: Table, schema: str) -> list[dict]:
             continue
         col = _ident(c.target_name)
         fn = rowversion_function(table, c.target_name)
-        trigger = _ident(f"{table.target_name}_{c.target_name}_rowversion")
+        trigger = _ident(rowversion_name(table, c.target_name))
         high = (f"(SELECT coalesce(max(('x' || encode({col}, 'hex'))::bit(64)::bigint), 0) FROM {t} "
                 f"WHERE length({col}) = 8)")
         items += [
             {"kind": "rowversion", "name": f"{ROWVERSION_SEQUENCE}", "column": c.target_name,
              "sql": _locked(f"CREATE SEQUENCE IF NOT EXISTS {seq} AS bigint MINVALUE 0 START 0")},
             {"kind": "rowversion", "name": f"{ROWVERSION_SEQUENCE}", "column": c.target_name,
-             "sql": f"SELECT setval('{seq}', greatest((SELECT last_value FROM {seq}), {high}), true)"},
+             "sql": f"SELECT setval({_text(seq)}, greatest((SELECT last_value FROM {seq}), {high}), true)"},
             {"kind": "rowversion", "name": fn, "column": c.target_name,
              "sql": _locked(f"CREATE OR REPLACE FUNCTION {fn}() RETURNS trigger LANGUAGE plpgsql AS $f$ BEGIN "
                             f"NEW.{col} := int8send(nextval('{seq}')); RETURN NEW; END $f$")},
@@ -111,7 +123,7 @@ def identity(table: Table, schema: str) -> list[dict]:
     its sequence are new on every load). The Glue job also does this itself; running it twice is harmless."""
     t = _q(schema, table.target_name)
     return [{"kind": "identity", "name": f"{table.target_name}_{c.target_name}_identity", "column": c.target_name,
-             "sql": f"SELECT setval(pg_get_serial_sequence('{t}', '{c.target_name}'), "
+             "sql": f"SELECT setval(pg_get_serial_sequence({_text(t)}, {_text(c.target_name)}), "
                     f"coalesce(max({_ident(c.target_name)}), 0) + 1, false) FROM {t}"}
             for c in table.columns if c.identity]
 
