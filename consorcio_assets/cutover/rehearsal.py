@@ -163,7 +163,9 @@ def rehearse_current(out_dir: Path) -> tuple[Evidence, Path]:
     from ..target.postgres import target_url
     from .report import write_report
 
-    cat = __import__("consorcio_assets.catalog", fromlist=["catalog"]).catalog()
+    from ..catalog import catalog
+
+    cat = catalog()
     conns = Connections(SourceDb(), TargetDb(), cat)
     try:
         started = time.perf_counter()
