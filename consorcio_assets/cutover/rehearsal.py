@@ -78,24 +78,26 @@ def rows_per_stage(source: Side, target: Side, lake: Lake | None, cat: Catalog) 
 
 
 def run_checks(conns, cat: Catalog) -> list[Outcome]:
-    """Every kind of check of every group on every table it applies to (in process, nothing materialized)."""
-    from ..defs.checks import GROUPS
+    """Every kind of check of every group on every table it applies to (in process, nothing materialized),
+    as many at once as a Dagster check step runs."""
+    from concurrent.futures import ThreadPoolExecutor
 
-    outcomes = []
-    for kinds in GROUPS.values():
-        for kind in kinds:
-            for table in cat:
-                if not kind.applies(table):
-                    continue
-                started = time.perf_counter()
-                try:
-                    outcome = kind.run(conns, table)
-                except Exception as err:
-                    outcome = failed_to_run(kind.stage, table, kind.name, err, kind.severity)
-                outcome.severity = kind.severity
-                outcome.details["seconds"] = round(time.perf_counter() - started, 3)
-                outcomes.append(outcome)
-    return outcomes
+    from ..defs.checks import CHECK_WORKERS, GROUPS
+
+    def run(pair) -> Outcome:
+        kind, table = pair
+        started = time.perf_counter()
+        try:
+            outcome = kind.run(conns, table)
+        except Exception as err:
+            outcome = failed_to_run(kind.stage, table, kind.name, err, kind.severity)
+        outcome.severity = kind.severity
+        outcome.details["seconds"] = round(time.perf_counter() - started, 3)
+        return outcome
+
+    pairs = [(kind, table) for kinds in GROUPS.values() for kind in kinds for table in cat if kind.applies(table)]
+    with ThreadPoolExecutor(CHECK_WORKERS) as pool:
+        return list(pool.map(run, pairs))
 
 
 def _check_dict(o: Outcome) -> dict:
