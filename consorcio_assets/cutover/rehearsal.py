@@ -161,7 +161,6 @@ def rehearse(source: Side, target: Side, target_url: str, lake: Lake | None, cat
 def rehearse_current(out_dir: Path) -> tuple[Evidence, Path]:
     """The rehearsal against the configured source, lake and target; writes the evidence pack."""
     from ..defs.checks import Connections, SourceDb, TargetDb
-    from ..lake import get_lake
     from ..target.postgres import target_url
     from .report import write_report
 
