@@ -242,6 +242,21 @@ def cmd_docs(args) -> int:
     return 0
 
 
+def cmd_cutover(args) -> int:
+    """The cutover rehearsal: GO (exit 0) or NO-GO (exit 1), with the evidence pack's path."""
+    from .cutover.rehearsal import GO, rehearse_current
+
+    if not args.rehearse:
+        raise UsageError("only the rehearsal is automated: consorcio cutover --rehearse "
+                         "(the switch itself: README, Cutover)")
+    instance_env()
+    evidence, report = rehearse_current(Path(args.out))
+    for reason in evidence.reasons:
+        print(f"  {reason}")
+    print(f"{evidence.verdict}  report {report} (and {report.with_suffix('.json').name})")
+    return 0 if evidence.verdict == GO else 1
+
+
 def cmd_settings(args) -> int:
     """Every setting the code reads, with its current value (secrets redacted) or the table for the README."""
     from .settings import REGISTRY, environment_problems, redacted, settings_table
@@ -329,6 +344,11 @@ def build_parser() -> Parser:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on")
     p.add_argument("--port", type=port_number, default=3000, help="port to listen on (must be free)")
 
+    p = command("cutover", "rehearse the cutover: source frozen, every check, the application smoke workload "
+                "(rolled back); GO exits 0, NO-GO exits 1", cmd_cutover)
+    p.add_argument("--rehearse", action="store_true", help="run the rehearsal and write the evidence pack")
+    p.add_argument("--out", default="reports/cutover", help="folder of the <timestamp>.html/.json reports")
+
     command("stop", "stop the embedded PostgreSQL (it stays up between commands otherwise)", cmd_stop)
     return parser
 
@@ -338,7 +358,7 @@ NO_HOME = ("docs", "settings", "bench")
 #: commands whose stdout is for scripts: the home goes unsaid
 QUIET = ("db-url", "summary")
 #: commands that connect to the target or Dagster's storage: checked reachable first
-CONNECTS = ("run", "summary", "verify", "ui", "db-url")
+CONNECTS = ("run", "summary", "verify", "ui", "db-url", "cutover")
 #: commands that move or check data: the source and the pseudonymisation key are checked first
 STARTS_WORK = ("run", "verify")
 

@@ -32,5 +32,18 @@ def write_table_mappings(path: Path = TABLE_MAPPINGS_FILE) -> Path:
     return path
 
 
+ROLES_FILE = REPO / "infra" / "generated" / "aurora_roles.sql"
+
+
+def write_roles(path: Path = ROLES_FILE) -> Path:
+    """The Aurora roles' SQL (consorcio_assets/target/roles.py) the DBA runs; committed beside the mappings."""
+    from .target.roles import render_roles_sql
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render_roles_sql())
+    return path
+
+
 if __name__ == "__main__":
     print(write_table_mappings())
+    print(write_roles())

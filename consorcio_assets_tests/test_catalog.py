@@ -152,3 +152,56 @@ def test_real_and_float_keep_their_width():
     t = cat["Medida"]
     assert [t.column(c).arrow_type() for c in "ABCD"] == [pa.float32(), pa.float64(), pa.float32(), pa.float64()]
     assert [t.column(c).postgres_type for c in "ABCD"] == ["real", "double precision", "real", "double precision"]
+
+
+# -- application semantics: defaults, computed columns, collations -------------------------------------------
+
+
+def test_every_contract_default_is_parsed_and_translated():
+    from consorcio_assets.catalog import catalog as packaged
+
+    defaults = {(t.name, c.name): (c.default, c.postgres_default) for t in packaged() for c in t.columns if c.default}
+    assert defaults == {("Administradora", "Ativa"): ("(1)", "true"),
+                        ("PlanoComercial", "PctAntecipacao"): ("(0)", "0"),
+                        ("Cliente", "ClienteId"): ("(NEWSEQUENTIALID())", "gen_random_uuid()")}
+
+
+@pytest.mark.parametrize("tsql, family, expected", [
+    ("(1)", "bool", "true"), ("((0))", "bool", "false"), ("(0)", "decimal", "0"), ("(-2.5)", "decimal", "-2.5"),
+    ("(NEWID())", "uuid", "gen_random_uuid()"), ("(GETDATE())", "timestamp", "LOCALTIMESTAMP"),
+    ("(SYSDATETIMEOFFSET())", "timestamptz", "now()"), ("(N'it''s')", "text", "'it''s'"),
+    ("(SYSUTCDATETIME())", "timestamp", "(now() AT TIME ZONE 'UTC')"),
+])
+def test_default_rule_table(tsql, family, expected):
+    from consorcio_assets.catalog.defaults import translate_default
+
+    assert translate_default(tsql, family, "dbo.T.C") == expected
+
+
+@pytest.mark.parametrize("column, message", [
+    ("X INT NOT NULL CONSTRAINT DF_X DEFAULT (ABS(-1))", "dbo.T.X: DEFAULT (ABS(-1))"),
+    ("X BIT NOT NULL CONSTRAINT DF_X DEFAULT (NEWID())", "dbo.T.X: DEFAULT (NEWID())"),
+    ("X AS CAST(SOUNDEX(Id) AS VARCHAR(4)) PERSISTED", "dbo.T.X: computed expression"),
+])
+def test_an_expression_without_translation_fails_the_catalog_naming_it(column, message):
+    sql = f"CREATE TABLE dbo.T (Id INT NOT NULL CONSTRAINT PK_T PRIMARY KEY, {column});"
+    with pytest.raises(ContractError) as err:
+        parse_contract(sql)
+    assert message in str(err.value)
+
+
+def test_computed_column_is_translated_for_a_generated_column():
+    from consorcio_assets.catalog import catalog as packaged
+
+    column = packaged()["Simulacao"].column("PctFundoComumMes")
+    assert column.postgres_computed == "CAST(100.0 / prazo_meses AS DECIMAL(9, 6))"
+
+
+def test_collation_rules_name_existing_text_columns():
+    from consorcio_assets.catalog import catalog as packaged
+    from consorcio_assets.catalog.collations import COLLATION_RULES, COLLATIONS
+
+    cat = packaged()
+    for rule in COLLATION_RULES:
+        column = cat[rule.table].column(rule.column)
+        assert column.family in ("char", "text") and column.collation == rule.collation in COLLATIONS

@@ -226,12 +226,13 @@ class Col:
     pii: bool = False
     offset_column: str | None = None
     free_text: bool = False  # typed by a person (Observacao): may hold anything, so handled like PII
+    generated: bool = False  # PostgreSQL computes it: not copied
 
     @staticmethod
     def of(d: dict) -> "Col":
         return Col(d["source"], d["target"], d["family"], d["arrow"], d["postgres_type"], d["nullable"],
                    d.get("length"), d.get("precision"), d.get("scale"), d.get("pii", False), d.get("offset_column"),
-                   d.get("free_text", False))
+                   d.get("free_text", False), d.get("generated", False))
 
     @property
     def confidential(self) -> bool:
@@ -332,6 +333,11 @@ class Spec:
 
     def target_columns(self) -> list[str]:
         return self.target_schema().names
+
+    def copy_columns(self) -> list[str]:
+        """The columns the COPY writes: all but those PostgreSQL generates."""
+        generated = {c.target for c in self.columns if c.generated}
+        return [n for n in self.target_columns() if n not in generated]
 
 
 # ---------------------------------------------------------------------------------------------- reading raw
@@ -1243,15 +1249,17 @@ class IngestStreams(Workers):
 
     def work(self, index: int, batches) -> None:
         spec = self.spec
+        columns = spec.copy_columns()
         statement = sql.SQL("COPY {}.{} ({}) FROM STDIN (FORMAT binary)").format(
-            sql.Identifier(spec.staging_schema), sql.Identifier(spec.target), _keys_sql(spec.target_schema().names))
+            sql.Identifier(spec.staging_schema), sql.Identifier(spec.target), _keys_sql(columns))
+        select = len(columns) != len(spec.target_columns())
         try:
             with connect(self.dsn, f"{spec.target}#{index}", autocommit=False) as conn:
                 with conn.cursor() as cur:
                     with cur.copy(statement) as copy:
                         copy.write(COPY_HEADER)
                         for batch in batches:
-                            data = copy_rows(batch)
+                            data = copy_rows(batch.select(columns) if select else batch)
                             copy.write(data)
                             with self._lock:
                                 self.bytes += data.nbytes

@@ -100,6 +100,11 @@ output "aurora_checker_secret_arn" {
   value       = aws_secretsmanager_secret.aurora_checker.arn
 }
 
+output "aurora_application_secret_arn" {
+  description = "Secret (put by the DBA) with the application's Aurora login after the cutover (role consorcio_app)."
+  value       = aws_secretsmanager_secret.aurora_application.arn
+}
+
 output "dagster_task_role_arn" {
   description = "IAM role for the Dagster ECS task definition (task role)."
   value       = aws_iam_role.dagster.arn

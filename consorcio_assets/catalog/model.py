@@ -34,6 +34,14 @@ class Column:
     computed: str | None = None  # T-SQL expression of a computed column
     comment: str | None = None
     pii: bool = False
+    default: str | None = None  # T-SQL DEFAULT expression, as the contract has it
+    postgres_default: str | None = None  # its translation (the default-value rule table)
+    postgres_computed: str | None = None  # the computed expression translated for GENERATED ALWAYS AS
+    collation: str | None = None  # collation rule table: e.g. "ci_ai"; None = the database default
+
+    @property
+    def is_rowversion(self) -> bool:
+        return self.sql_type == "rowversion"
 
     @property
     def target_name(self) -> str:

@@ -8,6 +8,9 @@ from pathlib import Path
 import sqlglot
 from sqlglot import exp
 
+from .collations import collation_rule
+from .computed import UntranslatableExpressionError, translate_computed
+from .defaults import UntranslatableDefaultError, translate_default
 from .model import Catalog, Check, Column, ForeignKey, Index, Table
 from .types import lookup
 from .views import infer_view
@@ -138,7 +141,7 @@ def _ordered_names(nodes) -> tuple[str, ...]:
 def _column(node: exp.ColumnDef, where: str, pii: set[str], statement: str):
     name = node.name
     col_where = f"{where}.{name}"
-    nullable, identity, computed = True, False, None
+    nullable, identity, computed, default = True, False, None, None
     pk_name = uq_name = None
     fks: list[ForeignKey] = []
     checks: list[Check] = []
@@ -160,7 +163,7 @@ def _column(node: exp.ColumnDef, where: str, pii: set[str], statement: str):
         elif isinstance(kind, exp.CheckColumnConstraint):
             checks.append(Check(cname or f"CK_{name}", kind.this.sql(dialect="tsql")))
         elif isinstance(kind, exp.DefaultColumnConstraint):
-            pass  # defaults matter to the source application, not to a bulk copy
+            default = kind.this.sql(dialect="tsql")  # attached after the load (the application relies on it)
         else:
             raise ContractError(f"{col_where}: unsupported column constraint {constraint.sql('tsql')}")
     comment = " ".join(c.strip() for c in (node.comments or [])) or None
@@ -171,9 +174,17 @@ def _column(node: exp.ColumnDef, where: str, pii: set[str], statement: str):
         sql_type, params = _parse_type(node.kind.sql(dialect="tsql"), col_where)
         sql_type, params = _real_or_float(sql_type, params, name, statement)
     rule = lookup(sql_type, col_where)
+    try:
+        pg_default = translate_default(default, rule.family, col_where) if default is not None else None
+        pg_computed = translate_computed(computed, col_where) if computed is not None else None
+    except (UntranslatableDefaultError, UntranslatableExpressionError) as err:
+        raise ContractError(str(err)) from None
+    collation = collation_rule(where.split(".")[-1], name)
     column = Column(
         name=name, sql_type=rule.sqlserver, rule=rule, nullable=nullable, identity=identity,
-        computed=computed, comment=comment, pii=name in pii, **_type_params(rule.sqlserver, params, col_where),
+        computed=computed, comment=comment, pii=name in pii, default=default, postgres_default=pg_default,
+        postgres_computed=pg_computed, collation=collation.collation if collation else None,
+        **_type_params(rule.sqlserver, params, col_where),
     )
     return column, pk_name, uq_name, fks, checks
 

@@ -20,7 +20,8 @@ def infer_view(where: str, select: exp.Select, tables: dict[str, Table]):
     for projection in select.expressions:
         name = projection.alias_or_name
         column = _infer(projection.unalias(), scope, nullable_aliases, f"{where}.{name}")
-        columns.append(replace(column, name=name, identity=False, computed=None, comment=None))
+        columns.append(replace(column, name=name, identity=False, computed=None, comment=None, default=None,
+                               postgres_default=None, postgres_computed=None))
     names = [c.name for c in columns]
     group = select.args.get("group")
     if group:

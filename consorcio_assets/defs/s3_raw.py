@@ -82,6 +82,10 @@ def table_metadata(result: TableLoad, report: FullLoadReport, table: Table, reso
         "lob_values_truncated": sum(result.lob_truncated.values()),
         "lob_truncation_risk": dg.MetadataValue.json(overflows),
         "dagster/column_lineage": raw_column_lineage(table),
+        # the source's data version around the extraction: a table written meanwhile is not a snapshot
+        "source_version_before": dg.MetadataValue.json(result.version_before.to_dict() if result.version_before else {}),
+        "source_version_after": dg.MetadataValue.json(result.version_after.to_dict() if result.version_after else {}),
+        "source_changed_during_load": dg.MetadataValue.json(result.source_changes or {}),
     }
 
 
@@ -142,11 +146,20 @@ def _metadata(instance: dg.DagsterInstance, key: dg.AssetKey) -> Mapping:
 def _row_count(table: Table, facts, meta: Mapping) -> dg.AssetCheckResult:
     in_files = sum(f.rows for f in facts)
     source, dms = meta.get("source_row_count"), meta.get("dms/full_load_rows")
+    changed = meta.get("source_changed_during_load") or {}
+    description = None if meta else "no materialization of this asset to compare with"
+    if changed:
+        n = changed.get("rows_changed")
+        description = (f"{table.qualified_source} changed while DMS extracted it (rows {changed.get('rows_before')} "
+                       f"-> {changed.get('rows_after')}" + (f", {n} row(s) written after the start" if n is not None
+                                                           else "") + "): not a consistent snapshot; freeze the "
+                       "source (runbook) and reload")
     return dg.AssetCheckResult(
         asset_key=asset_key(S3_RAW, table), check_name=ROW_COUNT_CHECK,
-        passed=bool(meta) and in_files == source == dms and not any(f.error for f in facts),
-        metadata={"rows_in_files": in_files, "source_row_count": source, "dms_full_load_rows": dms},
-        description=None if meta else "no materialization of this asset to compare with",
+        passed=bool(meta) and in_files == source == dms and not any(f.error for f in facts) and not changed,
+        metadata={"rows_in_files": in_files, "source_row_count": source, "dms_full_load_rows": dms,
+                  "rows_changed_during_load": int(changed.get("rows_changed") or 0) if changed else 0},
+        description=description,
     )
 
 

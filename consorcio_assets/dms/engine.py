@@ -55,6 +55,7 @@ from ..lake import Lake
 from ..source.queries import limit_duckdb_memory, table_clause
 from .mappings import Selected, segment_predicates, selected_tables
 from .settings import DmsSettings, EndpointSettings
+from .versions import DataVersion, changes, read_version, sqlalchemy_executor
 
 log_ = logging.getLogger(__name__)
 
@@ -86,6 +87,10 @@ class TableLoad:
     lob_truncated: dict[str, int] = field(default_factory=dict)
     segments: int = 1
     statistics: dict = field(default_factory=dict)  # DMS's TableStatistics entry, as DMS returned it
+    #: the source table's data version right before and right after its extraction (versions.py)
+    version_before: DataVersion | None = None
+    version_after: DataVersion | None = None
+    source_changes: dict | None = None  # None: unchanged during the extraction (a consistent snapshot)
 
     @property
     def bytes(self) -> int:
@@ -213,6 +218,16 @@ class DuckDBSource:
         limit_duckdb_memory(self._con)
         self._dialect = Dialect()
 
+    dialect = "duckdb"
+
+    def execute(self, sql: str) -> tuple:
+        """One row of a query (the data versions) on a cursor of its own."""
+        cursor = self._con.cursor()
+        try:
+            return cursor.execute(sql).fetchone()
+        finally:
+            cursor.close()
+
     def batches(self, query: sa.Select, table: Table, rows: int) -> Iterator[pa.RecordBatch]:
         sql = str(query.compile(dialect=self._dialect, compile_kwargs={"literal_binds": True}))
         cursor = self._con.cursor()
@@ -230,6 +245,8 @@ class SqlAlchemySource:
 
     def __init__(self, engine: sa.Engine):
         self._engine = engine
+        self.dialect = engine.dialect.name
+        self.execute = sqlalchemy_executor(engine)
 
     def batches(self, query: sa.Select, table: Table, rows: int) -> Iterator[pa.RecordBatch]:
         schema = _transfer_schema(table)
@@ -711,6 +728,7 @@ class LocalFullLoad:
     def run(self, mappings: Mapping) -> FullLoadReport:
         chosen = selected_tables(mappings, self.catalog)
         results: dict[str, TableLoad] = {}
+        self._before: dict[str, DataVersion | None] = {}
         with lease(self.ws), table_locks(self.ws, [sel.table for sel in chosen], self.log), \
                 ThreadPoolExecutor(self.workers, thread_name_prefix="dms-load") as pool:
             for dead in self.ws.remove_dead_loads():
@@ -727,8 +745,13 @@ class LocalFullLoad:
         instance brings its own CPUs, here extra threads would only contend (the files are the same)."""
         return max(1, min(self.settings.task.max_full_load_subtasks, os.cpu_count() or 1))
 
+    def _version(self, table: Table) -> DataVersion | None:
+        execute = getattr(self.source, "execute", None)
+        return read_version(execute, table, self.source.dialect) if execute else None
+
     def _submit(self, pool: ThreadPoolExecutor, sel: Selected):
         self.ws.remove_stale(sel.table)
+        self._before[sel.table.name] = self._version(sel.table)
         shared, clause = Counter(), table_clause(sel.table)
         cuts = segment_predicates(sel.table, sel.parallel_load, clause) if sel.parallel_load else [(None, None)]
         segments = [_Segment(i, n, w, Counter() if n else shared, clause) for i, (n, w) in enumerate(cuts, 1)]
@@ -760,6 +783,13 @@ class LocalFullLoad:
         errors = [f.exception() for f in futures if f.exception() is not None]
         result = TableLoad(table.schema, table.name, segments=len(segments),
                            started_at=min((s.started for s in segments if s.started), default=_now()))
+        result.version_before = self._before.get(table.name)
+        if not errors and result.version_before is not None:
+            result.version_after = self._version(table)
+            result.source_changes = changes(table, result.version_before, result.version_after,
+                                            self.source.execute, self.source.dialect)
+            if result.source_changes:
+                self.log.warning(f"{table.qualified_source} changed while it was extracted: {result.source_changes}")
         final = f"{self.ws.root}/{table_prefix(self.settings.endpoint, table)}"
         written = max((s.ended for s in segments if s.ended), default=_now())
         swap = _now()

@@ -11,17 +11,19 @@ import json
 
 from ..catalog import Catalog, Column, Table, TARGET_SCHEMA
 from ..stages import AURORA, TRANSFORMED, asset_key
-from . import ddl
+from . import ddl, semantics
 
 SPEC_VERSION = 1
 
 
-def column_spec(c: Column) -> dict:
+def column_spec(c: Column, table_kind: str = "table") -> dict:
     return {
         "source": c.name, "target": c.target_name, "family": c.family, "sql_type": c.sqlserver_type_sql,
         "arrow": c.rule.arrow, "postgres_type": c.postgres_type, "nullable": c.nullable, "length": c.length,
         "precision": c.precision, "scale": c.scale, "fsp": c.fsp, "identity": c.identity, "pii": c.pii,
         "offset_column": c.offset_column, "free_text": c.free_text,
+        # PostgreSQL computes it (GENERATED ALWAYS AS ... STORED): the COPY leaves it out
+        "generated": bool(c.postgres_computed) and table_kind == "table",
     }
 
 
@@ -34,11 +36,11 @@ def table_spec(table: Table, catalog: Catalog, *, expected_rows: int | None = No
         "target": {"schema": TARGET_SCHEMA, "name": table.target_name, "staging_schema": staging},
         "kind": table.kind,
         "asset_keys": {stage: asset_key(stage, table).to_user_string() for stage in (TRANSFORMED, AURORA)},
-        "columns": [column_spec(c) for c in table.columns],
+        "columns": [column_spec(c, table.kind) for c in table.columns],
         "primary_key": list(table.primary_key),
         "expected_rows": expected_rows,
         "ddl": {
-            "create": [ddl.create_table(table, staging), *ddl.comments(table, staging)],
+            "create": [*semantics.collations(table), ddl.create_table(table, staging), *ddl.comments(table, staging)],
             "after_load": ddl.after_load(table, staging),
             "identity": [c.target_name for c in table.columns if c.identity],
             "foreign_keys": ddl.foreign_keys(table, catalog),

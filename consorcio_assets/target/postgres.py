@@ -77,6 +77,10 @@ def ensure_database(name: str, settings: Settings | None = None) -> str:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
         if not exists:
             conn.execute(f'CREATE DATABASE "{name}"')
+    if not exists and name == TARGET_DB:  # the cutover's roles, as the DBA creates them on Aurora
+        from .roles import apply_roles
+
+        apply_roles(server_url(settings, name))
     return server_url(settings, name)
 
 

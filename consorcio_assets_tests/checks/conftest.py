@@ -76,6 +76,8 @@ def corrupt(migrated):
 
     def run(*statements: str) -> None:
         with psycopg.connect(migrated, autocommit=True) as conn:
+            # a corruption is a faulty load, not an application write: no ROWVERSION trigger stamps it
+            conn.execute("SET session_replication_role = replica")
             for statement in statements:
                 conn.execute(statement)
 

@@ -109,6 +109,7 @@ def test_every_family_has_the_same_canonical_text_on_both_sides(pair):
 def test_each_family_detects_a_change(pair, change, column):
     cat, source, target, url = pair
     with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("SET session_replication_role = replica")  # a faulty load: the rowversion trigger stays out
         conn.execute(f"UPDATE consorcio.tipos {change} WHERE id IN (1, 3)")
     outcome = hashdiff.reconcile(source, target, cat["Tipos"])
     assert outcome.details["column_mismatches"] == {column: 2}

@@ -356,3 +356,34 @@ def test_stale_cleanup_tolerates_a_work_folder_removed_while_listed():
     fs = VanishingFs()
     Workspace(fs, "/lake", "load-1").remove_stale(catalog()["Segmento"])
     assert fs.listed == ["/lake/_dms/staging", "/lake/_dms/trash"]
+
+
+def test_a_write_to_the_source_during_extraction_is_detected(source, lake):
+    """A full-load of a source being written is not a snapshot: the table's data version changes around it."""
+    import sqlalchemy as sa
+
+    from consorcio_assets.dms.versions import DataVersion
+
+    eng = sa.create_engine(f"duckdb:///{source}")
+    src = engine.SqlAlchemySource(eng)
+    batches = src.batches
+
+    def writing_batches(query, table, rows):  # the application writes while DMS reads the table
+        for n, batch in enumerate(batches(query, table, rows)):
+            if table.name == "Simulacao" and n == 0:
+                with eng.begin() as conn:
+                    conn.exec_driver_sql('UPDATE dbo.Simulacao SET Situacao = \'C\', '
+                                         'VersaoLinha = from_hex(\'00000000FFFFFFF0\') WHERE SimulacaoId = 2')
+            yield batch
+
+    src.batches = writing_batches
+    report = engine.LocalFullLoad(src, lake, SETTINGS).run(table_mappings([catalog()[t] for t in ALL]))
+    src.close()
+    sim = report.tables["Simulacao"]
+    assert sim.state == COMPLETED and isinstance(sim.version_before, DataVersion)
+    assert sim.source_changes == {"rows_before": sim.version_before.rows, "rows_after": sim.version_before.rows,
+                                  "rows_changed": 1}
+    assert sim.version_after.max_rowversion == "00000000fffffff0"
+    unchanged = [n for n in ALL if n != "Simulacao"]
+    assert all(report.tables[n].source_changes is None for n in unchanged)
+    assert all(report.tables[n].version_before == report.tables[n].version_after for n in unchanged)

@@ -100,3 +100,19 @@ def test_a_failed_load_records_nothing_and_leaves_the_lake_as_it_was(project_def
         assert "dbo.vw_FunilMensal: the view does not exist in the source" in str(failure.event_specific_data.error)
         assert not result.get_asset_materialization_events()
     assert not Path(tmp_path / "lake" / "raw").exists()
+
+
+def test_raw_row_count_check_fails_naming_a_table_written_during_its_extraction():
+    from types import SimpleNamespace
+
+    from consorcio_assets.catalog import catalog as packaged
+    from consorcio_assets.defs.s3_raw import _row_count
+
+    facts = [SimpleNamespace(rows=10, error=None)]
+    meta = {"source_row_count": 10, "dms/full_load_rows": 10}
+    assert _row_count(packaged()["Simulacao"], facts, meta).passed
+    changed = {**meta, "source_changed_during_load": {"rows_before": 10, "rows_after": 10, "rows_changed": 3}}
+    result = _row_count(packaged()["Simulacao"], facts, changed)
+    assert not result.passed and result.metadata["rows_changed_during_load"].value == 3
+    assert "dbo.Simulacao changed while DMS extracted it" in result.description
+    assert "3 row(s) written after the start" in result.description

@@ -87,6 +87,12 @@ class _Spec:
     def target_schema(self) -> pa.Schema:
         return pa.schema([pa.field(name, kind) for name, kind, _, _ in self.columns])
 
+    def target_columns(self) -> list[str]:
+        return self.target_schema().names
+
+    def copy_columns(self) -> list[str]:  # no generated column here
+        return self.target_columns()
+
 
 def _round_trip(url: str, columns, rows: list[tuple]) -> list[tuple]:
     spec = _Spec(columns)

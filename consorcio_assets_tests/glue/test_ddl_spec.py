@@ -74,7 +74,13 @@ def test_spec_carries_what_the_job_needs():
     cadastro = next(c for c in spec["columns"] if c["source"] == "CadastradoEm")
     assert cadastro["family"] == "timestamptz" and cadastro["offset_column"] == "cadastrado_em_offset_minutes"
     assert next(c for c in spec["columns"] if c["source"] == "CpfCnpj")["pii"] is True
-    assert spec["ddl"]["create"][0].startswith("CREATE TABLE consorcio_staging.cliente (")
+    collation, create = spec["ddl"]["create"][:2]  # the ICU collation its columns name comes first
+    assert "CREATE COLLATION IF NOT EXISTS consorcio.ci_ai" in collation
+    assert create.startswith("CREATE TABLE consorcio_staging.cliente (")
+    assert "nome varchar(150) COLLATE consorcio.ci_ai NOT NULL" in create
+    assert any("SET DEFAULT gen_random_uuid()" in i["sql"] for i in spec["ddl"]["after_load"])
+    generated = [c["target"] for c in table_spec(CAT["Simulacao"], CAT)["columns"] if c["generated"]]
+    assert generated == ["pct_fundo_comum_mes"]
     assert json.loads(spec_argument(spec)) == spec
     assert max(len(spec_argument(table_spec(t, CAT))) for t in CAT) < MAX_INLINE_SPEC
 

@@ -24,6 +24,14 @@ class _Spec:
         return pa.schema([pa.field("pessoa_id", pa.int64(), False), pa.field("guid", pa.uuid()),
                           pa.field("nome", pa.string()), pa.field("saldo", pa.decimal128(15, 2))])
 
+    @classmethod
+    def target_columns(cls) -> list[str]:
+        return cls.target_schema().names
+
+    @classmethod
+    def copy_columns(cls) -> list[str]:  # no generated column here
+        return cls.target_columns()
+
 
 @pytest.fixture
 def staging(fresh_db):

@@ -191,3 +191,15 @@ def test_glue_default_arguments_are_options_of_the_script(config):
     assert set(arguments) - glue_own - options == set()
     assert arguments["--target-secret-id"] == "${aws_secretsmanager_secret.aurora_loader.arn}"
     assert arguments["--raw-folder"] == "${local.raw_prefix}"
+
+
+def test_committed_aurora_roles_equal_what_the_code_generates():
+    from consorcio_assets.infra_sync import ROLES_FILE
+    from consorcio_assets.target.roles import render_roles_sql
+
+    assert ROLES_FILE.read_text() == render_roles_sql(), "run python -m consorcio_assets.infra_sync"
+
+
+def test_the_application_login_has_its_own_encrypted_secret(config):
+    secret = config.resource("aws_secretsmanager_secret", "aurora_application")
+    assert secret["kms_key_id"] == "${aws_kms_key.data.arn}"
