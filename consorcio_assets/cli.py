@@ -97,6 +97,14 @@ def cmd_docs(args) -> int:
     return 0
 
 
+def cmd_sql(args) -> int:
+    """Print every statement the platform may send to the source, for a DBA to review (each ends with GO)."""
+    from .source.inventory import script
+
+    print(script(args.dialect), end="")
+    return 0
+
+
 def cmd_ui(args) -> int:
     from pathlib import Path
 
@@ -138,6 +146,13 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("docs", help="regenerate the architecture, data model and runbook docs from the catalog")
     p.add_argument("--out", default="docs")
     p.set_defaults(func=cmd_docs)
+
+    p = sub.add_parser("sql", help="print every statement sent to the source, each followed by GO "
+                       "(default dialect: %(default)s)")
+    p.add_argument("--dialect", choices=("mssql", "duckdb"), default="mssql",
+                   help="mssql: SQL Server 2017 as run in production; duckdb: the local stand-in's twins "
+                        "(default: %(default)s)")
+    p.set_defaults(func=cmd_sql)
 
     p = sub.add_parser("ui", help="start the Dagster UI (webserver and daemon) on the PostgreSQL-backed instance")
     p.add_argument("--host", default="127.0.0.1")

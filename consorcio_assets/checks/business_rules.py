@@ -232,7 +232,11 @@ def _months() -> sa.Subquery:
     places = [digits.subquery(f"d{p}") for p in range(len(str(_MAX_MONTHS)))]
     k = sum((place.c.d * q.num(10**p) for p, place in enumerate(places[1:], start=1)), places[0].c.d) + q.num(1)
     top = places[-1].c.d <= q.num(_MAX_MONTHS // 10 ** (len(places) - 1))
-    return sa.select(k.label("k")).select_from(*places).where(top).subquery("meses")
+    always = sa.literal_column("1") == sa.literal_column("1")
+    tally = places[0]
+    for place in places[1:]:
+        tally = tally.join(place, always)  # a cross join, spelled the same in every dialect
+    return sa.select(k.label("k")).select_from(tally).where(top).subquery("meses")
 
 
 def _instalments(side: Side, catalog: Catalog) -> sa.Select:
