@@ -46,13 +46,12 @@ FROM sys.columns AS c JOIN sys.objects AS o ON o.object_id = c.object_id
 JOIN sys.schemas AS s ON s.schema_id = o.schema_id JOIN sys.types AS ty ON ty.user_type_id = c.user_type_id
 WHERE o.type IN ('U', 'V') AND o.is_ms_shipped = 0 AND (ty.is_user_defined = 1 OR ty.name IN ({_IN_TYPES}, 'xml'))"""
 
+#: the stand-in's user-defined types (CREATE TYPE) show in information_schema as what they resolve to
+_USER_TYPE_DUCKDB = "(c.data_type LIKE 'ENUM(%' OR c.data_type LIKE 'UNION(%')"
 _TYPES_DUCKDB = f"""SELECT c.table_schema AS schema_name, c.table_name AS table_name, c.column_name AS column_name,
-       lower(c.data_type) AS type_name,
-       CASE WHEN c.data_type IN (SELECT type_name FROM duckdb_types() WHERE NOT internal) THEN 1 ELSE 0 END
-         AS user_defined
+       lower(c.data_type) AS type_name, CASE WHEN {_USER_TYPE_DUCKDB} THEN 1 ELSE 0 END AS user_defined
 FROM information_schema.columns AS c
-WHERE lower(c.data_type) IN ({_IN_TYPES}, 'xml')
-   OR c.data_type IN (SELECT type_name FROM duckdb_types() WHERE NOT internal)"""
+WHERE lower(c.data_type) IN ({_IN_TYPES}, 'xml') OR {_USER_TYPE_DUCKDB}"""
 
 _LOB_NO_KEY_MSSQL = f"""SELECT s.name AS schema_name, t.name AS table_name, c.name AS column_name
 FROM sys.columns AS c JOIN sys.tables AS t ON t.object_id = c.object_id

@@ -1,0 +1,359 @@
+"""The SQL Server 2017 path: one inventory of source statements, valid on SQL Server 2017 (lint), meaning what
+their DuckDB twins mean (transpiled and run on the stand-in, and hand-derived where sqlglot cannot), and the
+connection arguments the code builds. No test needs a SQL Server."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import shutil
+from collections import Counter
+from pathlib import Path
+
+import duckdb
+import pytest
+import sqlalchemy as sa
+import sqlglot
+from sqlalchemy.dialects import mssql
+
+from consorcio_assets import cli
+from consorcio_assets.catalog import catalog
+from consorcio_assets.checks import business_rules, hashdiff, sql as q
+from consorcio_assets.checks.sides import SOURCE, Side
+from consorcio_assets.dms.assessment import assess
+from consorcio_assets.source import inventory
+from consorcio_assets.source.connection import mssql_connection
+from consorcio_assets.source.tsql_lint import lint
+
+# ---- 1. the inventory ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def statements():
+    return inventory.statements()
+
+
+def test_sql_command_prints_every_statement_each_with_its_comment_and_go(capsys, statements):
+    assert cli.main(["sql", "--dialect", "mssql"]) == 0
+    out = capsys.readouterr().out
+    blocks = [b for b in out.split("\nGO\n") if b.strip()]
+    assert len(blocks) == len(statements) and out.rstrip().endswith("GO")
+    assert all(b.strip().startswith("-- ") for b in blocks)
+    served = {s.serves.split(" (")[0].split(":")[0] for s in statements}
+    for family in ("rows_match_source", "aggregates_match_source", "row_count_matches_source", "source_schema_unchanged",
+                   "datetime2_100ns_truncated", "lob_not_truncated", "dms_full_load pre-flight",
+                   "dms_full_load premigration assessment", *(r.check for r in business_rules.RULES)):
+        assert family in served, family
+    assert {f"sqlserver/{t.name} observation" for t in catalog()} <= served
+    assert cli.main(["sql", "--dialect", "duckdb"]) == 0
+    twins = capsys.readouterr().out
+    assert twins.count("\nGO\n") == out.count("\nGO\n") and "COUNT_BIG" not in twins and "COUNT_BIG" in out
+
+
+# ---- 2. valid on SQL Server 2017 --------------------------------------------------------------------------------
+
+
+def test_every_sql_server_statement_parses_and_uses_nothing_sql_server_2017_lacks(statements):
+    problems = {f"{s.serves} {s.table}": lint(s.render("mssql")) for s in statements if s.render("mssql")}
+    assert {k: v for k, v in problems.items() if v} == {}
+
+
+PLANTED = {
+    "GENERATE_SERIES": "SELECT value FROM GENERATE_SERIES(1, 10)",
+    "GREATEST/LEAST": "SELECT GREATEST(a, b) FROM t",
+    "IS [NOT] DISTINCT FROM": "SELECT a FROM t WHERE a IS NOT DISTINCT FROM b",
+    "DATE_BUCKET": "SELECT DATE_BUCKET(week, 1, d) FROM t",
+    "DATETRUNC": "SELECT DATETRUNC(month, d) FROM t",
+    "APPROX_COUNT_DISTINCT": "SELECT APPROX_COUNT_DISTINCT(a) FROM t",
+    "STRING_SPLIT with an ordinal": "SELECT value FROM STRING_SPLIT('a,b', ',', 1)",
+    "TRIM(... FROM ...) / two-argument LTRIM, RTRIM": "SELECT TRIM('x' FROM a), LTRIM(a, 'x') FROM t",
+    "JSON_OBJECT/JSON_ARRAY": "SELECT JSON_ARRAY(1, 2) FROM t",
+    "WINDOW clause": "SELECT sum(a) OVER w FROM t WINDOW w AS (PARTITION BY b)",
+    "_UTF8 collation": "SELECT a COLLATE Latin1_General_100_CI_AS_SC_UTF8 FROM t",
+    "LIMIT": "SELECT a FROM t LIMIT 5",
+    "OFFSET without ORDER BY": "SELECT a FROM t OFFSET 5 ROWS",
+    "boolean expression as a value": "SELECT a > b AS bigger FROM t",
+}
+
+
+@pytest.mark.parametrize("construct", sorted(PLANTED))
+def test_a_planted_post_2017_construct_fails_the_lint(construct):
+    found = lint(PLANTED[construct])
+    assert [f for f in found if f.startswith(construct + ":")], found
+
+
+def test_the_lint_passes_the_2017_spellings_and_catches_the_old_generate_series_fallback(statements):
+    assert lint("SELECT TOP (5) a FROM t") == []
+    assert lint("SELECT a FROM t ORDER BY a OFFSET 5 ROWS FETCH NEXT 5 ROWS ONLY") == []
+    assert lint("SELECT CASE WHEN a > b THEN 1 ELSE 0 END AS bigger, RTRIM(a) FROM t") == []
+    old = sa.select(sa.func.sum(sa.column("k"))).select_from(
+        sa.func.generate_series(1, sa.column("n")).table_valued("k").render_derived(name="meses"))
+    assert any(f.startswith("GENERATE_SERIES") for f in lint(q.compile_sql(old, mssql.dialect())))
+    assert any(f.startswith("OFFSET without ORDER BY") for f in lint("SELECT a FROM (SELECT a FROM t ORDER BY a "
+                                                                     "OFFSET 0 ROWS) AS x OFFSET 0 ROWS"))
+
+
+# ---- 3. same meaning: transpiled SQL Server statements on the stand-in against the DuckDB twins ----------------
+
+#: constructs sqlglot cannot carry to DuckDB faithfully, each with why; their meaning is derived by hand below
+UNTRANSPILABLE = {
+    "CHECKSUM_AGG": "the observation's data version is SQL Server's own checksum, compared only with itself",
+    "HASHBYTES": "HASHBYTES returns VARBINARY and CAST(VARBINARY AS BIGINT) has no DuckDB spelling "
+                 "(test_hash60_is_the_documented_md5_prefix)",
+    "+ '": "T-SQL `+` concatenates strings; sqlglot cannot type the operands (test_char_length_counts_trailing)",
+    "COLLATE Latin1_General_BIN": "SQL Server collations do not exist in DuckDB",
+    "switchoffset": "the stand-in stores DATETIMEOFFSET as SQL Server's literal text (test_offsets_from_minus_12_to_14)",
+    "TZOFFSET": "same as switchoffset",
+    "sys.": "SQL Server catalog views; the twins read information_schema / duckdb_constraints()",
+    "WITH serie_seguro": "T-SQL recursive CTEs have no RECURSIVE keyword; sqlglot does not add DuckDB's",
+    "DATALENGTH": "bytes of UTF-16 storage (the twin counts 2 per character)",
+    "AS NVARCHAR(MAX)": "VARCHAR(MAX) has no DuckDB spelling",
+    "FLOOR(": "DECIMAL / DECIMAL is exact in SQL Server, DOUBLE once transpiled (test_exact_integer_division)",
+}
+
+
+def _rows(con, sql: str) -> list[str]:
+    return sorted(repr(tuple(r)) for r in con.execute(sql).fetchall())
+
+
+def compare_on(path: Path, statements) -> tuple[int, Counter]:
+    """(statements whose transpiled SQL Server form gives the twin's result, unexplained failures)."""
+    con = duckdb.connect(str(path), read_only=True)
+    equal, unexplained = 0, Counter()
+    for s in statements:
+        ms, twin = s.render("mssql"), s.render("duckdb")
+        if ms is None or twin is None:
+            continue
+        try:
+            transpiled = ";\n".join(sqlglot.transpile(ms, read="tsql", write="duckdb"))
+            same = _rows(con, transpiled) == _rows(con, twin)
+        except (duckdb.Error, sqlglot.errors.SqlglotError):
+            same = False
+        if same:
+            equal += 1
+        elif not any(construct in ms for construct in UNTRANSPILABLE):
+            unexplained[f"{s.serves} {s.table}"] += 1
+    con.close()
+    return equal, unexplained
+
+
+def test_transpiled_statements_mean_what_their_twins_mean_on_the_seeded_data(small_source, statements):
+    equal, unexplained = compare_on(small_source, statements)
+    assert unexplained == Counter()
+    assert equal >= 60  # observations aside, the pre-flight, counts, aggregates of plain tables, keys listings
+
+
+EDGES = [
+    # (table, column, key column, key value, SQL value)
+    ("Simulacao", "Observacao", "SimulacaoId", 1, "'emoji 😀🎉 fim'"),
+    ("Simulacao", "Observacao", "SimulacaoId", 2, "'汉字テスト'"),
+    ("Simulacao", "Observacao", "SimulacaoId", 3, "'Joa' || chr(771) || 'o'"),  # NFD: a + combining tilde
+    ("Simulacao", "Observacao", "SimulacaoId", 4, "''"),
+    ("Simulacao", "Observacao", "SimulacaoId", 5, "NULL"),
+    ("Simulacao", "Observacao", "SimulacaoId", 6, "repeat('ç', 7000)"),
+    ("Simulacao", "CriadaEm", "SimulacaoId", 7, "'2026-01-01 10:00:00.1234567 -12:00'"),
+    ("Simulacao", "CriadaEm", "SimulacaoId", 8, "'2026-01-01 10:00:00.1234567 +14:00'"),
+    # DATETIME2 0001 / 9999 do not fit the stand-in's TIMESTAMP_NS (1677-2262): derived by hand below
+]
+
+
+@pytest.fixture(scope="module")
+def edge_source(small_source, tmp_path_factory) -> Path:
+    """A copy of the stand-in holding the issue's edge values."""
+    path = tmp_path_factory.mktemp("edge") / "edge.duckdb"
+    shutil.copy(small_source, path)
+    with duckdb.connect(str(path)) as con:
+        for table, column, key, value, sql in EDGES:
+            con.execute(f'UPDATE dbo."{table}" SET "{column}" = {sql} WHERE "{key}" = {value}')
+        con.execute('UPDATE dbo."Cliente" SET "RendaMensal" = -922337203685477.5808 WHERE "ClienteId" = '
+                    '(SELECT min("ClienteId") FROM dbo."Cliente")')
+        con.execute('UPDATE dbo."Cliente" SET "RendaMensal" = 922337203685477.5807 WHERE "ClienteId" = '
+                    '(SELECT max("ClienteId") FROM dbo."Cliente")')
+        con.execute('UPDATE dbo."IndiceCorrecao" SET "PublicadoEm" = TIMESTAMP \'1753-01-01 00:00:00\' '
+                    'WHERE "Competencia" = (SELECT min("Competencia") FROM dbo."IndiceCorrecao")')
+        con.execute('UPDATE dbo."IndiceCorrecao" SET "PublicadoEm" = TIMESTAMP \'9999-12-31 23:59:59.997\' '
+                    'WHERE "Competencia" = (SELECT max("Competencia") FROM dbo."IndiceCorrecao")')
+    return path
+
+
+def test_transpiled_statements_mean_what_their_twins_mean_on_edge_values(edge_source, statements):
+    equal, unexplained = compare_on(edge_source, statements)
+    assert unexplained == Counter()
+    assert equal >= 60
+
+
+# ---- 3b. what sqlglot cannot transpile: SQL Server's result derived by hand from its documentation --------------
+
+def _duck(expr: sa.ColumnElement):
+    from duckdb_engine import Dialect
+
+    return duckdb.connect().execute(q.compile_sql(sa.select(expr.label("v")), Dialect())).fetchone()[0]
+
+
+def _sqlserver_hash60(data: bytes) -> int:
+    """HASHBYTES('MD5', x) is the MD5 digest; SUBSTRING(.., 1, 8) its first 8 bytes; CAST(binary(8) AS BIGINT)
+    reads them big-endian as a signed integer; & 0x0FFFFFFFFFFFFFFF keeps the low 60 bits."""
+    return int.from_bytes(hashlib.md5(data).digest()[:8], "big", signed=True) & 0x0FFFFFFFFFFFFFFF
+
+
+@pytest.mark.parametrize("text", ["abc", "2026-01-01 10:00:00.123456|-720", "\\N"])
+def test_hash60_is_the_documented_md5_prefix_for_ascii(text):
+    assert _duck(q.hash60(q.text_literal(text))) == _sqlserver_hash60(text.encode("cp1252"))
+
+
+@pytest.mark.parametrize("text", ["João", "emoji 😀", "汉字"])
+def test_non_ascii_text_hashes_differently_on_sql_server_2017_hence_compared_by_value(text):
+    on_sql_server = _sqlserver_hash60(text.encode("cp1252", errors="replace"))  # CAST(N'..' AS VARCHAR(MAX))
+    assert _duck(q.hash60(q.text_literal(text))) != on_sql_server
+    assert _duck(q.ascii_only(q.text_literal(text))) is False
+    assert _duck(q.ascii_only(q.text_literal("plain | text 123"))) is True
+
+
+def test_char_length_counts_trailing_spaces_as_len_plus_x_does():
+    # LEN excludes trailing spaces (documented), so LEN('ab  ' + 'x') - 1 = 4
+    assert _duck(q.char_length(q.text_literal("ab  "))) == len("ab  ") == 4
+
+
+@pytest.mark.parametrize("value, sqlserver", [
+    ("TIMESTAMP '9999-12-31 23:59:59.997'", "9999-12-31 23:59:59.997000"),  # DATETIME's last tick, style 121
+    ("TIMESTAMP '1753-01-01 00:00:00'", "1753-01-01 00:00:00.000000"),
+    ("TIMESTAMP '0001-01-01 00:00:00'", "0001-01-01 00:00:00.000000"),  # DATETIME2's first
+    ("TIMESTAMP '9999-12-31 23:59:59.999999'", "9999-12-31 23:59:59.999999"),  # DATETIME2(7)'s last, cut
+])
+def test_timestamp_text_is_style_121_cut_to_the_microsecond(value, sqlserver):
+    assert _duck(q.timestamp_text(sa.literal_column(value))) == sqlserver
+
+
+@pytest.mark.parametrize("money", ["-922337203685477.5808", "922337203685477.5807"])
+def test_money_extremes_as_decimal_text(money):
+    # CAST(CAST(m AS DECIMAL(38, 4)) AS VARCHAR(60)) prints every digit, sign first
+    assert _duck(q.decimal_text(sa.literal_column(f"CAST({money} AS DECIMAL(19, 4))"), q.num(4))) == money
+
+
+@pytest.mark.parametrize("literal, minutes, utc", [
+    ("2026-01-01 10:00:00.1234567 -12:00", -720, "2026-01-01 22:00:00.123456"),
+    ("2026-01-01 10:00:00.1234567 +14:00", 840, "2025-12-31 20:00:00.123456"),
+    ("2026-01-01 10:00:00.0000000 +00:00", 0, "2026-01-01 10:00:00.000000"),
+])
+def test_offsets_from_minus_12_to_14(literal, minutes, utc):
+    # DATEPART(TZOFFSET, x) is the offset in minutes; SWITCHOFFSET(x, 0) the same instant at +00:00
+    column = catalog()["Simulacao"].column("CriadaEm")
+    con = duckdb.connect()
+    con.execute('CREATE SCHEMA dbo; CREATE TABLE dbo."Simulacao" ("CriadaEm" VARCHAR)')
+    con.execute('INSERT INTO dbo."Simulacao" VALUES (?)', [literal])
+    side = Side(SOURCE, inventory.source_side("duckdb").engine)
+    clause = sa.table("Simulacao", sa.column("CriadaEm"), schema="dbo")
+    from duckdb_engine import Dialect
+
+    sql = q.compile_sql(sa.select(side.offset_minutes(clause, column), q.timestamp_text(side.utc(clause, column))),
+                        Dialect())
+    assert con.execute(sql).fetchone() == (minutes, utc)
+
+
+@pytest.mark.parametrize("a, b", [(7, 2), (10**30 + 1, 10**15), (0, 5)])
+def test_exact_integer_division(a, b):
+    # SQL Server: DECIMAL(38, 0) / DECIMAL(38, 0) is an exact DECIMAL, FLOOR of it the integer quotient
+    assert _duck(q.idiv(q.wide(q.num(a)) if a < 2**63 else sa.literal_column(f"CAST({a} AS HUGEINT)"),
+                        q.num(b))) == a // b
+
+
+# ---- 4. text SQL Server 2017 cannot hash as UTF-8: compared by value -------------------------------------------
+
+
+def _copy_with(small_source: Path, tmp_path: Path, *statements: str) -> Path:
+    path = tmp_path / f"side{len(list(tmp_path.iterdir()))}.duckdb"
+    shutil.copy(small_source, path)
+    with duckdb.connect(str(path)) as con:
+        for sql in statements:
+            con.execute(sql)
+    return path
+
+
+def _side(path: Path) -> Side:
+    return Side(SOURCE, sa.create_engine(f"duckdb:///{path}", connect_args={"read_only": True},
+                                         poolclass=sa.NullPool))
+
+
+EMOJI = ["""UPDATE dbo."Simulacao" SET "Observacao" = 'cliente 😀 quer ' || "SimulacaoId" || '🎉'
+            WHERE "SimulacaoId" % 7 = 0"""]
+
+
+def test_emoji_rows_are_compared_by_value_without_false_differences(small_source, tmp_path):
+    source, target = (_side(_copy_with(small_source, tmp_path, *EMOJI)) for _ in range(2))
+    table = catalog()["Simulacao"]
+    outcome = hashdiff.reconcile(source, target, table, by_value=True, leaf_rows=50)
+    assert outcome.passed, outcome.summary
+    with duckdb.connect(str(source.engine.url.database), read_only=True) as con:
+        planted, non_ascii = con.execute(
+            'SELECT count(*) FILTER (WHERE "SimulacaoId" % 7 = 0), count(*) FILTER (WHERE strlen("Observacao") '
+            '<> length("Observacao") OR strlen("Situacao") <> length("Situacao")) FROM dbo."Simulacao"').fetchone()
+    assert planted > 0 and non_ascii >= planted and outcome.counts["rows_compared_by_value"] == non_ascii
+
+
+def test_a_change_inside_an_emoji_value_is_found_and_named_by_key(small_source, tmp_path):
+    source = _side(_copy_with(small_source, tmp_path, *EMOJI))
+    target = _side(_copy_with(small_source, tmp_path, *EMOJI, 'UPDATE dbo."Simulacao" SET "Observacao" = '
+                              'replace("Observacao", \'😀\', \'😁\') WHERE "SimulacaoId" = 14'))
+    outcome = hashdiff.reconcile(source, target, catalog()["Simulacao"], by_value=True, leaf_rows=50)
+    assert not outcome.passed
+    assert outcome.counts["rows_different"] == 1 and outcome.details["column_mismatches"] == {"Observacao": 1}
+    assert any("14" in k for k in outcome.keys)
+    assert "😀" not in repr(outcome.details) and "cliente" not in repr(outcome.details)  # keys, not values
+
+
+def test_by_value_is_on_by_default_only_when_a_side_is_sql_server():
+    side = inventory.source_side("mssql")
+    projection = hashdiff.projection(side, catalog()["Simulacao"], by_value=True)
+    assert projection.by_value and sum(projection.text) == 2  # Situacao, Observacao
+    sql = q.compile_sql(hashdiff.segments_query(projection, 1, 100, 10), mssql.dialect())
+    assert "by_value" in sql and "NCHAR(127)" in sql
+
+
+# ---- 5. connection arguments ------------------------------------------------------------------------------------
+
+
+def test_pymssql_connections_are_read_only_encrypted_and_time_out():
+    conn = mssql_connection("mssql+pymssql://dms:secret@db.example:1433/ConsorcioSimulacao")
+    assert conn.connect_args == {"read_only": True, "login_timeout": 30, "encryption": "require"}
+    assert conn.url.query == {}
+    opted_out = mssql_connection("mssql+pymssql://dms:secret@db/ConsorcioSimulacao?encrypt=off&login_timeout=5")
+    assert opted_out.connect_args == {"read_only": True, "login_timeout": 5, "encryption": "off"}
+
+
+def test_pyodbc_connections_carry_the_odbc_keywords():
+    conn = mssql_connection("mssql+pyodbc://dms:secret@db/ConsorcioSimulacao?driver=ODBC+Driver+18+for+SQL+Server")
+    assert conn.url.query["ApplicationIntent"] == "ReadOnly" and conn.url.query["Encrypt"] == "yes"
+    assert conn.connect_args == {"timeout": 30}
+    assert mssql_connection("mssql+pyodbc://u:p@db/x?encrypt=no").url.query["Encrypt"] == "no"
+
+
+def test_bad_connection_options_are_named():
+    with pytest.raises(ValueError, match="login_timeout"):
+        mssql_connection("mssql+pymssql://u:p@db/x?login_timeout=soon")
+    with pytest.raises(ValueError, match="not supported"):
+        mssql_connection("mssql+aioodbc://u:p@db/x")
+
+
+# ---- 6. the DMS premigration assessment --------------------------------------------------------------------------
+
+
+def test_assessment_names_keyless_tables_unsupported_types_and_keyless_lobs(small_source, tmp_path):
+    path = _copy_with(small_source, tmp_path,
+                      "CREATE TYPE humor AS ENUM ('a', 'b')",
+                      'ALTER TABLE dbo."Segmento" ADD COLUMN "Extra" humor',
+                      'CREATE TABLE dbo."SemChave" ("Id" INTEGER, "Texto" VARCHAR)')
+    cat = catalog()
+    engine = sa.create_engine(f"duckdb:///{path}", poolclass=sa.NullPool)
+    keyless = dataclasses.replace(cat["Segmento"], name="SemChave")
+    with engine.connect() as conn:
+        clean = assess(conn, list(cat), 128 * 1024)
+        assert clean.problems == ["dbo.Segmento.Extra: user-defined type enum('a', 'b') (DMS cannot migrate it to S3)"]
+        found = assess(conn, [keyless], 128 * 1024)
+    assert "dbo.SemChave: table has no primary key (DMS cannot segment or fetch its LOBs by key)" in found.problems
+    assert "dbo.SemChave.Texto: LOB column in a table without a primary key" in found.problems
+
+
+def test_assessment_of_the_seeded_source_is_clean(small_source):
+    engine = sa.create_engine(f"duckdb:///{small_source}", connect_args={"read_only": True}, poolclass=sa.NullPool)
+    with engine.connect() as conn:
+        assert assess(conn, list(catalog()), 128 * 1024).problems == []
