@@ -249,7 +249,7 @@ def _instalments(side: Side, catalog: Catalog) -> sa.Select:
     by_month = (sa.select(sa.func.sum(_seguro(t, meses.c.k))).select_from(meses).where(meses.c.k <= t.c.n)
                 .scalar_subquery())
     on_balance = sa.case((t.c.sd_r.is_not(None),
-                          t.c.sd_q * q.bigint_div(t.c.n * (t.c.n + 1), q.num(2)) + series.c.serie),
+                          t.c.sd_q * q.bigint_div(q.as_bigint(t.c.n) * (t.c.n + 1), q.num(2)) + series.c.serie),
                          else_=by_month)
     seguro_total = sa.case((t.c.com_seguro == 0, q.num(0)), (t.c.base_sd == 1, on_balance),
                            else_=t.c.n * t.c.seguro_cr)

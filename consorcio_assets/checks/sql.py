@@ -84,9 +84,10 @@ wide = _construct(
 
 idiv = _construct(
     "idiv", _EXACT_INT,
-    default="div({0}, {1})", duckdb="({0} // {1})", mssql="FLOOR({0} / {1})",
+    default="div({0}, {1})", duckdb="({0} // {1})", mssql="CAST(({0} - {0} % {1}) / {1} AS DECIMAL(38, 0))",
 )
-"""idiv(a, b): integer division of non-negative integers (floor)."""
+"""idiv(a, b): integer division of non-negative integers (floor). Not FLOOR(a / b) on SQL Server: a DECIMAL(38, 0)
+quotient keeps only 6 decimals there, rounded, so 2.9999997 became 3; a - a % b divides exactly."""
 
 bigint_div = _construct(
     "bigint_div", sa.BigInteger(), default="({0} / {1})", duckdb="({0} // {1})", mssql="({0} / {1})",

@@ -82,6 +82,13 @@ def _ndatalength_default(element, compiler, **kw):
     return f"(2 * length({compiler.process(element.clauses, **kw)}))"
 
 
+@compiles(ndatalength, "duckdb")
+def _ndatalength_duckdb(element, compiler, **kw):
+    """UTF-16 bytes: 2 per character, 4 for one beyond the BMP (a surrogate pair: emoji)."""
+    text = compiler.process(element.clauses, **kw)
+    return f"(2 * (length({text}) + length(regexp_replace({text}, '[^\\x{{10000}}-\\x{{10FFFF}}]', '', 'g'))))"
+
+
 @compiles(datalength, "mssql")
 @compiles(ndatalength, "mssql")
 def _datalength_mssql(element, compiler, **kw):
