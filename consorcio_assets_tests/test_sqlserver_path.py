@@ -159,7 +159,13 @@ EDGES = [
     ("Simulacao", "Observacao", "SimulacaoId", 3, "'Joa' || chr(771) || 'o'"),  # NFD: a + combining tilde
     ("Simulacao", "Observacao", "SimulacaoId", 4, "''"),
     ("Simulacao", "Observacao", "SimulacaoId", 5, "NULL"),
-    ("Simulacao", "Observacao", "SimulacaoId", 6, "repeat('ç', 7000)"),
+    ("Simulacao", "Observacao", "SimulacaoId", 6, "repeat('ç', 7000)"),  # a 7,000-character NVARCHAR(MAX)
+    ("Simulacao", "Observacao", "SimulacaoId", 11, "'espaços no fim   '"),
+    # the same kinds of text in tables without a DATETIMEOFFSET, whose statements all translate
+    ("Segmento", "Descricao", "SegmentoId", 1, "'Imóveis 🏠 com espaços   '"),
+    ("Segmento", "Descricao", "SegmentoId", 2, "''"),
+    ("UnidadeFederativa", "Nome", "Uf", "'SP'", "'São Paulo 汉字'"),
+    ("PlanoComercial", "Nome", "PlanoId", 1, "'Plano Jose' || chr(769)"),  # NFD: e + combining acute
     ("Simulacao", "CriadaEm", "SimulacaoId", 7, "'2026-01-01 10:00:00.1234567 -12:00'"),
     ("Simulacao", "CriadaEm", "SimulacaoId", 8, "'2026-01-01 10:00:00.1234567 +14:00'"),
     # DATETIME2 0001 / 9999 do not fit the stand-in's TIMESTAMP_NS (1677-2262): derived by hand below
@@ -189,6 +195,17 @@ def test_transpiled_statements_mean_what_their_twins_mean_on_edge_values(edge_so
     equal, unexplained = compare_on(edge_source, statements)
     assert unexplained == Counter()
     assert equal >= 85
+
+
+@pytest.mark.parametrize("construct, planted", [
+    (q.char_length, "LEN({0})"),  # LEN drops trailing spaces: a text's length would shrink on SQL Server
+    (q.date_text, "CONVERT(VARCHAR(10), {0}, 103)"),  # dd/mm/yyyy instead of ISO
+])
+def test_a_planted_meaning_difference_fails_the_harness(edge_source, statements, monkeypatch, construct, planted):
+    monkeypatch.setitem(construct.templates, "mssql", planted)
+    chosen = [s for s in statements if s.serves == "aggregates_match_source"]
+    equal, unexplained = compare_on(edge_source, chosen)
+    assert unexplained, "the harness did not notice the planted difference"
 
 
 # ---- 3b. what sqlglot cannot transpile: SQL Server's result derived by hand from its documentation --------------
@@ -333,6 +350,15 @@ def test_a_change_inside_an_emoji_value_is_found_and_named_by_key(small_source, 
     assert outcome.counts["rows_different"] == 1 and outcome.details["column_mismatches"] == {"Observacao": 1}
     assert any("14" in k for k in outcome.keys)
     assert "😀" not in repr(outcome.details) and "cliente" not in repr(outcome.details)  # keys, not values
+
+
+def test_leaves_compare_non_ascii_text_by_value_even_when_the_hashes_disagree():
+    # SQL Server 2017 and PostgreSQL hash 'João' differently (code page vs UTF-8): the value decides
+    text = (False, True)
+    sqlserver, postgres = (11, 222, "João"), (11, 333, "João")
+    assert hashdiff._comparable(sqlserver, text) == hashdiff._comparable(postgres, text)
+    assert hashdiff._comparable((11, 222, "João"), text) != hashdiff._comparable((11, 333, "Joao!"), text)
+    assert hashdiff._comparable((11, 222, None), text) != hashdiff._comparable((11, 333, None), text)
 
 
 def test_by_value_is_on_by_default_only_when_a_side_is_sql_server():

@@ -1,6 +1,7 @@
 """The harness's T-SQL -> DuckDB translation: sqlglot, typed by the catalog's SQL Server types, plus a few
 rewrites of T-SQL semantics sqlglot leaves as they are (each documented by SQL Server's reference):
 
+- LEN counts characters without trailing spaces;
 - `+` with a string operand concatenates (NULL-propagating under CONCAT_NULL_YIELDS_NULL, the default);
 - LIKE's pattern: `%` any string, `_` one character, `[...]`/`[^...]` a character class (DuckDB's LIKE has no
   classes), evaluated as a full regular-expression match;
@@ -88,6 +89,8 @@ _DATETIME = (exp.DataType.Type.DATETIME, exp.DataType.Type.DATE)
 def _second(node: exp.Expression) -> exp.Expression:
     if isinstance(node, exp.Like):
         return exp.Anonymous(this="tsql_like", expressions=[node.this, node.expression])
+    if isinstance(node, exp.Length):  # LEN: characters without the trailing spaces
+        return exp.Length(this=exp.Trim(this=node.this, position="TRAILING"))
     if (isinstance(node, exp.Cast) and node.to.is_type(exp.DataType.Type.DATETIME2)
             and node.this.type is not None and node.this.type.is_type(*_DATETIME)):
         # a DATETIME (1/300 s) has no digit below the microsecond: DuckDB's microsecond TIMESTAMP holds it
