@@ -417,3 +417,49 @@ def test_assessment_of_the_seeded_source_is_clean(small_source):
     engine = sa.create_engine(f"duckdb:///{small_source}", connect_args={"read_only": True}, poolclass=sa.NullPool)
     with engine.connect() as conn:
         assert assess(conn, list(catalog()), 128 * 1024).problems == []
+
+
+# ---- the inventory is what runs ---------------------------------------------------------------------------------
+
+
+def _shape(sql: str) -> str:
+    """A statement with its numbers and lists of numbers blanked: run-time bounds and keys vary."""
+    import re
+
+    sql = re.sub(r"'[^']*'", "'?'", " ".join(sql.split()))
+    sql = re.sub(r"\b\d+\b", "?", sql).replace("'?'", "?").replace("$?", "?").replace("-?", "?")  # literal or bound
+    return re.sub(r"\?(, \?)+", "?", sql)
+
+
+def test_every_statement_the_checks_send_to_the_source_is_in_the_inventory(small_source, statements):
+    from consorcio_assets.checks import aggregates, parity, precision, schema
+    from consorcio_assets.dms.preflight import preflight
+    from consorcio_assets.dms.settings import load_settings
+    from consorcio_assets.source.queries import duckdb_engine, observe
+
+    sent: list[str] = []
+    engine = duckdb_engine(f"duckdb:///{small_source}")
+    sa.event.listen(engine, "before_cursor_execute", lambda conn, cursor, sql, *args: sent.append(sql))
+    source = Side(SOURCE, engine)
+    cat = catalog()
+    with engine.connect() as conn:
+        for table in cat:
+            observe(conn, table)
+    preflight(engine, list(cat), load_settings().task)
+    for table in cat:
+        parity.count_rows(source, table)
+        aggregates.compute(source, table, aggregates.metrics(table))
+        schema.source_drift(source, table)
+        if precision.hundred_ns_columns(table):
+            precision.sub_microsecond(source, table)
+    for rule in business_rules.RULES:
+        business_rules.evaluate(rule, source, cat)
+    other = Side(SOURCE, duckdb_engine(f"duckdb:///{small_source}"))
+    for name in ("Simulacao", "Cliente"):
+        hashdiff.reconcile(source, other, cat[name], by_value=True, leaf_rows=100)
+    sent = [s for s in sent if s.strip().upper().startswith(("SELECT", "WITH"))
+            and "memory_limit" not in s and "duckdb_settings" not in s]
+    known = {_shape(s.render("duckdb")) for s in statements if s.render("duckdb")}
+    missing = sorted({_shape(s) for s in sent} - known)
+    assert len(sent) > 100
+    assert missing == [], "\n\n".join(missing)

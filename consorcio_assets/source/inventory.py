@@ -101,11 +101,16 @@ def _table_statements(table: Table, cat: Catalog) -> Iterator[Statement]:
     if precision.hundred_ns_columns(table):
         yield Statement(f"{precision.SUB_MICROSECOND} (per column)", name,
                         lambda side: precision.sub_microsecond_queries(side, table)[0])
+        yield Statement(f"{precision.SUB_MICROSECOND} (rows affected)", name,
+                        lambda side: rows.count_query(precision.sub_microsecond_queries(side, table)[1]))
         yield Statement(f"{precision.SUB_MICROSECOND} (first keys)", name,
                         lambda side: rows.listing_query(precision.sub_microsecond_queries(side, table)[1],
                                                         len(table.primary_key)))
     if precision.lob_columns(table):
         yield from _hashdiff(table, precision.LOB_TRUNCATION, precision.lob_projection)
+        yield Statement(f"{precision.LOB_TRUNCATION} (lengths of the differing rows)", name,
+                        lambda side: precision.lengths_query(precision.lob_projection(side, table),
+                                                             precision.lob_columns(table), [1, 2]))
 
 
 def _rule_statements(cat: Catalog) -> Iterator[Statement]:
