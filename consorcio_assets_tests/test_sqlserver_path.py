@@ -8,6 +8,7 @@ import dataclasses
 import hashlib
 import shutil
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -37,6 +38,37 @@ def statements():
     return inventory.statements()
 
 
+@dataclass(frozen=True)
+class Rendered:
+    """A statement rendered for both dialects, and its SQL Server form translated to DuckDB (None: it could not be)."""
+
+    serves: str
+    mssql: str | None
+    duckdb: str | None
+    translated: str | None
+
+    def twin_only(self) -> bool:
+        """Statements without a twin (SQL Server only) are not compared."""
+        return self.mssql is None or self.duckdb is None
+
+
+def render(statements) -> list[Rendered]:
+    out = []
+    for s in statements:
+        ms, twin = s.render("mssql"), s.render("duckdb")
+        try:
+            translated = to_duckdb(ms, SCHEMA) if ms and twin else None
+        except sqlglot.errors.SqlglotError:
+            translated = None
+        out.append(Rendered(f"{s.serves} {s.table}", ms, twin, translated))
+    return out
+
+
+@pytest.fixture(scope="module")
+def rendered(statements) -> list[Rendered]:
+    return render(statements)
+
+
 def test_sql_command_prints_every_statement_each_with_its_comment_and_go(capsys, statements):
     assert cli.main(["sql", "--dialect", "mssql"]) == 0
     out = capsys.readouterr().out
@@ -57,8 +89,8 @@ def test_sql_command_prints_every_statement_each_with_its_comment_and_go(capsys,
 # ---- 2. valid on SQL Server 2017 --------------------------------------------------------------------------------
 
 
-def test_every_sql_server_statement_parses_and_uses_nothing_sql_server_2017_lacks(statements):
-    problems = {f"{s.serves} {s.table}": lint(s.render("mssql")) for s in statements if s.render("mssql")}
+def test_every_sql_server_statement_parses_and_uses_nothing_sql_server_2017_lacks(rendered):
+    problems = {r.serves: lint(r.mssql) for r in rendered if r.mssql}
     assert {k: v for k, v in problems.items() if v} == {}
 
 
@@ -118,36 +150,33 @@ def _rows(con, sql: str) -> list[str]:
     return sorted(repr(tuple(r)) for r in con.execute(sql).fetchall())
 
 
-def compare_on(path: Path, statements) -> tuple[int, Counter]:
-    """(statements whose transpiled SQL Server form gives the twin's result, unexplained failures)."""
+def compare_on(path: Path, rendered: list[Rendered]) -> tuple[int, Counter]:
+    """(statements whose translated SQL Server form gives the twin's result, unexplained differences)."""
     con = duckdb.connect(str(path), read_only=True)
     install(con)
     equal, unexplained = 0, Counter()
     try:
-        for s in statements:
-            equal += _compare(con, s, unexplained)
+        for r in rendered:
+            if r.twin_only():
+                continue
+            if r.translated is not None and _same(con, r):
+                equal += 1
+            elif not any(construct in r.mssql for construct in UNTRANSPILABLE):
+                unexplained[r.serves] += 1
     finally:
         con.close()
     return equal, unexplained
 
 
-def _compare(con, s, unexplained: Counter) -> int:
-    """1 when the statement's translation gives its twin's result; an unexplained difference is counted."""
-    ms, twin = s.render("mssql"), s.render("duckdb")
-    if ms is None or twin is None:
-        return 0
+def _same(con, r: Rendered) -> bool:
     try:
-        if _rows(con, to_duckdb(ms, SCHEMA)) == _rows(con, twin):
-            return 1
-    except (duckdb.Error, sqlglot.errors.SqlglotError):
-        pass
-    if not any(construct in ms for construct in UNTRANSPILABLE):
-        unexplained[f"{s.serves} {s.table}"] += 1
-    return 0
+        return _rows(con, r.translated) == _rows(con, r.duckdb)
+    except duckdb.Error:
+        return False
 
 
-def test_transpiled_statements_mean_what_their_twins_mean_on_the_seeded_data(small_source, statements):
-    equal, unexplained = compare_on(small_source, statements)
+def test_transpiled_statements_mean_what_their_twins_mean_on_the_seeded_data(small_source, rendered):
+    equal, unexplained = compare_on(small_source, rendered)
     assert unexplained == Counter()
     assert equal >= 85  # of 139 with a twin: the pre-flight, counts, aggregates, precision, rules, listings
 
@@ -191,8 +220,8 @@ def edge_source(small_source, tmp_path_factory) -> Path:
     return path
 
 
-def test_transpiled_statements_mean_what_their_twins_mean_on_edge_values(edge_source, statements):
-    equal, unexplained = compare_on(edge_source, statements)
+def test_transpiled_statements_mean_what_their_twins_mean_on_edge_values(edge_source, rendered):
+    equal, unexplained = compare_on(edge_source, rendered)
     assert unexplained == Counter()
     assert equal >= 85
 
@@ -203,7 +232,7 @@ def test_transpiled_statements_mean_what_their_twins_mean_on_edge_values(edge_so
 ])
 def test_a_planted_meaning_difference_fails_the_harness(edge_source, statements, monkeypatch, construct, planted):
     monkeypatch.setitem(construct.templates, "mssql", planted)
-    chosen = [s for s in statements if s.serves == "aggregates_match_source"]
+    chosen = render([s for s in statements if s.serves == "aggregates_match_source"])
     equal, unexplained = compare_on(edge_source, chosen)
     assert unexplained, "the harness did not notice the planted difference"
 
@@ -431,7 +460,7 @@ def _shape(sql: str) -> str:
     return re.sub(r"\?(, \?)+", "?", sql)
 
 
-def test_every_statement_the_checks_send_to_the_source_is_in_the_inventory(small_source, statements):
+def test_every_statement_the_checks_send_to_the_source_is_in_the_inventory(small_source, rendered):
     from consorcio_assets.checks import aggregates, parity, precision, schema
     from consorcio_assets.dms.preflight import preflight
     from consorcio_assets.dms.settings import load_settings
@@ -459,7 +488,7 @@ def test_every_statement_the_checks_send_to_the_source_is_in_the_inventory(small
         hashdiff.reconcile(source, other, cat[name], by_value=True, leaf_rows=100)
     sent = [s for s in sent if s.strip().upper().startswith(("SELECT", "WITH"))
             and "memory_limit" not in s and "duckdb_settings" not in s]
-    known = {_shape(s.render("duckdb")) for s in statements if s.render("duckdb")}
+    known = {_shape(r.duckdb) for r in rendered if r.duckdb}
     missing = sorted({_shape(s) for s in sent} - known)
     assert len(sent) > 100
     assert missing == [], "\n\n".join(missing)
