@@ -312,6 +312,19 @@ def test_exact_integer_division(a, b):
                         q.num(b))) == a // b
 
 
+def test_floor_of_a_decimal_quotient_would_round_up_on_sql_server():
+    from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
+
+    a, b = 6 * 10**7 - 1, 2 * 10**7  # quotient 2.99999995
+    # DECIMAL(38, 0) / DECIMAL(38, 0): the integral part needs 38 digits, so the scale is cut to 6 and the
+    # quotient rounded ("Precision, scale, and length (Transact-SQL)"): FLOOR(a / b) was 3
+    old = (Decimal(a) / Decimal(b)).quantize(Decimal("0.000001"), ROUND_HALF_UP).to_integral_value(ROUND_FLOOR)
+    assert old == 3 != a // b
+    assert (Decimal(a) - Decimal(a) % Decimal(b)) / Decimal(b) == a // b == 2  # a - a % b divides exactly
+    rendered = q.compile_sql(sa.select(q.idiv(q.wide(q.num(a)), q.wide(q.num(b)))), mssql.dialect())
+    assert "FLOOR" not in rendered and "%" in rendered
+
+
 @pytest.mark.parametrize("a, b", [(7, 2), (2**62, 3), (0, 5)])
 def test_bigint_division_truncates(a, b):
     # BIGINT / BIGINT in SQL Server is integer division, truncated toward zero (non-negative here: the floor)
@@ -492,3 +505,27 @@ def test_every_statement_the_checks_send_to_the_source_is_in_the_inventory(small
     missing = sorted({_shape(s) for s in sent} - known)
     assert len(sent) > 100
     assert missing == [], "\n\n".join(missing)
+
+
+
+def test_snapshot_isolation_only_when_the_database_allows_it(monkeypatch):
+    from consorcio_assets.source import connection
+
+    made = {}
+
+    def create_engine(url, connect_args, **kwargs):  # no driver, no server: the arguments are what is tested
+        made.update(url=url, connect_args=connect_args)
+        return sa.create_engine("sqlite://")
+
+    monkeypatch.setattr(connection.sa, "create_engine", create_engine)
+    for allowed, level in ((True, "SNAPSHOT"), (False, None)):
+        monkeypatch.setattr(connection, "snapshot_allowed", lambda engine, allowed=allowed: allowed)
+        engine = connection.mssql_engine("mssql+pymssql://dms:secret@db/ConsorcioSimulacao")
+        assert engine.get_execution_options().get("isolation_level") == level
+    assert made["connect_args"] == {"read_only": True, "login_timeout": 30, "encryption": "require"}
+
+    def unreachable(engine):
+        raise sa.exc.OperationalError("SELECT 1", {}, ConnectionRefusedError("refused"))
+
+    monkeypatch.setattr(connection, "snapshot_allowed", unreachable)  # the pre-flight's connect will name it
+    assert connection.mssql_engine("mssql+pymssql://u:p@db/x").get_execution_options().get("isolation_level") is None
