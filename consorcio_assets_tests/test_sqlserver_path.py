@@ -511,11 +511,11 @@ def test_every_statement_the_checks_send_to_the_source_is_in_the_inventory(small
 def test_snapshot_isolation_only_when_the_database_allows_it(monkeypatch):
     from consorcio_assets.source import connection
 
-    made = {}
+    made, real = {}, sa.create_engine
 
     def create_engine(url, connect_args, **kwargs):  # no driver, no server: the arguments are what is tested
         made.update(url=url, connect_args=connect_args)
-        return sa.create_engine("sqlite://")
+        return real("sqlite://")
 
     monkeypatch.setattr(connection.sa, "create_engine", create_engine)
     for allowed, level in ((True, "SNAPSHOT"), (False, None)):
