@@ -213,6 +213,10 @@ def edge_source(small_source, tmp_path_factory) -> Path:
                     '(SELECT min("ClienteId") FROM dbo."Cliente")')
         con.execute('UPDATE dbo."Cliente" SET "RendaMensal" = 922337203685477.5807 WHERE "ClienteId" = '
                     '(SELECT max("ClienteId") FROM dbo."Cliente")')
+        con.execute('UPDATE dbo."PlanoComercial" SET "CreditoMinimo" = -922337203685477.5808 WHERE "PlanoId" = '
+                    '(SELECT min("PlanoId") FROM dbo."PlanoComercial")')
+        con.execute('UPDATE dbo."PlanoComercial" SET "CreditoMaximo" = 922337203685477.5807 WHERE "PlanoId" = '
+                    '(SELECT max("PlanoId") FROM dbo."PlanoComercial")')
         con.execute('UPDATE dbo."IndiceCorrecao" SET "PublicadoEm" = TIMESTAMP \'1753-01-01 00:00:00\' '
                     'WHERE "Competencia" = (SELECT min("Competencia") FROM dbo."IndiceCorrecao")')
         con.execute('UPDATE dbo."IndiceCorrecao" SET "PublicadoEm" = TIMESTAMP \'9999-12-31 23:59:59.997\' '
@@ -529,3 +533,17 @@ def test_snapshot_isolation_only_when_the_database_allows_it(monkeypatch):
 
     monkeypatch.setattr(connection, "snapshot_allowed", unreachable)  # the pre-flight's connect will name it
     assert connection.mssql_engine("mssql+pymssql://u:p@db/x").get_execution_options().get("isolation_level") is None
+
+
+def test_the_pre_flight_names_a_keyless_table_before_any_file_is_written(small_source, tmp_path):
+    from consorcio_assets.dms.preflight import PreflightError, preflight
+    from consorcio_assets.dms.settings import load_settings
+
+    path = _copy_with(small_source, tmp_path,
+                      'CREATE TABLE keep AS SELECT * FROM dbo."IndiceCorrecao"',
+                      'DROP TABLE dbo."IndiceCorrecao"',
+                      'CREATE TABLE dbo."IndiceCorrecao" AS SELECT * FROM keep')
+    engine = sa.create_engine(f"duckdb:///{path}", connect_args={"read_only": True}, poolclass=sa.NullPool)
+    with pytest.raises(PreflightError) as err:
+        preflight(engine, list(catalog()), load_settings().task)
+    assert "dbo.IndiceCorrecao: table has no primary key" in str(err.value)
