@@ -76,7 +76,8 @@ def test_sql_command_prints_every_statement_each_with_its_comment_and_go(capsys,
     assert len(blocks) == len(statements) and out.rstrip().endswith("GO")
     assert all(b.strip().startswith("-- ") for b in blocks)
     served = {s.serves.split(" (")[0].split(":")[0] for s in statements}
-    for family in ("rows_match_source", "aggregates_match_source", "row_count_matches_source", "source_schema_unchanged",
+    for family in ("rows_match_source", "aggregates_match_source", "row_count_matches_source",
+                   "source_schema_unchanged",
                    "datetime2_100ns_truncated", "lob_not_truncated", "dms_full_load pre-flight",
                    "dms_full_load premigration assessment", *(r.check for r in business_rules.RULES)):
         assert family in served, family
@@ -137,7 +138,8 @@ UNTRANSPILABLE = {
     "CHECKSUM_AGG": "the observation's data version is SQL Server's own checksum, compared only with itself",
     "HASHBYTES": "HASHBYTES returns VARBINARY and CAST(VARBINARY AS BIGINT) has no DuckDB spelling "
                  "(test_hash60_is_the_documented_md5_prefix_for_ascii)",
-    "switchoffset": "the stand-in stores DATETIMEOFFSET as SQL Server's literal text (test_offsets_from_minus_12_to_14)",
+    "switchoffset": "the stand-in stores DATETIMEOFFSET as SQL Server's literal text "
+                    "(test_offsets_from_minus_12_to_14)",
     "TZOFFSET": "same as switchoffset",
     "sys.": "SQL Server catalog views; the twins read information_schema / duckdb_constraints()",
     "WITH serie_seguro": "a recursive CTE's column types are unknown to sqlglot, so T-SQL's integer `/` becomes "

@@ -409,7 +409,8 @@ def _documents(side: Side, catalog: Catalog) -> sa.Select:
     c = T(side, catalog["Cliente"], "c")
     doc, tipo = c["CpfCnpj"], c["TipoPessoa"]
     return sa.select(*c.keys(), *_flags([
-        sa.or_(sa.and_(tipo == q.text_literal("F"), valid_cpf(doc)), sa.and_(tipo == q.text_literal("J"), valid_cnpj(doc))),
+        sa.or_(sa.and_(tipo == q.text_literal("F"), valid_cpf(doc)),
+               sa.and_(tipo == q.text_literal("J"), valid_cnpj(doc))),
     ])).select_from(c.clause)
 
 

@@ -56,25 +56,24 @@ hash60 = _construct(
     mssql="(CAST(SUBSTRING(HASHBYTES('MD5', CAST({0} AS VARCHAR(MAX))), 1, 8) AS BIGINT) & 0x0FFFFFFFFFFFFFFF)",
 )
 """hash60(text): a 60-bit integer hash of a text, equal in PostgreSQL and DuckDB (UTF-8) and in SQL Server for
-text its VARCHAR code page holds (SQL Server 2017 has no UTF-8 collation to hash other characters the same)."""
+ASCII text (SQL Server 2017 has no UTF-8 collation to hash other characters the same: see `ascii_only`)."""
 
 _ascii_flag = _construct(
     "ascii_flag", sa.Integer(),
     default="CASE WHEN octet_length(coalesce({0}, '')) = char_length(coalesce({0}, '')) THEN 1 ELSE 0 END",
     duckdb="CASE WHEN strlen(coalesce({0}, '')) = length(coalesce({0}, '')) THEN 1 ELSE 0 END",
-    mssql="CASE WHEN ISNULL({0}, N'') COLLATE Latin1_General_BIN2 NOT LIKE N'%[^' + NCHAR(1) + N'-' + NCHAR(127) + N']%'"
-          " THEN 1 ELSE 0 END",
+    mssql="CASE WHEN ISNULL({0}, N'') COLLATE Latin1_General_BIN2"
+          " NOT LIKE (N'%[^' + NCHAR(1) + N'-' + NCHAR(127) + N']%') THEN 1 ELSE 0 END",
 )
 
 
 def ascii_only(text) -> sa.ColumnElement:
+    """Whether a text holds only ASCII (NUL excepted): the texts whose hash60 is the same on SQL Server 2017,
+    which hashes them in its VARCHAR code page (no UTF-8 collation before 2019), as in PostgreSQL and DuckDB
+    (UTF-8). Code-page characters beyond ASCII (ç, ã, €) are single bytes there and two or three in UTF-8, so
+    this, not the code page, is the boundary. A comparison, since SQL Server has no boolean values."""
     return _ascii_flag(text) == 1
 
-
-ascii_only.__doc__ = """Whether a text holds only ASCII (NUL excepted): the texts whose hash60 is the same on SQL Server 2017, which
-hashes them in its VARCHAR code page (no UTF-8 collation before 2019), as in PostgreSQL and DuckDB (UTF-8).
-Code-page characters beyond ASCII (ç, ã, €) are single bytes there and two or three in UTF-8, so this, not the
-code page, is the boundary."""
 
 wide = _construct(
     "wide", _EXACT_INT,
