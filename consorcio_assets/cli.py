@@ -257,6 +257,14 @@ def cmd_cutover(args) -> int:
     return 0 if evidence.verdict == GO else 1
 
 
+def cmd_sql(args) -> int:
+    """Print every statement the platform may send to the source, for a DBA to review (each ends with GO)."""
+    from .source.inventory import script
+
+    print(script(args.dialect), end="")
+    return 0
+
+
 def cmd_settings(args) -> int:
     """Every setting the code reads, with its current value (secrets redacted) or the table for the README."""
     from .settings import REGISTRY, environment_problems, redacted, settings_table
@@ -344,6 +352,11 @@ def build_parser() -> Parser:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on")
     p.add_argument("--port", type=port_number, default=3000, help="port to listen on (must be free)")
 
+    p = command("sql", "print every statement the platform sends to the source, each after a comment naming the "
+                "check or asset it serves and followed by GO, for a DBA to review", cmd_sql)
+    p.add_argument("--dialect", choices=("mssql", "duckdb"), default="mssql",
+                   help="mssql: SQL Server 2017 as run in production; duckdb: the local stand-in's twins")
+
     p = command("cutover", "rehearse the cutover: source frozen, every check, the application smoke workload "
                 "(rolled back); GO exits 0, NO-GO exits 1", cmd_cutover)
     p.add_argument("--rehearse", action="store_true", help="run the rehearsal and write the evidence pack")
@@ -354,7 +367,7 @@ def build_parser() -> Parser:
 
 
 #: commands that work without a project or home (they read no local state)
-NO_HOME = ("docs", "settings", "bench")
+NO_HOME = ("docs", "settings", "bench", "sql")
 #: commands whose stdout is for scripts: the home goes unsaid
 QUIET = ("db-url", "summary")
 #: commands that connect to the target or Dagster's storage: checked reachable first

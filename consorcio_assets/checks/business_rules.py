@@ -2,8 +2,8 @@
 
 Each rule selects, per row of its table, the key and one 0/1 flag per part of the rule; the same
 expression compiles for Aurora (snake_case, trimmed, timestamptz) and for the source (SQL Server's
-storage in the DuckDB stand-in) through `sides.Side`; PostgreSQL and DuckDB are supported (the insurance
-series' NUMERIC fallback uses generate_series, which SQL Server 2017 lacks). Money is compared in integer
+storage in the DuckDB stand-in) through `sides.Side`, for PostgreSQL, DuckDB and SQL Server 2017 (no
+generate_series, no OFFSET fences there). Money is compared in integer
 centavos and every percentage as its DECIMAL's unscaled integer, with R(x) as exact integer rounding half away from zero
 (`sql.mul_div_round`), so "to the centavo" means the same thing in every database.
 """
@@ -134,7 +134,7 @@ def _entradas(side: Side, catalog: Catalog, scheduled_only: bool, fenced: bool =
         joined = joined.join(first.clause, sa.and_(first["SimulacaoId"] == s["SimulacaoId"],
                                                    first["NumeroParcela"] == 1))
     query = sa.select(*(expr.label(name) for name, expr in columns.items())).select_from(joined)
-    return (q.fence(query) if fenced else query).subquery("entradas")
+    return (q.fence(query, side.dialect) if fenced else query).subquery("entradas")
 
 
 def _termos(side: Side, catalog: Catalog, names: tuple[str, ...], scheduled_only: bool = False,
@@ -172,7 +172,7 @@ def _termos(side: Side, catalog: Catalog, names: tuple[str, ...], scheduled_only
     if scheduled_only:
         columns["vencimento_1"] = e.vencimento_1
     query = sa.select(*(columns[name].label(name) for name in ("simulacao_id", *names)))
-    return (q.fence(query) if fenced else query).subquery("termos")
+    return (q.fence(query, side.dialect) if fenced else query).subquery("termos")
 
 
 def _seguro(t, k) -> sa.ColumnElement:
@@ -202,8 +202,8 @@ def _serie_seguro(side: Side, catalog: Catalog) -> sa.Subquery:
         sa.select(s["SimulacaoId"].label("simulacao_id"), q.as_bigint(n).label("n"), d.label("d"),
                   q.as_bigint(q.modulo(u, q.wide(d))).label("r"))
         .select_from(s.clause.join(plano.clause, plano["PlanoId"] == s["PlanoId"]))
-        .where(s.flag("ComSeguro"), plano["BaseSeguro"] == q.text_literal("SD"), u >= 0, n.between(1, _BIGINT_MONTHS))
-    ).subquery("saldos")
+        .where(s.flag("ComSeguro"), plano["BaseSeguro"] == q.text_literal("SD"), u >= 0, n.between(1, _BIGINT_MONTHS)),
+        side.dialect).subquery("saldos")
     b = inputs.c.r + q.bigint_div(inputs.c.d, q.num(2))  # r + D / 2 < 2D: one whole part taken out
     start = sa.select(inputs.c.simulacao_id, inputs.c.n, inputs.c.d.label("m"), inputs.c.r.label("a"),
                       q.modulo(b, inputs.c.d).label("b"), (inputs.c.n * q.bigint_div(b, inputs.c.d)).label("acc"))
@@ -221,16 +221,35 @@ def _serie_seguro(side: Side, catalog: Catalog) -> sa.Subquery:
             .where(sa.or_(serie.c.n == 0, serie.c.a == 0)).subquery("series"))
 
 
+#: PrazoMeses is a SMALLINT: a plan has at most 32,767 months
+_MAX_MONTHS = 32_767
+
+
+def _months() -> sa.Subquery:
+    """Months 1.._MAX_MONTHS (column k) as a cross-joined tally of decimal digits: portable where
+    generate_series is not (SQL Server has it only from 2022)."""
+    digits = sa.union_all(*(sa.select(sa.literal_column(str(i)).label("d")) for i in range(10)))
+    places = [digits.subquery(f"d{p}") for p in range(len(str(_MAX_MONTHS)))]
+    k = sum((place.c.d * q.num(10**p) for p, place in enumerate(places[1:], start=1)), places[0].c.d) + q.num(1)
+    top = places[-1].c.d <= q.num(_MAX_MONTHS // 10 ** (len(places) - 1))
+    always = sa.literal_column("1") == sa.literal_column("1")
+    tally = places[0]
+    for place in places[1:]:
+        tally = tally.join(place, always)  # a cross join, spelled the same in every dialect
+    return sa.select(k.label("k")).select_from(tally).where(top).subquery("meses")
+
+
 def _instalments(side: Side, catalog: Catalog) -> sa.Select:
     t = _termos(side, catalog, _SEGURO_TERMS + (
         "c", "base", "antecipacao", "taxa_total", "reserva_total", "reducao", "parcela_integral", "parcela_reduzida",
         "primeira_parcela", "valor_total_plano", "pct_fundo_comum_mes"))
     series = _serie_seguro(side, catalog)
     # the month-by-month sum only where the BIGINT floor sum does not apply (none in practice)
-    meses = sa.func.generate_series(1, t.c.n).table_valued("k").render_derived(name="meses")
-    by_month = sa.select(sa.func.sum(_seguro(t, meses.c.k))).select_from(meses).scalar_subquery()
+    meses = _months()
+    by_month = (sa.select(sa.func.sum(_seguro(t, meses.c.k))).select_from(meses).where(meses.c.k <= t.c.n)
+                .scalar_subquery())
     on_balance = sa.case((t.c.sd_r.is_not(None),
-                          t.c.sd_q * q.bigint_div(t.c.n * (t.c.n + 1), q.num(2)) + series.c.serie),
+                          t.c.sd_q * q.bigint_div(q.as_bigint(t.c.n) * (t.c.n + 1), q.num(2)) + series.c.serie),
                          else_=by_month)
     seguro_total = sa.case((t.c.com_seguro == 0, q.num(0)), (t.c.base_sd == 1, on_balance),
                            else_=t.c.n * t.c.seguro_cr)
@@ -309,10 +328,9 @@ def _bids(side: Side, catalog: Catalog) -> sa.Select:
         lance.cents("ValorEmbutido") <= q.mul_div_round(c, plano.cents("PctEmbutidoMax"), q.num(10**4)),
         lance["CreditoLiquido"] == s["ValorCredito"] - embutido,
         sa.and_(lance["MesContemplacao"] >= 1, lance["MesContemplacao"] <= s["PrazoMeses"]),
-        sa.case((tipo == q.text_literal("L"), embutido == 0), (tipo == q.text_literal("E"), embutido > 0),
-                (tipo == q.text_literal("F"), sa.and_(plano["PctLanceFixo"].is_not(None),
-                                                      lance["PctLance"] == plano["PctLanceFixo"])),
-                else_=sa.false()),
+        sa.or_(sa.and_(tipo == q.text_literal("L"), embutido == 0), sa.and_(tipo == q.text_literal("E"), embutido > 0),
+               sa.and_(tipo == q.text_literal("F"), plano["PctLanceFixo"].is_not(None),
+                       lance["PctLance"] == plano["PctLanceFixo"])),
     ])).select_from(joined)
 
 
@@ -391,8 +409,8 @@ def _documents(side: Side, catalog: Catalog) -> sa.Select:
     c = T(side, catalog["Cliente"], "c")
     doc, tipo = c["CpfCnpj"], c["TipoPessoa"]
     return sa.select(*c.keys(), *_flags([
-        sa.case((tipo == q.text_literal("F"), valid_cpf(doc)), (tipo == q.text_literal("J"), valid_cnpj(doc)),
-                else_=sa.false()),
+        sa.or_(sa.and_(tipo == q.text_literal("F"), valid_cpf(doc)),
+               sa.and_(tipo == q.text_literal("J"), valid_cnpj(doc))),
     ])).select_from(c.clause)
 
 
@@ -448,20 +466,27 @@ RULES: tuple[Rule, ...] = (
 )
 
 
-def evaluate(rule: Rule, side: Side, catalog: Catalog, stage: str = AURORA) -> Outcome:
-    """Count the rows breaking each part of the rule and list the first offending keys."""
-    table = catalog[rule.table]
+def rule_queries(rule: Rule, side: Side, catalog: Catalog) -> tuple[sa.Select, sa.Select]:
+    """(rows per combination of broken parts, keys of the offending rows)."""
     sub = rule.query(side, catalog).subquery("regra")
     flags = [sub.c[f"v{i}"] for i in range(len(rule.parts))]
-    key_names = list(rule.key or table.primary_key)
-    offenders = sa.select(*(sub.c[k] for k in key_labels(len(key_names)))).where(sum(flags[1:], flags[0]) > 0)
+    n_keys = len(rule.key or catalog[rule.table].primary_key)
+    offenders = sa.select(*(sub.c[k] for k in key_labels(n_keys))).where(sum(flags[1:], flags[0]) > 0)
     # rows per combination of broken parts, as a bit mask: each flag is evaluated once per row (PostgreSQL
     # inlines a flag wherever the outer query names it: in its sum and again in "any part broken"), and
     # without a fence the flags may still be computed in parallel workers
     mask = sum((flag * q.num(1 << i) for i, flag in enumerate(flags[1:], start=1)), flags[0]).label("broken")
+    return sa.select(mask, sa.func.count()).group_by(mask), offenders
+
+
+def evaluate(rule: Rule, side: Side, catalog: Catalog, stage: str = AURORA) -> Outcome:
+    """Count the rows breaking each part of the rule and list the first offending keys."""
+    table = catalog[rule.table]
+    key_names = list(rule.key or table.primary_key)
+    by_mask, offenders = rule_queries(rule, side, catalog)
     with side.engine.connect() as conn:  # one pass for every count; the listing only when something broke
-        rows = conn.execute(sa.select(mask, sa.func.count()).group_by(mask)).all()
-        totals = [sum(n for broken, n in rows if broken >> i & 1) for i in range(len(flags))]
+        rows = conn.execute(by_mask).all()
+        totals = [sum(n for broken, n in rows if broken >> i & 1) for i in range(len(rule.parts))]
         violating = sum(n for broken, n in rows if broken)
         found = find(conn, offenders, table, key_names, count=violating)
     counts = {"violating_rows": found.count}

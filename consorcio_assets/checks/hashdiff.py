@@ -9,6 +9,12 @@ side; one changed centavo adds two small range scans.
 
 Integer first key columns give ordered segments that follow the primary-key index; uuid and char keys
 are segmented by a hash of the whole key (`Side.segment_value`).
+
+SQL Server 2017 has no UTF-8 collation: it hashes NVARCHAR text in its VARCHAR code page, so a text with
+any character beyond ASCII hashes differently there than in PostgreSQL or DuckDB. With `by_value` (on by
+default when either side is SQL Server), such rows leave the checksums: a segment holding any is split down
+to its leaf, where their non-ASCII text fields are compared by value (in memory, never reported) and their
+other fields by hash; `rows_compared_by_value` says how many took that path.
 """
 
 from __future__ import annotations
@@ -41,22 +47,37 @@ class Projection:
     ordered: bool
     keys: list[Field]
     fields: list[Field]
+    by_value: bool = False
+    text: tuple[bool, ...] = ()  # per field: a text that may hold non-ASCII characters
 
     @property
     def row_hash(self) -> sa.ColumnElement:
         return q.hash60(q.row_text([f.expr for f in self.fields]))
 
+    @property
+    def plain(self) -> sa.ColumnElement:
+        """Whether every text field of the row is ASCII (the row's hash means the same on both sides)."""
+        texts = [q.ascii_only(f.expr) for f, is_text in zip(self.fields, self.text) if is_text]
+        return sa.and_(*texts) if texts else sa.true()
+
     def in_range(self, lo: int, hi: int) -> sa.ColumnElement:
         return self.segment.between(q.num(lo), q.num(hi))
 
 
-def projection(side: Side, table: Table, fields: Callable[[Side, sa.FromClause], list[Field]] | None = None
-               ) -> Projection:
-    """The table's projection on a side; `fields` picks other fields than the full canonical row."""
+_TEXT_FAMILIES = ("char", "text", "lob")
+
+
+def projection(side: Side, table: Table, fields: Callable[[Side, sa.FromClause], list[Field]] | None = None,
+               by_value: bool = False) -> Projection:
+    """The table's projection on a side; `fields` picks other fields than the full canonical row;
+    `by_value`: rows with non-ASCII text are compared by value at the leaves (SQL Server 2017 on a side)."""
     clause = side.table(table)
     segment, ordered = side.segment_value(clause, table)
     chosen = fields(side, clause) if fields else side.row_fields(clause, table)
-    return Projection(side, table, clause, segment, ordered, side.key_fields(clause, table), chosen)
+    families = {c.name: c.family for c in table.columns}
+    text = tuple(families.get(f.label) in _TEXT_FAMILIES for f in chosen)
+    return Projection(side, table, clause, segment, ordered, side.key_fields(clause, table), chosen,
+                      by_value and any(text), text)
 
 
 @dataclass
@@ -71,6 +92,7 @@ class DiffResult:
     field_mismatches: Counter = field(default_factory=Counter)
     segments_compared: int = 0
     rows_fetched: int = 0
+    rows_by_value: int = 0
     queries: int = 0
     exhaustive: bool = True
     seconds: float = 0.0
@@ -114,7 +136,13 @@ def bounds_query(p: Projection) -> sa.Select:
 def segments_query(p: Projection, lo: int, hi: int, width: int) -> sa.Select:
     # BIGINT division: segment values are BIGINTs and segment - lo >= 0 (NUMERIC div cost 10% of the scan)
     bucket = q.bigint_div(p.segment - q.num(lo), q.num(width)).label("bucket")
-    return (sa.select(bucket, sa.func.count().label("n"), q.checksum_sum(p.row_hash).label("checksum"))
+    if not p.by_value:
+        return (sa.select(bucket, sa.func.count().label("n"), q.checksum_sum(p.row_hash).label("checksum"))
+                .select_from(p.clause).where(p.in_range(lo, hi)).group_by(bucket))
+    plain = p.plain
+    checksum = q.checksum_sum(sa.case((plain, p.row_hash), else_=q.num(0))).label("checksum")
+    by_value = sa.func.sum(sa.case((plain, 0), else_=1)).label("by_value")
+    return (sa.select(bucket, sa.func.count().label("n"), checksum, by_value)
             .select_from(p.clause).where(p.in_range(lo, hi)).group_by(bucket))
 
 
@@ -122,7 +150,12 @@ def rows_query(p: Projection, lo: int, hi: int) -> sa.Select:
     keys = [f.expr.label(f"k{i}") for i, f in enumerate(p.keys)]
     hashes = [q.hash60(sa.func.coalesce(f.expr, q.text_literal(q.NULL_MARKER))).label(f"h{i}")
               for i, f in enumerate(p.fields)]
-    return sa.select(p.segment.label("seg"), *keys, *hashes).select_from(p.clause).where(p.in_range(lo, hi))
+    values = []
+    if p.by_value:  # a non-ASCII text's value itself: its hash differs between SQL Server 2017 and UTF-8
+        values = [sa.case((q.ascii_only(f.expr), sa.null()), else_=f.expr).label(f"v{i}")
+                  for i, (f, is_text) in enumerate(zip(p.fields, p.text)) if is_text]
+    return (sa.select(p.segment.label("seg"), *keys, *hashes, *values).select_from(p.clause)
+            .where(p.in_range(lo, hi)))
 
 
 def _by_key(rows, n_keys: int) -> tuple[dict, list]:
@@ -135,9 +168,29 @@ def _by_key(rows, n_keys: int) -> tuple[dict, list]:
     return out, duplicates
 
 
+def _comparable(row: tuple, text: tuple[bool, ...]) -> list:
+    """Per field, what is compared: the hash, or for a non-ASCII text its value (hashes, then values, in `row`)."""
+    n = len(text)
+    if len(row) == n:
+        return list(row)
+    values = iter(row[n:])
+    out = list(row[:n])
+    for i, is_text in enumerate(text):
+        if is_text:
+            value = next(values)
+            if value is not None:
+                out[i] = ("value", value)
+    return out
+
+
+def _by_value(row: tuple, n_fields: int) -> bool:
+    return any(v is not None for v in row[n_fields:])
+
+
 def _compare_rows(runner: _Runner, lo: int, hi: int, result: DiffResult, labels: list[str]) -> None:
     src_rows, tgt_rows = runner.both(lambda p: rows_query(p, lo, hi))
-    n_keys = len(runner.projections[0].keys)
+    source = runner.projections[0]
+    n_keys, text = len(source.keys), source.text
     src, src_dups = _by_key(src_rows, n_keys)
     tgt, tgt_dups = _by_key(tgt_rows, n_keys)
     result.rows_fetched += len(src_rows) + len(tgt_rows)
@@ -145,9 +198,12 @@ def _compare_rows(runner: _Runner, lo: int, hi: int, result: DiffResult, labels:
     result.extra += [k for k in tgt if k not in src] + tgt_dups
     result.missing += src_dups  # a duplicated source key that the target holds once is a missing row
     for key in src.keys() & tgt.keys():
-        if src[key] != tgt[key]:
+        if source.by_value and (_by_value(src[key], len(labels)) or _by_value(tgt[key], len(labels))):
+            result.rows_by_value += 1
+        a_row, b_row = _comparable(src[key], text), _comparable(tgt[key], text)
+        if a_row != b_row:
             result.changed.append(key)
-            result.field_mismatches.update(label for label, a, b in zip(labels, src[key], tgt[key]) if a != b)
+            result.field_mismatches.update(label for label, a, b in zip(labels, a_row, b_row) if a != b)
 
 
 def _start(runner: _Runner) -> tuple[int, int, int, int]:
@@ -182,11 +238,12 @@ def diff(source: Projection, target: Projection, *, fanout: int = 32, leaf_rows:
                 break
             lo, hi = pending.popleft()
             width = -(-(hi - lo + 1) // fanout)
-            src, tgt = (dict((int(b), (int(n), int(h))) for b, n, h in rows)
+            src, tgt = (dict((int(b), tuple(int(x or 0) for x in rest)) for b, *rest in rows)
                         for rows in runner.both(lambda p, lo=lo, hi=hi, w=width: segments_query(p, lo, hi, w)))
             result.segments_compared += len(src.keys() | tgt.keys())
             for bucket in sorted(src.keys() | tgt.keys()):
-                if src.get(bucket) == tgt.get(bucket):
+                # rows compared by value (a segment's 3rd figure) make a segment go down to its leaf
+                if src.get(bucket) == tgt.get(bucket) and not any(src[bucket][2:]):
                     continue
                 sub_lo = lo + bucket * width
                 sub_hi = min(hi, sub_lo + width - 1)
@@ -211,9 +268,12 @@ def keys_query(p: Projection, keys: list[tuple]) -> sa.Select:
 CHECK = "rows_match_source"
 
 
-def reconcile(source: Side, target: Side, table: Table, **options) -> Outcome:
-    """The hashdiff of a table as a check outcome: counts, first differing keys, mismatches per column."""
-    src, tgt = projection(source, table), projection(target, table)
+def reconcile(source: Side, target: Side, table: Table, by_value: bool | None = None, **options) -> Outcome:
+    """The hashdiff of a table as a check outcome: counts, first differing keys, mismatches per column.
+    `by_value` (default: when either side is SQL Server) compares non-ASCII text rows by value at the leaves."""
+    if by_value is None:
+        by_value = "mssql" in (source.dialect, target.dialect)
+    src, tgt = projection(source, table, by_value=by_value), projection(target, table, by_value=by_value)
     result = diff(src, tgt, **options)
     key_names = [f.label for f in src.keys]
     first = result.first_keys(MAX_KEYS)
@@ -221,7 +281,7 @@ def reconcile(source: Side, target: Side, table: Table, **options) -> Outcome:
         "source_rows": result.source_rows, "target_rows": result.target_rows,
         "rows_missing_in_target": len(result.missing), "rows_extra_in_target": len(result.extra),
         "rows_different": len(result.changed), "segments_compared": result.segments_compared,
-        "rows_fetched": result.rows_fetched,
+        "rows_fetched": result.rows_fetched, "rows_compared_by_value": result.rows_by_value,
     }
     details = {"seconds": round(result.seconds, 3), "queries": result.queries, "exhaustive": result.exhaustive}
     if not result.differing:

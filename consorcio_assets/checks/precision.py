@@ -36,17 +36,23 @@ def has_sub_microsecond(side: Side, clause, column: Column) -> sa.ColumnElement:
     return q.nanos_below_us(c) != 0
 
 
+def sub_microsecond_queries(source: Side, table: Table) -> tuple[sa.Select, sa.Select]:
+    """(values with a 100 ns digit per column, keys of the rows holding any)."""
+    clause = source.table(table)
+    flags = [has_sub_microsecond(source, clause, c) for c in hundred_ns_columns(table)]
+    keys = [source.col(clause, table.column(k)).label(label)
+            for k, label in zip(table.primary_key, key_labels(len(table.primary_key)))]
+    counts = sa.select(*(sa.func.sum(sa.case((f, 1), else_=0)) for f in flags)).select_from(clause)
+    return counts, sa.select(*keys).select_from(clause).where(sa.or_(*flags))
+
+
 def sub_microsecond(source: Side, table: Table) -> Outcome:
     """Count, per column, the source values whose 100 ns digit DMS drops (WARN when any)."""
     columns = hundred_ns_columns(table)
-    clause = source.table(table)
-    flags = [has_sub_microsecond(source, clause, c) for c in columns]
-    keys = [source.col(clause, table.column(k)).label(label)
-            for k, label in zip(table.primary_key, key_labels(len(table.primary_key)))]
+    counts_q, rows_q = sub_microsecond_queries(source, table)
     with source.engine.connect() as conn:
-        per_column = conn.execute(sa.select(*(sa.func.sum(sa.case((f, 1), else_=0)) for f in flags))
-                                  .select_from(clause)).one()
-        found = find(conn, sa.select(*keys).select_from(clause).where(sa.or_(*flags)), table)
+        per_column = conn.execute(counts_q).one()
+        found = find(conn, rows_q, table)
     counts = {f"{c.name}_values": int(n or 0) for c, n in zip(columns, per_column)}
     counts["rows_affected"] = found.count
     names = ", ".join(f"{c.sqlserver_type_sql} {c.name}" for c in columns)
@@ -79,10 +85,15 @@ def _lengths_by_key(p: hashdiff.Projection, columns: list[Column], segments: lis
         return {tuple(r[:n]): tuple(r[n:]) for r in conn.execute(lengths_query(p, columns, segments))}
 
 
+def lob_projection(side: Side, table: Table) -> hashdiff.Projection:
+    """The LOB lengths of each row, as a hashdiff projection."""
+    return hashdiff.projection(side, table, _lengths(lob_columns(table)))
+
+
 def lob_truncation(source: Side, target: Side, table: Table) -> Outcome:
     """LOB lengths per row, diffed like hashdiff; rows whose LOB is shorter in Aurora were truncated."""
     columns = lob_columns(table)
-    src = hashdiff.projection(source, table, _lengths(columns))
+    src = lob_projection(source, table)
     tgt = hashdiff.projection(target, table, _lengths(columns))
     result = hashdiff.diff(src, tgt)
     counts = {"rows_compared": result.source_rows, "rows_with_other_length": len(result.changed)}

@@ -22,15 +22,24 @@ def key_labels(n: int) -> list[str]:
     return [f"k{i}" for i in range(n)]
 
 
+def count_query(query: sa.Select) -> sa.Select:
+    return sa.select(sa.func.count()).select_from(query.subquery("offending"))
+
+
+def listing_query(query: sa.Select, n_keys: int, limit: int = MAX_KEYS) -> sa.Select:
+    """The first offending keys, in key order."""
+    sub = query.subquery("offending")
+    keys = [sub.c[k] for k in key_labels(n_keys)]
+    return sa.select(*keys).order_by(*keys).limit(limit)
+
+
 def find(conn: sa.Connection, query: sa.Select, table: Table, key_names: list[str] | None = None,
          limit: int = MAX_KEYS, count: int | None = None) -> Found:
     """`query` selects the offending rows' keys labelled k0, k1, ...; count them (unless the caller did)
     and list the first ones."""
     names = list(key_names or table.primary_key)
-    sub = query.subquery("offending")
     if count is None:
-        count = conn.execute(sa.select(sa.func.count()).select_from(sub)).scalar_one()
-    listing = sa.select(*(sub.c[k] for k in key_labels(len(names)))).order_by(
-        *(sub.c[k] for k in key_labels(len(names)))).limit(limit)
+        count = conn.execute(count_query(query)).scalar_one()
+    listing = listing_query(query, len(names), limit)
     keys = [format_key(table, row, names) for row in conn.execute(listing)] if count else []
     return Found(int(count), keys, compile_sql(query, conn.engine))

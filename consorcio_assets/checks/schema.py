@@ -147,7 +147,7 @@ def aurora_schema(target: Side, table: Table, catalog: Catalog) -> Outcome:
 
 # ---- source drift ----------------------------------------------------------------------------------
 
-_SOURCE_COLUMNS = sa.text("""
+SOURCE_COLUMNS = sa.text("""
 SELECT column_name, data_type, character_maximum_length, numeric_precision, numeric_scale, datetime_precision
 FROM information_schema.columns WHERE table_schema = :schema AND table_name = :table
 ORDER BY ordinal_position""")
@@ -173,7 +173,7 @@ def _expected_source_type(column: Column, dialect: str) -> str:
 
 def source_columns(source: Side, table: Table) -> dict[str, str]:
     with source.engine.connect() as conn:
-        rows = conn.execute(_SOURCE_COLUMNS, {"schema": table.schema, "table": table.name}).all()
+        rows = conn.execute(SOURCE_COLUMNS, {"schema": table.schema, "table": table.name}).all()
     if source.dialect == "mssql":
         return {r[0]: _sqlserver_type(*r[1:]) for r in rows}
     return {r[0]: r[1].upper() for r in rows}

@@ -56,7 +56,24 @@ hash60 = _construct(
     mssql="(CAST(SUBSTRING(HASHBYTES('MD5', CAST({0} AS VARCHAR(MAX))), 1, 8) AS BIGINT) & 0x0FFFFFFFFFFFFFFF)",
 )
 """hash60(text): a 60-bit integer hash of a text, equal in PostgreSQL and DuckDB (UTF-8) and in SQL Server for
-text its VARCHAR code page holds (SQL Server 2017 has no UTF-8 collation to hash other characters the same)."""
+ASCII text (SQL Server 2017 has no UTF-8 collation to hash other characters the same: see `ascii_only`)."""
+
+_ascii_flag = _construct(
+    "ascii_flag", sa.Integer(),
+    default="CASE WHEN octet_length(coalesce({0}, '')) = char_length(coalesce({0}, '')) THEN 1 ELSE 0 END",
+    duckdb="CASE WHEN strlen(coalesce({0}, '')) = length(coalesce({0}, '')) THEN 1 ELSE 0 END",
+    mssql="CASE WHEN ISNULL({0}, N'') COLLATE Latin1_General_BIN2"
+          " NOT LIKE (N'%[^' + NCHAR(1) + N'-' + NCHAR(127) + N']%') THEN 1 ELSE 0 END",
+)
+
+
+def ascii_only(text) -> sa.ColumnElement:
+    """Whether a text holds only ASCII (NUL excepted): the texts whose hash60 is the same on SQL Server 2017,
+    which hashes them in its VARCHAR code page (no UTF-8 collation before 2019), as in PostgreSQL and DuckDB
+    (UTF-8). Code-page characters beyond ASCII (ç, ã, €) are single bytes there and two or three in UTF-8, so
+    this, not the code page, is the boundary. A comparison, since SQL Server has no boolean values."""
+    return _ascii_flag(text) == 1
+
 
 wide = _construct(
     "wide", _EXACT_INT,
@@ -66,9 +83,10 @@ wide = _construct(
 
 idiv = _construct(
     "idiv", _EXACT_INT,
-    default="div({0}, {1})", duckdb="({0} // {1})", mssql="FLOOR({0} / {1})",
+    default="div({0}, {1})", duckdb="({0} // {1})", mssql="CAST(({0} - {0} % {1}) / {1} AS DECIMAL(38, 0))",
 )
-"""idiv(a, b): integer division of non-negative integers (floor)."""
+"""idiv(a, b): integer division of non-negative integers (floor). Not FLOOR(a / b) on SQL Server: a DECIMAL(38, 0)
+quotient keeps only 6 decimals there, rounded, so 2.9999997 became 3; a - a % b divides exactly."""
 
 bigint_div = _construct(
     "bigint_div", sa.BigInteger(), default="({0} / {1})", duckdb="({0} // {1})", mssql="({0} / {1})",
@@ -190,10 +208,10 @@ repeat_text = _construct(
 )
 
 
-class full_match(FunctionElement):
-    """Whether the whole text matches a regular expression (SQL Server: any of the LIKE patterns)."""
+class _full_match_flag(FunctionElement):
+    """1 when the whole text matches a regular expression (SQL Server: any of the LIKE patterns), else 0."""
 
-    type = sa.Boolean()
+    type = sa.Integer()
     inherit_cache = False
 
     def __init__(self, expr, regex: str, *like: str):
@@ -201,22 +219,32 @@ class full_match(FunctionElement):
         self.regex, self.like = regex, like
 
 
-@compiles(full_match)
+def _flag_of(condition: str) -> str:
+    return f"CASE WHEN {condition} THEN 1 ELSE 0 END"
+
+
+@compiles(_full_match_flag)
 def _full_match_pg(element, compiler, **kw):
-    return f"({compiler.process(element.clauses, **kw)} ~ '^(?:{element.regex})$')"
+    return _flag_of(f"({compiler.process(element.clauses, **kw)} ~ '^(?:{element.regex})$')")
 
 
-@compiles(full_match, "duckdb")
+@compiles(_full_match_flag, "duckdb")
 def _full_match_duckdb(element, compiler, **kw):
-    return f"regexp_full_match({compiler.process(element.clauses, **kw)}, '{element.regex}')"
+    return _flag_of(f"regexp_full_match({compiler.process(element.clauses, **kw)}, '{element.regex}')")
 
 
-@compiles(full_match, "mssql")
+@compiles(_full_match_flag, "mssql")
 def _full_match_mssql(element, compiler, **kw):
     expr = compiler.process(element.clauses, **kw)
     if not element.like:
         raise sa.exc.CompileError(f"no LIKE form of the pattern {element.regex!r} for SQL Server")
-    return "(" + " OR ".join(f"{expr} LIKE '{p}' COLLATE Latin1_General_BIN" for p in element.like) + ")"
+    return _flag_of("(" + " OR ".join(f"{expr} LIKE '{p}' COLLATE Latin1_General_BIN" for p in element.like) + ")")
+
+
+def full_match(expr, regex: str, *like: str) -> sa.ColumnElement:
+    """Whether the whole text matches a regular expression (SQL Server: any of the LIKE patterns), as a
+    comparison: SQL Server has no boolean values, only conditions."""
+    return _full_match_flag(expr, regex, *like) == 1
 
 
 def num(value: int) -> sa.ColumnElement:
@@ -270,11 +298,14 @@ def row_text(fields: list[sa.ColumnElement]) -> sa.ColumnElement:
     return separated(*(sa.func.coalesce(field, text_literal(NULL_MARKER)) for field in fields))
 
 
-def fence(query: sa.Select) -> sa.Select:
+def fence(query: sa.Select, dialect: str | None = None) -> sa.Select:
     """The query behind OFFSET 0, a fence: PostgreSQL computes its columns once instead of inlining them
     wherever they are used. Written as a literal: a bound OFFSET parameter is not a constant to the planner
     when it decides whether the subquery may run in parallel workers. The query around a fence runs in one
-    process (PostgreSQL 16 plans no parallel join or aggregate above a subquery with OFFSET)."""
+    process (PostgreSQL 16 plans no parallel join or aggregate above a subquery with OFFSET). SQL Server needs
+    no fence and allows no OFFSET without ORDER BY: there the query is left as it is."""
+    if dialect == "mssql":
+        return query
     return query.offset(sa.literal_column("0"))
 
 

@@ -45,6 +45,10 @@ class SourceDb(dg.ConfigurableResource):
             return Side(SOURCE, source_engine())
         if self.url.startswith("duckdb"):
             return Side(SOURCE, duckdb_engine(self.url))
+        if sa.make_url(self.url).get_backend_name() == "mssql":
+            from ..source.connection import mssql_engine
+
+            return Side(SOURCE, mssql_engine(self.url, poolclass=sa.NullPool))
         return Side(SOURCE, sa.create_engine(self.url, poolclass=sa.NullPool))
 
 

@@ -89,13 +89,19 @@ def table_mappings(tables: Iterable[Table], boundaries: Mapping[str, Sequence[Se
     return {"rules": rules}
 
 
+def bounds_query(table: Table) -> sa.Select:
+    """MIN and MAX of the leading range column (what the parallel-load segments divide)."""
+    column = table.column(range_columns(table)[0])
+    t = table_clause(table)
+    return sa.select(sa.func.min(t.c[column.name]), sa.func.max(t.c[column.name]))
+
+
 def segment_boundaries(conn: sa.Connection, table: Table, segments: int) -> list[list[str]]:
     """Upper bounds cutting the leading key's [min, max] into `segments` even ranges ([] for an empty table)."""
     column = table.column(range_columns(table)[0])
     if column.family != "int" or segments < 2:
         return []
-    t = table_clause(table)
-    low, high = conn.execute(sa.select(sa.func.min(t.c[column.name]), sa.func.max(t.c[column.name]))).one()
+    low, high = conn.execute(bounds_query(table)).one()
     if low is None or high <= low:
         return []
     step = (high - low + 1) / segments

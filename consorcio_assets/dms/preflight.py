@@ -5,6 +5,8 @@
   table and column);
 - the longest LOB value per column (`MAX(DATALENGTH(...))`) against `LobMaxSize`: values DMS would truncate
   in limited LOB mode are reported with table, column and size;
+- DMS's premigration assessment of the source (`assessment.py`): keys, types DMS cannot migrate to S3, LOBs
+  in tables without a key, the login's permissions, SNAPSHOT isolation;
 - the source row count at load time (what the raw-zone checks compare the files with) and the parallel-load
   segment boundaries of the large tables.
 
@@ -23,6 +25,7 @@ from sqlalchemy.sql.expression import FunctionElement
 from ..catalog import Column, Table
 from ..catalog.types import TYPE_ALIASES
 from ..source.queries import count_big, table_clause
+from .assessment import assess
 from .engine import is_national
 from .mappings import PARALLEL_LOAD_SEGMENTS, segment_boundaries
 from .settings import TaskSettings
@@ -51,6 +54,8 @@ class PreflightReport:
     lob_max_bytes: dict[tuple[str, str], int] = field(default_factory=dict)
     overflows: list[LobOverflow] = field(default_factory=list)
     boundaries: dict[str, list[list[str]]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # the assessment's findings that do not block the load
+    snapshot_allowed: bool | None = None  # SQL Server only
 
 
 class datalength(FunctionElement):
@@ -75,6 +80,13 @@ def _datalength_default(element, compiler, **kw):
 @compiles(ndatalength)
 def _ndatalength_default(element, compiler, **kw):
     return f"(2 * length({compiler.process(element.clauses, **kw)}))"
+
+
+@compiles(ndatalength, "duckdb")
+def _ndatalength_duckdb(element, compiler, **kw):
+    """UTF-16 bytes: 2 per character, 4 for one beyond the BMP (a surrogate pair: emoji)."""
+    text = compiler.process(element.clauses, **kw)
+    return f"(2 * (length({text}) + length(regexp_replace({text}, '[^\\x{{10000}}-\\x{{10FFFF}}]', '', 'g'))))"
 
 
 @compiles(datalength, "mssql")
@@ -176,7 +188,10 @@ def preflight(engine: sa.Engine, tables: Sequence[Table], task: TaskSettings,
         problems = [p for t in tables for p in drift(t, conn.execute(columns_query(t)).mappings().all(), dialect)]
         if problems:
             raise PreflightError("the source does not match the catalog:\n  " + "\n  ".join(problems))
-        report = PreflightReport()
+        found = assess(conn, tables, task.lob_max_bytes)
+        if found.problems:
+            raise PreflightError("DMS premigration assessment of the source failed:\n  " + "\n  ".join(found.problems))
+        report = PreflightReport(notes=found.notes, snapshot_allowed=found.snapshot_allowed)
         for t in tables:
             report.source_rows[t.name] = int(conn.execute(count_query(t)).scalar_one())
             _measure_lobs(conn, t, task, report)

@@ -120,6 +120,8 @@ class DmsResource(ResourceWithBoto3Configuration):
         checked = self.preflight(tables)
         for overflow in checked.overflows:
             log.warning(str(overflow))
+        for note in checked.notes:
+            log.warning(note)
         mappings = table_mappings(tables, checked.boundaries)
         if self.effective_mode == "aws":
             report = AwsFullLoad(self, settings, log).run(tables, mappings)

@@ -39,6 +39,10 @@ def source_engine(settings: Settings | None = None) -> sa.Engine:
         if not settings.source_path.exists():
             raise FileNotFoundError(f"source stand-in {settings.source_path} does not exist: run `consorcio seed`")
         return duckdb_engine(settings.source_url)
+    if sa.make_url(settings.source_url).get_backend_name() == "mssql":
+        from .connection import mssql_engine
+
+        return mssql_engine(settings.source_url, pool_pre_ping=True)
     return sa.create_engine(settings.source_url, pool_pre_ping=True)
 
 

@@ -158,3 +158,28 @@ def test_one_centavo_in_a_large_table_costs_two_small_range_scans(large_pair):
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute(f"UPDATE {table.qualified_target} SET valor_taxa_adm = valor_taxa_adm + 0.01 "
                          "WHERE simulacao_id = 1234 AND numero_parcela = 56")
+
+
+def test_non_ascii_text_is_compared_by_value_against_aurora(small_source, tmp_path, target_side, cat, corrupt):
+    """As when the source is SQL Server 2017 (which hashes text in its code page): rows with emoji leave the
+    checksums and are compared by value at the leaves; equal values pass, a changed emoji is named by key."""
+    import shutil
+
+    path = tmp_path / "emoji.duckdb"
+    shutil.copy(small_source, path)
+    with duckdb.connect(str(path)) as con:
+        con.execute("""UPDATE dbo."Simulacao" SET "Observacao" = 'cliente 😀 quer ' || "SimulacaoId" || '🎉'
+                       WHERE "SimulacaoId" % 7 = 0""")
+        (non_ascii,) = con.execute("""SELECT count(*) FROM dbo."Simulacao" WHERE strlen("Observacao") <>
+            length("Observacao") OR strlen("Situacao") <> length("Situacao")""").fetchone()
+    corrupt("UPDATE consorcio.simulacao SET observacao = 'cliente 😀 quer ' || simulacao_id || '🎉' "
+            "WHERE simulacao_id % 7 = 0")
+    source = Side(SOURCE, sa.create_engine(f"duckdb:///{path}", connect_args={"read_only": True},
+                                           poolclass=sa.NullPool))
+    outcome = hashdiff.reconcile(source, target_side, cat["Simulacao"], by_value=True, leaf_rows=50)
+    assert outcome.passed, outcome.summary
+    assert outcome.counts["rows_compared_by_value"] == non_ascii > 0
+    corrupt("UPDATE consorcio.simulacao SET observacao = replace(observacao, '😀', '😁') WHERE simulacao_id = 14")
+    outcome = hashdiff.reconcile(source, target_side, cat["Simulacao"], by_value=True, leaf_rows=50)
+    assert outcome.keys == ["SimulacaoId=14 (differs)"]
+    assert outcome.details["column_mismatches"] == {"Observacao": 1}
