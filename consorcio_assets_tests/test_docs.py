@@ -68,7 +68,7 @@ def test_er_model_has_every_table_key_and_foreign_key(rendered):
     source = rendered["images/er-model.dot"]
     cat = catalog()
     for t in cat:
-        assert f"consorcio.{t.target_name}</B>" in source
+        assert f"{t.qualified_target}</B>" in source  # view snapshots: consorcio_snapshot
         for fk in t.foreign_keys:
             parent = cat[fk.ref_table]
             assert re.search(rf"  {parent.target_name}:\w+:e -> {t.target_name}:\w+:w \[label=\"{fk.name}\"\]", source)
