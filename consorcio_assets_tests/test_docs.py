@@ -99,7 +99,7 @@ def _dictionary_rows(data_model: str) -> dict[str, dict[str, dict[str, str]]]:
     tables: dict[str, dict[str, dict[str, str]]] = {}
     current, header = None, None
     for line in data_model.split("## Data dictionary", 1)[1].splitlines():
-        if m := re.match(r"### `consorcio\.(\w+)`", line):
+        if m := re.match(r"### `consorcio(?:_snapshot)?\.(\w+)`", line):  # view snapshots: consorcio_snapshot
             current, header = m.group(1), None
             tables[current] = {}
         elif current and line.startswith("| ") and not line.startswith("| ---"):
