@@ -96,3 +96,29 @@ def test_the_check_fails_naming_a_missing_live_view(live):
         conn.execute("DROP VIEW consorcio.vw_funil_mensal")
     outcome = views.reconcile(target(live), CAT["vw_FunilMensal"], CAT)
     assert not outcome.passed and outcome.summary == "live view consorcio.vw_funil_mensal does not exist"
+
+
+def test_the_glue_step_creates_the_live_views_after_it_publishes(local_env):
+    """Through Dagster: the batch publishes the base tables, then the step creates the live views (logged)."""
+    import os
+
+    import dagster as dg
+
+    from consorcio_assets.defs.glue_aurora import glue_transform_and_load
+    from consorcio_assets.glue.resource import GlueResource
+
+    from . import data
+    from .helpers import write_raw
+
+    lake, url = local_env / "lake", os.environ["CONSORCIO_TARGET_URL"]
+    for name, rows in ROWS.items():
+        write_raw(lake, CAT[name], data.table(name, rows()))
+    keys = [dg.AssetKey([stage, CAT[n].target_name]) for n in ROWS for stage in ("transformed", "aurora")]
+    with dg.instance_for_test() as instance:
+        result = dg.materialize([glue_transform_and_load], selection=keys, instance=instance, raise_on_error=False,
+                                resources={"glue": GlueResource(max_concurrent_runs=2)})
+        logs = [e.user_message for e in instance.all_logs(result.run_id)]
+    assert result.success
+    assert [relkind(url, v) for v in LIVE] == ["v", "v"]
+    assert any(m == f"live views created or replaced: {', '.join(LIVE)}" for m in logs)
+    assert fetch(url, "SELECT count(*) FROM consorcio.vw_simulacao_resumo") == [(3,)]
