@@ -111,7 +111,7 @@ def architecture_source(cat: Catalog, defs, endpoint: dict) -> str:
 def _er_label(table: Table) -> str:
     fk_columns = {c for fk in table.foreign_keys for c in fk.columns}
     unique = {c for _, cols in table.unique_keys for c in cols}
-    rows = [f'<TR><TD BGCOLOR="#232F3E" COLSPAN="3"><FONT COLOR="white"><B>{TARGET_SCHEMA}.{table.target_name}'
+    rows = [f'<TR><TD BGCOLOR="#232F3E" COLSPAN="3"><FONT COLOR="white"><B>{table.qualified_target}'
             f'</B>{" (view snapshot)" if table.is_view else ""}</FONT></TD></TR>']
     for c in table.columns:
         names = [(c.target_name, c.postgres_type, c)] + ([(c.offset_column, "smallint", c)] if c.offset_column else [])

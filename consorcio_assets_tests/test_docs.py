@@ -68,7 +68,7 @@ def test_er_model_has_every_table_key_and_foreign_key(rendered):
     source = rendered["images/er-model.dot"]
     cat = catalog()
     for t in cat:
-        assert f"consorcio.{t.target_name}</B>" in source
+        assert f"{t.qualified_target}</B>" in source  # view snapshots: consorcio_snapshot
         for fk in t.foreign_keys:
             parent = cat[fk.ref_table]
             assert re.search(rf"  {parent.target_name}:\w+:e -> {t.target_name}:\w+:w \[label=\"{fk.name}\"\]", source)
@@ -99,7 +99,7 @@ def _dictionary_rows(data_model: str) -> dict[str, dict[str, dict[str, str]]]:
     tables: dict[str, dict[str, dict[str, str]]] = {}
     current, header = None, None
     for line in data_model.split("## Data dictionary", 1)[1].splitlines():
-        if m := re.match(r"### `consorcio\.(\w+)`", line):
+        if m := re.match(r"### `consorcio(?:_snapshot)?\.(\w+)`", line):  # view snapshots: consorcio_snapshot
             current, header = m.group(1), None
             tables[current] = {}
         elif current and line.startswith("| ") and not line.startswith("| ---"):

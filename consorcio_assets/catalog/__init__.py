@@ -6,7 +6,7 @@ Everything downstream (DMS mappings, Glue transforms, Aurora DDL, assets, checks
 from functools import lru_cache
 
 from .model import Catalog, Check, Column, ForeignKey, Index, Table
-from .naming import TARGET_SCHEMA, snake_case
+from .naming import SNAPSHOT_SCHEMA, TARGET_SCHEMA, snake_case
 from .parser import ContractError, load_catalog, parse_contract
 from .types import TYPE_RULES, TypeRule, UnsupportedTypeError
 
@@ -18,6 +18,6 @@ def catalog() -> Catalog:
 
 
 __all__ = [
-    "Catalog", "Check", "Column", "ContractError", "ForeignKey", "Index", "Table", "TARGET_SCHEMA", "TYPE_RULES",
+    "Catalog", "Check", "Column", "ContractError", "ForeignKey", "Index", "Table", "SNAPSHOT_SCHEMA", "TARGET_SCHEMA", "TYPE_RULES",
     "TypeRule", "UnsupportedTypeError", "catalog", "load_catalog", "parse_contract", "snake_case",
 ]

@@ -11,6 +11,7 @@ case never varies. Each row's reason is written in the data dictionary.
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 
 from .naming import TARGET_SCHEMA
@@ -46,6 +47,34 @@ COLLATIONS = {c.name: c for c in (CI_AI,)}
 
 #: comment on a stand-in collation: how the rehearsal and the checks tell it from the real one
 FALLBACK_COMMENT = "stand-in: this PostgreSQL has no ICU; comparisons are byte-wise"
+
+
+def _latin_folds() -> tuple[str, str]:
+    """Every Latin-1 and Latin Extended-A letter whose canonical decomposition starts with an ASCII letter, and
+    that letter in lower case ('É' -> 'e', 'ç' -> 'c'): what ICU level 1 ignores for Portuguese text."""
+    letters = [chr(i) for i in range(0xC0, 0x180)]
+    pairs = [(ch, unicodedata.normalize("NFD", ch)[0].lower()) for ch in letters]
+    pairs = [(ch, base) for ch, base in pairs if base.isascii() and base.isalpha()]
+    return "".join(ch for ch, _ in pairs), "".join(base for _, base in pairs)
+
+
+FOLD_FROM, FOLD_TO = _latin_folds()
+
+#: `consorcio.ci_ai_key(text)`: the comparison key of SQL Server's CI_AI for Latin text (accents folded, then
+#: lower case), IMMUTABLE so it can be indexed. Created on every server: on the ICU-less stand-in it is how the
+#: unique keys (`semantics.stand_in_keys`) and the application's lookups (`ci_ai_lookup`) get CI_AI semantics;
+#: on Aurora `=` on a ci_ai column already compares so, and the same lookup expression still works.
+KEY_FUNCTION = f"{TARGET_SCHEMA}.ci_ai_key"
+
+
+def key_function_sql() -> str:
+    return (f"CREATE OR REPLACE FUNCTION {KEY_FUNCTION}(text) RETURNS text LANGUAGE sql IMMUTABLE STRICT "
+            f"PARALLEL SAFE AS $f$ SELECT lower(translate($1, '{FOLD_FROM}', '{FOLD_TO}')) $f$")
+
+
+def ci_ai_lookup(column_sql: str, value_sql: str) -> str:
+    """The lookup that is case- and accent-insensitive on ICU and on the stand-in alike."""
+    return f"{KEY_FUNCTION}({column_sql}) = {KEY_FUNCTION}({value_sql})"
 
 
 @dataclass(frozen=True)

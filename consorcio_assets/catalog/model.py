@@ -9,7 +9,7 @@ import pyarrow as pa
 import sqlglot
 from sqlglot import exp
 
-from .naming import TARGET_SCHEMA, needs_quotes, snake_case
+from .naming import SNAPSHOT_SCHEMA, TARGET_SCHEMA, needs_quotes, snake_case
 from .types import TypeRule, arrow_type, render
 
 
@@ -157,8 +157,19 @@ class Table:
         return f"{self.schema}.{self.name}"
 
     @property
+    def target_schema(self) -> str:
+        """Where the load puts the table: a view's DMS snapshot goes to its own schema (the live view keeps the
+        application's name in `consorcio`)."""
+        return SNAPSHOT_SCHEMA if self.is_view else TARGET_SCHEMA
+
+    @property
     def qualified_target(self) -> str:
-        return f"{TARGET_SCHEMA}.{self.target_name}"
+        return f"{self.target_schema}.{self.target_name}"
+
+    @property
+    def qualified_live_view(self) -> str | None:
+        """The live view the application reads (views only)."""
+        return f"{TARGET_SCHEMA}.{self.target_name}" if self.is_view else None
 
     @cached_property
     def column_map(self) -> dict[str, Column]:

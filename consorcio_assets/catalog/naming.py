@@ -11,6 +11,9 @@ def snake_case(name: str) -> str:
 
 
 TARGET_SCHEMA = "consorcio"
+#: DMS loads a view as a table: that snapshot lives here, so `consorcio.<view>` can be the live view the
+#: application reads (same name as in SQL Server), and the table's name still says what it is
+SNAPSHOT_SCHEMA = "consorcio_snapshot"
 
 #: PostgreSQL's reserved key words: as identifiers they must be quoted, like any name that is not plain
 #: lower-case letters, digits and underscores

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from ..catalog import TARGET_SCHEMA, Catalog, Column, Table, snake_case
+from ..catalog import Catalog, Column, Table, snake_case
 from ..stages import AURORA, SQLSERVER
 from .report import WARN, Outcome
 from .sides import Side
@@ -64,7 +64,7 @@ def expected_columns(conn: sa.Connection, table: Table) -> dict[str, tuple[str, 
 
 
 def actual_columns(conn: sa.Connection, table: Table) -> dict[str, tuple[str, bool, bool]]:
-    rows = conn.execute(_COLUMNS, {"schema": TARGET_SCHEMA, "table": table.target_name})
+    rows = conn.execute(_COLUMNS, {"schema": table.target_schema, "table": table.target_name})
     return {name: (type_, bool(notnull), bool(identity)) for name, type_, notnull, identity in rows}
 
 
@@ -85,7 +85,7 @@ def constraints_of(conn: sa.Connection, table: Table) -> dict[tuple, tuple[str, 
     """{constraint as in `expected_constraints`: (name, validated)} of consorcio.<table>."""
     out: dict[tuple, tuple[str, bool]] = {}
     for name, kind, validated, cols, ref_table, ref_cols in conn.execute(
-            _CONSTRAINTS, {"schema": TARGET_SCHEMA, "table": table.target_name}):
+            _CONSTRAINTS, {"schema": table.target_schema, "table": table.target_name}):
         if kind == "p":
             shape: tuple = ("primary key", tuple(cols))
         elif kind == "u":

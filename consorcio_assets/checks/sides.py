@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from ..catalog import TARGET_SCHEMA, Column, Table
+from ..catalog import Column, Table
 from . import sql as q
 
 SOURCE, TARGET = "source", "target"
@@ -59,7 +59,7 @@ class Side:
         clause = sa.table(
             table.name if self.is_source else table.target_name,
             *(sa.column(n) for n in names),
-            schema=table.schema if self.is_source else TARGET_SCHEMA,
+            schema=table.schema if self.is_source else table.target_schema,
         )
         return clause.alias(alias) if alias else clause
 

@@ -1,21 +1,16 @@
-"""Views migrate as data (DMS full-loads them like tables); recomputed in PostgreSQL from the migrated
-base tables, each must equal its migrated snapshot row for row.
-
-The view's T-SQL is transpiled by the catalog; two things PostgreSQL rejects are fixed in the tree:
-DATEFROMPARTS becomes make_date, and a BIT compared with 1/0 becomes the boolean itself. The local
-wall-clock time of a DATETIMEOFFSET (what SQL Server's YEAR()/CAST AS DATE read) is the UTC instant plus
-its offset companion column.
+"""Views migrate as data (DMS full-loads them like tables, into `consorcio_snapshot`) and live as views
+(`consorcio.<view>`, `target/live_views.py`): at load time the live view must equal its snapshot row for row.
+Both read the same migrated base tables, so a difference is a snapshot taken on another source state, a base
+table loaded wrong, or a live view whose SQL is not the contract's translation.
 """
 
 from __future__ import annotations
 
 import sqlalchemy as sa
-import sqlglot
-from sqlglot import exp
 
-from ..catalog import Catalog, Table, snake_case
-from ..catalog.views import transpile_view
+from ..catalog import Catalog, Table
 from ..stages import AURORA
+from ..target.live_views import view_select
 from . import sql as q
 from .report import MAX_KEYS, Outcome, format_key
 from .rows import key_labels
@@ -24,41 +19,20 @@ from .sides import Side
 CHECK = "view_matches_recomputation"
 
 
-def _local_timestamp(column_sql: str) -> str:
-    return f"({column_sql} AT TIME ZONE 'UTC' + make_interval(mins => {column_sql}_offset_minutes))"
-
-
-def _boolean_columns(catalog: Catalog) -> set[str]:
-    return {c.target_name for t in catalog.base_tables for c in t.columns if c.family == "bool"}
-
-
-def _fix(booleans: set[str]):
-    def fix(node: exp.Expression) -> exp.Expression:
-        if isinstance(node, exp.DateFromParts):
-            parts = [node.args["year"], node.args["month"], node.args["day"]]
-            return exp.Anonymous(this="make_date", expressions=[exp.cast(p.copy(), "int") for p in parts])
-        if isinstance(node, exp.EQ):
-            column, literal = node.this, node.expression
-            if (isinstance(column, exp.Column) and column.name in booleans and isinstance(literal, exp.Literal)
-                    and literal.this in ("0", "1")):
-                return column.copy() if literal.this == "1" else exp.Not(this=column.copy())
-        return node
-
-    return fix
-
-
 def recompute_sql(view: Table, catalog: Catalog) -> str:
-    """The view's SELECT for PostgreSQL over the migrated base tables, output typed as the catalog says."""
-    sql = transpile_view(view, catalog.by_name, "postgres", table_sql=lambda t: t.qualified_target,
-                         column_name=snake_case, local_timestamp=_local_timestamp,
-                         cast_type=lambda c: c.postgres_type)
-    return sqlglot.parse_one(sql, read="postgres").transform(_fix(_boolean_columns(catalog))).sql("postgres")
+    """The view's SELECT for PostgreSQL over the migrated base tables (what the live view runs)."""
+    return view_select(view, catalog)
+
+
+def live_view(target: Side, view: Table) -> sa.TableClause:
+    schema, name = view.qualified_live_view.split(".")
+    return sa.table(name, *(sa.column(c.target_name) for c in view.columns), schema=schema)
 
 
 def balance_query(target: Side, view: Table, catalog: Catalog) -> sa.Select:
-    """One pass over snapshot and recomputation: per distinct row, snapshot copies minus recomputed copies."""
+    """One pass over snapshot and live view: per distinct row, snapshot copies minus live-view copies."""
     names = [c.target_name for c in view.columns]
-    recomputed = sa.text(recompute_sql(view, catalog)).columns(*(sa.column(n) for n in names)).subquery("recomputed")
+    recomputed = live_view(target, view)
     snapshot = target.table(view)
     both = sa.union_all(
         sa.select(*(snapshot.c[n] for n in names), sa.literal_column("1").label("copies")),
@@ -72,7 +46,13 @@ def balance_query(target: Side, view: Table, catalog: Catalog) -> sa.Select:
 
 
 def reconcile(target: Side, view: Table, catalog: Catalog) -> Outcome:
-    """Rows of the snapshot not produced by the recomputation and vice versa (a multiset difference)."""
+    """Rows of the snapshot not in the live view and vice versa (a multiset difference)."""
+    with target.engine.connect() as conn:
+        kind = conn.execute(sa.text("SELECT relkind FROM pg_class WHERE oid = to_regclass(:v)"),
+                            {"v": view.qualified_live_view}).scalar()
+    if kind != "v":
+        return Outcome(AURORA, view, CHECK, False, f"live view {view.qualified_live_view} "
+                       + ("does not exist" if kind is None else f"is not a view (relkind {kind})"))
     differences = balance_query(target, view, catalog).subquery("differences")
     balance = differences.c.balance
     totals = sa.select(sa.func.coalesce(sa.func.sum(sa.case((balance > 0, balance), else_=0)), 0),
@@ -84,10 +64,10 @@ def reconcile(target: Side, view: Table, catalog: Catalog) -> Outcome:
         first = conn.execute(listing).all() if stale or absent else []
     counts = {"snapshot_rows_not_recomputed": stale, "recomputed_rows_not_in_snapshot": absent}
     if not stale and not absent:
-        return Outcome(AURORA, view, CHECK, True, "snapshot equals the view recomputed from the migrated tables",
+        return Outcome(AURORA, view, CHECK, True, f"snapshot equals the live view {view.qualified_live_view}",
                        counts=counts)
-    summary = (f"snapshot differs from the view recomputed from the migrated tables: {stale:,} snapshot rows "
-               f"not reproduced, {absent:,} recomputed rows missing from the snapshot")
-    named = [f"{format_key(view, row[:-1])} ({'snapshot' if row[-1] > 0 else 'recomputed'})" for row in first]
+    summary = (f"snapshot differs from the live view {view.qualified_live_view}: {stale:,} snapshot rows "
+               f"not in the view, {absent:,} live-view rows missing from the snapshot")
+    named = [f"{format_key(view, row[:-1])} ({'snapshot' if row[-1] > 0 else 'live view'})" for row in first]
     return Outcome(AURORA, view, CHECK, False, summary, counts=counts, keys=named,
                    sql=q.compile_sql(balance_query(target, view, catalog), target.engine))

@@ -148,7 +148,7 @@ GROUPS: dict[str, list[Kind]] = {
              lambda c, t: constraints.unique_keys(c.target, t), lambda t: bool(t.unique_keys)),
         Kind(AURORA, constraints.CHECKS, "The contract's CHECK constraints hold, row by row.",
              lambda c, t: constraints.check_constraints(c.target, t), lambda t: bool(t.checks)),
-        Kind(AURORA, views.CHECK, "The snapshot equals the view recomputed from the migrated base tables.",
+        Kind(AURORA, views.CHECK, "The snapshot equals the live view (consorcio.<view>) the application reads.",
              lambda c, t: views.reconcile(c.target, t, c.catalog), lambda t: t.is_view),
         Kind(AURORA, application.IDENTITY, "Each IDENTITY column's next value is above every loaded id.",
              lambda c, t: application.identity_continues(c.target, t),

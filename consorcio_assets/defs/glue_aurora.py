@@ -25,7 +25,8 @@ from ..stages import (
     AURORA, OWNERS, S3_RAW, TRANSFORMED, asset_key, reload_on_upstream_change, table_for_key, target_column_schema,
 )
 from ..startup import require_usable_settings
-from ..target.postgres import TARGET_DB, release_wal
+from ..target.live_views import apply_live_views
+from ..target.postgres import TARGET_DB, connect, release_wal, target_url
 from ..units import readable_bytes
 
 REJECTS_CHECK = "no_rejected_rows"
@@ -203,6 +204,19 @@ def publish(context, glue: GlueResource, runs: list[TableRun], results: dict[str
     return not discard
 
 
+def create_live_views(context, failures: dict[str, str]) -> None:
+    """After a publish: the application's live views (`consorcio.<view>`) over the base tables now in Aurora.
+    Idempotent; a later swap of a base table keeps them (the Glue job re-creates dependent views)."""
+    try:
+        with connect(target_url()) as conn:
+            created = apply_live_views(conn, catalog())
+    except Exception as err:  # noqa: BLE001 - reported with the tables' failures
+        failures["live views"] = str(err)
+        return
+    if created:
+        context.log.info(f"live views created or replaced: {', '.join(created)}")
+
+
 def _ordered(results: list) -> list:
     """Materializations before the checks on them."""
     return sorted(results, key=lambda r: (not isinstance(r, dg.MaterializeResult),
@@ -241,6 +255,8 @@ def glue_transform_and_load(context: dg.AssetExecutionContext, glue: GlueResourc
     results, failures = run_in_fk_order(runs, run_one, glue.concurrency, context.log,
                                         on_interrupt=lambda: glue.stop_runs(context.log))
     published = publish(context, glue, runs, results, failures, run_id)
+    if published:
+        create_live_views(context, failures)
     for r in runs:
         for result in _ordered(results.get(r.table.name, [])):
             if published or not r.loads_aurora:  # a batch's transformed parts are swapped in by its publish too
@@ -249,7 +265,7 @@ def glue_transform_and_load(context: dg.AssetExecutionContext, glue: GlueResourc
         context.log.info(f"embedded server checkpointed: {wal / 2**20:.0f} MiB of WAL left")
     if failures:
         unpublished = (". Nothing was published to Aurora or the transformed zone: every table keeps its previous "
-                       "version" if batch else "")
+                       "version" if batch and not published else "")
         raise dg.Failure(
             description="Glue runs failed: " + "; ".join(f"{name}: {why}" for name, why in failures.items())
                         + unpublished,

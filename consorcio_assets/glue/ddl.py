@@ -119,7 +119,8 @@ def incoming_foreign_keys(table: Table, catalog: Catalog, schema: str = TARGET_S
 def table_comment(table: Table) -> str:
     text = table.description
     if table.is_view:
-        text += " Loaded as a table: a snapshot of the view at load time."
+        text += (f" Loaded as a table: DMS's snapshot of the view at load time; the live view is "
+                 f"{table.qualified_live_view}.")
     return text
 
 
@@ -171,9 +172,18 @@ def table_script(table: Table, catalog: Catalog, schema: str = TARGET_SCHEMA) ->
 
 
 def schema_script(catalog: Catalog, schema: str = TARGET_SCHEMA) -> str:
-    """The whole physical model of the Aurora schema, tables in foreign-key order."""
-    statements = [f"CREATE SCHEMA IF NOT EXISTS {ident(schema)}"]
+    """The whole physical model of the Aurora schema, tables in foreign-key order; in `consorcio` the view
+    snapshots go to their own schema and the live views follow the tables."""
+    from ..target.live_views import live_views_sql
+
+    def where(t: Table) -> str:
+        return t.target_schema if schema == TARGET_SCHEMA else schema
+
+    schemas = dict.fromkeys([schema, *(where(t) for t in catalog)])
+    statements = [f"CREATE SCHEMA IF NOT EXISTS {ident(s)}" for s in schemas]
     for t in catalog.load_order():
-        statements.extend(table_script(t, catalog, schema))
+        statements.extend(table_script(t, catalog, where(t)))
     statements.append(rejects_table(schema))
+    if schema == TARGET_SCHEMA:
+        statements.extend(live_views_sql(catalog))
     return ";\n\n".join(statements) + ";\n"

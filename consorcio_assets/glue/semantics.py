@@ -8,13 +8,15 @@ the COPY is done; they move with the table when it is swapped in:
 - ROWVERSION: one database-wide sequence and a BEFORE INSERT OR UPDATE trigger per column, so every write
   gives the row a value greater than every value before it (as SQL Server's database rowversion counter); the
   sequence is first moved past the highest migrated value, so migrated values stay and new ones sort after;
-- the ICU collations the catalog's collation rule table uses, created before the table (its columns name them).
+- the ICU collations the catalog's collation rule table uses, created before the table (its columns name them);
+  on a server without ICU (the embedded pgserver) a byte-wise stand-in, plus unique indexes on
+  `consorcio.ci_ai_key(column)` for the keys over those columns, so the keys still collide as CI_AI.
 """
 
 from __future__ import annotations
 
-from ..catalog import Table, TARGET_SCHEMA
-from ..catalog.collations import COLLATIONS, FALLBACK_COMMENT
+from ..catalog import Table, TARGET_SCHEMA, snake_case
+from ..catalog.collations import COLLATIONS, FALLBACK_COMMENT, KEY_FUNCTION, key_function_sql
 from ..catalog.defaults import OFFSET_COMPANION_DEFAULT
 
 ROWVERSION_SEQUENCE = "rowversion_seq"
@@ -36,16 +38,47 @@ def _locked(statement: str) -> str:
 
 def collations(table: Table) -> list[str]:
     """CREATE COLLATION for each collation the table's columns use (before its CREATE TABLE); on a server built
-    without ICU (SQLSTATE 0A000) a deterministic stand-in of the same name, commented as such."""
+    without ICU (SQLSTATE 0A000) a deterministic stand-in of the same name, commented as such. Then the CI_AI key
+    function (the stand-in's unique keys and the documented lookups use it), once."""
     out = []
     for name in sorted({c.collation for c in table.columns if c.collation}):
         collation = COLLATIONS[name]
         out.append(
             f"DO $$ BEGIN PERFORM pg_advisory_xact_lock({DDL_LOCK}); "
+            f"CREATE SCHEMA IF NOT EXISTS {TARGET_SCHEMA}; "
             f"BEGIN EXECUTE $ddl${collation.create_sql()}$ddl$; "
             f"EXCEPTION WHEN feature_not_supported THEN EXECUTE $ddl${collation.fallback_sql()}$ddl$; "
-            f"EXECUTE $ddl$COMMENT ON COLLATION {collation.qualified} IS '{FALLBACK_COMMENT}'$ddl$; END; END $$")
+            f"EXECUTE $ddl$COMMENT ON COLLATION {collation.qualified} IS '{FALLBACK_COMMENT}'$ddl$; END; "
+            f"IF to_regprocedure('{KEY_FUNCTION}(text)') IS NULL THEN EXECUTE $ddl${key_function_sql()} $ddl$; "
+            f"END IF; END $$")
     return out
+
+
+def _stand_in(collation: str) -> str:
+    """True (in SQL) when the server's `collation` is the deterministic stand-in, not ICU."""
+    return (f"EXISTS (SELECT 1 FROM pg_collation WHERE collname = '{collation}' "
+            f"AND collnamespace = '{TARGET_SCHEMA}'::regnamespace AND collprovider <> 'i')")
+
+
+def stand_in_keys(table: Table, schema: str) -> list[dict]:
+    """On the ICU-less stand-in only: each primary or unique key over a ci_ai column also gets a unique index on
+    the CI_AI key of that column, so 'ABC'/'abc' and 'José'/'Jose' collide as they do in SQL Server (and on
+    Aurora, where the key's own ICU collation does it)."""
+    t = _q(schema, table.target_name)
+    keys = [(f"pk_{table.target_name}", table.primary_key), *table.unique_keys]
+    items = []
+    for key_name, cols in keys:
+        columns = [table.column(c) for c in cols]
+        collated = [c for c in columns if c.collation]
+        if not collated:
+            continue
+        exprs = ", ".join(f"{KEY_FUNCTION}({_ident(c.target_name)})" if c.collation else _ident(c.target_name)
+                          for c in columns)
+        name = f"{snake_case(key_name)}_ci_ai"[:63]
+        items.append({"kind": "collation_key", "name": name, "column": collated[0].target_name,
+                      "sql": f"DO $$ BEGIN IF {_stand_in(collated[0].collation)} THEN "
+                             f"CREATE UNIQUE INDEX {_ident(name)} ON {t} ({exprs}); END IF; END $$"})
+    return items
 
 
 def defaults(table: Table, schema: str) -> list[dict]:
@@ -132,4 +165,4 @@ def after_load(table: Table, schema: str) -> list[dict]:
     """Everything above for one base table (views load as snapshots: nothing to attach)."""
     if table.is_view:
         return []
-    return identity(table, schema) + defaults(table, schema) + rowversion(table, schema)
+    return identity(table, schema) + defaults(table, schema) + rowversion(table, schema) + stand_in_keys(table, schema)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 
-from ..catalog import Catalog, Column, Table, TARGET_SCHEMA
+from ..catalog import Catalog, Column, Table
 from ..stages import AURORA, TRANSFORMED, asset_key
 from . import ddl, semantics
 
@@ -33,7 +33,8 @@ def table_spec(table: Table, catalog: Catalog, *, expected_rows: int | None = No
     return {
         "version": SPEC_VERSION,
         "source": {"schema": table.schema, "name": table.name},
-        "target": {"schema": TARGET_SCHEMA, "name": table.target_name, "staging_schema": staging},
+        # a view's DMS snapshot goes to consorcio_snapshot (consorcio.<view> is the live view)
+        "target": {"schema": table.target_schema, "name": table.target_name, "staging_schema": staging},
         "kind": table.kind,
         "asset_keys": {stage: asset_key(stage, table).to_user_string() for stage in (TRANSFORMED, AURORA)},
         "columns": [column_spec(c, table.kind) for c in table.columns],
@@ -45,7 +46,7 @@ def table_spec(table: Table, catalog: Catalog, *, expected_rows: int | None = No
             "identity": [c.target_name for c in table.columns if c.identity],
             "foreign_keys": ddl.foreign_keys(table, catalog),
             "incoming_foreign_keys": ddl.incoming_foreign_keys(table, catalog),
-            "rejects": ddl.rejects_table(),
+            "rejects": ddl.rejects_table(table.target_schema),  # the job keeps rejects beside the table
         },
     }
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..catalog import TARGET_SCHEMA
+from ..catalog import SNAPSHOT_SCHEMA, TARGET_SCHEMA
 from ..glue.ddl import STAGING_SCHEMA
 from ..lgpd import ANALYTICS_SCHEMA
 
@@ -40,6 +40,7 @@ ROLES: tuple[Role, ...] = (
     )),
     Role("consorcio_checker", "the integrity checks: read-only", (
         ("USAGE", "SCHEMA", TARGET_SCHEMA), ("SELECT", "TABLES", TARGET_SCHEMA),
+        ("USAGE", "SCHEMA", SNAPSHOT_SCHEMA), ("SELECT", "TABLES", SNAPSHOT_SCHEMA),
         ("USAGE", "SCHEMA", ANALYTICS_SCHEMA), ("SELECT", "TABLES", ANALYTICS_SCHEMA),
     ), read_only=True),
     Role("consorcio_analyst", "analysts: the pseudonymised analytics schema only", (
@@ -47,6 +48,9 @@ ROLES: tuple[Role, ...] = (
     ), read_only=True),
 )
 # fmt: on
+
+#: roles granted SELECT on the live views (`target/live_views.py`) when they are created
+VIEW_READERS = ("consorcio_app", "consorcio_checker")
 
 
 def _create(role: Role) -> str:
@@ -59,15 +63,15 @@ def _grant(privileges: str, kind: str, schema: str, role: str) -> list[str]:
         return [f"GRANT {privileges} ON SCHEMA {schema} TO {role}"]
     out = [f"GRANT {privileges} ON ALL {kind} IN SCHEMA {schema} TO {role}"]
     # tables and identity sequences are born in the staging schema (then swapped in) or in the schema itself
-    for where in ((STAGING_SCHEMA, schema) if schema == TARGET_SCHEMA else (schema,)):
+    for where in ((STAGING_SCHEMA, schema) if schema in (TARGET_SCHEMA, SNAPSHOT_SCHEMA) else (schema,)):
         out.append(f"ALTER DEFAULT PRIVILEGES IN SCHEMA {where} GRANT {privileges} ON {kind} TO {role}")
     return out
 
 
 def roles_sql() -> list[str]:
     """Every statement, idempotent, in order (schemas first: grants need them)."""
-    out = [f"CREATE SCHEMA IF NOT EXISTS {s}" for s in (TARGET_SCHEMA, STAGING_SCHEMA, ANALYTICS_SCHEMA)]
-    out += [f"REVOKE CREATE ON SCHEMA {s} FROM PUBLIC" for s in (TARGET_SCHEMA, ANALYTICS_SCHEMA, "public")]
+    out = [f"CREATE SCHEMA IF NOT EXISTS {s}" for s in (TARGET_SCHEMA, SNAPSHOT_SCHEMA, STAGING_SCHEMA, ANALYTICS_SCHEMA)]
+    out += [f"REVOKE CREATE ON SCHEMA {s} FROM PUBLIC" for s in (TARGET_SCHEMA, SNAPSHOT_SCHEMA, ANALYTICS_SCHEMA, "public")]
     for role in ROLES:
         out.append(_create(role))  # read-only roles are read-only by their grants (SELECT only)
         for privileges, kind, schema in role.grants:
@@ -100,6 +104,9 @@ def privilege_problems(conn) -> list[str]:
         ("consorcio_app may use the rowversion sequence",
          "has_sequence_privilege('consorcio_app', 'consorcio.rowversion_seq', 'USAGE')"),
         ("consorcio_app cannot run DDL in consorcio", "NOT has_schema_privilege('consorcio_app', 'consorcio', 'CREATE')"),
+        ("consorcio_app reads the live views",
+         " AND ".join(f"coalesce(has_table_privilege('consorcio_app', to_regclass('{v}'), 'SELECT'), false)"
+                      for v in ("consorcio.vw_simulacao_resumo", "consorcio.vw_funil_mensal"))),
         ("consorcio_checker reads consorcio.simulacao", "has_table_privilege('consorcio_checker', 'consorcio.simulacao', 'SELECT')"),
         ("consorcio_checker cannot write", "NOT has_table_privilege('consorcio_checker', 'consorcio.simulacao', "
                                            "'INSERT, UPDATE, DELETE, TRUNCATE')"),

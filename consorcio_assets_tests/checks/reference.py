@@ -116,12 +116,14 @@ def write_transformed(lake_root: Path, table: Table, data: pa.Table) -> None:
 
 def load(source_path: Path, target_url: str, lake_root: Path | None = None, cat: Catalog | None = None
          ) -> dict[str, int]:
-    """Migrate every table and view snapshot of the stand-in into schema consorcio; rows per table."""
+    """Migrate every table (schema consorcio) and view snapshot (consorcio_snapshot) of the stand-in, then create the
+    live views; rows per table."""
     cat = cat or default_catalog()
     counts = {}
     with duckdb.connect(str(source_path), read_only=True) as src, psycopg.connect(target_url, autocommit=True) as pg:
         pg.execute("SET TIME ZONE 'UTC'")
-        pg.execute(f"CREATE SCHEMA IF NOT EXISTS {TARGET_SCHEMA}")
+        for schema in dict.fromkeys([TARGET_SCHEMA, *(t.target_schema for t in cat)]):
+            pg.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
         order = cat.load_order()
         for table in order:
             data = transform(table, src.sql(f'SELECT * FROM "{table.schema}"."{table.name}"').to_arrow_table())
@@ -137,4 +139,7 @@ def load(source_path: Path, target_url: str, lake_root: Path | None = None, cat:
         for table in order:
             for statement in constraints(table, cat) + application_semantics(table):
                 pg.execute(statement)
+        from consorcio_assets.target.live_views import apply_live_views
+
+        apply_live_views(pg, cat)  # the application's views, created after the load as the Dagster side does
     return counts

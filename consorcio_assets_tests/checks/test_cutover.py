@@ -23,6 +23,9 @@ def env(migrated, lake_copy, small_source, tmp_path, monkeypatch):
     monkeypatch.setenv("CONSORCIO_SOURCE_URL", f"duckdb:///{source}")
     monkeypatch.setenv("CONSORCIO_TARGET_URL", migrated)
     monkeypatch.setenv("CONSORCIO_LAKE_URI", lake_copy.as_uri())
+    # the CLI sets DAGSTER_PG_URL in os.environ for its instance: drop another test's (its database may be gone)
+    monkeypatch.delenv("DAGSTER_PG_URL", raising=False)
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
     apply_roles(migrated)
     return {"target": migrated, "source": source, "out": tmp_path / "reports"}
 
@@ -52,6 +55,21 @@ def test_rehearsal_is_go_on_a_faithful_migration_and_changes_nothing(env, capsys
     assert {c["check"] for c in report["checks"]} >= {"identity_continues", "application_semantics", "rows_match_source"}
     html = next(env["out"].glob("*.html")).read_text()
     assert html.count("<svg") == 3 and "Accepted semantic differences" in html
+    lookups = next(s for s in report["smoke"] if s["name"] == "case- and accent-insensitive lookups")
+    assert "refused a case variant" in lookups["detail"]  # ICU, or the stand-in's CI_AI key index
+    views = next(s for s in report["smoke"] if s["name"] == "both live views")
+    assert views["passed"] and "show the new simulation" in views["detail"]
+
+
+def test_a_key_that_is_no_longer_case_insensitive_gives_no_go(env, capsys):
+    with psycopg.connect(env["target"], autocommit=True) as conn:
+        conn.execute("DROP INDEX IF EXISTS consorcio.uq_segmento_codigo_ci_ai")  # the local stand-in's CI_AI key
+        icu = conn.execute("SELECT collprovider = 'i' FROM pg_collation WHERE collname = 'ci_ai'").fetchone()[0]
+        if icu:  # there the unique constraint itself compares as CI_AI
+            conn.execute("ALTER TABLE consorcio.segmento DROP CONSTRAINT uq_segmento_codigo")
+    assert cli.main(["cutover", "--rehearse", "--out", str(env["out"])]) == 1
+    step = next(s for s in _report(env["out"])["smoke"] if s["name"] == "case- and accent-insensitive lookups")
+    assert not step["passed"] and "CI_AI unique key missing" in step["detail"]
 
 
 def test_a_planted_broken_default_gives_no_go(env, capsys):

@@ -81,10 +81,10 @@ def test_char_key_table_untrimmed_value_differs(source_side, target_side, cat, c
 
 def test_composite_text_key_and_view_snapshot(source_side, target_side, cat, corrupt, fetch):
     indice, competencia = fetch("SELECT indice, competencia FROM consorcio.indice_correcao ORDER BY 1, 2 OFFSET 99")
-    (mes, segmento, uf) = fetch("SELECT mes, segmento, uf FROM consorcio.vw_funil_mensal ORDER BY 1, 2, 3 OFFSET 5")
+    (mes, segmento, uf) = fetch("SELECT mes, segmento, uf FROM consorcio_snapshot.vw_funil_mensal ORDER BY 1, 2, 3 OFFSET 5")
     corrupt(f"UPDATE consorcio.indice_correcao SET pct_mes = pct_mes + 0.000001 "
             f"WHERE indice = '{indice}' AND competencia = '{competencia}'",
-            f"DELETE FROM consorcio.vw_funil_mensal WHERE mes = '{mes}' AND segmento = '{segmento}' AND uf = '{uf}'")
+            f"DELETE FROM consorcio_snapshot.vw_funil_mensal WHERE mes = '{mes}' AND segmento = '{segmento}' AND uf = '{uf}'")
     assert hashdiff.reconcile(source_side, target_side, cat["IndiceCorrecao"]).keys == [
         f"Indice={indice}, Competencia={competencia} (differs)"]
     assert hashdiff.reconcile(source_side, target_side, cat["vw_FunilMensal"]).keys == [

@@ -25,14 +25,14 @@ def test_recomputed_sql_is_postgresql_with_booleans_and_make_date(cat):
 
 
 def test_stale_snapshot_row_and_changed_base_table(target_side, cat, corrupt, fetch):
-    (sim,) = fetch("SELECT simulacao_id FROM consorcio.vw_simulacao_resumo ORDER BY 1 OFFSET 9")
-    corrupt(f"UPDATE consorcio.vw_simulacao_resumo SET parcela_inicial = parcela_inicial + 1 "
+    (sim,) = fetch("SELECT simulacao_id FROM consorcio_snapshot.vw_simulacao_resumo ORDER BY 1 OFFSET 9")
+    corrupt(f"UPDATE consorcio_snapshot.vw_simulacao_resumo SET parcela_inicial = parcela_inicial + 1 "
             f"WHERE simulacao_id = {sim}",
             "UPDATE consorcio.simulacao SET criada_em = criada_em - interval '400 days' "
             "WHERE simulacao_id = (SELECT min(simulacao_id) FROM consorcio.simulacao)")
     resumo = views.reconcile(target_side, cat["vw_SimulacaoResumo"], cat)
     assert not resumo.passed and f"SimulacaoId={sim} (snapshot)" in resumo.keys
-    assert f"SimulacaoId={sim} (recomputed)" in resumo.keys
+    assert f"SimulacaoId={sim} (live view)" in resumo.keys
     assert resumo.counts == {"snapshot_rows_not_recomputed": 2, "recomputed_rows_not_in_snapshot": 2}
     funil = views.reconcile(target_side, cat["vw_FunilMensal"], cat)
     assert not funil.passed and funil.counts["snapshot_rows_not_recomputed"] >= 1

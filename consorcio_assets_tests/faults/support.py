@@ -15,7 +15,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from consorcio_assets.catalog import TARGET_SCHEMA, Catalog, Table
+from consorcio_assets.catalog import Catalog, Table
 from consorcio_assets_tests.glue.helpers import job_command, job_env
 
 
@@ -34,7 +34,7 @@ def visible(folder: Path) -> dict[str, str]:
 
 def aurora_rows(url: str, table: Table) -> list[tuple]:
     """Every row of the table in Aurora ([] when it does not exist), identifiers quoted."""
-    name = sql.Identifier(TARGET_SCHEMA, table.target_name)
+    name = sql.Identifier(table.target_schema, table.target_name)
     with psycopg.connect(url) as conn:
         if not conn.execute("SELECT to_regclass(%s) IS NOT NULL", (name.as_string(conn),)).fetchone()[0]:
             return []

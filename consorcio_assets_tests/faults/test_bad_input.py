@@ -230,7 +230,7 @@ def test_duplicate_primary_key_in_a_view_snapshot(source_copy, small_source, tmp
     _view_with_a_duplicate_key(source_copy)
     doubled = dms.full_load([view]).tables[view.name].full_load_rows
     assert doubled == rows + 1
-    first = fetch(fresh_db, "SELECT min(simulacao_id) FROM consorcio.vw_simulacao_resumo")[0][0]
+    first = fetch(fresh_db, "SELECT min(simulacao_id) FROM consorcio_snapshot.vw_simulacao_resumo")[0][0]
     message = error_of(run_job(lake, view, CAT, fresh_db, expected_rows=doubled))
     assert "vw_simulacao_resumo" in message and "primary_key" in message and f"simulacao_id={first}" in message
     lost = before.lost(Snapshot.take(fresh_db, lake, view), ("transformed", "aurora"))

@@ -191,8 +191,9 @@ def test_a_failed_table_publishes_nothing(loaded, fault_case):
     rerun = run_loads(tables=SIMULACAO_FAMILY)
     assert rerun.success, failure_text(rerun)[-3000:]
     assert invalid_foreign_keys(loaded.url) == [] and staged_leftovers(loaded.url) == []
-    for table in ("simulacao", "simulacao_parcela", "simulacao_lance", "vw_simulacao_resumo"):
-        assert fetch(loaded.url, f"SELECT count(*) FROM consorcio.{table} WHERE simulacao_id = 25")[0][0] == 0
+    for table in ("consorcio.simulacao", "consorcio.simulacao_parcela", "consorcio.simulacao_lance",
+                  "consorcio_snapshot.vw_simulacao_resumo", "consorcio.vw_simulacao_resumo"):  # snapshot, live view
+        assert fetch(loaded.url, f"SELECT count(*) FROM {table} WHERE simulacao_id = 25")[0][0] == 0
     fault_case.saw("the run failed naming simulacao_lance, ck_lance_tipo and the key; 0 tables changed, 0 foreign "
                    "keys NOT VALID; the rerun published every table", 0)
 
@@ -248,7 +249,7 @@ def test_views_and_other_tables_stay_with_their_base_when_one_fails(loaded, faul
     assert aurora_materializations(result) == []
     assert_consistent_and_unchanged(loaded)  # cliente included: the bad CPF is not in
     assert fetch(loaded.url, "SELECT count(*) FROM consorcio.cliente WHERE cpf_cnpj = '1234567890123'")[0][0] == 0
-    assert fetch(loaded.url, "SELECT v.valor_credito = s.valor_credito FROM consorcio.vw_simulacao_resumo v "
+    assert fetch(loaded.url, "SELECT v.valor_credito = s.valor_credito FROM consorcio_snapshot.vw_simulacao_resumo v "
                              "JOIN consorcio.simulacao s USING (simulacao_id) WHERE simulacao_id = 2")[0][0] is True
 
     edit_source(loaded.source, f"UPDATE dbo.Simulacao SET ValorCredito = {valor} WHERE SimulacaoId = 2")

@@ -60,8 +60,11 @@ def test_the_whole_schema_script_runs_on_postgresql(fresh_db):
     with psycopg.connect(fresh_db, autocommit=True) as conn:
         conn.execute(script)
         tables = conn.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'consorcio'").fetchone()[0]
+        snapshots = conn.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'consorcio_snapshot'").fetchone()[0]
+        live = conn.execute("SELECT count(*) FROM pg_views WHERE schemaname = 'consorcio'").fetchone()[0]
         fks = conn.execute("SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND convalidated").fetchone()[0]
-    assert tables == len(CAT) + 1  # every table and view, and consorcio_rejects
+    assert tables == len(CAT.base_tables) + 1  # every table, and consorcio_rejects
+    assert snapshots == live == len(CAT.views)  # each view: DMS's snapshot table and the live view
     assert fks == sum(len(t.foreign_keys) for t in CAT)
 
 

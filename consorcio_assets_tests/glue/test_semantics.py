@@ -13,6 +13,7 @@ import psycopg
 import pytest
 import sqlalchemy as sa
 
+from consorcio_assets.catalog.collations import ci_ai_lookup
 from consorcio_assets.checks import application
 from consorcio_assets.checks.sides import TARGET, Side
 from consorcio_assets.target.postgres import sqlalchemy_url
@@ -168,10 +169,24 @@ def collation_rule_columns_use_the_ci_ai_collation(loaded):
                                         "cliente.nome", "plano_comercial.nome", "segmento.codigo"]
     provider, comment = fetch(loaded, "SELECT collprovider, obj_description(oid, 'pg_collation') FROM pg_collation "
                                       "WHERE collname = 'ci_ai'")[0]
-    if provider == "i":  # Aurora, or a local server built with ICU: SQL Server's CI_AI comparisons hold
-        with psycopg.connect(loaded) as conn:
-            assert conn.execute("SELECT count(*) FROM consorcio.cliente WHERE nome = 'CLIENTE 1'").fetchone()[0] == 1
-            with pytest.raises(psycopg.errors.UniqueViolation):
-                conn.execute("INSERT INTO consorcio.segmento VALUES (9, 'seg1', 'x', 'INCC', 12, 200)")
-    else:  # the embedded pgserver wheel has no ICU: the stand-in says so (the rehearsal reports it)
+    with psycopg.connect(loaded) as conn:  # SQL Server's CI_AI semantics, by ICU or by the local stand-in
+        lookup = ci_ai_lookup("nome", "%s")
+        assert conn.execute(f"SELECT count(*) FROM consorcio.cliente WHERE {lookup}", ("CLIENTE 1",)).fetchone() == (1,)
+        conn.execute("UPDATE consorcio.cliente SET nome = 'José Ávila', email = 'Jose.Avila@Example.COM' "
+                     "WHERE cliente_id = %s", (str(uuid.UUID(int=1)),))
+        for column, value in (("nome", "JOSE AVILA"), ("nome", "josé ávila"), ("email", "jose.avila@example.com")):
+            assert conn.execute(f"SELECT count(*) FROM consorcio.cliente WHERE {ci_ai_lookup(column, '%s')}",
+                                (value,)).fetchone() == (1,), (column, value)
+        for first, second in (("ABC", "abc"), ("José", "Jose")):  # collide on the unique key segmento.codigo
+            with conn.transaction(force_rollback=True):
+                conn.execute("INSERT INTO consorcio.segmento VALUES (9, %s, 'x', 'INCC', 12, 200)", (first,))
+                with pytest.raises(psycopg.errors.UniqueViolation):
+                    conn.execute("INSERT INTO consorcio.segmento VALUES (10, %s, 'x', 'INCC', 12, 200)", (second,))
+        if provider == "i":  # Aurora, or a local server built with ICU: plain = compares as CI_AI too
+            assert conn.execute("SELECT count(*) FROM consorcio.cliente WHERE nome = 'JOSE AVILA'").fetchone() == (1,)
+    if provider != "i":  # the embedded pgserver wheel has no ICU: the stand-in says so (the rehearsal reports it)
         assert provider == "c" and comment.startswith("stand-in")
+        assert fetch(loaded, "SELECT count(*) FROM consorcio.cliente WHERE nome = 'JOSE AVILA'") == [(0,)]  # byte-wise
+        indexes = fetch(loaded, "SELECT indexname FROM pg_indexes WHERE schemaname = 'consorcio' "
+                                "AND indexname LIKE '%%_ci_ai' ORDER BY 1")
+        assert [r[0] for r in indexes] == ["uq_administradora_cnpj_ci_ai", "uq_segmento_codigo_ci_ai"]

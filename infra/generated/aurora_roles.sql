@@ -2,9 +2,11 @@
 -- Run by the DBA as the loader (schema owner) on Aurora; then CREATE ROLE <login> LOGIN and GRANT
 -- consorcio_app to the application login whose secret is aurora_application.
 CREATE SCHEMA IF NOT EXISTS consorcio;
+CREATE SCHEMA IF NOT EXISTS consorcio_snapshot;
 CREATE SCHEMA IF NOT EXISTS consorcio_staging;
 CREATE SCHEMA IF NOT EXISTS analytics;
 REVOKE CREATE ON SCHEMA consorcio FROM PUBLIC;
+REVOKE CREATE ON SCHEMA consorcio_snapshot FROM PUBLIC;
 REVOKE CREATE ON SCHEMA analytics FROM PUBLIC;
 REVOKE CREATE ON SCHEMA public FROM PUBLIC;
 DO $$ BEGIN CREATE ROLE consorcio_app NOLOGIN; EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$;
@@ -20,6 +22,10 @@ GRANT USAGE ON SCHEMA consorcio TO consorcio_checker;
 GRANT SELECT ON ALL TABLES IN SCHEMA consorcio TO consorcio_checker;
 ALTER DEFAULT PRIVILEGES IN SCHEMA consorcio_staging GRANT SELECT ON TABLES TO consorcio_checker;
 ALTER DEFAULT PRIVILEGES IN SCHEMA consorcio GRANT SELECT ON TABLES TO consorcio_checker;
+GRANT USAGE ON SCHEMA consorcio_snapshot TO consorcio_checker;
+GRANT SELECT ON ALL TABLES IN SCHEMA consorcio_snapshot TO consorcio_checker;
+ALTER DEFAULT PRIVILEGES IN SCHEMA consorcio_staging GRANT SELECT ON TABLES TO consorcio_checker;
+ALTER DEFAULT PRIVILEGES IN SCHEMA consorcio_snapshot GRANT SELECT ON TABLES TO consorcio_checker;
 GRANT USAGE ON SCHEMA analytics TO consorcio_checker;
 GRANT SELECT ON ALL TABLES IN SCHEMA analytics TO consorcio_checker;
 ALTER DEFAULT PRIVILEGES IN SCHEMA analytics GRANT SELECT ON TABLES TO consorcio_checker;
