@@ -110,24 +110,14 @@ def use_home(quiet: bool = False) -> Path:
 
 
 def check_reachable() -> None:
-    """A configured target or Dagster storage that does not answer is one line naming its (redacted) URL,
-    within seconds: one attempt of at most CONNECT_TIMEOUT seconds (libpq may make two, with and without SSL),
-    no retry chain, checked before the heavy imports."""
-    import psycopg
-
-    from .target.postgres import redact
+    """A configured target or Dagster storage that does not answer is one line naming its variable and redacted
+    URL, within seconds: one attempt of at most CONNECT_TIMEOUT seconds, no retry chain, before the heavy imports."""
+    from .startup import storage_problem
 
     for name in ("CONSORCIO_TARGET_URL", "DAGSTER_PG_URL"):
         url = os.environ.get(name)
-        if not url:
-            continue
-        libpq = url.replace("postgresql+psycopg2://", "postgresql://", 1).replace("postgresql+psycopg://",
-                                                                                   "postgresql://", 1)
-        try:
-            psycopg.connect(libpq, connect_timeout=CONNECT_TIMEOUT).close()
-        except psycopg.Error as err:
-            reason = (str(err).strip().splitlines() or ["no answer"])[-1].strip()
-            raise Failure(f"cannot reach {name}={redact(url)}: {reason}") from None
+        if url and (problem := storage_problem(name, url, CONNECT_TIMEOUT)):
+            raise Failure(problem)
 
 
 def instance_env() -> dict[str, str]:
@@ -203,6 +193,8 @@ def cmd_run(args) -> int:
     config = Path(__file__).with_name("run_config.yaml")
     run_id, code = run_and_follow(args.job, env, settings.home / "logs", config=config)
     ok = print_run_summary(run_id)
+    if code == 130:  # interrupted: the run was canceled (the summary says so)
+        return 130
     return 0 if ok and code == 0 else 1
 
 
@@ -359,7 +351,7 @@ def build_parser() -> Parser:
     p = command("cutover", "rehearse the cutover: source frozen, every check, the application smoke workload "
                 "(rolled back); GO exits 0, NO-GO exits 1", cmd_cutover)
     p.add_argument("--rehearse", action="store_true", help="run the rehearsal and write the evidence pack")
-    p.add_argument("--out", default="reports/cutover", help="folder of the <timestamp>.html/.json reports")
+    p.add_argument("--out", default="reports/cutover", help="folder of the reports")
 
     command("stop", "stop the embedded PostgreSQL (it stays up between commands otherwise)", cmd_stop)
     return parser

@@ -42,15 +42,16 @@ def key_problem(settings: Settings) -> str | None:
     return None
 
 
-def storage_problem(variable: str, url: str) -> str | None:
+def storage_problem(variable: str, url: str, timeout: int = 10) -> str | None:
     """`url` (a PostgreSQL the run needs) cannot be reached: name the variable and the redacted URL. One attempt:
     the user is told at once rather than after a retry chain."""
     import psycopg
 
     from .target.postgres import redact
 
+    libpq = url.replace("postgresql+psycopg2://", "postgresql://", 1).replace("postgresql+psycopg://", "postgresql://", 1)
     try:
-        psycopg.connect(url.replace("postgresql+psycopg2://", "postgresql://", 1), connect_timeout=10).close()
+        psycopg.connect(libpq, connect_timeout=timeout).close()
     except Exception as err:  # noqa: BLE001 - any failure to connect is the user's to fix, named
         reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
         return f"{variable}: cannot connect to {redact(url)}: {reason}"

@@ -8,6 +8,7 @@ import dagster as dg
 
 from ..cutover.rehearsal import GO, rehearse_current
 from ..cutover.report import markdown
+from ..docs import check_metadata
 
 READINESS = dg.AssetKey(["reports", "cutover_readiness"])
 GO_CHECK = "cutover_go"
@@ -16,7 +17,8 @@ REPORTS = Path("reports") / "cutover"
 
 @dg.asset(key=READINESS, group_name="reports", kinds={"python", "html"},
           check_specs=[dg.AssetCheckSpec(GO_CHECK, asset=READINESS, blocking=True,
-                                         description="GO: source frozen, every ERROR check passes, smoke passes.")],
+                                         description="GO: source frozen, every ERROR check passes, smoke passes.",
+                                         metadata=check_metadata(GO_CHECK))],
           description="Cutover rehearsal: source frozen, every check, the application smoke workload in a "
                       "rolled-back transaction; GO or NO-GO with the evidence pack under reports/cutover/.")
 def cutover_readiness(context: dg.AssetExecutionContext):
@@ -31,7 +33,8 @@ def cutover_readiness(context: dg.AssetExecutionContext):
         "seconds": evidence.timings.get("total", 0.0),
     })
     yield dg.AssetCheckResult(check_name=GO_CHECK, passed=evidence.verdict == GO,
-                              metadata={"verdict": evidence.verdict, "reasons": "; ".join(evidence.reasons)[:2000]})
+                              metadata={"verdict": evidence.verdict, "reasons": "; ".join(evidence.reasons)[:2000],
+                                        **check_metadata(GO_CHECK)})
 
 
 cutover_rehearsal = dg.define_asset_job(

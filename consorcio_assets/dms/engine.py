@@ -582,7 +582,10 @@ class Workspace:
             for info in self.fs.get_file_info(pafs.FileSelector(base, allow_not_found=True)):
                 load_id = info.path.rsplit("/", 1)[-1]
                 if load_id != self.load_id and not _lease_held(self.root, load_id):
-                    self.fs.delete_dir(info.path)
+                    try:
+                        self.fs.delete_dir(info.path)
+                    except FileNotFoundError:  # its load finished and removed it meanwhile
+                        continue
                     removed.append(f"{kind}/{load_id}")
         owners = f"{self.root}/{WORK_ROOT}/owners"
         for name in (os.listdir(owners) if os.path.isdir(owners) else []):

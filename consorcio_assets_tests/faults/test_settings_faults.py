@@ -37,12 +37,13 @@ def cli_env(local_env, fresh_db) -> dict[str, str]:
     return env
 
 
-def _refused(done: subprocess.CompletedProcess, home: Path) -> str:
-    """The one line a refused `consorcio run` printed; it did no work (no lake, no run)."""
-    lines = (done.stdout + done.stderr).strip().splitlines()
-    assert done.returncode == 2 and len(lines) == 1, done.stdout + done.stderr
+def _refused(done: subprocess.CompletedProcess, home: Path, code: int = 2) -> str:
+    """The one error line a refused `consorcio run` printed (beside the `home: …` it announces); it did no work
+    (no lake, no run). Returned as `error: …`, without the `consorcio run: ` prefix."""
+    lines = [line for line in (done.stdout + done.stderr).strip().splitlines() if not line.startswith("home: ")]
+    assert done.returncode == code and len(lines) == 1, done.stdout + done.stderr
     assert not (home / "lake").exists() and not (home / "dagster_home").exists()
-    return lines[0]
+    return lines[0].removeprefix("consorcio run: ")
 
 
 def test_empty_key_file_is_refused(cli_env, local_env, fault_case):
@@ -148,7 +149,7 @@ def test_unreachable_storage_names_the_setting(cli_env, local_env, fault_case):
     closed.bind(("127.0.0.1", 0))  # bound, never listening: refused
     url = f"postgresql://dagster:S3cr3t-pw@127.0.0.1:{closed.getsockname()[1]}/dagster"
     try:
-        line = _refused(consorcio("run", env={**cli_env, "DAGSTER_PG_URL": url}), local_env)
+        line = _refused(consorcio("run", env={**cli_env, "DAGSTER_PG_URL": url}), local_env, code=1)
     finally:
         closed.close()
     assert line.startswith(f"error: DAGSTER_PG_URL: cannot connect to postgresql://dagster:***@127.0.0.1:"
