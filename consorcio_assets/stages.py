@@ -6,8 +6,7 @@ import dagster as dg
 
 from .catalog import Catalog, Table
 
-SQLSERVER, S3_RAW, TRANSFORMED, AURORA = "sqlserver", "s3_raw", "transformed", "aurora"
-STAGES = (SQLSERVER, S3_RAW, TRANSFORMED, AURORA)
+from consorcio_core.names import AURORA, S3_RAW, SQLSERVER, STAGES, TRANSFORMED  # noqa: F401 - shared with the job
 OWNERS = ["team:data-platform"]
 
 

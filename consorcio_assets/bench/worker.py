@@ -62,26 +62,13 @@ def extract() -> dict:
     return _figures(floors.Throughput(rows, seconds, size))
 
 
-def glue_job_module():
-    """The Glue job script, imported as a module (it is a script in `glue/`, not part of the package)."""
-    import importlib.util
-
-    from ..glue.resource import SCRIPT
-
-    spec = importlib.util.spec_from_file_location("consorcio_glue_job", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 def glue(stages: list[str], copy_streams: int | None) -> dict:
     """Every table through the Glue job, parents first; the closing foreign-key validation when loading."""
     from ..glue.local_client import argv_of
     from ..glue.resource import GlueResource
     from ..glue.spec import table_spec
-
-    job = glue_job_module()
+    from consorcio_glue import load as job
+    from consorcio_glue.args import parse_args
     resource = GlueResource(copy_streams=copy_streams) if copy_streams else GlueResource.from_env()
     cat = catalog()
     aurora = "aurora" in stages
@@ -89,14 +76,14 @@ def glue(stages: list[str], copy_streams: int | None) -> dict:
     for table in cat.load_order():
         arguments = resource.job_arguments(table_spec(table, cat), stages, run_id="bench", report_checks=False)
         streams = int(arguments["--copy-streams"])
-        args = job.parse_args(argv_of(arguments))
+        args = parse_args(argv_of(arguments))
         started = time.perf_counter()
         out = job.load_table(args, None)
         seconds += time.perf_counter() - started
         rows += out["aurora"]["rows_written"] if aurora else out["transformed"]["rows"]
     if aurora:
         tables = ",".join(t.target_name for t in cat.load_order())
-        args = job.parse_args(argv_of({"--action": "validate", "--tables": tables, **resource.target_arguments()}))
+        args = parse_args(argv_of({"--action": "validate", "--tables": tables, **resource.target_arguments()}))
         started = time.perf_counter()
         job.validate_batch(args, None)
         seconds += time.perf_counter() - started

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import dagster as dg
 
+from consorcio_core.names import NO_REJECTED_ROWS
+
 from ..catalog import Catalog, Table, catalog
 from ..glue.resource import GlueResource
 from ..glue.spec import table_spec
@@ -21,7 +23,7 @@ from ..stages import (
 )
 from ..target.postgres import TARGET_DB
 
-REJECTS_CHECK = "no_rejected_rows"
+REJECTS_CHECK = NO_REJECTED_ROWS
 
 
 def fk_parents(table: Table) -> list[str]:

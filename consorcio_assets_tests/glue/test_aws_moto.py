@@ -22,11 +22,13 @@ from consorcio_assets.glue.resource import GlueResource
 
 from . import data
 from .data import CAT
-from .helpers import SCRIPT, fetch, write_raw
+from .helpers import REPO, fetch, write_raw
 
 BUCKET = "consorcio-lake"
 PIPES_BUCKET = "consorcio-pipes"
 JOB = "consorcio-glue-job"
+#: what Glue runs: the entry script (ScriptLocation), which imports the job from the wheel on --extra-py-files
+ENTRY_SCRIPT = REPO / "glue" / "consorcio_glue_job.py"
 
 
 class GlueOnMoto:
@@ -38,7 +40,7 @@ class GlueOnMoto:
     def start_job_run(self, **params):
         response = self.client.start_job_run(**params)
         run_id = response["JobRunId"]
-        argv = [sys.executable, str(SCRIPT), "--JOB_NAME", params["JobName"], "--JOB_RUN_ID", run_id,
+        argv = [sys.executable, str(ENTRY_SCRIPT), "--JOB_NAME", params["JobName"], "--JOB_RUN_ID", run_id,
                 *argv_of(params["Arguments"])]
         with open(self.log_dir / f"{run_id}.stderr", "w") as err:
             RUNS[run_id] = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=err, env=dict(os.environ))
