@@ -4,6 +4,7 @@ the swap and the transformed zone's swap; and the batch's closing `validate` run
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import psycopg
@@ -52,8 +53,17 @@ def source_batches(lake: LakeFiles, spec: Spec, args: JobArgs, stats: Stats, ski
 
 def transformed_batches(lake: LakeFiles, spec: Spec, args: JobArgs, stats: Stats, rejects: list[dict],
                         skipped: RawRejects) -> "iter[pa.RecordBatch]":
-    """Raw batches transformed; violations fail the run or become rejects (--on-invalid)."""
-    for raw in source_batches(lake, spec, args, stats, skipped):
+    """The table's raw batches transformed; violations fail the run or become rejects (--on-invalid)."""
+    yield from transform_stream(source_batches(lake, spec, args, stats, skipped), spec, args, stats, rejects)
+    rejects.extend(skipped.rows)
+    stats.rows_rejected += len(skipped.rows)
+    stats.rows_read += len(skipped.rows)
+
+
+def transform_stream(raws: Iterable[RawBatch], spec: Spec, args: JobArgs, stats: Stats,
+                     rejects: list[dict]) -> "iter[pa.RecordBatch]":
+    """Raw batches transformed (the same for the whole table in process and for an executor's share on Spark)."""
+    for raw in raws:
         stats.rows_read += raw.batch.num_rows
         batch, violations = transform(raw, spec)
         if violations:
@@ -64,9 +74,6 @@ def transformed_batches(lake: LakeFiles, spec: Spec, args: JobArgs, stats: Stats
             stats.rows_rejected += raw.batch.num_rows - (pc.sum(keep).as_py() or 0)
             batch = batch.filter(keep)
         yield batch
-    rejects.extend(skipped.rows)
-    stats.rows_rejected += len(skipped.rows)
-    stats.rows_read += len(skipped.rows)
 
 
 def check_expected_rows(spec: Spec, stats: Stats) -> None:
@@ -171,21 +178,22 @@ class TableLoad:
                 "seconds": round(self.stats.seconds(), 3)}
 
 
-def load_table(args: JobArgs, pipes) -> dict:
+def load_table(args: JobArgs, pipes, table_load: Callable[..., "TableLoad"] | None = None) -> dict:
+    """One table's run; `table_load` makes its `TableLoad` (the Spark path passes its own)."""
     spec = Spec(load_spec(args.table_spec))
     try:
-        return _load_table(args, pipes, spec)
+        return _load_table(args, pipes, spec, table_load or TableLoad)
     except (psycopg.Error, OSError) as err:  # a failure no step named (a dropped connection, a lost file): the table
         raise JobError(f"{spec.target}: {type(err).__name__}: {pg_error(err)}") from None
 
 
-def _load_table(args: JobArgs, pipes, spec: Spec) -> dict:
+def _load_table(args: JobArgs, pipes, spec: Spec, table_load: Callable[..., "TableLoad"]) -> dict:
     lake = LakeFiles.at(args.lake_uri)
     if "aurora" not in args.stages:
-        return TableLoad(args, spec, lake, None, None).run(pipes)
+        return table_load(args, spec, lake, None, None).run(pipes)
     dsn = conninfo(args)
     with connect(dsn, spec.target) as control, table_lock(control, spec.target):
-        return TableLoad(args, spec, lake, control, dsn).run(pipes)
+        return table_load(args, spec, lake, control, dsn).run(pipes)
 
 
 def validate_batch(args: JobArgs, pipes) -> dict:

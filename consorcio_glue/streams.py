@@ -6,8 +6,10 @@ from __future__ import annotations
 import contextlib
 import queue
 import threading
+from collections.abc import Callable, Iterable
 
 import psycopg
+import pyarrow as pa
 from psycopg import sql
 
 from .aurora import connect, keys_sql, pg_error
@@ -87,28 +89,38 @@ class IngestStreams(Workers):
         super().__init__(n, f"copy-{spec.target}")
 
     def work(self, index: int, batches) -> None:
-        spec = self.spec
-        statement = sql.SQL("COPY {}.{} ({}) FROM STDIN (FORMAT binary)").format(
-            sql.Identifier(spec.staging_schema), sql.Identifier(spec.target), keys_sql(spec.target_schema().names))
-        try:
-            with connect(self.dsn, f"{spec.target}#{index}", autocommit=False) as conn:
-                with conn.cursor() as cur:
-                    with cur.copy(statement) as copy:
-                        copy.write(COPY_HEADER)
-                        for batch in batches:
-                            data = copy_rows(batch)
-                            copy.write(data)
-                            with self._lock:
-                                self.bytes += data.nbytes
-                        copy.write(COPY_TRAILER)
-                    rows = cur.rowcount
-                conn.commit()
-        except psycopg.Error as err:
-            state = f" [SQLSTATE {err.sqlstate}]" if err.sqlstate else ""
-            raise JobError(f"{spec.target}: COPY stream {index} into the staging table failed: "
-                           f"{pg_error(err)}{state}") from None
+        rows = copy_stream(self.dsn, self.spec, f"{index}", batches, self._sent)
         with self._lock:
             self.rows += rows
+
+    def _sent(self, nbytes: int) -> None:
+        with self._lock:
+            self.bytes += nbytes
+
+
+def copy_stream(dsn: str, spec: Spec, stream: str, batches: Iterable[pa.RecordBatch],
+                sent: Callable[[int], None] = lambda nbytes: None) -> int:
+    """`batches` into the staging table as one binary COPY over its own connection, committed once all are in;
+    returns the rows copied. A refused value fails naming the table, the stream and the column, never the value."""
+    statement = sql.SQL("COPY {}.{} ({}) FROM STDIN (FORMAT binary)").format(
+        sql.Identifier(spec.staging_schema), sql.Identifier(spec.target), keys_sql(spec.target_schema().names))
+    try:
+        with connect(dsn, f"{spec.target}#{stream}", autocommit=False) as conn:
+            with conn.cursor() as cur:
+                with cur.copy(statement) as copy:
+                    copy.write(COPY_HEADER)
+                    for batch in batches:
+                        data = copy_rows(batch)
+                        copy.write(data)
+                        sent(data.nbytes)
+                    copy.write(COPY_TRAILER)
+                rows = cur.rowcount
+            conn.commit()
+    except psycopg.Error as err:
+        state = f" [SQLSTATE {err.sqlstate}]" if err.sqlstate else ""
+        raise JobError(f"{spec.target}: COPY stream {stream} into the staging table failed: "
+                       f"{pg_error(err)}{state}") from None
+    return rows
 
 
 class BackgroundWriter(Workers):

@@ -26,10 +26,12 @@ if TYPE_CHECKING:
 class TransformedWriter:
     """Writes transformed/<table>/part-NNNNN.parquet under a temporary prefix, then swaps it in."""
 
-    def __init__(self, lake: LakeFiles, spec: Spec, part_rows: int):
-        self.lake, self.spec, self.part_rows = lake, spec, part_rows
+    def __init__(self, lake: LakeFiles, spec: Spec, part_rows: int, tmp: str | None = None, first_part: int = 0):
+        """`tmp` and `first_part`: a Spark executor writes its parts into the driver's temporary prefix, numbered
+        from its work item's, so every part has one deterministic name (a retried task overwrites its own)."""
+        self.lake, self.spec, self.part_rows, self.first_part = lake, spec, part_rows, first_part
         self.final = lake.path("transformed", spec.target)
-        self.tmp = lake.path("transformed", f".{spec.target}.tmp-{uuid_mod.uuid4().hex[:12]}")
+        self.tmp = tmp or lake.path("transformed", f".{spec.target}.tmp-{uuid_mod.uuid4().hex[:12]}")
         self.schema = spec.target_schema()
         # dictionaries and statistics only where they pay: text columns, and keys and dates for pruning
         keys = set(spec.target_primary_key)
@@ -45,7 +47,7 @@ class TransformedWriter:
         self.lake.fs.create_dir(self.tmp, recursive=True)
 
     def _open(self) -> None:
-        path = f"{self.tmp}/part-{len(self.parts):05d}.parquet"
+        path = f"{self.tmp}/part-{self.first_part + len(self.parts):05d}.parquet"
         self.parts.append(path)
         self.writer = pq.ParquetWriter(self.lake.fs.open_output_stream(path), self.schema, **self.options)
         self.rows_in_part = 0

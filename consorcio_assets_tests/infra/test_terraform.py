@@ -177,13 +177,13 @@ def test_lake_prefixes_match_the_code(config):
     from consorcio_assets.dms.engine import WORK_ROOT
 
     assert config.locals["archive_prefix"] == f"{WORK_ROOT}/archive"
-    script = (REPO / "glue" / "consorcio_glue_job.py").read_text()
+    script = (REPO / "consorcio_glue" / "transformed.py").read_text()
     assert f'lake.path("{config.locals["transformed_prefix"]}", ' in script
 
 
 def test_glue_default_arguments_are_options_of_the_script(config):
     """Glue passes every job argument to the script; its own (--job-language, --enable-*...) are ignored there."""
-    script = (REPO / "glue" / "consorcio_glue_job.py").read_text()
+    script = (REPO / "consorcio_glue" / "args.py").read_text()
     options = set(re.findall(r'add_argument\("(--[\w-]+)"', script))
     glue_own = {"--job-language", "--additional-python-modules", "--enable-continuous-cloudwatch-log",
                 "--enable-metrics"}
