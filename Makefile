@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test ui docs bench verify clean
+.PHONY: run test ui docs bench verify clean glue-wheel
 
 ## Seed the embedded source (first time only), run the whole migration with all checks, print a summary.
 run: $(STAMP)
@@ -20,7 +20,13 @@ $(STAMP): pyproject.toml
 test: $(STAMP)
 	bash infra/install-checkov.sh
 	bash consorcio_assets_tests/ui/install-chromium.sh
+	bash consorcio_assets_tests/glue/install-java.sh
+	$(BIN)/python -m consorcio_assets.glue.wheel
 	$(BIN)/python -m pytest -n 2 -q -p no:cacheprovider
+
+## The Glue job's wheel (consorcio_glue + consorcio_core) for --extra-py-files: dist/glue/consorcio_glue-<version>-py3-none-any.whl.
+glue-wheel: $(STAMP)
+	$(BIN)/python -m consorcio_assets.glue.wheel
 
 ## Dagster UI (webserver + daemon) on http://127.0.0.1:3000 with the PostgreSQL-backed instance.
 ui: $(STAMP)

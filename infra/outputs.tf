@@ -124,3 +124,8 @@ output "security_group_ids" {
     endpoints = aws_security_group.endpoints.id
   }
 }
+
+output "glue_wheel_uri" {
+  description = "S3 URI of the uploaded Glue job wheel (--extra-py-files)."
+  value       = "s3://${aws_s3_bucket.lake.id}/${aws_s3_object.glue_wheel.key}"
+}
