@@ -1,5 +1,6 @@
-"""A local stand-in for boto3's Glue client: the same job-run API, served by running the Glue script as a
-subprocess (`python -m consorcio_glue`, or a given script) with the very arguments Glue would pass, so `PipesGlueClient` drives local and AWS runs alike.
+"""A local stand-in for boto3's Glue client: the same job-run API, served by running the Glue job as a
+subprocess (`python -m consorcio_glue`, or a given script) with the very arguments Glue would pass, so
+`PipesGlueClient` drives local and AWS runs alike.
 
 Runs beyond `max_concurrent_runs` wait in state WAITING, as Glue queues runs over a job's maximum
 concurrency. `get_job_run` waits up to `poll_wait` seconds for a run to finish before answering, so the

@@ -1,4 +1,5 @@
-"""`GlueResource`: runs the Glue job (the `consorcio_glue` package) for one table through `dagster_aws.pipes.PipesGlueClient`.
+"""`GlueResource`: runs the Glue job (the `consorcio_glue` package) for one table through
+`dagster_aws.pipes.PipesGlueClient`.
 
 aws mode (CONSORCIO_ENV=aws): boto3's Glue client starts runs of an existing Glue job; Pipes context and
 messages travel through S3. Settings, each overridable in config, else from the environment:
@@ -16,8 +17,9 @@ messages travel through S3. Settings, each overridable in config, else from the 
   CONSORCIO_GLUE_PYTHON_MODULES        --additional-python-modules for each run (e.g. "psycopg[binary]==3.3.*,
                                        dagster-pipes==1.13.*"), when the job
                                        definition does not set them
-local mode: `LocalGlueClient` runs the same job as a subprocess (`python -m consorcio_glue`) with the same arguments; Pipes uses
-temporary files, and the target URL reaches the job through an environment variable, never its arguments.
+local mode: `LocalGlueClient` runs the same job as a subprocess (`python -m consorcio_glue`) with the same
+arguments; Pipes uses temporary files, and the target URL reaches the job through an environment variable, never
+its arguments.
 """
 
 from __future__ import annotations
