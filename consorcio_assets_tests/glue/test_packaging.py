@@ -92,7 +92,7 @@ def _pip(*args: str) -> None:
 
 def test_a_non_editable_install_finds_and_runs_the_job(installed, tmp_path, fresh_db):
     """The local Glue client of the installed project starts `python -m consorcio_glue`: found in the install."""
-    script = textwrap.dedent(f"""
+    script = textwrap.dedent("""
         import importlib.util, json, sys
         import consorcio_assets
         from consorcio_assets.glue.local_client import LocalGlueClient
@@ -101,9 +101,9 @@ def test_a_non_editable_install_finds_and_runs_the_job(installed, tmp_path, fres
         while (run := client.get_job_run(JobName="j", RunId=run_id)["JobRun"])["JobRunState"] not in (
                 "SUCCEEDED", "FAILED", "STOPPED"):
             pass
-        print(json.dumps({{"assets": consorcio_assets.__file__, "command": client.command,
+        print(json.dumps({"assets": consorcio_assets.__file__, "command": client.command,
                           "job": importlib.util.find_spec("consorcio_glue").origin, "run": run["JobRunState"],
-                          "error": run.get("ErrorMessage")}}))
+                          "error": run.get("ErrorMessage")}))
     """)
     arguments = json.dumps(_segmento(tmp_path / "lake", fresh_db))
     done = _run([sys.executable, "-c", script, arguments], installed, tmp_path, {URL_ENV: fresh_db})
