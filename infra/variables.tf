@@ -202,7 +202,7 @@ variable "glue_worker_type" {
 }
 
 variable "glue_number_of_workers" {
-  description = "Workers per job run (one is the Spark driver): executor cores = (workers - 1) x 4 on G.1X, one COPY stream each. Size by the capacity model in bench/README.md: ~2 for the 1M-simulação tables, 10 for 100M rows in ~20 min; keep (workers - 1) x 4 x max_concurrent_runs under what the Aurora writer absorbs (about 2 COPY streams per writer vCPU)."
+  description = "Workers per job run (one is the Spark driver): executor cores = (workers - 1) x 4 on G.1X, one COPY stream each. Size by the capacity model in bench/README.md: 2 (Glue's minimum) loads 100M rows within an hour even at the measured lower bound, 5 a 1B-row table; keep (workers - 1) x 4 x max_concurrent_runs under what the Aurora writer absorbs (about 2 COPY streams per writer vCPU)."
   type        = number
   default     = 3
 }
