@@ -58,6 +58,8 @@ def test_quick_bench_reports_every_figure(tmp_path, fresh_db, dagster_db, monkey
     assert {t["key"] for t in result["targets"]} >= {t.key for t in TARGETS if "single_stream" not in t.key}
     table = capsys.readouterr().out
     assert "| extract (DMS engine) |" in table and "pandas to_sql()" in table
+    assert result["stages"]["aurora_load"]["spark_rows_per_s"] > 0  # the dev extra brings pyspark; Java is there
+    assert "| Aurora load on Spark, local[2] (transform included) |" in table
 
 
 def _stage(rows, seconds, peak=100.0, size=0):
@@ -95,6 +97,19 @@ def test_report_takes_medians_and_same_run_ratios():
     assert met["stages.aurora_load.vs_copy_floor"] is False and met["peak_rss_mb.baseline.growth"] is False
     assert met["end_to_end.seconds"] is None  # promised at 1M simulações only
     assert "| extract (DMS engine) | 500 rows/s" in report.markdown(result)
+
+
+def test_the_spark_row_sits_beside_the_in_process_load_on_the_same_runs():
+    from consorcio_assets.bench import report
+
+    runs = [{**_run(s), "aurora_load_spark": _stage(1000, 4 * s, 300.0)} for s in (1.0, 2.0, 4.0)]
+    result = report.build(runs, {"simulacoes": 10, "rows_total": 900, "tables": {}}, {})
+    load = result["stages"]["aurora_load"]
+    assert load["spark_rows_per_s"] == 125.0 and load["spark_vs_in_process"] == 0.25
+    assert ("| Aurora load on Spark, local[2] (transform included) | 125 [62.5–250] rows/s, 300 MB (driver) | the "
+            "in-process path (row above) | 500 [250–1,000] rows/s | 0.25× |") in report.markdown(result)
+    assert "spark_rows_per_s" not in report.build([_run(1.0)], {"simulacoes": 10, "rows_total": 900, "tables": {}},
+                                                  {})["stages"]["aurora_load"]
 
 
 def test_profile_ranks_functions_by_self_and_inclusive_samples():
