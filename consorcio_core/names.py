@@ -11,4 +11,4 @@ NO_REJECTED_ROWS = "no_rejected_rows"
 REJECTS_TABLE = "consorcio_rejects"
 
 #: version of the table spec's layout (`consorcio_assets.glue.spec`); the job refuses any other
-SPEC_VERSION = 1
+SPEC_VERSION = 2

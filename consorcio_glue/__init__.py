@@ -13,8 +13,12 @@ without it the whole table streams through this process (`consorcio_glue.load`).
 Actions (`--action`):
   load      read raw/<schema>/<Table>/LOAD*.parquet|csv, transform by the spec, write transformed/<table>/
             part-NNNNN.parquet (temporary prefix, then swapped in) and load Aurora: binary COPY into a
-            staging table, constraints and indexes after the data, then one transaction swaps it in.
+            staging table, constraints and indexes after the data, then one transaction swaps it in
+            (`--swap deferred`: the finished staging table is left for the batch's `publish` run).
   validate  VALIDATE the foreign keys left NOT VALID by the swaps of a batch of tables.
+  publish   swap every table a batch staged (`load --swap deferred`) in ONE transaction, foreign keys validated
+            before it commits; any failure rolls all of them back. The staged tables are dropped either way
+            (`--discard true`: only dropped, after a failed load elsewhere in the batch).
 
 Arguments (Glue job arguments, `--name value`; Glue's own --JOB_ID etc. are ignored):
   --table-spec        the spec: inline JSON, or s3://, file:// or a path to it
@@ -31,7 +35,14 @@ Arguments (Glue job arguments, `--name value`; Glue's own --JOB_ID etc. are igno
                       for the batch's closing `--action validate` run)
   --target-secret-id  Secrets Manager secret with host/port/username/password/dbname (AWS)
   --target-url-env    name of an environment variable holding a libpq URL (local runs)
-  --tables            validate: comma-separated target tables whose foreign keys to validate (default all)
+  --tables            validate: comma-separated target tables whose foreign keys to validate (default all);
+                      publish: the batch's staged tables, parents first
+  --swap              immediate (default: the load swaps its table in) or deferred (the load leaves the finished
+                      staging table for the batch's closing `--action publish` run)
+  --batch-tables      deferred: the tables staged by the same batch (a child's keys are validated against their
+                      staged parents; in reject mode rows whose parent is not staged are rejected too)
+  --staging-schema    publish: where the batch staged its tables (default consorcio_staging)
+  --discard           publish: drop the batch's staged tables without swapping anything (default false)
   --run-id            recorded with rejected rows
   --report-checks     report the `no_rejected_rows` asset check through Pipes (default true)
   --spark             auto (default: Spark when a Spark runtime is there), on or off

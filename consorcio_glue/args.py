@@ -6,7 +6,8 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 
-ACTIONS = ("load", "validate")
+ACTIONS = ("load", "validate", "publish")
+SWAPS = ("immediate", "deferred")
 STAGES = frozenset({"transformed", "aurora"})
 SPARK_MODES = ("auto", "on", "off")
 
@@ -30,7 +31,11 @@ class JobArgs:
     fk_validation: str = "immediate"  # or deferred: left NOT VALID for the batch's `validate` run
     target_secret_id: str | None = None
     target_url_env: str | None = None
-    tables: str = ""
+    tables: str = ""  # validate: whose foreign keys (default all); publish: the batch's staged tables, parents first
+    swap: str = "immediate"  # or deferred: the load leaves its finished staging table for the batch's publish run
+    batch_tables: frozenset[str] = frozenset()  # deferred: the targets the same batch stages
+    staging_schema: str = "consorcio_staging"  # publish: where the batch staged its tables
+    discard: bool = False  # publish: only drop the batch's staged tables (a load of the batch failed)
     schema: str = "consorcio"
     run_id: str = ""
     report_checks: bool = True
@@ -66,6 +71,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--target-secret-id")
     p.add_argument("--target-url-env")
     p.add_argument("--tables", default="")
+    p.add_argument("--swap", choices=SWAPS, default="immediate")
+    p.add_argument("--batch-tables", default="")
+    p.add_argument("--staging-schema", default="consorcio_staging")
+    p.add_argument("--discard", default="false")
     p.add_argument("--schema", default="consorcio")
     p.add_argument("--run-id", default="")
     p.add_argument("--report-checks", default="true")
@@ -85,6 +94,8 @@ def parse_args(argv: list[str]) -> JobArgs:
         csv_header=_bool(ns.csv_header), extra_columns=tuple(c for c in ns.extra_columns.split(",") if c),
         on_invalid=ns.on_invalid, copy_streams=max(1, ns.copy_streams), batch_rows=ns.batch_rows,
         part_rows=ns.part_rows, fk_validation=ns.fk_validation, target_secret_id=ns.target_secret_id,
-        target_url_env=ns.target_url_env, tables=ns.tables, schema=ns.schema, run_id=ns.run_id,
+        target_url_env=ns.target_url_env, tables=ns.tables, swap=ns.swap,
+        batch_tables=frozenset(t for t in ns.batch_tables.split(",") if t), staging_schema=ns.staging_schema,
+        discard=_bool(ns.discard), schema=ns.schema, run_id=ns.run_id,
         report_checks=_bool(ns.report_checks), spark=ns.spark,
     )

@@ -19,6 +19,7 @@ from consorcio_core.resilience import boto_config, retry, transient_postgres
 from .args import JobArgs
 from .errors import LOG, JobError, no_values
 from .keys import plain
+from .owner import require_owner
 from .spec import Spec
 from .transformed import rejects_table
 
@@ -59,12 +60,16 @@ def connect(dsn: str, name: str, autocommit: bool = True) -> psycopg.Connection:
                  transient=transient_postgres, what=f"{name}: connecting to PostgreSQL", log=LOG)
 
 
+VALUE_DETAILS = ("Key (", "Failing row contains")  # PostgreSQL details that quote a row's values
+
+
 def pg_error(err: Exception) -> str:
     """A PostgreSQL error without the row text COPY puts in its context (it may hold PII)."""
     diag = getattr(err, "diag", None)
     if diag is None or diag.message_primary is None:
         return no_values(str(err))
-    detail = f": {diag.message_detail}" if diag.message_detail and "Key (" not in diag.message_detail else ""
+    detail = diag.message_detail or ""
+    detail = f": {detail}" if detail and not any(quoted in detail for quoted in VALUE_DETAILS) else ""
     return f"{diag.message_primary}{detail}{_copy_position(diag.context or '')}"
 
 
@@ -101,7 +106,8 @@ def prepare_staging(conn: psycopg.Connection, spec: Spec) -> None:
         conn.execute("SELECT pg_advisory_xact_lock(hashtextextended('consorcio.ddl', 0))")
         conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(spec.schema)))
         conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(spec.staging_schema)))
-    conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(spec.staging_id))
+    # CASCADE: a staged child of a batch that never published (killed) may still reference this staging table
+    conn.execute(sql.SQL("DROP TABLE IF EXISTS {} CASCADE").format(spec.staging_id))
     run_ddl(conn, spec.ddl["create"])
 
 
@@ -179,20 +185,30 @@ def reject_check(conn: psycopg.Connection, spec: Spec, item: dict) -> list[dict]
              "reason": f"violates check constraint {item['name']}"} for r in rows]
 
 
-def add_foreign_keys(conn: psycopg.Connection, spec: Spec) -> None:
+def parent_relation(conn: psycopg.Connection, spec: Spec, fk: dict, batch: frozenset[str]) -> str:
+    """The table a staged child's key references: itself, the parent staged by the same batch, or the live one."""
+    if fk["parent"] == spec.table_id.as_string(conn):
+        return spec.staging_id.as_string(conn)
+    if fk.get("parent_table") in batch:
+        return sql.Identifier(spec.staging_schema, fk["parent_table"]).as_string(conn)
+    return fk["parent"]
+
+
+def add_foreign_keys(conn: psycopg.Connection, spec: Spec, batch: frozenset[str] = frozenset()) -> None:
     """Before the swap, the new table's own foreign keys, validated on the staging table: one pass each, and
-    the key moves with the table, so nothing is left to validate after the swap (parents are loaded first).
-    A row without its parent fails the load here, naming the first keys, while the previous table stays."""
+    the key moves with the table, so nothing is left to validate after the swap (parents are loaded first;
+    a parent staged by the same batch is the one referenced). A row without its parent fails the load here,
+    naming the first keys, while the previous table stays."""
     staging = spec.staging_id.as_string(conn)
     for fk in spec.ddl["foreign_keys"]:
-        parent = staging if fk["parent"] == spec.table_id.as_string(conn) else fk["parent"]
-        if not _exists(conn, parent):
+        parent = parent_relation(conn, spec, fk, batch)
+        if not relation_exists(conn, parent):
             LOG.warning("%s: parent %s of %s is not loaded yet; the key is added when it is", spec.target,
                         fk["parent"], fk["name"])
             continue
         try:
             conn.execute(sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} FOREIGN KEY ({}) REFERENCES {} ({})").format(
-                spec.staging_id, sql.Identifier(fk["name"]), keys_sql(fk["columns"]), _qualified(parent),
+                spec.staging_id, sql.Identifier(fk["name"]), keys_sql(fk["columns"]), relation(parent),
                 keys_sql(fk["parent_columns"])))
         except psycopg.errors.ForeignKeyViolation:
             count, keys = orphans(conn, staging, fk["columns"], parent, fk["parent_columns"], spec.target_primary_key)
@@ -211,11 +227,11 @@ def own_foreign_keys(conn: psycopg.Connection, table: str) -> dict[str, bool]:
 # turned into it with `sql.Identifier(...).as_string`. Never built by joining raw names with a dot.
 
 
-def _exists(conn: psycopg.Connection, qualified: str) -> bool:
+def relation_exists(conn: psycopg.Connection, qualified: str) -> bool:
     return conn.execute("SELECT to_regclass(%s) IS NOT NULL", (qualified,)).fetchone()[0]
 
 
-def _qualified(name: str) -> sql.Composable:
+def relation(name: str) -> sql.Composable:
     return sql.SQL(name)
 
 
@@ -224,12 +240,12 @@ def orphans(conn, child: str, cols: list[str], parent: str, pcols: list[str], ke
     match = sql.SQL(" AND ").join(sql.SQL("p.{} = c.{}").format(sql.Identifier(p), sql.Identifier(c))
                                   for c, p in zip(cols, pcols))
     where = sql.SQL("{nn} AND NOT EXISTS (SELECT 1 FROM {p} p WHERE {m})").format(
-        nn=not_null, p=_qualified(parent), m=match)
-    count = conn.execute(sql.SQL("SELECT count(*) FROM {c} c WHERE {w}").format(c=_qualified(child), w=where)).fetchone()[0]
+        nn=not_null, p=relation(parent), m=match)
+    count = conn.execute(sql.SQL("SELECT count(*) FROM {c} c WHERE {w}").format(c=relation(child), w=where)).fetchone()[0]
     if not count:
         return 0, ""
     rows = conn.execute(sql.SQL("SELECT {k} FROM {c} c WHERE {w} LIMIT 5").format(
-        k=sql.SQL(", ").join(sql.SQL("c.{}").format(sql.Identifier(k)) for k in key), c=_qualified(child), w=where)).fetchall()
+        k=sql.SQL(", ").join(sql.SQL("c.{}").format(sql.Identifier(k)) for k in key), c=relation(child), w=where)).fetchall()
     return count, ", ".join("(" + ", ".join(f"{k}={v}" for k, v in zip(key, r)) + ")" for r in rows)
 
 
@@ -247,7 +263,7 @@ def swap(conn: psycopg.Connection, spec: Spec, rejects: list[dict] | None, run_i
     table = spec.table_id.as_string(conn)
     with conn.transaction():
         conn.execute("SET LOCAL lock_timeout = '120s'")
-        exists = _exists(conn, table)
+        exists = relation_exists(conn, table)
         incoming, views = [], []
         if exists:
             conn.execute(sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(spec.table_id))
@@ -256,7 +272,7 @@ def swap(conn: psycopg.Connection, spec: Spec, rejects: list[dict] | None, run_i
                 "WHERE contype = 'f' AND confrelid = %s::regclass AND conrelid <> confrelid ORDER BY conname",
                 (table,)).fetchall()
             for name, child, _ in incoming:
-                conn.execute(sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(_qualified(child), sql.Identifier(name)))
+                conn.execute(sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(relation(child), sql.Identifier(name)))
             views = dependent_views(conn, table)
             for view in reversed(views):
                 conn.execute(view.drop)
@@ -267,18 +283,18 @@ def swap(conn: psycopg.Connection, spec: Spec, rejects: list[dict] | None, run_i
         own = own_foreign_keys(conn, table)  # added on the staging table; NOT VALID if a parent swap raced it
         touched += [(table, name) for name, valid in own.items() if not valid]
         for fk in spec.ddl["foreign_keys"]:
-            if fk["name"] not in own and _exists(conn, fk["parent"]):
+            if fk["name"] not in own and relation_exists(conn, fk["parent"]):
                 conn.execute(fk["sql"])
                 touched.append((table, fk["name"]))
         done = set()
         for name, child, definition in incoming:
             definition = definition.removesuffix(" NOT VALID")
             conn.execute(sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {} NOT VALID").format(
-                _qualified(child), sql.Identifier(name), sql.SQL(definition)))
+                relation(child), sql.Identifier(name), sql.SQL(definition)))
             touched.append((child, name))
             done.add(name)
         for fk in spec.ddl["incoming_foreign_keys"]:
-            if fk["name"] not in done and _exists(conn, fk["child"]):
+            if fk["name"] not in done and relation_exists(conn, fk["child"]):
                 conn.execute(fk["sql"])
                 touched.append((fk["child"], fk["name"]))
         if rejects is not None:
@@ -288,6 +304,7 @@ def swap(conn: psycopg.Connection, spec: Spec, rejects: list[dict] | None, run_i
             if failures:
                 raise JobError(f"{spec.target}: foreign keys would not hold after the swap, which is rolled back: "
                                + "; ".join(failures))
+        require_owner(spec.target)  # last look before the commit: a dead run's load is rolled back
     return [] if validate else touched
 
 
@@ -308,10 +325,10 @@ class DependentView:
 
     @property
     def drop(self) -> sql.Composable:
-        return sql.SQL("DROP {} {}").format(sql.SQL(self.keyword), _qualified(self.name))
+        return sql.SQL("DROP {} {}").format(sql.SQL(self.keyword), relation(self.name))
 
     def recreate(self, conn: psycopg.Connection) -> None:
-        name = _qualified(self.name)
+        name = relation(self.name)
         conn.execute(sql.SQL("CREATE {} {} AS {}").format(sql.SQL(self.keyword), name,
                                                            sql.SQL(self.definition.rstrip().rstrip(";"))))
         conn.execute(sql.SQL("ALTER {} {} OWNER TO {}").format(sql.SQL(self.keyword), name, sql.Identifier(self.owner)))
@@ -370,7 +387,7 @@ def validate_constraints(conn: psycopg.Connection, constraints: list[tuple[str, 
         try:
             with conn.transaction():  # a savepoint inside the swap: a failure leaves the transaction usable
                 conn.execute(sql.SQL("ALTER TABLE {} VALIDATE CONSTRAINT {}").format(
-                    _qualified(table), sql.Identifier(name)))
+                    relation(table), sql.Identifier(name)))
         except psycopg.errors.UndefinedObject:
             continue  # dropped by a later swap of its parent, which re-added and reported it
         except psycopg.Error as err:

@@ -1,4 +1,4 @@
-"""How a row is named in errors and reject records: its primary key, and a value only for non-PII columns."""
+"""How a row is named in errors and reject records: its primary key, and a value only for columns that are neither PII nor free text."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def plain(value):
 
 
 def value_hint(c: Col, batch: pa.RecordBatch, row: int) -> str:
-    if c.pii:
+    if c.confidential:
         return ""
     try:
         value = batch.column(c.source)[row].as_py()

@@ -18,6 +18,7 @@ from .aurora import (add_foreign_keys, connect, conninfo, drop_staging, finish_s
                      pg_error, prepare_staging, swap, table_lock, validate_constraints)
 from .errors import LOG, JobError
 from .pipes import report_aurora, report_transformed
+from .publish import record_staged, reject_orphans
 from .raw import RawBatch, RawRejects, raw_files, read_csv, read_parquet
 from .spec import Spec, load_spec
 from .streams import BackgroundWriter, IngestStreams
@@ -86,7 +87,8 @@ class TableLoad:
     """One table's run. The data streams once: raw files → transform → the transformed zone's temporary
     prefix and the COPY streams into the staging table. Then keys, checks and indexes are built, Aurora is
     swapped in one transaction, and only then the transformed prefix is swapped: a failure anywhere leaves
-    both the transformed zone and Aurora as they were."""
+    both the transformed zone and Aurora as they were. With `--swap deferred` both swaps are left to the batch's
+    publish run (`consorcio_glue.publish`): the finished staging table and transformed prefix are recorded."""
 
     def __init__(self, args: JobArgs, spec: Spec, lake: LakeFiles, control: psycopg.Connection | None, dsn: str | None):
         self.args, self.spec, self.lake, self.control, self.dsn = args, spec, lake, control, dsn
@@ -157,13 +159,24 @@ class TableLoad:
             self.rejects = read_transformed_rejects(self.lake, spec)
         mark = time.perf_counter()
         rows = self.copier.rows - finish_staging(control, spec, args, self.rejects)
-        add_foreign_keys(control, spec)
+        deferred = args.swap == "deferred"
+        batch = args.batch_tables if deferred else frozenset()
+        if deferred and args.on_invalid == "reject":
+            rows -= reject_orphans(control, spec, batch, self.rejects)
+        add_foreign_keys(control, spec, batch)
         build = time.perf_counter() - mark
         LOG.info("%s: keys, checks and indexes built in %.2fs", spec.target, build)
         mark = time.perf_counter()
-        touched = swap(control, spec, self.rejects, args.run_id, validate=args.fk_validation == "immediate")
+        if deferred:  # the batch's publish run swaps it, with the batch's other tables
+            transformed = self.lake.relative(self.writer.tmp) if self.writer else None
+            record_staged(control, spec, self.rejects, args.run_id, transformed)
+            touched = []
+            LOG.info("%s: staged for the batch's publish", spec.target)
+        else:
+            touched = swap(control, spec, self.rejects, args.run_id, validate=args.fk_validation == "immediate")
         swapped = time.perf_counter() - mark
-        LOG.info("%s: swapped in %.3fs", spec.target, swapped)
+        if not deferred:
+            LOG.info("%s: swapped in %.3fs", spec.target, swapped)
         seconds = self.stats.seconds()
         return {"rows_written": rows, "rows_rejected": len(self.rejects), "rows_read": self.stats.rows_read,
                 "bytes_copied": self.copier.bytes, "copy_streams": args.copy_streams, "seconds": round(seconds, 3),
@@ -172,7 +185,7 @@ class TableLoad:
                 "database": control.info.dbname, "foreign_keys_not_valid": len(touched)}
 
     def publish_transformed(self) -> dict:
-        out = self.writer.commit()
+        out = self.writer.commit(swap=self.args.swap != "deferred" or not self.aurora)
         return {**out, "rows_read": self.stats.rows_read, "rows_rejected": self.stats.rows_rejected,
                 "files_read": self.stats.files_read, "bytes_read": self.stats.bytes_read,
                 "seconds": round(self.stats.seconds(), 3)}

@@ -16,10 +16,12 @@ from .pipes import open_pipes
 
 def run(args: JobArgs, pipes) -> dict:
     """The action, on Spark when there is a Spark runtime (or `--spark on`), else in this process."""
-    from . import load, spark
+    from . import load, publish, spark
 
     if args.action == "validate":
         return load.validate_batch(args, pipes)
+    if args.action == "publish":
+        return publish.publish_batch(args, pipes)
     if spark.wanted(args):
         return spark.load_table(args, pipes)
     return load.load_table(args, pipes)

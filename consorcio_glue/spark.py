@@ -7,7 +7,9 @@ executor cores; each partition transforms its items with the same code as the in
 (`part-<item>.parquet`: a retried task overwrites its own) and binary-COPYs its rows into the staging table over
 its own connection, committed once its share is in. The driver prepared the staging table before and, after
 every partition succeeded, finishes it (keys, foreign keys, VACUUM (ANALYZE)) and swaps it in one transaction,
-exactly as the in-process path (`load.TableLoad`). Any executor's failure fails the run: the staging table is
+exactly as the in-process path (`load.TableLoad`), or with `--swap deferred` records the staged table (and the
+temporary prefix) for the batch's publish run. The COPY leaves generated columns to PostgreSQL
+(`Spec.copy_columns`). Any executor's failure fails the run: the staging table is
 dropped and the temporary prefix deleted, so the previous table and transformed zone stay.
 
 Executors resolve the target themselves (`--target-secret-id` or `--target-url-env`): no password travels in a

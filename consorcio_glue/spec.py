@@ -50,11 +50,19 @@ class Col:
     scale: int | None = None
     pii: bool = False
     offset_column: str | None = None
+    free_text: bool = False  # typed by a person (Observacao): may hold anything, so handled like PII
+    generated: bool = False  # PostgreSQL computes it: not copied
 
     @staticmethod
     def of(d: dict) -> "Col":
         return Col(d["source"], d["target"], d["family"], d["arrow"], d["postgres_type"], d["nullable"],
-                   d.get("length"), d.get("precision"), d.get("scale"), d.get("pii", False), d.get("offset_column"))
+                   d.get("length"), d.get("precision"), d.get("scale"), d.get("pii", False), d.get("offset_column"),
+                   d.get("free_text", False), d.get("generated", False))
+
+    @property
+    def confidential(self) -> bool:
+        """Values never shown (messages, rejects, logs): customer PII and free text."""
+        return self.pii or self.free_text
 
     def dms_type(self) -> pa.DataType:
         """The Arrow type DMS writes for the column (the catalog's type-mapping table)."""
@@ -138,3 +146,8 @@ class Spec:
 
     def target_columns(self) -> list[str]:
         return self.target_schema().names
+
+    def copy_columns(self) -> list[str]:
+        """The columns the COPY writes: all but those PostgreSQL generates."""
+        generated = {c.target for c in self.columns if c.generated}
+        return [n for n in self.target_columns() if n not in generated]

@@ -102,15 +102,17 @@ def copy_stream(dsn: str, spec: Spec, stream: str, batches: Iterable[pa.RecordBa
                 sent: Callable[[int], None] = lambda nbytes: None) -> int:
     """`batches` into the staging table as one binary COPY over its own connection, committed once all are in;
     returns the rows copied. A refused value fails naming the table, the stream and the column, never the value."""
+    columns = spec.copy_columns()  # generated columns are PostgreSQL's to compute
     statement = sql.SQL("COPY {}.{} ({}) FROM STDIN (FORMAT binary)").format(
-        sql.Identifier(spec.staging_schema), sql.Identifier(spec.target), keys_sql(spec.target_schema().names))
+        sql.Identifier(spec.staging_schema), sql.Identifier(spec.target), keys_sql(columns))
+    select = len(columns) != len(spec.target_columns())
     try:
         with connect(dsn, f"{spec.target}#{stream}", autocommit=False) as conn:
             with conn.cursor() as cur:
                 with cur.copy(statement) as copy:
                     copy.write(COPY_HEADER)
                     for batch in batches:
-                        data = copy_rows(batch)
+                        data = copy_rows(batch.select(columns) if select else batch)
                         copy.write(data)
                         sent(data.nbytes)
                     copy.write(COPY_TRAILER)

@@ -74,12 +74,15 @@ class TransformedWriter:
             table = rejects_table(rejects, self.spec.target, run_id="")
             pq.write_table(table, f"{self.tmp}/_rejects.parquet", filesystem=self.lake.fs)
 
-    def commit(self) -> dict:
+    def commit(self, swap: bool = True) -> dict:
+        """Close the parts and swap them in; `swap=False` leaves them under the temporary prefix for the batch's
+        publish run (which swaps them once Aurora has committed)."""
         if self.writer is None and not self.parts:
             self._open()
         self.close_part()
         size = sum(self.lake.fs.get_file_info(p).size for p in self.parts)
-        swap_prefix(self.lake, self.tmp, self.final)
+        if swap:
+            swap_prefix(self.lake, self.tmp, self.final)
         return {"files": len(self.parts), "bytes": size, "rows": self.rows,
                 "uri": self.lake.uri_of(self.final)}
 
