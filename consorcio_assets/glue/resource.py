@@ -263,13 +263,24 @@ class GlueResource(ResourceWithBoto3Configuration):
         runs = dict(self._active)
         if not runs:
             return
-        response = self.glue_client().batch_stop_job_run(JobName=self.effective_job_name, JobRunIds=list(runs))
-        for stopped in response.get("SuccessfulSubmissions", []):
-            log.warning(f"{runs[stopped['JobRunId']]}: Glue run {stopped['JobRunId']} stopped: the Dagster run was "
-                        "terminated before it finished")
+        client = self.glue_client()
+        response = client.batch_stop_job_run(JobName=self.effective_job_name, JobRunIds=list(runs))
+        stopped = [s["JobRunId"] for s in response.get("SuccessfulSubmissions", [])]
         for error in response.get("Errors", []):
+            # the run the interrupted thread waited on was stopped by Pipes (forward_termination) just before
+            if self._run_state(client, error["JobRunId"]) in ("STOPPING", "STOPPED"):
+                stopped.append(error["JobRunId"])
+                continue
             log.warning(f"{runs.get(error['JobRunId'], '?')}: Glue run {error['JobRunId']} could not be stopped: "
                         f"{error.get('ErrorDetail', {}).get('ErrorMessage', '')}")
+        for run_id in stopped:
+            log.warning(f"{runs[run_id]}: Glue run {run_id} stopped: the Dagster run was terminated before it finished")
+
+    def _run_state(self, client, run_id: str) -> str | None:
+        try:
+            return client.get_job_run(JobName=self.effective_job_name, RunId=run_id)["JobRun"]["JobRunState"]
+        except Exception:  # noqa: BLE001 - only decides which warning to log
+            return None
 
     def _warn_without_cloudwatch(self, context, recorder: _RunIds, what: str) -> None:
         if not self.is_aws:
