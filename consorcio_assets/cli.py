@@ -252,7 +252,6 @@ def cmd_cutover(args) -> int:
     if not args.rehearse:
         raise UsageError("only the rehearsal is automated: consorcio cutover --rehearse "
                          "(the switch itself: README, Cutover)")
-    instance_env()
     evidence, report = rehearse_current(Path(args.out))
     for reason in evidence.reasons:
         print(f"  {reason}")
@@ -361,7 +360,7 @@ NO_HOME = ("docs", "settings", "bench")
 #: commands whose stdout is for scripts: the home goes unsaid
 QUIET = ("db-url", "summary")
 #: commands that connect to the target or Dagster's storage: checked reachable first
-CONNECTS = ("run", "summary", "verify", "ui", "db-url", "cutover")
+CONNECTS = ("run", "summary", "verify", "ui", "db-url")
 #: commands that move or check data: the source and the pseudonymisation key are checked first
 STARTS_WORK = ("run", "verify")
 
