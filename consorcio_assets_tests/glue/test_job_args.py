@@ -29,6 +29,32 @@ def test_glue_style_arguments_become_typed_fields():
         args.stages = frozenset({"transformed"})
 
 
+def test_batch_publish_arguments():
+    args = parse_args(["--action", "publish", "--tables", "segmento,grupo", "--discard", "true",
+                       "--staging-schema", "stg"])
+    assert (args.action, args.discard, args.staging_schema) == ("publish", True, "stg")
+    load = parse_args(["--swap", "deferred", "--batch-tables", "segmento,,grupo"])
+    assert load.swap == "deferred" and load.batch_tables == frozenset({"segmento", "grupo"})
+    assert (JobArgs().swap, JobArgs().discard, JobArgs().batch_tables) == ("immediate", False, frozenset())
+
+
+def test_the_swap_needs_the_run_owner_alive(monkeypatch):
+    """CONSORCIO_RUN_OWNER names the `consorcio run` process (pid and start ticks): gone, the job must not swap."""
+    import os
+
+    from consorcio_assets.runs import OWNER_ENV, identity
+    from consorcio_glue.owner import require_owner
+
+    monkeypatch.delenv(OWNER_ENV, raising=False)
+    require_owner("segmento")  # no owner: a Dagster-launched or AWS run
+    monkeypatch.setenv(OWNER_ENV, identity())
+    require_owner("segmento")
+    for gone in (f"{os.getpid()}:1", "999999999:1"):  # a reused pid (other start), a pid that does not exist
+        monkeypatch.setenv(OWNER_ENV, gone)
+        with pytest.raises(JobError, match=r"^segmento: the run that started this job is gone .*not swapping"):
+            require_owner("segmento")
+
+
 @given(st.sets(st.sampled_from(["transformed", "aurora"]), min_size=1))
 def test_stages_parse_in_any_order(stages):
     assert parse_args(["--stages", ",".join(sorted(stages, reverse=True))]).stages == stages

@@ -121,3 +121,32 @@ def test_a_failing_executor_leaves_the_previous_table(migrated, tmp_path):
     assert transformed(lake, table).equals(zone)
     assert sorted(p.name for p in (lake / "transformed").iterdir()) == [table.target_name]  # no temporary prefix
     assert fetch(url, "SELECT count(*) FROM pg_tables WHERE schemaname = 'consorcio_staging'")[0][0] == 0
+
+
+def _relation_id(url: str, table: str) -> int:
+    return fetch(url, f"SELECT 'consorcio.{table}'::regclass::oid")[0][0]
+
+
+def test_a_deferred_swap_stages_the_table_until_the_batch_publishes(migrated):
+    """`--swap deferred` on Spark: the driver records the staging table and the executors' parts for the batch's
+    publish run instead of swapping; the table and the transformed zone change when that run swaps them."""
+    url, lake, rows = migrated
+    table = CAT["Simulacao"]
+    name, batch = table.target_name, f"spark-{uuid.uuid4().hex[:8]}"
+    before, zone, live = digest(url, name), transformed(lake, table), _relation_id(url, name)
+    out = spark_run(lake, table, rows[table.name], "--part-rows", str(rows[table.name] // 3 + 1), "--swap", "deferred",
+                    "--batch-tables", name, "--run-id", batch)
+    assert out["aurora"]["rows_written"] == rows[table.name] and out["transformed"]["files"] > 1
+    [(staged, prefix)] = fetch(url, "SELECT table_name, transformed FROM consorcio_staging._staged "
+                                    "WHERE batch_id = %s", (batch,))
+    assert staged == name and (lake / prefix / "part-00000.parquet").is_file()  # the parts wait, not swapped
+    assert _relation_id(url, name) == live  # the previous table is still the one readers see
+
+    published = run(parse_args(["--action", "publish", "--tables", name, "--run-id", batch, "--lake-uri",
+                                lake.as_uri(), "--target-url-env", URL_ENV]), None)
+    assert published["published"] == [name]
+    assert _relation_id(url, name) != live and digest(url, name) == before
+    assert transformed(lake, table).equals(zone) and not (lake / prefix).exists()
+    assert fetch(url, "SELECT count(*) FROM consorcio_staging._staged")[0][0] == 0
+    assert fetch(url, "SELECT count(*) FROM pg_tables WHERE schemaname = 'consorcio_staging' "
+                      "AND tablename <> '_staged'")[0][0] == 0
