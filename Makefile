@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test ui docs bench verify stop clean lock
+.PHONY: run test ui docs bench verify stop clean lock glue-wheel
 PORT ?= 3000
 
 ## Seed the embedded source (first time only), run the whole migration with all checks, print a summary.
@@ -22,7 +22,13 @@ test: $(STAMP)
 	bash infra/install-checkov.sh
 	bash consorcio_assets_tests/ui/install-chromium.sh
 	bash docs/install-graphviz.sh
+	bash consorcio_assets_tests/glue/install-java.sh
+	$(BIN)/python -m consorcio_assets.glue.wheel
 	$(BIN)/python -m pytest -n 2 -q -p no:cacheprovider
+
+## The Glue job's wheel (consorcio_glue + consorcio_core) for --extra-py-files: dist/glue/consorcio_glue-<version>-py3-none-any.whl.
+glue-wheel: $(STAMP)
+	$(BIN)/python -m consorcio_assets.glue.wheel
 
 ## Dagster UI (webserver + daemon) on http://127.0.0.1:$(PORT) with the PostgreSQL-backed instance (make ui PORT=3001).
 ui: $(STAMP)

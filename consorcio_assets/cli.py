@@ -23,6 +23,7 @@ PROJECT_NAME = "consorcio-migration"
 HOME_DIR = ".data"
 #: seconds a reachability check of a configured PostgreSQL waits before saying it cannot connect
 CONNECT_TIMEOUT = 3
+INTERRUPTED = 130  # exit status of a command stopped by Ctrl-C (128 + SIGINT), as `run_and_follow` returns it
 
 
 class UsageError(Exception):
@@ -187,8 +188,8 @@ def cmd_run(args) -> int:
     config = Path(__file__).with_name("run_config.yaml")
     run_id, code = run_and_follow(args.job, env, settings.home / "logs", config=config)
     ok = print_run_summary(run_id)
-    if code == 130:  # interrupted: the run was canceled (the summary says so)
-        return 130
+    if code == INTERRUPTED:  # Ctrl-C canceled the run: the shell's convention, as for any interrupted command
+        return code
     return 0 if ok and code == 0 else 1
 
 
@@ -393,7 +394,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         print(f"consorcio {args.command}: interrupted", file=sys.stderr)
-        return 130
+        return INTERRUPTED
     except Exception as err:  # one line for the user; --debug shows where
         if args.debug:
             raise

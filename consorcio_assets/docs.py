@@ -138,7 +138,7 @@ def _flowchart(cat: Catalog, defs, endpoint: dict) -> list[str]:
         '  subgraph aws["AWS"]',
         '    dms["AWS DMS<br/>full-load replication task"]',
         f'    raw[("S3 raw zone<br/>{_mermaid_text(f"{raw}/dbo/<Table>/{_raw_file_glob(endpoint)}")}")]',
-        '    glue["AWS Glue job<br/>glue/consorcio_glue_job.py"]',
+        '    glue["AWS Glue job<br/>consorcio_glue (wheel)"]',
         f'    tr[("S3 transformed zone<br/>{_mermaid_text("transformed/<table>/part-*.parquet")}")]',
         f'    aur[("Aurora PostgreSQL<br/>schema {TARGET_SCHEMA}")]',
         "  end",

@@ -11,6 +11,8 @@ from urllib.parse import urlparse
 
 import pyarrow.fs as pafs
 
+from consorcio_core.lake import filesystem
+
 
 @dataclass(frozen=True)
 class Lake:
@@ -22,17 +24,7 @@ class Lake:
 
     def filesystem(self) -> tuple[pafs.FileSystem, str]:
         """(filesystem, root path inside it). S3 endpoint/region come from the usual AWS env vars."""
-        if self.is_s3:
-            import os
-
-            parsed = urlparse(self.uri)
-            fs = pafs.S3FileSystem(
-                endpoint_override=os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL"),
-                region=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
-            )
-            return fs, f"{parsed.netloc}{parsed.path}".rstrip("/")
-        fs, path = pafs.FileSystem.from_uri(self.uri)
-        return fs, path.rstrip("/")
+        return filesystem(self.uri)
 
     def path(self, *parts: str) -> str:
         """Path of `parts` inside the lake's filesystem."""

@@ -7,8 +7,7 @@ import dagster as dg
 from .catalog import Catalog, Table
 from .catalog.descriptions import column_description, offset_description
 
-SQLSERVER, S3_RAW, TRANSFORMED, AURORA = "sqlserver", "s3_raw", "transformed", "aurora"
-STAGES = (SQLSERVER, S3_RAW, TRANSFORMED, AURORA)
+from consorcio_core.names import AURORA, S3_RAW, SQLSERVER, STAGES, TRANSFORMED  # noqa: F401 - shared with the job
 OWNERS = ["team:data-platform"]
 
 

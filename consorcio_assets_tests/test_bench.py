@@ -54,12 +54,14 @@ def test_quick_bench_reports_every_figure(tmp_path, fresh_db, dagster_db, monkey
     assert result["end_to_end"]["status"] == ["SUCCESS"]
     assert result["stages"]["aurora_load"]["sample_rows"] > 0
     labels = result["end_to_end"]["processes"]
-    assert any("consorcio_glue_job.py" in label for label in labels), labels
+    assert any("consorcio_glue" in label for label in labels), labels
     assert {t["key"] for t in result["targets"]} >= {t.key for t in TARGETS if "single_stream" not in t.key}
     table = capsys.readouterr().out
     assert "| extract (DMS engine) |" in table and "pandas to_sql()" in table
     chart = out.with_suffix(".svg").read_text()  # the chart next to the JSON
     assert chart.startswith("<svg") and "ours: Aurora load" in chart and "pandas to_sql()" in chart
+    assert result["stages"]["aurora_load"]["spark_rows_per_s"] > 0  # the dev extra brings pyspark; Java is there
+    assert "| Aurora load on Spark, local[2] (transform included) |" in table
 
 
 def _stage(rows, seconds, peak=100.0, size=0):
@@ -120,6 +122,17 @@ def test_chart_puts_each_stage_beside_its_anchors_on_a_log_scale(tmp_path):
     # log scale: 10× the rows/s is a constant step, so to_sql (100/s) is half the bar of 10,000/s and not 1%
     assert chart._x(100, 10_000) == chart.WIDTH / 2
     assert "1,000 rows/s" in path.read_text()
+def test_the_spark_row_sits_beside_the_in_process_load_on_the_same_runs():
+    from consorcio_assets.bench import report
+
+    runs = [{**_run(s), "aurora_load_spark": _stage(1000, 4 * s, 300.0)} for s in (1.0, 2.0, 4.0)]
+    result = report.build(runs, {"simulacoes": 10, "rows_total": 900, "tables": {}}, {})
+    load = result["stages"]["aurora_load"]
+    assert load["spark_rows_per_s"] == 125.0 and load["spark_vs_in_process"] == 0.25
+    assert ("| Aurora load on Spark, local[2] (transform included) | 125 [62.5–250] rows/s, 300 MB (driver) | the "
+            "in-process path (row above) | 500 [250–1,000] rows/s | 0.25× |") in report.markdown(result)
+    assert "spark_rows_per_s" not in report.build([_run(1.0)], {"simulacoes": 10, "rows_total": 900, "tables": {}},
+                                                  {})["stages"]["aurora_load"]
 
 
 def test_profile_ranks_functions_by_self_and_inclusive_samples():

@@ -26,11 +26,11 @@ def test_the_spec_tells_the_job():
 def test_the_job_never_quotes_free_text():
     import pyarrow as pa
 
-    from consorcio_assets.bench.worker import glue_job_module
+    from consorcio_glue.keys import value_hint
+    from consorcio_glue.spec import Col
 
-    job = glue_job_module()
     cat = catalog()
-    cols = {c["source"]: job.Col.of(c) for c in table_spec(cat["Simulacao"], cat)["columns"]}
+    cols = {c["source"]: Col.of(c) for c in table_spec(cat["Simulacao"], cat)["columns"]}
     batch = pa.record_batch({"Observacao": ["Cliente Fulano CPF 12345678909\x00"], "Situacao": ["X"]})
-    assert job._value_hint(cols["Observacao"], batch, 0) == ""
-    assert job._value_hint(cols["Situacao"], batch, 0) == " (value 'X')"
+    assert value_hint(cols["Observacao"], batch, 0) == ""
+    assert value_hint(cols["Situacao"], batch, 0) == " (value 'X')"

@@ -1,6 +1,10 @@
-# The Glue job: glue/consorcio_glue_job.py uploaded to the lake's scripts prefix, run as a Glue 5.0 (Python 3.11)
-# job in the VPC through a NETWORK connection that places it next to Aurora. Dagster starts one run per table
-# through PipesGlueClient and passes the per-run arguments; the defaults below are infrastructure facts.
+# The Glue job: a Glue 5.0 Spark job (glueetl: Spark 3.5, Python 3.11) in the VPC through a NETWORK connection that
+# places it next to Aurora. Its entry script glue/consorcio_glue_job.py and its code, the wheel `make glue-wheel`
+# builds (consorcio_glue + consorcio_core), are uploaded to the lake's scripts prefix; the wheel goes on
+# --extra-py-files, the third-party packages Glue lacks on --additional-python-modules. On Spark the driver spreads
+# a table's row groups over the executors, each COPYing its share into Aurora (see README "The Glue job on Spark").
+# Dagster starts one run per table through PipesGlueClient and passes the per-run arguments; the defaults below are
+# infrastructure facts.
 
 resource "aws_s3_object" "glue_script" {
   bucket      = aws_s3_bucket.lake.id
@@ -10,6 +14,16 @@ resource "aws_s3_object" "glue_script" {
   kms_key_id  = aws_kms_key.data.arn
 
   content_type = "text/x-python"
+}
+
+resource "aws_s3_object" "glue_wheel" {
+  bucket      = aws_s3_bucket.lake.id
+  key         = local.glue_wheel_key
+  source      = local.glue_wheel_source
+  source_hash = filemd5(local.glue_wheel_source)
+  kms_key_id  = aws_kms_key.data.arn
+
+  content_type = "application/zip"
 }
 
 resource "aws_glue_connection" "aurora" {
@@ -68,6 +82,7 @@ resource "aws_glue_job" "consorcio" {
   default_arguments = {
     "--job-language"                     = "python"
     "--additional-python-modules"        = join(",", var.glue_additional_python_modules)
+    "--extra-py-files"                   = "s3://${aws_s3_bucket.lake.id}/${aws_s3_object.glue_wheel.key}"
     "--enable-continuous-cloudwatch-log" = "true"
     "--enable-metrics"                   = "true"
     "--lake-uri"                         = "s3://${aws_s3_bucket.lake.id}"

@@ -7,6 +7,7 @@ locals {
   archive_objects     = "${aws_s3_bucket.lake.arn}/${local.archive_prefix}/*"
   pipes_objects       = "${aws_s3_bucket.pipes.arn}/*"
   glue_script_arn     = "${aws_s3_bucket.lake.arn}/${local.glue_script_key}"
+  glue_wheel_arn      = "${aws_s3_bucket.lake.arn}/${local.glue_wheel_key}"
   glue_job_arn        = "arn:${local.partition}:glue:${local.region}:${local.account_id}:job/${aws_glue_job.consorcio.name}"
   sqlserver_key_arn   = coalesce(var.sqlserver_secret_kms_key_arn, aws_kms_key.data.arn)
 }
@@ -188,9 +189,9 @@ data "aws_iam_policy_document" "glue" {
     resources = [local.transformed_objects]
   }
   statement {
-    sid       = "ReadItsScript"
+    sid       = "ReadItsScriptAndWheel"
     actions   = ["s3:GetObject"]
-    resources = [local.glue_script_arn]
+    resources = [local.glue_script_arn, local.glue_wheel_arn]
   }
   statement {
     sid       = "PipesContextAndMessages"

@@ -159,3 +159,8 @@ output "dagster_security_group_id" {
   description = "Security group of the Dagster ECS tasks."
   value       = aws_security_group.dagster.id
 }
+
+output "glue_wheel_uri" {
+  description = "S3 URI of the uploaded Glue job wheel (--extra-py-files)."
+  value       = "s3://${aws_s3_bucket.lake.id}/${aws_s3_object.glue_wheel.key}"
+}

@@ -196,21 +196,27 @@ variable "maintenance_window" {
 # --- Glue ----------------------------------------------------------------------------------------------------
 
 variable "glue_worker_type" {
-  description = "Glue worker type of the job."
+  description = "Glue worker type of the job: G.1X (4 vCPU, 16 GB) gives 4 executor cores per worker, each one COPY stream into Aurora; G.2X doubles both per worker."
   type        = string
   default     = "G.1X"
 }
 
 variable "glue_number_of_workers" {
-  description = "Workers per job run; the job is plain Python on the driver, so 2 (Glue's minimum) suffices."
+  description = "Workers per job run (one is the Spark driver): executor cores = (workers - 1) x 4 on G.1X, one COPY stream each. Size by the capacity model in bench/README.md: 2 (Glue's minimum) loads 100M rows within an hour even at the measured lower bound, 5 a 1B-row table; keep (workers - 1) x 4 x max_concurrent_runs under what the Aurora writer absorbs (about 2 COPY streams per writer vCPU)."
   type        = number
-  default     = 2
+  default     = 3
 }
 
 variable "glue_max_concurrent_runs" {
   description = "Concurrent runs of the job; Dagster runs one per table, bounded by this (Glue's max concurrent runs)."
   type        = number
   default     = 4
+}
+
+variable "glue_wheel_version" {
+  description = "Version of the job's wheel (dist/glue/consorcio_glue-<version>-py3-none-any.whl, from `make glue-wheel`): the project's version in pyproject.toml."
+  type        = string
+  default     = "0.1.0"
 }
 
 variable "glue_timeout_minutes" {
@@ -220,9 +226,9 @@ variable "glue_timeout_minutes" {
 }
 
 variable "glue_additional_python_modules" {
-  description = "Python packages Glue installs before the script runs (--additional-python-modules); the script needs pyarrow >= 18 (uuid type), numpy, psycopg 3 and dagster-pipes."
+  description = "Python packages Glue 5.0 installs before the job runs (--additional-python-modules), pinned: the job needs pyarrow >= 18 (uuid type; Glue ships an older one), numpy, psycopg 3 and dagster-pipes; the pins are the versions the job is tested with locally. Its own code comes as the wheel on --extra-py-files."
   type        = list(string)
-  default     = ["pyarrow~=21.0", "psycopg[binary]~=3.2", "dagster-pipes~=1.13.0"]
+  default     = ["pyarrow==25.0.1", "numpy==2.4.6", "psycopg[binary]==3.3.9", "dagster-pipes==1.13.27"]
 
   validation {
     condition     = alltrue([for m in var.glue_additional_python_modules : !strcontains(m, ",")])

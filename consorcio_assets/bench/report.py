@@ -44,6 +44,11 @@ def derive(run: Mapping) -> dict[str, float]:
     if verify:
         out["checks.verify_migration_seconds"] = verify["seconds"]
         out["checks.verify_migration_peak_rss_mb"] = verify["peak_rss_mb"]
+    spark = run.get("aurora_load_spark")
+    if spark:
+        out["aurora_load.spark_rows_per_s"] = spark["rows_per_s"]
+        out["aurora_load.spark_peak_rss_mb"] = spark["peak_rss_mb"]
+        out["aurora_load.spark_vs_in_process"] = _ratio(spark["rows_per_s"], ld["rows_per_s"])
     single = run.get("aurora_load_single_stream")
     if single:
         out["aurora_load.single_stream_rows_per_s"] = single["rows_per_s"]
@@ -235,6 +240,12 @@ def markdown(result: Mapping) -> str:
         rows.append(("Aurora load, one COPY stream", f"{_fig(result, s + 'aurora_load.single_stream_rows_per_s')} rows/s",
                      "server-side COPY FROM csv (floor)", f"{_fig(result, s + 'aurora_load.copy_floor_rows_per_s')} rows/s",
                      _fig(result, s + "aurora_load.single_stream_vs_copy_floor", "×")))
+    if _get(result, s + "aurora_load.spark_rows_per_s") is not None:
+        rows.append(("Aurora load on Spark, local[2] (transform included)",
+                     f"{_fig(result, s + 'aurora_load.spark_rows_per_s')} rows/s, "
+                     f"{_fig(result, s + 'aurora_load.spark_peak_rss_mb', ' MB')} (driver)",
+                     "the in-process path (row above)", f"{_fig(result, s + 'aurora_load.rows_per_s')} rows/s",
+                     _fig(result, s + "aurora_load.spark_vs_in_process", "×")))
     rows.append(("reconciliation (all checks)", f"{_fig(result, s + 'checks.seconds', ' s')}, "
                  f"{_fig(result, s + 'checks.pct_of_load', '%')} of the load", "—", "—", "—"))
     if _get(result, s + "checks.verify_migration_seconds") is not None:

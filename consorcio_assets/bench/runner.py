@@ -227,9 +227,16 @@ def worker(env: Mapping[str, str], task: str, *args: str) -> dict:
     return {**_last_json(measured.stdout), "peak_rss_mb": measured.peak_rss_mb, "wall_seconds": measured.wall_seconds}
 
 
-def glue_stage(env: Mapping[str, str], stages: str, copy_streams: int | None = None) -> dict:
-    extra = ["--copy-streams", str(copy_streams)] if copy_streams else []
+def glue_stage(env: Mapping[str, str], stages: str, copy_streams: int | None = None, spark: bool = False) -> dict:
+    extra = (["--copy-streams", str(copy_streams)] if copy_streams else []) + (["--spark"] if spark else [])
     return worker(env, "glue", "--stages", stages, *extra)
+
+
+def spark_available() -> bool:
+    """pyspark (the `spark` extra) and a Java runtime: the Spark path's row is measured only then."""
+    import importlib.util
+
+    return importlib.util.find_spec("pyspark") is not None and shutil.which("java") is not None
 
 
 def verify_migration(env: Mapping[str, str]) -> dict:
@@ -255,6 +262,8 @@ def one_run(config: BenchConfig, env: Mapping[str, str], rows_total: int, verify
     if not config.quick:
         run["aurora_load_single_stream"] = glue_stage(env, "transformed,aurora", copy_streams=1)
     run["aurora_load"] = glue_stage(env, "transformed,aurora")
+    if spark_available():  # the same data through the job's Spark path, local[2] (Glue runs it on workers)
+        run["aurora_load_spark"] = glue_stage(env, "transformed,aurora", spark=True)
     run["load_floors"] = worker(env, "load-floors", "--sample-rows", str(config.sample_rows))
     return run
 

@@ -62,26 +62,23 @@ def extract() -> dict:
     return _figures(floors.Throughput(rows, seconds, size))
 
 
-def glue_job_module():
-    """The Glue job script, imported as a module (it is a script in `glue/`, not part of the package)."""
-    import importlib.util
-
-    from ..glue.resource import SCRIPT
-
-    spec = importlib.util.spec_from_file_location("consorcio_glue_job", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-def glue(stages: list[str], copy_streams: int | None) -> dict:
-    """Every table through the Glue job, parents first; the closing foreign-key validation when loading."""
+def glue(stages: list[str], copy_streams: int | None, spark: bool = False) -> dict:
+    """Every table through the Glue job, parents first; the closing foreign-key validation when loading.
+    `spark`: the job's Spark path in one local[2] session (started once, outside the timings, as Glue's is)."""
     from ..glue.local_client import argv_of
     from ..glue.resource import GlueResource
     from ..glue.spec import table_spec
+    from consorcio_glue import load as job
+    from consorcio_glue.args import parse_args
+    from consorcio_glue.main import run
 
-    job = glue_job_module()
+    session, startup = None, None
+    if spark:
+        from consorcio_glue.spark import spark_session
+
+        started = time.perf_counter()
+        session = spark_session()
+        startup = time.perf_counter() - started
     resource = GlueResource(copy_streams=copy_streams) if copy_streams else GlueResource.from_env()
     cat = catalog()
     aurora = "aurora" in stages
@@ -89,18 +86,22 @@ def glue(stages: list[str], copy_streams: int | None) -> dict:
     for table in cat.load_order():
         arguments = resource.job_arguments(table_spec(table, cat), stages, run_id="bench", report_checks=False)
         streams = int(arguments["--copy-streams"])
-        args = job.parse_args(argv_of(arguments))
+        args = parse_args(argv_of({**arguments, "--spark": "on" if spark else "off"}))
         started = time.perf_counter()
-        out = job.load_table(args, None)
+        out = run(args, None)
+        streams = out["aurora"]["copy_streams"] if aurora else streams
         seconds += time.perf_counter() - started
         rows += out["aurora"]["rows_written"] if aurora else out["transformed"]["rows"]
     if aurora:
         tables = ",".join(t.target_name for t in cat.load_order())
-        args = job.parse_args(argv_of({"--action": "validate", "--tables": tables, **resource.target_arguments()}))
+        args = parse_args(argv_of({"--action": "validate", "--tables": tables, **resource.target_arguments()}))
         started = time.perf_counter()
         job.validate_batch(args, None)
         seconds += time.perf_counter() - started
-    return {**_figures(floors.Throughput(rows, seconds)), "copy_streams": streams if aurora else None}
+    if session is not None:
+        session.stop()
+    return {**_figures(floors.Throughput(rows, seconds)), "copy_streams": streams if aurora else None,
+            "spark_startup_seconds": startup}
 
 
 def extract_floor(out: Path) -> dict:
@@ -165,6 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("task", choices=["extract", "glue", "extract-floor", "transform-floor", "load-floors"])
     parser.add_argument("--stages", default="transformed,aurora", help="glue: the job's --stages")
     parser.add_argument("--copy-streams", type=int, help="glue: COPY connections per table (default the resource's)")
+    parser.add_argument("--spark", action="store_true", help="glue: the job's Spark path in local[2]")
     parser.add_argument("--out", type=Path, help="scratch directory for the floors' output files")
     parser.add_argument("--sample-rows", type=int, default=100_000)
     args = parser.parse_args(argv)
@@ -172,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.task == "extract":
         result = extract()
     elif args.task == "glue":
-        result = glue(args.stages.split(","), args.copy_streams)
+        result = glue(args.stages.split(","), args.copy_streams, args.spark)
     elif args.task == "extract-floor":
         result = extract_floor(args.out)
     elif args.task == "transform-floor":

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import pyarrow as pa
+from consorcio_core.types import arrow_type  # noqa: F401 - the catalog's Arrow types, shared with the job
 
 
 @dataclass(frozen=True)
@@ -67,12 +67,6 @@ TYPE_RULES: dict[str, TypeRule] = {r.sqlserver: r for r in [
 #: SQL Server spellings that name the same type
 TYPE_ALIASES = {"numeric": "decimal", "integer": "int", "timestamp": "rowversion", "double": "float"}
 
-_ARROW_FACTORIES = {
-    "bool": pa.bool_, "uint8": pa.uint8, "int16": pa.int16, "int32": pa.int32, "int64": pa.int64,
-    "float32": pa.float32, "float64": pa.float64, "date32": pa.date32, "string": pa.string,
-    "binary": pa.binary, "time64[us]": lambda: pa.time64("us"), "timestamp[us]": lambda: pa.timestamp("us"),
-}
-
 
 class UnsupportedTypeError(ValueError):
     pass
@@ -93,12 +87,3 @@ def render(template: str, *, n=None, p=None, s=None, fsp=None) -> str:
     return template.format(
         n=n, p=p, s=s, fsp=fsp, datetime2_duckdb="TIMESTAMP_NS" if (fsp or 0) > 6 else "TIMESTAMP"
     )
-
-
-def arrow_type(name: str, *, p=None, s=None, ms: bool = False) -> pa.DataType:
-    """Arrow type for a rule's arrow template (`ms` for DMS's ParquetTimestampInMillisecond)."""
-    if name.startswith("decimal128"):
-        return pa.decimal128(p, s)
-    if name == "timestamp[us]" and ms:
-        return pa.timestamp("ms")
-    return _ARROW_FACTORIES[name]()

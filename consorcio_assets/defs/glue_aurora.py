@@ -16,6 +16,8 @@ from datetime import timedelta
 
 import dagster as dg
 
+from consorcio_core.names import NO_REJECTED_ROWS
+
 from ..catalog import Catalog, Table, catalog
 from ..docs import check_metadata
 from ..glue.resource import GlueResource
@@ -29,7 +31,7 @@ from ..target.live_views import apply_live_views
 from ..target.postgres import TARGET_DB, connect, release_wal, target_url
 from ..units import readable_bytes
 
-REJECTS_CHECK = "no_rejected_rows"
+REJECTS_CHECK = NO_REJECTED_ROWS
 #: the nightly verification runs every 24 h; two hours of slack before an Aurora table counts as overdue
 FRESHNESS_WINDOW = timedelta(hours=26)
 NIGHTLY_FRESHNESS = dg.FreshnessPolicy.time_window(fail_window=FRESHNESS_WINDOW)

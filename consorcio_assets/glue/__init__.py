@@ -1,2 +1,2 @@
 """The Glue stage: the table spec and Aurora DDL built from the catalog, the local Glue client and the
-Dagster resource that runs `glue/consorcio_glue_job.py` through `dagster_aws.pipes.PipesGlueClient`."""
+Dagster resource that runs the Glue job (the `consorcio_glue` package) through `dagster_aws.pipes.PipesGlueClient`."""

@@ -8,13 +8,14 @@ schema as a parameter.
 
 from __future__ import annotations
 
+from consorcio_core.names import REJECTS_TABLE
+
 from ..catalog import Catalog, ForeignKey, Table, TARGET_SCHEMA, snake_case
 from ..catalog.collations import COLLATIONS
 from ..catalog.naming import needs_quotes
 from . import semantics
 
 STAGING_SCHEMA = "consorcio_staging"
-REJECTS_TABLE = "consorcio_rejects"
 MAX_IDENTIFIER = 63
 
 

@@ -1,5 +1,6 @@
-"""A local stand-in for boto3's Glue client: the same job-run API, served by running the Glue script as a
-subprocess with the very arguments Glue would pass, so `PipesGlueClient` drives local and AWS runs alike.
+"""A local stand-in for boto3's Glue client: the same job-run API, served by running the Glue job as a
+subprocess (`python -m consorcio_glue`, or a given script) with the very arguments Glue would pass, so
+`PipesGlueClient` drives local and AWS runs alike.
 
 A job dies with the process that started it (PR_SET_PDEATHSIG): a killed run leaves no job to swap tables.
 Runs beyond `max_concurrent_runs` wait in state WAITING, as Glue queues runs over a job's maximum
@@ -25,6 +26,7 @@ from botocore.exceptions import ClientError
 
 from ..runs import die_with_parent
 
+JOB_MODULE = "consorcio_glue"
 TERMINAL = ("SUCCEEDED", "FAILED", "STOPPED", "TIMEOUT", "ERROR")
 
 
@@ -71,13 +73,15 @@ def _not_found(run_id: str, op: str) -> ClientError:
 class LocalGlueClient:
     """`start_job_run`, `get_job_run` and `batch_stop_job_run` of boto3's Glue client, run locally."""
 
-    def __init__(self, script: str | Path, *, python: str | None = None, max_concurrent_runs: int = 4,
-                 env: dict[str, str] | None = None, log_dir: str | Path | None = None, poll_wait: float = 10.0,
-                 stop_grace: float = 10.0):
-        self.script = Path(script)
-        if not self.script.is_file():
-            raise FileNotFoundError(f"Glue job script {self.script} does not exist")
+    def __init__(self, script: str | Path | None = None, *, module: str = JOB_MODULE, python: str | None = None,
+                 max_concurrent_runs: int = 4, env: dict[str, str] | None = None, log_dir: str | Path | None = None,
+                 poll_wait: float = 10.0, stop_grace: float = 10.0):
         self.python = python or sys.executable
+        self.script = Path(script) if script else None
+        if self.script and not self.script.is_file():
+            raise FileNotFoundError(f"Glue job script {self.script} does not exist")
+        #: the job as installed (no path outside the package), or a script given for tests and faults
+        self.command = [self.python, str(self.script)] if self.script else [self.python, "-m", module]
         self.max_concurrent_runs = max(1, max_concurrent_runs)
         self.env = dict(env or {})
         self.log_dir = Path(log_dir) if log_dir else Path(tempfile.mkdtemp(prefix="consorcio-glue-"))
@@ -138,7 +142,7 @@ class LocalGlueClient:
     def _execute(self, run: LocalJobRun) -> None:
         run.log_dir = self.log_dir / run.job_name / run.id
         run.log_dir.mkdir(parents=True, exist_ok=True)
-        argv = [self.python, str(self.script), "--JOB_NAME", run.job_name, "--JOB_RUN_ID", run.id,
+        argv = [*self.command, "--JOB_NAME", run.job_name, "--JOB_RUN_ID", run.id,
                 *argv_of(run.arguments)]
         code = None
         try:

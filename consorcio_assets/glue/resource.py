@@ -1,4 +1,5 @@
-"""`GlueResource`: runs `glue/consorcio_glue_job.py` for one table through `dagster_aws.pipes.PipesGlueClient`.
+"""`GlueResource`: runs the Glue job (the `consorcio_glue` package) for one table through
+`dagster_aws.pipes.PipesGlueClient`.
 
 aws mode (CONSORCIO_ENV=aws): boto3's Glue client starts runs of an existing Glue job; Pipes context and
 messages travel through S3. Settings, each overridable in config, else from the environment:
@@ -16,8 +17,9 @@ messages travel through S3. Settings, each overridable in config, else from the 
   CONSORCIO_GLUE_PYTHON_MODULES        --additional-python-modules for each run (e.g. "psycopg[binary]==3.3.*,
                                        dagster-pipes==1.13.*"), when the job
                                        definition does not set them
-local mode: `LocalGlueClient` runs the same script as a subprocess with the same arguments; Pipes uses
-temporary files, and the target URL reaches the job through an environment variable, never its arguments.
+local mode: `LocalGlueClient` runs the same job as a subprocess (`python -m consorcio_glue`) with the same
+arguments; Pipes uses temporary files, and the target URL reaches the job through an environment variable, never
+its arguments.
 """
 
 from __future__ import annotations
@@ -37,20 +39,19 @@ from dagster_aws.pipes import PipesGlueClient, PipesS3ContextInjector, PipesS3Me
 from dagster_aws.utils import ResourceWithBoto3Configuration
 from pydantic import Field, PrivateAttr
 
+from consorcio_core.dms import DEFAULT_RAW, raw_arguments  # noqa: F401 - raw_arguments re-exported
+from consorcio_core.resilience import boto_config
+
 from ..lake import Lake
-from ..resilience import boto_config
 from ..settings import get_settings
 from .ddl import STAGING_SCHEMA
 from .local_client import LocalGlueClient
 from .local_pipes import LocalPipesGlueClient
 from .spec import spec_argument
 
-SCRIPT = Path(__file__).resolve().parents[2] / "glue" / "consorcio_glue_job.py"
 DMS_ENDPOINT_SETTINGS = Path(__file__).resolve().parents[1] / "dms" / "s3_endpoint_settings.json"
 TARGET_URL_ENV = "CONSORCIO_GLUE_TARGET_URL"
 MAX_INLINE_SPEC = 200_000  # Glue caps all arguments of a run at 260 KB
-DEFAULT_RAW = {"DataFormat": "parquet", "CsvDelimiter": ",", "CsvNullValue": "", "AddColumnName": False,
-               "BucketFolder": "raw", "IncludeOpForFullLoad": False, "TimestampColumnName": ""}
 
 
 def _env(name: str, default=None, cast=str):
@@ -64,21 +65,6 @@ def dms_endpoint_settings(path: Path = DMS_ENDPOINT_SETTINGS) -> dict:
     if path.exists():
         settings.update(json.loads(path.read_text()))
     return settings
-
-
-def raw_arguments(settings: dict) -> dict[str, str]:
-    """Job arguments that tell the job how DMS wrote the raw zone."""
-    extra = (["Op"] if settings.get("IncludeOpForFullLoad") else []) + (
-        [settings["TimestampColumnName"]] if settings.get("TimestampColumnName") else [])
-    args = {"--raw-folder": str(settings.get("BucketFolder") or "").strip("/") or ".",
-            "--raw-format": str(settings.get("DataFormat", "parquet")).lower(),
-            "--csv-delimiter": str(settings.get("CsvDelimiter", ",")),
-            "--csv-header": "true" if settings.get("AddColumnName") else "false"}
-    if settings.get("CsvNullValue"):
-        args["--csv-null-value"] = str(settings["CsvNullValue"])  # Glue drops empty values; "" is the default
-    if extra:
-        args["--extra-columns"] = ",".join(extra)
-    return args
 
 
 class _RunIds:
@@ -116,7 +102,8 @@ class GlueResource(ResourceWithBoto3Configuration):
     lake_uri: str | None = Field(default=None, description="default: CONSORCIO_LAKE_URI")
     pipes_uri: str | None = Field(default=None, description="aws mode: s3://bucket[/prefix] of the Pipes context and "
                                   "messages (default: CONSORCIO_PIPES_URI, else <lake>/_glue/pipes)")
-    script_path: str | None = Field(default=None, description="local mode: the job script (default: glue/ in the repo)")
+    script_path: str | None = Field(default=None, description="local mode: a job script to run instead of the "
+                                    "installed package (default: CONSORCIO_GLUE_SCRIPT, else python -m consorcio_glue)")
     message_poll_seconds: float = Field(default=2.0, description="aws mode: how often Pipes messages are read from S3")
 
     _local: LocalGlueClient | None = PrivateAttr(default=None)
@@ -163,7 +150,7 @@ class GlueResource(ResourceWithBoto3Configuration):
                 from ..target.postgres import target_url
 
                 self._local = LocalGlueClient(
-                    self.script_path or _env("CONSORCIO_GLUE_SCRIPT", str(SCRIPT)),
+                    self.script_path or _env("CONSORCIO_GLUE_SCRIPT"),
                     max_concurrent_runs=self.concurrency, env={TARGET_URL_ENV: target_url()},
                     log_dir=get_settings().home / "glue" / "logs")
             return self._local

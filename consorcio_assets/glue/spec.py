@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import json
 
+from consorcio_core.names import SPEC_VERSION
+
 from ..catalog import Catalog, Column, Table
 from ..stages import AURORA, TRANSFORMED, asset_key
 from . import ddl, semantics
-
-SPEC_VERSION = 1
 
 
 def column_spec(c: Column, table_kind: str = "table") -> dict:

@@ -31,7 +31,7 @@ from consorcio_assets.glue.spec import spec_argument, table_spec
 from consorcio_assets.lake import Lake
 from consorcio_assets_tests.glue import data
 from consorcio_assets_tests.glue.data import CAT
-from consorcio_assets_tests.glue.helpers import (SCRIPT, URL_ENV, fetch, job_command, job_env, ok, run_job,
+from consorcio_assets_tests.glue.helpers import (URL_ENV, fetch, job_command, job_env, ok, run_job,
                                                 write_raw)
 
 from .diskfull import filling_filesystem
@@ -95,7 +95,7 @@ def _job_process(marker: str) -> int | None:
             command = (entry / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if str(SCRIPT).encode() in command and marker.encode() in command:
+        if b"consorcio_glue" in command and marker.encode() in command:
             return int(entry.name)
     return None
 
@@ -104,7 +104,7 @@ def test_glue_job_killed_mid_copy(parcelas_loaded, tmp_path, fault_case):
     fault_case.expect("Glue job SIGKILLed mid-COPY", "run FAILED (killed); Aurora and transformed zone keep the "
                                                      "previous version; the rerun cleans up and completes")
     lake, url, before, monitor = parcelas_loaded
-    glue = LocalGlueClient(SCRIPT, env={URL_ENV: url}, log_dir=tmp_path / "glue-logs", poll_wait=1.0)
+    glue = LocalGlueClient(env={URL_ENV: url}, log_dir=tmp_path / "glue-logs", poll_wait=1.0)
     arguments = {"--table-spec": spec_argument(table_spec(PARCELA, CAT, expected_rows=BIG)),
                  "--lake-uri": lake.as_uri(), "--target-url-env": URL_ENV, "--batch-rows": "4096"}
     run_id = glue.start_job_run(JobName="consorcio-glue-job", Arguments=arguments)["JobRunId"]

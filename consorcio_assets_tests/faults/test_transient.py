@@ -19,7 +19,8 @@ from botocore.exceptions import ClientError, EndpointConnectionError
 
 from consorcio_assets.dms.resource import DmsResource
 from consorcio_assets.glue.resource import GlueResource
-from consorcio_assets.resilience import backoff, connect_postgres, retry, transient_postgres
+from consorcio_assets.resilience import connect_postgres
+from consorcio_core.resilience import backoff, retry, transient_postgres
 from consorcio_assets_tests.glue import data
 from consorcio_assets_tests.glue.data import CAT
 from consorcio_assets_tests.glue.helpers import URL_ENV, job_command, ok, write_raw

@@ -18,7 +18,8 @@ from consorcio_assets.catalog import Catalog, Column, Table
 from consorcio_assets.glue.spec import spec_argument, table_spec
 
 REPO = Path(__file__).resolve().parents[2]
-SCRIPT = REPO / "glue" / "consorcio_glue_job.py"
+#: the job as the local Glue client runs it: the installed package, no path into the repo
+JOB_COMMAND = [sys.executable, "-m", "consorcio_glue"]
 URL_ENV = "CONSORCIO_TEST_GLUE_TARGET_URL"
 
 
@@ -112,7 +113,7 @@ def write_raw(lake: Path, table: Table, data: pa.Table, *, fmt: str = "parquet",
 
 def job_command(lake: Path, table: Table, cat: Catalog, *args: str, expected_rows: int | None = None) -> list[str]:
     spec = spec_argument(table_spec(table, cat, expected_rows=expected_rows))
-    return [sys.executable, str(SCRIPT), "--table-spec", spec, "--lake-uri", lake.as_uri(),
+    return [*JOB_COMMAND, "--table-spec", spec, "--lake-uri", lake.as_uri(),
             "--target-url-env", URL_ENV, *args]
 
 

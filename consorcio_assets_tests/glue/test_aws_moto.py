@@ -1,7 +1,10 @@
 """The aws path against moto's server: boto3's Glue client receives the runs (requests asserted from moto's
 record), Pipes context and messages travel through S3, the lake is S3 and the Aurora credentials come from
-Secrets Manager. moto records Glue runs but never executes them, so `GlueOnMoto` plays Glue's worker: it runs
-the real script with each run's arguments and reports that process's outcome as the run's state."""
+Secrets Manager. The job is registered as infra/glue.tf declares it (glueetl, Glue 5.0, workers, the wheel on
+--extra-py-files), its entry script and wheel uploaded as Terraform uploads them. moto records Glue runs but never
+executes them, so `GlueOnMoto` plays Glue's worker: it fetches the job's ScriptLocation and --extra-py-files from
+S3, runs the script with the wheel on the path and each run's arguments, and reports that process's outcome as the
+run's state."""
 
 from __future__ import annotations
 
@@ -18,15 +21,20 @@ import pytest
 
 from consorcio_assets.defs.glue_aurora import glue_transform_and_load
 from consorcio_assets.glue.local_client import argv_of
+from consorcio_assets.glue import wheel
 from consorcio_assets.glue.resource import GlueResource
+from consorcio_assets_tests.infra.hcl import load_config
 
 from . import data
 from .data import CAT
-from .helpers import SCRIPT, fetch, write_raw
+from .helpers import REPO, fetch, write_raw
 
 BUCKET = "consorcio-lake"
 PIPES_BUCKET = "consorcio-pipes"
 JOB = "consorcio-glue-job"
+#: what Glue runs: the entry script (ScriptLocation), which imports the job from the wheel on --extra-py-files
+ENTRY_SCRIPT = REPO / "glue" / "consorcio_glue_job.py"
+SCRIPTS = "scripts"  # Terraform's scripts_prefix: the script and the wheel in the lake bucket
 
 
 class GlueOnMoto:
@@ -38,11 +46,25 @@ class GlueOnMoto:
     def start_job_run(self, **params):
         response = self.client.start_job_run(**params)
         run_id = response["JobRunId"]
-        argv = [sys.executable, str(SCRIPT), "--JOB_NAME", params["JobName"], "--JOB_RUN_ID", run_id,
-                *argv_of(params["Arguments"])]
+        job = self.client.get_job(JobName=params["JobName"])["Job"]
+        script = self._fetch(job["Command"]["ScriptLocation"], run_id)
+        wheels = [str(self._fetch(uri, run_id)) for uri in job["DefaultArguments"]["--extra-py-files"].split(",")]
+        arguments = {**job["DefaultArguments"], **params["Arguments"]}
+        argv = [sys.executable, str(script), "--JOB_NAME", params["JobName"], "--JOB_RUN_ID", run_id,
+                *argv_of(arguments)]
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(wheels)}  # ahead of the checkout's editable install
         with open(self.log_dir / f"{run_id}.stderr", "w") as err:
-            RUNS[run_id] = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=err, env=dict(os.environ))
+            RUNS[run_id] = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=err, env=env,
+                                            cwd=self.log_dir)
         return response
+
+    def _fetch(self, uri: str, run_id: str):
+        """An S3 object of the job (script, wheel) in the run's own folder, as Glue stages them."""
+        parsed = urlparse(uri)
+        path = self.log_dir / run_id / parsed.path.rsplit("/", 1)[-1]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        boto3.client("s3").download_file(parsed.netloc, parsed.path.lstrip("/"), str(path))
+        return path
 
     def get_job_run(self, **params):
         response = self.client.get_job_run(**params)
@@ -93,9 +115,10 @@ def aws_env(moto_endpoint, fresh_db, tmp_path, monkeypatch):
             s3.create_bucket(Bucket=bucket)
     glue = boto3.client("glue")
     if JOB not in glue.list_jobs()["JobNames"]:
-        glue.create_job(Name=JOB, Role="arn:aws:iam::123456789012:role/glue",
-                        Command={"Name": "pythonshell", "ScriptLocation": f"s3://{BUCKET}/glue/consorcio_glue_job.py",
-                                 "PythonVersion": "3.9"})
+        built = wheel.build(tmp_path / "dist")
+        s3.upload_file(str(ENTRY_SCRIPT), BUCKET, f"{SCRIPTS}/{ENTRY_SCRIPT.name}")
+        s3.upload_file(str(built), BUCKET, f"{SCRIPTS}/{built.name}")
+        glue.create_job(Name=JOB, Role="arn:aws:iam::123456789012:role/glue", **terraform_job())
     url = urlparse(fresh_db)
     secret = {"host": parse_qs(url.query)["host"][0], "port": 5432, "username": "postgres", "password": "",
               "dbname": url.path.lstrip("/")}
@@ -103,6 +126,45 @@ def aws_env(moto_endpoint, fresh_db, tmp_path, monkeypatch):
                                                        SecretString=json.dumps(secret))["ARN"]
     monkeypatch.setenv("CONSORCIO_TARGET_SECRET_ID", arn)
     return s3, glue, fresh_db, arn
+
+
+def terraform_job() -> dict:
+    """The job as infra/glue.tf deploys it, in create_job's terms: its variables at their defaults, its S3 objects
+    at this test's bucket (under the same scripts prefix), its default arguments those that name no other resource."""
+    config = load_config()
+    job = config.resource("aws_glue_job", "consorcio")
+    default = {name: v["default"] for name, v in config.variables.items() if "default" in v}
+    assert default["scripts_prefix"] == SCRIPTS
+
+    def value(expression):
+        m = re.fullmatch(r"\$\{var\.(\w+)\}", str(expression))
+        return default[m.group(1)] if m else expression
+
+    command = job["command"][0]
+    arguments = {k: v for k, v in job["default_arguments"].items() if "${" not in str(v)}
+    arguments["--additional-python-modules"] = ",".join(default["glue_additional_python_modules"])
+    arguments["--extra-py-files"] = f"s3://{BUCKET}/{SCRIPTS}/{wheel.wheel_name()}"
+    assert "aws_s3_object.glue_wheel.key" in job["default_arguments"]["--extra-py-files"]
+    return {
+        "Command": {"Name": command["name"], "PythonVersion": command["python_version"],
+                    "ScriptLocation": f"s3://{BUCKET}/{SCRIPTS}/{ENTRY_SCRIPT.name}"},
+        "GlueVersion": job["glue_version"], "WorkerType": value(job["worker_type"]),
+        "NumberOfWorkers": value(job["number_of_workers"]), "Timeout": value(job["timeout"]),
+        "MaxRetries": job["max_retries"],
+        "ExecutionProperty": {"MaxConcurrentRuns": value(job["execution_property"][0]["max_concurrent_runs"])},
+        "DefaultArguments": arguments,
+    }
+
+
+def test_the_job_is_registered_as_terraform_deploys_it(aws_env):
+    _, glue, _, _ = aws_env
+    job = glue.get_job(JobName=JOB)["Job"]
+    assert job["Command"]["Name"] == "glueetl" and job["GlueVersion"] == "5.0"
+    assert job["WorkerType"] == "G.1X" and job["NumberOfWorkers"] >= 2
+    assert job["DefaultArguments"]["--extra-py-files"].endswith(wheel.wheel_name())
+    for key, expected in terraform_job().items():
+        got = job[key]
+        assert ({k: got.get(k) for k in expected} if isinstance(expected, dict) else got) == expected, key
 
 
 def _upload_raw(s3, tmp_path, name, rows):
@@ -152,7 +214,7 @@ def test_glue_runs_on_aws_through_s3_pipes(aws_env, tmp_path):
     assert context["key"].startswith("dagster/context/")
     assert s3.list_objects_v2(Bucket=PIPES_BUCKET, Prefix=messages["key_prefix"])["KeyCount"] > 0
     lake_keys = [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET)["Contents"]]
-    assert all(k.startswith("lake/") for k in lake_keys), lake_keys
+    assert all(k.startswith(("lake/", f"{SCRIPTS}/")) for k in lake_keys), lake_keys
     assert load["WorkerType"] == "G.1X" and load["NumberOfWorkers"] == 2
     assert args["--additional-python-modules"] == "dagster-pipes==1.13.*"
     assert meta["aurora/segmento"]["foreign_keys_not_valid"].value == 0  # nothing for a validate run to do

@@ -14,12 +14,13 @@ import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from consorcio_assets.bench.worker import glue_job_module
 from consorcio_assets.catalog import catalog
-from consorcio_assets.catalog.types import _ARROW_FACTORIES
+from consorcio_core.types import ARROW_FACTORIES
+from consorcio_glue.copy_binary import copy_rows
+from consorcio_glue.spec import Spec
+from consorcio_glue.streams import IngestStreams
 from consorcio_assets.glue.spec import table_spec
 
-JOB = glue_job_module()
 UTC = dt.timezone.utc
 
 #: (column, Arrow type, PostgreSQL type, values)
@@ -100,7 +101,7 @@ def _round_trip(url: str, columns, rows: list[tuple]) -> list[tuple]:
         conn.execute("DROP TABLE IF EXISTS stage_test.todos")
         conn.execute("CREATE TABLE stage_test.todos (" + ", ".join(f"{n} {pg}" for n, _, pg, _ in columns) + ")")
     arrays = [_arrow([r[i] for r in rows], kind) for i, (_, kind, _, _) in enumerate(columns)]
-    streams = JOB.IngestStreams(url, spec, 1)
+    streams = IngestStreams(url, spec, 1)
     streams.put(pa.RecordBatch.from_arrays(arrays, schema=spec.target_schema()))
     streams.close()
     assert streams.rows == len(rows)
@@ -140,13 +141,13 @@ def test_a_sliced_batch_sends_only_its_rows(db):
                                         pa.array([Decimal(i) / 4 for i in range(10)], pa.decimal128(15, 2)),
                                         pa.array([f"n{i}" for i in range(10)])], names=[c[0] for c in columns])
     for part in (whole.slice(3, 4), whole.slice(3, 4).drop_columns(["name"])):
-        data = JOB.copy_rows(part)
+        data = copy_rows(part)
         assert bytes(data).count(b"n3") == (1 if "name" in part.schema.names else 0)
     spec = _Spec(columns)
     with psycopg.connect(db, autocommit=True) as conn:
         conn.execute("DROP TABLE IF EXISTS stage_test.todos")
         conn.execute("CREATE TABLE stage_test.todos (i64 bigint, money numeric(15,2), name text)")
-    streams = JOB.IngestStreams(db, spec, 1)
+    streams = IngestStreams(db, spec, 1)
     streams.put(whole.slice(3, 4))
     streams.close()
     with psycopg.connect(db) as conn:
@@ -156,10 +157,10 @@ def test_a_sliced_batch_sends_only_its_rows(db):
 
 def test_every_type_the_catalog_loads_has_an_encoding():
     cat = catalog()
-    kinds = {f.type for t in cat for f in JOB.Spec(table_spec(t, cat))._target_schema}
-    kinds |= {factory() for factory in _ARROW_FACTORIES.values()}
+    kinds = {f.type for t in cat for f in Spec(table_spec(t, cat))._target_schema}
+    kinds |= {factory() for factory in ARROW_FACTORIES.values()}
     for kind in kinds:
-        assert JOB.copy_rows(pa.RecordBatch.from_arrays([pa.nulls(1, kind)], names=["c"])).nbytes > 0
+        assert copy_rows(pa.RecordBatch.from_arrays([pa.nulls(1, kind)], names=["c"])).nbytes > 0
 
 
 def test_decimals_at_the_int64_edge_read_back_exactly(db):

@@ -7,9 +7,9 @@ import psycopg
 import pyarrow as pa
 import pytest
 
-from consorcio_assets.bench.worker import glue_job_module
+from consorcio_glue.errors import JobError
+from consorcio_glue.streams import IngestStreams
 
-JOB = glue_job_module()
 SECRET = "Maria-Secreta-da-Silva"
 
 
@@ -53,7 +53,7 @@ def _batch(start: int, n: int, nome: str = "Ana") -> pa.RecordBatch:
 
 
 def test_batches_spread_over_the_streams_land_exactly_once(staging):
-    streams = JOB.IngestStreams(staging, _Spec, 3)
+    streams = IngestStreams(staging, _Spec, 3)
     for start in range(0, 10_000, 1_000):
         streams.put(_batch(start, 1_000))
     streams.close()
@@ -66,10 +66,10 @@ def test_batches_spread_over_the_streams_land_exactly_once(staging):
 
 
 def test_a_refused_value_fails_naming_table_stream_and_column_without_the_value(staging):
-    streams = JOB.IngestStreams(staging, _Spec, 1)
+    streams = IngestStreams(staging, _Spec, 1)
     streams.put(_batch(0, 10))
     streams.put(_batch(10, 1, nome=SECRET))  # longer than varchar(10)
-    with pytest.raises(JOB.JobError) as failed:
+    with pytest.raises(JobError) as failed:
         streams.close()
     message = str(failed.value)
     assert message.startswith("pessoa: COPY stream 0 into the staging table failed")

@@ -112,15 +112,15 @@ def test_a_child_row_without_its_parent_fails_the_load_naming_the_key(fresh_db, 
 def test_the_swap_reports_own_keys_a_parent_swap_left_not_valid(fresh_db, tmp_path):
     """A parent swapped between the child's key build and its swap re-adds the child's key NOT VALID on the
     staging table: the child's swap must hand it to the closing validation, not take it as validated."""
-    from consorcio_assets.bench.worker import glue_job_module
     from consorcio_assets.glue.spec import table_spec
+    from consorcio_glue.aurora import swap
+    from consorcio_glue.spec import Spec
 
     lake = tmp_path / "lake"
     for name, rows in (("Segmento", data.segmentos()), ("Administradora", data.administradoras()),
                        ("PlanoComercial", data.planos())):
         ok(_load(lake, fresh_db, name, rows))
-    job = glue_job_module()
-    spec = job.Spec(table_spec(CAT["PlanoComercial"], CAT))
+    spec = Spec(table_spec(CAT["PlanoComercial"], CAT))
     with psycopg.connect(fresh_db, autocommit=True) as conn:
         conn.execute("CREATE TABLE consorcio_staging.plano_comercial (LIKE consorcio.plano_comercial); "
                      "INSERT INTO consorcio_staging.plano_comercial SELECT * FROM consorcio.plano_comercial; "
@@ -128,7 +128,7 @@ def test_the_swap_reports_own_keys_a_parent_swap_left_not_valid(fresh_db, tmp_pa
                      "FOREIGN KEY (administradora_id) REFERENCES consorcio.administradora (administradora_id); "
                      "ALTER TABLE consorcio_staging.plano_comercial ADD CONSTRAINT fk_plano_segmento "
                      "FOREIGN KEY (segmento_id) REFERENCES consorcio.segmento (segmento_id) NOT VALID")
-        touched = job.swap(conn, spec, None, "test", validate=False)
+        touched = swap(conn, spec, None, "test", validate=False)
     assert [name for _, name in touched] == ["fk_plano_segmento"]
     assert _constraints(fresh_db, "consorcio.plano_comercial") == {"fk_plano_administradora": ("f", True),
                                                                    "fk_plano_segmento": ("f", False)}

@@ -9,9 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from hypothesis import given, settings, strategies as st
 
-from consorcio_assets.bench.worker import glue_job_module
-
-JOB = glue_job_module()
+from consorcio_glue.raw import parquet_batches
 
 
 def _file(group_sizes: list[int]) -> tuple[pq.ParquetFile, pa.Table]:
@@ -32,7 +30,7 @@ def _file(group_sizes: list[int]) -> tuple[pq.ParquetFile, pa.Table]:
 def test_every_row_once_in_order_in_bounded_batches(group_sizes, rows, only_id):
     pf, table = _file(group_sizes)
     columns = ["id"] if only_id else None
-    batches = list(JOB.parquet_batches(pf, rows, columns))
+    batches = list(parquet_batches(pf, rows, columns))
     assert all(0 < b.num_rows < 2 * rows for b in batches)  # small groups coalesce, a large one is split
     assert all(b.schema.names == (columns or table.column_names) for b in batches)
     read = pa.Table.from_batches(batches, schema=batches[0].schema) if batches else table.slice(0, 0)

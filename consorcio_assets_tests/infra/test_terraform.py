@@ -130,6 +130,28 @@ def test_glue_job_uploads_the_script_from_glue_folder(config):
     assert job["connections"] == ["${aws_glue_connection.aurora.name}"]
 
 
+def test_glue_job_is_a_spark_job_shipping_the_wheel_make_builds(config):
+    """glueetl on Glue 5.0 with the job's code as the wheel `make glue-wheel` writes, on --extra-py-files."""
+    from consorcio_assets.glue import wheel
+
+    built = wheel.build(REPO / "dist" / "glue")  # what `make glue-wheel` (and `make test`) leave there
+    job = config.resource("aws_glue_job", "consorcio")
+    assert job["command"][0]["name"] == "glueetl" and job["glue_version"] == "5.0"
+    version = config.variables["glue_wheel_version"]["default"]
+    assert version == wheel.version()
+    name = str(config.locals["glue_wheel_name"]).replace("${var.glue_wheel_version}", version)
+    assert name == wheel.wheel_name() == built.name
+    source = str(config.locals["glue_wheel_source"]).replace("${local.glue_wheel_name}", name)
+    assert evaluate_path(config, source) == built.resolve()
+    upload = config.resource("aws_s3_object", "glue_wheel")
+    assert upload["source"] == "${local.glue_wheel_source}"
+    assert upload["source_hash"] == "${filemd5(local.glue_wheel_source)}"
+    assert "aws_s3_object.glue_wheel.key" in job["default_arguments"]["--extra-py-files"]
+    modules = config.variables["glue_additional_python_modules"]["default"]
+    assert {m.split("==")[0] for m in modules} >= {"pyarrow", "numpy", "psycopg[binary]", "dagster-pipes"}
+    assert all("==" in m for m in modules), "pin what Glue installs: the versions the job is tested with"
+
+
 def test_aurora_is_encrypted_iam_authenticated_and_protected(config):
     cluster = config.resource("aws_rds_cluster", "aurora")
     assert cluster["engine"] == "aurora-postgresql"
@@ -177,16 +199,16 @@ def test_lake_prefixes_match_the_code(config):
     from consorcio_assets.dms.engine import WORK_ROOT
 
     assert config.locals["archive_prefix"] == f"{WORK_ROOT}/archive"
-    script = (REPO / "glue" / "consorcio_glue_job.py").read_text()
+    script = (REPO / "consorcio_glue" / "transformed.py").read_text()
     assert f'lake.path("{config.locals["transformed_prefix"]}", ' in script
 
 
 def test_glue_default_arguments_are_options_of_the_script(config):
     """Glue passes every job argument to the script; its own (--job-language, --enable-*...) are ignored there."""
-    script = (REPO / "glue" / "consorcio_glue_job.py").read_text()
+    script = (REPO / "consorcio_glue" / "args.py").read_text()
     options = set(re.findall(r'add_argument\("(--[\w-]+)"', script))
-    glue_own = {"--job-language", "--additional-python-modules", "--enable-continuous-cloudwatch-log",
-                "--enable-metrics"}
+    glue_own = {"--job-language", "--additional-python-modules", "--extra-py-files",
+                "--enable-continuous-cloudwatch-log", "--enable-metrics"}
     arguments = config.resource("aws_glue_job", "consorcio")["default_arguments"]
     assert set(arguments) - glue_own - options == set()
     assert arguments["--target-secret-id"] == "${aws_secretsmanager_secret.aurora_loader.arn}"

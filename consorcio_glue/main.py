@@ -1,0 +1,44 @@
+"""The job's entry point: parse the arguments, open Pipes, run the action, print the figures as one JSON line.
+Errors go to stderr as one `ERROR: ...` line (naming table, file, column and key, never a value) and a non-zero
+exit; AWS Glue reads the same from the run's logs."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import traceback
+
+from .args import JobArgs, parse_args
+from .errors import JobError, no_values
+from .pipes import open_pipes
+
+
+def run(args: JobArgs, pipes) -> dict:
+    """The action, on Spark when there is a Spark runtime (or `--spark on`), else in this process."""
+    from . import load, publish, spark
+
+    if args.action == "validate":
+        return load.validate_batch(args, pipes)
+    if args.action == "publish":
+        return publish.publish_batch(args, pipes)
+    if spark.wanted(args):
+        return spark.load_table(args, pipes)
+    return load.load_table(args, pipes)
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s")
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        with open_pipes() as pipes:
+            result = run(args, pipes)
+    except JobError as err:
+        print(f"ERROR: {err}", file=sys.stderr, flush=True)
+        return 1
+    except Exception as err:  # noqa: BLE001 - reported, then a non-zero exit
+        traceback.print_exc()
+        print(f"ERROR: {type(err).__name__}: {no_values(str(err))}", file=sys.stderr, flush=True)
+        return 1
+    print(json.dumps(result), flush=True)
+    return 0
