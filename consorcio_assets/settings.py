@@ -130,6 +130,8 @@ REGISTRY: tuple[Setting, ...] = (
             LOCAL, secret=True, internal=True),
     Setting("CONSORCIO_RUN_OWNER", "", "`<pid>:<start>` of the `consorcio run` process that owns a run: its "
             "processes end when it dies", LOCAL, internal=True),
+    Setting("CONSORCIO_SPARK_MASTER", "local[2]", "Spark master of a Glue job run with `--spark on` outside "
+            "spark-submit (tests and the benchmark; Glue itself runs under spark-submit)", LOCAL),
     Setting("CONSORCIO_PII_HMAC_KEY", "a random key in <home>/secrets/pii_hmac.key",
             "key of the CPF/CNPJ tokens in the analytics schema (≥ 32 bytes; Secrets Manager in aws mode)",
             secret=True, min_bytes=32, required_in_aws=CODE),

@@ -46,6 +46,7 @@ def test_orphan_foreign_key(target_side, cat, corrupt, fetch):
 
 def test_duplicate_unique_key_and_broken_check(target_side, cat, corrupt):
     corrupt("ALTER TABLE consorcio.grupo DROP CONSTRAINT uq_grupo_codigo",
+            "DROP INDEX IF EXISTS consorcio.uq_grupo_codigo_ci_ai",  # the local stand-in of the CI_AI key
             "ALTER TABLE consorcio.grupo DROP CONSTRAINT ck_grupo_situacao",
             "UPDATE consorcio.grupo SET codigo_grupo = (SELECT codigo_grupo FROM consorcio.grupo WHERE grupo_id = 1) "
             "WHERE grupo_id = 2",
