@@ -9,6 +9,7 @@ keeps its state in <project>/.data unless CONSORCIO_HOME says otherwise). Settin
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 import time
@@ -382,6 +383,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     if not args.debug:
         warnings.simplefilter("ignore")  # Dagster's beta/preview/supersession notes are for developers (--debug)
+        logging.getLogger().setLevel(logging.ERROR)  # e.g. a retry note per attempt: the outcome is said once
     try:
         return dispatch(args, rest)
     except UsageError as err:
@@ -398,9 +400,23 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as err:  # one line for the user; --debug shows where
         if args.debug:
             raise
-        text = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        text = lost_storage(args.command) or (str(err).strip().splitlines() or [type(err).__name__])[0]
         print(f"consorcio {args.command}: error: {text} (--debug shows the traceback)", file=sys.stderr)
         return 1
+
+
+def lost_storage(command: str) -> str | None:
+    """After an unexpected error: a database the command needs that no longer answers (say PostgreSQL crashed
+    mid-run) is the cause to name — its variable and redacted URL — rather than the last symptom."""
+    from .startup import storage_problem
+
+    if command not in CONNECTS:
+        return None
+    for name in ("CONSORCIO_TARGET_URL", "DAGSTER_PG_URL"):
+        url = os.environ.get(name)
+        if url and (problem := storage_problem(name, url, CONNECT_TIMEOUT)):
+            return problem
+    return None
 
 
 if __name__ == "__main__":
