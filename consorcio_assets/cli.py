@@ -383,7 +383,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     if not args.debug:
         warnings.simplefilter("ignore")  # Dagster's beta/preview/supersession notes are for developers (--debug)
-        logging.getLogger().setLevel(logging.ERROR)  # e.g. a retry note per attempt: the outcome is said once
+    root, level = logging.getLogger(), logging.getLogger().level
+    if not args.debug:
+        root.setLevel(logging.ERROR)  # e.g. a storage retry note per attempt: the outcome is said once, below
     try:
         return dispatch(args, rest)
     except UsageError as err:
@@ -403,6 +405,8 @@ def main(argv: list[str] | None = None) -> int:
         text = lost_storage(args.command) or (str(err).strip().splitlines() or [type(err).__name__])[0]
         print(f"consorcio {args.command}: error: {text} (--debug shows the traceback)", file=sys.stderr)
         return 1
+    finally:
+        root.setLevel(level)  # called in-process (tests, the bench): the caller's logging is left as it was
 
 
 def lost_storage(command: str) -> str | None:
