@@ -10,6 +10,8 @@ import re
 from collections import defaultdict
 from pathlib import Path
 
+from consorcio_core.dms import EndpointSettings
+
 from .catalog import Catalog, Column, Table, catalog
 from .catalog.naming import SNAPSHOT_SCHEMA, TARGET_SCHEMA
 from .stages import AURORA, S3_RAW, SQLSERVER, STAGES, TRANSFORMED, asset_key
@@ -96,15 +98,14 @@ def _definitions():
     return defs()
 
 
-def _dms_settings() -> tuple[dict, dict]:
-    from .dms.settings import load_endpoint_settings, load_task_settings
+def _dms_settings() -> tuple[EndpointSettings, dict]:
+    from .dms.settings import endpoint_settings, load_task_settings
 
-    return load_endpoint_settings(), load_task_settings()
+    return endpoint_settings(), load_task_settings()
 
 
-def _raw_file_glob(endpoint: dict) -> str:
-    fmt = str(endpoint.get("DataFormat", "csv")).lower()
-    return f"LOAD*.{fmt}"
+def _raw_file_glob(endpoint: EndpointSettings) -> str:
+    return f"LOAD*{endpoint.extension}"
 
 
 # ---------------------------------------------------------------------------------------------- architecture
@@ -120,11 +121,11 @@ def _checks_by_stage(defs) -> dict[str, dict[str, list]]:
     return grouped
 
 
-def _flowchart(cat: Catalog, defs, endpoint: dict) -> list[str]:
+def _flowchart(cat: Catalog, defs, endpoint: EndpointSettings) -> list[str]:
     checks = _checks_by_stage(defs)
     n_checks = {stage: sum(len(v) for v in checks.get(stage, {}).values()) for stage in STAGES}
     n = len(cat)
-    raw = endpoint.get("BucketFolder", "raw")
+    raw = endpoint.bucket_folder
     sensors = ", ".join(sorted(s.name for s in defs.sensors)) or "none"
     schedules = ", ".join(sorted(s.name for s in defs.schedules)) or "none"
     jobs = ", ".join(sorted(j.name for j in defs.jobs)) or "none"
@@ -193,7 +194,7 @@ def _automation_rows(defs) -> list[list[str]]:
     return rows
 
 
-def render_architecture(cat: Catalog, defs, endpoint: dict) -> str:
+def render_architecture(cat: Catalog, defs, endpoint: EndpointSettings) -> str:
     lines = [
         "# Architecture", "", HEADER,
         "The migration copies the SQL Server 2017 database `ConsorcioSimulacao` to Aurora PostgreSQL in four",

@@ -17,6 +17,8 @@ import subprocess
 from html import escape
 from pathlib import Path
 
+from consorcio_core.dms import EndpointSettings
+
 from .catalog import Catalog, Table
 from .catalog.naming import TARGET_SCHEMA
 from .stages import AURORA, S3_RAW, SQLSERVER, STAGES, TRANSFORMED
@@ -46,7 +48,7 @@ def _local(source: str) -> str:
 # ---------------------------------------------------------------------------------------------- architecture
 
 
-def architecture_source(cat: Catalog, defs, endpoint: dict) -> str:
+def architecture_source(cat: Catalog, defs, endpoint: EndpointSettings) -> str:
     """The architecture drawing's dot source: on-premises source, the AWS services per stage, Dagster's assets,
     checks, sensors, schedules and jobs with their counts, and what drives what."""
     from diagrams import Cluster, Diagram, Edge, Node, setcluster, setdiagram
@@ -61,7 +63,7 @@ def architecture_source(cat: Catalog, defs, endpoint: dict) -> str:
 
     checks = _checks_by_stage(defs)
     n = len(cat)
-    raw = endpoint.get("BucketFolder", "raw")
+    raw = endpoint.bucket_folder
     diagram = Diagram("consorcio-migration: SQL Server 2017 to Aurora PostgreSQL", filename="architecture",
                       direction="LR", show=False, graph_attr={"fontsize": "20", "pad": "1.0"})
     setdiagram(diagram)
@@ -147,7 +149,7 @@ def er_source(cat: Catalog) -> str:
 # ---------------------------------------------------------------------------------------------- rendering
 
 
-def render_sources(cat: Catalog, defs, endpoint: dict) -> dict[str, str]:
+def render_sources(cat: Catalog, defs, endpoint: EndpointSettings) -> dict[str, str]:
     """File name (under docs/images/) → dot source."""
     return {"architecture.dot": architecture_source(cat, defs, endpoint), "er-model.dot": er_source(cat)}
 

@@ -7,15 +7,9 @@ their content, so the job's wheel carries no project file.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-#: a DMS full-load file: LOAD00000001.parquet, SEGMENT2_LOAD0000000A.csv, LOAD00000001.csv.gz
-LOAD_FILE = re.compile(r"^(?:SEGMENT\d+_)?LOAD[0-9A-F]{8}\.(parquet|csv)(\.gz)?$")
-#: the raw-zone settings the Glue job assumes when the endpoint settings file leaves one out
-DEFAULT_RAW = {"DataFormat": "parquet", "CsvDelimiter": ",", "CsvNullValue": "", "AddColumnName": False,
-               "BucketFolder": "raw", "IncludeOpForFullLoad": False, "TimestampColumnName": ""}
 #: DMS's documented defaults for the S3Settings the engine reads (used when the file leaves one out)
 ENDPOINT_DEFAULTS: dict[str, Any] = {
     "BucketFolder": "", "DataFormat": "csv", "ParquetVersion": "parquet-1-0", "EncodingType": "rle-dictionary",
@@ -29,7 +23,6 @@ REPLACING_PREP_MODES = ("DROP_AND_CREATE", "TRUNCATE_BEFORE_LOAD")
 
 class SettingsError(ValueError):
     pass
-
 
 
 @dataclass(frozen=True)
@@ -141,6 +134,16 @@ class EndpointSettings:
     def timestamp_column(self) -> str:
         return str(self._get("TimestampColumnName") or "")
 
+    @property
+    def extra_columns(self) -> tuple[str, ...]:
+        """The columns DMS writes before the table's, in file order: `Op`, then `TimestampColumnName`."""
+        return (("Op",) if self.include_op else ()) + ((self.timestamp_column,) if self.timestamp_column else ())
+
+    def require_readable_csv(self) -> None:
+        """CSV files are read back (checks, Glue job) with a one-character delimiter and newline rows only."""
+        if self.csv_row_delimiter not in ("\n", "\r\n") or len(self.csv_delimiter) != 1:
+            raise SettingsError("reading DMS CSV needs a one-character CsvDelimiter and a newline CsvRowDelimiter")
+
 
 @dataclass(frozen=True)
 class TaskSettings:
@@ -175,16 +178,16 @@ class TaskSettings:
         return str(self.raw.get("FullLoadSettings", {}).get("TargetTablePrepMode", "DROP_AND_CREATE")).upper()
 
 
-def raw_arguments(settings: dict) -> dict[str, str]:
-    """Job arguments that tell the job how DMS wrote the raw zone."""
-    extra = (["Op"] if settings.get("IncludeOpForFullLoad") else []) + (
-        [settings["TimestampColumnName"]] if settings.get("TimestampColumnName") else [])
-    args = {"--raw-folder": str(settings.get("BucketFolder") or "").strip("/") or ".",
-            "--raw-format": str(settings.get("DataFormat", "parquet")).lower(),
-            "--csv-delimiter": str(settings.get("CsvDelimiter", ",")),
-            "--csv-header": "true" if settings.get("AddColumnName") else "false"}
-    if settings.get("CsvNullValue"):
-        args["--csv-null-value"] = str(settings["CsvNullValue"])  # Glue drops empty values; "" is the default
-    if extra:
-        args["--extra-columns"] = ",".join(extra)
+def raw_arguments(endpoint: EndpointSettings) -> dict[str, str]:
+    """Job arguments that tell the job how DMS wrote the raw zone (`consorcio_glue.args` reads them back)."""
+    if endpoint.data_format == "csv":
+        endpoint.require_readable_csv()
+    args = {"--raw-folder": endpoint.bucket_folder or ".", "--raw-format": endpoint.data_format,
+            "--csv-delimiter": endpoint.csv_delimiter, "--csv-header": "true" if endpoint.add_column_name else "false"}
+    if endpoint.csv_null_value:
+        args["--csv-null-value"] = endpoint.csv_null_value  # Glue drops empty values; "" is the job's default
+    if not endpoint.rfc4180:
+        args["--csv-rfc4180"] = "false"
+    if endpoint.extra_columns:
+        args["--extra-columns"] = ",".join(endpoint.extra_columns)
     return args

@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 
+from consorcio_core.dms import EndpointSettings
+
 ACTIONS = ("load", "validate", "publish")
 SWAPS = ("immediate", "deferred")
 STAGES = frozenset({"transformed", "aurora"})
@@ -23,6 +25,7 @@ class JobArgs:
     csv_delimiter: str = ","
     csv_null_value: str = ""
     csv_header: bool = False  # DMS AddColumnName
+    csv_rfc4180: bool = True  # DMS Rfc4180: values quoted with double quotes where needed
     extra_columns: tuple[str, ...] = ()  # columns DMS adds before the table's (Op, TimestampColumnName)
     on_invalid: str = "fail"  # or reject: rows violating the target type go to consorcio_rejects
     copy_streams: int = 2
@@ -40,6 +43,15 @@ class JobArgs:
     run_id: str = ""
     report_checks: bool = True
     spark: str = "auto"  # auto: the Spark path when a Spark runtime is there (Glue), on, off
+
+    @property
+    def endpoint(self) -> EndpointSettings:
+        """The DMS S3 endpoint settings the raw zone was written with, as far as reading it needs them."""
+        return EndpointSettings({
+            "BucketFolder": "" if self.raw_folder.strip("/") == "." else self.raw_folder,
+            "DataFormat": self.raw_format, "CsvDelimiter": self.csv_delimiter, "CsvNullValue": self.csv_null_value,
+            "AddColumnName": self.csv_header, "Rfc4180": self.csv_rfc4180,
+        })
 
     def with_(self, **changes) -> "JobArgs":
         from dataclasses import replace
@@ -62,6 +74,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--csv-delimiter", default=",")
     p.add_argument("--csv-null-value", default="")
     p.add_argument("--csv-header", default="false")
+    p.add_argument("--csv-rfc4180", default="true")
     p.add_argument("--extra-columns", default="")
     p.add_argument("--on-invalid", choices=["fail", "reject"], default="fail")
     p.add_argument("--copy-streams", type=int, default=2)
@@ -91,7 +104,8 @@ def parse_args(argv: list[str]) -> JobArgs:
     return JobArgs(
         action=ns.action, table_spec=ns.table_spec, stages=stages, lake_uri=ns.lake_uri, raw_folder=ns.raw_folder,
         raw_format=ns.raw_format, csv_delimiter=ns.csv_delimiter, csv_null_value=ns.csv_null_value,
-        csv_header=_bool(ns.csv_header), extra_columns=tuple(c for c in ns.extra_columns.split(",") if c),
+        csv_header=_bool(ns.csv_header), csv_rfc4180=_bool(ns.csv_rfc4180),
+        extra_columns=tuple(c for c in ns.extra_columns.split(",") if c),
         on_invalid=ns.on_invalid, copy_streams=max(1, ns.copy_streams), batch_rows=ns.batch_rows,
         part_rows=ns.part_rows, fk_validation=ns.fk_validation, target_secret_id=ns.target_secret_id,
         target_url_env=ns.target_url_env, tables=ns.tables, swap=ns.swap,

@@ -6,16 +6,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.csv as pacsv
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from consorcio_core.dms import LOAD_FILE
+from consorcio_core.dms_csv import CsvHeaderError, text_batches, typed_batch
+from consorcio_core.dms_layout import LOAD_FILE, table_folder
 from consorcio_core.lake import LakeFiles
 
 from .args import JobArgs
-from .casts import cast_rows, unhex_binary
 from .errors import JobError, no_values
 from .keys import key_json_text, key_text
 from .spec import Spec
@@ -36,11 +34,10 @@ class RawRejects:
 
 
 def raw_files(lake: LakeFiles, args: JobArgs, spec: Spec) -> list[pafs.FileInfo]:
-    folder = [p for p in args.raw_folder.strip("/").split("/") if p not in ("", ".")]
-    base = lake.path(*folder, spec.source_schema, spec.source_name)
+    base = lake.path(table_folder(args.endpoint, spec.source_schema, spec.source_name))
     files = [f for f in lake.files_under(base) if LOAD_FILE.match(f.base_name)]
     wanted = "parquet" if args.raw_format == "parquet" else "csv"
-    other = [f for f in files if LOAD_FILE.match(f.base_name).group(1) != wanted]
+    other = [f for f in files if LOAD_FILE.match(f.base_name)["format"] != wanted]
     if other:
         raise JobError(f"{spec.source_name}: {lake.relative(other[0].path)} is not {wanted} (DataFormat is {wanted})")
     if not files and spec.expected_rows:
@@ -126,6 +123,7 @@ def _after(spec: Spec, batch) -> str:
 
 
 def read_csv(lake: LakeFiles, info: pafs.FileInfo, spec: Spec, args: JobArgs, skipped: RawRejects) -> "iter[RawBatch]":
+    """The file's rows through the one DMS CSV reader (`consorcio_core.dms_csv`), typed as DMS types Parquet."""
     rel = lake.relative(info.path)
     names = [*args.extra_columns, *(c.source for c in spec.columns)]
     pk_positions = [names.index(k) for k in spec.primary_key]
@@ -142,25 +140,16 @@ def read_csv(lake: LakeFiles, info: pafs.FileInfo, spec: Spec, args: JobArgs, sk
         problems.append(f"{spec.source_name}: {rel} {where} (key {key_json_text(key)}): {reason}")
         return "error"
 
-    read_options = pacsv.ReadOptions(column_names=None if args.csv_header else names,
-                                     block_size=8 << 20, use_threads=True)
-    parse_options = pacsv.ParseOptions(delimiter=args.csv_delimiter, quote_char='"', double_quote=True,
-                                       escape_char=False, newlines_in_values=True, invalid_row_handler=on_invalid_row)
-    convert_options = pacsv.ConvertOptions(
-        column_types={n: pa.string() for n in names}, null_values=[args.csv_null_value],
-        strings_can_be_null=True, quoted_strings_can_be_null=False,
-        include_columns=[c.source for c in spec.columns],
-    )
+    schema = pa.schema([(c.source, c.dms_type()) for c in spec.columns])
     row = 0
     batch = None
     try:
-        with lake.fs.open_input_stream(info.path) as stream:
-            reader = pacsv.open_csv(stream, read_options, parse_options, convert_options)
-            if args.csv_header and reader.schema.names != [c.source for c in spec.columns]:
-                raise JobError(f"{spec.source_name}: {rel} header does not match the catalog's columns")
-            for batch in reader:
-                yield RawBatch(typed_from_csv(batch, spec), rel, row)
-                row += batch.num_rows
+        for text in text_batches(lake.fs, info.path, args.endpoint, names, invalid_row_handler=on_invalid_row):
+            batch = typed_batch(text, schema)
+            yield RawBatch(batch, rel, row)
+            row += batch.num_rows
+    except CsvHeaderError:
+        raise JobError(f"{spec.source_name}: {rel} header does not match the catalog's columns") from None
     except (pa.ArrowException, OSError) as err:
         if problems:
             raise JobError(problems[0]) from None
@@ -173,59 +162,3 @@ def _csv_row_key(text: str, delimiter: str, positions: list[int], names: list[st
 
     fields = next(csv.reader([text], delimiter=delimiter), [])
     return {n: (fields[p] if p < len(fields) else None) for n, p in zip(names, positions)}
-
-
-_BOOL_TRUE = pa.array(["1", "true", "t", "y", "yes"])
-_BOOL_FALSE = pa.array(["0", "false", "f", "n", "no"])
-
-
-def _csv_bool(arr: pa.Array) -> tuple[pa.Array, pa.Array]:
-    low = pc.utf8_lower(pc.utf8_trim_whitespace(arr))
-    is_true, is_false = pc.is_in(low, _BOOL_TRUE), pc.is_in(low, _BOOL_FALSE)
-    value = pc.if_else(is_true, True, pc.if_else(is_false, False, None))
-    return value, pc.and_(arr.is_valid(), pc.invert(pc.or_(is_true, is_false)))
-
-
-def _csv_binary(arr: pa.Array) -> tuple[pa.Array, pa.Array]:
-    ok = pc.match_substring_regex(arr, r"^(0[xX])?([0-9A-Fa-f]{2})*$")
-    clean = pc.if_else(ok, pc.replace_substring_regex(arr, r"^0[xX]", ""), None)
-    return unhex_binary(clean), pc.and_(arr.is_valid(), pc.invert(ok.fill_null(False)))
-
-
-def _csv_time(arr: pa.Array) -> tuple[pa.Array, pa.Array | None]:
-    stamped = pc.binary_join_element_wise("1970-01-01 ", pc.utf8_slice_codeunits(arr, 0, 15), "")
-    ts, bad = cast_rows(stamped, pa.timestamp("us"))
-    return pc.cast(ts, pa.time64("us")), bad
-
-
-def typed_from_csv(batch: pa.RecordBatch, spec: Spec) -> pa.RecordBatch:
-    """Strings from a DMS CSV file to the Arrow types DMS writes to Parquet; unparsable values are flagged.
-
-    Flagged values come back as nulls with a `__invalid__<column>` boolean column, so the one transform
-    below handles both formats and reports them (with file and key) like any other violation.
-    """
-    arrays, names = [], []
-    for c in spec.columns:
-        arr = batch.column(c.source)
-        want = c.dms_type()
-        if want == pa.string():
-            value, bad = arr, None
-        elif want == pa.bool_():
-            value, bad = _csv_bool(arr)
-        elif want == pa.binary():
-            value, bad = _csv_binary(arr)
-        elif want == pa.time64("us"):
-            value, bad = _csv_time(arr)
-        elif pa.types.is_timestamp(want):
-            value, bad = cast_rows(pc.utf8_slice_codeunits(arr, 0, 26), want)
-        else:
-            value, bad = cast_rows(arr, want)
-            if pa.types.is_floating(want):
-                overflow = pc.and_(pc.is_inf(value), pc.invert(pc.match_substring_regex(arr, "(?i)inf")))
-                bad = overflow if bad is None else pc.or_(bad, overflow)
-        arrays.append(value)
-        names.append(c.source)
-        if bad is not None:
-            arrays.append(bad.fill_null(False))
-            names.append(f"__invalid__{c.source}")
-    return pa.RecordBatch.from_arrays(arrays, names=names)

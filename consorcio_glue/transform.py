@@ -8,7 +8,9 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .casts import cast_rows, uuid_from_text
+from consorcio_core.arrow_casts import cast_rows
+
+from .casts import uuid_from_text
 from .errors import JobError
 from .keys import key_text, plain, value_hint
 from .raw import RawBatch

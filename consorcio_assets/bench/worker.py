@@ -41,7 +41,7 @@ def migrated_tables() -> list[Table]:
 
 def raw_files(table: Table) -> list[Path]:
     """The LOAD files the extract wrote for `table` (local lake)."""
-    from ..dms.engine import list_files, table_prefix
+    from ..dms.layout import list_files, table_prefix
     from ..dms.settings import load_settings
     from ..lake import get_lake
 

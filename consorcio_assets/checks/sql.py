@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.elements import BindParameter, Case, ColumnClause
 from sqlalchemy.sql.expression import FunctionElement
+
+from ..dialects import dialect_function
 
 #: the marker a NULL contributes to a canonical row text
 NULL_MARKER = "\\N"
@@ -20,36 +21,11 @@ SEPARATOR = "|"
 HASH_BITS = 60
 
 
-class _Templated(FunctionElement):
-    """A function rendered from a per-dialect template; `{0}`, `{1}` ... are the compiled arguments."""
-
-    inherit_cache = True
-    templates: dict[str, str] = {}
-
-
-def _argument(arg, compiler, **kw) -> str:
-    """An argument, parenthesised unless it is atomic (operators must not bind into the template)."""
-    sql = compiler.process(arg, **kw)
-    return sql if isinstance(arg, (ColumnClause, BindParameter, FunctionElement, Case)) else f"({sql})"
-
-
-@compiles(_Templated)
-def _render(element: _Templated, compiler, **kw) -> str:
-    args = [_argument(arg, compiler, **kw) for arg in element.clauses]
-    name = compiler.dialect.name
-    template = element.templates.get(name, element.templates["default"])
-    return template.format(*args)
-
-
 #: big integers come back as Python ints (sa.Numeric would route DuckDB's HUGEINT through float)
 _EXACT_INT = sa.Integer()
 
 
-def _construct(name: str, type_: sa.types.TypeEngine, **templates: str) -> type[_Templated]:
-    return type(name, (_Templated,), {"templates": templates, "type": type_, "inherit_cache": True})
-
-
-hash60 = _construct(
+hash60 = dialect_function(
     "hash60", sa.BigInteger(),
     default="CAST(CAST('x' || substr(md5({0}), 2, 15) AS BIT(60)) AS BIGINT)",
     duckdb="CAST('0x' || substr(md5({0}), 2, 15) AS BIGINT)",
@@ -58,7 +34,7 @@ hash60 = _construct(
 """hash60(text): a 60-bit integer hash of a text, equal in PostgreSQL and DuckDB (UTF-8) and in SQL Server for
 ASCII text (SQL Server 2017 has no UTF-8 collation to hash other characters the same: see `ascii_only`)."""
 
-_ascii_flag = _construct(
+_ascii_flag = dialect_function(
     "ascii_flag", sa.Integer(),
     default="CASE WHEN octet_length(coalesce({0}, '')) = char_length(coalesce({0}, '')) THEN 1 ELSE 0 END",
     duckdb="CASE WHEN strlen(coalesce({0}, '')) = length(coalesce({0}, '')) THEN 1 ELSE 0 END",
@@ -75,36 +51,36 @@ def ascii_only(text) -> sa.ColumnElement:
     return _ascii_flag(text) == 1
 
 
-wide = _construct(
+wide = dialect_function(
     "wide", _EXACT_INT,
     default="CAST({0} AS NUMERIC)", duckdb="CAST({0} AS HUGEINT)", mssql="CAST({0} AS DECIMAL(38, 0))",
 )
 """wide(int): an integer type wide enough for products of money and percentages (no overflow)."""
 
-idiv = _construct(
+idiv = dialect_function(
     "idiv", _EXACT_INT,
     default="div({0}, {1})", duckdb="({0} // {1})", mssql="CAST(({0} - {0} % {1}) / {1} AS DECIMAL(38, 0))",
 )
 """idiv(a, b): integer division of non-negative integers (floor). Not FLOOR(a / b) on SQL Server: a DECIMAL(38, 0)
 quotient keeps only 6 decimals there, rounded, so 2.9999997 became 3; a - a % b divides exactly."""
 
-bigint_div = _construct(
+bigint_div = dialect_function(
     "bigint_div", sa.BigInteger(), default="({0} / {1})", duckdb="({0} // {1})", mssql="({0} / {1})",
 )
 """Integer division of non-negative BIGINTs (no NUMERIC: the fast path for values known to fit)."""
 
-checksum_sum = _construct(
+checksum_sum = dialect_function(
     "checksum_sum", _EXACT_INT,
     default="sum({0})", duckdb="sum({0})", mssql="SUM(CAST({0} AS DECIMAL(38, 0)))",
 )
 """The exact sum of 60-bit hashes (NUMERIC / HUGEINT / DECIMAL(38,0): never overflows)."""
 
-as_text = _construct(
+as_text = dialect_function(
     "as_text", sa.String(),
     default="CAST({0} AS TEXT)", duckdb="CAST({0} AS VARCHAR)", mssql="CAST({0} AS NVARCHAR(MAX))",
 )
 
-decimal_text = _construct(
+decimal_text = dialect_function(
     "decimal_text", sa.String(),
     default="CAST(CAST({0} AS NUMERIC(38, {1})) AS TEXT)",
     duckdb="CAST(CAST({0} AS DECIMAL(38, {1})) AS VARCHAR)",
@@ -112,12 +88,12 @@ decimal_text = _construct(
 )
 """A decimal as plain text with exactly `scale` digits after the point."""
 
-date_text = _construct(
+date_text = dialect_function(
     "date_text", sa.String(),
     default="to_char({0}, 'YYYY-MM-DD')", duckdb="strftime({0}, '%Y-%m-%d')", mssql="CONVERT(VARCHAR(10), {0}, 23)",
 )
 
-timestamp_text = _construct(
+timestamp_text = dialect_function(
     "timestamp_text", sa.String(),
     default="to_char({0}, 'YYYY-MM-DD HH24:MI:SS.US')",
     duckdb="strftime({0}, '%Y-%m-%d %H:%M:%S.%f')",
@@ -125,47 +101,47 @@ timestamp_text = _construct(
 )
 """A timestamp as 'YYYY-MM-DD hh:mm:ss.ffffff': truncated to microseconds, as DMS truncates."""
 
-time_text = _construct(
+time_text = dialect_function(
     "time_text", sa.String(),
     default="to_char({0}, 'HH24:MI:SS.US')", duckdb="strftime(DATE '2000-01-01' + {0}, '%H:%M:%S.%f')",
     mssql="LEFT(CONVERT(VARCHAR(16), CAST({0} AS TIME(7)), 114), 15)",
 )
 
-hex_text = _construct(
+hex_text = dialect_function(
     "hex_text", sa.String(),
     default="encode({0}, 'hex')", duckdb="lower(hex({0}))", mssql="LOWER(CONVERT(VARCHAR(MAX), {0}, 2))",
 )
 
-uuid_text = _construct(
+uuid_text = dialect_function(
     "uuid_text", sa.String(),
     default="CAST({0} AS TEXT)", duckdb="CAST({0} AS VARCHAR)", mssql="LOWER(CONVERT(CHAR(36), {0}))",
 )
 """A GUID as lower-case text: PostgreSQL's and DuckDB's uuid types print lower-case already, SQL Server's upper."""
 
-bool_text = _construct(
+bool_text = dialect_function(
     "bool_text", sa.String(),
     default="CASE WHEN {0} THEN '1' WHEN NOT {0} THEN '0' END",
     mssql="CAST({0} AS VARCHAR(1))",
 )
 
-rtrim = _construct("rtrim", sa.String(), default="rtrim({0})", mssql="RTRIM({0})")
+rtrim = dialect_function("rtrim", sa.String(), default="rtrim({0})", mssql="RTRIM({0})")
 
-char_length = _construct(
+char_length = dialect_function(
     "char_length", sa.Integer(), default="char_length({0})", duckdb="length({0})", mssql="(LEN({0} + 'x') - 1)",
 )
 """Characters of a text, trailing spaces included (SQL Server's LEN ignores them, hence the 'x')."""
 
-octet_length = _construct(
+octet_length = dialect_function(
     "octet_length", sa.Integer(), default="octet_length({0})", mssql="DATALENGTH({0})",
 )
 
-substr = _construct(
+substr = dialect_function(
     "substr", sa.String(), default="substr({0}, {1}, {2})", mssql="SUBSTRING({0}, {1}, {2})",
 )
 
-ascii_code = _construct("ascii_code", sa.Integer(), default="ascii({0})", mssql="ASCII({0})")
+ascii_code = dialect_function("ascii_code", sa.Integer(), default="ascii({0})", mssql="ASCII({0})")
 
-add_months = _construct(
+add_months = dialect_function(
     "add_months", sa.Date(),
     default="CAST({0} + make_interval(months => CAST({1} AS INTEGER)) AS DATE)",
     duckdb="CAST({0} + to_months(CAST({1} AS INTEGER)) AS DATE)",
@@ -173,37 +149,37 @@ add_months = _construct(
 )
 """A date plus n calendar months, the day clamped to the end of a shorter month (all three agree)."""
 
-plus_minutes = _construct(
+plus_minutes = dialect_function(
     "plus_minutes", sa.DateTime(),
     default="({0} + make_interval(mins => CAST({1} AS INTEGER)))",
     duckdb="({0} + to_minutes(CAST({1} AS BIGINT)))",
     mssql="DATEADD(minute, {1}, {0})",
 )
 
-nanos_below_us = _construct(
+nanos_below_us = dialect_function(
     "nanos_below_us", sa.Integer(),
     default="0", duckdb="(epoch_ns({0}) % 1000)",
     mssql="(DATEPART(nanosecond, {0}) % 1000)",
 )
 """Nanoseconds below the microsecond of a timestamp (PostgreSQL has none)."""
 
-at_utc = _construct("at_utc", sa.DateTime(), default="({0} AT TIME ZONE 'UTC')")
+at_utc = dialect_function("at_utc", sa.DateTime(), default="({0} AT TIME ZONE 'UTC')")
 """A PostgreSQL timestamptz as the UTC wall-clock timestamp."""
 
-as_date = _construct("as_date", sa.Date(), default="CAST({0} AS DATE)")
+as_date = dialect_function("as_date", sa.Date(), default="CAST({0} AS DATE)")
 
-as_timestamp = _construct(
+as_timestamp = dialect_function(
     "as_timestamp", sa.DateTime(), default="CAST({0} AS TIMESTAMP)", mssql="CAST({0} AS DATETIME2(7))",
 )
 
-as_int = _construct("as_int", sa.Integer(), default="CAST({0} AS INTEGER)", mssql="CAST({0} AS INT)")
+as_int = dialect_function("as_int", sa.Integer(), default="CAST({0} AS INTEGER)", mssql="CAST({0} AS INT)")
 
-as_bigint = _construct("as_bigint", sa.BigInteger(), default="CAST({0} AS BIGINT)")
+as_bigint = dialect_function("as_bigint", sa.BigInteger(), default="CAST({0} AS BIGINT)")
 
-modulo = _construct("modulo", sa.Integer(), default="mod({0}, {1})", duckdb="({0} % {1})", mssql="({0} % {1})")
+modulo = dialect_function("modulo", sa.Integer(), default="mod({0}, {1})", duckdb="({0} % {1})", mssql="({0} % {1})")
 """a mod b, spelled without `%` so that the SQL shown to people needs no escaping."""
 
-repeat_text = _construct(
+repeat_text = dialect_function(
     "repeat_text", sa.String(), default="repeat({0}, {1})", mssql="REPLICATE({0}, {1})",
 )
 
@@ -324,7 +300,7 @@ def round_div_bigint(numerator, denominator) -> sa.ColumnElement:
     return bigint_div(num(2) * numerator + denominator, num(2) * denominator)
 
 
-_unscale = _construct("unscale", sa.Numeric(), default="(CAST({0} AS DECIMAL(38, 0)) * {1})")
+_unscale = dialect_function("unscale", sa.Numeric(), default="(CAST({0} AS DECIMAL(38, 0)) * {1})")
 
 
 def from_cents(expr, scale: int = 2) -> sa.ColumnElement:

@@ -25,12 +25,9 @@ ACTIVE_RUN_STATUSES = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.STARTING,
 
 
 def _bucket_folder() -> str:
-    try:
-        from ..dms.settings import load_endpoint_settings
+    from ..dms.settings import endpoint_settings
 
-        return load_endpoint_settings().get("BucketFolder", "raw")
-    except ImportError:
-        return "raw"
+    return endpoint_settings().bucket_folder
 
 
 def _written_by_a_run(instance: dg.DagsterInstance, table, newest_mtime_ns: int) -> bool:

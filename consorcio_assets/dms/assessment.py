@@ -16,10 +16,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.expression import FunctionElement
 
 from ..catalog import Table
+from ..dialects import dialect_function
 
 #: types DMS cannot migrate from SQL Server to an S3 target (AWS DMS: "Source data types for SQL Server")
 UNSUPPORTED_TYPES = ("sql_variant", "hierarchyid", "geography", "geometry")
@@ -115,19 +114,8 @@ SNAPSHOT = Probe("SNAPSHOT isolation allowed", _SNAPSHOT_MSSQL, None)
 PROBES = (NO_KEY, TYPES, LOB_NO_KEY, SNAPSHOT)
 
 
-class xml_datalength(FunctionElement):
-    type = sa.BigInteger()
-    inherit_cache = True
-
-
-@compiles(xml_datalength)
-def _xml_length_default(element, compiler, **kw):
-    return f"octet_length(CAST({compiler.process(element.clauses, **kw)} AS VARCHAR))"
-
-
-@compiles(xml_datalength, "mssql")
-def _xml_length_mssql(element, compiler, **kw):
-    return f"DATALENGTH({compiler.process(element.clauses, **kw)})"
+xml_datalength = dialect_function(
+    "xml_datalength", sa.BigInteger(), default="octet_length(CAST({0} AS VARCHAR))", mssql="DATALENGTH({0})")
 
 
 def xml_length_query(schema: str, table: str, column: str) -> sa.Select:

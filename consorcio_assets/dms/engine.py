@@ -1,4 +1,6 @@
 """The local full-load engine: what an AWS DMS full-load task writes to an S3 target, written to the lake.
+Only local mode runs it; the layout it writes and the report it returns are `layout.py`, shared with the AWS
+resource, the raw-zone checks and (through `consorcio_core.dms_layout`) the Glue job.
 
 It obeys the same TableMappings document and the same S3/task settings files DMS gets, and writes through
 `pyarrow.fs`, so one code path serves a local directory and an S3 bucket:
@@ -30,7 +32,6 @@ import contextlib
 import fcntl
 import logging
 import os
-import re
 import threading
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
@@ -47,145 +48,36 @@ import pyarrow.compute as pc
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import sqlalchemy as sa
-from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.expression import FunctionElement
 
 from ..catalog import Catalog, Column, Table, catalog as default_catalog
+from ..dialects import dialect_function
 from ..lake import Lake
 from ..source.queries import limit_duckdb_memory, table_clause
+from .layout import (ERRORED, WORK_ROOT, FullLoadReport, LoadedFile, TableLoad, expected_schema, load_file_name,
+                     lob_limit_chars, table_prefix)
 from .mappings import Selected, segment_predicates, selected_tables
 from .settings import DmsSettings, EndpointSettings
 from .versions import DataVersion, changes, read_version, sqlalchemy_executor
 
 log_ = logging.getLogger(__name__)
 
-COMPLETED, ERRORED = "Table completed", "Table error"
-WORK_ROOT = "_dms"  # bookkeeping prefix at the lake root, outside the raw zone
 WRITE_BUFFER = 1 << 20  # Parquet writes many small pieces (page headers); unbuffered, each is a system call
-
-
-# -- results (the AWS path returns the same types) ------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class LoadedFile:
-    path: str  # relative to the lake root, e.g. raw/dbo/Grupo/LOAD00000001.parquet
-    size: int
-    rows: int | None = None
-
-
-@dataclass
-class TableLoad:
-    schema: str
-    table: str
-    state: str = COMPLETED
-    full_load_rows: int = 0
-    started_at: datetime | None = None
-    ended_at: datetime | None = None
-    files: tuple[LoadedFile, ...] = ()
-    error: str | None = None
-    lob_truncated: dict[str, int] = field(default_factory=dict)
-    segments: int = 1
-    statistics: dict = field(default_factory=dict)  # DMS's TableStatistics entry, as DMS returned it
-    #: the source table's data version right before and right after its extraction (versions.py)
-    version_before: DataVersion | None = None
-    version_after: DataVersion | None = None
-    source_changes: dict | None = None  # None: unchanged during the extraction (a consistent snapshot)
-
-    @property
-    def bytes(self) -> int:
-        return sum(f.size for f in self.files)
-
-    @property
-    def duration_seconds(self) -> float:
-        if not (self.started_at and self.ended_at):
-            return 0.0
-        return max((self.ended_at - self.started_at).total_seconds(), 0.0)
-
-    @property
-    def rows_per_second(self) -> float:
-        return self.full_load_rows / self.duration_seconds if self.duration_seconds else 0.0
-
-
-@dataclass
-class FullLoadReport:
-    mode: str
-    tables: dict[str, TableLoad]
-    table_mappings: dict
-    task_arn: str | None = None
-    preflight: Any = None  # the PreflightReport the resource ran before the load
-
-    @property
-    def errored(self) -> list[TableLoad]:
-        return [t for t in self.tables.values() if t.state != COMPLETED]
-
-
-class DmsLoadError(RuntimeError):
-    """A full-load that did not complete for every table; `report` holds what did."""
-
-    def __init__(self, message: str, report: FullLoadReport | None = None):
-        super().__init__(message)
-        self.report = report
-
-
-# -- layout ----------------------------------------------------------------------------------------------------
-
-
-def load_file_name(number: int, extension: str, prefix: str = "") -> str:
-    return f"{prefix}LOAD{number:08X}{extension}"
-
-
-def table_prefix(settings: EndpointSettings, table: Table) -> str:
-    """Where DMS puts a table's files, relative to the bucket (the lake root)."""
-    return "/".join(p for p in (settings.bucket_folder, table.schema, table.name) if p)
 
 
 def _is_local(fs: pafs.FileSystem) -> bool:
     return fs.type_name == "local"
 
 
-def list_files(fs: pafs.FileSystem, root: str, prefix: str) -> list[LoadedFile]:
-    """Every file under `prefix` (relative to the lake root), sorted by path."""
-    infos = fs.get_file_info(pafs.FileSelector(f"{root}/{prefix}", recursive=True, allow_not_found=True))
-    files = [LoadedFile(i.path[len(root) + 1:], i.size or 0) for i in infos if i.type == pafs.FileType.File]
-    return sorted(files, key=lambda f: f.path)
-
-
 # -- reading the source ----------------------------------------------------------------------------------------
 
 
-class guid_text(FunctionElement):
-    """UNIQUEIDENTIFIER as SQL Server prints it: upper-case, hyphenated."""
+guid_text = dialect_function(
+    "guid_text", sa.String(), default="upper(CAST({0} AS VARCHAR))", mssql="CONVERT(CHAR(36), {0})")
+"""UNIQUEIDENTIFIER as SQL Server prints it: upper-case, hyphenated."""
 
-    type = sa.String()
-    inherit_cache = True
-
-
-@compiles(guid_text)
-def _guid_default(element, compiler, **kw):
-    return f"upper(CAST({compiler.process(element.clauses, **kw)} AS VARCHAR))"
-
-
-@compiles(guid_text, "mssql")
-def _guid_mssql(element, compiler, **kw):
-    return f"CONVERT(CHAR(36), {compiler.process(element.clauses, **kw)})"
-
-
-class offset_text(FunctionElement):
-    """DATETIMEOFFSET as SQL Server's ODBC canonical text: 'YYYY-MM-DD hh:mm:ss.fffffff +hh:mm'."""
-
-    type = sa.String()
-    inherit_cache = True
-
-
-@compiles(offset_text)
-def _offset_default(element, compiler, **kw):
-    return f"CAST({compiler.process(element.clauses, **kw)} AS VARCHAR)"
-
-
-@compiles(offset_text, "mssql")
-def _offset_mssql(element, compiler, **kw):
-    return f"CONVERT(VARCHAR(34), {compiler.process(element.clauses, **kw)}, 121)"
+offset_text = dialect_function(
+    "offset_text", sa.String(), default="CAST({0} AS VARCHAR)", mssql="CONVERT(VARCHAR(34), {0}, 121)")
+"""DATETIMEOFFSET as SQL Server's ODBC canonical text: 'YYYY-MM-DD hh:mm:ss.fffffff +hh:mm'."""
 
 
 def read_select(table: Table, where: sa.ColumnElement | None = None, clause: sa.TableClause | None = None,
@@ -280,15 +172,6 @@ def open_source(url: str):
 # -- DMS's type mapping ----------------------------------------------------------------------------------------
 
 
-def is_national(column: Column) -> bool:
-    """UTF-16 LOB types: SQL Server stores 2 bytes per character."""
-    return column.sql_type in ("nvarchar(max)", "ntext", "xml")
-
-
-def lob_limit_chars(column: Column, lob_max_bytes: int) -> int:
-    return lob_max_bytes // (2 if is_national(column) else 1)
-
-
 @dataclass(frozen=True)
 class TypeMapper:
     """Turns source batches into the batches DMS writes: truncations, then a checked cast per column."""
@@ -351,16 +234,6 @@ def with_extra_columns(batch: pa.RecordBatch, endpoint: EndpointSettings, loaded
         arrays.insert(0, pa.repeat(pa.scalar("I", pa.string()), batch.num_rows))
         names.insert(0, "Op")
     return batch if len(arrays) == batch.num_columns else pa.RecordBatch.from_arrays(arrays, names=names)
-
-
-def expected_schema(table: Table, endpoint: EndpointSettings) -> pa.Schema:
-    """The schema of the files DMS writes for `table` under these settings."""
-    schema = TypeMapper(table, endpoint, 1).schema
-    if endpoint.timestamp_column:
-        schema = schema.insert(0, pa.field(endpoint.timestamp_column, pa.string()))
-    if endpoint.include_op:
-        schema = schema.insert(0, pa.field("Op", pa.string()))
-    return schema
 
 
 # -- CSV rendering (vectorised) --------------------------------------------------------------------------------
@@ -843,80 +716,3 @@ def run_full_load(mappings: Mapping, *, source_url: str, lake: Lake, settings: D
         return LocalFullLoad(source, lake, settings, catalog, log).run(mappings)
     finally:
         source.close()
-
-
-# -- reading the raw zone back (the raw-zone checks and the tests) ---------------------------------------------
-
-
-def layout_problems(paths: Sequence[str], endpoint: EndpointSettings) -> list[str]:
-    """Paths (relative to the table folder) that are not a DMS full-load series: wrong name or extension,
-    or a numbering that does not run 1, 2, 3... in each folder (unnamed segments share one counter)."""
-    pattern = re.compile(r"^(?:(?P<folder>[^/]+)/)?(?P<prefix>SEGMENT\d+_)?LOAD(?P<n>[0-9A-F]{8})"
-                         + re.escape(endpoint.extension) + r"\Z")
-    problems, series = [], {}
-    for path in paths:
-        match = pattern.match(path)
-        if match is None:
-            problems.append(f"{path}: not a DMS full-load file name (LOADnnnnnnnn{endpoint.extension})")
-            continue
-        series.setdefault(match["folder"] or "", []).append(int(match["n"], 16))
-    for folder, numbers in series.items():
-        if sorted(numbers) != list(range(1, len(numbers) + 1)):
-            where = folder or "the table folder"
-            problems.append(f"{where}: LOAD numbers {sorted(numbers)} do not run from 1 without gaps")
-    return problems
-
-
-def csv_read_types(table: Table, endpoint: EndpointSettings) -> pa.Schema:
-    """Types to parse a CSV file with: DMS's, except binary, which CSV carries as hex text."""
-    schema = expected_schema(table, endpoint)
-    return pa.schema([f.with_type(pa.string()) if pa.types.is_binary(f.type) else f for f in schema])
-
-
-def read_csv_batches(fs: pafs.FileSystem, path: str, table: Table, endpoint: EndpointSettings
-                     ) -> Iterator[pa.RecordBatch]:
-    """Stream a CSV LOAD file typed as DMS's mapping says; a value that does not parse raises."""
-    import pyarrow.csv as pacsv
-
-    if endpoint.csv_row_delimiter not in ("\n", "\r\n") or len(endpoint.csv_delimiter) != 1:
-        raise ValueError("reading back needs a one-character CsvDelimiter and a newline CsvRowDelimiter")
-    types = csv_read_types(table, endpoint)
-    reader = pacsv.open_csv(
-        fs.open_input_stream(path, compression="gzip" if path.endswith(".gz") else None),
-        read_options=pacsv.ReadOptions(column_names=types.names, skip_rows=1 if endpoint.add_column_name else 0),
-        parse_options=pacsv.ParseOptions(delimiter=endpoint.csv_delimiter, quote_char='"' if endpoint.rfc4180
-                                         else False, newlines_in_values=endpoint.rfc4180),
-        convert_options=pacsv.ConvertOptions(column_types=types, null_values=[endpoint.csv_null_value],
-                                             strings_can_be_null=True, quoted_strings_can_be_null=False,
-                                             true_values=["1"], false_values=["0"]),
-    )
-    binary = [pa.types.is_binary(f.type) for f in expected_schema(table, endpoint)]
-    for batch in reader:
-        yield pa.RecordBatch.from_arrays(
-            [_unhex(col) if is_bin else col for col, is_bin in zip(batch.columns, binary)], names=batch.schema.names)
-
-
-def _unhex(arr: pa.Array) -> pa.Array:
-    return pa.array([None if v is None else bytes.fromhex(v) for v in arr.to_pylist()], pa.binary())
-
-
-@dataclass(frozen=True)
-class FileFacts:
-    path: str
-    rows: int
-    schema: pa.Schema | None  # None when the file could not be read with the expected types
-    error: str | None = None
-
-
-def file_facts(fs: pafs.FileSystem, root: str, path: str, table: Table, endpoint: EndpointSettings) -> FileFacts:
-    """Rows and schema of one LOAD file (Parquet: from the footer; CSV: parsed with DMS's types)."""
-    full = f"{root}/{path}"
-    try:
-        if path.endswith(".parquet"):
-            with fs.open_input_file(full) as f:
-                meta = pq.ParquetFile(f).metadata
-                return FileFacts(path, meta.num_rows, meta.schema.to_arrow_schema())
-        rows = sum(b.num_rows for b in read_csv_batches(fs, full, table, endpoint))
-        return FileFacts(path, rows, expected_schema(table, endpoint))
-    except (pa.ArrowInvalid, OSError, ValueError) as err:
-        return FileFacts(path, 0, None, f"{path}: {str(err).splitlines()[0]}")

@@ -19,14 +19,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
-from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.expression import FunctionElement
 
 from ..catalog import Column, Table
 from ..catalog.types import TYPE_ALIASES
+from ..dialects import dialect_function
 from ..source.queries import count_big, table_clause
 from .assessment import assess
-from .engine import is_national
+from .layout import is_national
 from .mappings import PARALLEL_LOAD_SEGMENTS, segment_boundaries
 from .settings import TaskSettings
 
@@ -58,41 +57,17 @@ class PreflightReport:
     snapshot_allowed: bool | None = None  # SQL Server only
 
 
-class datalength(FunctionElement):
-    """Bytes SQL Server stores for a VARCHAR(MAX) value: DATALENGTH there, one byte per character elsewhere."""
+datalength = dialect_function("datalength", sa.BigInteger(), default="length({0})", mssql="DATALENGTH({0})")
+"""Bytes SQL Server stores for a VARCHAR(MAX) value: DATALENGTH there, one byte per character elsewhere."""
 
-    type = sa.BigInteger()
-    inherit_cache = True
-
-
-class ndatalength(FunctionElement):
-    """Bytes SQL Server stores for an NVARCHAR(MAX) value (UTF-16): DATALENGTH there, 2 per character elsewhere."""
-
-    type = sa.BigInteger()
-    inherit_cache = True
-
-
-@compiles(datalength)
-def _datalength_default(element, compiler, **kw):
-    return f"length({compiler.process(element.clauses, **kw)})"
-
-
-@compiles(ndatalength)
-def _ndatalength_default(element, compiler, **kw):
-    return f"(2 * length({compiler.process(element.clauses, **kw)}))"
-
-
-@compiles(ndatalength, "duckdb")
-def _ndatalength_duckdb(element, compiler, **kw):
-    """UTF-16 bytes: 2 per character, 4 for one beyond the BMP (a surrogate pair: emoji)."""
-    text = compiler.process(element.clauses, **kw)
-    return f"(2 * (length({text}) + length(regexp_replace({text}, '[^\\x{{10000}}-\\x{{10FFFF}}]', '', 'g'))))"
-
-
-@compiles(datalength, "mssql")
-@compiles(ndatalength, "mssql")
-def _datalength_mssql(element, compiler, **kw):
-    return f"DATALENGTH({compiler.process(element.clauses, **kw)})"
+ndatalength = dialect_function(
+    "ndatalength", sa.BigInteger(),
+    default="(2 * length({0}))",
+    # UTF-16 bytes: 2 per character, 4 for one beyond the BMP (a surrogate pair: emoji)
+    duckdb="(2 * (length({0}) + length(regexp_replace({0}, '[^\\x{{10000}}-\\x{{10FFFF}}]', '', 'g'))))",
+    mssql="DATALENGTH({0})",
+)
+"""Bytes SQL Server stores for an NVARCHAR(MAX) value (UTF-16): DATALENGTH there, 2 per character elsewhere."""
 
 
 def columns_query(table: Table) -> sa.Select:

@@ -31,8 +31,9 @@ from pydantic import Field
 from ..catalog import Table
 from ..lake import Lake
 from ..settings import get_settings
-from .engine import (COMPLETED, ERRORED, WORK_ROOT, DmsLoadError, FullLoadReport, LoadedFile, TableLoad,
-                     run_full_load, table_prefix)
+from .engine import run_full_load
+from .layout import (COMPLETED, ERRORED, WORK_ROOT, DmsLoadError, FullLoadReport, LoadedFile, TableLoad,
+                     table_prefix)
 from .mappings import table_mappings
 from .preflight import PreflightReport, preflight
 from .settings import DmsSettings, load_settings

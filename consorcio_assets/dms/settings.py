@@ -27,9 +27,10 @@ def _read(path: Path) -> dict[str, Any]:
         raise SettingsError(f"cannot read DMS settings {path}: {err}") from None
 
 
-def load_endpoint_settings(path: Path | None = None) -> dict[str, Any]:
-    """The S3Settings as written in the file (what the resource sends to modify-endpoint)."""
-    return _read(path or ENDPOINT_FILE)
+def endpoint_settings(path: Path | None = None) -> EndpointSettings:
+    """The S3 target endpoint's S3Settings, validated: the one reader of `s3_endpoint_settings.json`. `.raw`
+    is the file as written (what the AWS resource sends to modify-endpoint); unset keys read as DMS's defaults."""
+    return EndpointSettings(_read(path or ENDPOINT_FILE))
 
 
 def load_task_settings(path: Path | None = None) -> dict[str, Any]:
@@ -39,7 +40,7 @@ def load_task_settings(path: Path | None = None) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class DmsSettings:
-    endpoint: EndpointSettings = field(default_factory=lambda: EndpointSettings(load_endpoint_settings()))
+    endpoint: EndpointSettings = field(default_factory=endpoint_settings)
     task: TaskSettings = field(default_factory=lambda: TaskSettings(load_task_settings()))
 
     def with_endpoint(self, **overrides: Any) -> "DmsSettings":

@@ -28,7 +28,6 @@ import json
 import os
 import threading
 import uuid
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
@@ -39,9 +38,10 @@ from dagster_aws.pipes import PipesGlueClient, PipesS3ContextInjector, PipesS3Me
 from dagster_aws.utils import ResourceWithBoto3Configuration
 from pydantic import Field, PrivateAttr
 
-from consorcio_core.dms import DEFAULT_RAW, raw_arguments  # noqa: F401 - raw_arguments re-exported
+from consorcio_core.dms import raw_arguments  # noqa: F401 - raw_arguments re-exported
 from consorcio_core.resilience import boto_config
 
+from ..dms.settings import endpoint_settings
 from ..lake import Lake
 from ..settings import get_settings
 from .ddl import STAGING_SCHEMA
@@ -49,7 +49,6 @@ from .local_client import LocalGlueClient
 from .local_pipes import LocalPipesGlueClient
 from .spec import spec_argument
 
-DMS_ENDPOINT_SETTINGS = Path(__file__).resolve().parents[1] / "dms" / "s3_endpoint_settings.json"
 TARGET_URL_ENV = "CONSORCIO_GLUE_TARGET_URL"
 MAX_INLINE_SPEC = 200_000  # Glue caps all arguments of a run at 260 KB
 
@@ -57,14 +56,6 @@ MAX_INLINE_SPEC = 200_000  # Glue caps all arguments of a run at 260 KB
 def _env(name: str, default=None, cast=str):
     value = os.environ.get(name)
     return cast(value) if value not in (None, "") else default
-
-
-def dms_endpoint_settings(path: Path = DMS_ENDPOINT_SETTINGS) -> dict:
-    """The DMS S3 endpoint settings the raw zone was written with (defaults when the file is absent)."""
-    settings = dict(DEFAULT_RAW)
-    if path.exists():
-        settings.update(json.loads(path.read_text()))
-    return settings
 
 
 class _RunIds:
@@ -218,7 +209,7 @@ class GlueResource(ResourceWithBoto3Configuration):
             "--table-spec": self.spec_value(spec),
             "--stages": ",".join(stages),
             "--lake-uri": self.lake().uri,
-            **raw_arguments(dms_endpoint_settings()),
+            **raw_arguments(endpoint_settings()),
             "--on-invalid": self.on_invalid or _env("CONSORCIO_GLUE_ON_INVALID", "fail"),
             "--copy-streams": str(self.copy_streams or _env("CONSORCIO_GLUE_COPY_STREAMS", 2, int)),
             "--fk-validation": fk_validation,

@@ -6,10 +6,9 @@ import hashlib
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.expression import FunctionElement
 
 from ..catalog import Table
+from ..dialects import dialect_function
 from ..settings import Settings, get_settings
 
 
@@ -50,42 +49,14 @@ def table_clause(table: Table) -> sa.TableClause:
     return sa.table(table.name, *(sa.column(c.name) for c in table.columns), schema=table.schema)
 
 
-class count_big(FunctionElement):
-    """COUNT_BIG(*) on SQL Server (tables beyond 2^31 rows), COUNT(*) elsewhere."""
+count_big = dialect_function("count_big", sa.BigInteger(), default="count(*)", mssql="COUNT_BIG(*)")
+"""COUNT_BIG(*) on SQL Server (tables beyond 2^31 rows), COUNT(*) elsewhere."""
 
-    type = sa.BigInteger()
-    inherit_cache = True
-
-
-@compiles(count_big)
-def _count_default(element, compiler, **kw):
-    return "count(*)"
-
-
-@compiles(count_big, "mssql")
-def _count_mssql(element, compiler, **kw):
-    return "COUNT_BIG(*)"
-
-
-class table_checksum(FunctionElement):
-    """An order-independent checksum of every row: changes when any value changes."""
-
-    type = sa.BigInteger()
-    inherit_cache = True
-
-    def __init__(self, *columns):
-        super().__init__(*columns)
-
-
-@compiles(table_checksum)
-def _checksum_duckdb(element, compiler, **kw):
-    args = ", ".join(compiler.process(c, **kw) for c in element.clauses)
-    return f"sum(hash({args}) % 1000000007)"
-
-
-@compiles(table_checksum, "mssql")
-def _checksum_mssql(element, compiler, **kw):
-    return "CHECKSUM_AGG(BINARY_CHECKSUM(*))"
+table_checksum = dialect_function(
+    "table_checksum", sa.BigInteger(),
+    default="sum(hash({args}) % 1000000007)", mssql="CHECKSUM_AGG(BINARY_CHECKSUM(*))",
+)
+"""table_checksum(*columns): an order-independent checksum of every row: changes when any value changes."""
 
 
 def observation_query(table: Table) -> sa.Select:

@@ -19,8 +19,9 @@ import pytest
 
 from consorcio_assets.catalog import catalog
 from consorcio_assets.dms import engine
-from consorcio_assets.dms.engine import (COMPLETED, ERRORED, expected_schema, layout_problems, read_csv_batches,
-                                         run_full_load)
+from consorcio_assets.dms.engine import run_full_load
+from consorcio_assets.dms.layout import (COMPLETED, ERRORED, expected_schema, layout_problems, list_files,
+                                         read_csv_batches)
 from consorcio_assets.dms.mappings import table_mappings
 from consorcio_assets.dms.settings import load_settings
 from consorcio_assets.lake import Lake
@@ -319,13 +320,13 @@ def test_the_same_code_writes_to_s3(hand_made_source, s3_bucket):
         assert {r.state for r in report.tables.values()} == {COMPLETED}
     fs, root = lake.filesystem()
     assert isinstance(fs, pafs.S3FileSystem)
-    listed = engine.list_files(fs, root, "raw")
+    listed = list_files(fs, root, "raw")
     assert [f.path for f in listed] == [
         "raw/dbo/Grupo/LOAD00000001.parquet", "raw/dbo/Simulacao/SEGMENT1/LOAD00000001.parquet",
         "raw/dbo/Simulacao/SEGMENT2/LOAD00000001.parquet", "raw/dbo/vw_FunilMensal/LOAD00000001.parquet"]
     rows = pa.concat_tables([pq.read_table(f"{root}/{f.path}", filesystem=fs) for f in listed[1:3]]).to_pylist()
     assert sort_rows(rows, "Simulacao") == source_rows(hand_made_source, "Simulacao")
-    assert not [f for f in engine.list_files(fs, root, "_dms")]  # staging emptied after the swap
+    assert not [f for f in list_files(fs, root, "_dms")]  # staging emptied after the swap
 
 
 def test_layout_problems_name_strangers_and_gaps():

@@ -11,7 +11,7 @@ from consorcio_assets.catalog import catalog
 from consorcio_assets.dms.mappings import (locator, segment_boundaries, segment_predicates, selected_tables,
                                            table_mappings)
 from consorcio_assets.dms.settings import (DmsSettings, EndpointSettings, SettingsError, TaskSettings,
-                                           load_endpoint_settings, load_settings, load_task_settings)
+                                           endpoint_settings, load_settings, load_task_settings)
 
 BOUNDS = {"Simulacao": [["5001"], ["10001"], ["15001"]], "SimulacaoParcela": [["5001"], ["10001"], ["15001"]]}
 
@@ -93,7 +93,7 @@ def test_segment_boundaries_split_the_key_range_evenly(hand_made_source):
 def test_settings_files_use_only_s3_settings_and_task_settings_dms_knows():
     model = botocore.session.get_session().get_service_model("dms")
     shape = model.shape_for("S3Settings").members
-    for key, value in load_endpoint_settings().items():
+    for key, value in endpoint_settings().raw.items():
         assert key in shape, key
         if getattr(shape[key], "enum", None):
             assert value in shape[key].enum, (key, value)
@@ -115,7 +115,7 @@ def test_settings_files_use_only_s3_settings_and_task_settings_dms_knows():
 ])
 def test_settings_the_engine_cannot_honour_are_refused(endpoint, task, message):
     with pytest.raises(SettingsError, match=message):
-        DmsSettings(EndpointSettings({**load_endpoint_settings(), **endpoint}),
+        DmsSettings(EndpointSettings({**endpoint_settings().raw, **endpoint}),
                     TaskSettings({**load_task_settings(), **task}))
 
 

@@ -11,9 +11,9 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import mssql
 
 from consorcio_assets.catalog import catalog
-from consorcio_assets.dms.engine import ERRORED
-from consorcio_assets.dms.mappings import table_mappings
 from consorcio_assets.dms.engine import run_full_load
+from consorcio_assets.dms.layout import ERRORED
+from consorcio_assets.dms.mappings import table_mappings
 from consorcio_assets.dms.preflight import (PreflightError, columns_query, count_query, drift, lob_query,
                                             preflight)
 from consorcio_assets.dms.resource import DmsResource

@@ -16,11 +16,11 @@ import sqlalchemy as sa
 from botocore.stub import Stubber
 
 from consorcio_assets.catalog import catalog
-from consorcio_assets.dms.engine import COMPLETED, DmsLoadError
+from consorcio_assets.dms.layout import COMPLETED, DmsLoadError
 from consorcio_assets.dms.mappings import table_mappings
 from consorcio_assets.dms.preflight import preflight
 from consorcio_assets.dms.resource import DmsResource
-from consorcio_assets.dms.settings import load_endpoint_settings, load_settings
+from consorcio_assets.dms.settings import endpoint_settings, load_settings
 
 TASK = "arn:aws:dms:us-east-1:123456789012:task:CONSORCIO-FULL-LOAD"
 TARGET = "arn:aws:dms:us-east-1:123456789012:endpoint:CONSORCIO-S3"
@@ -71,7 +71,7 @@ def aws(s3_bucket, hand_made_source, monkeypatch):
 def expect_configuration(stubber: Stubber, bucket: str, mappings: dict, first: dict) -> None:
     stubber.add_response("describe_replication_tasks", first, DESCRIBE)
     stubber.add_response("modify_endpoint", {}, {"EndpointArn": TARGET, "S3Settings": {
-        **load_endpoint_settings(), "BucketName": bucket, "BucketFolder": "lake/raw", "ServiceAccessRoleArn": ROLE}})
+        **endpoint_settings().raw, "BucketName": bucket, "BucketFolder": "lake/raw", "ServiceAccessRoleArn": ROLE}})
     stubber.add_response("modify_replication_task", {}, {
         "ReplicationTaskArn": TASK, "MigrationType": "full-load", "TableMappings": json.dumps(mappings),
         "ReplicationTaskSettings": json.dumps(load_settings().task.raw)})

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from consorcio_assets.catalog import catalog
-from consorcio_assets.dms import engine
+from consorcio_assets.dms import engine, layout
 from consorcio_assets.dms.mappings import table_mappings
 from consorcio_assets.dms.settings import load_settings
 from consorcio_assets.lake import Lake
@@ -49,7 +49,7 @@ def test_dms_killed_leaves_no_tree_after_the_next_load(small_source, tmp_path, f
         again = engine.run_full_load(table_mappings([catalog()["Segmento"]]), source_url=source, lake=lake,
                                      settings=settings).tables["Segmento"]
         left = _trees(dms)
-    assert again.state == engine.COMPLETED
+    assert again.state == layout.COMPLETED
     lost = missing(before.items(), digest(tmp_path / "lake" / "raw").items())
     fault_case.saw(f"engine {signal.Signals(-child.returncode).name}; {len(dead) + 1} dead tree(s) removed by the "
                    f"next load (of another table); the live load's tree kept", lost)

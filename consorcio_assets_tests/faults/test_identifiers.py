@@ -15,7 +15,8 @@ from psycopg import sql
 from consorcio_assets.catalog import TARGET_SCHEMA, parse_contract
 from consorcio_assets.checks import hashdiff
 from consorcio_assets.checks.sides import SOURCE, TARGET, Side
-from consorcio_assets.dms.engine import COMPLETED, run_full_load
+from consorcio_assets.dms.engine import run_full_load
+from consorcio_assets.dms.layout import COMPLETED
 from consorcio_assets.dms.mappings import table_mappings
 from consorcio_assets.dms.settings import load_settings
 from consorcio_assets.lake import Lake

@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from consorcio_assets.catalog import catalog
-from consorcio_assets.dms import engine
+from consorcio_assets.dms import engine, layout
 from consorcio_assets.dms.mappings import table_mappings
 from consorcio_assets.dms.settings import load_settings
 from consorcio_assets.glue.local_client import LocalGlueClient
@@ -194,7 +194,7 @@ def test_dms_engine_killed_mid_file(small_source, tmp_path, fault_case):
     assert lost == 0 and digest(tmp_path / "lake" / "raw") == before
     again = engine.run_full_load(table_mappings([table]), source_url=f"duckdb:///{small_source}", lake=lake,
                                  settings=settings).tables[table.name]
-    assert again.state == engine.COMPLETED and again.full_load_rows == first.full_load_rows
+    assert again.state == layout.COMPLETED and again.full_load_rows == first.full_load_rows
     assert not list((tmp_path / "lake" / "_dms").rglob("LOAD*"))
 
 
@@ -229,7 +229,7 @@ def test_lake_disk_full_while_dms_writes(small_source, tmp_path, fault_case):
         before = digest(tmp_path / "lake" / "raw")
         full, budget = filling_filesystem(8_000)
         failed = engine.LocalFullLoad(source, _FullLake(uri, full), settings).run(mappings).tables[table.name]
-        assert failed.state == engine.ERRORED and budget.refused
+        assert failed.state == layout.ERRORED and budget.refused
         assert failed.error.startswith("dbo.SimulacaoParcela: cannot write to the lake")
         assert "No space left on device" in failed.error
         assert not list((tmp_path / "lake" / "_dms").rglob("LOAD*"))  # the failed load's files are gone
@@ -239,7 +239,7 @@ def test_lake_disk_full_while_dms_writes(small_source, tmp_path, fault_case):
         again = engine.LocalFullLoad(source, Lake(uri), settings).run(mappings).tables[table.name]
     finally:
         source.close()
-    assert again.state == engine.COMPLETED and again.full_load_rows == first.full_load_rows
+    assert again.state == layout.COMPLETED and again.full_load_rows == first.full_load_rows
 
 
 def test_lake_disk_full_while_glue_writes(parcelas_loaded, fault_case):

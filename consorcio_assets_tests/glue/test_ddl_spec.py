@@ -10,6 +10,7 @@ from consorcio_assets.catalog import catalog
 from consorcio_assets.glue import ddl
 from consorcio_assets.glue.resource import MAX_INLINE_SPEC, raw_arguments
 from consorcio_assets.glue.spec import spec_argument, table_spec
+from consorcio_core.dms import EndpointSettings
 
 CAT = catalog()
 
@@ -89,7 +90,13 @@ def test_spec_carries_what_the_job_needs():
 
 
 def test_raw_arguments_follow_the_dms_endpoint_settings():
-    args = raw_arguments({"DataFormat": "CSV", "CsvDelimiter": ";", "CsvNullValue": "NULL", "AddColumnName": True,
-                          "BucketFolder": "raw/", "IncludeOpForFullLoad": True, "TimestampColumnName": "ts"})
+    args = raw_arguments(EndpointSettings({"DataFormat": "CSV", "CsvDelimiter": ";", "CsvNullValue": "NULL",
+                                           "AddColumnName": True, "BucketFolder": "raw/",
+                                           "IncludeOpForFullLoad": True, "TimestampColumnName": "ts"}))
     assert args == {"--raw-folder": "raw", "--raw-format": "csv", "--csv-delimiter": ";", "--csv-header": "true",
                     "--csv-null-value": "NULL", "--extra-columns": "Op,ts"}
+    # DMS writes the Op column to CSV only; unquoted CSV (Rfc4180 off) must reach the job's reader
+    args = raw_arguments(EndpointSettings({"DataFormat": "parquet", "BucketFolder": "", "IncludeOpForFullLoad": True}))
+    assert args["--raw-folder"] == "." and "--extra-columns" not in args
+    args = raw_arguments(EndpointSettings({"DataFormat": "csv", "Rfc4180": False, "CsvNullValue": ""}))
+    assert args["--csv-rfc4180"] == "false" and "--csv-null-value" not in args

@@ -76,7 +76,7 @@ def test_s3_target_endpoint_settings_equal_the_json_file(config):
         m = re.fullmatch(r"\$\{local\.s3_endpoint_settings\.(\w+)\}", str(value))
         if m:
             mapped[m.group(1)] = attribute
-    settings = dms_settings.load_endpoint_settings()
+    settings = dms_settings.endpoint_settings().raw
     assert set(mapped) == set(settings), (
         f"S3Settings in the JSON file but not on the endpoint: {sorted(set(settings) - set(mapped))}; "
         f"on the endpoint but not in the file: {sorted(set(mapped) - set(settings))}"
@@ -196,7 +196,7 @@ def test_bucket_policy_denies_plain_http(config):
 
 
 def test_lake_prefixes_match_the_code(config):
-    from consorcio_assets.dms.engine import WORK_ROOT
+    from consorcio_assets.dms.layout import WORK_ROOT
 
     assert config.locals["archive_prefix"] == f"{WORK_ROOT}/archive"
     script = (REPO / "consorcio_glue" / "transformed.py").read_text()
