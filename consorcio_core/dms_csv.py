@@ -113,7 +113,8 @@ def read_typed(fs: pafs.FileSystem, path: str, endpoint: EndpointSettings, schem
     problems: list[str] = []
 
     def wrong_count(row) -> str:
-        problems.append(f"row {row.number}: {row.actual_columns} fields where {row.expected_columns} were expected")
+        where = "a row" if row.number is None else f"row {row.number}"  # unknown when values may span lines
+        problems.append(f"{where}: {row.actual_columns} fields where {row.expected_columns} were expected")
         return "error"
 
     try:
