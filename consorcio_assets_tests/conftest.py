@@ -30,16 +30,26 @@ def pg_server_url() -> str:
     return pgserver.get_server(str(TEST_PG), cleanup_mode=None).get_uri("postgres")
 
 
+def _new_database(pg_server_url: str, prefix: str):
+    """A new empty database on the shared server (its libpq URL); dropped afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(pg_server_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield pg_server_url.replace("/postgres?", f"/{name}?", 1)
+    with psycopg.connect(pg_server_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 @pytest.fixture
 def fresh_db(pg_server_url) -> str:
     """A new empty database on the shared server; dropped afterwards."""
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(pg_server_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = pg_server_url.replace("/postgres?", f"/{name}?", 1)
-    yield url
-    with psycopg.connect(pg_server_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    yield from _new_database(pg_server_url, "t")
+
+
+@pytest.fixture
+def storage_db(pg_server_url) -> str:
+    """Another new empty database, for Dagster's run storage next to a target in `fresh_db`."""
+    yield from _new_database(pg_server_url, "d")
 
 
 @pytest.fixture

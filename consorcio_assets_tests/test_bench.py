@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import json
-import uuid
-
-import psycopg
-import pytest
 
 from consorcio_assets.bench.cli import main
 from consorcio_assets.bench.report import TARGETS
@@ -28,19 +24,9 @@ def _get(tree, dotted):
     return tree
 
 
-@pytest.fixture
-def dagster_db(pg_server_url) -> str:
-    name = f"d_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(pg_server_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield pg_server_url.replace("/postgres?", f"/{name}?", 1)
-    with psycopg.connect(pg_server_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def test_quick_bench_reports_every_figure(tmp_path, fresh_db, dagster_db, monkeypatch, capsys):
+def test_quick_bench_reports_every_figure(tmp_path, fresh_db, storage_db, monkeypatch, capsys):
     monkeypatch.setenv("CONSORCIO_BENCH_TARGET_URL", fresh_db)
-    monkeypatch.setenv("CONSORCIO_BENCH_DAGSTER_URL", dagster_db)
+    monkeypatch.setenv("CONSORCIO_BENCH_DAGSTER_URL", storage_db)
     out = tmp_path / "result.json"
     code = main(["--simulacoes", "20000", "--quick", "--runs", "1", "--home", str(tmp_path / "bench"),
                  "--output", str(out)])

@@ -7,11 +7,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 
 import dagster as dg
-import psycopg
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
@@ -31,16 +29,6 @@ def location_name() -> str:
     import yaml
 
     return yaml.safe_load(WORKSPACE.read_text())["load_from"][0]["python_module"]["location_name"]
-
-
-@pytest.fixture
-def storage_db(pg_server_url) -> str:
-    name = f"d_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(pg_server_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield pg_server_url.replace("/postgres?", f"/{name}?", 1)
-    with psycopg.connect(pg_server_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture

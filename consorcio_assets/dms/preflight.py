@@ -101,14 +101,8 @@ def expected_type(column: Column, dialect: str) -> str:
     if dialect != "mssql":
         return column.duckdb_type.upper()
     if column.sql_type == "rowversion":
-        return "timestamp"
-    if column.sql_type == "decimal":
-        return f"decimal({column.precision},{column.scale})"
-    if column.length is not None:
-        return f"{column.sql_type}({column.length})"
-    if column.fsp is not None:
-        return f"{column.sql_type}({column.fsp})"
-    return column.sql_type  # e.g. int, money, nvarchar(max)
+        return "timestamp"  # INFORMATION_SCHEMA's name for it
+    return column.sqlserver_type_sql.lower()  # e.g. int, decimal(15,2), nvarchar(max), datetime2(7)
 
 
 def actual_type(row: sa.RowMapping, dialect: str) -> str:

@@ -4,8 +4,6 @@ load removes every tree whose owner is dead, whichever tables it loads, and leav
 from __future__ import annotations
 
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 from consorcio_assets.catalog import catalog
@@ -15,7 +13,7 @@ from consorcio_assets.dms.settings import load_settings
 from consorcio_assets.lake import Lake
 
 from .support import digest, missing
-from .test_process_faults import KILLED_ENGINE, REPO
+from .test_process_faults import kill_engine_mid_file
 
 
 def _trees(dms: Path) -> list[str]:
@@ -33,13 +31,7 @@ def test_dms_killed_leaves_no_tree_after_the_next_load(small_source, tmp_path, f
     engine.run_full_load(table_mappings([catalog()["SimulacaoParcela"]]), source_url=source, lake=lake,
                          settings=settings)
     before = digest(tmp_path / "lake" / "raw")
-    child = subprocess.Popen([sys.executable, "-c", KILLED_ENGINE, str(small_source), lake.uri],
-                             stdout=subprocess.PIPE, text=True, cwd=REPO)
-    try:
-        assert child.stdout.readline().strip() == "MID-FILE"
-    finally:
-        child.kill()
-        child.wait()
+    returncode = kill_engine_mid_file(small_source, lake)
     dead = _trees(dms)
     assert dead and all(t.startswith("staging/") for t in dead)
     (dms / "trash" / dead[0].split("/")[1] / "dbo").mkdir(parents=True)  # a kill between the two renames
@@ -51,7 +43,7 @@ def test_dms_killed_leaves_no_tree_after_the_next_load(small_source, tmp_path, f
         left = _trees(dms)
     assert again.state == layout.COMPLETED
     lost = missing(before.items(), digest(tmp_path / "lake" / "raw").items())
-    fault_case.saw(f"engine {signal.Signals(-child.returncode).name}; {len(dead) + 1} dead tree(s) removed by the "
+    fault_case.saw(f"engine {signal.Signals(-returncode).name}; {len(dead) + 1} dead tree(s) removed by the "
                    f"next load (of another table); the live load's tree kept", lost)
     assert left == ["staging/live-load"] and lost == 0
     assert sorted(p.name for p in (dms / "owners").iterdir()) == []  # the live lease is gone with its load

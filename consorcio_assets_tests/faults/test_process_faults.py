@@ -170,6 +170,18 @@ KILLED_ENGINE = textwrap.dedent("""
 """)
 
 
+def kill_engine_mid_file(source: Path, lake: Lake) -> int:
+    """Run KILLED_ENGINE on `source` into `lake` and SIGKILL it inside its first LOAD file; its return code."""
+    child = subprocess.Popen([sys.executable, "-c", KILLED_ENGINE, str(source), lake.uri],
+                             stdout=subprocess.PIPE, text=True, cwd=REPO)
+    try:
+        assert child.stdout.readline().strip() == "MID-FILE"
+    finally:
+        child.kill()
+        child.wait()
+    return child.returncode
+
+
 def test_dms_engine_killed_mid_file(small_source, tmp_path, fault_case):
     fault_case.expect("local DMS engine SIGKILLed mid-file", "raw zone keeps the previous load; the partial file "
                                                              "stays under _dms/staging; the next load clears it")
@@ -179,17 +191,11 @@ def test_dms_engine_killed_mid_file(small_source, tmp_path, fault_case):
     first = engine.run_full_load(table_mappings([table]), source_url=f"duckdb:///{small_source}", lake=lake,
                                  settings=settings).tables[table.name]
     before = digest(tmp_path / "lake" / "raw")
-    child = subprocess.Popen([sys.executable, "-c", KILLED_ENGINE, str(small_source), lake.uri],
-                             stdout=subprocess.PIPE, text=True, cwd=REPO)
-    try:
-        assert child.stdout.readline().strip() == "MID-FILE"
-    finally:
-        child.kill()
-        child.wait()
+    returncode = kill_engine_mid_file(small_source, lake)
     partial = list((tmp_path / "lake" / "_dms" / "staging").rglob("LOAD*.parquet"))
     assert partial and not any(_complete_parquet(p) for p in partial)  # killed inside its file
     lost = missing(before.items(), digest(tmp_path / "lake" / "raw").items())
-    fault_case.saw(f"engine {signal.Signals(-child.returncode).name}; raw/dbo/SimulacaoParcela unchanged "
+    fault_case.saw(f"engine {signal.Signals(-returncode).name}; raw/dbo/SimulacaoParcela unchanged "
                    f"({len(before)} file(s)); {len(partial)} partial file(s) only under _dms/staging", lost)
     assert lost == 0 and digest(tmp_path / "lake" / "raw") == before
     again = engine.run_full_load(table_mappings([table]), source_url=f"duckdb:///{small_source}", lake=lake,
