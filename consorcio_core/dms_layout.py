@@ -17,8 +17,11 @@ from .dms import EndpointSettings
 
 #: a numbered full-load file name without its extension: LOAD00000001, SEGMENT2_LOAD0000000A
 _NUMBERED = r"(?P<prefix>SEGMENT\d+_)?LOAD(?P<n>[0-9A-F]{8})"
+_FILE = rf"{_NUMBERED}\.(?P<format>parquet|csv)(?:\.gz)?"
 #: a DMS full-load file name: LOAD00000001.parquet, SEGMENT2_LOAD0000000A.csv, LOAD00000001.csv.gz
-LOAD_FILE = re.compile(rf"^{_NUMBERED}\.(?P<format>parquet|csv)(\.gz)?$")
+LOAD_FILE = re.compile(rf"^{_FILE}$")
+#: a full-load file's path below the bucket folder: <schema>/<Table>/[<segment name>/]<LOAD file>
+LOAD_PATH = re.compile(rf"^(?P<schema>[^/]+)/(?P<table>[^/]+)/(?:(?P<segment>[^/]+)/)?{_FILE}$")
 #: the engine's bookkeeping prefix at the lake root (staging, trash, leases), outside the raw zone
 WORK_ROOT = "_dms"
 

@@ -7,14 +7,13 @@ restart neither reprocesses old files nor misses files that arrived while the se
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 
 import pyarrow.fs as pafs
 
-from ..lake import Lake
+from consorcio_core.dms_layout import LOAD_PATH
 
-LOAD_FILE = re.compile(r"^(?P<schema>[^/]+)/(?P<table>[^/]+)/(?:(?P<segment>[^/]+)/)?LOAD[0-9A-F]{8}\.(?:parquet|csv)$")
+from ..lake import Lake
 
 
 @dataclass(frozen=True)
@@ -40,7 +39,7 @@ def scan(lake: Lake, bucket_folder: str) -> ScanResult:
         if info.type != pafs.FileType.File:
             continue
         relative = info.path[len(root) + 1 :]
-        match = LOAD_FILE.match(relative)
+        match = LOAD_PATH.match(relative)
         if match is None:
             result.malformed.append(relative)
             continue

@@ -74,6 +74,20 @@ def test_restart_with_the_cursor_misses_nothing(lake):
         assert [r.tags["consorcio/table"] for r in second.run_requests] == ["cliente"]
 
 
+def test_every_file_name_dms_writes_is_a_load(lake):
+    """The sensor knows DMS's names from the one layout: unnamed segments' prefix and GZIP CSV included."""
+    from consorcio_assets.lake import Lake
+    from consorcio_assets.sensors.raw_zone import scan
+
+    for name in ("Grupo/LOAD00000001.parquet", "Grupo/SEGMENT2_LOAD00000003.parquet",
+                 "Cota/part1/LOAD00000001.csv", "Cliente/LOAD0000000A.csv.gz"):
+        write(lake, f"raw/dbo/{name}")
+    write(lake, "raw/dbo/Cliente/LOAD0000000A.csv.zip")
+    result = scan(Lake(lake.as_uri()), "raw")
+    assert sorted(f.table for f in result.files) == ["Cliente", "Cota", "Grupo", "Grupo"]
+    assert result.malformed == ["dbo/Cliente/LOAD0000000A.csv.zip"]
+
+
 def test_malformed_keys_are_skipped_with_a_warning(lake, capfd):
     write(lake, "raw/dbo/Simulacao/notes.txt")
     write(lake, "raw/dbo/Simulacao/LOAD1.parquet")
