@@ -34,9 +34,6 @@ class Lake:
     def uri_of(self, *parts: str) -> str:
         return "/".join([self.uri.rstrip("/"), *parts])
 
-    def raw_prefix(self, bucket_folder: str, schema: str, table: str) -> tuple[str, ...]:
-        return (bucket_folder, schema, table)
-
     def transformed_prefix(self, target_table: str) -> tuple[str, ...]:
         return ("transformed", target_table)
 

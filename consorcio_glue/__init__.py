@@ -26,7 +26,9 @@ Arguments (Glue job arguments, `--name value`; Glue's own --JOB_ID etc. are igno
   --lake-uri          root of the lake: s3://bucket/prefix or file:///dir
   --raw-folder        DMS BucketFolder (default raw)
   --raw-format        parquet|csv (DMS DataFormat)
-  --csv-delimiter --csv-null-value --csv-header   DMS CsvDelimiter, CsvNullValue, AddColumnName
+  --csv-delimiter --csv-null-value --csv-header --csv-rfc4180
+                      DMS CsvDelimiter, CsvNullValue, AddColumnName, Rfc4180 (default true): the one DMS CSV
+                      reader (`consorcio_core.dms_csv`) parses with them
   --extra-columns     columns DMS adds before the table's (IncludeOpForFullLoad's Op, TimestampColumnName)
   --on-invalid        fail (default) or reject: route rows that violate the target type to consorcio_rejects
   --copy-streams      parallel binary COPY connections (default 2)
