@@ -146,3 +146,20 @@ def test_settings_the_reader_cannot_follow_are_refused_before_reading(tmp_path):
         list(text_batches(FS, str(tmp_path / "absent.csv"), endpoint, ["a"]))
     with pytest.raises(SettingsError, match="CsvDelimiter"):
         raw_arguments(EndpointSettings({"DataFormat": "csv", "CsvDelimiter": "::"}))
+
+
+@hsettings(max_examples=80, deadline=None)
+@given(delimiter=st.sampled_from([",", ";", "\t", "|"]), null=st.sampled_from(["", "NULL", "\\N"]),
+       header=st.booleans(), rfc4180=st.booleans(), folder=st.sampled_from(["", "raw", "/lake/raw/"]),
+       op=st.booleans(), stamp=st.sampled_from(["", "ts"]))
+def test_the_job_reads_with_the_endpoint_settings_the_resource_passes_it(delimiter, null, header, rfc4180, folder,
+                                                                          op, stamp):
+    """Job arguments carry every reading rule: the job's endpoint settings read CSV as the resource's do."""
+    endpoint = EndpointSettings({"DataFormat": "csv", "CsvDelimiter": delimiter, "CsvNullValue": null,
+                                 "AddColumnName": header, "Rfc4180": rfc4180, "BucketFolder": folder,
+                                 "IncludeOpForFullLoad": op, "TimestampColumnName": stamp})
+    args = parse_args(argv_of(raw_arguments(endpoint)))
+    rules = ("data_format", "csv_delimiter", "csv_null_value", "add_column_name", "rfc4180", "csv_row_delimiter",
+             "bucket_folder")
+    assert {r: getattr(args.endpoint, r) for r in rules} == {r: getattr(endpoint, r) for r in rules}
+    assert args.extra_columns == endpoint.extra_columns
