@@ -224,16 +224,12 @@ class SchemaDriftError(ValueError):
 
 
 def with_extra_columns(batch: pa.RecordBatch, endpoint: EndpointSettings, loaded_at: datetime) -> pa.RecordBatch:
-    """DMS's optional leading columns: the CSV `Op` flag and the `TimestampColumnName` transfer time."""
-    arrays, names = list(batch.columns), list(batch.schema.names)
-    if endpoint.timestamp_column:
-        stamp = loaded_at.strftime("%Y-%m-%d %H:%M:%S.%f")
-        arrays.insert(0, pa.repeat(pa.scalar(stamp, pa.string()), batch.num_rows))
-        names.insert(0, endpoint.timestamp_column)
-    if endpoint.include_op:
-        arrays.insert(0, pa.repeat(pa.scalar("I", pa.string()), batch.num_rows))
-        names.insert(0, "Op")
-    return batch if len(arrays) == batch.num_columns else pa.RecordBatch.from_arrays(arrays, names=names)
+    """DMS's optional leading columns (`endpoint.extra_columns`): the CSV `Op` flag, the transfer time."""
+    if not endpoint.extra_columns:
+        return batch
+    values = {"Op": "I", endpoint.timestamp_column: loaded_at.strftime("%Y-%m-%d %H:%M:%S.%f")}
+    extra = [pa.repeat(pa.scalar(values[name], pa.string()), batch.num_rows) for name in endpoint.extra_columns]
+    return pa.RecordBatch.from_arrays([*extra, *batch.columns], names=[*endpoint.extra_columns, *batch.schema.names])
 
 
 # -- CSV rendering (vectorised) --------------------------------------------------------------------------------
