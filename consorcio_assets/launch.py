@@ -5,7 +5,7 @@ runs by the `dagster/repository` tag derived from the remote origin) shows none 
 the way the webserver creates one — with the remote origin of `workspace.yaml`'s code location — and then
 executed in a process of its own (`python -m consorcio_assets.launch --run-id …`), as the UI's run launcher does.
 
-    python -m consorcio_assets.launch --job migrate_all [--config run_config.yaml] [--tags JSON]
+    python -m consorcio_assets.launch --job migrate_all [--config run_config.yaml] [--tags JSON] [--tables a,b]
     python -m consorcio_assets.launch --run-id <id of a run created by `create_run`>
 """
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
 
@@ -28,6 +28,10 @@ LOCATION = "consorcio_migration"
 
 
 class UnknownJob(ValueError):
+    pass
+
+
+class UnknownTable(ValueError):
     pass
 
 
@@ -71,19 +75,37 @@ def location_origin():
 
 
 def create_run(instance: dg.DagsterInstance, job: str, run_config: Mapping | None = None,
-               tags: Mapping[str, str] | None = None, run_id: str | None = None):
-    """A NOT_STARTED run of `job` with the remote origin of the code location (what the UI lists)."""
+               tags: Mapping[str, str] | None = None, run_id: str | None = None,
+               tables: Sequence[str] | None = None):
+    """A NOT_STARTED run of `job` with the remote origin of the code location (what the UI lists). With
+    `tables`, only their reload chain (`reload_selection`), as the UI's "Materialize" of those assets runs it."""
     from dagster._core.remote_origin import RemoteRepositoryOrigin
 
     check_job(job)
     repo = reconstructable_repository()
     recon_job = repo.get_reconstructable_job(job)
     job_def = recon_job.get_definition()
+    selection = reload_selection(job_def, tables) if tables else None
     remote_repo = RemoteRepositoryOrigin(code_location_origin=location_origin(),
                                          repository_name=repo.get_definition().name)
     return instance.create_run_for_job(
         job_def, run_id=run_id, run_config=dict(run_config or {}), tags={**job_def.tags, **(tags or {})},
-        remote_job_origin=remote_repo.get_job_origin(job), job_code_origin=recon_job.get_python_origin())
+        asset_selection=selection, remote_job_origin=remote_repo.get_job_origin(job),
+        job_code_origin=recon_job.get_python_origin())
+
+
+def reload_selection(job_def, tables: Sequence[str]) -> frozenset:
+    """The assets a one-table reload materializes: each table's s3_raw, transformed and aurora assets (their
+    checks come with them). A name that is no table of the job is refused, naming the tables there are."""
+    from .stages import AURORA, S3_RAW, TRANSFORMED
+
+    keys = job_def.asset_layer.asset_graph.get_all_asset_keys()
+    known = sorted({k.path[-1] for k in keys if k.path[0] == AURORA})
+    unknown = [t for t in tables if t not in known]
+    if unknown:
+        raise UnknownTable(f"no table {', '.join(map(repr, unknown))} in {job_def.name} (tables: {', '.join(known)})")
+    return frozenset(dg.AssetKey([stage, t]) for t in tables for stage in (S3_RAW, TRANSFORMED, AURORA)
+                     if dg.AssetKey([stage, t]) in keys)
 
 
 def execute(instance: dg.DagsterInstance, run_id: str) -> bool:
@@ -106,7 +128,8 @@ def run_log(log_dir: Path, job: str, run_id: str) -> Path:
 
 
 def run_and_follow(job: str, env: Mapping[str, str], log_dir: Path, config: Path | None = None,
-                   tags: Mapping[str, str] | None = None, out=print) -> tuple[str, int]:
+                   tags: Mapping[str, str] | None = None, out=print,
+                   tables: Sequence[str] | None = None) -> tuple[str, int]:
     """Create a run of `job`, execute it in a child process (its console output to a log file), print its
     progress from the event log while it runs; (run id, the child's exit code). The run is this one: callers
     summarise it by id, never as "the job's latest"."""
@@ -121,7 +144,7 @@ def run_and_follow(job: str, env: Mapping[str, str], log_dir: Path, config: Path
         for line in mark_dead_runs(instance):
             out(line)
         run = create_run(instance, job, load_config(str(config) if config else None),
-                         {**(tags or {}), HOST_TAG: hostname()})
+                         {**(tags or {}), HOST_TAG: hostname()}, tables=tables)
         log_dir.mkdir(parents=True, exist_ok=True)
         log = run_log(log_dir, job, run.run_id)
         out(f"run {run.run_id} of {job} created; starting its process (Dagster's own output: {log})")
@@ -172,13 +195,15 @@ def main(argv: list[str] | None = None) -> int:
     which.add_argument("--run-id", help="execute this already created run")
     parser.add_argument("--config", "-c", help="run config YAML (with --job)")
     parser.add_argument("--tags", help="JSON object of run tags (with --job)")
+    parser.add_argument("--tables", help="comma-separated tables: only their reload chain (with --job)")
     args = parser.parse_args(argv)
     with dg.DagsterInstance.get() as instance:
         run_id = args.run_id
         if args.job:
             try:
-                run = create_run(instance, args.job, load_config(args.config), json.loads(args.tags or "{}"))
-            except UnknownJob as err:
+                run = create_run(instance, args.job, load_config(args.config), json.loads(args.tags or "{}"),
+                                 tables=args.tables.split(",") if args.tables else None)
+            except (UnknownJob, UnknownTable) as err:
                 print(f"error: {err}", file=sys.stderr)
                 return 2
             run_id = run.run_id
