@@ -12,7 +12,9 @@ executed in a process of its own (`python -m consorcio_assets.launch --run-id â€
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import sys
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
@@ -21,6 +23,7 @@ from pathlib import Path
 import dagster as dg
 
 MODULE = "consorcio_assets.definitions"
+ATTRIBUTE = "defs"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 WORKSPACE = REPO_ROOT / "workspace.yaml"
 #: the UI's code location; workspace.yaml names it, and a run's remote origin must carry the same name
@@ -42,13 +45,20 @@ def reconstructable_repository():
     from dagster._utils.hosted_user_process import recon_repository_from_origin
     from dagster_shared.cli import PythonPointerOpts
 
+    # naming the attribute (`defs`, the one discovery finds) gives the same origin without building the definitions
     origin = get_repository_python_origin_from_cli_opts(
-        PythonPointerOpts(module_name=MODULE, working_directory=str(REPO_ROOT)))
+        PythonPointerOpts(module_name=MODULE, attribute=ATTRIBUTE, working_directory=str(REPO_ROOT)))
     return recon_repository_from_origin(origin)
 
 
+@lru_cache(maxsize=1)
+def repository_definition():
+    """The definitions, built once per process (each build imports and assembles every module under defs/)."""
+    return reconstructable_repository().get_definition()
+
+
 def job_names() -> list[str]:
-    return sorted(reconstructable_repository().get_definition().job_names)
+    return sorted(repository_definition().job_names)
 
 
 def check_job(job: str) -> None:
@@ -82,12 +92,11 @@ def create_run(instance: dg.DagsterInstance, job: str, run_config: Mapping | Non
     from dagster._core.remote_origin import RemoteRepositoryOrigin
 
     check_job(job)
-    repo = reconstructable_repository()
-    recon_job = repo.get_reconstructable_job(job)
-    job_def = recon_job.get_definition()
+    recon_job = reconstructable_repository().get_reconstructable_job(job)
+    job_def = repository_definition().get_job(job)
     selection = reload_selection(job_def, tables) if tables else None
     remote_repo = RemoteRepositoryOrigin(code_location_origin=location_origin(),
-                                         repository_name=repo.get_definition().name)
+                                         repository_name=repository_definition().name)
     return instance.create_run_for_job(
         job_def, run_id=run_id, run_config=dict(run_config or {}), tags={**job_def.tags, **(tags or {})},
         asset_selection=selection, remote_job_origin=remote_repo.get_job_origin(job),
@@ -122,6 +131,76 @@ def execute(instance: dg.DagsterInstance, run_id: str) -> bool:
     return result.success
 
 
+class ForkedRun:
+    """The process executing a run, forked from this one rather than started afresh: a fresh interpreter imports
+    Dagster and builds the definitions again (about 3 s of CPU, most of a small run's wall time), a fork already
+    has them (`create_run` built them). The child takes what `subprocess.Popen` gave the `-m` form: its own
+    session, death with this process (PR_SET_PDEATHSIG, and the owner watchdog), the environment `env`, its output
+    to `sink`. It opens its own instance and exits with `os._exit`, so it never touches (or closes) this process's
+    connections. Only forked from a single-threaded process: a lock held by another thread would stay held in
+    the child. `poll`, `wait`, `send_signal` and `kill` as `subprocess.Popen`'s."""
+
+    def __init__(self, run_id: str, env: Mapping[str, str], sink):
+        for stream in (sys.stdout, sys.stderr):
+            stream.flush()
+        self.returncode: int | None = None
+        self.pid = os.fork()
+        if self.pid == 0:
+            self._child(run_id, env, sink)
+
+    @staticmethod
+    def _child(run_id: str, env: Mapping[str, str], sink) -> None:
+        code = 1
+        try:
+            from .runs import die_with_parent, start_owner_watchdog
+
+            os.setsid()
+            die_with_parent()
+            os.dup2(sink.fileno(), 1)
+            os.dup2(sink.fileno(), 2)
+            os.environ.clear()
+            os.environ.update(env)
+            start_owner_watchdog()
+            with dg.DagsterInstance.get() as instance:
+                code = 0 if execute(instance, run_id) else 1
+        except BaseException:  # noqa: BLE001 - reported in the run's log, then the exit code says it
+            import traceback
+
+            traceback.print_exc()
+        finally:
+            for stream in (sys.stdout, sys.stderr):
+                with contextlib.suppress(Exception):
+                    stream.flush()
+            os._exit(code)
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        import subprocess
+        import time
+
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.poll() is None:
+            if deadline is not None and time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired(f"run process {self.pid}", timeout)
+            time.sleep(0.05)
+        return self.returncode
+
+    def send_signal(self, signum: int) -> None:
+        if self.poll() is None:
+            os.kill(self.pid, signum)
+
+    def kill(self) -> None:
+        import signal
+
+        self.send_signal(signal.SIGKILL)
+
+
 def run_log(log_dir: Path, job: str, run_id: str) -> Path:
     """Where the console output of the process executing a run goes."""
     return log_dir / f"{job}-{run_id[:8]}.log"
@@ -135,6 +214,7 @@ def run_and_follow(job: str, env: Mapping[str, str], log_dir: Path, config: Path
     summarise it by id, never as "the job's latest"."""
     import signal
     import subprocess
+    import threading
     import time
 
     from .progress import follow
@@ -151,10 +231,14 @@ def run_and_follow(job: str, env: Mapping[str, str], log_dir: Path, config: Path
         started = time.time()
         with log.open("w") as sink:
             # Its own session (a terminal's Ctrl-C reaches it only through here), dying with this process, and
-            # every step process watching this one (CONSORCIO_RUN_OWNER): nothing outlives a killed command.
-            child = subprocess.Popen([sys.executable, "-m", "consorcio_assets.launch", "--run-id", run.run_id],
-                                     env={**env, OWNER_ENV: identity()}, stdout=sink, stderr=subprocess.STDOUT,
-                                     preexec_fn=die_with_parent, start_new_session=True)
+            # every process of the run watching this one (CONSORCIO_RUN_OWNER): nothing outlives a killed command.
+            child_env = {**env, OWNER_ENV: identity()}
+            if threading.active_count() == 1:  # a fork keeps the definitions this process built (see ForkedRun)
+                child = ForkedRun(run.run_id, child_env, sink)
+            else:
+                child = subprocess.Popen([sys.executable, "-m", "consorcio_assets.launch", "--run-id", run.run_id],
+                                         env=child_env, stdout=sink, stderr=subprocess.STDOUT,
+                                         preexec_fn=die_with_parent, start_new_session=True)
             try:
                 follow(instance, run.run_id, alive=lambda: child.poll() is None, out=out, started=started)
                 code = child.wait()
