@@ -187,7 +187,8 @@ def cmd_run(args) -> int:
         cmd_seed(argparse.Namespace(simulacoes=args.simulacoes, seed=args.seed, force=False))
     env = instance_env()
     config = Path(__file__).with_name("run_config.yaml")
-    tables = [t.strip() for t in args.tables.split(",") if t.strip()] if args.tables else None
+    names = getattr(args, "tables", "")
+    tables = [t.strip() for t in names.split(",") if t.strip()] or None
     try:
         run_id, code = run_and_follow(args.job, env, settings.home / "logs", config=config, tables=tables)
     except UnknownTable as err:
@@ -321,7 +322,7 @@ def build_parser() -> Parser:
                 cmd_run)
     scale(p, " when the source does not exist yet")
     p.add_argument("--job", default="migrate_all", help="the Dagster job to run")
-    p.add_argument("--tables", metavar="T[,T…]", default=None,
+    p.add_argument("--tables", metavar="T[,T…]", default=argparse.SUPPRESS,
                    help="reload only these tables (target names, e.g. segmento): their s3_raw, transformed and "
                         "aurora assets and their checks, as the UI's Materialize of them (default: every table)")
 
