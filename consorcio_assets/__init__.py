@@ -1,0 +1,3 @@
+from .quick_exit import freeze_at_exit
+
+freeze_at_exit()

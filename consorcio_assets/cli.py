@@ -174,7 +174,7 @@ def load_job(job: str) -> None:
 
 def cmd_run(args) -> int:
     """Seed the stand-in if missing, run the job with progress lines, print the summary of this run."""
-    from .launch import run_and_follow
+    from .launch import UnknownTable, run_and_follow
     from .settings import get_settings
     from .summary import print_run_summary
 
@@ -187,7 +187,12 @@ def cmd_run(args) -> int:
         cmd_seed(argparse.Namespace(simulacoes=args.simulacoes, seed=args.seed, force=False))
     env = instance_env()
     config = Path(__file__).with_name("run_config.yaml")
-    run_id, code = run_and_follow(args.job, env, settings.home / "logs", config=config)
+    names = getattr(args, "tables", "")
+    tables = [t.strip() for t in names.split(",") if t.strip()] or None
+    try:
+        run_id, code = run_and_follow(args.job, env, settings.home / "logs", config=config, tables=tables)
+    except UnknownTable as err:
+        raise UsageError(str(err)) from None
     ok = print_run_summary(run_id)
     if code == INTERRUPTED:  # Ctrl-C canceled the run: the shell's convention, as for any interrupted command
         return code
@@ -317,6 +322,9 @@ def build_parser() -> Parser:
                 cmd_run)
     scale(p, " when the source does not exist yet")
     p.add_argument("--job", default="migrate_all", help="the Dagster job to run")
+    p.add_argument("--tables", metavar="T[,T…]", default=argparse.SUPPRESS,
+                   help="reload only these tables (target names, e.g. segmento): their s3_raw, transformed and "
+                        "aurora assets and their checks, as the UI's Materialize of them (default: every table)")
 
     p = command("summary", "per-table summary of a run: rows per stage, checks, WARNs, time", cmd_summary)
     p.add_argument("--job", default="migrate_all", help="summarise the latest run of this job")

@@ -3,9 +3,11 @@
 `dagster job execute -m …` records a run with a code origin but no remote origin, so the UI (which lists a job's
 runs by the `dagster/repository` tag derived from the remote origin) shows none of them. Here a run is created
 the way the webserver creates one — with the remote origin of `workspace.yaml`'s code location — and then
-executed in a process of its own (`python -m consorcio_assets.launch --run-id …`), as the UI's run launcher does.
+executed in a process of its own (`python -m consorcio_assets.launch --run-id …`), as the UI's run launcher does;
+`run_and_follow` forks that process from the caller instead when it can (`forked_run.ForkedRun`: the definitions
+are already built there).
 
-    python -m consorcio_assets.launch --job migrate_all [--config run_config.yaml] [--tags JSON]
+    python -m consorcio_assets.launch --job migrate_all [--config run_config.yaml] [--tags JSON] [--tables a,b]
     python -m consorcio_assets.launch --run-id <id of a run created by `create_run`>
 """
 
@@ -14,13 +16,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
 
 import dagster as dg
 
 MODULE = "consorcio_assets.definitions"
+ATTRIBUTE = "defs"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 WORKSPACE = REPO_ROOT / "workspace.yaml"
 #: the UI's code location; workspace.yaml names it, and a run's remote origin must carry the same name
@@ -31,6 +34,10 @@ class UnknownJob(ValueError):
     pass
 
 
+class UnknownTable(ValueError):
+    pass
+
+
 @lru_cache(maxsize=1)
 def reconstructable_repository():
     """The repository as `dagster job execute -m` finds it (the module's Definitions, by attribute)."""
@@ -38,13 +45,20 @@ def reconstructable_repository():
     from dagster._utils.hosted_user_process import recon_repository_from_origin
     from dagster_shared.cli import PythonPointerOpts
 
+    # naming the attribute (`defs`, the one discovery finds) gives the same origin without building the definitions
     origin = get_repository_python_origin_from_cli_opts(
-        PythonPointerOpts(module_name=MODULE, working_directory=str(REPO_ROOT)))
+        PythonPointerOpts(module_name=MODULE, attribute=ATTRIBUTE, working_directory=str(REPO_ROOT)))
     return recon_repository_from_origin(origin)
 
 
+@lru_cache(maxsize=1)
+def repository_definition():
+    """The definitions, built once per process (each build imports and assembles every module under defs/)."""
+    return reconstructable_repository().get_definition()
+
+
 def job_names() -> list[str]:
-    return sorted(reconstructable_repository().get_definition().job_names)
+    return sorted(repository_definition().job_names)
 
 
 def check_job(job: str) -> None:
@@ -71,19 +85,36 @@ def location_origin():
 
 
 def create_run(instance: dg.DagsterInstance, job: str, run_config: Mapping | None = None,
-               tags: Mapping[str, str] | None = None, run_id: str | None = None):
-    """A NOT_STARTED run of `job` with the remote origin of the code location (what the UI lists)."""
+               tags: Mapping[str, str] | None = None, run_id: str | None = None,
+               tables: Sequence[str] | None = None):
+    """A NOT_STARTED run of `job` with the remote origin of the code location (what the UI lists). With
+    `tables`, only their reload chain (`reload_selection`), as the UI's "Materialize" of those assets runs it."""
     from dagster._core.remote_origin import RemoteRepositoryOrigin
 
     check_job(job)
-    repo = reconstructable_repository()
-    recon_job = repo.get_reconstructable_job(job)
-    job_def = recon_job.get_definition()
+    recon_job = reconstructable_repository().get_reconstructable_job(job)
+    job_def = repository_definition().get_job(job)
+    selection = reload_selection(job_def, tables) if tables else None
     remote_repo = RemoteRepositoryOrigin(code_location_origin=location_origin(),
-                                         repository_name=repo.get_definition().name)
+                                         repository_name=repository_definition().name)
     return instance.create_run_for_job(
         job_def, run_id=run_id, run_config=dict(run_config or {}), tags={**job_def.tags, **(tags or {})},
-        remote_job_origin=remote_repo.get_job_origin(job), job_code_origin=recon_job.get_python_origin())
+        asset_selection=selection, remote_job_origin=remote_repo.get_job_origin(job),
+        job_code_origin=recon_job.get_python_origin())
+
+
+def reload_selection(job_def, tables: Sequence[str]) -> frozenset:
+    """The assets a one-table reload materializes: each table's s3_raw, transformed and aurora assets (their
+    checks come with them). A name that is no table of the job is refused, naming the tables there are."""
+    from .stages import AURORA, S3_RAW, TRANSFORMED
+
+    keys = job_def.asset_layer.asset_graph.get_all_asset_keys()
+    known = sorted({k.path[-1] for k in keys if k.path[0] == AURORA})
+    unknown = [t for t in tables if t not in known]
+    if unknown:
+        raise UnknownTable(f"no table {', '.join(map(repr, unknown))} in {job_def.name} (tables: {', '.join(known)})")
+    return frozenset(dg.AssetKey([stage, t]) for t in tables for stage in (S3_RAW, TRANSFORMED, AURORA)
+                     if dg.AssetKey([stage, t]) in keys)
 
 
 def execute(instance: dg.DagsterInstance, run_id: str) -> bool:
@@ -106,12 +137,14 @@ def run_log(log_dir: Path, job: str, run_id: str) -> Path:
 
 
 def run_and_follow(job: str, env: Mapping[str, str], log_dir: Path, config: Path | None = None,
-                   tags: Mapping[str, str] | None = None, out=print) -> tuple[str, int]:
+                   tags: Mapping[str, str] | None = None, out=print,
+                   tables: Sequence[str] | None = None) -> tuple[str, int]:
     """Create a run of `job`, execute it in a child process (its console output to a log file), print its
     progress from the event log while it runs; (run id, the child's exit code). The run is this one: callers
     summarise it by id, never as "the job's latest"."""
     import signal
     import subprocess
+    import threading
     import time
 
     from .progress import follow
@@ -121,17 +154,23 @@ def run_and_follow(job: str, env: Mapping[str, str], log_dir: Path, config: Path
         for line in mark_dead_runs(instance):
             out(line)
         run = create_run(instance, job, load_config(str(config) if config else None),
-                         {**(tags or {}), HOST_TAG: hostname()})
+                         {**(tags or {}), HOST_TAG: hostname()}, tables=tables)
         log_dir.mkdir(parents=True, exist_ok=True)
         log = run_log(log_dir, job, run.run_id)
         out(f"run {run.run_id} of {job} created; starting its process (Dagster's own output: {log})")
         started = time.time()
         with log.open("w") as sink:
             # Its own session (a terminal's Ctrl-C reaches it only through here), dying with this process, and
-            # every step process watching this one (CONSORCIO_RUN_OWNER): nothing outlives a killed command.
-            child = subprocess.Popen([sys.executable, "-m", "consorcio_assets.launch", "--run-id", run.run_id],
-                                     env={**env, OWNER_ENV: identity()}, stdout=sink, stderr=subprocess.STDOUT,
-                                     preexec_fn=die_with_parent, start_new_session=True)
+            # every process of the run watching this one (CONSORCIO_RUN_OWNER): nothing outlives a killed command.
+            child_env = {**env, OWNER_ENV: identity()}
+            if threading.active_count() == 1:  # a fork keeps the definitions this process built (see ForkedRun)
+                from .forked_run import ForkedRun
+
+                child = ForkedRun(run.run_id, child_env, sink)
+            else:
+                child = subprocess.Popen([sys.executable, "-m", "consorcio_assets.launch", "--run-id", run.run_id],
+                                         env=child_env, stdout=sink, stderr=subprocess.STDOUT,
+                                         preexec_fn=die_with_parent, start_new_session=True)
             try:
                 follow(instance, run.run_id, alive=lambda: child.poll() is None, out=out, started=started)
                 code = child.wait()
@@ -172,13 +211,15 @@ def main(argv: list[str] | None = None) -> int:
     which.add_argument("--run-id", help="execute this already created run")
     parser.add_argument("--config", "-c", help="run config YAML (with --job)")
     parser.add_argument("--tags", help="JSON object of run tags (with --job)")
+    parser.add_argument("--tables", help="comma-separated tables: only their reload chain (with --job)")
     args = parser.parse_args(argv)
     with dg.DagsterInstance.get() as instance:
         run_id = args.run_id
         if args.job:
             try:
-                run = create_run(instance, args.job, load_config(args.config), json.loads(args.tags or "{}"))
-            except UnknownJob as err:
+                run = create_run(instance, args.job, load_config(args.config), json.loads(args.tags or "{}"),
+                                 tables=args.tables.split(",") if args.tables else None)
+            except (UnknownJob, UnknownTable) as err:
                 print(f"error: {err}", file=sys.stderr)
                 return 2
             run_id = run.run_id

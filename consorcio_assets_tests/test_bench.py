@@ -15,6 +15,7 @@ REQUIRED = (
     "stages.aurora_load.vs_to_sql_multi", "stages.aurora_load.vs_awswrangler",
     "stages.checks.seconds", "stages.checks.pct_of_load",
     "end_to_end.seconds", "peak_rss_mb.max",
+    "latency.single_table_reload.seconds", "latency.make_run_warm.seconds", "latency.verify_default.seconds",
 )
 
 
@@ -85,6 +86,36 @@ def test_report_takes_medians_and_same_run_ratios():
     assert met["stages.aurora_load.vs_copy_floor"] is False and met["peak_rss_mb.baseline.growth"] is False
     assert met["end_to_end.seconds"] is None  # promised at 1M simulações only
     assert "| extract (DMS engine) | 500 rows/s" in report.markdown(result)
+
+
+def test_latency_figures_are_medians_of_the_runs_judged_against_the_issue_targets():
+    from consorcio_assets.bench import report
+
+    def timed(reload, make_run, verify):
+        return {"single_table_reload": {"seconds": reload}, "make_run_warm": {"seconds": make_run},
+                "verify_default": {"seconds": verify}}
+
+    runs = [{**_run(1.0), "latency": timed(r, m, v)} for r, m, v in ((4.0, 30.0, 6.0), (6.0, 18.0, 2.0),
+                                                                       (5.0, 19.0, 9.0))]
+    result = report.build(runs, {"simulacoes": 1_000_000, "rows_total": 900, "tables": {}}, {})
+    latency = result["latency"]
+    assert latency["single_table_reload"] == {"seconds": 5.0, "spread": {"seconds": [4.0, 6.0]}}
+    assert latency["make_run_warm"]["seconds"] == 19.0 and latency["verify_default"]["seconds"] == 6.0
+    met = {t["key"]: t["met"] for t in result["targets"]}
+    assert met["latency.single_table_reload.seconds"] is True  # ≤ 5 s: the bound itself meets it
+    assert met["latency.make_run_warm.seconds"] is True and met["latency.verify_default.seconds"] is False
+    assert "| latency at 20,000 simulações: one-table reload, `make run` warm, `consorcio verify` | 5.00 s [4.00–6.00], " \
+           "19.0 s [18.0–30.0], 6.00 s [2.00–9.00] |" in report.markdown(result)
+
+
+def test_latency_runs_at_the_default_scale_whatever_the_bench_scale(tmp_path):
+    from consorcio_assets.bench.latency import DEFAULT_SIMULACOES, latency_config
+    from consorcio_assets.bench.runner import BenchConfig
+
+    same = BenchConfig(simulacoes=DEFAULT_SIMULACOES, home=tmp_path / "b")
+    assert latency_config(same) is same
+    big = latency_config(BenchConfig(simulacoes=1_000_000, home=tmp_path / "b"))
+    assert big.simulacoes == DEFAULT_SIMULACOES and big.bench_home == (tmp_path / f"latency-{DEFAULT_SIMULACOES}")
 
 
 def test_chart_puts_each_stage_beside_its_anchors_on_a_log_scale(tmp_path):

@@ -10,6 +10,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import latency
+
 GIB_MB = 1024.0
 
 
@@ -53,6 +55,7 @@ def derive(run: Mapping) -> dict[str, float]:
     if single:
         out["aurora_load.single_stream_rows_per_s"] = single["rows_per_s"]
         out["aurora_load.single_stream_vs_copy_floor"] = _ratio(single["rows_per_s"], fl["copy_floor"]["rows_per_s"])
+    out.update(latency.figures(run))
     out["peak_rss_mb.max"] = max(out["extract.peak_rss_mb"], out["transform.peak_rss_mb"],
                                  out["aurora_load.peak_rss_mb"], out["end_to_end.peak_rss_mb"],
                                  out.get("checks.verify_migration_peak_rss_mb", 0.0))
@@ -90,7 +93,7 @@ class Target:
     def met(self, value: float | None) -> bool | None:
         if value is None:
             return None
-        return {"<": operator.lt, ">=": operator.ge}[self.op](value, self.threshold)
+        return {"<": operator.lt, "<=": operator.le, ">=": operator.ge}[self.op](value, self.threshold)
 
 
 TARGETS = (
@@ -103,6 +106,7 @@ TARGETS = (
     Target("all checks < 25% of the load time", "stages.checks.pct_of_load", "<", 25.0),
     Target("peak RSS of any process < 1 GiB", "peak_rss_mb.max", "<", GIB_MB),
     Target("end to end < 10 min at 1M simulações", "end_to_end.seconds", "<", 600.0, min_simulacoes=1_000_000),
+    *(Target(*t) for t in latency.TARGETS),
 )
 
 
@@ -113,7 +117,7 @@ def build(runs: Sequence[Mapping], scale: Mapping, meta: Mapping, baseline: Mapp
     for key in derived[0]:
         values = [d[key] for d in derived if key in d]
         s = spread(values)
-        section = "" if key.startswith("peak_rss_mb") else "stages."
+        section = "" if key.startswith(("peak_rss_mb", "latency.")) else "stages."
         path = f"{section}{key}".replace("stages.end_to_end.", "end_to_end.")
         _set(result, path, s["median"])
         parent, leaf = path.rsplit(".", 1)
@@ -254,6 +258,11 @@ def markdown(result: Mapping) -> str:
     rows.append(("end to end (`migrate_all`)", f"{_fig(result, 'end_to_end.seconds', ' s')}, "
                  f"{_fig(result, 'end_to_end.rows_per_s')} rows/s, {_fig(result, 'end_to_end.peak_rss_mb', ' MB')}",
                  "—", "—", "—"))
+    if _get(result, "latency") is not None:
+        rows.append(("latency at 20,000 simulações: one-table reload, `make run` warm, `consorcio verify`",
+                     ", ".join(_fig(result, f"latency.{name}.seconds", " s")
+                               for name in ("single_table_reload", "make_run_warm", "verify_default")),
+                     "the issue's targets", "5 s, 20 s, 5 s", "—"))
     scale = result["scale"]
     lines = [
         f"### {scale['simulacoes']:,} simulações, {scale['rows_total']:,} rows — median of {result['runs']} run(s) "

@@ -265,6 +265,9 @@ def one_run(config: BenchConfig, env: Mapping[str, str], rows_total: int, verify
     if spark_available():  # the same data through the job's Spark path, local[2] (Glue runs it on workers)
         run["aurora_load_spark"] = glue_stage(env, "transformed,aurora", spark=True)
     run["load_floors"] = worker(env, "load-floors", "--sample-rows", str(config.sample_rows))
+    from .latency import measure  # the user's commands at the default scale (`latency.py`)
+
+    run["latency"] = measure(config)
     return run
 
 

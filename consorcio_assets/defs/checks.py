@@ -221,10 +221,11 @@ class StandaloneChecks(dg.AssetSelection):
         return hash(StandaloneChecks)
 
 
-def excluded_checks(defs: dg.Definitions) -> list[tuple[dg.AssetCheckKey, str]]:
+def excluded_checks(defs: dg.Definitions | dg.RepositoryDefinition) -> list[tuple[dg.AssetCheckKey, str]]:
     """The checks `verify_migration` does not run, each with why: a check computed inside an asset's
-    materialization (e.g. the Glue job counting the rows it rejected) has no result without a load."""
-    graph = defs.resolve_asset_graph()
+    materialization (e.g. the Glue job counting the rows it rejected) has no result without a load. `defs` may be
+    the built repository (a caller that has one need not build the definitions again)."""
+    graph = defs.asset_graph if isinstance(defs, dg.RepositoryDefinition) else defs.resolve_asset_graph()
     standalone = StandaloneChecks().resolve_checks_inner(graph, False)
     excluded = []
     for key in sorted(set(graph.asset_check_keys) - standalone,
@@ -235,7 +236,7 @@ def excluded_checks(defs: dg.Definitions) -> list[tuple[dg.AssetCheckKey, str]]:
     return excluded
 
 
-def excluded_summary(defs: dg.Definitions) -> list[str]:
+def excluded_summary(defs: dg.Definitions | dg.RepositoryDefinition) -> list[str]:
     """One line per excluded check name (with how many assets): what `consorcio verify` prints."""
     by_name: dict[tuple[str, str], int] = {}
     for key, why in excluded_checks(defs):
