@@ -2,6 +2,7 @@
 
 import sys
 
-from .main import main
+from .main import main, stop_cleanly_on_sigterm
 
+stop_cleanly_on_sigterm()
 sys.exit(main())
