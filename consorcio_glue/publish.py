@@ -140,7 +140,7 @@ def wait_for_parents(conn: psycopg.Connection, spec: Spec, batch: frozenset[str]
         orphaned_since = orphaned_since or time.monotonic()
         if time.monotonic() - orphaned_since > grace_seconds:
             raise JobError(f"{spec.target}: parent table(s) {', '.join(dead)} were not staged by this batch and no "
-                           f"run is loading them (waited {grace_seconds:.0f}s): the batch cannot publish")
+                           f"run is loading them (waited {grace_seconds:g}s): the batch cannot publish")
     waited = time.monotonic() - started
     if parents and waited >= PARENT_POLL_SECONDS:
         LOG.info("%s: parents staged after %.2fs of waiting", spec.target, waited)
