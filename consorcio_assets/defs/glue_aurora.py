@@ -2,8 +2,9 @@
 
 All tables and views share one subsettable multi-asset because a batch of Glue runs is one unit: independent
 tables run concurrently (bounded like Glue's maximum concurrent runs), each run stages its table (keys and
-foreign keys validated against the parents the batch staged, so a table's run starts once its parents' runs are
-done), and the batch closes with one `publish` run that swaps every staged table in one PostgreSQL transaction:
+foreign keys validated against the parents the batch staged: a table's run starts once its parents' runs have
+started, streams its data meanwhile and waits for them before its foreign keys), and the batch closes with one
+`publish` run that swaps every staged table in one PostgreSQL transaction:
 a run's loads become visible together or not at all. When any run of the batch failed nothing is published
 (the staged tables are dropped), so no table is swapped without the checks that follow the step. One asset per
 table would leave no place for that closing step and would pay a step process per table.
