@@ -37,6 +37,7 @@ class JobArgs:
     tables: str = ""  # validate: whose foreign keys (default all); publish: the batch's staged tables, parents first
     swap: str = "immediate"  # or deferred: the load leaves its finished staging table for the batch's publish run
     batch_tables: frozenset[str] = frozenset()  # deferred: the targets the same batch stages
+    parent_grace_seconds: float = 600.0  # deferred: how long a parent may be neither staged nor loading
     staging_schema: str = "consorcio_staging"  # publish: where the batch staged its tables
     discard: bool = False  # publish: only drop the batch's staged tables (a load of the batch failed)
     schema: str = "consorcio"
@@ -86,6 +87,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--tables", default="")
     p.add_argument("--swap", choices=SWAPS, default="immediate")
     p.add_argument("--batch-tables", default="")
+    p.add_argument("--parent-grace-seconds", type=float, default=600.0)
     p.add_argument("--staging-schema", default="consorcio_staging")
     p.add_argument("--discard", default="false")
     p.add_argument("--schema", default="consorcio")
@@ -109,7 +111,8 @@ def parse_args(argv: list[str]) -> JobArgs:
         on_invalid=ns.on_invalid, copy_streams=max(1, ns.copy_streams), batch_rows=ns.batch_rows,
         part_rows=ns.part_rows, fk_validation=ns.fk_validation, target_secret_id=ns.target_secret_id,
         target_url_env=ns.target_url_env, tables=ns.tables, swap=ns.swap,
-        batch_tables=frozenset(t for t in ns.batch_tables.split(",") if t), staging_schema=ns.staging_schema,
+        batch_tables=frozenset(t for t in ns.batch_tables.split(",") if t),
+        parent_grace_seconds=ns.parent_grace_seconds, staging_schema=ns.staging_schema,
         discard=_bool(ns.discard), schema=ns.schema, run_id=ns.run_id,
         report_checks=_bool(ns.report_checks), spark=ns.spark,
     )

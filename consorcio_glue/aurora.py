@@ -81,10 +81,14 @@ def _copy_position(context: str) -> str:
     return f" (COPY stream line {m.group(1)}" + (f", column {m.group(2)})" if m.group(2) else ")")
 
 
+def load_lock_key(name: str) -> str:
+    return f"consorcio.load:{name}"
+
+
 @contextlib.contextmanager
 def table_lock(conn: psycopg.Connection, name: str):
     """A session advisory lock per table: two runs of one table never interleave; a killed run's lock dies with it."""
-    key = f"consorcio.load:{name}"
+    key = load_lock_key(name)
     got = conn.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", (key,)).fetchone()[0]
     if not got:
         LOG.info("another run is loading %s: waiting for its lock", name)

@@ -18,7 +18,7 @@ from .aurora import (add_foreign_keys, connect, conninfo, drop_staging, finish_s
                      pg_error, prepare_staging, swap, table_lock, validate_constraints)
 from .errors import LOG, JobError
 from .pipes import report_aurora, report_transformed
-from .publish import record_staged, reject_orphans
+from .publish import record_staged, reject_orphans, wait_for_parents
 from .raw import RawBatch, RawRejects, raw_files, read_csv, read_parquet
 from .spec import Spec, load_spec
 from .streams import BackgroundWriter, IngestStreams
@@ -161,10 +161,12 @@ class TableLoad:
         rows = self.copier.rows - finish_staging(control, spec, args, self.rejects)
         deferred = args.swap == "deferred"
         batch = args.batch_tables if deferred else frozenset()
+        # the batch's parents may still be loading (their runs start together with this one): the keys wait for them
+        waited = wait_for_parents(control, spec, batch, args.run_id, args.parent_grace_seconds) if deferred else 0.0
         if deferred and args.on_invalid == "reject":
             rows -= reject_orphans(control, spec, batch, self.rejects)
         add_foreign_keys(control, spec, batch)
-        build = time.perf_counter() - mark
+        build = time.perf_counter() - mark - waited
         LOG.info("%s: keys, checks and indexes built in %.2fs", spec.target, build)
         mark = time.perf_counter()
         if deferred:  # the batch's publish run swaps it, with the batch's other tables
@@ -181,7 +183,8 @@ class TableLoad:
         return {"rows_written": rows, "rows_rejected": len(self.rejects), "rows_read": self.stats.rows_read,
                 "bytes_copied": self.copier.bytes, "copy_streams": args.copy_streams, "seconds": round(seconds, 3),
                 "stream_seconds": round(self.stats.stream_seconds, 3), "build_seconds": round(build, 3),
-                "swap_seconds": round(swapped, 3), "rows_per_s": round(rows / seconds) if seconds else None,
+                "swap_seconds": round(swapped, 3), "parents_wait_seconds": round(waited, 3),
+                "rows_per_s": round(rows / seconds) if seconds else None,
                 "database": control.info.dbname, "foreign_keys_not_valid": len(touched)}
 
     def publish_transformed(self) -> dict:

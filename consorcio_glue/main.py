@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 import sys
 import traceback
 
@@ -25,6 +26,17 @@ def run(args: JobArgs, pipes) -> dict:
     if spark.wanted(args):
         return spark.load_table(args, pipes)
     return load.load_table(args, pipes)
+
+
+def _stop(signum, _frame) -> None:
+    signal.signal(signum, signal.SIG_IGN)  # once: a repeated stop must not interrupt the clean-up
+    raise JobError(f"stopped ({signal.Signals(signum).name}): the run was asked to stop")
+
+
+def stop_cleanly_on_sigterm() -> None:
+    """A stopped run (Glue's BatchStopJobRun, or the orchestrator stopping a load whose parent failed) unwinds
+    like a failed one: its staging table and temporary transformed parts are removed, not left behind."""
+    signal.signal(signal.SIGTERM, _stop)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -33,7 +33,7 @@ def report_aurora(pipes, spec: Spec, out: dict, report_checks: bool) -> None:
         "rows_rejected": out["rows_rejected"], "bytes_copied": out["bytes_copied"], "copy_streams": out["copy_streams"],
         "duration_s": float(out["seconds"]), "rows_per_s": float(out["rows_per_s"] or 0),
         "stream_s": float(out["stream_seconds"]), "build_s": float(out["build_seconds"]),
-        "swap_s": float(out["swap_seconds"]),
+        "swap_s": float(out["swap_seconds"]), "parents_wait_s": float(out.get("parents_wait_seconds", 0.0)),
         "dagster/table_name": f"{out['database']}.{spec.qualified}",
         "foreign_keys_not_valid": out["foreign_keys_not_valid"],
     })

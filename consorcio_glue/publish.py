@@ -17,14 +17,16 @@ from psycopg import sql
 from consorcio_core.lake import LakeFiles
 
 from .args import JobArgs
-from .aurora import (connect, conninfo, parent_relation, pending_foreign_keys, relation, relation_exists, swap,
-                     table_lock, validate_constraints)
+from .aurora import (connect, conninfo, load_lock_key, parent_relation, pending_foreign_keys, relation,
+                     relation_exists, swap, table_lock, validate_constraints)
 from .errors import LOG, JobError
 from .keys import plain
 from .spec import Spec
 from .transformed import swap_prefix
 
 STAGED = "_staged"  # <staging schema>._staged: table → the batch that staged it, its spec and its rejects
+#: how often a child's run looks for its parents in `_staged`
+PARENT_POLL_SECONDS = 0.2
 
 
 def reject_orphans(conn: psycopg.Connection, spec: Spec, batch: frozenset[str], rejects: list[dict]) -> int:
@@ -89,6 +91,60 @@ def staged_tables(conn: psycopg.Connection, schema: str, tables: list[str], batc
     rows = conn.execute(sql.SQL("SELECT table_name, spec, rejects, transformed FROM {} WHERE batch_id = %s "
                                 "AND table_name = ANY(%s)").format(_staged_id(schema)), (batch, tables)).fetchall()
     return {name: (Spec(raw), rejects, transformed) for name, raw, rejects, transformed in rows}
+
+
+def batch_parents(spec: Spec, batch: frozenset[str]) -> list[str]:
+    """The tables of the same batch this table's foreign keys reference (itself excluded)."""
+    return list(dict.fromkeys(fk["parent_table"] for fk in spec.ddl["foreign_keys"]
+                              if fk.get("parent_table") in batch and fk["parent_table"] != spec.target))
+
+
+def _unstaged(conn: psycopg.Connection, schema: str, parents: list[str], batch: str) -> list[str]:
+    if not relation_exists(conn, _staged_id(schema).as_string(conn)):
+        return list(parents)
+    staged = {row[0] for row in conn.execute(sql.SQL("SELECT table_name FROM {} WHERE batch_id = %s AND "
+                                                     "table_name = ANY(%s)").format(_staged_id(schema)),
+                                             (batch, parents)).fetchall()}
+    return [p for p in parents if p not in staged]
+
+
+def _being_loaded(conn: psycopg.Connection, table: str) -> bool:
+    """Whether some session holds `table`'s load lock (`aurora.table_lock`): a run of it is alive."""
+    return conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM pg_locks l, (SELECT hashtextextended(%s, 0) AS k) h "
+        "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 "
+        "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+        "AND l.classid = ((h.k >> 32) & 4294967295)::oid AND l.objid = (h.k & 4294967295)::oid)",
+        (load_lock_key(table),)).fetchone()[0]
+
+
+def wait_for_parents(conn: psycopg.Connection, spec: Spec, batch: frozenset[str], batch_id: str,
+                     grace_seconds: float) -> float:
+    """Block until every parent of the batch is staged by it, so this table's foreign keys are validated against
+    the rows the batch publishes. The orchestrator starts a child's run as soon as its parents' runs have started
+    (the data streams meanwhile) and stops it when a parent fails; a parent that is neither staged nor held by a
+    live run for `grace_seconds` (its run is gone: a lost orchestrator) fails this run. Returns the seconds waited."""
+    parents = batch_parents(spec, batch)
+    started = time.monotonic()
+    missing = _unstaged(conn, spec.staging_schema, parents, batch_id)
+    if missing:
+        LOG.info("%s: waiting for %s to be staged by this batch", spec.target, ", ".join(missing))
+    orphaned_since: float | None = None
+    while missing:
+        time.sleep(PARENT_POLL_SECONDS)
+        missing = _unstaged(conn, spec.staging_schema, missing, batch_id)
+        dead = [p for p in missing if not _being_loaded(conn, p)]
+        if not dead:
+            orphaned_since = None
+            continue
+        orphaned_since = orphaned_since or time.monotonic()
+        if time.monotonic() - orphaned_since > grace_seconds:
+            raise JobError(f"{spec.target}: parent table(s) {', '.join(dead)} were not staged by this batch and no "
+                           f"run is loading them (waited {grace_seconds:g}s): the batch cannot publish")
+    waited = time.monotonic() - started
+    if parents and waited >= PARENT_POLL_SECONDS:
+        LOG.info("%s: parents staged after %.2fs of waiting", spec.target, waited)
+    return waited
 
 
 def swap_batch(conn: psycopg.Connection, staged: list[tuple], run_id: str) -> list[str]:

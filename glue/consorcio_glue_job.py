@@ -4,7 +4,8 @@ same code runs as `python -m consorcio_glue`."""
 
 import sys
 
-from consorcio_glue.main import main
+from consorcio_glue.main import main, stop_cleanly_on_sigterm
 
 if __name__ == "__main__":
+    stop_cleanly_on_sigterm()
     sys.exit(main())

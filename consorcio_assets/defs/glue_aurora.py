@@ -2,8 +2,9 @@
 
 All tables and views share one subsettable multi-asset because a batch of Glue runs is one unit: independent
 tables run concurrently (bounded like Glue's maximum concurrent runs), each run stages its table (keys and
-foreign keys validated against the parents the batch staged, so a table's run starts once its parents' runs are
-done), and the batch closes with one `publish` run that swaps every staged table in one PostgreSQL transaction:
+foreign keys validated against the parents the batch staged: a table's run starts once its parents' runs have
+started, streams its data meanwhile and waits for them before its foreign keys), and the batch closes with one
+`publish` run that swaps every staged table in one PostgreSQL transaction:
 a run's loads become visible together or not at all. When any run of the batch failed nothing is published
 (the staged tables are dropped), so no table is swapped without the checks that follow the step. One asset per
 table would leave no place for that closing step and would pay a step process per table.
@@ -28,13 +29,17 @@ from ..stages import (
 )
 from ..startup import require_usable_settings
 from ..target.live_views import apply_live_views
-from ..target.postgres import TARGET_DB, connect, release_wal, target_url
+from ..target.postgres import TARGET_DB, connect, request_checkpoint, target_url
 from ..units import readable_bytes
 
 REJECTS_CHECK = NO_REJECTED_ROWS
 #: the nightly verification runs every 24 h; two hours of slack before an Aurora table counts as overdue
 FRESHNESS_WINDOW = timedelta(hours=26)
 NIGHTLY_FRESHNESS = dg.FreshnessPolicy.time_window(fail_window=FRESHNESS_WINDOW)
+#: a Glue run's fixed cost (process or Glue start-up, DDL, keys) in rows streamed meanwhile, for the run order
+RUN_COST_ROWS = 500_000
+#: while a skipped load is still running, how often its stop is asked again (its run may not have started yet)
+STOP_RECHECK_SECONDS = 0.5
 
 
 def fk_parents(table: Table) -> list[str]:
@@ -126,38 +131,76 @@ def plan_runs(cat: Catalog, keys: Iterable[dg.AssetKey], check_keys: Iterable[dg
             for t in cat.load_order() if t.name in stages]
 
 
+def critical_path(runs: list[TableRun], rows: dict[str, int]) -> dict[str, int]:
+    """table → the cost of its heaviest chain of children in the batch, itself included (rows, plus
+    RUN_COST_ROWS per run): the runs that start first are the ones the batch's longest wait hangs on (the small
+    parents of `simulacao_parcela`)."""
+    loading = {r.table.name: r for r in runs if r.loads_aurora}
+    children: dict[str, list[str]] = {}
+    for name, r in loading.items():
+        for parent in fk_parents(r.table):
+            if parent in loading:
+                children.setdefault(parent, []).append(name)
+    weight: dict[str, int] = {}
+    for r in reversed(runs):  # load order reversed: children before their parents
+        name = r.table.name
+        weight[name] = RUN_COST_ROWS + rows.get(name, 0) + max((weight[c] for c in children.get(name, [])), default=0)
+    return weight
+
+
 def run_in_fk_order(runs: list[TableRun], run_one: Callable[[TableRun], list], max_workers: int,
-                    log, on_interrupt: Callable[[], None] = lambda: None) -> tuple[dict[str, list], dict[str, str]]:
-    """Run tables concurrently; an Aurora load waits for its parents' loads in the batch, and is skipped
-    when one of them failed (its foreign keys would point at a stale parent). When the step is interrupted
-    (the Dagster run terminated), `on_interrupt` stops what is running before the pool waits for its threads."""
+                    log, on_interrupt: Callable[[], None] = lambda: None, *, weights: dict[str, int] | None = None,
+                    stop: Callable[[list[str]], None] = lambda names: None) -> tuple[dict[str, list], dict[str, str]]:
+    """Run tables concurrently. An Aurora load starts once its parents' loads in the batch have started (its
+    data streams while they finish; the job waits for them before validating its foreign keys), heaviest chain
+    first; it is skipped, or stopped (`stop`) when already running, when one of its parents failed (its foreign
+    keys would point at a stale parent). Every parent starts before its children, so the earliest running load
+    never waits and `max_workers` slots cannot deadlock. When the step is interrupted (the Dagster run
+    terminated), `on_interrupt` stops what is running before the pool waits for its threads."""
     loading = {r.table.name for r in runs if r.loads_aurora}
     waits_for = {r.table.name: [p for p in fk_parents(r.table) if p in loading] if r.loads_aurora else []
                  for r in runs}
-    pending = list(runs)
+    weights = weights or {}
+    order = {r.table.name: i for i, r in enumerate(runs)}
+    pending = sorted(runs, key=lambda r: (-weights.get(r.table.name, 0), order[r.table.name]))
+    started: set[str] = set()
     results: dict[str, list] = {}
     failures: dict[str, str] = {}
     running: dict[Future, TableRun] = {}
+    skipped: dict[str, str] = {}  # running loads stopped because a parent failed → why
+
+    def failed_parents(name: str) -> list[str]:
+        return [p for p in waits_for[name] if p in failures]
+
     with ThreadPoolExecutor(max_workers=max(1, max_workers), thread_name_prefix="glue-table") as pool:
         try:
             while pending or running:
                 for r in list(pending):
-                    parents = waits_for[r.table.name]
-                    failed = [p for p in parents if p in failures]
-                    if failed:
+                    name = r.table.name
+                    if failed := failed_parents(name):
                         pending.remove(r)
-                        failures[r.table.name] = f"skipped: parent table(s) {', '.join(failed)} failed to load"
-                    elif all(p in results for p in parents):
+                        failures[name] = f"skipped: parent table(s) {', '.join(failed)} failed to load"
+                    elif len(running) < max(1, max_workers) and all(p in started for p in waits_for[name]):
                         pending.remove(r)
+                        started.add(name)
                         running[pool.submit(run_one, r)] = r
+                for r in running.values():
+                    if r.table.name not in skipped and (failed := failed_parents(r.table.name)):
+                        skipped[r.table.name] = f"skipped: parent table(s) {', '.join(failed)} failed to load"
+                doomed = [r.table.name for r in running.values() if r.table.name in skipped]
+                if doomed:  # again on every pass: a run whose thread had not started it yet is stopped once it has
+                    stop(doomed)
                 if not running:
                     continue
-                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                done, _ = wait(running, timeout=STOP_RECHECK_SECONDS if doomed else None, return_when=FIRST_COMPLETED)
                 for future in done:
                     r = running.pop(future)
                     try:
                         results[r.table.name] = future.result()
                     except Exception as err:  # noqa: BLE001 - one table's failure must not hide the others'
+                        if r.table.name in skipped:
+                            failures[r.table.name] = skipped[r.table.name]
+                            continue
                         failures[r.table.name] = str(err)
                         log.error(f"{r.table.qualified_source}: Glue run failed: {err}")
         except BaseException:  # interrupted (DagsterExecutionInterruptedError is not an Exception)
@@ -246,16 +289,19 @@ def glue_transform_and_load(context: dg.AssetExecutionContext, glue: GlueResourc
     run_id = context.run.run_id
     batch = [r.table.target_name for r in runs if r.loads_aurora]
 
+    rows = {r.table.name: expected_rows(context.instance, r.table) for r in runs}
+
     def run_one(r: TableRun) -> list:
-        rows = expected_rows(context.instance, r.table) if TRANSFORMED in r.stages else None
-        spec = table_spec(r.table, cat, expected_rows=rows)
+        spec = table_spec(r.table, cat, expected_rows=rows[r.table.name] if TRANSFORMED in r.stages else None)
         arguments = glue.job_arguments(spec, list(r.stages), run_id=run_id, report_checks=r.report_check,
                                        batch_tables=batch)
         invocation = glue.run(context, arguments, r.table.target_name)
         return invocation.get_results(implicit_materializations=False)
 
-    results, failures = run_in_fk_order(runs, run_one, glue.concurrency, context.log,
-                                        on_interrupt=lambda: glue.stop_runs(context.log))
+    results, failures = run_in_fk_order(
+        runs, run_one, glue.concurrency, context.log, on_interrupt=lambda: glue.stop_runs(context.log),
+        weights=critical_path(runs, {name: n or 0 for name, n in rows.items()}),
+        stop=lambda names: glue.stop_runs(context.log, {cat[n].target_name for n in names}))
     published = publish(context, glue, runs, results, failures, run_id)
     if published:
         create_live_views(context, failures)
@@ -263,8 +309,9 @@ def glue_transform_and_load(context: dg.AssetExecutionContext, glue: GlueResourc
         for result in _ordered(results.get(r.table.name, [])):
             if published or not r.loads_aurora:  # a batch's transformed parts are swapped in by its publish too
                 yield enrich(result, r.table)
-    if (wal := release_wal()) is not None:
-        context.log.info(f"embedded server checkpointed: {wal / 2**20:.0f} MiB of WAL left")
+    # last, so the results' events are not committed behind the checkpoint's disk writes; no one waits for it
+    if request_checkpoint():
+        context.log.info("embedded server: checkpoint requested (the batch's WAL is released when it completes)")
     if failures:
         unpublished = (". Nothing was published to Aurora or the transformed zone: every table keeps its previous "
                        "version" if batch and not published else "")

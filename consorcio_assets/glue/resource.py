@@ -100,6 +100,7 @@ class GlueResource(ResourceWithBoto3Configuration):
     _local: LocalGlueClient | None = PrivateAttr(default=None)
     _lock: Any = PrivateAttr(default_factory=threading.Lock)
     _active: dict[str, str] = PrivateAttr(default_factory=dict)  # Glue runs in flight: run id → what it loads
+    _stopping: set[str] = PrivateAttr(default_factory=set)  # runs `stop_runs` was asked to stop for a table
 
     @classmethod
     def from_env(cls) -> "GlueResource":
@@ -248,10 +249,14 @@ class GlueResource(ResourceWithBoto3Configuration):
                 self._active.pop(recorder.run_id, None)
                 self._warn_without_cloudwatch(context, recorder, what)
 
-    def stop_runs(self, log) -> None:
+    def stop_runs(self, log, only: set[str] | None = None) -> None:
         """Stop every Glue run still in flight (the Dagster run was terminated). Pipes forwards a termination only
-        to a run waited on by the interrupted thread; the batch's runs are waited on by worker threads."""
+        to a run waited on by the interrupted thread; the batch's runs are waited on by worker threads. With
+        `only`, just the runs loading those tables (their parent failed), each asked once."""
         runs = dict(self._active)
+        if only is not None:
+            runs = {run_id: what for run_id, what in runs.items() if what in only and run_id not in self._stopping}
+            self._stopping.update(runs)
         if not runs:
             return
         client = self.glue_client()
@@ -264,8 +269,9 @@ class GlueResource(ResourceWithBoto3Configuration):
                 continue
             log.warning(f"{runs.get(run_id, '?')}: Glue run {run_id} could not be stopped: "
                         f"{error.get('ErrorDetail', {}).get('ErrorMessage', '')}")
+        why = "a parent table failed to load" if only is not None else "the Dagster run was terminated before it finished"
         for run_id in stopped:
-            log.warning(f"{runs[run_id]}: Glue run {run_id} stopped: the Dagster run was terminated before it finished")
+            log.warning(f"{runs[run_id]}: Glue run {run_id} stopped: {why}")
 
     def _run_state(self, client, run_id: str) -> str | None:
         try:

@@ -128,3 +128,21 @@ def release_wal(settings: Settings | None = None) -> int | None:
     with connect(server_url(settings), autocommit=True) as conn:
         conn.execute("CHECKPOINT")
         return conn.execute("SELECT coalesce(sum(size), 0) FROM pg_ls_waldir()").fetchone()[0]
+
+
+def request_checkpoint(settings: Settings | None = None) -> bool:
+    """`release_wal` without waiting: send CHECKPOINT to the embedded server and hang up. The checkpointer flushes
+    the batch's pages (seconds to tens of seconds of disk writes at 1M simulações) while the checks that follow
+    read them from memory; closing the connection does not cancel a running command. False when the target is
+    not the embedded server (not ours to checkpoint)."""
+    settings = settings or get_settings()
+    if settings.target_url:
+        return False
+    conn = connect(server_url(settings), autocommit=True)
+    try:
+        conn.pgconn.send_query(b"CHECKPOINT")
+        while conn.pgconn.flush():  # the command has left this process before the connection closes
+            pass
+    finally:
+        conn.close()
+    return True

@@ -5,6 +5,7 @@ leaves about min_wal_size of WAL on disk instead of up to 4 GB."""
 from __future__ import annotations
 
 import shutil
+import time
 import uuid
 from pathlib import Path
 
@@ -41,8 +42,19 @@ def test_wal_is_released_after_a_batch(monkeypatch, fault_case):
             left = postgres.release_wal(get_settings())
             assert left == _wal_bytes(conn)
             assert conn.execute("SELECT count(*) FROM carga").fetchone()[0] == LOAD_ROWS
-        fault_case.saw(f"WAL {loaded / 2**20:.0f} MiB after the load, {left / 2**20:.0f} MiB after release_wal", 0)
-        assert loaded > 3 * 32 * 2**20 and left <= 48 * 2**20
+            # the Glue step's variant: the checkpoint is requested and nobody waits; the server still releases it
+            conn.execute(f"CREATE TABLE carga2 AS SELECT g, repeat('y', 200) AS pad FROM generate_series(1, "
+                         f"{LOAD_ROWS}) AS g")
+            again = _wal_bytes(conn)
+            assert postgres.request_checkpoint(get_settings()) is True
+            deadline = time.monotonic() + 120
+            while _wal_bytes(conn) > 48 * 2**20:
+                assert time.monotonic() < deadline, "the requested checkpoint never released the WAL"
+                time.sleep(0.2)
+            assert conn.execute("SELECT count(*) FROM carga2").fetchone()[0] == LOAD_ROWS
+        fault_case.saw(f"WAL {loaded / 2**20:.0f} MiB after the load, {left / 2**20:.0f} MiB after release_wal; "
+                       f"{again / 2**20:.0f} MiB after a second load, released after request_checkpoint", 0)
+        assert loaded > 3 * 32 * 2**20 and left <= 48 * 2**20 and again > 3 * 32 * 2**20
     finally:
         _stop(pgdata)
         shutil.rmtree(home, ignore_errors=True)
@@ -51,6 +63,7 @@ def test_wal_is_released_after_a_batch(monkeypatch, fault_case):
 def test_release_wal_leaves_other_servers_alone(local_env):
     """A target the user runs (CONSORCIO_TARGET_URL, Aurora) is never checkpointed by the migration."""
     assert postgres.release_wal(get_settings()) is None
+    assert postgres.request_checkpoint(get_settings()) is False
 
 
 def _stop(pgdata: Path) -> None:
