@@ -201,38 +201,26 @@ def build_checks(name: str, kinds: list[Kind], cat: Catalog) -> dg.AssetChecksDe
     return _checks
 
 
-class StandaloneChecks(dg.AssetSelection):
-    """Every asset check that runs without materializing an asset (checks bundled in an asset's op excluded)."""
+def standalone_check_definitions() -> list[dg.AssetChecksDefinition]:
+    """Every check that runs without materializing an asset: the groups above and the raw-zone checks (a check
+    bundled in an asset's op, e.g. the Glue job's rejected rows, has no result without a load)."""
+    from .s3_raw import build_raw_zone_checks
 
-    def resolve_inner(self, asset_graph, allow_missing):
-        return set()
+    cat = catalog()
+    return [*(build_checks(name, kinds, cat) for name, kinds in GROUPS.items()), build_raw_zone_checks(cat)]
 
-    def resolve_checks_inner(self, asset_graph, allow_missing):
-        return {k for k in asset_graph.asset_check_keys if not asset_graph.assets_def_for_key(k).keys}
 
-    def to_serializable_asset_selection(self, asset_graph) -> dg.AssetSelection:
-        return dg.AssetSelection.checks(*sorted(self.resolve_checks_inner(asset_graph, False),
-                                                key=lambda k: (k.asset_key.to_user_string(), k.name)))
-
-    def __eq__(self, other) -> bool:
-        return isinstance(other, StandaloneChecks)
-
-    def __hash__(self) -> int:
-        return hash(StandaloneChecks)
+def _by_key(key: dg.AssetCheckKey) -> tuple[str, str]:
+    return key.asset_key.to_user_string(), key.name
 
 
 def excluded_checks(defs: dg.Definitions) -> list[tuple[dg.AssetCheckKey, str]]:
     """The checks `verify_migration` does not run, each with why: a check computed inside an asset's
     materialization (e.g. the Glue job counting the rows it rejected) has no result without a load."""
-    graph = defs.resolve_asset_graph()
-    standalone = StandaloneChecks().resolve_checks_inner(graph, False)
-    excluded = []
-    for key in sorted(set(graph.asset_check_keys) - standalone,
-                      key=lambda k: (k.asset_key.to_user_string(), k.name)):
-        op = graph.assets_def_for_key(key).node_def.name
-        excluded.append((key, f"evaluated only while `{op}` materializes {key.asset_key.to_user_string()} "
-                              "(run migrate_all or reload the table)"))
-    return excluded
+    bundled = {key: ad.op.name for ad in defs.assets or [] if isinstance(ad, dg.AssetsDefinition) and ad.keys
+               for key in (spec.key for spec in ad.check_specs)}
+    return [(key, f"evaluated only while `{bundled[key]}` materializes {key.asset_key.to_user_string()} "
+                  "(run migrate_all or reload the table)") for key in sorted(bundled, key=_by_key)]
 
 
 def excluded_summary(defs: dg.Definitions) -> list[str]:
@@ -246,7 +234,7 @@ def excluded_summary(defs: dg.Definitions) -> list[str]:
 
 verify_migration = dg.define_asset_job(
     VERIFY_JOB,
-    selection=StandaloneChecks(),
+    selection=dg.AssetSelection.checks(*standalone_check_definitions()),
     executor_def=dg.in_process_executor,
     description="Run every integrity and reconciliation check against the current state of every stage, "
                 "materializing nothing; fails when any ERROR check fails.",

@@ -139,8 +139,9 @@ def test_consorcio_verify_prints_one_line_per_check_and_fails_on_error(env, corr
         check_defs.defs().resolve_asset_graph().asset_check_keys)
 
 
-def test_standalone_selection_leaves_out_checks_that_would_materialize_their_asset():
-    """AssetSelection.all_asset_checks() fails to build a job when a check is bundled in an asset's op."""
+def test_excluded_checks_are_the_ones_bundled_in_an_asset_op():
+    """A check bundled in an asset's op would materialize its asset: excluded (with its op named), while a
+    standalone check is not; a job over the standalone ones runs and materializes nothing."""
 
     @dg.asset(check_specs=[dg.AssetCheckSpec("bundled", asset="loaded")])
     def loaded():
@@ -150,8 +151,10 @@ def test_standalone_selection_leaves_out_checks_that_would_materialize_their_ass
     def standalone():
         return dg.AssetCheckResult(passed=True)
 
-    job = dg.define_asset_job("verify", selection=check_defs.StandaloneChecks())
+    job = dg.define_asset_job("verify", selection=dg.AssetSelection.checks(standalone))
     defs = dg.Definitions(assets=[loaded], asset_checks=[standalone], jobs=[job])
+    excluded = check_defs.excluded_checks(defs)
+    assert [(key.name, "`loaded` materializes loaded" in why) for key, why in excluded] == [("bundled", True)]
     result = defs.resolve_job_def("verify").execute_in_process(instance=dg.DagsterInstance.ephemeral())
     assert [e.check_name for e in result.get_asset_check_evaluations()] == ["standalone"]
     assert not result.get_asset_materialization_events()
