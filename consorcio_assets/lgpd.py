@@ -14,7 +14,9 @@ import os
 import secrets
 from pathlib import Path
 
+import dagster as dg
 import psycopg
+from pydantic import Field
 
 from .catalog import TARGET_SCHEMA, catalog
 from .settings import declared
@@ -31,18 +33,28 @@ class PiiKeyError(ValueError):
     """The pseudonymisation key is unusable: one line naming where it came from and what to do."""
 
 
+class PiiKey(dg.ConfigurableResource):
+    """The HMAC key as a resource: from configuration (in aws mode, injected from Secrets Manager into the
+    environment); locally, when unset, a random key kept under CONSORCIO_HOME so tokens stay stable across runs."""
+
+    key: str | None = Field(default=None, description=f"the key ({KEY_ENV}, a secret)")
+    key_file: str | None = Field(default=None, description="local mode: where the random key is kept when the "
+                                                           "key is not configured")
+
+    def value(self) -> bytes:
+        if self.key:
+            return checked_key(self.key.encode(), KEY_ENV)
+        if not self.key_file:
+            raise PiiKeyError(f"{KEY_ENV} must be set in aws mode (inject it from Secrets Manager)")
+        path = Path(self.key_file)
+        if not path.exists():
+            create_key(path)
+        return checked_key(path.read_bytes().strip(), str(path))
+
+
 def pii_key(home: Path, aws: bool) -> bytes:
-    """The HMAC key: from configuration (in aws mode, injected from Secrets Manager into the environment);
-    locally a random key kept under CONSORCIO_HOME so tokens stay stable across runs."""
-    value = os.environ.get(KEY_ENV)
-    if value:
-        return checked_key(value.encode(), KEY_ENV)
-    if aws:
-        raise PiiKeyError(f"{KEY_ENV} must be set in aws mode (inject it from Secrets Manager)")
-    path = key_path(home)
-    if not path.exists():
-        create_key(path)
-    return checked_key(path.read_bytes().strip(), str(path))
+    """The HMAC key of the environment's configuration (see `PiiKey`)."""
+    return PiiKey(key=os.environ.get(KEY_ENV) or None, key_file=None if aws else str(key_path(home))).value()
 
 
 def key_path(home: Path) -> Path:

@@ -14,52 +14,21 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import dagster as dg
-import sqlalchemy as sa
 
 from ..catalog import Catalog, Table, catalog
 from ..checks import aggregates, application, business_rules, constraints, hashdiff, parity, precision, schema, views
 from ..checks.report import ERROR, WARN, Outcome, failed_to_run, to_check_result
-from ..checks.sides import SOURCE, TARGET, Side
+from ..checks.sides import Side
 from ..docs import check_metadata
 from ..lake import Lake, get_lake
 from ..pools import SQLSERVER_POOL
-from ..source.queries import duckdb_engine, source_engine
+from ..source.resource import SourceDb
 from ..stages import AURORA, SQLSERVER, TRANSFORMED, asset_key, table_for_key
-from ..target.postgres import sqlalchemy_url, target_url
+from ..target.resource import CHECK_WORK_MEM, TargetDb  # noqa: F401 - CHECK_WORK_MEM re-exported
 
 VERIFY_JOB = "verify_migration"
 #: checks of one step run two at a time: while one waits on PostgreSQL another keeps DuckDB busy
 CHECK_WORKERS = 2
-#: per sort/hash node of a check's session: the business rules hash a term row per scheduled simulation
-#: against millions of instalments, which PostgreSQL's default 4MB spills to disk in batches
-CHECK_WORK_MEM = "64MB"
-
-
-class SourceDb(dg.ConfigurableResource):
-    """The source database: SQL Server, or the DuckDB stand-in (read-only) locally. Default: the settings."""
-
-    url: str | None = None
-
-    def side(self) -> Side:
-        if not self.url:
-            return Side(SOURCE, source_engine())
-        if self.url.startswith("duckdb"):
-            return Side(SOURCE, duckdb_engine(self.url))
-        if sa.make_url(self.url).get_backend_name() == "mssql":
-            from ..source.connection import mssql_engine
-
-            return Side(SOURCE, mssql_engine(self.url, poolclass=sa.NullPool))
-        return Side(SOURCE, sa.create_engine(self.url, poolclass=sa.NullPool))
-
-
-class TargetDb(dg.ConfigurableResource):
-    """The target Aurora PostgreSQL (libpq or SQLAlchemy URL). Default: the settings' target."""
-
-    url: str | None = None
-
-    def side(self) -> Side:
-        return Side(TARGET, sa.create_engine(sqlalchemy_url(self.url or target_url()), pool_pre_ping=True,
-                                             connect_args={"options": f"-c work_mem={CHECK_WORK_MEM}"}))
 
 
 class Connections:
@@ -247,5 +216,4 @@ def defs() -> dg.Definitions:
     return dg.Definitions(
         asset_checks=[build_checks(name, kinds, cat) for name, kinds in GROUPS.items()],
         jobs=[verify_migration],
-        resources={"source_db": SourceDb(), "target_db": TargetDb()},
     )

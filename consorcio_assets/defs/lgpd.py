@@ -3,10 +3,10 @@
 import dagster as dg
 
 from ..catalog import catalog
-from ..lgpd import ANALYTICS_SCHEMA, analytics_sql, pii_key, refresh
-from ..settings import get_settings
+from ..lgpd import ANALYTICS_SCHEMA, PiiKey, analytics_sql, refresh
 from ..stages import AURORA, OWNERS, asset_key, target_column_schema
-from ..target.postgres import connect, target_url
+from ..target.postgres import connect
+from ..target.resource import TargetDb
 
 ANALYTICS_KEYS = [dg.AssetKey([ANALYTICS_SCHEMA, "cliente"]), dg.AssetKey([ANALYTICS_SCHEMA, "simulacao"])]
 #: columns the analytics views compute (the others are the Aurora table's, described there): type, description
@@ -60,10 +60,9 @@ VIEW_SOURCES = {"cliente": "Cliente", "simulacao": "Simulacao"}
         ),
     ],
 )
-def analytics_views(context: dg.AssetExecutionContext):
-    settings = get_settings()
-    with connect(target_url(settings)) as conn:
-        customers = refresh(conn, pii_key(settings.home, settings.is_aws))
+def analytics_views(context: dg.AssetExecutionContext, target_db: TargetDb, pii_key: PiiKey):
+    with connect(target_db.libpq_url()) as conn:
+        customers = refresh(conn, pii_key.value())
     context.log.info(f"analytics schema rebuilt: {customers} customer tokens")
     yield dg.MaterializeResult(asset_key=ANALYTICS_KEYS[0], metadata={"dagster/row_count": customers})
     yield dg.MaterializeResult(asset_key=ANALYTICS_KEYS[1])
