@@ -20,13 +20,10 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from urllib.parse import urlparse
 
-import boto3
 import dagster as dg
-from dagster_aws.utils import ResourceWithBoto3Configuration
 from pydantic import Field
 
-from consorcio_core.resilience import boto_config
-
+from ..aws_clients import AwsClients
 from ..catalog import Table
 from ..lake import Lake
 from .engine import (COMPLETED, ERRORED, WORK_ROOT, DmsLoadError, FullLoadReport, LoadedFile, TableLoad,
@@ -101,7 +98,7 @@ class LocalDms(DmsResource):
         return report
 
 
-class AwsDms(DmsResource, ResourceWithBoto3Configuration):
+class AwsDms(DmsResource, AwsClients):
     """AWS DMS: the full-load replication task, its S3 target endpoint, and the lake's bucket."""
     replication_task_arn: str = Field(description="the full-load replication task (CONSORCIO_DMS_TASK_ARN)")
     target_endpoint_arn: str | None = Field(
@@ -119,18 +116,12 @@ class AwsDms(DmsResource, ResourceWithBoto3Configuration):
             raise DmsLoadError("aws mode needs the replication task: set CONSORCIO_DMS_TASK_ARN")
         return self.replication_task_arn
 
-    def _session(self) -> boto3.session.Session:
-        return boto3.session.Session(
-            profile_name=self.profile_name, aws_access_key_id=self.aws_access_key_id,
-            aws_secret_access_key=self.aws_secret_access_key, aws_session_token=self.aws_session_token)
-
     def dms_client(self):
-        return self._session().client("dms", region_name=self.region_name, endpoint_url=self.endpoint_url,
-                                      use_ssl=self.use_ssl, verify=self.verify, config=boto_config(self.max_attempts))
+        return self.client("dms")
 
     def s3_client(self):
         """Endpoint from boto3's own resolution (AWS_ENDPOINT_URL_S3...), as the lake's pyarrow S3 filesystem."""
-        return self._session().client("s3", region_name=self.region_name, config=boto_config(self.max_attempts))
+        return self.client("s3", own_endpoint=False)
 
     def load(self, tables, mappings, settings, log) -> FullLoadReport:
         return AwsFullLoad(self, settings, log).run(tables, mappings)

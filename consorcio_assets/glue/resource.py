@@ -20,16 +20,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-import boto3
 import dagster as dg
 from dagster import PipesTempFileContextInjector, PipesTempFileMessageReader
 from dagster_aws.pipes import PipesGlueClient, PipesS3ContextInjector, PipesS3MessageReader
-from dagster_aws.utils import ResourceWithBoto3Configuration
 from pydantic import Field, PrivateAttr
 
 from consorcio_core.dms import DEFAULT_RAW, raw_arguments  # noqa: F401 - raw_arguments re-exported
-from consorcio_core.resilience import boto_config
-
+from ..aws_clients import AwsClients
 from ..lake import Lake
 from .ddl import STAGING_SCHEMA
 from .local_client import LocalGlueClient
@@ -148,7 +145,7 @@ class LocalGlue(GlueResource):
         return {"--target-url-env": TARGET_URL_ENV}
 
 
-class AwsGlue(GlueResource, ResourceWithBoto3Configuration):
+class AwsGlue(GlueResource, AwsClients):
     """Runs of the Glue job on AWS Glue, with Pipes through S3."""
 
     target_secret_id: str = Field(description="Secrets Manager secret of the Aurora cluster, the job's login "
@@ -163,22 +160,12 @@ class AwsGlue(GlueResource, ResourceWithBoto3Configuration):
                                                   "run (CONSORCIO_GLUE_PYTHON_MODULES)")
     message_poll_seconds: float = Field(default=2.0, description="how often Pipes messages are read from S3")
 
-    def _session(self) -> boto3.session.Session:
-        return boto3.session.Session(
-            aws_access_key_id=self.aws_access_key_id, aws_secret_access_key=self.aws_secret_access_key,
-            aws_session_token=self.aws_session_token, profile_name=self.profile_name, region_name=self.region_name)
-
-    def _boto(self, service: str):
-        """A boto3 client retrying throttling and connection errors (botocore's standard mode, bounded)."""
-        return self._session().client(service, endpoint_url=self.endpoint_url if service == "glue" else None,
-                                      use_ssl=self.use_ssl, verify=self.verify, config=boto_config(self.max_attempts))
-
     def glue_client(self):
-        return self._boto("glue")
+        return self.client("glue")
 
     def pipes_client(self, glue_client=None) -> PipesGlueClient:
         bucket, prefix = self._pipes_location()
-        s3 = self._boto("s3")
+        s3 = self.client("s3", own_endpoint=False)
         return PipesGlueClient(
             client=glue_client or self.glue_client(), forward_termination=True,
             context_injector=PipesS3ContextInjector(bucket=bucket, client=s3,
