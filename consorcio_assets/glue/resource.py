@@ -112,6 +112,96 @@ class GlueResource(dg.ConfigurableResource):
         """After a run: warn when its driver output is kept nowhere (where that can happen)."""
 
 
+    # -- job arguments ---------------------------------------------------------------------------------------
+
+    def spec_value(self, spec: dict) -> str:
+        """The spec inline, or (when too big for Glue's argument limit) written to the lake and passed by URI."""
+        text = spec_argument(spec)
+        if len(text.encode()) <= MAX_INLINE_SPEC:
+            return text
+        lake = self.lake()
+        fs, _ = lake.filesystem()
+        rel = ("_glue", "specs", f"{spec['target']['name']}-{uuid.uuid4().hex[:12]}.json")
+        fs.create_dir(lake.path(*rel[:-1]), recursive=True)
+        with fs.open_output_stream(lake.path(*rel)) as f:
+            f.write(text.encode())
+        return lake.uri_of(*rel)
+
+    def job_arguments(self, spec: dict, stages: list[str], *, run_id: str, report_checks: bool,
+                      fk_validation: str = "deferred", batch_tables: list[str] | None = None) -> dict[str, str]:
+        """A table's load. With `batch_tables` (the targets the batch stages) it only stages its table: the
+        batch's closing `publish` run swaps them all at once."""
+        deferred = {"--swap": "deferred", "--batch-tables": ",".join(batch_tables)} if batch_tables is not None else {}
+        return {
+            "--action": "load",
+            **deferred,
+            "--table-spec": self.spec_value(spec),
+            "--stages": ",".join(stages),
+            "--lake-uri": self.lake().uri,
+            **raw_arguments(dms_endpoint_settings()),
+            "--on-invalid": self.on_invalid,
+            "--copy-streams": str(self.copy_streams),
+            "--fk-validation": fk_validation,
+            "--report-checks": "true" if report_checks else "false",
+            "--run-id": run_id,
+            **self.target_arguments(),
+        }
+
+    def start_params(self, arguments: dict[str, str]) -> dict:
+        overrides = self.run_settings()
+        return {"JobName": self.effective_job_name, **overrides,
+                "Arguments": {**arguments, **overrides.get("Arguments", {})}}
+
+    # -- running ---------------------------------------------------------------------------------------------
+
+    def run(self, context: dg.AssetExecutionContext, arguments: dict[str, str], what: str):
+        """One Glue job run through Pipes; returns the completed invocation (raises when the run fails)."""
+        recorder = _RunIds(self.glue_client(), self._active, what)
+        try:
+            return self.pipes_client(recorder).run(context=context, start_job_run_params=self.start_params(arguments))
+        except BaseException as err:
+            if not isinstance(err, Exception):  # this thread was interrupted (run terminated): the run must not go on
+                self.stop_runs(context.log)
+            raise
+        finally:
+            if recorder.run_id:
+                self._active.pop(recorder.run_id, None)
+                self._warn_without_cloudwatch(context, recorder, what)
+
+    def stop_runs(self, log) -> None:
+        """Stop every Glue run still in flight (the Dagster run was terminated). Pipes forwards a termination only
+        to a run waited on by the interrupted thread; the batch's runs are waited on by worker threads."""
+        runs = dict(self._active)
+        if not runs:
+            return
+        client = self.glue_client()
+        response = client.batch_stop_job_run(JobName=self.effective_job_name, JobRunIds=list(runs))
+        stopped = [s["JobRunId"] for s in response.get("SuccessfulSubmissions", [])]
+        for error in response.get("Errors", []):
+            run_id = error["JobRunId"]
+            if self._run_state(client, run_id) in ("STOPPING", "STOPPED"):  # Pipes stopped the run it waited on
+                stopped.append(run_id)
+                continue
+            log.warning(f"{runs.get(run_id, '?')}: Glue run {run_id} could not be stopped: "
+                        f"{error.get('ErrorDetail', {}).get('ErrorMessage', '')}")
+        for run_id in stopped:
+            log.warning(f"{runs[run_id]}: Glue run {run_id} stopped: the Dagster run was terminated before it finished")
+
+    def _run_state(self, client, run_id: str) -> str | None:
+        try:
+            return client.get_job_run(JobName=self.effective_job_name, RunId=run_id)["JobRun"]["JobRunState"]
+        except Exception:  # noqa: BLE001 - only decides which warning to log
+            return None
+
+    def publish(self, context: dg.AssetExecutionContext, tables: list[str], *, run_id: str, discard: bool = False):
+        """The batch's closing run: swap every table the batch staged (parents first) in one transaction, foreign
+        keys validated before it commits; with `discard`, drop them and change nothing."""
+        arguments = {"--action": "publish", "--tables": ",".join(tables), "--run-id": run_id,
+                     "--staging-schema": STAGING_SCHEMA, "--discard": "true" if discard else "false",
+                     "--lake-uri": self.lake().uri, **self.target_arguments()}
+        return self.run(context, arguments, f"{'discard' if discard else 'publish'} {', '.join(tables)}")
+
+
 class LocalGlue(GlueResource):
     """The job as a local subprocess per run (`python -m consorcio_glue`, or `script_path`)."""
 
@@ -213,92 +303,3 @@ class AwsGlue(GlueResource, AwsClients):
                 "metadata and checks through S3; enable CloudWatch logs on the job (--enable-continuous-cloudwatch-log) "
                 "to keep tracebacks of crashes."
             )
-
-    # -- job arguments ---------------------------------------------------------------------------------------
-
-    def spec_value(self, spec: dict) -> str:
-        """The spec inline, or (when too big for Glue's argument limit) written to the lake and passed by URI."""
-        text = spec_argument(spec)
-        if len(text.encode()) <= MAX_INLINE_SPEC:
-            return text
-        lake = self.lake()
-        fs, _ = lake.filesystem()
-        rel = ("_glue", "specs", f"{spec['target']['name']}-{uuid.uuid4().hex[:12]}.json")
-        fs.create_dir(lake.path(*rel[:-1]), recursive=True)
-        with fs.open_output_stream(lake.path(*rel)) as f:
-            f.write(text.encode())
-        return lake.uri_of(*rel)
-
-    def job_arguments(self, spec: dict, stages: list[str], *, run_id: str, report_checks: bool,
-                      fk_validation: str = "deferred", batch_tables: list[str] | None = None) -> dict[str, str]:
-        """A table's load. With `batch_tables` (the targets the batch stages) it only stages its table: the
-        batch's closing `publish` run swaps them all at once."""
-        deferred = {"--swap": "deferred", "--batch-tables": ",".join(batch_tables)} if batch_tables is not None else {}
-        return {
-            "--action": "load",
-            **deferred,
-            "--table-spec": self.spec_value(spec),
-            "--stages": ",".join(stages),
-            "--lake-uri": self.lake().uri,
-            **raw_arguments(dms_endpoint_settings()),
-            "--on-invalid": self.on_invalid,
-            "--copy-streams": str(self.copy_streams),
-            "--fk-validation": fk_validation,
-            "--report-checks": "true" if report_checks else "false",
-            "--run-id": run_id,
-            **self.target_arguments(),
-        }
-
-    def start_params(self, arguments: dict[str, str]) -> dict:
-        overrides = self.run_settings()
-        return {"JobName": self.effective_job_name, **overrides,
-                "Arguments": {**arguments, **overrides.get("Arguments", {})}}
-
-    # -- running ---------------------------------------------------------------------------------------------
-
-    def run(self, context: dg.AssetExecutionContext, arguments: dict[str, str], what: str):
-        """One Glue job run through Pipes; returns the completed invocation (raises when the run fails)."""
-        recorder = _RunIds(self.glue_client(), self._active, what)
-        try:
-            return self.pipes_client(recorder).run(context=context, start_job_run_params=self.start_params(arguments))
-        except BaseException as err:
-            if not isinstance(err, Exception):  # this thread was interrupted (run terminated): the run must not go on
-                self.stop_runs(context.log)
-            raise
-        finally:
-            if recorder.run_id:
-                self._active.pop(recorder.run_id, None)
-                self._warn_without_cloudwatch(context, recorder, what)
-
-    def stop_runs(self, log) -> None:
-        """Stop every Glue run still in flight (the Dagster run was terminated). Pipes forwards a termination only
-        to a run waited on by the interrupted thread; the batch's runs are waited on by worker threads."""
-        runs = dict(self._active)
-        if not runs:
-            return
-        client = self.glue_client()
-        response = client.batch_stop_job_run(JobName=self.effective_job_name, JobRunIds=list(runs))
-        stopped = [s["JobRunId"] for s in response.get("SuccessfulSubmissions", [])]
-        for error in response.get("Errors", []):
-            run_id = error["JobRunId"]
-            if self._run_state(client, run_id) in ("STOPPING", "STOPPED"):  # Pipes stopped the run it waited on
-                stopped.append(run_id)
-                continue
-            log.warning(f"{runs.get(run_id, '?')}: Glue run {run_id} could not be stopped: "
-                        f"{error.get('ErrorDetail', {}).get('ErrorMessage', '')}")
-        for run_id in stopped:
-            log.warning(f"{runs[run_id]}: Glue run {run_id} stopped: the Dagster run was terminated before it finished")
-
-    def _run_state(self, client, run_id: str) -> str | None:
-        try:
-            return client.get_job_run(JobName=self.effective_job_name, RunId=run_id)["JobRun"]["JobRunState"]
-        except Exception:  # noqa: BLE001 - only decides which warning to log
-            return None
-
-    def publish(self, context: dg.AssetExecutionContext, tables: list[str], *, run_id: str, discard: bool = False):
-        """The batch's closing run: swap every table the batch staged (parents first) in one transaction, foreign
-        keys validated before it commits; with `discard`, drop them and change nothing."""
-        arguments = {"--action": "publish", "--tables": ",".join(tables), "--run-id": run_id,
-                     "--staging-schema": STAGING_SCHEMA, "--discard": "true" if discard else "false",
-                     "--lake-uri": self.lake().uri, **self.target_arguments()}
-        return self.run(context, arguments, f"{'discard' if discard else 'publish'} {', '.join(tables)}")
