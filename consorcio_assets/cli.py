@@ -239,7 +239,7 @@ def cmd_cutover(args) -> int:
                          "(the switch itself: README, Cutover)")
     from .defs.resources import initialized
 
-    evidence, report = rehearse_current(Path(args.out), **initialized("source_db", "target_db"))
+    evidence, report = rehearse_current(Path(args.out), **initialized("source_db", "target_db", "lake"))
     for reason in evidence.reasons:
         print(f"  {reason}")
     print(f"{evidence.verdict}  report {report} (and {report.with_suffix('.json').name})")

@@ -9,7 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
+import dagster as dg
 import pyarrow.fs as pafs
+from pydantic import Field
 
 from consorcio_core.lake import filesystem
 
@@ -44,9 +46,22 @@ class Lake:
 def get_lake() -> Lake:
     from .settings import get_settings
 
-    uri = get_settings().lake_uri
+    return opened_lake(get_settings().lake_uri)
+
+
+def opened_lake(uri: str) -> Lake:
+    """The lake at `uri`, its local directory created (an S3 prefix needs nothing)."""
     if uri.startswith("file://"):
         from pathlib import Path
 
         Path(urlparse(uri).path).mkdir(parents=True, exist_ok=True)
     return Lake(uri)
+
+
+class LakeResource(dg.ConfigurableResource):
+    """The lake as a resource, for what reads every zone (the checks, the cutover rehearsal)."""
+
+    uri: str = Field(description="root of the lake: file://... or s3://bucket/prefix (CONSORCIO_LAKE_URI)")
+
+    def lake(self) -> Lake:
+        return opened_lake(self.uri)

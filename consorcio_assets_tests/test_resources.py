@@ -13,6 +13,7 @@ import pytest
 from consorcio_assets.defs.resources import configured, resources_for
 from consorcio_assets.dms.resource import AwsDms, LocalDms
 from consorcio_assets.glue.resource import AwsGlue, LocalGlue
+from consorcio_assets.lake import LakeResource
 from consorcio_assets.lgpd import PiiKey
 from consorcio_assets.settings import SETTINGS_BY_NAME
 from consorcio_assets.source.resource import SourceDb
@@ -26,8 +27,8 @@ AWS_ENV = {
     "CONSORCIO_DMS_TASK_ARN": "arn:aws:dms:sa-east-1:123456789012:task:FULL", "CONSORCIO_PII_HMAC_KEY": "k" * 40,
     "CONSORCIO_GLUE_COPY_STREAMS": "4", "CONSORCIO_GLUE_MAX_CAPACITY": "0.0625",
 }
-TYPES = {"local": {"source_db": SourceDb, "target_db": TargetDb, "pii_key": PiiKey, "dms": LocalDms, "glue": LocalGlue},
-         "aws": {"source_db": SourceDb, "target_db": TargetDb, "pii_key": PiiKey, "dms": AwsDms, "glue": AwsGlue}}
+COMMON = {"source_db": SourceDb, "target_db": TargetDb, "pii_key": PiiKey, "lake": LakeResource}
+TYPES = {"local": {**COMMON, "dms": LocalDms, "glue": LocalGlue}, "aws": {**COMMON, "dms": AwsDms, "glue": AwsGlue}}
 
 
 def project_defs() -> dg.Definitions:

@@ -158,16 +158,15 @@ def rehearse(source: Side, target: Side, target_url: str, lake: Lake | None, cat
     return evidence
 
 
-def rehearse_current(out_dir: Path, source_db, target_db) -> tuple[Evidence, Path]:
-    """The rehearsal against the given source and target resources and the configured lake; writes the
-    evidence pack."""
+def rehearse_current(out_dir: Path, source_db, target_db, lake) -> tuple[Evidence, Path]:
+    """The rehearsal against the given source, target and lake resources; writes the evidence pack."""
     from ..defs.checks import Connections
     from .report import write_report
 
     from ..catalog import catalog
 
     cat = catalog()
-    conns = Connections(source_db, target_db, cat)
+    conns = Connections(source_db, target_db, cat, lake.lake())
     try:
         started = time.perf_counter()
         evidence = rehearse(conns.source, conns.target, target_db.libpq_url(), conns.lake, cat, conns)

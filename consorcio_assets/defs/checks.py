@@ -20,7 +20,7 @@ from ..checks import aggregates, application, business_rules, constraints, hashd
 from ..checks.report import ERROR, WARN, Outcome, failed_to_run, to_check_result
 from ..checks.sides import Side
 from ..docs import check_metadata
-from ..lake import Lake, get_lake
+from ..lake import Lake, LakeResource, get_lake
 from ..pools import SQLSERVER_POOL
 from ..source.resource import SourceDb
 from ..stages import AURORA, SQLSERVER, TRANSFORMED, asset_key, table_for_key
@@ -157,8 +157,9 @@ def build_checks(name: str, kinds: list[Kind], cat: Catalog) -> dg.AssetChecksDe
 
     @dg.multi_asset_check(specs=check_specs(kinds, cat), can_subset=True, name=name,
                           pool=SQLSERVER_POOL if name in READS_SOURCE else None)
-    def _checks(context: dg.AssetCheckExecutionContext, source_db: SourceDb, target_db: TargetDb):
-        conns = Connections(source_db, target_db, cat)
+    def _checks(context: dg.AssetCheckExecutionContext, source_db: SourceDb, target_db: TargetDb,
+                lake: LakeResource):
+        conns = Connections(source_db, target_db, cat, lake.lake())
         keys = sorted(context.selected_asset_check_keys, key=lambda k: (k.asset_key.to_user_string(), k.name))
         try:
             with ThreadPoolExecutor(CHECK_WORKERS) as pool:

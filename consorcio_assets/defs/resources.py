@@ -15,6 +15,7 @@ import dagster as dg
 
 from ..dms.resource import AwsDms, LocalDms
 from ..glue.resource import AwsGlue, LocalGlue
+from ..lake import LakeResource
 from ..lgpd import KEY_ENV, PiiKey, key_path
 from ..settings import declared, get_settings
 from ..source.resource import SourceDb
@@ -56,6 +57,7 @@ def local_resources(environ: Mapping[str, str] | None = None) -> dict[str, dg.Co
         "source_db": SourceDb(url=source_url),
         "target_db": TargetDb(url=target_url),
         "pii_key": PiiKey(key=configured(KEY_ENV, None, environ), key_file=str(key_path(settings.home))),
+        "lake": LakeResource(uri=lake_uri),
         "dms": LocalDms(lake_uri=lake_uri, source_url=source_url),
         "glue": LocalGlue(lake_uri=lake_uri, target_url=target_url, **_glue_common(environ),
                           script_path=configured("CONSORCIO_GLUE_SCRIPT", None, environ),
@@ -72,6 +74,7 @@ def aws_resources(environ: Mapping[str, str] | None = None) -> dict[str, dg.Conf
         "source_db": SourceDb(url=source_url),
         "target_db": TargetDb(url=configured("CONSORCIO_TARGET_URL", REQUIRED, environ)),
         "pii_key": PiiKey(key=configured(KEY_ENV, REQUIRED, environ)),
+        "lake": LakeResource(uri=lake_uri),
         "dms": AwsDms(lake_uri=lake_uri, source_url=source_url,
                       replication_task_arn=configured("CONSORCIO_DMS_TASK_ARN", REQUIRED, environ),
                       target_endpoint_arn=configured("CONSORCIO_DMS_TARGET_ENDPOINT_ARN", None, environ),

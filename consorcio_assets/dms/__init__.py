@@ -4,5 +4,5 @@
 - `mappings.py`     TableMappings generated from the catalog (and read back by the local engine)
 - `preflight.py`    source checks before a load: connectivity, schema drift, LOBs DMS would truncate
 - `engine.py`       the local engine writing exactly what DMS writes to S3, and reading it back
-- `resource.py`     `DmsResource`: one full-load interface for AWS DMS and the local engine
+- `resource.py`     `DmsResource`: one full-load interface; `AwsDms` (the replication task) and `LocalDms` (the engine)
 """

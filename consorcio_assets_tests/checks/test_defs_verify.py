@@ -8,6 +8,7 @@ import duckdb
 import pytest
 
 from consorcio_assets.defs import checks as check_defs
+from consorcio_assets.lake import LakeResource
 from consorcio_assets.source.resource import SourceDb
 from consorcio_assets.target.resource import TargetDb
 
@@ -57,9 +58,10 @@ def _keys(fetch) -> dict:
 
 
 @pytest.fixture
-def databases(small_source, migrated) -> dict:
-    """The checks' resources, injected: the small stand-in and the migrated target."""
-    return {"source_db": SourceDb(url=f"duckdb:///{small_source}"), "target_db": TargetDb(url=migrated)}
+def databases(small_source, migrated, lake_copy) -> dict:
+    """The checks' resources, injected: the small stand-in, the migrated target and its lake."""
+    return {"source_db": SourceDb(url=f"duckdb:///{small_source}"), "target_db": TargetDb(url=migrated),
+            "lake": LakeResource(uri=lake_copy.as_uri())}
 
 
 def _group_checks() -> list[dg.AssetChecksDefinition]:
