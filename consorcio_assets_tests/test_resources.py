@@ -140,3 +140,9 @@ def test_nothing_reads_the_environment_at_import():
     assert result.returncode == 0, result.stderr[-2000:]
     # the one exception: the watchdog that ends a run's processes with the `consorcio run` that owns them
     assert result.stdout.strip().splitlines()[-1] == "['CONSORCIO_RUN_OWNER']"
+
+
+def test_a_number_read_at_load_is_checked_naming_its_variable():
+    assert configured("CONSORCIO_GLUE_MAX_CAPACITY", None, environ={"CONSORCIO_GLUE_MAX_CAPACITY": "0.5"}) == 0.5
+    with pytest.raises(ValueError, match="CONSORCIO_GLUE_MAX_CAPACITY must be a number, not 'x'"):
+        configured("CONSORCIO_GLUE_MAX_CAPACITY", None, environ={"CONSORCIO_GLUE_MAX_CAPACITY": "x"})

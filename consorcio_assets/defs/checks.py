@@ -24,7 +24,7 @@ from ..lake import Lake, LakeResource, get_lake
 from ..pools import SQLSERVER_POOL
 from ..source.resource import SourceDb
 from ..stages import AURORA, SQLSERVER, TRANSFORMED, asset_key, table_for_key
-from ..target.resource import CHECK_WORK_MEM, TargetDb  # noqa: F401 - CHECK_WORK_MEM re-exported
+from ..target.resource import TargetDb
 
 VERIFY_JOB = "verify_migration"
 #: checks of one step run two at a time: while one waits on PostgreSQL another keeps DuckDB busy
