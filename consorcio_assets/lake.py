@@ -9,9 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
-import dagster as dg
 import pyarrow.fs as pafs
-from pydantic import Field
 
 from consorcio_core.lake import filesystem
 
@@ -56,12 +54,3 @@ def opened_lake(uri: str) -> Lake:
 
         Path(urlparse(uri).path).mkdir(parents=True, exist_ok=True)
     return Lake(uri)
-
-
-class LakeResource(dg.ConfigurableResource):
-    """The lake as a resource, for what reads every zone (the checks, the cutover rehearsal)."""
-
-    uri: str = Field(description="root of the lake: file://... or s3://bucket/prefix (CONSORCIO_LAKE_URI)")
-
-    def lake(self) -> Lake:
-        return opened_lake(self.uri)

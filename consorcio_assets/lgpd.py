@@ -14,9 +14,7 @@ import os
 import secrets
 from pathlib import Path
 
-import dagster as dg
 import psycopg
-from pydantic import Field
 
 from .catalog import TARGET_SCHEMA, catalog
 from .settings import declared
@@ -33,28 +31,21 @@ class PiiKeyError(ValueError):
     """The pseudonymisation key is unusable: one line naming where it came from and what to do."""
 
 
-class PiiKey(dg.ConfigurableResource):
-    """The HMAC key as a resource: from configuration (in aws mode, injected from Secrets Manager into the
-    environment); locally, when unset, a random key kept under CONSORCIO_HOME so tokens stay stable across runs."""
-
-    key: str | None = Field(default=None, description=f"the key ({KEY_ENV}, a secret)")
-    key_file: str | None = Field(default=None, description="local mode: where the random key is kept when the "
-                                                           "key is not configured")
-
-    def value(self) -> bytes:
-        if self.key:
-            return checked_key(self.key.encode(), KEY_ENV)
-        if not self.key_file:
-            raise PiiKeyError(f"{KEY_ENV} must be set in aws mode (inject it from Secrets Manager)")
-        path = Path(self.key_file)
-        if not path.exists():
-            create_key(path)
-        return checked_key(path.read_bytes().strip(), str(path))
+def resolve_key(key: str | None, key_file: Path | None) -> bytes:
+    """The HMAC key: `key` from configuration (in aws mode, injected from Secrets Manager into the environment);
+    else, locally, a random key kept in `key_file` so tokens stay stable across runs; else PiiKeyError."""
+    if key:
+        return checked_key(key.encode(), KEY_ENV)
+    if key_file is None:
+        raise PiiKeyError(f"{KEY_ENV} must be set in aws mode (inject it from Secrets Manager)")
+    if not key_file.exists():
+        create_key(key_file)
+    return checked_key(key_file.read_bytes().strip(), str(key_file))
 
 
 def pii_key(home: Path, aws: bool) -> bytes:
-    """The HMAC key of the environment's configuration (see `PiiKey`)."""
-    return PiiKey(key=os.environ.get(KEY_ENV) or None, key_file=None if aws else str(key_path(home))).value()
+    """The HMAC key of the environment's configuration (see `resolve_key`)."""
+    return resolve_key(os.environ.get(KEY_ENV), None if aws else key_path(home))
 
 
 def key_path(home: Path) -> Path:

@@ -20,7 +20,8 @@ from ..checks import aggregates, application, business_rules, constraints, hashd
 from ..checks.report import ERROR, WARN, Outcome, failed_to_run, to_check_result
 from ..checks.sides import Side
 from ..docs import check_metadata
-from ..lake import Lake, LakeResource, get_lake
+from ..lake import Lake, get_lake
+from ..lake_resource import LakeResource
 from ..pools import SQLSERVER_POOL
 from ..source.resource import SourceDb
 from ..stages import AURORA, SQLSERVER, TRANSFORMED, asset_key, table_for_key

@@ -9,7 +9,7 @@ import dagster as dg
 from ..cutover.rehearsal import GO, rehearse_current
 from ..cutover.report import markdown
 from ..docs import check_metadata
-from ..lake import LakeResource
+from ..lake_resource import LakeResource
 from ..source.resource import SourceDb
 from ..target.resource import TargetDb
 

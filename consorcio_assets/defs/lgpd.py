@@ -3,7 +3,11 @@
 import dagster as dg
 
 from ..catalog import catalog
-from ..lgpd import ANALYTICS_SCHEMA, PiiKey, analytics_sql, refresh
+from pathlib import Path
+
+from pydantic import Field
+
+from ..lgpd import ANALYTICS_SCHEMA, KEY_ENV, analytics_sql, refresh, resolve_key
 from ..stages import AURORA, OWNERS, asset_key, target_column_schema
 from ..target.postgres import connect
 from ..target.resource import TargetDb
@@ -41,6 +45,17 @@ def analytics_column_schema(view: str) -> dg.TableSchema:
 
 
 VIEW_SOURCES = {"cliente": "Cliente", "simulacao": "Simulacao"}
+
+
+class PiiKey(dg.ConfigurableResource):
+    """The pseudonymisation key as a resource (see `lgpd.resolve_key`)."""
+
+    key: str | None = Field(default=None, description=f"the key ({KEY_ENV}, a secret)")
+    key_file: str | None = Field(default=None, description="local mode: where the random key is kept when the "
+                                                           "key is not configured")
+
+    def value(self) -> bytes:
+        return resolve_key(self.key, Path(self.key_file) if self.key_file else None)
 
 
 @dg.multi_asset(

@@ -8,7 +8,7 @@ import duckdb
 import pytest
 
 from consorcio_assets.defs import checks as check_defs
-from consorcio_assets.lake import LakeResource
+from consorcio_assets.lake_resource import LakeResource
 from consorcio_assets.source.resource import SourceDb
 from consorcio_assets.target.resource import TargetDb
 
