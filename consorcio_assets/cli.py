@@ -242,7 +242,9 @@ def cmd_cutover(args) -> int:
     if not args.rehearse:
         raise UsageError("only the rehearsal is automated: consorcio cutover --rehearse "
                          "(the switch itself: README, Cutover)")
-    evidence, report = rehearse_current(Path(args.out))
+    from .defs.resources import initialized
+
+    evidence, report = rehearse_current(Path(args.out), **initialized("source_db", "target_db", "lake"))
     for reason in evidence.reasons:
         print(f"  {reason}")
     print(f"{evidence.verdict}  report {report} (and {report.with_suffix('.json').name})")

@@ -41,7 +41,11 @@ class Lake:
 def get_lake() -> Lake:
     from .settings import get_settings
 
-    uri = get_settings().lake_uri
+    return opened_lake(get_settings().lake_uri)
+
+
+def opened_lake(uri: str) -> Lake:
+    """The lake at `uri`, its local directory created (an S3 prefix needs nothing)."""
     if uri.startswith("file://"):
         from pathlib import Path
 

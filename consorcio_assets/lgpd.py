@@ -31,18 +31,21 @@ class PiiKeyError(ValueError):
     """The pseudonymisation key is unusable: one line naming where it came from and what to do."""
 
 
-def pii_key(home: Path, aws: bool) -> bytes:
-    """The HMAC key: from configuration (in aws mode, injected from Secrets Manager into the environment);
-    locally a random key kept under CONSORCIO_HOME so tokens stay stable across runs."""
-    value = os.environ.get(KEY_ENV)
-    if value:
-        return checked_key(value.encode(), KEY_ENV)
-    if aws:
+def resolve_key(key: str | None, key_file: Path | None) -> bytes:
+    """The HMAC key: `key` from configuration (in aws mode, injected from Secrets Manager into the environment);
+    else, locally, a random key kept in `key_file` so tokens stay stable across runs; else PiiKeyError."""
+    if key:
+        return checked_key(key.encode(), KEY_ENV)
+    if key_file is None:
         raise PiiKeyError(f"{KEY_ENV} must be set in aws mode (inject it from Secrets Manager)")
-    path = key_path(home)
-    if not path.exists():
-        create_key(path)
-    return checked_key(path.read_bytes().strip(), str(path))
+    if not key_file.exists():
+        create_key(key_file)
+    return checked_key(key_file.read_bytes().strip(), str(key_file))
+
+
+def pii_key(home: Path, aws: bool) -> bytes:
+    """The HMAC key of the environment's configuration (see `resolve_key`)."""
+    return resolve_key(os.environ.get(KEY_ENV), None if aws else key_path(home))
 
 
 def key_path(home: Path) -> Path:

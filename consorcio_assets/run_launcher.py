@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from dagster._core.launcher import CheckRunHealthResult, DefaultRunLauncher, WorkerStatus
+from dagster import DefaultRunLauncher
+from dagster._core.launcher import CheckRunHealthResult, WorkerStatus  # no public name: run monitoring's API
 
 from .runs import HOST_TAG, dead_because, hostname
 

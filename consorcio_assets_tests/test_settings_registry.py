@@ -78,3 +78,16 @@ def test_cli_fails_on_a_bad_value(monkeypatch, capsys):
     monkeypatch.setenv("CONSORCIO_GLUE_ON_INVALID", "maybe")
     assert main(["settings"]) == 1
     assert "CONSORCIO_GLUE_ON_INVALID" in capsys.readouterr().err
+
+
+ENV_VAR_USE = re.compile(r"""\b(?:EnvVar(?:\.int)?|configured)\(\s*["']([^"']+)["']""")
+
+
+def test_every_env_var_of_the_resources_is_declared():
+    """A resource field configured by `dg.EnvVar` (directly or through `defs.resources.configured`) names a
+    registry variable: the UI shows that name, and `consorcio settings` documents it."""
+    used = {name: str(path.relative_to(ROOT)) for path in CODE if path.suffix == ".py"
+            for name in ENV_VAR_USE.findall(path.read_text())}
+    assert "CONSORCIO_DMS_TASK_ARN" in used  # the pattern finds the definitions' variables
+    undeclared = {name: path for name, path in used.items() if name not in SETTINGS_BY_NAME}
+    assert not undeclared, f"declare these in consorcio_assets/settings.py REGISTRY: {undeclared}"

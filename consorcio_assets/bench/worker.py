@@ -51,11 +51,12 @@ def raw_files(table: Table) -> list[Path]:
 
 
 def extract() -> dict:
-    from ..dms.resource import DmsResource
+    from ..defs.resources import initialized
 
     tables = migrated_tables()
+    dms = initialized("dms", mode="local")["dms"]
     started = time.perf_counter()
-    report = DmsResource.from_env().full_load(tables, log=LOG)
+    report = dms.full_load(tables, log=LOG)
     seconds = time.perf_counter() - started
     rows = sum(r.full_load_rows for r in report.tables.values())
     size = sum(r.bytes for r in report.tables.values())
@@ -65,8 +66,8 @@ def extract() -> dict:
 def glue(stages: list[str], copy_streams: int | None, spark: bool = False) -> dict:
     """Every table through the Glue job, parents first; the closing foreign-key validation when loading.
     `spark`: the job's Spark path in one local[2] session (started once, outside the timings, as Glue's is)."""
+    from ..defs.resources import initialized
     from ..glue.local_client import argv_of
-    from ..glue.resource import GlueResource
     from ..glue.spec import table_spec
     from consorcio_glue import load as job
     from consorcio_glue.args import parse_args
@@ -79,12 +80,14 @@ def glue(stages: list[str], copy_streams: int | None, spark: bool = False) -> di
         started = time.perf_counter()
         session = spark_session()
         startup = time.perf_counter() - started
-    resource = GlueResource(copy_streams=copy_streams) if copy_streams else GlueResource.from_env()
+    resource = initialized("glue", mode="local")["glue"]
     cat = catalog()
     aurora = "aurora" in stages
     rows, seconds, streams = 0, 0.0, None
     for table in cat.load_order():
         arguments = resource.job_arguments(table_spec(table, cat), stages, run_id="bench", report_checks=False)
+        if copy_streams:
+            arguments["--copy-streams"] = str(copy_streams)
         streams = int(arguments["--copy-streams"])
         args = parse_args(argv_of({**arguments, "--spark": "on" if spark else "off"}))
         started = time.perf_counter()

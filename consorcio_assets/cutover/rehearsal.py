@@ -158,19 +158,18 @@ def rehearse(source: Side, target: Side, target_url: str, lake: Lake | None, cat
     return evidence
 
 
-def rehearse_current(out_dir: Path) -> tuple[Evidence, Path]:
-    """The rehearsal against the configured source, lake and target; writes the evidence pack."""
-    from ..defs.checks import Connections, SourceDb, TargetDb
-    from ..target.postgres import target_url
+def rehearse_current(out_dir: Path, source_db, target_db, lake) -> tuple[Evidence, Path]:
+    """The rehearsal against the given source, target and lake resources; writes the evidence pack."""
+    from ..defs.checks import Connections
     from .report import write_report
 
     from ..catalog import catalog
 
     cat = catalog()
-    conns = Connections(SourceDb(), TargetDb(), cat)
+    conns = Connections(source_db, target_db, cat, lake.lake())
     try:
         started = time.perf_counter()
-        evidence = rehearse(conns.source, conns.target, target_url(), conns.lake, cat, conns)
+        evidence = rehearse(conns.source, conns.target, target_db.libpq_url(), conns.lake, cat, conns)
         evidence.timings["total"] = round(time.perf_counter() - started, 3)
     finally:
         conns.close()

@@ -14,52 +14,22 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import dagster as dg
-import sqlalchemy as sa
 
 from ..catalog import Catalog, Table, catalog
 from ..checks import aggregates, application, business_rules, constraints, hashdiff, parity, precision, schema, views
 from ..checks.report import ERROR, WARN, Outcome, failed_to_run, to_check_result
-from ..checks.sides import SOURCE, TARGET, Side
+from ..checks.sides import Side
 from ..docs import check_metadata
 from ..lake import Lake, get_lake
+from ..lake_resource import LakeResource
 from ..pools import SQLSERVER_POOL
-from ..source.queries import duckdb_engine, source_engine
+from ..source.resource import SourceDb
 from ..stages import AURORA, SQLSERVER, TRANSFORMED, asset_key, table_for_key
-from ..target.postgres import sqlalchemy_url, target_url
+from ..target.resource import TargetDb
 
 VERIFY_JOB = "verify_migration"
 #: checks of one step run two at a time: while one waits on PostgreSQL another keeps DuckDB busy
 CHECK_WORKERS = 2
-#: per sort/hash node of a check's session: the business rules hash a term row per scheduled simulation
-#: against millions of instalments, which PostgreSQL's default 4MB spills to disk in batches
-CHECK_WORK_MEM = "64MB"
-
-
-class SourceDb(dg.ConfigurableResource):
-    """The source database: SQL Server, or the DuckDB stand-in (read-only) locally. Default: the settings."""
-
-    url: str | None = None
-
-    def side(self) -> Side:
-        if not self.url:
-            return Side(SOURCE, source_engine())
-        if self.url.startswith("duckdb"):
-            return Side(SOURCE, duckdb_engine(self.url))
-        if sa.make_url(self.url).get_backend_name() == "mssql":
-            from ..source.connection import mssql_engine
-
-            return Side(SOURCE, mssql_engine(self.url, poolclass=sa.NullPool))
-        return Side(SOURCE, sa.create_engine(self.url, poolclass=sa.NullPool))
-
-
-class TargetDb(dg.ConfigurableResource):
-    """The target Aurora PostgreSQL (libpq or SQLAlchemy URL). Default: the settings' target."""
-
-    url: str | None = None
-
-    def side(self) -> Side:
-        return Side(TARGET, sa.create_engine(sqlalchemy_url(self.url or target_url()), pool_pre_ping=True,
-                                             connect_args={"options": f"-c work_mem={CHECK_WORK_MEM}"}))
 
 
 class Connections:
@@ -188,8 +158,9 @@ def build_checks(name: str, kinds: list[Kind], cat: Catalog) -> dg.AssetChecksDe
 
     @dg.multi_asset_check(specs=check_specs(kinds, cat), can_subset=True, name=name,
                           pool=SQLSERVER_POOL if name in READS_SOURCE else None)
-    def _checks(context: dg.AssetCheckExecutionContext, source_db: SourceDb, target_db: TargetDb):
-        conns = Connections(source_db, target_db, cat)
+    def _checks(context: dg.AssetCheckExecutionContext, source_db: SourceDb, target_db: TargetDb,
+                lake: LakeResource):
+        conns = Connections(source_db, target_db, cat, lake.lake())
         keys = sorted(context.selected_asset_check_keys, key=lambda k: (k.asset_key.to_user_string(), k.name))
         try:
             with ThreadPoolExecutor(CHECK_WORKERS) as pool:
@@ -201,39 +172,28 @@ def build_checks(name: str, kinds: list[Kind], cat: Catalog) -> dg.AssetChecksDe
     return _checks
 
 
-class StandaloneChecks(dg.AssetSelection):
-    """Every asset check that runs without materializing an asset (checks bundled in an asset's op excluded)."""
+def standalone_check_definitions() -> list[dg.AssetChecksDefinition]:
+    """Every check that runs without materializing an asset: the groups above and the raw-zone checks (a check
+    bundled in an asset's op, e.g. the Glue job's rejected rows, has no result without a load)."""
+    from .s3_raw import build_raw_zone_checks
 
-    def resolve_inner(self, asset_graph, allow_missing):
-        return set()
+    cat = catalog()
+    return [*(build_checks(name, kinds, cat) for name, kinds in GROUPS.items()), build_raw_zone_checks(cat)]
 
-    def resolve_checks_inner(self, asset_graph, allow_missing):
-        return {k for k in asset_graph.asset_check_keys if not asset_graph.assets_def_for_key(k).keys}
 
-    def to_serializable_asset_selection(self, asset_graph) -> dg.AssetSelection:
-        return dg.AssetSelection.checks(*sorted(self.resolve_checks_inner(asset_graph, False),
-                                                key=lambda k: (k.asset_key.to_user_string(), k.name)))
-
-    def __eq__(self, other) -> bool:
-        return isinstance(other, StandaloneChecks)
-
-    def __hash__(self) -> int:
-        return hash(StandaloneChecks)
+def _by_key(key: dg.AssetCheckKey) -> tuple[str, str]:
+    return key.asset_key.to_user_string(), key.name
 
 
 def excluded_checks(defs: dg.Definitions | dg.RepositoryDefinition) -> list[tuple[dg.AssetCheckKey, str]]:
     """The checks `verify_migration` does not run, each with why: a check computed inside an asset's
     materialization (e.g. the Glue job counting the rows it rejected) has no result without a load. `defs` may be
     the built repository (a caller that has one need not build the definitions again)."""
-    graph = defs.asset_graph if isinstance(defs, dg.RepositoryDefinition) else defs.resolve_asset_graph()
-    standalone = StandaloneChecks().resolve_checks_inner(graph, False)
-    excluded = []
-    for key in sorted(set(graph.asset_check_keys) - standalone,
-                      key=lambda k: (k.asset_key.to_user_string(), k.name)):
-        op = graph.assets_def_for_key(key).node_def.name
-        excluded.append((key, f"evaluated only while `{op}` materializes {key.asset_key.to_user_string()} "
-                              "(run migrate_all or reload the table)"))
-    return excluded
+    assets = (set(defs.assets_defs_by_key.values()) if isinstance(defs, dg.RepositoryDefinition)
+              else [ad for ad in defs.assets or [] if isinstance(ad, dg.AssetsDefinition)])
+    bundled = {key: ad.op.name for ad in assets if ad.keys for key in (spec.key for spec in ad.check_specs)}
+    return [(key, f"evaluated only while `{bundled[key]}` materializes {key.asset_key.to_user_string()} "
+                  "(run migrate_all or reload the table)") for key in sorted(bundled, key=_by_key)]
 
 
 def excluded_summary(defs: dg.Definitions | dg.RepositoryDefinition) -> list[str]:
@@ -247,7 +207,7 @@ def excluded_summary(defs: dg.Definitions | dg.RepositoryDefinition) -> list[str
 
 verify_migration = dg.define_asset_job(
     VERIFY_JOB,
-    selection=StandaloneChecks(),
+    selection=dg.AssetSelection.checks(*standalone_check_definitions()),
     executor_def=dg.in_process_executor,
     description="Run every integrity and reconciliation check against the current state of every stage, "
                 "materializing nothing; fails when any ERROR check fails.",
@@ -260,5 +220,4 @@ def defs() -> dg.Definitions:
     return dg.Definitions(
         asset_checks=[build_checks(name, kinds, cat) for name, kinds in GROUPS.items()],
         jobs=[verify_migration],
-        resources={"source_db": SourceDb(), "target_db": TargetDb()},
     )

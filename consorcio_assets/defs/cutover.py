@@ -9,6 +9,9 @@ import dagster as dg
 from ..cutover.rehearsal import GO, rehearse_current
 from ..cutover.report import markdown
 from ..docs import check_metadata
+from ..lake_resource import LakeResource
+from ..source.resource import SourceDb
+from ..target.resource import TargetDb
 
 READINESS = dg.AssetKey(["reports", "cutover_readiness"])
 GO_CHECK = "cutover_go"
@@ -21,8 +24,9 @@ REPORTS = Path("reports") / "cutover"
                                          metadata=check_metadata(GO_CHECK))],
           description="Cutover rehearsal: source frozen, every check, the application smoke workload in a "
                       "rolled-back transaction; GO or NO-GO with the evidence pack under reports/cutover/.")
-def cutover_readiness(context: dg.AssetExecutionContext):
-    evidence, report = rehearse_current(REPORTS)
+def cutover_readiness(context: dg.AssetExecutionContext, source_db: SourceDb, target_db: TargetDb,
+                      lake: LakeResource):
+    evidence, report = rehearse_current(REPORTS, source_db, target_db, lake)
     summary = markdown(evidence, report)
     context.log.info("cutover rehearsal: %s (%s)", evidence.verdict, report)
     yield dg.MaterializeResult(metadata={

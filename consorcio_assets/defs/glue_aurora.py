@@ -29,7 +29,8 @@ from ..stages import (
 )
 from ..startup import require_usable_settings
 from ..target.live_views import apply_live_views
-from ..target.postgres import TARGET_DB, connect, request_checkpoint, target_url
+from ..target.postgres import TARGET_DB, connect
+from ..target.resource import TargetDb
 from ..units import readable_bytes
 
 REJECTS_CHECK = NO_REJECTED_ROWS
@@ -249,11 +250,11 @@ def publish(context, glue: GlueResource, runs: list[TableRun], results: dict[str
     return not discard
 
 
-def create_live_views(context, failures: dict[str, str]) -> None:
+def create_live_views(context, target_db: TargetDb, failures: dict[str, str]) -> None:
     """After a publish: the application's live views (`consorcio.<view>`) over the base tables now in Aurora.
     Idempotent; a later swap of a base table keeps them (the Glue job re-creates dependent views)."""
     try:
-        with connect(target_url()) as conn:
+        with connect(target_db.libpq_url()) as conn:
             created = apply_live_views(conn, catalog())
     except Exception as err:  # noqa: BLE001 - reported with the tables' failures
         failures["live views"] = str(err)
@@ -280,7 +281,7 @@ def glue_specs() -> list[dg.AssetSpec]:
     can_subset=True,
     pool=GLUE_POOL,
 )
-def glue_transform_and_load(context: dg.AssetExecutionContext, glue: GlueResource):
+def glue_transform_and_load(context: dg.AssetExecutionContext, glue: GlueResource, target_db: TargetDb):
     """One Glue job run per selected table (both stages in one pass when both are selected)."""
     require_usable_settings()
     cat = catalog()
@@ -304,13 +305,13 @@ def glue_transform_and_load(context: dg.AssetExecutionContext, glue: GlueResourc
         stop=lambda names: glue.stop_runs(context.log, {cat[n].target_name for n in names}))
     published = publish(context, glue, runs, results, failures, run_id)
     if published:
-        create_live_views(context, failures)
+        create_live_views(context, target_db, failures)
     for r in runs:
         for result in _ordered(results.get(r.table.name, [])):
             if published or not r.loads_aurora:  # a batch's transformed parts are swapped in by its publish too
                 yield enrich(result, r.table)
     # last, so the results' events are not committed behind the checkpoint's disk writes; no one waits for it
-    if request_checkpoint():
+    if target_db.request_checkpoint():
         context.log.info("embedded server: checkpoint requested (the batch's WAL is released when it completes)")
     if failures:
         unpublished = (". Nothing was published to Aurora or the transformed zone: every table keeps its previous "
@@ -324,4 +325,4 @@ def glue_transform_and_load(context: dg.AssetExecutionContext, glue: GlueResourc
 
 @dg.definitions
 def defs() -> dg.Definitions:
-    return dg.Definitions(assets=[glue_transform_and_load], resources={"glue": GlueResource.from_env()})
+    return dg.Definitions(assets=[glue_transform_and_load])

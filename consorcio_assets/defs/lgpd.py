@@ -3,10 +3,14 @@
 import dagster as dg
 
 from ..catalog import catalog
-from ..lgpd import ANALYTICS_SCHEMA, analytics_sql, pii_key, refresh
-from ..settings import get_settings
+from pathlib import Path
+
+from pydantic import Field
+
+from ..lgpd import ANALYTICS_SCHEMA, KEY_ENV, analytics_sql, refresh, resolve_key
 from ..stages import AURORA, OWNERS, asset_key, target_column_schema
-from ..target.postgres import connect, target_url
+from ..target.postgres import connect
+from ..target.resource import TargetDb
 
 ANALYTICS_KEYS = [dg.AssetKey([ANALYTICS_SCHEMA, "cliente"]), dg.AssetKey([ANALYTICS_SCHEMA, "simulacao"])]
 #: columns the analytics views compute (the others are the Aurora table's, described there): type, description
@@ -43,6 +47,17 @@ def analytics_column_schema(view: str) -> dg.TableSchema:
 VIEW_SOURCES = {"cliente": "Cliente", "simulacao": "Simulacao"}
 
 
+class PiiKey(dg.ConfigurableResource):
+    """The pseudonymisation key as a resource (see `lgpd.resolve_key`)."""
+
+    key: str | None = Field(default=None, description=f"the key ({KEY_ENV}, a secret)")
+    key_file: str | None = Field(default=None, description="local mode: where the random key is kept when the "
+                                                           "key is not configured")
+
+    def value(self) -> bytes:
+        return resolve_key(self.key, Path(self.key_file) if self.key_file else None)
+
+
 @dg.multi_asset(
     name="analytics_views",
     specs=[
@@ -60,10 +75,9 @@ VIEW_SOURCES = {"cliente": "Cliente", "simulacao": "Simulacao"}
         ),
     ],
 )
-def analytics_views(context: dg.AssetExecutionContext):
-    settings = get_settings()
-    with connect(target_url(settings)) as conn:
-        customers = refresh(conn, pii_key(settings.home, settings.is_aws))
+def analytics_views(context: dg.AssetExecutionContext, target_db: TargetDb, pii_key: PiiKey):
+    with connect(target_db.libpq_url()) as conn:
+        customers = refresh(conn, pii_key.value())
     context.log.info(f"analytics schema rebuilt: {customers} customer tokens")
     yield dg.MaterializeResult(asset_key=ANALYTICS_KEYS[0], metadata={"dagster/row_count": customers})
     yield dg.MaterializeResult(asset_key=ANALYTICS_KEYS[1])

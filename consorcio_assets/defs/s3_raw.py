@@ -220,5 +220,4 @@ def build_raw_zone_checks(tables: Iterable[Table]) -> dg.AssetChecksDefinition:
 
 @dg.definitions
 def defs() -> dg.Definitions:
-    return dg.Definitions(assets=[dms_full_load], asset_checks=[build_raw_zone_checks(catalog())],
-                          resources={"dms": DmsResource.from_env()})
+    return dg.Definitions(assets=[dms_full_load], asset_checks=[build_raw_zone_checks(catalog())])

@@ -12,22 +12,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-
 import dagster as dg
 
 from ..catalog import catalog
-from ..lake import get_lake
+from ..dms.resource import DmsResource
 from ..sensors.raw_zone import new_loads, scan
 from ..stages import AURORA, S3_RAW, SQLSERVER, TRANSFORMED, asset_key
 
 ACTIVE_RUN_STATUSES = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED]
-
-
-def _bucket_folder() -> str:
-    from ..dms.settings import endpoint_settings
-
-    return endpoint_settings().bucket_folder
 
 
 def _written_by_a_run(instance: dg.DagsterInstance, table, newest_mtime_ns: int) -> bool:
@@ -50,9 +42,9 @@ def _written_by_a_run(instance: dg.DagsterInstance, table, newest_mtime_ns: int)
     asset_selection=dg.AssetSelection.groups(TRANSFORMED, AURORA),
     description="New DMS LOAD files in the raw zone → reload that table's transformed and aurora assets.",
 )
-def raw_zone_sensor(context: dg.SensorEvaluationContext):
+def raw_zone_sensor(context: dg.SensorEvaluationContext, dms: DmsResource):
     try:
-        result = scan(get_lake(), _bucket_folder())
+        result = scan(dms.lake(), dms.settings().endpoint.bucket_folder)
     except Exception as err:  # unreachable lake: log, request nothing, try again next tick
         context.log.error(f"cannot list the raw zone: {type(err).__name__}: {err}")
         return dg.SkipReason("raw zone unreachable")
@@ -79,34 +71,22 @@ def raw_zone_sensor(context: dg.SensorEvaluationContext):
     return dg.SensorResult(run_requests=requests, cursor=cursor)
 
 
-def _dms_client():
-    import boto3
-    from botocore.config import Config
-
-    return boto3.client("dms", config=Config(retries={"mode": "standard", "max_attempts": 5}))
-
-
 @dg.sensor(
     name="dms_task_sensor",
     minimum_interval_seconds=120,
     default_status=dg.DefaultSensorStatus.STOPPED,
     description="A finished DMS full-load (aws mode) → s3_raw materializations with DMS's table statistics.",
 )
-def dms_task_sensor(context: dg.SensorEvaluationContext):
-    task_arn = os.environ.get("CONSORCIO_DMS_TASK_ARN")
-    if not task_arn:
-        return dg.SkipReason("CONSORCIO_DMS_TASK_ARN is not set (aws mode only)")
-    return evaluate_dms_task(context, _dms_client(), task_arn)
-
-
-def evaluate_dms_task(context: dg.SensorEvaluationContext, client, task_arn: str):
-    """One tick of the DMS task sensor, against any DMS client (boto3's, or a stubbed one in tests)."""
+def dms_task_sensor(context: dg.SensorEvaluationContext, dms: DmsResource):
+    """One tick: the replication task through the `dms` resource (none in local mode)."""
     try:
-        task = client.describe_replication_tasks(Filters=[{"Name": "replication-task-arn", "Values": [task_arn]}])[
-            "ReplicationTasks"][0]
+        task = dms.replication_task()
     except Exception as err:
-        context.log.error(f"cannot describe DMS task {task_arn}: {type(err).__name__}: {err}")
+        context.log.error(f"cannot describe the DMS task: {type(err).__name__}: {err}")
         return dg.SkipReason("DMS unreachable")
+    if task is None:
+        return dg.SkipReason("no DMS replication task (aws mode only)")
+    task_arn = task.get("ReplicationTaskArn", "")
     status, reason = task.get("Status"), task.get("StopReason") or ""
     stop_date = task.get("ReplicationTaskStats", {}).get("StopDate")
     stop_marker = stop_date.isoformat() if hasattr(stop_date, "isoformat") else str(stop_date or "")
@@ -120,24 +100,23 @@ def evaluate_dms_task(context: dg.SensorEvaluationContext, client, task_arn: str
         return dg.SkipReason(f"DMS task is {status}; no new finished full-load")
     by_source = {(t.schema, t.name): t for t in catalog()}
     events = []
-    for page in client.get_paginator("describe_table_statistics").paginate(ReplicationTaskArn=task_arn):
-        for stat in page["TableStatistics"]:
-            table = by_source.get((stat["SchemaName"], stat["TableName"]))
-            if table is None:
-                continue
-            events.append(
-                dg.AssetMaterialization(
-                    asset_key=asset_key(S3_RAW, table),
-                    description=f"Full-load of {table.qualified_source} by DMS task finished {stop_marker}",
-                    metadata={
-                        "dagster/row_count": int(stat.get("FullLoadRows", 0)),
-                        "dms/table_state": stat.get("TableState", ""),
-                        "dms/full_load_start": str(stat.get("FullLoadStartTime", "")),
-                        "dms/full_load_end": str(stat.get("FullLoadEndTime", "")),
-                        "dms/task_arn": task_arn,
-                    },
-                )
+    for stat in dms.table_statistics():
+        table = by_source.get((stat["SchemaName"], stat["TableName"]))
+        if table is None:
+            continue
+        events.append(
+            dg.AssetMaterialization(
+                asset_key=asset_key(S3_RAW, table),
+                description=f"Full-load of {table.qualified_source} by DMS task finished {stop_marker}",
+                metadata={
+                    "dagster/row_count": int(stat.get("FullLoadRows", 0)),
+                    "dms/table_state": stat.get("TableState", ""),
+                    "dms/full_load_start": str(stat.get("FullLoadStartTime", "")),
+                    "dms/full_load_end": str(stat.get("FullLoadEndTime", "")),
+                    "dms/task_arn": task_arn,
+                },
             )
+        )
     return dg.SensorResult(asset_events=events, cursor=stop_marker)
 
 

@@ -7,7 +7,8 @@ reload just that table through the later stages.
 import dagster as dg
 
 from ..catalog import catalog
-from ..source.queries import observe, source_engine
+from ..source.queries import observe
+from ..source.resource import SourceDb
 from ..stages import OWNERS, SQLSERVER, asset_key, source_column_schema, table_for_key
 
 
@@ -30,10 +31,10 @@ def sqlserver_specs() -> list[dg.AssetSpec]:
 
 
 @dg.multi_observable_source_asset(specs=sqlserver_specs(), can_subset=True, name="observe_sqlserver")
-def observe_sqlserver(context: dg.AssetExecutionContext):
+def observe_sqlserver(context: dg.AssetExecutionContext, source_db: SourceDb):
     """Count rows and fingerprint each selected source table or view."""
     cat = catalog()
-    engine = source_engine()
+    engine = source_db.engine()
     with engine.connect() as conn:
         for key in sorted(context.selected_asset_keys, key=lambda k: k.to_user_string()):
             table = table_for_key(cat, key)

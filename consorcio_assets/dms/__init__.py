@@ -5,5 +5,5 @@
 - `preflight.py`    source checks before a load: connectivity, schema drift, LOBs DMS would truncate
 - `layout.py`       where a table's files are, their expected schema, reading them back, the load report
 - `engine.py`       the local engine writing exactly what DMS writes to S3 (local mode only)
-- `resource.py`     `DmsResource`: one full-load interface for AWS DMS and the local engine
+- `resource.py`     `DmsResource`: one full-load interface; `AwsDms` (the replication task) and `LocalDms` (the engine)
 """

@@ -1,36 +1,31 @@
-"""`DmsResource`: run a DMS full-load of a set of tables, on AWS or with the local engine, behind one interface.
+"""`DmsResource`: run a DMS full-load of a set of tables behind one interface, with two implementations chosen
+by the definitions (`defs/resources.py`): `AwsDms` drives the replication task, `LocalDms` the local engine.
 
-aws mode (CONSORCIO_ENV=aws), configured by environment variables:
-  CONSORCIO_DMS_TASK_ARN             the full-load replication task (required)
-  CONSORCIO_DMS_TARGET_ENDPOINT_ARN  its S3 target endpoint: when set, the project's S3Settings are applied to it
-  CONSORCIO_DMS_S3_ROLE_ARN          the endpoint's ServiceAccessRoleArn (sent with the S3Settings)
-and the usual AWS variables (region, credentials, AWS_ENDPOINT_URL_S3...). A full-load:
+`AwsDms` (aws mode): a full-load is
   pre-flight → S3Settings on the endpoint → previous LOAD files of the selected tables moved under
   `_dms/archive/<time>/` → modify-replication-task (generated TableMappings, task settings) →
   start-replication the first time, reload-target afterwards → wait, logging FullLoadProgressPercent →
   describe-table-statistics (paginated). A `failed` task, `TablesErrored > 0` or a table in `Table error`
   raises DmsLoadError naming the tables.
 
-local mode: the same pre-flight and mappings, then the local engine writes the lake (`engine.py`).
+`LocalDms` (local mode): the same pre-flight and mappings, then the local engine writes the lake (`engine.py`).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from urllib.parse import urlparse
 
-import boto3
-from dagster_aws.utils import ResourceWithBoto3Configuration, construct_boto_client_retry_config
+import dagster as dg
 from pydantic import Field
 
+from ..aws_clients import AwsClients
 from ..catalog import Table
 from ..lake import Lake
-from ..settings import get_settings
 from .engine import run_full_load
 from .layout import (COMPLETED, ERRORED, WORK_ROOT, DmsLoadError, FullLoadReport, LoadedFile, TableLoad,
                      table_prefix)
@@ -42,72 +37,22 @@ BUSY = ("creating", "modifying", "starting", "running", "stopping", "deleting", 
 FINISHED_REASON = "FULL_LOAD_ONLY_FINISHED"
 
 
-class DmsResource(ResourceWithBoto3Configuration):
-    """AWS DMS full-loads (aws mode) or the local full-load engine (local mode); unset fields come from the
-    environment when the run starts (see the module docstring)."""
+class DmsResource(dg.ConfigurableResource):
+    """A DMS full-load of the selected tables into the lake: the interface assets, checks and sensors use."""
 
-    mode: str | None = Field(default=None, description="local or aws (default: CONSORCIO_ENV)")
-    replication_task_arn: str | None = Field(default=None, description="default: CONSORCIO_DMS_TASK_ARN")
-    target_endpoint_arn: str | None = Field(default=None, description="default: CONSORCIO_DMS_TARGET_ENDPOINT_ARN")
-    service_access_role_arn: str | None = Field(default=None, description="default: CONSORCIO_DMS_S3_ROLE_ARN")
-    lake_uri: str | None = Field(default=None, description="default: CONSORCIO_LAKE_URI")
-    source_url: str | None = Field(default=None, description="default: CONSORCIO_SOURCE_URL")
-    poll_interval_seconds: float = Field(default=15.0, description="how often the task's progress is polled")
-    timeout_seconds: float = Field(default=6 * 3600.0, description="longest full-load before giving up")
-
-    @classmethod
-    def from_env(cls) -> "DmsResource":
-        """The resource the project's Definitions use: every setting resolved from the environment at run time."""
-        return cls()
-
-    # -- configuration resolved at run time ------------------------------------------------------------------
-
-    @property
-    def effective_mode(self) -> str:
-        return (self.mode or get_settings().env).lower()
-
-    @property
-    def task_arn(self) -> str:
-        arn = self.replication_task_arn or os.environ.get("CONSORCIO_DMS_TASK_ARN")
-        if not arn:
-            raise DmsLoadError("aws mode needs the replication task: set CONSORCIO_DMS_TASK_ARN")
-        return arn
+    lake_uri: str = Field(description="root of the lake: file://... or s3://bucket/prefix (CONSORCIO_LAKE_URI)")
+    source_url: str = Field(description="SQLAlchemy URL of the source DMS reads (CONSORCIO_SOURCE_URL)")
 
     def lake(self) -> Lake:
-        return Lake(self.lake_uri or get_settings().lake_uri)
+        return Lake(self.lake_uri)
 
     def settings(self) -> DmsSettings:
         return load_settings()
 
-    def dms_client(self):
-        return self._session().client("dms", region_name=self.region_name, endpoint_url=self.endpoint_url,
-                                      use_ssl=self.use_ssl, verify=self.verify,
-                                      config=construct_boto_client_retry_config(self.max_attempts))
-
-    def s3_client(self):
-        """Endpoint from boto3's own resolution (AWS_ENDPOINT_URL_S3...), as the lake's pyarrow S3 filesystem."""
-        return self._session().client("s3", region_name=self.region_name,
-                                      config=construct_boto_client_retry_config(self.max_attempts))
-
-    def _session(self) -> boto3.session.Session:
-        return boto3.session.Session(
-            profile_name=self.profile_name, aws_access_key_id=self.aws_access_key_id,
-            aws_secret_access_key=self.aws_secret_access_key, aws_session_token=self.aws_session_token)
-
-    def _source_url(self) -> str:
-        return self.source_url or get_settings().source_url
-
-    def _source_engine(self):
-        import dataclasses
-
-        from ..source.queries import source_engine
-
-        return source_engine(dataclasses.replace(get_settings(), source_url=self._source_url()))
-
-    # -- operations --------------------------------------------------------------------------------------------
-
     def preflight(self, tables: Sequence[Table]) -> PreflightReport:
-        engine = self._source_engine()
+        from ..source.queries import source_engine_for
+
+        engine = source_engine_for(self.source_url)
         try:
             return preflight(engine, tables, self.settings().task)
         finally:
@@ -123,22 +68,71 @@ class DmsResource(ResourceWithBoto3Configuration):
             log.warning(str(overflow))
         for note in checked.notes:
             log.warning(note)
-        mappings = table_mappings(tables, checked.boundaries)
-        if self.effective_mode == "aws":
-            report = AwsFullLoad(self, settings, log).run(tables, mappings)
-        else:
-            report = run_full_load(mappings, source_url=self._source_url(), lake=self.lake(), settings=settings,
-                                   log=log)
-            for result in report.tables.values():
-                result.statistics = local_statistics(result)
+        report = self.load(tables, table_mappings(tables, checked.boundaries), settings, log)
         report.preflight = checked
         if report.errored:
             failed = "\n  ".join(t.error or f"{t.schema}.{t.table}: {t.state}" for t in report.errored)
             raise DmsLoadError(f"DMS full-load failed for {len(report.errored)} table(s):\n  {failed}", report)
         return report
 
+    def load(self, tables: Sequence[Table], mappings: dict, settings: DmsSettings,
+             log: logging.Logger) -> FullLoadReport:
+        """The load itself, after the pre-flight: each implementation's own."""
+        raise NotImplementedError(type(self).__name__)
+
+    def replication_task(self) -> dict | None:
+        """The replication task's description (describe-replication-tasks), or None where there is no task."""
+        return None
+
     def table_statistics(self) -> list[dict]:
-        """describe-table-statistics of the replication task, every page (aws mode)."""
+        """describe-table-statistics of the replication task, every page (empty where there is no task)."""
+        return []
+
+
+class LocalDms(DmsResource):
+    """The local engine: reads the source (the DuckDB stand-in) and writes what DMS writes to the lake."""
+
+    def load(self, tables, mappings, settings, log) -> FullLoadReport:
+        report = run_full_load(mappings, source_url=self.source_url, lake=self.lake(), settings=settings, log=log)
+        for result in report.tables.values():
+            result.statistics = local_statistics(result)
+        return report
+
+
+class AwsDms(DmsResource, AwsClients):
+    """AWS DMS: the full-load replication task, its S3 target endpoint, and the lake's bucket."""
+    replication_task_arn: str = Field(description="the full-load replication task (CONSORCIO_DMS_TASK_ARN)")
+    target_endpoint_arn: str | None = Field(
+        default=None, description="its S3 target endpoint: the project's S3Settings are applied to it when set "
+                                  "(CONSORCIO_DMS_TARGET_ENDPOINT_ARN)")
+    service_access_role_arn: str | None = Field(
+        default=None, description="the endpoint's ServiceAccessRoleArn, sent with the S3Settings "
+                                  "(CONSORCIO_DMS_S3_ROLE_ARN)")
+    poll_interval_seconds: float = Field(default=15.0, description="how often the task's progress is polled")
+    timeout_seconds: float = Field(default=6 * 3600.0, description="longest full-load before giving up")
+
+    @property
+    def task_arn(self) -> str:
+        if not self.replication_task_arn:
+            raise DmsLoadError("aws mode needs the replication task: set CONSORCIO_DMS_TASK_ARN")
+        return self.replication_task_arn
+
+    def dms_client(self):
+        return self.client("dms")
+
+    def s3_client(self):
+        """Endpoint from boto3's own resolution (AWS_ENDPOINT_URL_S3...), as the lake's pyarrow S3 filesystem."""
+        return self.client("s3", own_endpoint=False)
+
+    def load(self, tables, mappings, settings, log) -> FullLoadReport:
+        return AwsFullLoad(self, settings, log).run(tables, mappings)
+
+    def replication_task(self) -> dict | None:
+        tasks = self.dms_client().describe_replication_tasks(
+            Filters=[{"Name": "replication-task-arn", "Values": [self.task_arn]}], WithoutSettings=True)
+        return (tasks.get("ReplicationTasks") or [None])[0]
+
+    def table_statistics(self) -> list[dict]:
         return table_statistics(self.dms_client(), self.task_arn)
 
 
@@ -161,7 +155,7 @@ def table_statistics(client, task_arn: str) -> list[dict]:
 class AwsFullLoad:
     """One full-load through the replication task."""
 
-    def __init__(self, resource: DmsResource, settings: DmsSettings, log: logging.Logger,
+    def __init__(self, resource: AwsDms, settings: DmsSettings, log: logging.Logger,
                  sleep: Callable[[float], None] = time.sleep):
         self.resource, self.settings, self.log, self.sleep = resource, settings, log, sleep
         self.dms, self.arn = resource.dms_client(), resource.task_arn
@@ -205,12 +199,12 @@ class AwsFullLoad:
         return self.report(tables, mappings, task)
 
     def configure_endpoint(self) -> None:
-        arn = self.resource.target_endpoint_arn or os.environ.get("CONSORCIO_DMS_TARGET_ENDPOINT_ARN")
+        arn = self.resource.target_endpoint_arn
         if not arn:
             return
         s3 = {**self.settings.endpoint.raw, "BucketName": self.bucket,
               "BucketFolder": self._key(self.settings.endpoint.bucket_folder)}
-        role = self.resource.service_access_role_arn or os.environ.get("CONSORCIO_DMS_S3_ROLE_ARN")
+        role = self.resource.service_access_role_arn
         if role:
             s3["ServiceAccessRoleArn"] = role
         self.dms.modify_endpoint(EndpointArn=arn, S3Settings=s3)

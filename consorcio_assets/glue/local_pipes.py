@@ -10,9 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 import dagster as dg
-from dagster._core.errors import DagsterExecutionInterruptedError
-from dagster._core.pipes.client import PipesClientCompletedInvocation
-from dagster._core.pipes.utils import open_pipes_session
 from dagster_aws.pipes import PipesGlueClient
 
 
@@ -24,14 +21,14 @@ class LocalPipesGlueClient(PipesGlueClient):
         params = dict(start_job_run_params)
         params["Arguments"] = dict(params.get("Arguments") or {})
         job_name = params["JobName"]
-        with open_pipes_session(context=context, message_reader=self._message_reader,
+        with dg.open_pipes_session(context=context, message_reader=self._message_reader,
                                 context_injector=self._context_injector, extras=extras) as session:
             params["Arguments"].update(session.get_bootstrap_cli_arguments())
             run_id = self._client.start_job_run(**params)["JobRunId"]
             context.log.info(f"Started local Glue job {job_name} run {run_id} (a subprocess of this step)")
             try:
                 response = self._wait_for_job_run_completion(job_name, run_id)
-            except DagsterExecutionInterruptedError:
+            except dg.DagsterExecutionInterruptedError:
                 if self.forward_termination:
                     self._terminate_job_run(context=context, job_name=job_name, run_id=run_id)
                 raise
@@ -40,7 +37,7 @@ class LocalPipesGlueClient(PipesGlueClient):
                 raise RuntimeError(f"Glue job {job_name} run {run_id} completed with status {status} :\n"
                                    f"{response['JobRun'].get('ErrorMessage')}")
             context.log.info(f"Glue job {job_name} run {run_id} completed successfully")
-        return PipesClientCompletedInvocation(session, metadata=self._extract_dagster_metadata(response))
+        return dg.PipesClientCompletedInvocation(session, metadata=self._extract_dagster_metadata(response))
 
     def _extract_dagster_metadata(self, response) -> dict:
         run = response["JobRun"]

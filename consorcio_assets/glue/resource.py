@@ -1,49 +1,34 @@
-"""`GlueResource`: runs the Glue job (the `consorcio_glue` package) for one table through
-`dagster_aws.pipes.PipesGlueClient`.
+"""`GlueResource`: runs the Glue job (the `consorcio_glue` package) for one table through Pipes, behind one
+interface with two implementations chosen by the definitions (`defs/resources.py`):
 
-aws mode (CONSORCIO_ENV=aws): boto3's Glue client starts runs of an existing Glue job; Pipes context and
-messages travel through S3. Settings, each overridable in config, else from the environment:
-  CONSORCIO_GLUE_JOB_NAME              the Glue job (default consorcio-glue-job)
-  CONSORCIO_PIPES_URI                  s3://bucket[/prefix] for the Pipes context (its messages go to the
-                                       bucket's top level: Pipes' S3 reader takes no prefix); Terraform's
-                                       pipes bucket, the only one both roles may use for them. Unset:
-                                       <CONSORCIO_LAKE_URI>/_glue/pipes
-  CONSORCIO_TARGET_SECRET_ID           Secrets Manager secret of the Aurora cluster (required)
-  CONSORCIO_GLUE_WORKER_TYPE, CONSORCIO_GLUE_NUMBER_OF_WORKERS, CONSORCIO_GLUE_MAX_CAPACITY,
-  CONSORCIO_GLUE_TIMEOUT_MINUTES       per-run capacity and timeout (unset: the job definition's)
-  CONSORCIO_GLUE_MAX_CONCURRENT_RUNS   how many table runs at once (keep ≤ the job's MaxConcurrentRuns)
-  CONSORCIO_GLUE_COPY_STREAMS          parallel binary COPY connections per table
-  CONSORCIO_GLUE_ON_INVALID            fail (default) or reject (route bad rows to consorcio_rejects)
-  CONSORCIO_GLUE_PYTHON_MODULES        --additional-python-modules for each run (e.g. "psycopg[binary]==3.3.*,
-                                       dagster-pipes==1.13.*"), when the job
-                                       definition does not set them
-local mode: `LocalGlueClient` runs the same job as a subprocess (`python -m consorcio_glue`) with the same
-arguments; Pipes uses temporary files, and the target URL reaches the job through an environment variable, never
-its arguments.
+`AwsGlue` (aws mode): boto3's Glue client starts runs of an existing Glue job (`dagster_aws.pipes.PipesGlueClient`);
+Pipes context and messages travel through S3 (`pipes_uri`: Terraform's pipes bucket, the only one both roles may
+use for them; unset: <lake>/_glue/pipes). The job logs in to Aurora with the cluster's Secrets Manager secret.
+Per-run capacity, timeout and --additional-python-modules default to the job definition's.
+
+`LocalGlue` (local mode): `LocalGlueClient` runs the same job as a subprocess (`python -m consorcio_glue`) with the
+same arguments; Pipes uses temporary files, and the target URL reaches the job through an environment variable,
+never its arguments.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import threading
 import uuid
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-import boto3
 import dagster as dg
 from dagster import PipesTempFileContextInjector, PipesTempFileMessageReader
 from dagster_aws.pipes import PipesGlueClient, PipesS3ContextInjector, PipesS3MessageReader
-from dagster_aws.utils import ResourceWithBoto3Configuration
 from pydantic import Field, PrivateAttr
 
 from consorcio_core.dms import raw_arguments  # noqa: F401 - raw_arguments re-exported
-from consorcio_core.resilience import boto_config
 
+from ..aws_clients import AwsClients
 from ..dms.settings import endpoint_settings
 from ..lake import Lake
-from ..settings import get_settings
 from .ddl import STAGING_SCHEMA
 from .local_client import LocalGlueClient
 from .local_pipes import LocalPipesGlueClient
@@ -53,9 +38,6 @@ TARGET_URL_ENV = "CONSORCIO_GLUE_TARGET_URL"
 MAX_INLINE_SPEC = 200_000  # Glue caps all arguments of a run at 260 KB
 
 
-def _env(name: str, default=None, cast=str):
-    value = os.environ.get(name)
-    return cast(value) if value not in (None, "") else default
 
 
 class _RunIds:
@@ -76,105 +58,54 @@ class _RunIds:
         return getattr(self._client, name)
 
 
-class GlueResource(ResourceWithBoto3Configuration):
-    """Runs the Glue job per table: on AWS Glue (aws mode) or as a local subprocess (local mode)."""
+class GlueResource(dg.ConfigurableResource):
+    """Runs the Glue job per table; what differs between AWS Glue and the local subprocess is in the subclasses."""
 
-    mode: str | None = Field(default=None, description="local or aws (default: CONSORCIO_ENV)")
-    job_name: str | None = Field(default=None, description="default: CONSORCIO_GLUE_JOB_NAME or consorcio-glue-job")
-    max_concurrent_runs: int | None = Field(default=None, description="default: CONSORCIO_GLUE_MAX_CONCURRENT_RUNS or 3")
-    copy_streams: int | None = Field(default=None, description="default: CONSORCIO_GLUE_COPY_STREAMS or 2")
-    on_invalid: str | None = Field(default=None, description="fail or reject (default: CONSORCIO_GLUE_ON_INVALID or fail)")
-    worker_type: str | None = Field(default=None, description="default: CONSORCIO_GLUE_WORKER_TYPE")
-    number_of_workers: int | None = Field(default=None, description="default: CONSORCIO_GLUE_NUMBER_OF_WORKERS")
-    max_capacity: float | None = Field(default=None, description="default: CONSORCIO_GLUE_MAX_CAPACITY")
-    timeout_minutes: int | None = Field(default=None, description="default: CONSORCIO_GLUE_TIMEOUT_MINUTES")
-    additional_python_modules: str | None = Field(default=None, description="default: CONSORCIO_GLUE_PYTHON_MODULES")
-    target_secret_id: str | None = Field(default=None, description="default: CONSORCIO_TARGET_SECRET_ID")
-    lake_uri: str | None = Field(default=None, description="default: CONSORCIO_LAKE_URI")
-    pipes_uri: str | None = Field(default=None, description="aws mode: s3://bucket[/prefix] of the Pipes context and "
-                                  "messages (default: CONSORCIO_PIPES_URI, else <lake>/_glue/pipes)")
-    script_path: str | None = Field(default=None, description="local mode: a job script to run instead of the "
-                                    "installed package (default: CONSORCIO_GLUE_SCRIPT, else python -m consorcio_glue)")
-    message_poll_seconds: float = Field(default=2.0, description="aws mode: how often Pipes messages are read from S3")
+    lake_uri: str = Field(description="root of the lake the job reads and writes (CONSORCIO_LAKE_URI)")
+    job_name: str = Field(default="consorcio-glue-job", description="the Glue job (CONSORCIO_GLUE_JOB_NAME)")
+    max_concurrent_runs: int = Field(default=3, description="table loads at once, keep ≤ the job's "
+                                     "MaxConcurrentRuns (CONSORCIO_GLUE_MAX_CONCURRENT_RUNS)")
+    copy_streams: int = Field(default=2, description="parallel binary COPY connections per table "
+                              "(CONSORCIO_GLUE_COPY_STREAMS)")
+    on_invalid: str = Field(default="fail", description="fail, or reject rows violating their target type to "
+                            "consorcio_rejects (CONSORCIO_GLUE_ON_INVALID)")
 
-    _local: LocalGlueClient | None = PrivateAttr(default=None)
     _lock: Any = PrivateAttr(default_factory=threading.Lock)
     _active: dict[str, str] = PrivateAttr(default_factory=dict)  # Glue runs in flight: run id → what it loads
     _stopping: set[str] = PrivateAttr(default_factory=set)  # runs `stop_runs` was asked to stop for a table
 
-    @classmethod
-    def from_env(cls) -> "GlueResource":
-        return cls()
-
-    # -- configuration resolved at run time ------------------------------------------------------------------
-
-    @property
-    def is_aws(self) -> bool:
-        return (self.mode or get_settings().env).lower() == "aws"
-
     @property
     def effective_job_name(self) -> str:
-        return self.job_name or _env("CONSORCIO_GLUE_JOB_NAME", "consorcio-glue-job")
+        return self.job_name
 
     @property
     def concurrency(self) -> int:
-        return max(1, self.max_concurrent_runs or _env("CONSORCIO_GLUE_MAX_CONCURRENT_RUNS", 3, int))
+        return max(1, self.max_concurrent_runs)
 
     def lake(self) -> Lake:
-        return Lake(self.lake_uri or get_settings().lake_uri)
+        return Lake(self.lake_uri)
 
-    def _session(self) -> boto3.session.Session:
-        return boto3.session.Session(
-            aws_access_key_id=self.aws_access_key_id, aws_secret_access_key=self.aws_secret_access_key,
-            aws_session_token=self.aws_session_token, profile_name=self.profile_name, region_name=self.region_name)
-
-    def _boto(self, service: str):
-        """A boto3 client retrying throttling and connection errors (botocore's standard mode, bounded)."""
-        return self._session().client(service, endpoint_url=self.endpoint_url if service == "glue" else None,
-                                      use_ssl=self.use_ssl, verify=self.verify, config=boto_config(self.max_attempts))
+    # -- what each implementation provides -------------------------------------------------------------------
 
     def glue_client(self):
-        """boto3's Glue client, or the process-wide local client (its concurrency limit is shared by runs)."""
-        if self.is_aws:
-            return self._boto("glue")
-        with self._lock:
-            if self._local is None:
-                from ..target.postgres import target_url
-
-                self._local = LocalGlueClient(
-                    self.script_path or _env("CONSORCIO_GLUE_SCRIPT"),
-                    max_concurrent_runs=self.concurrency, env={TARGET_URL_ENV: target_url()},
-                    log_dir=get_settings().home / "glue" / "logs")
-            return self._local
+        """A client with boto3's Glue interface (start_job_run, get_job_run, batch_stop_job_run)."""
+        raise NotImplementedError(type(self).__name__)
 
     def pipes_client(self, glue_client=None) -> PipesGlueClient:
         """A fresh Pipes client per run: message readers keep per-session state."""
-        client = glue_client or self.glue_client()
-        if not self.is_aws:
-            return LocalPipesGlueClient(client=client, context_injector=PipesTempFileContextInjector(),
-                                        message_reader=PipesTempFileMessageReader(), forward_termination=True)
-        bucket, prefix = self._pipes_location()
-        s3 = self._boto("s3")
-        return PipesGlueClient(
-            client=client, forward_termination=True,
-            context_injector=PipesS3ContextInjector(bucket=bucket, client=s3,
-                                                    key_prefix=f"{prefix}/context/".lstrip("/")),
-            message_reader=PipesS3MessageReader(bucket=bucket, client=s3, interval=self.message_poll_seconds),
-        )
+        raise NotImplementedError(type(self).__name__)
 
-    def _pipes_location(self) -> tuple[str, str]:
-        """(bucket, key prefix of the run contexts); the job's messages go to the same bucket's top level."""
-        uri = self.pipes_uri or _env("CONSORCIO_PIPES_URI", "")
-        if not uri:
-            lake = self.lake()
-            if not lake.is_s3:
-                raise dg.Failure("aws mode needs CONSORCIO_PIPES_URI or an s3:// lake (CONSORCIO_LAKE_URI) for the "
-                                 "Pipes context and messages")
-            uri = f"{lake.uri.rstrip('/')}/_glue/pipes"
-        parsed = urlparse(uri)
-        if parsed.scheme != "s3" or not parsed.netloc:
-            raise dg.Failure(f"CONSORCIO_PIPES_URI must be s3://bucket[/prefix], not {uri!r}")
-        return parsed.netloc, parsed.path.strip("/")
+    def target_arguments(self) -> dict[str, str]:
+        """How the job reaches Aurora."""
+        raise NotImplementedError(type(self).__name__)
+
+    def run_settings(self) -> dict[str, Any]:
+        """Per-run overrides of the job definition (start_job_run parameters and arguments)."""
+        return {}
+
+    def _warn_without_cloudwatch(self, context, recorder: _RunIds, what: str) -> None:
+        """After a run: warn when its driver output is kept nowhere (where that can happen)."""
+
 
     # -- job arguments ---------------------------------------------------------------------------------------
 
@@ -191,14 +122,6 @@ class GlueResource(ResourceWithBoto3Configuration):
             f.write(text.encode())
         return lake.uri_of(*rel)
 
-    def target_arguments(self) -> dict[str, str]:
-        if not self.is_aws:
-            return {"--target-url-env": TARGET_URL_ENV}
-        secret = self.target_secret_id or _env("CONSORCIO_TARGET_SECRET_ID")
-        if not secret:
-            raise dg.Failure("aws mode needs the Aurora secret: set CONSORCIO_TARGET_SECRET_ID")
-        return {"--target-secret-id": secret}
-
     def job_arguments(self, spec: dict, stages: list[str], *, run_id: str, report_checks: bool,
                       fk_validation: str = "deferred", batch_tables: list[str] | None = None) -> dict[str, str]:
         """A table's load. With `batch_tables` (the targets the batch stages) it only stages its table: the
@@ -211,8 +134,8 @@ class GlueResource(ResourceWithBoto3Configuration):
             "--stages": ",".join(stages),
             "--lake-uri": self.lake().uri,
             **raw_arguments(endpoint_settings()),
-            "--on-invalid": self.on_invalid or _env("CONSORCIO_GLUE_ON_INVALID", "fail"),
-            "--copy-streams": str(self.copy_streams or _env("CONSORCIO_GLUE_COPY_STREAMS", 2, int)),
+            "--on-invalid": self.on_invalid,
+            "--copy-streams": str(self.copy_streams),
             "--fk-validation": fk_validation,
             "--report-checks": "true" if report_checks else "false",
             "--run-id": run_id,
@@ -220,18 +143,9 @@ class GlueResource(ResourceWithBoto3Configuration):
         }
 
     def start_params(self, arguments: dict[str, str]) -> dict:
-        params: dict[str, Any] = {"JobName": self.effective_job_name, "Arguments": dict(arguments)}
-        modules = self.additional_python_modules or _env("CONSORCIO_GLUE_PYTHON_MODULES")
-        if modules and self.is_aws:
-            params["Arguments"]["--additional-python-modules"] = modules
-        settings = {
-            "WorkerType": self.worker_type or _env("CONSORCIO_GLUE_WORKER_TYPE"),
-            "NumberOfWorkers": self.number_of_workers or _env("CONSORCIO_GLUE_NUMBER_OF_WORKERS", None, int),
-            "MaxCapacity": self.max_capacity or _env("CONSORCIO_GLUE_MAX_CAPACITY", None, float),
-            "Timeout": self.timeout_minutes or _env("CONSORCIO_GLUE_TIMEOUT_MINUTES", None, int),
-        }
-        params.update({k: v for k, v in settings.items() if v is not None})
-        return params
+        overrides = self.run_settings()
+        return {"JobName": self.effective_job_name, **overrides,
+                "Arguments": {**arguments, **overrides.get("Arguments", {})}}
 
     # -- running ---------------------------------------------------------------------------------------------
 
@@ -279,9 +193,104 @@ class GlueResource(ResourceWithBoto3Configuration):
         except Exception:  # noqa: BLE001 - only decides which warning to log
             return None
 
+    def publish(self, context: dg.AssetExecutionContext, tables: list[str], *, run_id: str, discard: bool = False):
+        """The batch's closing run: swap every table the batch staged (parents first) in one transaction, foreign
+        keys validated before it commits; with `discard`, drop them and change nothing."""
+        arguments = {"--action": "publish", "--tables": ",".join(tables), "--run-id": run_id,
+                     "--staging-schema": STAGING_SCHEMA, "--discard": "true" if discard else "false",
+                     "--lake-uri": self.lake().uri, **self.target_arguments()}
+        return self.run(context, arguments, f"{'discard' if discard else 'publish'} {', '.join(tables)}")
+
+
+class LocalGlue(GlueResource):
+    """The job as a local subprocess per run (`python -m consorcio_glue`, or `script_path`)."""
+
+    target_url: str | None = Field(default=None, description="PostgreSQL URL of the target, handed to the job "
+                                   "through an environment variable (CONSORCIO_TARGET_URL; unset: the embedded server)")
+    script_path: str | None = Field(default=None, description="a job script to run instead of the installed "
+                                    "package (CONSORCIO_GLUE_SCRIPT)")
+    log_dir: str | None = Field(default=None, description="where each run's stdout/stderr are kept "
+                                "(<CONSORCIO_HOME>/glue/logs)")
+
+    _local: LocalGlueClient | None = PrivateAttr(default=None)
+
+    def glue_client(self):
+        """The process-wide local client (its concurrency limit is shared by runs)."""
+        with self._lock:
+            if self._local is None:
+                from ..target.postgres import target_url
+
+                self._local = LocalGlueClient(
+                    self.script_path, max_concurrent_runs=self.concurrency,
+                    env={TARGET_URL_ENV: self.target_url or target_url()},
+                    log_dir=Path(self.log_dir) if self.log_dir else None)
+            return self._local
+
+    def pipes_client(self, glue_client=None) -> PipesGlueClient:
+        return LocalPipesGlueClient(client=glue_client or self.glue_client(),
+                                    context_injector=PipesTempFileContextInjector(),
+                                    message_reader=PipesTempFileMessageReader(), forward_termination=True)
+
+    def target_arguments(self) -> dict[str, str]:
+        return {"--target-url-env": TARGET_URL_ENV}
+
+
+class AwsGlue(GlueResource, AwsClients):
+    """Runs of the Glue job on AWS Glue, with Pipes through S3."""
+
+    target_secret_id: str = Field(description="Secrets Manager secret of the Aurora cluster, the job's login "
+                                  "(CONSORCIO_TARGET_SECRET_ID)")
+    pipes_uri: str | None = Field(default=None, description="s3://bucket[/prefix] of the Pipes context and messages "
+                                  "(CONSORCIO_PIPES_URI; unset: <lake>/_glue/pipes)")
+    worker_type: str | None = Field(default=None, description="per run (CONSORCIO_GLUE_WORKER_TYPE)")
+    number_of_workers: int | None = Field(default=None, description="per run (CONSORCIO_GLUE_NUMBER_OF_WORKERS)")
+    max_capacity: float | None = Field(default=None, description="DPUs per run (CONSORCIO_GLUE_MAX_CAPACITY)")
+    timeout_minutes: int | None = Field(default=None, description="per run (CONSORCIO_GLUE_TIMEOUT_MINUTES)")
+    additional_python_modules: str | None = Field(default=None, description="--additional-python-modules of each "
+                                                  "run (CONSORCIO_GLUE_PYTHON_MODULES)")
+    message_poll_seconds: float = Field(default=2.0, description="how often Pipes messages are read from S3")
+
+    def glue_client(self):
+        return self.client("glue")
+
+    def pipes_client(self, glue_client=None) -> PipesGlueClient:
+        bucket, prefix = self._pipes_location()
+        s3 = self.client("s3", own_endpoint=False)
+        return PipesGlueClient(
+            client=glue_client or self.glue_client(), forward_termination=True,
+            context_injector=PipesS3ContextInjector(bucket=bucket, client=s3,
+                                                    key_prefix=f"{prefix}/context/".lstrip("/")),
+            message_reader=PipesS3MessageReader(bucket=bucket, client=s3, interval=self.message_poll_seconds),
+        )
+
+    def _pipes_location(self) -> tuple[str, str]:
+        """(bucket, key prefix of the run contexts); the job's messages go to the same bucket's top level."""
+        uri = self.pipes_uri or ""
+        if not uri:
+            lake = self.lake()
+            if not lake.is_s3:
+                raise dg.Failure("aws mode needs CONSORCIO_PIPES_URI or an s3:// lake (CONSORCIO_LAKE_URI) for the "
+                                 "Pipes context and messages")
+            uri = f"{lake.uri.rstrip('/')}/_glue/pipes"
+        parsed = urlparse(uri)
+        if parsed.scheme != "s3" or not parsed.netloc:
+            raise dg.Failure(f"CONSORCIO_PIPES_URI must be s3://bucket[/prefix], not {uri!r}")
+        return parsed.netloc, parsed.path.strip("/")
+
+    def target_arguments(self) -> dict[str, str]:
+        if not self.target_secret_id:
+            raise dg.Failure("aws mode needs the Aurora secret: set CONSORCIO_TARGET_SECRET_ID")
+        return {"--target-secret-id": self.target_secret_id}
+
+    def run_settings(self) -> dict[str, Any]:
+        settings: dict[str, Any] = {"WorkerType": self.worker_type, "NumberOfWorkers": self.number_of_workers,
+                                    "MaxCapacity": self.max_capacity, "Timeout": self.timeout_minutes}
+        settings = {k: v for k, v in settings.items() if v is not None}
+        if self.additional_python_modules:
+            settings["Arguments"] = {"--additional-python-modules": self.additional_python_modules}
+        return settings
+
     def _warn_without_cloudwatch(self, context, recorder: _RunIds, what: str) -> None:
-        if not self.is_aws:
-            return
         try:
             run = recorder.get_job_run(JobName=self.effective_job_name, RunId=recorder.run_id)["JobRun"]
         except Exception as err:  # noqa: BLE001 - a warning must not mask the run's own outcome
@@ -294,11 +303,3 @@ class GlueResource(ResourceWithBoto3Configuration):
                 "metadata and checks through S3; enable CloudWatch logs on the job (--enable-continuous-cloudwatch-log) "
                 "to keep tracebacks of crashes."
             )
-
-    def publish(self, context: dg.AssetExecutionContext, tables: list[str], *, run_id: str, discard: bool = False):
-        """The batch's closing run: swap every table the batch staged (parents first) in one transaction, foreign
-        keys validated before it commits; with `discard`, drop them and change nothing."""
-        arguments = {"--action": "publish", "--tables": ",".join(tables), "--run-id": run_id,
-                     "--staging-schema": STAGING_SCHEMA, "--discard": "true" if discard else "false",
-                     "--lake-uri": self.lake().uri, **self.target_arguments()}
-        return self.run(context, arguments, f"{'discard' if discard else 'publish'} {', '.join(tables)}")

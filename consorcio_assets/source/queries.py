@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from pathlib import Path
 
 import sqlalchemy as sa
 
@@ -33,16 +34,22 @@ def duckdb_engine(url: str) -> sa.Engine:
 
 def source_engine(settings: Settings | None = None) -> sa.Engine:
     """Engine on the source: SQL Server, or the DuckDB stand-in."""
-    settings = settings or get_settings()
-    if settings.source_path is not None:
-        if not settings.source_path.exists():
-            raise FileNotFoundError(f"source stand-in {settings.source_path} does not exist: run `consorcio seed`")
-        return duckdb_engine(settings.source_url)
-    if sa.make_url(settings.source_url).get_backend_name() == "mssql":
+    return source_engine_for((settings or get_settings()).source_url)
+
+
+def source_engine_for(url: str) -> sa.Engine:
+    """Engine on the source at `url` (what a resource holds): SQL Server, or the DuckDB stand-in."""
+    prefix = "duckdb:///"
+    if url.startswith(prefix):
+        path = Path(url[len(prefix):])
+        if not path.exists():
+            raise FileNotFoundError(f"source stand-in {path} does not exist: run `consorcio seed`")
+        return duckdb_engine(url)
+    if sa.make_url(url).get_backend_name() == "mssql":
         from .connection import mssql_engine
 
-        return mssql_engine(settings.source_url, pool_pre_ping=True)
-    return sa.create_engine(settings.source_url, pool_pre_ping=True)
+        return mssql_engine(url, pool_pre_ping=True)
+    return sa.create_engine(url, pool_pre_ping=True)
 
 
 def table_clause(table: Table) -> sa.TableClause:

@@ -8,6 +8,9 @@ import duckdb
 import pytest
 
 from consorcio_assets.defs import checks as check_defs
+from consorcio_assets.lake_resource import LakeResource
+from consorcio_assets.source.resource import SourceDb
+from consorcio_assets.target.resource import TargetDb
 
 CORRUPTIONS = {
     # the corruption: the SQL that makes it
@@ -54,9 +57,28 @@ def _keys(fetch) -> dict:
     return {name: fetch(sql)[0] for name, sql in q.items()}
 
 
-def _run():
-    job = check_defs.defs().resolve_job_def(check_defs.VERIFY_JOB)
-    return job.execute_in_process(instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
+@pytest.fixture
+def databases(small_source, migrated, lake_copy) -> dict:
+    """The checks' resources, injected: the small stand-in, the migrated target and its lake."""
+    return {"source_db": SourceDb(url=f"duckdb:///{small_source}"), "target_db": TargetDb(url=migrated),
+            "lake": LakeResource(uri=lake_copy.as_uri())}
+
+
+def _group_checks() -> list[dg.AssetChecksDefinition]:
+    return list(check_defs.defs().asset_checks)
+
+
+def _group_check_keys() -> set[dg.AssetCheckKey]:
+    return {spec.key for checks in _group_checks() for spec in checks.check_specs}
+
+
+def _run(resources: dict):
+    """Every check group of `defs.checks`, as verify_migration runs them (in process, nothing materialized)."""
+    checks = _group_checks()
+    job = dg.define_asset_job("verify", selection=dg.AssetSelection.checks(*checks), executor_def=dg.in_process_executor)
+    defs = dg.Definitions(asset_checks=checks, jobs=[job], resources=resources)
+    return defs.resolve_job_def("verify").execute_in_process(instance=dg.DagsterInstance.ephemeral(),
+                                                             raise_on_error=False)
 
 
 def _failed(result) -> dict:
@@ -64,9 +86,9 @@ def _failed(result) -> dict:
             if not e.passed}
 
 
-def test_verify_job_runs_every_check_and_is_green_on_a_faithful_migration(env):
-    result = _run()
-    specs = check_defs.defs().resolve_asset_graph().asset_check_keys
+def test_verify_job_runs_every_check_and_is_green_on_a_faithful_migration(env, databases):
+    result = _run(databases)
+    specs = _group_check_keys()
     evaluations = result.get_asset_check_evaluations()
     assert len(evaluations) == len(specs) > 100
     assert not result.get_asset_materialization_events()
@@ -79,11 +101,11 @@ def test_verify_job_runs_every_check_and_is_green_on_a_faithful_migration(env):
     assert all(isinstance(s, float) and s >= 0 for s in seconds) and max(seconds) > 0
 
 
-def test_verify_job_catches_every_corruption_naming_table_and_keys(env, corrupt, fetch, small_source):
+def test_verify_job_catches_every_corruption_naming_table_and_keys(env, databases, corrupt, fetch, small_source):
     k = _keys(fetch)
     for statements in CORRUPTIONS.values():
         corrupt(*(s.format(**k) for s in statements))
-    result = _run()
+    result = _run(databases)
     assert not result.success  # blocking ERROR checks fail their step
     failed = _failed(result)
     expected = {
@@ -135,12 +157,12 @@ def test_consorcio_verify_prints_one_line_per_check_and_fails_on_error(env, corr
     assert "rows_missing_in_target=1" in failed and f"keys: LanceId={lance} (missing in target)" in failed
     assert ("PASS", "aurora", "simulacao_parcela", "rows_match_source") in lines
     assert ("WARN", "aurora", "simulacao", "datetime2_100ns_truncated") in lines
-    assert len([k for k in lines if k[1] in ("aurora", "transformed", "sqlserver")]) == len(
-        check_defs.defs().resolve_asset_graph().asset_check_keys)
+    assert len([k for k in lines if k[1] in ("aurora", "transformed", "sqlserver")]) == len(_group_check_keys())
 
 
-def test_standalone_selection_leaves_out_checks_that_would_materialize_their_asset():
-    """AssetSelection.all_asset_checks() fails to build a job when a check is bundled in an asset's op."""
+def test_excluded_checks_are_the_ones_bundled_in_an_asset_op():
+    """A check bundled in an asset's op would materialize its asset: excluded (with its op named), while a
+    standalone check is not; a job over the standalone ones runs and materializes nothing."""
 
     @dg.asset(check_specs=[dg.AssetCheckSpec("bundled", asset="loaded")])
     def loaded():
@@ -150,8 +172,10 @@ def test_standalone_selection_leaves_out_checks_that_would_materialize_their_ass
     def standalone():
         return dg.AssetCheckResult(passed=True)
 
-    job = dg.define_asset_job("verify", selection=check_defs.StandaloneChecks())
+    job = dg.define_asset_job("verify", selection=dg.AssetSelection.checks(standalone))
     defs = dg.Definitions(assets=[loaded], asset_checks=[standalone], jobs=[job])
+    excluded = check_defs.excluded_checks(defs)
+    assert [(key.name, "`loaded` materializes loaded" in why) for key, why in excluded] == [("bundled", True)]
     result = defs.resolve_job_def("verify").execute_in_process(instance=dg.DagsterInstance.ephemeral())
     assert [e.check_name for e in result.get_asset_check_evaluations()] == ["standalone"]
     assert not result.get_asset_materialization_events()

@@ -1,4 +1,4 @@
-"""`DmsResource` in aws mode: moto's S3 server for the bucket, a botocore Stubber for the DMS calls.
+"""`AwsDms`: moto's S3 server for the bucket, a botocore Stubber for the DMS calls.
 
 The stubbed DMS asserts the exact requests (task ARN, endpoint S3Settings, TableMappings JSON, start type);
 when the stub "starts" the task, a hook writes the LOAD files a real task would, so the archive of the previous
@@ -19,7 +19,7 @@ from consorcio_assets.catalog import catalog
 from consorcio_assets.dms.layout import COMPLETED, DmsLoadError
 from consorcio_assets.dms.mappings import table_mappings
 from consorcio_assets.dms.preflight import preflight
-from consorcio_assets.dms.resource import DmsResource
+from consorcio_assets.dms.resource import AwsDms
 from consorcio_assets.dms.settings import endpoint_settings, load_settings
 
 TASK = "arn:aws:dms:us-east-1:123456789012:task:CONSORCIO-FULL-LOAD"
@@ -48,11 +48,10 @@ def aws(s3_bucket, hand_made_source, monkeypatch):
     """(resource, stubber, s3 client, expected TableMappings) for a full-load of TABLES."""
     client = boto3.client("dms", region_name="us-east-1")
     stubber = Stubber(client)
-    monkeypatch.setattr(DmsResource, "dms_client", lambda self: client)
-    monkeypatch.delenv("CONSORCIO_ENV", raising=False)
-    resource = DmsResource(mode="aws", replication_task_arn=TASK, target_endpoint_arn=TARGET,
-                           service_access_role_arn=ROLE, lake_uri=f"s3://{s3_bucket}/lake",
-                           source_url=f"duckdb:///{hand_made_source}", poll_interval_seconds=0, region_name="us-east-1")
+    monkeypatch.setattr(AwsDms, "dms_client", lambda self: client)
+    resource = AwsDms(replication_task_arn=TASK, target_endpoint_arn=TARGET, service_access_role_arn=ROLE,
+                      lake_uri=f"s3://{s3_bucket}/lake", source_url=f"duckdb:///{hand_made_source}",
+                      poll_interval_seconds=0, region_name="us-east-1")
     tables = [catalog()[t] for t in TABLES]
     engine = sa.create_engine(f"duckdb:///{hand_made_source}", connect_args={"read_only": True}, poolclass=sa.NullPool)
     mappings = table_mappings(tables, preflight(engine, tables, load_settings().task).boundaries)
@@ -180,7 +179,6 @@ def test_a_busy_task_is_not_touched(aws):
     stubber.assert_no_pending_responses()
 
 
-def test_the_task_arn_is_required(monkeypatch):
-    monkeypatch.delenv("CONSORCIO_DMS_TASK_ARN", raising=False)
+def test_the_task_arn_is_required():
     with pytest.raises(DmsLoadError, match="CONSORCIO_DMS_TASK_ARN"):
-        DmsResource(mode="aws").task_arn
+        AwsDms(replication_task_arn="", lake_uri="s3://b/lake", source_url="mssql://").task_arn

@@ -11,6 +11,7 @@ import pytest
 
 from consorcio_assets.catalog import catalog
 from consorcio_assets.defs.s3_raw import FILES_CHECK, ROW_COUNT_CHECK, SCHEMA_CHECK
+from consorcio_assets.dms.resource import LocalDms
 from consorcio_assets.stages import S3_RAW, SQLSERVER, asset_key
 from consorcio_assets.units import human_bytes
 
@@ -28,10 +29,17 @@ def project_defs() -> dg.Definitions:
     return defs()
 
 
-def run(defs: dg.Definitions, instance, selection: dg.AssetSelection, name: str = "subset"):
+@pytest.fixture
+def dms(source, tmp_path) -> LocalDms:
+    """The `dms` resource on this test's stand-in and lake, injected into the project's definitions."""
+    return LocalDms(lake_uri=(tmp_path / "lake").as_uri(), source_url=f"duckdb:///{source}")
+
+
+def run(defs: dg.Definitions, instance, selection: dg.AssetSelection, dms: LocalDms, name: str = "subset"):
     job = dg.define_asset_job(name, selection=selection)
-    return dg.Definitions.merge(defs, dg.Definitions(jobs=[job])).resolve_job_def(name).execute_in_process(
-        instance=instance, raise_on_error=False)
+    injected = dg.Definitions(assets=defs.assets, asset_checks=defs.asset_checks, jobs=[job],
+                              resources={**defs.resources, "dms": dms})
+    return injected.resolve_job_def(name).execute_in_process(instance=instance, raise_on_error=False)
 
 
 def evaluations(result) -> dict[tuple[str, str], bool]:
@@ -50,10 +58,10 @@ def test_specs_cover_every_table_and_view_with_their_upstream_and_kinds(project_
     assert checks == {ROW_COUNT_CHECK, SCHEMA_CHECK, FILES_CHECK}
 
 
-def test_materializing_a_subset_loads_just_it_records_metadata_and_passes_the_checks(project_defs, source, tmp_path):
+def test_materializing_a_subset_loads_just_it_records_metadata_and_passes_the_checks(project_defs, dms, tmp_path):
     lake = tmp_path / "lake"
     with dg.instance_for_test() as instance:
-        result = run(project_defs, instance, dg.AssetSelection.assets(*(key(n) for n in SUBSET)))
+        result = run(project_defs, instance, dg.AssetSelection.assets(*(key(n) for n in SUBSET)), dms)
         assert result.success
         assert sorted(p.name for p in (lake / "raw" / "dbo").iterdir()) == sorted(SUBSET)
         meta = {e.materialization.asset_key: e.materialization.metadata
@@ -77,7 +85,7 @@ def test_materializing_a_subset_loads_just_it_records_metadata_and_passes_the_ch
         table = pq.read_table(lance)
         pq.write_table(table.set_column(0, "LanceId", table.column("LanceId").cast("int32")), lance)
         checks = run(project_defs, instance, dg.AssetSelection.checks_for_assets(key("Grupo"), key("SimulacaoLance")),
-                     name="checks")
+                     dms, name="checks")
         assert evaluations(checks) == {
             ("grupo", ROW_COUNT_CHECK): False, ("grupo", SCHEMA_CHECK): True, ("grupo", FILES_CHECK): False,
             ("simulacao_lance", ROW_COUNT_CHECK): True, ("simulacao_lance", SCHEMA_CHECK): False,
@@ -88,13 +96,13 @@ def test_materializing_a_subset_loads_just_it_records_metadata_and_passes_the_ch
         assert failed[ROW_COUNT_CHECK]["rows_in_files"].value == 4  # the leftover doubles the two rows
 
 
-def test_a_failed_load_records_nothing_and_leaves_the_lake_as_it_was(project_defs, source, tmp_path, monkeypatch):
+def test_a_failed_load_records_nothing_and_leaves_the_lake_as_it_was(project_defs, source, dms, tmp_path, monkeypatch):
     import duckdb
 
     with duckdb.connect(str(source)) as con:
         con.execute('DROP VIEW dbo."vw_FunilMensal"')
     with dg.instance_for_test() as instance:
-        result = run(project_defs, instance, dg.AssetSelection.assets(key("Grupo"), key("vw_FunilMensal")))
+        result = run(project_defs, instance, dg.AssetSelection.assets(key("Grupo"), key("vw_FunilMensal")), dms)
         assert not result.success
         failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
         assert "dbo.vw_FunilMensal: the view does not exist in the source" in str(failure.event_specific_data.error)

@@ -24,9 +24,9 @@ JOB = "glue_tables"
 
 def glue_tables_defs() -> dg.Definitions:
     from consorcio_assets.defs.glue_aurora import glue_transform_and_load
-    from consorcio_assets.glue.resource import GlueResource
+    from consorcio_assets.defs.resources import resources_for
 
-    return dg.Definitions(assets=[glue_transform_and_load], resources={"glue": GlueResource()},
+    return dg.Definitions(assets=[glue_transform_and_load], resources=resources_for("local"),
                           jobs=[dg.define_asset_job(JOB, selection=dg.AssetSelection.groups("transformed", "aurora"),
                                                     executor_def=dg.in_process_executor)])
 

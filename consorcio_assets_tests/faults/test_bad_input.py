@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from consorcio_assets.dms.engine import run_full_load
 from consorcio_assets.dms.mappings import table_mappings
 from consorcio_assets.dms.preflight import PreflightError, preflight
-from consorcio_assets.dms.resource import DmsResource
+from consorcio_assets.dms.resource import LocalDms
 from consorcio_assets.dms.settings import load_settings
 from consorcio_assets.lake import Lake
 from consorcio_assets_tests.glue import data
@@ -136,8 +136,8 @@ def test_invalid_utf8(segmento, fault_case, encoding):
 # -- the source side: DMS's pre-flight and full-load -----------------------------------------------------------
 
 
-def _dms(source, lake) -> DmsResource:
-    return DmsResource(mode="local", lake_uri=lake.as_uri(), source_url=f"duckdb:///{source}")
+def _dms(source, lake) -> LocalDms:
+    return LocalDms(lake_uri=lake.as_uri(), source_url=f"duckdb:///{source}")
 
 
 def _alter(source, statement: str) -> None:

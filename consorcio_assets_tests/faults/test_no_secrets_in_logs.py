@@ -116,7 +116,7 @@ def test_connection_errors_never_show_the_password(tmp_path, monkeypatch, capfd,
     password (the Glue job's own message, Dagster's failure events with their stack traces, the console)."""
     from consorcio_assets.defs.glue_aurora import glue_transform_and_load
     from consorcio_assets.defs.lgpd import ANALYTICS_KEYS, analytics_views
-    from consorcio_assets.glue.resource import GlueResource
+    from consorcio_assets.defs.resources import resources_for
     from consorcio_assets.stages import AURORA, TRANSFORMED, asset_key
 
     fault_case.expect("target unreachable: connection errors", "every step fails naming the server; no error, "
@@ -133,7 +133,7 @@ def test_connection_errors_never_show_the_password(tmp_path, monkeypatch, capfd,
     (tmp_path / "dagster").mkdir()
     with dg.DagsterInstance.local_temp(str(tmp_path / "dagster")) as instance:
         result = dg.materialize([analytics_views, glue_transform_and_load], selection=selection, instance=instance,
-                                resources={"glue": GlueResource()}, raise_on_error=False)
+                                resources=resources_for("local"), raise_on_error=False)
         texts = _haystack(tmp_path / "dagster", tmp_path, instance, result.run_id, "".join(capfd.readouterr()))
     closed.close()
     failures = [e for e in result.all_events if e.is_step_failure]

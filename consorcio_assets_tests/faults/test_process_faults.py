@@ -273,7 +273,7 @@ def test_dagster_run_terminated(segmento, tmp_path, monkeypatch, fault_case):
     import dagster as dg
 
     from consorcio_assets.defs.glue_aurora import glue_transform_and_load
-    from consorcio_assets.glue.resource import GlueResource
+    from consorcio_assets.defs.resources import resources_for
     from consorcio_assets.stages import AURORA, TRANSFORMED, asset_key
 
     fault_case.expect("Dagster run terminated (run_coordinator.cancel_run) mid-load", "run CANCELED, the Glue "
@@ -293,7 +293,7 @@ def test_dagster_run_terminated(segmento, tmp_path, monkeypatch, fault_case):
         fault_case.saw(f"run {status.value}; {messages[:160]}", lost)
         assert lost == 0
         keys = [asset_key(stage, segmento.table) for stage in (TRANSFORMED, AURORA)]
-        again = dg.materialize([glue_transform_and_load], selection=keys, resources={"glue": GlueResource()},
+        again = dg.materialize([glue_transform_and_load], selection=keys, resources=resources_for("local"),
                                instance=instance)
     assert again.success and len(segmento.now().aurora) == 6
 

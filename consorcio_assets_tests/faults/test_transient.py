@@ -8,17 +8,19 @@ import json
 import logging
 import os
 import random
+import re
 import socket
 import subprocess
 import time
+from pathlib import Path
 
 import psycopg
 import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ClientError, EndpointConnectionError
 
-from consorcio_assets.dms.resource import DmsResource
-from consorcio_assets.glue.resource import GlueResource
+from consorcio_assets.dms.resource import AwsDms
+from consorcio_assets.glue.resource import AwsGlue
 from consorcio_assets.resilience import connect_postgres
 from consorcio_core.resilience import backoff, retry, transient_postgres
 from consorcio_assets_tests.glue import data
@@ -145,10 +147,15 @@ def _throttle_first(client, times: int) -> list[float]:
     return attempts
 
 
+DMS = {"replication_task_arn": "arn:aws:dms:us-east-1:123456789012:task:T", "lake_uri": "s3://lake/zone",
+       "source_url": "mssql+pyodbc://"}
+GLUE = {"lake_uri": "s3://lake/zone", "target_secret_id": "aurora"}
+
+
 def test_aws_throttling_is_retried_with_backoff(moto_endpoint, fault_case):
     fault_case.expect("AWS API throttling (DMS ThrottlingException)", "retried with jittered exponential backoff; "
                                                                       "succeeds; bounded when throttling persists")
-    resource = DmsResource(mode="aws", endpoint_url=moto_endpoint, max_attempts=2, **AWS)  # 2 retries
+    resource = AwsDms(**DMS, endpoint_url=moto_endpoint, max_attempts=2, **AWS)  # 2 retries
     client = resource.dms_client()
     assert client.meta.config.retries == {"mode": "standard", "total_max_attempts": 3}
     attempts = _throttle_first(client, 2)
@@ -170,7 +177,7 @@ def test_aws_connection_errors_are_retried_and_bounded(fault_case):
     closed = socket.socket()
     closed.bind(("127.0.0.1", 0))  # bound, never listening: refused
     endpoint = f"http://127.0.0.1:{closed.getsockname()[1]}"
-    client = DmsResource(mode="aws", endpoint_url=endpoint, max_attempts=2, **AWS).dms_client()
+    client = AwsDms(**DMS, endpoint_url=endpoint, max_attempts=2, **AWS).dms_client()
     attempts: list[float] = []
     client.meta.events.register("before-send", lambda **_: attempts.append(time.monotonic()))
     with pytest.raises(EndpointConnectionError) as failure:
@@ -182,10 +189,21 @@ def test_aws_connection_errors_are_retried_and_bounded(fault_case):
 
 def test_every_aws_client_uses_the_standard_retry_mode():
     clients = {
-        "dms": DmsResource(mode="aws", **AWS).dms_client(),
-        "s3 (dms resource)": DmsResource(mode="aws", **AWS).s3_client(),
-        "glue": GlueResource(mode="aws", **AWS).glue_client(),
+        "dms": AwsDms(**DMS, **AWS).dms_client(),
+        "s3 (dms resource)": AwsDms(**DMS, **AWS).s3_client(),
+        "glue": AwsGlue(**GLUE, **AWS).glue_client(),
     }
     for name, client in clients.items():
         retries = client.meta.config.retries
         assert retries.get("mode") == "standard" and 3 <= retries.get("total_max_attempts", 0) <= 10, name
+
+
+def test_one_retry_configuration_builds_every_client():
+    """No module builds a botocore Config or a client of its own: they all go through `boto_config`."""
+    root = Path(__file__).resolve().parents[2]
+    own = re.compile(r"botocore\.config|Config\(retries|construct_boto_client_retry_config|boto3\.client\(")
+    allowed = {"consorcio_core/resilience.py", "consorcio_glue/aurora.py"}  # the builder, and the job's one client
+    found = [str(p.relative_to(root)) for d in ("consorcio_assets", "consorcio_core", "consorcio_glue")
+             for p in (root / d).rglob("*.py") if own.search(p.read_text())]
+    assert sorted(set(found) - allowed) == []
+    assert "boto_config()" in (root / "consorcio_glue" / "aurora.py").read_text()

@@ -147,3 +147,16 @@ def fetch(pg_url: str, query: str, params=None) -> list[tuple]:
 
 def rows_of(pg_url: str, qualified: str, order_by: str) -> list[tuple]:
     return fetch(pg_url, f"SELECT * FROM {qualified} ORDER BY {order_by}")
+
+
+def local_resources(**glue) -> dict:
+    """The local mode's resources as the definitions build them (from this test's environment); `glue` overrides
+    fields of the Glue resource (e.g. max_concurrent_runs)."""
+    from consorcio_assets.defs.resources import resources_for
+
+    resources = resources_for("local")
+    if glue:
+        current = resources["glue"]
+        fields = {name: getattr(current, name) for name in type(current).model_fields}
+        resources["glue"] = type(current)(**{**fields, **glue})
+    return resources

@@ -22,7 +22,8 @@ import pytest
 from consorcio_assets.defs.glue_aurora import glue_transform_and_load
 from consorcio_assets.glue.local_client import argv_of
 from consorcio_assets.glue import wheel
-from consorcio_assets.glue.resource import GlueResource
+from consorcio_assets.glue.resource import AwsGlue
+from consorcio_assets.target.resource import TargetDb
 from consorcio_assets_tests.infra.hcl import load_config
 
 from . import data
@@ -87,7 +88,7 @@ class GlueOnMoto:
 RUNS: dict[str, subprocess.Popen] = {}
 
 
-class GlueOnMotoResource(GlueResource):
+class GlueOnMotoResource(AwsGlue):
     def glue_client(self):
         return GlueOnMoto(super().glue_client(), self._log_dir())
 
@@ -103,11 +104,11 @@ class GlueOnMotoResource(GlueResource):
 def aws_env(moto_endpoint, fresh_db, tmp_path, monkeypatch):
     env = {"AWS_ENDPOINT_URL": moto_endpoint, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
            "AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1", "CONSORCIO_ENV": "aws",
-           "CONSORCIO_HOME": str(tmp_path), "CONSORCIO_LAKE_URI": f"s3://{BUCKET}/lake",
-           "CONSORCIO_PIPES_URI": f"s3://{PIPES_BUCKET}/dagster"}
+           "CONSORCIO_HOME": str(tmp_path), "CONSORCIO_LAKE_URI": f"s3://{BUCKET}/lake"}
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL_S3", "CONSORCIO_TARGET_URL"):
+    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL_S3", "CONSORCIO_TARGET_URL", "CONSORCIO_PIPES_URI",
+                 "CONSORCIO_TARGET_SECRET_ID"):
         monkeypatch.delenv(name, raising=False)
     s3 = boto3.client("s3")
     for bucket in (BUCKET, PIPES_BUCKET):
@@ -124,7 +125,6 @@ def aws_env(moto_endpoint, fresh_db, tmp_path, monkeypatch):
               "dbname": url.path.lstrip("/")}
     arn = boto3.client("secretsmanager").create_secret(Name=f"aurora-{url.path.lstrip('/')}",
                                                        SecretString=json.dumps(secret))["ARN"]
-    monkeypatch.setenv("CONSORCIO_TARGET_SECRET_ID", arn)
     return s3, glue, fresh_db, arn
 
 
@@ -173,11 +173,14 @@ def _upload_raw(s3, tmp_path, name, rows):
         s3.upload_file(str(path), BUCKET, f"lake/{path.relative_to(local).as_posix()}")
 
 
-def _materialize(names, instance):
+def _materialize(names, instance, aws_env):
+    _, _, url, arn = aws_env
     keys = [dg.AssetKey([stage, CAT[n].target_name]) for n in names for stage in ("transformed", "aurora")]
-    resource = GlueOnMotoResource(worker_type="G.1X", number_of_workers=2, timeout_minutes=30,
+    resource = GlueOnMotoResource(lake_uri=f"s3://{BUCKET}/lake", pipes_uri=f"s3://{PIPES_BUCKET}/dagster",
+                                  target_secret_id=arn, worker_type="G.1X", number_of_workers=2, timeout_minutes=30,
                                   message_poll_seconds=0.5, additional_python_modules="dagster-pipes==1.13.*")
-    return dg.materialize([glue_transform_and_load], selection=keys, resources={"glue": resource},
+    return dg.materialize([glue_transform_and_load], selection=keys,
+                          resources={"glue": resource, "target_db": TargetDb(url=url)},
                           instance=instance, raise_on_error=False)
 
 
@@ -189,7 +192,7 @@ def test_glue_runs_on_aws_through_s3_pipes(aws_env, tmp_path):
     s3, glue, url, arn = aws_env
     _upload_raw(s3, tmp_path, "Segmento", data.segmentos())
     with dg.instance_for_test() as instance:
-        result = _materialize(["Segmento"], instance)
+        result = _materialize(["Segmento"], instance, aws_env)
         assert result.success, _logged(instance, result)[-3000:]
         logs = _logged(instance, result)
     meta = {e.asset_key.to_user_string(): e.materialization.metadata for e in result.get_asset_materialization_events()}
@@ -228,19 +231,17 @@ def test_glue_runs_on_aws_through_s3_pipes(aws_env, tmp_path):
     (None, "s3://lake/zone", ("lake", "zone/_glue/pipes")),
     (None, "s3://lake", ("lake", "_glue/pipes")),
 ])
-def test_pipes_location_is_its_own_uri_else_under_the_lake(monkeypatch, pipes_uri, lake_uri, expected):
-    monkeypatch.delenv("CONSORCIO_PIPES_URI", raising=False)
-    assert GlueResource(mode="aws", pipes_uri=pipes_uri, lake_uri=lake_uri)._pipes_location() == expected
+def test_pipes_location_is_its_own_uri_else_under_the_lake(pipes_uri, lake_uri, expected):
+    assert AwsGlue(pipes_uri=pipes_uri, lake_uri=lake_uri, target_secret_id="s")._pipes_location() == expected
 
 
 @pytest.mark.parametrize("pipes_uri, lake_uri, message", [
     ("/tmp/pipes", "s3://lake", "must be s3://bucket[/prefix], not '/tmp/pipes'"),
     (None, "file:///tmp/lake", "needs CONSORCIO_PIPES_URI or an s3:// lake"),
 ])
-def test_a_pipes_location_that_is_not_s3_is_refused(monkeypatch, pipes_uri, lake_uri, message):
-    monkeypatch.delenv("CONSORCIO_PIPES_URI", raising=False)
+def test_a_pipes_location_that_is_not_s3_is_refused(pipes_uri, lake_uri, message):
     with pytest.raises(dg.Failure, match=re.escape(message)):
-        GlueResource(mode="aws", pipes_uri=pipes_uri, lake_uri=lake_uri)._pipes_location()
+        AwsGlue(pipes_uri=pipes_uri, lake_uri=lake_uri, target_secret_id="s")._pipes_location()
 
 
 def _pipes_param(value: str) -> dict:
@@ -253,7 +254,7 @@ def test_a_failed_glue_run_fails_the_step_with_the_jobs_message(aws_env, tmp_pat
     s3, glue, url, _ = aws_env
     _upload_raw(s3, tmp_path, "Segmento", data.segmentos(row2={"Codigo": "CODIGO-LONGO"}))
     with dg.instance_for_test() as instance:
-        result = _materialize(["Segmento"], instance)
+        result = _materialize(["Segmento"], instance, aws_env)
         logs = _logged(instance, result)
     assert not result.success
     message = result.failure_data_for_node("glue_transform_and_load").error.message

@@ -10,11 +10,10 @@ import dagster as dg
 import pytest
 
 from consorcio_assets.defs.glue_aurora import glue_transform_and_load
-from consorcio_assets.glue.resource import GlueResource
 
 from . import data
 from .data import CAT
-from .helpers import fetch, write_raw
+from .helpers import fetch, local_resources, write_raw
 
 TABLES = {"UnidadeFederativa": data.UFS, "Segmento": data.segmentos(), "Administradora": data.administradoras(),
           "PlanoComercial": data.planos()}
@@ -27,7 +26,7 @@ def _keys(names, stages=("transformed", "aurora")):
 def _materialize(names, stages=("transformed", "aurora"), instance=None):
     return dg.materialize(
         [glue_transform_and_load], selection=_keys(names, stages), raise_on_error=False, instance=instance,
-        resources={"glue": GlueResource(max_concurrent_runs=2)},
+        resources=local_resources(max_concurrent_runs=2),
     )
 
 

@@ -105,10 +105,8 @@ def test_the_glue_step_creates_the_live_views_after_it_publishes(local_env):
     import dagster as dg
 
     from consorcio_assets.defs.glue_aurora import glue_transform_and_load
-    from consorcio_assets.glue.resource import GlueResource
-
     from . import data
-    from .helpers import write_raw
+    from .helpers import local_resources, write_raw
 
     lake, url = local_env / "lake", os.environ["CONSORCIO_TARGET_URL"]
     for name, rows in ROWS.items():
@@ -116,7 +114,7 @@ def test_the_glue_step_creates_the_live_views_after_it_publishes(local_env):
     keys = [dg.AssetKey([stage, CAT[n].target_name]) for n in ROWS for stage in ("transformed", "aurora")]
     with dg.instance_for_test() as instance:
         result = dg.materialize([glue_transform_and_load], selection=keys, instance=instance, raise_on_error=False,
-                                resources={"glue": GlueResource(max_concurrent_runs=2)})
+                                resources=local_resources(max_concurrent_runs=2))
         logs = [e.user_message for e in instance.all_logs(result.run_id)]
     assert result.success
     assert [relkind(url, v) for v in LIVE] == ["v", "v"]

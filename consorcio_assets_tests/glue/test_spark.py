@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from consorcio_assets.catalog import Table
-from consorcio_assets.dms.resource import DmsResource
+from consorcio_assets.dms.resource import LocalDms
 from consorcio_assets.glue.spec import spec_argument, table_spec
 from consorcio_glue.args import parse_args
 from consorcio_glue.errors import JobError
@@ -62,7 +62,7 @@ def migrated(small_source, pg_server_url, tmp_path_factory):
     url = pg_server_url.replace("/postgres?", f"/{name}?", 1)
     lake = tmp_path_factory.mktemp("spark") / "lake"
     names = list(dict.fromkeys(n for t in TABLES for n in [*_ancestors(CAT[t]), t]))
-    report = DmsResource(mode="local", lake_uri=lake.as_uri(), source_url=f"duckdb:///{small_source}").full_load(
+    report = LocalDms(lake_uri=lake.as_uri(), source_url=f"duckdb:///{small_source}").full_load(
         [CAT[n] for n in names])
     rows = {n: report.tables[n].full_load_rows for n in names}
     for n in names:

@@ -8,16 +8,22 @@ import dagster as dg
 import pytest
 from botocore.stub import Stubber
 
-from consorcio_assets.defs.sensors import evaluate_dms_task, raw_zone_sensor
+from consorcio_assets.defs.sensors import dms_task_sensor, raw_zone_sensor
+from consorcio_assets.dms.resource import AwsDms, DmsResource, LocalDms
 from consorcio_assets.stages import asset_key
 
 TASK = "arn:aws:dms:us-east-1:123456789012:task:CONSORCIO"
+LAKE = {}  # the lake the `dms` resource of a test's ticks points at
 
 
 @pytest.fixture
-def lake(tmp_path, monkeypatch):
-    monkeypatch.setenv("CONSORCIO_LAKE_URI", (tmp_path / "lake").as_uri())
+def lake(tmp_path):
+    LAKE["uri"] = (tmp_path / "lake").as_uri()
     return tmp_path / "lake"
+
+
+def local_dms() -> LocalDms:
+    return LocalDms(lake_uri=LAKE["uri"], source_url="duckdb:///unused.duckdb")
 
 
 def write(lake, relative: str, mtime: float | None = None):
@@ -41,7 +47,7 @@ def _quiet():
 
 
 def tick(instance, cursor=None):
-    context = dg.build_sensor_context(instance=instance, cursor=cursor)
+    context = dg.build_sensor_context(instance=instance, cursor=cursor, resources={"dms": local_dms()})
     return raw_zone_sensor(context), context
 
 
@@ -114,11 +120,7 @@ def test_files_already_loaded_by_a_run_do_not_trigger_a_second_one(lake):
 
 
 def test_unreachable_lake_logs_and_requests_nothing(monkeypatch, capfd):
-    monkeypatch.setenv("CONSORCIO_LAKE_URI", "s3://consorcio-lake/raw-zone")
-    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    LAKE["uri"] = "s3://consorcio-lake/raw-zone"
     import consorcio_assets.defs.sensors as sensors
 
     def refuse(*_a, **_k):
@@ -138,15 +140,22 @@ def _task(status, reason, stop):
     }]}
 
 
-def _stubbed_dms():
+@pytest.fixture
+def stubbed_dms(monkeypatch):
+    """(the sensor's `dms` resource, a Stubber on the DMS client it uses)."""
     client = boto3.client("dms", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
-    return client, Stubber(client)
+    monkeypatch.setattr(AwsDms, "dms_client", lambda self: client)
+    return AwsDms(replication_task_arn=TASK, lake_uri="s3://consorcio-lake/raw", source_url="mssql://"), Stubber(client)
 
 
-def test_finished_full_load_records_s3_raw_materializations():
-    client, stub = _stubbed_dms()
+def evaluate_dms_task(context_args: dict, dms: DmsResource):
+    return dms_task_sensor(dg.build_sensor_context(**context_args, resources={"dms": dms}))
+
+
+def test_finished_full_load_records_s3_raw_materializations(stubbed_dms):
+    dms, stub = stubbed_dms
     stop = dt.datetime(2026, 11, 29, 3, 0, tzinfo=dt.timezone.utc)
-    filters = {"Filters": [{"Name": "replication-task-arn", "Values": [TASK]}]}
+    filters = {"Filters": [{"Name": "replication-task-arn", "Values": [TASK]}], "WithoutSettings": True}
     stub.add_response("describe_replication_tasks", _task("stopped", "Stop Reason FULL_LOAD_ONLY_FINISHED", stop), filters)
     stub.add_response("describe_table_statistics", {
         "TableStatistics": [{"SchemaName": "dbo", "TableName": "Simulacao", "FullLoadRows": 20000, "TableState": "Table completed"}],
@@ -156,29 +165,35 @@ def test_finished_full_load_records_s3_raw_materializations():
         {"ReplicationTaskArn": TASK, "Marker": "m1"})
     stub.add_response("describe_replication_tasks", _task("stopped", "Stop Reason FULL_LOAD_ONLY_FINISHED", stop), filters)
     with stub, dg.instance_for_test() as instance:
-        context = dg.build_sensor_context(instance=instance)
-        result = evaluate_dms_task(context, client, TASK)
+        result = evaluate_dms_task({"instance": instance}, dms)
         keys = {e.asset_key: e.metadata["dagster/row_count"].value for e in result.asset_events}
         assert keys == {asset_key("s3_raw", "simulacao"): 20000, asset_key("s3_raw", "vw_funil_mensal"): 812}
-        again = evaluate_dms_task(dg.build_sensor_context(instance=instance, cursor=result.cursor), client, TASK)
+        assert {e.metadata["dms/task_arn"].value for e in result.asset_events} == {TASK}
+        again = evaluate_dms_task({"instance": instance, "cursor": result.cursor}, dms)
         assert isinstance(again, dg.SkipReason)
 
 
-def test_failed_task_requests_nothing_and_logs_an_error(capfd):
-    client, stub = _stubbed_dms()
+def test_failed_task_requests_nothing_and_logs_an_error(stubbed_dms, capfd):
+    dms, stub = stubbed_dms
     stop = dt.datetime(2026, 11, 29, 3, 0, tzinfo=dt.timezone.utc)
     failed = _task("failed", "Stop Reason FATAL_ERROR", stop)
     failed["ReplicationTasks"][0]["LastFailureMessage"] = "Last Error Table error"
     stub.add_response("describe_replication_tasks", failed)
     with stub, dg.instance_for_test() as instance, _quiet():
-        result = evaluate_dms_task(dg.build_sensor_context(instance=instance), client, TASK)
+        result = evaluate_dms_task({"instance": instance}, dms)
     assert not result.asset_events and not result.run_requests
     assert "ended without a complete full-load" in logged(capfd)
 
 
-def test_unreachable_dms_logs_and_yields_nothing(capfd):
-    client, stub = _stubbed_dms()
+def test_unreachable_dms_logs_and_yields_nothing(stubbed_dms, capfd):
+    dms, stub = stubbed_dms
     stub.add_client_error("describe_replication_tasks", service_error_code="ThrottlingException", http_status_code=400)
     with stub, dg.instance_for_test() as instance, _quiet():
-        result = evaluate_dms_task(dg.build_sensor_context(instance=instance), client, TASK)
+        result = evaluate_dms_task({"instance": instance}, dms)
     assert isinstance(result, dg.SkipReason) and "ThrottlingException" in logged(capfd)
+
+
+def test_local_mode_has_no_task_to_watch(lake):
+    with dg.instance_for_test() as instance:
+        result = evaluate_dms_task({"instance": instance}, local_dms())
+    assert isinstance(result, dg.SkipReason) and "aws mode only" in str(result.skip_message)
