@@ -33,10 +33,11 @@ def test_the_reader_returns_the_file_typed_and_validated(tmp_path):
 
 
 def test_every_consumer_sees_the_same_settings():
-    from consorcio_assets.defs.sensors import _bucket_folder
+    from consorcio_assets.dms.resource import LocalDms
     from consorcio_assets.dms.settings import load_settings
     from consorcio_assets.docs import _dms_settings
 
     settings = endpoint_settings()
     assert load_settings().endpoint == settings and _dms_settings()[0] == settings
-    assert _bucket_folder() == settings.bucket_folder
+    # the raw-zone sensor scans the bucket folder its DMS resource reports
+    assert LocalDms(source_url="duckdb:///unused", lake_uri="file:///unused").settings().endpoint == settings
