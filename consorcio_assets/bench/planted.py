@@ -50,17 +50,21 @@ def _q(name: str) -> str:
     return f'"{name}"'
 
 
-def _key_at(conn: psycopg.Connection, table: str, keys: tuple[str, ...], fraction: float) -> tuple[str, ...]:
-    """The first row at or after `fraction` of the first key column's range (one index probe)."""
+def _key_at(conn: psycopg.Connection, table: str, keys: tuple[str, ...], fraction: float,
+            after: int | None = None) -> tuple[str, ...]:
+    """The first row at or after `fraction` of the first key column's range (one index probe), and past
+    `after` (a first key already planted in this table: each damage in a row of its own)."""
     qualified = f"{_q(TARGET_SCHEMA)}.{_q(table)}"
     lo, hi = conn.execute(f"SELECT min({_q(keys[0])}), max({_q(keys[0])}) FROM {qualified}").fetchone()
     if lo is None:
         raise RuntimeError(f"{TARGET_SCHEMA}.{table} is empty: nothing to plant a difference in")
-    at = lo + int((hi - lo) * fraction)
+    at = max(lo + int((hi - lo) * fraction), after + 1 if after is not None else lo)
     cols = ", ".join(_q(k) + "::text" for k in keys)
     order = ", ".join(_q(k) for k in keys)
     row = conn.execute(f"SELECT {cols} FROM {qualified} WHERE {_q(keys[0])} >= %s ORDER BY {order} LIMIT 1",
                        (at,)).fetchone()
+    if row is None:
+        raise RuntimeError(f"{TARGET_SCHEMA}.{table} has too few rows to plant {len(PLANTS)} differences in")
     return tuple(row)
 
 
@@ -78,7 +82,8 @@ def plant(url: str) -> list[Plant]:
         conn.execute("SET LOCAL session_replication_role = replica")
         conn.execute(f"CREATE SCHEMA {_q(PLANT_SCHEMA)}")
         for i, ((table, keys, kind, column), fraction) in enumerate(zip(PLANTS, POSITIONS)):
-            key = _key_at(conn, table, keys, fraction)
+            used = [int(p.key[0]) for p in plants if p.table == table]
+            key = _key_at(conn, table, keys, fraction, max(used) if used else None)
             source = f"{_q(TARGET_SCHEMA)}.{_q(table)}"
             saved = f"{_q(PLANT_SCHEMA)}.{_q(f'{i}_{table}')}"
             conn.execute(f"CREATE TABLE {saved} AS SELECT * FROM {source} WHERE {_where(keys)}", key)
@@ -98,7 +103,7 @@ def restore(url: str) -> int:
         if not exists:
             return 0
         conn.execute("SET LOCAL session_replication_role = replica")
-        for i, (table, keys, kind, column) in enumerate(PLANTS):
+        for i, (table, keys, kind, column) in reversed(list(enumerate(PLANTS))):  # the reverse of planting
             source = f"{_q(TARGET_SCHEMA)}.{_q(table)}"
             saved = f"{_q(PLANT_SCHEMA)}.{_q(f'{i}_{table}')}"
             found = conn.execute("SELECT to_regclass(%s)", (f"{PLANT_SCHEMA}.{i}_{table}",)).fetchone()[0]

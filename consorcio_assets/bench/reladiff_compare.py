@@ -7,9 +7,11 @@ attaches the stand-in read-only (what SQL Server itself would show it through it
 
 - CHAR without its padding, DATETIMEOFFSET (text in the stand-in) as its UTC instant plus the offset in
   minutes (the target's `<col>_offset_minutes`), TINYINT/SMALLINT as BIGINT and DATE/DATETIME2 as TIMESTAMP
-  (reladiff's DuckDB dialect knows only INTEGER/BIGINT and TIMESTAMP);
-- ROWVERSION as hexadecimal text on both sides (reladiff has no binary type), through a view in the
-  target's scratch schema `bench_reladiff`, dropped afterwards.
+  (reladiff's DuckDB dialect knows only INTEGER/BIGINT and TIMESTAMP; DATETIME2(7)'s 100 ns digit truncated,
+  as DMS does: a cast would round it);
+- ROWVERSION as hexadecimal text and DATE key columns as ISO text on both sides (reladiff has no binary type
+  and bisects keys only of integers, UUIDs and alphanumeric text), through views in the target's scratch
+  schema `bench_reladiff`, dropped afterwards.
 
 The rows reladiff yields carry values; only their keys are kept, and nothing of a row is logged.
 """
@@ -32,7 +34,7 @@ VIEW_SCHEMA = "bench_reladiff"
 SOURCE_AS = {
     "int": "CAST({} AS BIGINT)",
     "date": "CAST({} AS TIMESTAMP)",
-    "timestamp": "CAST({} AS TIMESTAMP)",
+    "timestamp": "make_timestamp(epoch_us({}))",  # DATETIME2(7) truncated to the microsecond, as DMS does
     "timestamptz": "CAST({} AS TIMESTAMP)",
     "binary": "lower(hex({}))",
 }
@@ -40,6 +42,9 @@ SOURCE_AS = {
 TARGET_AS = {
     "binary": "encode({}, 'hex')",
 }
+#: key columns reladiff cannot bisect by type (it keys on integers, UUIDs and alphanumeric text): as text
+SOURCE_KEY_AS = {"date": "CAST({} AS VARCHAR)"}
+TARGET_KEY_AS = {"date": "CAST({} AS text)"}
 
 
 def column_names(table: Table) -> list[str]:
@@ -56,9 +61,15 @@ def key_names(table: Table) -> list[str]:
     return [table.column(k).target_name for k in table.primary_key]
 
 
-def _source_columns(side: Side, clause, column: Column) -> Iterator[tuple[str, str]]:
+def _shown_as(table: Table, column: Column, by_family: dict, by_key_family: dict) -> str:
+    if column.name in table.primary_key and column.family in by_key_family:
+        return by_key_family[column.family]
+    return by_family.get(column.family, "{}")
+
+
+def _source_columns(side: Side, table: Table, clause, column: Column) -> Iterator[tuple[str, str]]:
     value = q.compile_sql(side.value(clause, column), side.engine)
-    yield column.target_name, SOURCE_AS.get(column.family, "{}").format(value)
+    yield column.target_name, _shown_as(table, column, SOURCE_AS, SOURCE_KEY_AS).format(value)
     if column.offset_column:
         yield column.offset_column, f"CAST({q.compile_sql(side.offset_minutes(clause, column), side.engine)} AS BIGINT)"
 
@@ -66,18 +77,19 @@ def _source_columns(side: Side, clause, column: Column) -> Iterator[tuple[str, s
 def source_view_sql(side: Side, table: Table, attached: str = "src") -> str:
     """CREATE VIEW main.<target name> over the attached stand-in, columns as Aurora holds them."""
     clause = side.table(table, alias="t")
-    columns = [f'{sql} AS "{name}"' for c in table.columns for name, sql in _source_columns(side, clause, c)]
+    columns = [f'{sql} AS "{name}"' for c in table.columns for name, sql in _source_columns(side, table, clause, c)]
     return (f'CREATE OR REPLACE VIEW main."{table.target_name}" AS SELECT {", ".join(columns)} '
             f'FROM {attached}."{table.schema}"."{table.name}" AS t')
 
 
 def target_view_sql(table: Table) -> str | None:
     """CREATE VIEW bench_reladiff.<table> when a column needs showing differently; None when the table will do."""
-    if not any(c.family in TARGET_AS for c in table.columns):
+    shown = [_shown_as(table, c, TARGET_AS, TARGET_KEY_AS) for c in table.columns]
+    if all(template == "{}" for template in shown):
         return None
     columns = []
-    for c in table.columns:
-        columns.append(f'{TARGET_AS.get(c.family, "{}").format(chr(34) + c.target_name + chr(34))} AS "{c.target_name}"')
+    for c, template in zip(table.columns, shown):
+        columns.append(f'{template.format(chr(34) + c.target_name + chr(34))} AS "{c.target_name}"')
         if c.offset_column:
             columns.append(f'"{c.offset_column}"')
     return (f'CREATE OR REPLACE VIEW "{VIEW_SCHEMA}"."{table.target_name}" AS SELECT {", ".join(columns)} '
