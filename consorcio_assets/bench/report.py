@@ -258,12 +258,12 @@ def markdown(result: Mapping) -> str:
     if _get(result, s + "row_diff.seconds") is not None:
         rows.append(("row-level diff, every table (`rows_match_source`)", _fig(result, s + "row_diff.seconds", " s"),
                      "reladiff hashdiff (same tables, keys, columns)", _fig(result, s + "row_diff.reladiff_seconds", " s"),
-                     _fig(result, s + "row_diff.speedup_vs_reladiff", "× faster")))
+                     _fig(result, s + "row_diff.speedup_vs_reladiff", "×")))
     if _get(result, s + "verify.seconds") is not None:
         theirs = _fig(result, s + "row_diff.reladiff_seconds", " s") if _get(result, s + "row_diff") else "—"
         rows.append((f"checks alone (`verify_migration`, {_num(_get(result, s + 'verify.checks'))} checks)",
                      _fig(result, s + "verify.seconds", " s"), "reladiff's row-level diff alone", theirs,
-                     _fig(result, s + "verify.vs_reladiff", "× faster")))
+                     _fig(result, s + "verify.vs_reladiff", "×")))
     rows.append(("end to end (`migrate_all`)", f"{_fig(result, 'end_to_end.seconds', ' s')}, "
                  f"{_fig(result, 'end_to_end.rows_per_s')} rows/s, {_fig(result, 'end_to_end.peak_rss_mb', ' MB')}",
                  "—", "—", "—"))
