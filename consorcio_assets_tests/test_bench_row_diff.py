@@ -106,3 +106,31 @@ def test_row_diff_figures_are_ratios_of_the_same_run():
     assert out["verify.vs_reladiff"] == 1.5  # reladiff's row diff ÷ our whole verify
     assert out["verify.seconds"] == 6.0 and out["verify.checks"] == 151
     assert row_diff.derive({}) == {}
+
+
+def test_the_report_puts_our_diff_and_verify_beside_reladiff_and_judges_them_at_1m():
+    from consorcio_assets.bench import report
+    from consorcio_assets_tests.test_bench import _run
+
+    def run(ours: float, theirs: float, verify: float) -> dict:
+        return {**_run(1.0), "verify_migration": {"seconds": verify, "wall_seconds": verify + 2, "total": 159,
+                                                  "peak_rss_mb": 300.0},
+                "row_diff": {"planted": EXPECTED, "ours": {"seconds": ours, "peak_rss_mb": 100.0, "found": EXPECTED},
+                             "reladiff": {"seconds": theirs, "peak_rss_mb": 200.0, "found": EXPECTED}}}
+
+    runs = [run(2.0, 10.0, 8.0), run(4.0, 10.0, 12.0), run(5.0, 30.0, 10.0)]
+    result = report.build(runs, {"simulacoes": 1_000_000, "rows_total": 900, "tables": {}}, {})
+    stages = result["stages"]
+    assert stages["row_diff"]["speedup_vs_reladiff"] == 5.0  # median of 5, 2.5, 6 (same-run ratios)
+    assert stages["row_diff"]["spread"]["speedup_vs_reladiff"] == [2.5, 6.0]
+    assert stages["verify"]["seconds"] == 10.0 and stages["verify"]["vs_reladiff"] == 1.25  # of 1.25, 0.83, 3
+    met = {t["key"]: t["met"] for t in result["targets"]}
+    assert met["stages.row_diff.speedup_vs_reladiff"] is True and met["stages.verify.vs_reladiff"] is True
+    assert "stages.aurora_load.vs_awswrangler" not in met and "stages.checks.pct_of_load" not in met
+    table = report.markdown(result)
+    assert ("| row-level diff, every table (`rows_match_source`) | 4.00 s [2.00–5.00] | reladiff hashdiff (same "
+            "tables, keys, columns) | 10.0 s [10.0–30.0] | 5.00× [2.50–6.00] |") in table
+    assert "| checks alone (`verify_migration`, 159 checks) | 10.0 s [8.00–12.0] |" in table
+    assert "found exactly by ours and by reladiff in 3 of 3 run(s)" in table
+    small = report.build(runs[:1], {"simulacoes": 20_000, "rows_total": 900, "tables": {}}, {})
+    assert {t["key"]: t["met"] for t in small["targets"]}["stages.verify.vs_reladiff"] is None  # judged at 1M
