@@ -107,10 +107,17 @@ as_text = _construct(
 decimal_text = _construct(
     "decimal_text", sa.String(),
     default="CAST(CAST({0} AS NUMERIC(38, {1})) AS TEXT)",
-    duckdb="CAST(CAST({0} AS DECIMAL(38, {1})) AS VARCHAR)",
+    duckdb="CAST(CAST({0} AS DECIMAL({2}, {1})) AS VARCHAR)",
     mssql="CAST(CAST({0} AS DECIMAL(38, {1})) AS VARCHAR(60))",
 )
-"""A decimal as plain text with exactly `scale` digits after the point."""
+"""decimal_text(value, scale, precision): a decimal as plain text with exactly `scale` digits after the point.
+DuckDB casts to the given precision (`decimal_precision`: 18 when the column fits, its decimals stay 64-bit;
+DECIMAL(38) is 128-bit, and formatting those cost 2.7× the whole row text of simulacao_parcela)."""
+
+
+def decimal_precision(precision: int | None) -> int:
+    """The widest decimal a column needs for its text: 18 (64-bit in DuckDB) when it fits, else 38."""
+    return 18 if precision is not None and precision <= 18 else 38
 
 date_text = _construct(
     "date_text", sa.String(),
