@@ -134,3 +134,23 @@ def test_the_report_puts_our_diff_and_verify_beside_reladiff_and_judges_them_at_
     assert "found exactly by ours and by reladiff in 3 of 3 run(s)" in table
     small = report.build(runs[:1], {"simulacoes": 20_000, "rows_total": 900, "tables": {}}, {})
     assert {t["key"]: t["met"] for t in small["targets"]}["stages.verify.vs_reladiff"] is None  # judged at 1M
+
+
+def test_a_verify_only_result_has_the_same_keys_and_judges_the_two_targets():
+    def run(ours: float, theirs: float, verify: float) -> dict:
+        tables = {"simulacao": {"seconds": ours}}
+        return {"verify_migration": {"seconds": verify, "wall_seconds": verify + 2, "total": 159},
+                "row_diff": {"planted": EXPECTED,
+                             "ours": {"seconds": ours, "peak_rss_mb": 1.0, "found": EXPECTED, "tables": tables},
+                             "reladiff": {"seconds": theirs, "peak_rss_mb": 1.0, "found": EXPECTED,
+                                          "tables": {"simulacao": {"seconds": theirs}}}}}
+
+    result = row_diff.build_verify_only([run(10.0, 50.0, 40.0), run(20.0, 30.0, 20.0)],
+                                        {"simulacoes": 1_000_000, "rows_total": 9}, {"verify_only": True})
+    assert result["stages"]["row_diff"]["speedup_vs_reladiff"] == 3.25  # median of 5 and 1.5
+    assert result["stages"]["verify"]["vs_reladiff"] == 1.375  # median of 1.25 and 1.5
+    assert [(t["key"], t["met"]) for t in result["targets"]] == [
+        ("stages.row_diff.speedup_vs_reladiff", True), ("stages.verify.vs_reladiff", True)]
+    table = row_diff.markdown_verify_only(result)
+    assert "| checks alone (`verify_migration`, 159 checks) | 30.0 s [20.0–40.0] |" in table
+    assert "simulacao 20.0 / 30.0" in table and "in 2 of 2 run(s)" in table

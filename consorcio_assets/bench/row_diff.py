@@ -158,3 +158,78 @@ def planted_line(result: Mapping) -> str | None:
                         for table, kinds in runs[-1]["planted"].items() for kind, keys in kinds.items())
     return (f"planted differences (one centavo, one missing row, one timestamp +1 ms), found exactly by ours and by "
             f"reladiff in {len(runs)} of {len(runs)} run(s); last run: {planted}")
+
+
+# ---------------------------------------------------------------------------------------------- --verify-only
+
+
+def run_verify_only(config, progress=print, after_run=None) -> tuple[list[dict], dict, dict]:
+    """`consorcio bench --verify-only`: one `migrate_all` loads the target, then each of the K runs measures
+    `verify_migration` and the two row diffs on it (issue 18's figures, without the load comparisons)."""
+    from datetime import datetime, timezone
+
+    from . import runner
+
+    env = runner.prepare(config)
+    scale = runner.ensure_source(config, env)
+    progress(f"source: {scale['rows_total']:,} rows ({config.simulacoes:,} simulações); loading with migrate_all")
+    load = runner.end_to_end(config, env, scale["rows_total"])
+    if load["status"] != "SUCCESS":
+        raise runner.BenchError(f"migrate_all ended {load['status']}: failed steps {load['failed_steps']}")
+    meta = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "quick": config.quick,
+            "verify_only": True, "home": str(config.bench_home), "machine": runner.machine(),
+            "load": {k: load[k] for k in ("seconds", "status", "run_id", "checks_total", "checks_passed")}}
+    runs: list[dict] = []
+    for i in range(config.runs):
+        started = time.perf_counter()
+        runs.append({"verify_migration": runner.verify_migration(env), "row_diff": measure(env)})
+        progress(f"run {i + 1}/{config.runs} done in {time.perf_counter() - started:,.0f} s")
+        if after_run:
+            after_run(runs, scale, meta)
+    return runs, scale, meta
+
+
+def build_verify_only(runs, scale, meta) -> dict:
+    """The result of a --verify-only bench: the same keys as the full bench's for these figures."""
+    from . import report
+
+    derived = [derive(r) for r in runs]
+    result: dict = {**meta, "scale": dict(scale), "runs": len(runs)}
+    for key in derived[0]:
+        s = report.spread([d[key] for d in derived if key in d])
+        report._set(result, f"stages.{key}", s["median"])
+        parent, leaf = f"stages.{key}".rsplit(".", 1)
+        report._set(result, f"{parent}.spread.{leaf}", [s["min"], s["max"]])
+    result["raw_runs"] = list(runs)
+    targets = [t for t in report.TARGETS if t.key.startswith(("stages.row_diff.", "stages.verify."))]
+    result["targets"] = [{"target": t.label, "key": t.key, "value": report._get(result, t.key),
+                          "threshold": t.threshold, "op": t.op,
+                          "met": t.met(report._get(result, t.key)) if scale["simulacoes"] >= t.min_simulacoes else None}
+                         for t in targets]
+    return result
+
+
+def markdown_verify_only(result) -> str:
+    from .report import _fig, _num
+
+    s = "stages."
+    lines = [f"### {result['scale']['simulacoes']:,} simulações, {result['scale']['rows_total']:,} rows — "
+             f"verification against reladiff, median of {result['runs']} run(s) [min–max]", "",
+             "| stage | ours | compared with | theirs | theirs ÷ ours |", "|---|---|---|---|---|",
+             f"| row-level diff, every table (`rows_match_source`) | {_fig(result, s + 'row_diff.seconds', ' s')} | "
+             f"reladiff hashdiff (same tables, keys, columns) | {_fig(result, s + 'row_diff.reladiff_seconds', ' s')} | "
+             f"{_fig(result, s + 'row_diff.speedup_vs_reladiff', '×')} |",
+             f"| checks alone (`verify_migration`, {_num(result['stages']['verify']['checks'])} checks) | "
+             f"{_fig(result, s + 'verify.seconds', ' s')} | reladiff's row-level diff alone | "
+             f"{_fig(result, s + 'row_diff.reladiff_seconds', ' s')} | {_fig(result, s + 'verify.vs_reladiff', '×')} |",
+             "", "| target | value | met |", "|---|---|---|"]
+    for t in result["targets"]:
+        met = {True: "yes", False: "**no**"}.get(t["met"], "not judged at this scale")
+        lines.append(f"| {t['target']} | {_num(t['value'])} | {met} |")
+    per_table = {}
+    for tool in TOOLS:
+        for table, figures in result["raw_runs"][-1]["row_diff"][tool]["tables"].items():
+            per_table.setdefault(table, []).append(figures["seconds"])
+    lines += ["", "last run, seconds per table (ours / reladiff): "
+              + ", ".join(f"{t} {_num(a)} / {_num(b)}" for t, (a, b) in per_table.items())]
+    return "\n".join(lines + ["", planted_line(result)])
