@@ -104,15 +104,19 @@ as_text = _construct(
     default="CAST({0} AS TEXT)", duckdb="CAST({0} AS VARCHAR)", mssql="CAST({0} AS NVARCHAR(MAX))",
 )
 
-decimal_text = _construct(
+_decimal_text = _construct(
     "decimal_text", sa.String(),
     default="CAST(CAST({0} AS NUMERIC(38, {1})) AS TEXT)",
     duckdb="CAST(CAST({0} AS DECIMAL({2}, {1})) AS VARCHAR)",
     mssql="CAST(CAST({0} AS DECIMAL(38, {1})) AS VARCHAR(60))",
 )
-"""decimal_text(value, scale, precision): a decimal as plain text with exactly `scale` digits after the point.
-DuckDB casts to the given precision (`decimal_precision`: 18 when the column fits, its decimals stay 64-bit;
-DECIMAL(38) is 128-bit, and formatting those cost 2.7× the whole row text of simulacao_parcela)."""
+
+
+def decimal_text(value, scale: sa.ColumnElement, precision: sa.ColumnElement | None = None) -> sa.ColumnElement:
+    """A decimal as plain text with exactly `scale` digits after the point. DuckDB casts to `precision`
+    (default 38; `decimal_precision` gives 18 when the column fits, so its decimals stay 64-bit: formatting
+    128-bit DECIMAL(38) cost 2.7x the whole row text of simulacao_parcela)."""
+    return _decimal_text(value, scale, precision if precision is not None else num(38))
 
 
 def decimal_precision(precision: int | None) -> int:
