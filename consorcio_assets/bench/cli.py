@@ -29,6 +29,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--output", type=Path, help="result JSON (default bench/results/<date>.json)")
     p.add_argument("--verify-only", action="store_true",
                    help="load once, then measure only verify_migration and the row diffs beside reladiff per run")
+    p.add_argument("--reuse-load", action="store_true",
+                   help="with --verify-only: no migrate_all, the bench home's target already holds this source")
     p.add_argument("--baseline", type=Path,
                    help="a result JSON at another scale: reports peak RSS growth against it (memory flatness)")
     return p
@@ -47,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     output = args.output or Path("bench") / "results" / f"{date.today().isoformat()}.json"
 
     if args.verify_only:
-        return _verify_only(config, output)
+        return _verify_only(config, output, args.reuse_load)
 
     def save(runs, scale, meta) -> dict:
         result = report.build(runs, scale, {**meta, "runs_planned": config.runs}, baseline)
@@ -72,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _verify_only(config: BenchConfig, output: Path) -> int:
+def _verify_only(config: BenchConfig, output: Path, reuse_load: bool) -> int:
     """`--verify-only`: issue 18's verification figures alone (no chart: they are seconds, not rows/s)."""
     from . import row_diff
 
@@ -83,7 +85,8 @@ def _verify_only(config: BenchConfig, output: Path) -> int:
 
     try:
         measured, scale, meta = row_diff.run_verify_only(
-            config, progress=lambda text: print(text, file=sys.stderr, flush=True), after_run=save)
+            config, progress=lambda text: print(text, file=sys.stderr, flush=True), after_run=save,
+            reuse_load=reuse_load)
     except BenchError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

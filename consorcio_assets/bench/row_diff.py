@@ -163,19 +163,23 @@ def planted_line(result: Mapping) -> str | None:
 # ---------------------------------------------------------------------------------------------- --verify-only
 
 
-def run_verify_only(config, progress=print, after_run=None) -> tuple[list[dict], dict, dict]:
-    """`consorcio bench --verify-only`: one `migrate_all` loads the target, then each of the K runs measures
-    `verify_migration` and the two row diffs on it (issue 18's figures, without the load comparisons)."""
+def run_verify_only(config, progress=print, after_run=None, reuse_load: bool = False) -> tuple[list[dict], dict, dict]:
+    """`consorcio bench --verify-only`: one `migrate_all` loads the target (unless `reuse_load`: the bench home's
+    target already holds this source), then each of the K runs measures `verify_migration` and the two row
+    diffs on it (issue 18's figures, without the load comparisons)."""
     from datetime import datetime, timezone
 
     from . import runner
 
     env = runner.prepare(config)
     scale = runner.ensure_source(config, env)
-    progress(f"source: {scale['rows_total']:,} rows ({config.simulacoes:,} simulações); loading with migrate_all")
-    load = runner.end_to_end(config, env, scale["rows_total"])
-    if load["status"] != "SUCCESS":
-        raise runner.BenchError(f"migrate_all ended {load['status']}: failed steps {load['failed_steps']}")
+    progress(f"source: {scale['rows_total']:,} rows ({config.simulacoes:,} simulações)"
+             + ("; the target's load reused" if reuse_load else "; loading with migrate_all"))
+    load = {k: None for k in ("seconds", "status", "run_id", "checks_total", "checks_passed")}
+    if not reuse_load:
+        load = runner.end_to_end(config, env, scale["rows_total"])
+        if load["status"] != "SUCCESS":
+            raise runner.BenchError(f"migrate_all ended {load['status']}: failed steps {load['failed_steps']}")
     meta = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "quick": config.quick,
             "verify_only": True, "home": str(config.bench_home), "machine": runner.machine(),
             "load": {k: load[k] for k in ("seconds", "status", "run_id", "checks_total", "checks_passed")}}
