@@ -31,9 +31,10 @@ def migrated_tables() -> list[Table]:
 def ours(tables: list[Table]) -> dict:
     """The `rows_match_source` hashdiff of every table, with the sides the check step opens."""
     from ..checks import hashdiff
-    from ..defs.checks import SourceDb, TargetDb
+    from ..defs.checks import Connections, SourceDb, TargetDb
 
-    source, target = SourceDb().side(), TargetDb().side()
+    conns = Connections(SourceDb(), TargetDb(), catalog())
+    source, target = conns.source, conns.target
     by_value = "mssql" in (source.dialect, target.dialect)  # as `hashdiff.reconcile` decides
     per_table = {}
     try:
@@ -46,8 +47,7 @@ def ours(tables: list[Table]) -> dict:
                 **{kind: sorted(list(key[1]) for key in getattr(result, kind)) for kind in ("missing", "extra", "changed")},
             }
     finally:
-        source.engine.dispose()
-        target.engine.dispose()
+        conns.close()
     return {"seconds": sum(r["seconds"] for r in per_table.values()), "tables": per_table}
 
 
