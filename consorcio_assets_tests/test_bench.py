@@ -16,6 +16,8 @@ REQUIRED = (
     "stages.checks.seconds", "stages.checks.pct_of_load",
     "end_to_end.seconds", "peak_rss_mb.max",
     "latency.single_table_reload.seconds", "latency.make_run_warm.seconds", "latency.verify_default.seconds",
+    "stages.row_diff.seconds", "stages.row_diff.reladiff_seconds", "stages.row_diff.speedup_vs_reladiff",
+    "stages.verify.seconds", "stages.verify.vs_reladiff",
 )
 
 
@@ -47,6 +49,14 @@ def test_quick_bench_reports_every_figure(tmp_path, fresh_db, storage_db, monkey
     assert "| extract (DMS engine) |" in table and "pandas to_sql()" in table
     chart = out.with_suffix(".svg").read_text()  # the chart next to the JSON
     assert chart.startswith("<svg") and "ours: Aurora load" in chart and "pandas to_sql()" in chart
+    # both tools found exactly the three planted differences (the run fails otherwise), keys not values
+    diff = result["raw_runs"][0]["row_diff"]
+    assert diff["ours"]["found"] == diff["reladiff"]["found"] == diff["planted"]
+    assert {kind for kinds in diff["planted"].values() for kind in kinds} == {"changed", "missing"}
+    assert sum(len(keys) for kinds in diff["planted"].values() for keys in kinds.values()) == 3
+    assert set(diff["reladiff"]["tables"]) == set(diff["ours"]["tables"]) and len(diff["ours"]["tables"]) == 12
+    assert result["stages"]["verify"]["checks"] > 100
+    assert "| row-level diff, every table (`rows_match_source`) |" in table and "found exactly by ours" in table
     assert result["stages"]["aurora_load"]["spark_rows_per_s"] > 0  # the dev extra brings pyspark; Java is there
     assert "| Aurora load on Spark, local[2] (transform included) |" in table
 

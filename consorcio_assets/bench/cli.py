@@ -27,6 +27,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=42, help="random seed of the generator (default 42)")
     p.add_argument("--home", type=Path, help="bench CONSORCIO_HOME (default .data/bench/<simulacoes>)")
     p.add_argument("--output", type=Path, help="result JSON (default bench/results/<date>.json)")
+    p.add_argument("--verify-only", action="store_true",
+                   help="load once, then measure only verify_migration and the row diffs beside reladiff per run")
+    p.add_argument("--reuse-load", action="store_true",
+                   help="with --verify-only: no migrate_all, the bench home's target already holds this source")
     p.add_argument("--baseline", type=Path,
                    help="a result JSON at another scale: reports peak RSS growth against it (memory flatness)")
     return p
@@ -43,6 +47,9 @@ def main(argv: list[str] | None = None) -> int:
                          env=env)
     baseline = json.loads(args.baseline.read_text()) if args.baseline else None
     output = args.output or Path("bench") / "results" / f"{date.today().isoformat()}.json"
+
+    if args.verify_only:
+        return _verify_only(config, output, args.reuse_load)
 
     def save(runs, scale, meta) -> dict:
         result = report.build(runs, scale, {**meta, "runs_planned": config.runs}, baseline)
@@ -64,6 +71,27 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {len(failed)} of {len(result['end_to_end']['status'])} migrate_all run(s) did not succeed "
               f"(failed steps and checks are under raw_runs)", file=sys.stderr)
         return 3
+    return 0
+
+
+def _verify_only(config: BenchConfig, output: Path, reuse_load: bool) -> int:
+    """`--verify-only`: issue 18's verification figures alone (no chart: they are seconds, not rows/s)."""
+    from . import row_diff
+
+    def save(runs, scale, meta) -> dict:
+        result = row_diff.build_verify_only(runs, scale, {**meta, "runs_planned": config.runs})
+        report.write_json(result, output)
+        return result
+
+    try:
+        measured, scale, meta = row_diff.run_verify_only(
+            config, progress=lambda text: print(text, file=sys.stderr, flush=True), after_run=save,
+            reuse_load=reuse_load)
+    except BenchError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    print(row_diff.markdown_verify_only(save(measured, scale, meta)))
+    print(f"\nwritten {output}")
     return 0
 
 

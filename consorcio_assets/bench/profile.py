@@ -58,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rate", type=int, default=50, help="samples per second")
     p.add_argument("--top", type=int, default=15)
     p.add_argument("--native", action="store_true", help="include C/C++ frames (pyarrow, DuckDB, libpq)")
+    p.add_argument("--module", default="consorcio_assets.bench.worker",
+                   help="the task's module (default the bench worker; consorcio_assets.bench.row_diff for `ours`)")
     p.add_argument("task", nargs=argparse.REMAINDER)
     args = p.parse_args(argv)
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
@@ -66,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         out = Path(tmp) / "profile.txt"
         cmd = [py_spy, "record", "--format", "raw", "--subprocesses", "--threads", "-r", str(args.rate), "-o", str(out),
                *(["--native"] if args.native else []), "--",
-               sys.executable, "-m", "consorcio_assets.bench.worker", *args.task]
+               sys.executable, "-m", args.module, *args.task]
         done = subprocess.run(cmd, env=env, capture_output=True, text=True)
         print(done.stdout.strip().splitlines()[-1] if done.stdout.strip() else "", flush=True)
         if done.returncode != 0 or not out.exists():

@@ -10,8 +10,10 @@ measured in its own process(es) through the stage's public entry point, with the
 - transform and Aurora load: the Glue job's `load_table` per table with the arguments `GlueResource` gives
   Glue, `--stages transformed` (transform alone) and `--stages transformed,aurora` (load, transform included),
   in one worker process (each Glue subprocess's own peak is measured in the end-to-end run);
-- checks: the check-only steps of the same `migrate_all` run (their share of its load step), and, in the
-  first run only (it repeats those checks), the `verify_migration` job on its own (not in --quick);
+- checks: the check-only steps of the same `migrate_all` run (their share of its load step), and the
+  `verify_migration` job on its own;
+- row-level diff: our `rows_match_source` hashdiff of every table beside reladiff's, with three planted
+  differences both must find (`row_diff`);
 - the floors and the other tools (`worker.py`) right after ours, on the same data.
 """
 
@@ -32,6 +34,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ..catalog import catalog
+from . import row_diff
 from .processes import Measured, run_measured
 
 LOG = logging.getLogger("consorcio.bench")
@@ -158,16 +161,17 @@ def reset_lake(config: BenchConfig) -> None:
 
 def reset_target(env: Mapping[str, str]) -> None:
     """Drop what would stop a reload of the bench's target: the `analytics` views (the Glue job's swap cannot
-    drop `consorcio.cliente` or `consorcio.simulacao` under them) and the comparisons' scratch schema. The
+    drop `consorcio.cliente` or `consorcio.simulacao` under them) and the comparisons' scratch schemas. The
     migrated tables stay: every measured load swaps them, as a reload in production does."""
     import psycopg
 
     from ..glue.resource import TARGET_URL_ENV
     from ..lgpd import ANALYTICS_SCHEMA
     from .floors import FLOOR_SCHEMA
+    from .reladiff_compare import VIEW_SCHEMA
 
     with psycopg.connect(env[TARGET_URL_ENV], autocommit=True) as conn:
-        for schema in (ANALYTICS_SCHEMA, FLOOR_SCHEMA):
+        for schema in (ANALYTICS_SCHEMA, FLOOR_SCHEMA, VIEW_SCHEMA):
             conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
@@ -253,6 +257,7 @@ def one_run(config: BenchConfig, env: Mapping[str, str], rows_total: int, verify
     run: dict = {"end_to_end": end_to_end(config, env, rows_total)}
     if verify:
         run["verify_migration"] = verify_migration(env)
+    run["row_diff"] = row_diff.measure(env)  # ours beside reladiff, planted differences found by both
     reset(config, env)
     run["extract"] = worker(env, "extract")
     run["extract_floor"] = worker(env, "extract-floor", "--out", str(scratch / "extract"))
@@ -297,7 +302,7 @@ def run_bench(config: BenchConfig, progress=print, after_run=None) -> tuple[list
     runs: list[dict] = []
     for i in range(config.runs):
         started = time.perf_counter()
-        runs.append(one_run(config, env, scale["rows_total"], verify=i == 0 and not config.quick))
+        runs.append(one_run(config, env, scale["rows_total"], verify=True))  # beside reladiff in every run
         progress(f"run {i + 1}/{config.runs} done in {time.perf_counter() - started:,.0f} s")
         if after_run:
             after_run(runs, scale, meta)

@@ -131,7 +131,7 @@ class Side:
         if family == "int":
             return q.as_text(c)
         if family == "decimal":
-            return q.decimal_text(c, q.num(column.scale))
+            return q.decimal_text(c, q.num(column.scale), q.num(q.decimal_precision(column.precision)))
         if family == "float":
             return q.as_text(c)
         if family == "date":

@@ -80,13 +80,24 @@ as_text = dialect_function(
     default="CAST({0} AS TEXT)", duckdb="CAST({0} AS VARCHAR)", mssql="CAST({0} AS NVARCHAR(MAX))",
 )
 
-decimal_text = dialect_function(
+_decimal_text = dialect_function(
     "decimal_text", sa.String(),
     default="CAST(CAST({0} AS NUMERIC(38, {1})) AS TEXT)",
-    duckdb="CAST(CAST({0} AS DECIMAL(38, {1})) AS VARCHAR)",
+    duckdb="CAST(CAST({0} AS DECIMAL({2}, {1})) AS VARCHAR)",
     mssql="CAST(CAST({0} AS DECIMAL(38, {1})) AS VARCHAR(60))",
 )
-"""A decimal as plain text with exactly `scale` digits after the point."""
+
+
+def decimal_text(value, scale: sa.ColumnElement, precision: sa.ColumnElement | None = None) -> sa.ColumnElement:
+    """A decimal as plain text with exactly `scale` digits after the point. DuckDB casts to `precision`
+    (default 38; `decimal_precision` gives 18 when the column fits, so its decimals stay 64-bit: formatting
+    128-bit DECIMAL(38) cost 2.7x the whole row text of simulacao_parcela)."""
+    return _decimal_text(value, scale, precision if precision is not None else num(38))
+
+
+def decimal_precision(precision: int | None) -> int:
+    """The widest decimal a column needs for its text: 18 (64-bit in DuckDB) when it fits, else 38."""
+    return 18 if precision is not None and precision <= 18 else 38
 
 date_text = dialect_function(
     "date_text", sa.String(),
