@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test ui docs bench verify stop clean lock glue-wheel
+.PHONY: run test test-fast lint ui docs bench verify stop clean lock glue-wheel
 PORT ?= 3000
 
 ## Seed the embedded source (first time only), run the whole migration with all checks, print a summary.
@@ -24,7 +24,15 @@ test: $(STAMP)
 	bash docs/install-graphviz.sh
 	bash consorcio_assets_tests/glue/install-java.sh
 	$(BIN)/python -m consorcio_assets.glue.wheel
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -n 2 -q -p no:cacheprovider
+
+## Lint (ruff), format check (ruff format --check) and type check (mypy, settings in pyproject.toml).
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 ## The Glue job's wheel (consorcio_glue + consorcio_core) for --extra-py-files: dist/glue/consorcio_glue-<version>-py3-none-any.whl.
 glue-wheel: $(STAMP)
