@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import UTC
 
 import dagster as dg
 
@@ -69,9 +70,9 @@ def latest_run(instance: dg.DagsterInstance, job: str, after: float | None = Non
 
 
 def _datetime(ts: float):
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    return datetime.fromtimestamp(ts, tz=timezone.utc)
+    return datetime.fromtimestamp(ts, tz=UTC)
 
 
 def run_figures(instance: dg.DagsterInstance, run_id: str) -> RunFigures:

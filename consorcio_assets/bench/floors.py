@@ -41,7 +41,7 @@ class Throughput:
     def mb_per_s(self) -> float:
         return self.bytes / MB / self.seconds if self.seconds > 0 else 0.0
 
-    def __add__(self, other: "Throughput") -> "Throughput":
+    def __add__(self, other: Throughput) -> Throughput:
         return Throughput(self.rows + other.rows, self.seconds + other.seconds, self.bytes + other.bytes)
 
 
@@ -150,10 +150,10 @@ def export_csv(url: str, tables: Sequence[tuple[str, str]], out_dir: Path) -> di
         for schema, table in tables:
             columns = ", ".join(_q(c) for c in _insertable_columns(conn, schema, table))
             path = out_dir / f"{schema}.{table}.csv"
-            with path.open("wb") as out, conn.cursor() as cur:
-                with cur.copy(f"COPY (SELECT {columns} FROM {_q(schema)}.{_q(table)}) TO STDOUT (FORMAT csv)") as cp:
-                    for chunk in cp:
-                        out.write(chunk)
+            query = f"COPY (SELECT {columns} FROM {_q(schema)}.{_q(table)}) TO STDOUT (FORMAT csv)"
+            with path.open("wb") as out, conn.cursor() as cur, cur.copy(query) as cp:
+                for chunk in cp:
+                    out.write(chunk)
             path.chmod(0o644)
             files[(schema, table)] = path
     return files

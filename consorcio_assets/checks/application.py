@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from ..catalog import Table, TARGET_SCHEMA
+from ..catalog import TARGET_SCHEMA, Table
 from ..glue import semantics
 from ..glue.ddl import ident, qualified
 from ..stages import AURORA

@@ -7,6 +7,8 @@ function element with one template per dialect (`default` is PostgreSQL's spelli
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.elements import BindParameter, Case, ColumnClause
@@ -24,7 +26,7 @@ class _Templated(FunctionElement):
     """A function rendered from a per-dialect template; `{0}`, `{1}` ... are the compiled arguments."""
 
     inherit_cache = True
-    templates: dict[str, str] = {}
+    templates: ClassVar[dict[str, str]] = {}
 
 
 def _argument(arg, compiler, **kw) -> str:

@@ -130,7 +130,7 @@ def verdict(evidence: Evidence) -> tuple[str, list[str]]:
 
 
 def rehearse(source: Side, target: Side, target_url: str, lake: Lake | None, cat: Catalog, conns) -> Evidence:
-    evidence = Evidence(started=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
+    evidence = Evidence(started=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
 
     broken: list[str] = []
 
@@ -160,11 +160,10 @@ def rehearse(source: Side, target: Side, target_url: str, lake: Lake | None, cat
 
 def rehearse_current(out_dir: Path) -> tuple[Evidence, Path]:
     """The rehearsal against the configured source, lake and target; writes the evidence pack."""
+    from ..catalog import catalog
     from ..defs.checks import Connections, SourceDb, TargetDb
     from ..target.postgres import target_url
     from .report import write_report
-
-    from ..catalog import catalog
 
     cat = catalog()
     conns = Connections(SourceDb(), TargetDb(), cat)

@@ -297,6 +297,6 @@ def _run_step(conn: psycopg.Connection, name: str, fn: Callable, ctx: dict, cat:
 def run_smoke(url: str, cat: Catalog) -> list[Step]:
     """Every step in one transaction, rolled back whatever happens."""
     ctx: dict = {}
-    with psycopg.connect(url, autocommit=True) as conn:
-        with conn.transaction(force_rollback=True):  # each step's own transaction() is a savepoint inside it
-            return [_run_step(conn, name, fn, ctx, cat) for name, fn in STEPS]
+    # each step's own transaction() is a savepoint inside the one rolled back
+    with psycopg.connect(url, autocommit=True) as conn, conn.transaction(force_rollback=True):
+        return [_run_step(conn, name, fn, ctx, cat) for name, fn in STEPS]

@@ -11,13 +11,30 @@ from itertools import zip_longest
 import dagster as dg
 
 from ..catalog import Table, catalog
-from ..docs import check_metadata
-from ..dms.engine import (COMPLETED, DmsLoadError, FullLoadReport, TableLoad, expected_schema, file_facts,
-                          layout_problems, list_files, table_prefix)
+from ..dms.engine import (
+    COMPLETED,
+    DmsLoadError,
+    FullLoadReport,
+    TableLoad,
+    expected_schema,
+    file_facts,
+    layout_problems,
+    list_files,
+    table_prefix,
+)
 from ..dms.resource import DmsResource
 from ..dms.settings import EndpointSettings, load_settings
+from ..docs import check_metadata
 from ..pools import SQLSERVER_POOL
-from ..stages import OWNERS, S3_RAW, SQLSERVER, asset_key, reload_on_upstream_change, source_column_schema, table_for_key
+from ..stages import (
+    OWNERS,
+    S3_RAW,
+    SQLSERVER,
+    asset_key,
+    reload_on_upstream_change,
+    source_column_schema,
+    table_for_key,
+)
 from ..startup import require_usable_settings
 from ..units import byte_size
 

@@ -37,7 +37,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
 
@@ -50,7 +50,8 @@ import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import FunctionElement
 
-from ..catalog import Catalog, Column, Table, catalog as default_catalog
+from ..catalog import Catalog, Column, Table
+from ..catalog import catalog as default_catalog
 from ..lake import Lake
 from ..source.queries import limit_duckdb_memory, table_clause
 from .mappings import Selected, segment_predicates, selected_tables
@@ -451,7 +452,7 @@ class LoadFolder:
     """One folder's series of LOAD files (a table, or one parallel-load segment), written in order."""
 
     def __init__(self, fs: pafs.FileSystem, folder: str, endpoint: EndpointSettings, schema: pa.Schema,
-                 prefix: str = "", counter: "Counter | None" = None):
+                 prefix: str = "", counter: Counter | None = None):
         self.fs, self.folder, self.endpoint, self.schema, self.prefix = fs, folder, endpoint, schema, prefix
         self.counter = counter or Counter()
         self.files: list[tuple[str, int, int]] = []  # (path, bytes, rows)
@@ -714,7 +715,7 @@ class _Segment:
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class LocalFullLoad:

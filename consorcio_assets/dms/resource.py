@@ -21,7 +21,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from urllib.parse import urlparse
 
 import boto3
@@ -31,8 +31,17 @@ from pydantic import Field
 from ..catalog import Table
 from ..lake import Lake
 from ..settings import get_settings
-from .engine import (COMPLETED, ERRORED, WORK_ROOT, DmsLoadError, FullLoadReport, LoadedFile, TableLoad,
-                     run_full_load, table_prefix)
+from .engine import (
+    COMPLETED,
+    ERRORED,
+    WORK_ROOT,
+    DmsLoadError,
+    FullLoadReport,
+    LoadedFile,
+    TableLoad,
+    run_full_load,
+    table_prefix,
+)
 from .mappings import table_mappings
 from .preflight import PreflightReport, preflight
 from .settings import DmsSettings, load_settings
@@ -55,7 +64,7 @@ class DmsResource(ResourceWithBoto3Configuration):
     timeout_seconds: float = Field(default=6 * 3600.0, description="longest full-load before giving up")
 
     @classmethod
-    def from_env(cls) -> "DmsResource":
+    def from_env(cls) -> DmsResource:
         """The resource the project's Definitions use: every setting resolved from the environment at run time."""
         return cls()
 
@@ -216,7 +225,7 @@ class AwsFullLoad:
 
     def archive_previous(self, tables: Sequence[Table]) -> None:
         """Move the tables' previous LOAD files away so the new load never mixes with them."""
-        s3, stamp = self.s3, datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        s3, stamp = self.s3, datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         for table in tables:
             folder = self._key(table_prefix(self.settings.endpoint, table)) + "/"
             keys = [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=folder)

@@ -39,7 +39,7 @@ from dagster_aws.pipes import PipesGlueClient, PipesS3ContextInjector, PipesS3Me
 from dagster_aws.utils import ResourceWithBoto3Configuration
 from pydantic import Field, PrivateAttr
 
-from consorcio_core.dms import DEFAULT_RAW, raw_arguments  # noqa: F401 - raw_arguments re-exported
+from consorcio_core.dms import DEFAULT_RAW, raw_arguments
 from consorcio_core.resilience import boto_config
 
 from ..lake import Lake
@@ -111,7 +111,7 @@ class GlueResource(ResourceWithBoto3Configuration):
     _active: dict[str, str] = PrivateAttr(default_factory=dict)  # Glue runs in flight: run id → what it loads
 
     @classmethod
-    def from_env(cls) -> "GlueResource":
+    def from_env(cls) -> GlueResource:
         return cls()
 
     # -- configuration resolved at run time ------------------------------------------------------------------
