@@ -8,8 +8,9 @@ their content, so the job's wheel carries no project file.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 #: a DMS full-load file: LOAD00000001.parquet, SEGMENT2_LOAD0000000A.csv, LOAD00000001.csv.gz
 LOAD_FILE = re.compile(r"^(?:SEGMENT\d+_)?LOAD[0-9A-F]{8}\.(parquet|csv)(\.gz)?$")
