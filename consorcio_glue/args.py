@@ -41,7 +41,7 @@ class JobArgs:
     report_checks: bool = True
     spark: str = "auto"  # auto: the Spark path when a Spark runtime is there (Glue), on, off
 
-    def with_(self, **changes) -> "JobArgs":
+    def with_(self, **changes) -> JobArgs:
         from dataclasses import replace
 
         return replace(self, **changes)

@@ -12,7 +12,6 @@ import pyarrow.compute as pc
 
 from .errors import JobError
 
-
 COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)  # signature, flags, no header extension
 COPY_TRAILER = b"\xff\xff"
 PG_EPOCH_DAYS = 10_957  # 1970-01-01 to 2000-01-01, PostgreSQL's epoch

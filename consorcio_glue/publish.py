@@ -17,8 +17,17 @@ from psycopg import sql
 from consorcio_core.lake import LakeFiles
 
 from .args import JobArgs
-from .aurora import (connect, conninfo, parent_relation, pending_foreign_keys, relation, relation_exists, swap,
-                     table_lock, validate_constraints)
+from .aurora import (
+    connect,
+    conninfo,
+    parent_relation,
+    pending_foreign_keys,
+    relation,
+    relation_exists,
+    swap,
+    table_lock,
+    validate_constraints,
+)
 from .errors import LOG, JobError
 from .keys import plain
 from .spec import Spec

@@ -32,8 +32,8 @@ import pyarrow.parquet as pq
 
 from consorcio_core.lake import LakeFiles
 
-from .args import JobArgs
 from . import load
+from .args import JobArgs
 from .aurora import conninfo, prepare_staging
 from .errors import LOG, JobError, no_values
 from .load import Stats, TableLoad, check_expected_rows, transform_stream

@@ -7,6 +7,7 @@ import contextlib
 import json
 import re
 import uuid as uuid_mod
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
@@ -126,7 +127,7 @@ def clean_leftovers(lake: LakeFiles, spec: Spec) -> None:
             lake.fs.delete_dir(info.path)
 
 
-def read_transformed(lake: LakeFiles, spec: Spec, batch_rows: int, stats: "Stats") -> "iter[pa.RecordBatch]":
+def read_transformed(lake: LakeFiles, spec: Spec, batch_rows: int, stats: Stats) -> Iterator[pa.RecordBatch]:
     final = lake.path("transformed", spec.target)
     if not lake.exists(final):
         raise JobError(f"{spec.target}: transformed/{spec.target}/ does not exist: materialize transformed first")
