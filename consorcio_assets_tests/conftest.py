@@ -9,6 +9,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from hypothesis import settings as _hypothesis_settings
 
 REPO = Path(__file__).resolve().parent.parent
 TEST_PG = REPO / ".data" / "test-pg"
@@ -90,7 +91,5 @@ def seeded_env(local_env, small_source, monkeypatch) -> Path:
 os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
 
 # Property tests run on a shared 2-core machine: wall-clock deadlines there only measure the neighbours.
-from hypothesis import settings as _hypothesis_settings
-
 _hypothesis_settings.register_profile("consorcio", deadline=None)
 _hypothesis_settings.load_profile("consorcio")

@@ -19,8 +19,14 @@ import pytest
 
 from consorcio_assets.catalog import catalog
 from consorcio_assets.dms import engine
-from consorcio_assets.dms.engine import (COMPLETED, ERRORED, expected_schema, layout_problems, read_csv_batches,
-                                         run_full_load)
+from consorcio_assets.dms.engine import (
+    COMPLETED,
+    ERRORED,
+    expected_schema,
+    layout_problems,
+    read_csv_batches,
+    run_full_load,
+)
 from consorcio_assets.dms.mappings import table_mappings
 from consorcio_assets.dms.settings import load_settings
 from consorcio_assets.lake import Lake
@@ -347,7 +353,7 @@ def test_stale_cleanup_tolerates_a_work_folder_removed_while_listed():
     from consorcio_assets.dms.engine import Workspace
 
     class VanishingFs:
-        listed: list[str] = []
+        listed: list[str] = []  # noqa: RUF012 - one list for every instance: the test reads what was listed
 
         def get_file_info(self, selector):
             self.listed.append(selector.base_dir)
