@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 
+from .errors import JobError
+
 ACTIONS = ("load", "validate", "publish")
 SWAPS = ("immediate", "deferred")
 STAGES = frozenset({"transformed", "aurora"})
@@ -41,10 +43,26 @@ class JobArgs:
     report_checks: bool = True
     spark: str = "auto"  # auto: the Spark path when a Spark runtime is there (Glue), on, off
 
+    @property
+    def lake(self) -> str:
+        """--lake-uri, which every action reads."""
+        return _required(self.lake_uri, "--lake-uri")
+
+    @property
+    def spec_source(self) -> str:
+        """--table-spec, which a load reads."""
+        return _required(self.table_spec, "--table-spec")
+
     def with_(self, **changes) -> JobArgs:
         from dataclasses import replace
 
         return replace(self, **changes)
+
+
+def _required(value: str | None, flag: str) -> str:
+    if not value:
+        raise JobError(f"{flag} is required")
+    return value
 
 
 def _bool(text: str) -> bool:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import psycopg
 import pyarrow as pa
@@ -105,7 +106,8 @@ class TableLoad:
         self.args, self.spec, self.lake, self.control, self.dsn = args, spec, lake, control, dsn
         self.aurora = "aurora" in args.stages
         self.transforming = "transformed" in args.stages
-        self.stats, self.rejects, self.skipped = Stats(), [], RawRejects()
+        self.stats, self.skipped = Stats(), RawRejects()
+        self.rejects: list[dict] = []
         self.writer: TransformedWriter | None = None
         self.copier: IngestStreams | None = None
 
@@ -115,7 +117,7 @@ class TableLoad:
             self.writer = TransformedWriter(self.lake, self.spec, self.args.part_rows)
         try:
             self.stream()
-            result = {"table": self.spec.target}
+            result: dict[str, Any] = {"table": self.spec.target}
             if self.aurora:
                 result["aurora"] = self.load_aurora()
             if self.writer:
@@ -204,7 +206,7 @@ class TableLoad:
 
 def load_table(args: JobArgs, pipes, table_load: Callable[..., TableLoad] | None = None) -> dict:
     """One table's run; `table_load` makes its `TableLoad` (the Spark path passes its own)."""
-    spec = Spec(load_spec(args.table_spec))
+    spec = Spec(load_spec(args.spec_source))
     try:
         return _load_table(args, pipes, spec, table_load or TableLoad)
     except (psycopg.Error, OSError) as err:  # a failure no step named (a dropped connection, a lost file): the table
@@ -212,7 +214,7 @@ def load_table(args: JobArgs, pipes, table_load: Callable[..., TableLoad] | None
 
 
 def _load_table(args: JobArgs, pipes, spec: Spec, table_load: Callable[..., TableLoad]) -> dict:
-    lake = LakeFiles.at(args.lake_uri)
+    lake = LakeFiles.at(args.lake)
     if "aurora" not in args.stages:
         return table_load(args, spec, lake, None, None).run(pipes)
     dsn = conninfo(args)

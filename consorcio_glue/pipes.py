@@ -60,8 +60,10 @@ def open_pipes():
     """Pipes when Dagster launched us (S3 context/messages on AWS, files locally); None when run by hand."""
     from dagster_pipes import (
         PipesCliArgsParamsLoader,
+        PipesContextLoader,
         PipesDefaultContextLoader,
         PipesDefaultMessageWriter,
+        PipesMessageWriter,
         PipesS3ContextLoader,
         PipesS3MessageWriter,
         open_dagster_pipes,
@@ -71,6 +73,8 @@ def open_pipes():
     if not loader.is_dagster_pipes_process():
         yield None
         return
+    context_loader: PipesContextLoader
+    writer: PipesMessageWriter
     if "bucket" in loader.load_context_params():
         from .aurora import aws_client
 

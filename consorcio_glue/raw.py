@@ -3,7 +3,7 @@ checked against the catalog's columns and streamed one row group or CSV block at
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -39,9 +39,10 @@ class RawRejects:
 def raw_files(lake: LakeFiles, args: JobArgs, spec: Spec) -> list[pafs.FileInfo]:
     folder = [p for p in args.raw_folder.strip("/").split("/") if p not in ("", ".")]
     base = lake.path(*folder, spec.source_schema, spec.source_name)
-    files = [f for f in lake.files_under(base) if LOAD_FILE.match(f.base_name)]
+    listed = [(f, m.group(1)) for f in lake.files_under(base) if (m := LOAD_FILE.match(f.base_name))]
+    files = [f for f, _ in listed]
     wanted = "parquet" if args.raw_format == "parquet" else "csv"
-    other = [f for f in files if LOAD_FILE.match(f.base_name).group(1) != wanted]
+    other = [f for f, kind in listed if kind != wanted]
     if other:
         raise JobError(f"{spec.source_name}: {lake.relative(other[0].path)} is not {wanted} (DataFormat is {wanted})")
     if not files and spec.expected_rows:
@@ -52,7 +53,7 @@ def raw_files(lake: LakeFiles, args: JobArgs, spec: Spec) -> list[pafs.FileInfo]
     return files
 
 
-def _check_file_schema(spec: Spec, schema: pa.Schema, file: str, extra: list[str]) -> list[str]:
+def _check_file_schema(spec: Spec, schema: pa.Schema, file: str, extra: Sequence[str]) -> list[str]:
     """Columns to read from a file; an unexpected, missing or retyped column is schema drift."""
     names = [n for n in schema.names if n not in extra]
     expected = [c.source for c in spec.columns]
