@@ -150,7 +150,7 @@ def source_counts(path: Path) -> dict[str, int]:
     import duckdb
 
     with duckdb.connect(str(path), read_only=True) as con:
-        return {t.name: con.execute(f'SELECT count(*) FROM "{t.schema}"."{t.name}"').fetchone()[0]
+        return {t.name: con.execute(f'SELECT count(*) FROM "{t.schema}"."{t.name}"').fetchone()[0]  # type: ignore[index]  # one row, always
                 for t in catalog().base_tables}
 
 

@@ -46,7 +46,7 @@ class Evidence:
 def data_version(side: Side, table: Table) -> dict:
     """Rows and highest rowversion of a table on one side (what a write to the source changes)."""
     clause = side.table(table)
-    columns = [sa.func.count()]
+    columns: list[sa.ColumnElement] = [sa.func.count()]
     rv = [c for c in table.columns if c.is_rowversion]
     if rv:  # as hex text: PostgreSQL has no max(bytea); equal-length hex sorts as the number does
         col = side.col(clause, rv[0])

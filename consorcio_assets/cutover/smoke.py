@@ -208,7 +208,7 @@ def _key_collision(conn, cat: Catalog) -> str:
                          f"WHERE upper(codigo) <> lower(codigo) LIMIT 1")
     except psycopg.errors.UniqueViolation as err:
         if "codigo" in (err.diag.constraint_name or ""):
-            return err.diag.constraint_name
+            return err.diag.constraint_name or ""
         raise
     raise SmokeFailure("segmento.codigo accepted a code differing from an existing one only in case "
                        "(CI_AI unique key missing)")

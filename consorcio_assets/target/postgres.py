@@ -47,7 +47,7 @@ def _tune(url: str) -> None:
     """Apply EMBEDDED_SETTINGS once (both reload without a restart)."""
     with connect(url, autocommit=True) as conn:
         stale = [name for name, value in EMBEDDED_SETTINGS.items()
-                 if conn.execute("SELECT current_setting(%s)", (name,)).fetchone()[0] != value]
+                 if conn.execute("SELECT current_setting(%s)", (name,)).fetchone()[0] != value]  # type: ignore[index]  # one row, always
         for name in stale:
             conn.execute(f"ALTER SYSTEM SET {name} = '{EMBEDDED_SETTINGS[name]}'")
         if stale:
@@ -127,4 +127,4 @@ def release_wal(settings: Settings | None = None) -> int | None:
         return None
     with connect(server_url(settings), autocommit=True) as conn:
         conn.execute("CHECKPOINT")
-        return conn.execute("SELECT coalesce(sum(size), 0) FROM pg_ls_waldir()").fetchone()[0]
+        return conn.execute("SELECT coalesce(sum(size), 0) FROM pg_ls_waldir()").fetchone()[0]  # type: ignore[index]  # one row, always
