@@ -29,6 +29,13 @@ test: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -n 2 -q -p no:cacheprovider
 
+## The edit loop: every test but the slow kinds (markers in pyproject.toml), in parallel; no installs beyond the venv.
+SLOW_MARKERS := browser infra faults bench spark deploy slow
+empty :=
+FAST := not $(subst $(empty) $(empty), and not ,$(SLOW_MARKERS))
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -n 2 -q -p no:cacheprovider -m "$(FAST)"
+
 ## Lint (ruff), format check (ruff format --check) and type check (mypy, settings in pyproject.toml).
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -19,6 +19,39 @@ TEST_PG = REPO / ".data" / "test-pg"
 pytest_plugins = ["consorcio_assets_tests.faults.report"]
 
 
+#: marker of each folder or file of the suite (path relative to this folder; the longest match wins), so that
+#: `make test-fast` (`-m "not browser and not ..."`) leaves the slow kinds out; markers are listed in pyproject.toml
+MARKERS: dict[str, str] = {
+    "ui/": "browser",
+    "infra/": "infra",
+    "faults/": "faults",
+    "test_bench.py": "bench",
+    "glue/test_spark.py": "spark",
+    "deploy/test_topology.py": "deploy",
+    "test_cli_runs.py": "slow",
+}
+FAST_EXCLUDES = sorted(set(MARKERS.values()))
+
+
+def marker_of(relative: str) -> str | None:
+    """The marker of a test file given its path under the suite's folder (posix separators)."""
+    matches = [key for key in MARKERS if relative == key or (key.endswith("/") and relative.startswith(key))]
+    return MARKERS[max(matches, key=len)] if matches else None
+
+
+def pytest_addoption(parser) -> None:
+    parser.addoption("--snapshot-update", action="store_true", default=False,
+                     help="rewrite consorcio_assets_tests/snapshots/graph.txt from the loaded Definitions")
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    here = Path(__file__).resolve().parent
+    for item in items:
+        name = marker_of(item.path.resolve().relative_to(here).as_posix())
+        if name is not None:
+            item.add_marker(getattr(pytest.mark, name))
+
+
 @pytest.fixture(scope="session")
 def pg_server_url() -> str:
     """libpq URL (database `postgres`) of the embedded server shared by all tests and xdist workers."""
