@@ -14,15 +14,19 @@ ROOT = HERE.parent
 
 
 def test_every_marked_path_exists():
-    assert [key for key in MARKERS if not (HERE / key).exists()] == []
+    assert [key for key in MARKERS if not (HERE / key.split("::")[0]).exists()] == []
 
 
 def test_the_longest_matching_path_decides():
     assert marker_of("ui/test_browser.py") == "browser"
     assert marker_of("glue/test_spark.py") == "spark"
-    assert marker_of("glue/test_job.py") is None
+    assert marker_of("glue/test_job_args.py") is None
     assert marker_of("faults/test_transient.py") == "faults"
-    assert marker_of("test_cli.py") is None  # a prefix of a marked file's name is not that file
+    assert marker_of("test_cli.py::test_help") is None  # the file is not marked, one of its tests is
+    assert marker_of("test_cli.py::test_an_unknown_job_is_refused_before_seeding") == "slow"
+    assert marker_of("test_cli_runs.py::test_run") == "slow"
+    assert marker_of("test_rules_formulas.py::test_vectorised_instalments_equal_the_reference[x]") == "slow"
+    assert marker_of("test_rules_formulas.py::test_vectorised_instalments_equal_the_reference_too") is None
 
 
 def test_every_marker_is_registered_and_strict():
