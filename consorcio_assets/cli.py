@@ -176,9 +176,8 @@ def cmd_run(args) -> int:
     """Seed the stand-in if missing, run the job with progress lines, print the summary of this run."""
     from .launch import UnknownTable, run_and_follow
     from .settings import get_settings
-    from .summary import print_run_summary
-
     from .startup import seedable_source
+    from .summary import print_run_summary
 
     load_job(args.job)
     settings = get_settings()

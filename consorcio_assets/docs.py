@@ -352,13 +352,13 @@ def _table_section(cat: Catalog, t: Table) -> list[str]:
                      f"reads the live view `{t.qualified_live_view}` (same SELECT translated from the contract, over "
                      f"{', '.join(f'`{cat[d].qualified_target}`' for d in t.depends_on)}), and the views check "
                      f"proves live view = snapshot at load time.")
-    lines += facts + [""]
+    lines += [*facts, ""]
     lines += _md_table(["column", "PostgreSQL type", "null", "key", "source column", "SQL Server type", "PII",
                         "notes"], _column_rows(cat, t))
     if t.is_view and t.view_sql:
         lines += ["", "<details><summary>View definition (T-SQL, from the contract)</summary>", "", "```sql",
                   _pretty_tsql(t.view_sql), "```", "", "</details>"]
-    return lines + [""]
+    return [*lines, ""]
 
 
 def render_data_model(cat: Catalog) -> str:

@@ -8,6 +8,7 @@ pgcrypto needed); the key reaches the database only as query parameters and is n
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import os
@@ -76,10 +77,8 @@ def create_key(path: Path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
-        try:
+        with contextlib.suppress(FileExistsError):
             os.link(tmp, path)
-        except FileExistsError:
-            pass
     finally:
         tmp.unlink(missing_ok=True)
     directory = os.open(path.parent, os.O_RDONLY)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import itertools
 import re
 import shutil
 import subprocess
@@ -92,7 +93,7 @@ def architecture_source(cat: Catalog, defs, endpoint: EndpointSettings) -> str:
         glue >> Edge(label="typed Parquet") >> tr
         glue >> Edge(label="COPY + swap") >> aur
         secret >> Edge(style="dashed", label="login") >> glue
-        for a, b in zip(STAGES, STAGES[1:]):
+        for a, b in itertools.pairwise(STAGES):
             assets[a] >> assets[b]
         dotted = {"style": "dotted"}
         assets[SQLSERVER] >> Edge(label="observes", **dotted) >> src

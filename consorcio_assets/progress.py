@@ -21,7 +21,7 @@ SECONDS_KEYS = ("duration_s", "duration_seconds", "seconds")
 
 
 def elapsed(seconds: float) -> str:
-    minutes, secs = divmod(int(round(seconds)), 60)
+    minutes, secs = divmod(round(seconds), 60)
     return f"{minutes}m{secs:02d}s" if minutes else f"{seconds:.1f}s"
 
 

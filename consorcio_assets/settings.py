@@ -10,6 +10,7 @@ CONSORCIO_LAKE_URI    root of the lake: file://... or s3://bucket/prefix (defaul
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -168,7 +169,7 @@ def required_in(service: str) -> tuple[Setting, ...]:
     return tuple(s for s in REGISTRY if service in s.required_in_aws)
 
 
-def environment_problems(environ: dict[str, str] | None = None) -> list[str]:
+def environment_problems(environ: Mapping[str, str] | None = None) -> list[str]:
     """One line per set variable whose value is unusable, naming it: checked before any work starts."""
     environ = os.environ if environ is None else environ
     problems = []

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import dagster as dg
 
+from consorcio_core.names import AURORA, S3_RAW, SQLSERVER, STAGES, TRANSFORMED  # noqa: F401 - shared with the job
+
 from .catalog import Catalog, Table
 from .catalog.descriptions import column_description, offset_description
 
-from consorcio_core.names import AURORA, S3_RAW, SQLSERVER, STAGES, TRANSFORMED  # noqa: F401 - shared with the job
 OWNERS = ["team:data-platform"]
 
 

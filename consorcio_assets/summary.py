@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 import dagster as dg
 
@@ -65,18 +66,22 @@ def collect(instance: dg.DagsterInstance, run_id: str) -> RunFacts:
         event = record.dagster_event
         if event is None:
             continue
-        kind, data = event.event_type, event.event_specific_data
+        # the event type decides which member of the event-data union this is
+        kind, data = event.event_type, cast(Any, event.event_specific_data)
         if kind in (ET.ASSET_MATERIALIZATION, ET.ASSET_OBSERVATION):
-            key, metadata = asset_of(event)
+            found = asset_of(event)
+            if found is None:
+                continue
+            key, metadata = found
             stage, table = key.path[0], key.path[-1]
             value = metadata.get("dagster/row_count")
             facts.rows[table][stage] = value.value if value is not None else None
             facts.done_stages[table].add(stage)
         elif kind == ET.ASSET_MATERIALIZATION_PLANNED:
-            facts.planned_stages[data.asset_key.path[-1]][data.asset_key.path[0]] = event.step_key
+            facts.planned_stages[data.asset_key.path[-1]][data.asset_key.path[0]] = event.step_key or ""
         elif kind == ET.ASSET_CHECK_EVALUATION_PLANNED:
             facts.planned_checks[data.asset_key.path[-1]][f"{data.asset_key.path[0]}:{data.check_name}"] = \
-                event.step_key
+                event.step_key or ""
         elif kind == ET.ASSET_CHECK_EVALUATION:
             severity = data.severity.value if data.severity else "ERROR"
             counts = {k: int(v.value) for k, v in data.metadata.items()

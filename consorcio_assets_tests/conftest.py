@@ -9,6 +9,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from hypothesis import settings as _hypothesis_settings
 
 REPO = Path(__file__).resolve().parent.parent
 TEST_PG = REPO / ".data" / "test-pg"
@@ -16,6 +17,66 @@ TEST_PG = REPO / ".data" / "test-pg"
 # the fault suite's summary table: loaded here so that pytest-xdist's controller, which sees every worker's
 # reports, has its hooks (a conftest below this folder is only loaded by the workers)
 pytest_plugins = ["consorcio_assets_tests.faults.report"]
+
+
+#: marker of each folder, file or test of the suite (path relative to this folder, `::test` prefix for a test; the
+#: longest match wins), so that `make test-fast` (`-m "not browser and not ..."`) leaves the slow kinds out;
+#: `slow` holds what runs whole Dagster jobs, the Glue job in subprocesses or large seeds (tens of seconds each).
+#: The markers are registered in pyproject.toml.
+MARKERS: dict[str, str] = {
+    "ui/": "browser",
+    "infra/": "infra",
+    "faults/": "faults",
+    "test_bench.py": "bench",
+    "glue/test_spark.py": "spark",
+    "deploy/test_topology.py": "deploy",
+    "test_cli_runs.py": "slow",
+    "test_sqlserver_path.py": "slow",
+    "checks/test_defs_verify.py": "slow",
+    "glue/test_live_views.py": "slow",
+    "glue/test_semantics.py": "slow",
+    "glue/test_aws_moto.py": "slow",
+    "glue/test_job.py": "slow",
+    "glue/test_packaging.py": "slow",
+    "glue/test_dagster_local.py": "slow",
+    "glue/test_roundtrip.py": "slow",
+    "sensors/test_automation.py": "slow",
+    "dms/test_s3_raw_assets.py": "slow",
+    "deploy/test_image.py::test_the_project_works_installed_as_a_wheel": "slow",
+    "test_rules_formulas.py::test_vectorised_instalments_equal_the_reference": "slow",
+    "test_cli.py::test_summary_of_an_unknown_job_says_it_does_not_exist": "slow",
+    "test_cli.py::test_an_unknown_job_is_refused_before_seeding": "slow",
+}
+FAST_EXCLUDES = sorted(set(MARKERS.values()))
+
+
+def marker_of(relative: str) -> str | None:
+    """The marker of a test given its node id under the suite's folder (`dir/test_x.py::test_y[param]`)."""
+    path = relative.split("::", 1)[0]
+
+    def matches(key: str) -> bool:
+        if key.endswith("/"):
+            return path.startswith(key)
+        if "::" in key:
+            return relative == key or relative.startswith((key + "[", key + "::"))
+        return path == key
+
+    found = [key for key in MARKERS if matches(key)]
+    return MARKERS[max(found, key=len)] if found else None
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    here = Path(__file__).resolve().parent
+    for item in items:
+        relative = item.path.resolve().relative_to(here).as_posix()
+        name = marker_of("::".join([relative, *item.nodeid.split("::")[1:]]))
+        if name is not None:
+            item.add_marker(getattr(pytest.mark, name))
+
+
+def pytest_addoption(parser) -> None:
+    parser.addoption("--snapshot-update", action="store_true", default=False,
+                     help="rewrite consorcio_assets_tests/snapshots/graph.txt from the loaded Definitions")
 
 
 @pytest.fixture(scope="session")
@@ -100,7 +161,5 @@ def seeded_env(local_env, small_source, monkeypatch) -> Path:
 os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
 
 # Property tests run on a shared 2-core machine: wall-clock deadlines there only measure the neighbours.
-from hypothesis import settings as _hypothesis_settings
-
 _hypothesis_settings.register_profile("consorcio", deadline=None)
 _hypothesis_settings.load_profile("consorcio")

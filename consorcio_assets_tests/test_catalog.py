@@ -2,9 +2,17 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
-from consorcio_assets.catalog import TYPE_RULES, ContractError, UnsupportedTypeError, catalog, parse_contract, snake_case
+from consorcio_assets.catalog import (
+    TYPE_RULES,
+    ContractError,
+    UnsupportedTypeError,
+    catalog,
+    parse_contract,
+    snake_case,
+)
 from consorcio_assets.catalog.parser import load_catalog
 
 REPO = Path(__file__).resolve().parent.parent

@@ -81,11 +81,11 @@ def test_consorcio_run_shows_under_migrate_all_with_progress_and_its_own_summary
     assert "WARN simulacao aurora:datetime2_100ns_truncated: " in out and "rows_affected=" in out
     assert "open the UI: make ui" in out
 
-    with dg.DagsterInstance.get() as instance:
-        with WorkspaceProcessContext(instance, WorkspaceFileTarget(paths=[str(WORKSPACE)])) as context:
-            selector = {"repositoryLocationName": location_name(), "repositoryName": "__repository__",
-                        "pipelineName": "migrate_all"}
-            answer = execute_dagster_graphql(context.create_request_context(), JOB_RUNS, {"selector": selector})
+    with (dg.DagsterInstance.get() as instance,
+          WorkspaceProcessContext(instance, WorkspaceFileTarget(paths=[str(WORKSPACE)])) as context):
+        selector = {"repositoryLocationName": location_name(), "repositoryName": "__repository__",
+                    "pipelineName": "migrate_all"}
+        answer = execute_dagster_graphql(context.create_request_context(), JOB_RUNS, {"selector": selector})
     job = answer.data["pipelineOrError"]
     assert job["__typename"] == "Pipeline", answer
     assert [(r["runId"], r["status"]) for r in job["runs"]] == [(run_id, "SUCCESS")]

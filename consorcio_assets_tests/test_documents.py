@@ -8,7 +8,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from consorcio_assets.rules.documents import (
-    cep_na_faixa, digitos_ascii, gerar_cnpjs, gerar_cpfs, is_valid_cep, is_valid_cnpj, is_valid_cpf,
+    cep_na_faixa,
+    digitos_ascii,
+    gerar_cnpjs,
+    gerar_cpfs,
+    is_valid_cep,
+    is_valid_cnpj,
+    is_valid_cpf,
     is_valid_telefone,
 )
 

@@ -4,9 +4,10 @@ proportions, and determinism."""
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections import Counter
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -62,7 +63,7 @@ def _contrato() -> dict[str, list[tuple[str, str]]]:
     for nome, corpo in re.findall(r"CREATE TABLE dbo\.(\w+) \((.*?)\n\);", CONTRATO.read_text(), re.S):
         colunas = []
         for linha in corpo.splitlines():
-            m = re.match(r"\s+(\w+)\s+((?:%s)(?:\((?:\d+(?:,\d+)?|MAX)\))?)\s" % "|".join(TIPOS_SQL), linha)
+            m = re.match(r"\s+(\w+)\s+((?:{})(?:\((?:\d+(?:,\d+)?|MAX)\))?)\s".format("|".join(TIPOS_SQL)), linha)
             if m:
                 colunas.append((m.group(1), m.group(2)))
         tabelas[nome] = colunas
@@ -172,7 +173,7 @@ def _termos(s: dict, plano: dict) -> f.Termos:
 
 def _instante_100ns(texto: str) -> tuple[date, int]:
     """Local date and UTC instant (100 ns ticks since the epoch) of a DATETIMEOFFSET(7) literal."""
-    local = datetime.strptime(texto[:19], "%Y-%m-%d %H:%M:%S").replace(tzinfo=timezone.utc)
+    local = datetime.strptime(texto[:19], "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
     sinal = -1 if texto[-6] == "-" else 1
     offset = sinal * timedelta(hours=int(texto[-5:-3]), minutes=int(texto[-2:]))
     utc = local - offset
@@ -325,7 +326,7 @@ def test_guids_and_rowversion(db):
     versoes = db["Simulacao"].column("VersaoLinha").to_pylist()
     assert all(len(v) == 8 for v in versoes)
     numeros = [int.from_bytes(v, "big") for v in versoes]
-    assert all(b > a for a, b in zip(numeros, numeros[1:]))
+    assert all(b > a for a, b in itertools.pairwise(numeros))
 
 
 def test_char_values_are_not_padded(db):

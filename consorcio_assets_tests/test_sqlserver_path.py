@@ -20,7 +20,8 @@ from sqlalchemy.dialects import mssql
 
 from consorcio_assets import cli
 from consorcio_assets.catalog import catalog
-from consorcio_assets.checks import business_rules, hashdiff, sql as q
+from consorcio_assets.checks import business_rules, hashdiff
+from consorcio_assets.checks import sql as q
 from consorcio_assets.checks.sides import SOURCE, Side
 from consorcio_assets.dms.assessment import assess
 from consorcio_assets.source import inventory
@@ -255,7 +256,7 @@ def test_transpiled_statements_mean_what_their_twins_mean_on_edge_values(edge_so
 def test_a_planted_meaning_difference_fails_the_harness(edge_source, statements, monkeypatch, construct, planted):
     monkeypatch.setitem(construct.templates, "mssql", planted)
     chosen = render([s for s in statements if s.serves == "aggregates_match_source"])
-    equal, unexplained = compare_on(edge_source, chosen)
+    _equal, unexplained = compare_on(edge_source, chosen)
     assert unexplained, "the harness did not notice the planted difference"
 
 

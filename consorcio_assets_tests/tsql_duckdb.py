@@ -31,6 +31,7 @@ from sqlglot.optimizer.annotate_types import annotate_types
 
 from consorcio_assets.catalog import Catalog
 
+
 def like_regex(pattern: str) -> str:
     """A T-SQL LIKE pattern as a regular expression: `%` any string, `_` one character, `[...]` / `[^...]` a
     character class (so `[_]` and `[%]` are the characters themselves), anything else literal."""

@@ -8,7 +8,7 @@ their content, so the job's wheel carries no project file.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 #: DMS's documented defaults for the S3Settings the engine reads (used when the file leaves one out)
 ENDPOINT_DEFAULTS: dict[str, Any] = {

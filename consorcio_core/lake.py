@@ -34,7 +34,7 @@ class LakeFiles:
     uri: str
 
     @staticmethod
-    def at(uri: str) -> "LakeFiles":
+    def at(uri: str) -> LakeFiles:
         return LakeFiles(*filesystem(uri), uri.rstrip("/"))
 
     def uri_of(self, path: str) -> str:

@@ -62,6 +62,7 @@ def retry(call: Callable[[], T], *, transient: Callable[[BaseException], bool], 
             log.warning(f"{what}: attempt {attempt + 1}/{attempts} failed ({type(err).__name__}: "
                         f"{_first_line(err)}); retrying in {delay:.2f}s")
             sleep(delay)
+    raise AssertionError("unreachable: the last attempt returned or raised")
 
 
 def _first_line(err: BaseException) -> str:

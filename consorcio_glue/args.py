@@ -60,6 +60,12 @@ class JobArgs:
         return replace(self, **changes)
 
 
+def _required(value: str | None, flag: str) -> str:
+    if not value:
+        raise JobError(f"{flag} is required")
+    return value
+
+
 def _bool(text: str) -> bool:
     return str(text).strip().lower() in ("1", "true", "yes", "y")
 

@@ -232,7 +232,7 @@ def own_foreign_keys(conn: psycopg.Connection, table: str) -> dict[str, bool]:
 
 
 def relation_exists(conn: psycopg.Connection, qualified: str) -> bool:
-    return conn.execute("SELECT to_regclass(%s) IS NOT NULL", (qualified,)).fetchone()[0]
+    return conn.execute("SELECT to_regclass(%s) IS NOT NULL", (qualified,)).fetchone()[0]  # type: ignore[index]  # one row, always
 
 
 def relation(name: str) -> sql.Composable:
@@ -328,7 +328,7 @@ class DependentView:
         return "MATERIALIZED VIEW" if self.kind == "m" else "VIEW"
 
     @property
-    def drop(self) -> sql.Composable:
+    def drop(self) -> sql.Composed:
         return sql.SQL("DROP {} {}").format(sql.SQL(self.keyword), relation(self.name))
 
     def recreate(self, conn: psycopg.Connection) -> None:
@@ -368,7 +368,7 @@ def dependent_views(conn: psycopg.Connection, table: str) -> list[DependentView]
 
 def store_rejects(conn: psycopg.Connection, spec: Spec, rejects: list[dict], run_id: str) -> None:
     rejects_id = sql.SQL("{}.consorcio_rejects").format(sql.Identifier(spec.schema)).as_string(conn)
-    if conn.execute("SELECT to_regclass(%s)", (rejects_id,)).fetchone()[0] is None:
+    if conn.execute("SELECT to_regclass(%s)", (rejects_id,)).fetchone()[0] is None:  # type: ignore[index]  # one row, always
         # concurrent first loads would race on CREATE TABLE IF NOT EXISTS (its sequence's unique name)
         conn.execute("SELECT pg_advisory_xact_lock(hashtextextended('consorcio.ddl', 0))")
         conn.execute(spec.ddl["rejects"])

@@ -6,12 +6,13 @@ becomes Arrow binary fields and Arrow joins them row by row."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from .errors import JobError
-
 
 COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)  # signature, flags, no header extension
 COPY_TRAILER = b"\xff\xff"
@@ -122,16 +123,16 @@ def _fields(arr: pa.Array) -> pa.Array:
 def copy_rows(batch: pa.RecordBatch) -> memoryview:
     """The batch's rows in PostgreSQL's binary COPY format (without the stream's header and trailer)."""
     if not any(c.null_count for c in batch.columns):
-        fixed = [_fixed_width(c) for c in batch.columns]
-        if all(f is not None for f in fixed):  # one structured array: every row the same width
-            layout = [("count", ">i2")]
+        fixed = [f for c in batch.columns if (f := _fixed_width(c)) is not None]
+        if len(fixed) == batch.num_columns:  # one structured array: every row the same width
+            layout: list[tuple[str, Any]] = [("count", ">i2")]
             for i, (kind, _) in enumerate(fixed):
                 layout += [(f"size{i}", ">i4"), (f"value{i}", kind)]
             rows = np.empty(batch.num_rows, dtype=layout)
             rows["count"] = batch.num_columns
             for i, (kind, values) in enumerate(fixed):
                 rows[f"size{i}"], rows[f"value{i}"] = kind.itemsize, values
-            return memoryview(rows.view(np.uint8))
+            return rows.view(np.uint8).data
     count = batch.num_columns.to_bytes(2, "big")
     joined = pc.binary_join_element_wise(count, *(_fields(c) for c in batch.columns), b"")
     offsets = np.frombuffer(joined.buffers()[1], dtype=np.int32, count=len(joined) + 1 + joined.offset)

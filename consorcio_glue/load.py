@@ -4,8 +4,9 @@ the swap and the transformed zone's swap; and the batch's closing `validate` run
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import psycopg
 import pyarrow as pa
@@ -14,8 +15,19 @@ import pyarrow.compute as pc
 from consorcio_core.lake import LakeFiles
 
 from .args import JobArgs
-from .aurora import (add_foreign_keys, connect, conninfo, drop_staging, finish_staging, pending_foreign_keys,
-                     pg_error, prepare_staging, swap, table_lock, validate_constraints)
+from .aurora import (
+    add_foreign_keys,
+    connect,
+    conninfo,
+    drop_staging,
+    finish_staging,
+    pending_foreign_keys,
+    pg_error,
+    prepare_staging,
+    swap,
+    table_lock,
+    validate_constraints,
+)
 from .errors import LOG, JobError
 from .pipes import report_aurora, report_transformed
 from .publish import record_staged, reject_orphans, wait_for_parents
@@ -40,7 +52,7 @@ class Stats:
         return time.perf_counter() - self.started
 
 
-def source_batches(lake: LakeFiles, spec: Spec, args: JobArgs, stats: Stats, skipped: RawRejects) -> "iter[RawBatch]":
+def source_batches(lake: LakeFiles, spec: Spec, args: JobArgs, stats: Stats, skipped: RawRejects) -> Iterator[RawBatch]:
     files = raw_files(lake, args, spec)
     if not files:
         LOG.warning("%s: no LOAD files (DMS writes none for an empty table): loading an empty table", spec.source_name)
@@ -53,7 +65,7 @@ def source_batches(lake: LakeFiles, spec: Spec, args: JobArgs, stats: Stats, ski
 
 
 def transformed_batches(lake: LakeFiles, spec: Spec, args: JobArgs, stats: Stats, rejects: list[dict],
-                        skipped: RawRejects) -> "iter[pa.RecordBatch]":
+                        skipped: RawRejects) -> Iterator[pa.RecordBatch]:
     """The table's raw batches transformed; violations fail the run or become rejects (--on-invalid)."""
     yield from transform_stream(source_batches(lake, spec, args, stats, skipped), spec, args, stats, rejects)
     rejects.extend(skipped.rows)
@@ -62,7 +74,7 @@ def transformed_batches(lake: LakeFiles, spec: Spec, args: JobArgs, stats: Stats
 
 
 def transform_stream(raws: Iterable[RawBatch], spec: Spec, args: JobArgs, stats: Stats,
-                     rejects: list[dict]) -> "iter[pa.RecordBatch]":
+                     rejects: list[dict]) -> Iterator[pa.RecordBatch]:
     """Raw batches transformed (the same for the whole table in process and for an executor's share on Spark)."""
     for raw in raws:
         stats.rows_read += raw.batch.num_rows
@@ -94,7 +106,8 @@ class TableLoad:
         self.args, self.spec, self.lake, self.control, self.dsn = args, spec, lake, control, dsn
         self.aurora = "aurora" in args.stages
         self.transforming = "transformed" in args.stages
-        self.stats, self.rejects, self.skipped = Stats(), [], RawRejects()
+        self.stats, self.skipped = Stats(), RawRejects()
+        self.rejects: list[dict] = []
         self.writer: TransformedWriter | None = None
         self.copier: IngestStreams | None = None
 
@@ -104,7 +117,7 @@ class TableLoad:
             self.writer = TransformedWriter(self.lake, self.spec, self.args.part_rows)
         try:
             self.stream()
-            result = {"table": self.spec.target}
+            result: dict[str, Any] = {"table": self.spec.target}
             if self.aurora:
                 result["aurora"] = self.load_aurora()
             if self.writer:
@@ -194,17 +207,17 @@ class TableLoad:
                 "seconds": round(self.stats.seconds(), 3)}
 
 
-def load_table(args: JobArgs, pipes, table_load: Callable[..., "TableLoad"] | None = None) -> dict:
+def load_table(args: JobArgs, pipes, table_load: Callable[..., TableLoad] | None = None) -> dict:
     """One table's run; `table_load` makes its `TableLoad` (the Spark path passes its own)."""
-    spec = Spec(load_spec(args.table_spec))
+    spec = Spec(load_spec(args.spec_source))
     try:
         return _load_table(args, pipes, spec, table_load or TableLoad)
     except (psycopg.Error, OSError) as err:  # a failure no step named (a dropped connection, a lost file): the table
         raise JobError(f"{spec.target}: {type(err).__name__}: {pg_error(err)}") from None
 
 
-def _load_table(args: JobArgs, pipes, spec: Spec, table_load: Callable[..., "TableLoad"]) -> dict:
-    lake = LakeFiles.at(args.lake_uri)
+def _load_table(args: JobArgs, pipes, spec: Spec, table_load: Callable[..., TableLoad]) -> dict:
+    lake = LakeFiles.at(args.lake)
     if "aurora" not in args.stages:
         return table_load(args, spec, lake, None, None).run(pipes)
     dsn = conninfo(args)

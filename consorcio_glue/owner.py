@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from .errors import JobError
 
@@ -16,7 +17,7 @@ def require_owner(target: str) -> None:
     if not pid:
         return
     try:
-        text = open(f"/proc/{pid}/stat").read()
+        text = Path(f"/proc/{pid}/stat").read_text()
         fields = text[text.rindex(")") + 2:].split()  # after the command name, which may hold spaces
     except OSError:
         fields = None

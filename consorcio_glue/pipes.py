@@ -58,13 +58,23 @@ class _PipesLogHandler(logging.Handler):
 @contextlib.contextmanager
 def open_pipes():
     """Pipes when Dagster launched us (S3 context/messages on AWS, files locally); None when run by hand."""
-    from dagster_pipes import (PipesCliArgsParamsLoader, PipesDefaultContextLoader, PipesDefaultMessageWriter,
-                               PipesS3ContextLoader, PipesS3MessageWriter, open_dagster_pipes)
+    from dagster_pipes import (
+        PipesCliArgsParamsLoader,
+        PipesContextLoader,
+        PipesDefaultContextLoader,
+        PipesDefaultMessageWriter,
+        PipesMessageWriter,
+        PipesS3ContextLoader,
+        PipesS3MessageWriter,
+        open_dagster_pipes,
+    )
 
     loader = PipesCliArgsParamsLoader()
     if not loader.is_dagster_pipes_process():
         yield None
         return
+    context_loader: PipesContextLoader
+    writer: PipesMessageWriter
     if "bucket" in loader.load_context_params():
         from .aurora import aws_client
 

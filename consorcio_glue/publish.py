@@ -182,7 +182,7 @@ def discard_staged(conn: psycopg.Connection, lake: LakeFiles, schema: str, table
 def publish_batch(args: JobArgs, pipes) -> dict:
     """The batch's closing run: swap all of its staged tables at once, or (--discard) none of them."""
     tables = [t for t in args.tables.split(",") if t]
-    lake = LakeFiles.at(args.lake_uri)
+    lake = LakeFiles.at(args.lake)
     with connect(conninfo(args), "publish") as conn, contextlib.ExitStack() as locks:
         for table in sorted(tables):  # one order for every publish: two batches never deadlock on these
             locks.enter_context(table_lock(conn, table))

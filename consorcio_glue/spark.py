@@ -26,14 +26,15 @@ import sys
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from consorcio_core.lake import LakeFiles
 
-from .args import JobArgs
 from . import load
+from .args import JobArgs
 from .aurora import conninfo, prepare_staging
 from .errors import LOG, JobError, no_values
 from .load import Stats, TableLoad, check_expected_rows, transform_stream
@@ -110,10 +111,10 @@ def run_partition(context: dict, partition: int, items: Iterable[WorkItem]) -> I
     if not items:
         return iter([])
     args: JobArgs = context["args"]
-    spec, lake = Spec(context["spec"]), LakeFiles.at(args.lake_uri)
-    out = {"partition": partition, "parts": [], "rows": 0, "rows_copied": 0, "bytes": 0, "rejects": []}
+    spec, lake = Spec(context["spec"]), LakeFiles.at(args.lake)
+    out: dict[str, Any] = {"partition": partition, "parts": [], "rows": 0, "rows_copied": 0, "bytes": 0, "rejects": []}
     stats, skipped = Stats(), RawRejects()
-    sent = []
+    sent: list[int] = []
     batches = _item_batches(items, context, spec, lake, args, stats, skipped, out)
     try:
         if "aurora" in args.stages:
@@ -178,7 +179,8 @@ class SparkTableLoad(TableLoad):
             self.writer.parts = [p for r in results for p in r["parts"]]
             self.writer.rows = sum(r["rows"] for r in results)
             self.writer.write_rejects(self.rejects)
-        self.copier = _Copied(sum(r["rows_copied"] for r in results), sum(r["bytes"] for r in results))
+        # load_aurora reads only the copier's rows and bytes
+        self.copier = _Copied(sum(r["rows_copied"] for r in results), sum(r["bytes"] for r in results))  # type: ignore[assignment]
         self.stats.stream_seconds = self.stats.seconds()
         LOG.info("%s: %d rows read, transformed and copied by %d Spark partition(s) in %.2fs", self.spec.target,
                  self.stats.rows_read, len(results), self.stats.stream_seconds)

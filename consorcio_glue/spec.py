@@ -54,7 +54,7 @@ class Col:
     generated: bool = False  # PostgreSQL computes it: not copied
 
     @staticmethod
-    def of(d: dict) -> "Col":
+    def of(d: dict) -> Col:
         return Col(d["source"], d["target"], d["family"], d["arrow"], d["postgres_type"], d["nullable"],
                    d.get("length"), d.get("precision"), d.get("scale"), d.get("pii", False), d.get("offset_column"),
                    d.get("free_text", False), d.get("generated", False))

@@ -128,7 +128,7 @@ def copy_stream(dsn: str, spec: Spec, stream: str, batches: Iterable[pa.RecordBa
 class BackgroundWriter(Workers):
     """The transformed zone's Parquet encoding on its own thread, overlapping the COPY."""
 
-    def __init__(self, writer: "TransformedWriter"):
+    def __init__(self, writer: TransformedWriter):
         self.writer = writer
         super().__init__(1, f"parquet-{writer.spec.target}")
 

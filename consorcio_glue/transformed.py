@@ -7,6 +7,7 @@ import contextlib
 import json
 import re
 import uuid as uuid_mod
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
@@ -46,17 +47,18 @@ class TransformedWriter:
         self.rows = 0
         self.lake.fs.create_dir(self.tmp, recursive=True)
 
-    def _open(self) -> None:
+    def _open(self) -> pq.ParquetWriter:
         path = f"{self.tmp}/part-{self.first_part + len(self.parts):05d}.parquet"
         self.parts.append(path)
         self.writer = pq.ParquetWriter(self.lake.fs.open_output_stream(path), self.schema, **self.options)
         self.rows_in_part = 0
+        return self.writer
 
     def write(self, batch: pa.RecordBatch) -> None:
         try:
             if self.writer is None or self.rows_in_part >= self.part_rows:
                 self.close_part()
-                self._open()
+                self.writer = self._open()
             self.writer.write_batch(batch)
         except OSError as err:  # a full disk, a refused upload: the part being written is named
             raise JobError(f"{self.spec.target}: cannot write {self.lake.relative(self.parts[-1])}: "
@@ -126,7 +128,7 @@ def clean_leftovers(lake: LakeFiles, spec: Spec) -> None:
             lake.fs.delete_dir(info.path)
 
 
-def read_transformed(lake: LakeFiles, spec: Spec, batch_rows: int, stats: "Stats") -> "iter[pa.RecordBatch]":
+def read_transformed(lake: LakeFiles, spec: Spec, batch_rows: int, stats: Stats) -> Iterator[pa.RecordBatch]:
     final = lake.path("transformed", spec.target)
     if not lake.exists(final):
         raise JobError(f"{spec.target}: transformed/{spec.target}/ does not exist: materialize transformed first")

@@ -13,7 +13,6 @@ from pathlib import Path
 from . import chart, report
 from .runner import BenchConfig, BenchError, run_bench
 
-
 #: optional: run on databases of an existing server instead of the bench home's own embedded one
 SERVER_OVERRIDES = {"CONSORCIO_BENCH_TARGET_URL": "CONSORCIO_TARGET_URL", "CONSORCIO_BENCH_DAGSTER_URL": "DAGSTER_PG_URL"}
 

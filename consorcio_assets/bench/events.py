@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import UTC
+from typing import Any
 
 import dagster as dg
 
@@ -69,9 +71,9 @@ def latest_run(instance: dg.DagsterInstance, job: str, after: float | None = Non
 
 
 def _datetime(ts: float):
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    return datetime.fromtimestamp(ts, tz=timezone.utc)
+    return datetime.fromtimestamp(ts, tz=UTC)
 
 
 def run_figures(instance: dg.DagsterInstance, run_id: str) -> RunFigures:
@@ -89,35 +91,38 @@ def run_figures(instance: dg.DagsterInstance, run_id: str) -> RunFigures:
         last = record.timestamp
         if event is None:
             continue
-        since = previous.get(record.step_key)
+        step = record.step_key or ""  # run-level events have none
+        data: Any = event.event_specific_data  # the event type decides which member of the union
+        since = previous.get(step)
         if event.event_type in MILESTONES:
-            previous[record.step_key] = record.timestamp
+            previous[step] = record.timestamp
         if event.event_type == dg.DagsterEventType.STEP_START:
-            started[record.step_key] = record.timestamp
-        elif event.event_type in STEP_END and record.step_key in started:
-            figures.steps[record.step_key] = record.timestamp - started[record.step_key]
+            started[step] = record.timestamp
+        elif event.event_type in STEP_END and step in started:
+            figures.steps[step] = record.timestamp - started[step]
             if event.event_type == dg.DagsterEventType.STEP_FAILURE:
-                figures.failed_steps.append(record.step_key)
+                figures.failed_steps.append(step)
         elif event.event_type == dg.DagsterEventType.ASSET_OBSERVATION:
-            produced.add(record.step_key)
+            produced.add(step)
         elif event.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION:
-            produced.add(record.step_key)
-            materialization = event.event_specific_data.materialization
+            produced.add(step)
+            materialization = data.materialization
             stage, table = materialization.asset_key.path[0], materialization.asset_key.path[-1]
             figures.assets[stage][table] = _numbers(materialization.metadata)
-            figures.stage_steps[stage].add(record.step_key)
+            figures.stage_steps[stage].add(step)
         elif event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
-            checked.add(record.step_key)
-            data = event.event_specific_data
+            checked.add(step)
             figures.checks_total += 1
             figures.checks_passed += int(bool(data.passed))
             reported = data.metadata.get("seconds")
-            if reported is not None or since is not None:
-                figures.check_seconds_each[f"{data.asset_key.to_user_string()}:{data.check_name}"] = \
-                    reported.value if reported is not None else record.timestamp - since
+            name = f"{data.asset_key.to_user_string()}:{data.check_name}"
+            if reported is not None:
+                figures.check_seconds_each[name] = reported.value
+            elif since is not None:
+                figures.check_seconds_each[name] = record.timestamp - since
             if not data.passed:
                 figures.failed_checks.append(f"{data.asset_key.to_user_string()}:{data.check_name}")
     figures.check_steps = checked - produced
-    figures.seconds = (last - first) if first is not None else 0.0
+    figures.seconds = (last - first) if first is not None and last is not None else 0.0
     figures.assets = dict(figures.assets)
     return figures

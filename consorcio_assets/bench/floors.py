@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import pyarrow as pa
@@ -41,7 +42,7 @@ class Throughput:
     def mb_per_s(self) -> float:
         return self.bytes / MB / self.seconds if self.seconds > 0 else 0.0
 
-    def __add__(self, other: "Throughput") -> "Throughput":
+    def __add__(self, other: Throughput) -> Throughput:
         return Throughput(self.rows + other.rows, self.seconds + other.seconds, self.bytes + other.bytes)
 
 
@@ -72,7 +73,7 @@ def duckdb_copy_parquet(source_path: Path, tables: Sequence[tuple[str, str]], ou
                 f"COPY (SELECT * FROM {_q(schema)}.{_q(name)}) TO '{out}' (FORMAT parquet, COMPRESSION uncompressed)"
             )
             seconds = time.perf_counter() - started
-            rows = con.execute(f"SELECT count(*) FROM {_q(schema)}.{_q(name)}").fetchone()[0]
+            rows = con.execute(f"SELECT count(*) FROM {_q(schema)}.{_q(name)}").fetchone()[0]  # type: ignore[index]  # one row, always
             result += Throughput(rows, seconds, out.stat().st_size)
     return result
 
@@ -93,7 +94,8 @@ def pyarrow_read_write(tables: Mapping[str, Sequence[Path]], out_dir: Path) -> T
             writer = writer or pq.ParquetWriter(out_dir / f"{name}.parquet", data.schema, compression="snappy")
             writer.write_table(data)
             rows += data.num_rows
-        writer.close()
+        if writer is not None:
+            writer.close()
         result += Throughput(rows, time.perf_counter() - started, sum(Path(f).stat().st_size for f in files))
     return result
 
@@ -150,10 +152,10 @@ def export_csv(url: str, tables: Sequence[tuple[str, str]], out_dir: Path) -> di
         for schema, table in tables:
             columns = ", ".join(_q(c) for c in _insertable_columns(conn, schema, table))
             path = out_dir / f"{schema}.{table}.csv"
-            with path.open("wb") as out, conn.cursor() as cur:
-                with cur.copy(f"COPY (SELECT {columns} FROM {_q(schema)}.{_q(table)}) TO STDOUT (FORMAT csv)") as cp:
-                    for chunk in cp:
-                        out.write(chunk)
+            query = f"COPY (SELECT {columns} FROM {_q(schema)}.{_q(table)}) TO STDOUT (FORMAT csv)"
+            with path.open("wb") as out, conn.cursor() as cur, cur.copy(query) as cp:
+                for chunk in cp:
+                    out.write(chunk)
             path.chmod(0o644)
             files[(schema, table)] = path
     return files
@@ -235,7 +237,7 @@ def pg8000_connect(libpq_url: str):
     query = {k: v[-1] for k, v in parse_qs(parsed.query).items()}
     host = query.get("host") or parsed.hostname or ""
     port = parsed.port or int(query.get("port", 5432))
-    kwargs = dict(user=parsed.username or os.environ.get("USER", "postgres"), password=parsed.password or None,
+    kwargs: dict[str, Any] = dict(user=parsed.username or os.environ.get("USER", "postgres"), password=parsed.password or None,
                   database=parsed.path.lstrip("/") or "postgres")
     if host.startswith("/"):
         kwargs["unix_sock"] = f"{host}/.s.PGSQL.{port}"

@@ -30,12 +30,16 @@ import sys
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..catalog import catalog
 from . import row_diff
 from .processes import Measured, run_measured
+
+if TYPE_CHECKING:
+    from .events import RunFigures
 
 LOG = logging.getLogger("consorcio.bench")
 REPO = Path(__file__).resolve().parents[2]
@@ -149,7 +153,7 @@ def source_counts(path: Path) -> dict[str, int]:
     import duckdb
 
     with duckdb.connect(str(path), read_only=True) as con:
-        return {t.name: con.execute(f'SELECT count(*) FROM "{t.schema}"."{t.name}"').fetchone()[0]
+        return {t.name: con.execute(f'SELECT count(*) FROM "{t.schema}"."{t.name}"').fetchone()[0]  # type: ignore[index]  # one row, always
                 for t in catalog().base_tables}
 
 
@@ -183,7 +187,7 @@ def reset(config: BenchConfig, env: Mapping[str, str]) -> None:
 # ---------------------------------------------------------------------------------------------- stages
 
 
-def dagster_job(env: Mapping[str, str], job: str) -> tuple[Measured, "RunFigures"]:
+def dagster_job(env: Mapping[str, str], job: str) -> tuple[Measured, RunFigures]:
     """Run a job as a user does; wall time and peaks of every process, plus the run's own event log figures."""
     import dagster as dg
 
@@ -297,7 +301,7 @@ def run_bench(config: BenchConfig, progress=print, after_run=None) -> tuple[list
     env = prepare(config)
     scale = ensure_source(config, env)
     progress(f"source: {scale['rows_total']:,} rows in {len(scale['tables'])} tables ({config.simulacoes:,} simulações)")
-    meta = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "quick": config.quick,
+    meta = {"date": datetime.now(UTC).isoformat(timespec="seconds"), "quick": config.quick,
             "home": str(config.bench_home), "machine": machine()}
     runs: list[dict] = []
     for i in range(config.runs):

@@ -73,6 +73,10 @@ def glue(stages: list[str], copy_streams: int | None, spark: bool = False) -> di
     from consorcio_glue.args import parse_args
     from consorcio_glue.main import run
 
+    from ..glue.local_client import argv_of
+    from ..glue.resource import GlueResource
+    from ..glue.spec import table_spec
+
     session, startup = None, None
     if spark:
         from consorcio_glue.spark import spark_session

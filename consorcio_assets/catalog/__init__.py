@@ -18,6 +18,20 @@ def catalog() -> Catalog:
 
 
 __all__ = [
-    "Catalog", "Check", "Column", "ContractError", "ForeignKey", "Index", "Table", "SNAPSHOT_SCHEMA", "TARGET_SCHEMA", "TYPE_RULES",
-    "TypeRule", "UnsupportedTypeError", "catalog", "load_catalog", "parse_contract", "snake_case",
+    "SNAPSHOT_SCHEMA",
+    "TARGET_SCHEMA",
+    "TYPE_RULES",
+    "Catalog",
+    "Check",
+    "Column",
+    "ContractError",
+    "ForeignKey",
+    "Index",
+    "Table",
+    "TypeRule",
+    "UnsupportedTypeError",
+    "catalog",
+    "load_catalog",
+    "parse_contract",
+    "snake_case",
 ]

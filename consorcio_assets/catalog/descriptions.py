@@ -9,7 +9,7 @@ or lead text names it, or the bullet does). The contract's comment comes first; 
 from __future__ import annotations
 
 import re
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 from .model import Column, Table
@@ -86,7 +86,7 @@ def _structure(table: Table, column: Column) -> list[str]:
     return facts
 
 
-@lru_cache(maxsize=None)
+@cache
 def _view_expressions(view_sql: str) -> dict[str, str]:
     import sqlglot
     from sqlglot import exp

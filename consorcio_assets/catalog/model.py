@@ -12,7 +12,6 @@ from sqlglot import exp
 from .naming import SNAPSHOT_SCHEMA, TARGET_SCHEMA, needs_quotes, snake_case
 from .types import TypeRule, arrow_type, render
 
-
 #: Free text a person typed (a call-centre note may hold a name or a CPF): handled like customer PII, its values
 #: never shown in messages, rejects, logs or check metadata. The rule is data: character LOB types, and
 #: character columns at least FREE_TEXT_MIN_LENGTH long.
@@ -225,17 +224,17 @@ class Catalog:
             if t.name in done:
                 return
             if t.name in path:
-                raise ValueError(f"foreign-key cycle through {' -> '.join(path + (t.name,))}")
+                raise ValueError(f"foreign-key cycle through {' -> '.join((*path, t.name))}")
             deps = [fk.ref_table for fk in t.foreign_keys] + list(t.depends_on)
             for dep in deps:
                 if dep != t.name:
-                    visit(self[dep], path + (t.name,))
+                    visit(self[dep], (*path, t.name))
             done[t.name] = t
 
         for t in self.tables:
             visit(t, ())
         return list(done.values())
 
-    def subset(self, names) -> "Catalog":
+    def subset(self, names) -> Catalog:
         wanted = set(names)
         return Catalog(tuple(t for t in self.tables if t.name in wanted))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from ..catalog import Table, TARGET_SCHEMA
+from ..catalog import TARGET_SCHEMA, Table
 from ..glue import semantics
 from ..glue.ddl import ident, qualified
 from ..stages import AURORA
@@ -34,7 +34,7 @@ def _next_value(conn: sa.Connection, table: Table, column: str) -> tuple[int | N
         return None, 0
     last, called = conn.execute(sa.text(f"SELECT last_value, is_called FROM {seq}")).one()
     high = conn.execute(sa.text(f"SELECT coalesce(max({ident(column)}), 0) FROM {t}")).scalar()
-    return int(last) + (1 if called else 0), int(high)
+    return int(last) + (1 if called else 0), int(high or 0)
 
 
 def identity_continues(target: Side, table: Table) -> Outcome:

@@ -240,9 +240,7 @@ def _months() -> sa.Subquery:
 
 
 def _instalments(side: Side, catalog: Catalog) -> sa.Select:
-    t = _termos(side, catalog, _SEGURO_TERMS + (
-        "c", "base", "antecipacao", "taxa_total", "reserva_total", "reducao", "parcela_integral", "parcela_reduzida",
-        "primeira_parcela", "valor_total_plano", "pct_fundo_comum_mes"))
+    t = _termos(side, catalog, (*_SEGURO_TERMS, "c", "base", "antecipacao", "taxa_total", "reserva_total", "reducao", "parcela_integral", "parcela_reduzida", "primeira_parcela", "valor_total_plano", "pct_fundo_comum_mes"))
     series = _serie_seguro(side, catalog)
     # the month-by-month sum only where the BIGINT floor sum does not apply (none in practice)
     meses = _months()

@@ -24,6 +24,7 @@ from collections import Counter, deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -283,7 +284,7 @@ def reconcile(source: Side, target: Side, table: Table, by_value: bool | None = 
         "rows_different": len(result.changed), "segments_compared": result.segments_compared,
         "rows_fetched": result.rows_fetched, "rows_compared_by_value": result.rows_by_value,
     }
-    details = {"seconds": round(result.seconds, 3), "queries": result.queries, "exhaustive": result.exhaustive}
+    details: dict[str, Any] = {"seconds": round(result.seconds, 3), "queries": result.queries, "exhaustive": result.exhaustive}
     if not result.differing:
         summary = f"all {result.source_rows:,} rows equal the source (canonical row hashes per key segment)"
         return Outcome(AURORA, table, CHECK, True, summary, counts=counts, details=details)

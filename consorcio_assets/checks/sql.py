@@ -7,6 +7,8 @@ function element with one template per dialect (`default` is PostgreSQL's spelli
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import FunctionElement
@@ -203,7 +205,7 @@ class _full_match_flag(FunctionElement):
 
     def __init__(self, expr, regex: str, *like: str):
         super().__init__(expr)
-        self.regex, self.like = regex, like
+        self.regex, self.like = regex, like  # type: ignore[method-assign,assignment]  # the LIKE patterns
 
 
 def _flag_of(condition: str) -> str:
@@ -245,7 +247,7 @@ def text_literal(value: str) -> sa.ColumnElement:
 
 def concat(parts: list[sa.ColumnElement]) -> sa.ColumnElement:
     """parts joined with `||` (`+` on SQL Server): no argument-count limit, unlike concat()."""
-    expr = sa.type_coerce(parts[0], sa.String())
+    expr: sa.ColumnElement[str] = sa.type_coerce(parts[0], sa.String())
     for part in parts[1:]:
         expr = expr + sa.type_coerce(part, sa.String())
     return expr

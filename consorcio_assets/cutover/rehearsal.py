@@ -46,7 +46,7 @@ class Evidence:
 def data_version(side: Side, table: Table) -> dict:
     """Rows and highest rowversion of a table on one side (what a write to the source changes)."""
     clause = side.table(table)
-    columns = [sa.func.count()]
+    columns: list[sa.ColumnElement] = [sa.func.count()]
     rv = [c for c in table.columns if c.is_rowversion]
     if rv:  # as hex text: PostgreSQL has no max(bytea); equal-length hex sorts as the number does
         col = side.col(clause, rv[0])
@@ -130,7 +130,7 @@ def verdict(evidence: Evidence) -> tuple[str, list[str]]:
 
 
 def rehearse(source: Side, target: Side, target_url: str, lake: Lake | None, cat: Catalog, conns) -> Evidence:
-    evidence = Evidence(started=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
+    evidence = Evidence(started=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
 
     broken: list[str] = []
 
@@ -162,8 +162,6 @@ def rehearse_current(out_dir: Path, source_db, target_db, lake) -> tuple[Evidenc
     """The rehearsal against the given source, target and lake resources; writes the evidence pack."""
     from ..defs.checks import Connections
     from .report import write_report
-
-    from ..catalog import catalog
 
     cat = catalog()
     conns = Connections(source_db, target_db, cat, lake.lake())

@@ -6,6 +6,7 @@ from __future__ import annotations
 import html
 import json
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 
 from .rehearsal import STAGES, Evidence
@@ -13,7 +14,7 @@ from .rehearsal import STAGES, Evidence
 BAR_COLOURS = {"PASS": "#2e7d32", "WARN": "#f9a825", "FAIL": "#c62828"}
 
 
-def _bars(title: str, items: list[tuple[str, float]], colour=lambda label: "#1565c0", unit: str = "") -> str:
+def _bars(title: str, items: Sequence[tuple[str, float]], colour=lambda label: "#1565c0", unit: str = "") -> str:
     """A horizontal bar chart as inline SVG."""
     width, row, label_w = 640, 22, 260
     top = max((v for _, v in items), default=0) or 1

@@ -208,7 +208,7 @@ def _key_collision(conn, cat: Catalog) -> str:
                          f"WHERE upper(codigo) <> lower(codigo) LIMIT 1")
     except psycopg.errors.UniqueViolation as err:
         if "codigo" in (err.diag.constraint_name or ""):
-            return err.diag.constraint_name
+            return err.diag.constraint_name or ""
         raise
     raise SmokeFailure("segmento.codigo accepted a code differing from an existing one only in case "
                        "(CI_AI unique key missing)")
@@ -297,6 +297,6 @@ def _run_step(conn: psycopg.Connection, name: str, fn: Callable, ctx: dict, cat:
 def run_smoke(url: str, cat: Catalog) -> list[Step]:
     """Every step in one transaction, rolled back whatever happens."""
     ctx: dict = {}
-    with psycopg.connect(url, autocommit=True) as conn:
-        with conn.transaction(force_rollback=True):  # each step's own transaction() is a savepoint inside it
-            return [_run_step(conn, name, fn, ctx, cat) for name, fn in STEPS]
+    # each step's own transaction() is a savepoint inside the one rolled back
+    with psycopg.connect(url, autocommit=True) as conn, conn.transaction(force_rollback=True):
+        return [_run_step(conn, name, fn, ctx, cat) for name, fn in STEPS]

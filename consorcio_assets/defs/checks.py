@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import dagster as dg
 
@@ -38,7 +39,7 @@ class Connections:
 
     def __init__(self, source_db: SourceDb, target_db: TargetDb, cat: Catalog, lake: Lake | None = None):
         self._factories = {"source": source_db.side, "target": target_db.side, "lake": get_lake}
-        self._opened: dict[str, object] = {"lake": lake} if lake else {}
+        self._opened: dict[str, Any] = {"lake": lake} if lake else {}
         self._lock = threading.Lock()
         self._keeper: sa.Connection | None = None
         self.catalog = cat

@@ -25,7 +25,14 @@ from ..glue.resource import GlueResource
 from ..glue.spec import table_spec
 from ..pools import GLUE_POOL
 from ..stages import (
-    AURORA, OWNERS, S3_RAW, TRANSFORMED, asset_key, reload_on_upstream_change, table_for_key, target_column_schema,
+    AURORA,
+    OWNERS,
+    S3_RAW,
+    TRANSFORMED,
+    asset_key,
+    reload_on_upstream_change,
+    table_for_key,
+    target_column_schema,
 )
 from ..startup import require_usable_settings
 from ..target.live_views import apply_live_views

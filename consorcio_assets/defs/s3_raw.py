@@ -16,8 +16,17 @@ from ..dms.layout import (COMPLETED, DmsLoadError, FullLoadReport, TableLoad, ex
                           layout_problems, list_files, table_prefix)
 from ..dms.resource import DmsResource
 from ..dms.settings import EndpointSettings, load_settings
+from ..docs import check_metadata
 from ..pools import SQLSERVER_POOL
-from ..stages import OWNERS, S3_RAW, SQLSERVER, asset_key, reload_on_upstream_change, source_column_schema, table_for_key
+from ..stages import (
+    OWNERS,
+    S3_RAW,
+    SQLSERVER,
+    asset_key,
+    reload_on_upstream_change,
+    source_column_schema,
+    table_for_key,
+)
 from ..startup import require_usable_settings
 from ..units import byte_size
 

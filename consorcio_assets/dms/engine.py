@@ -38,7 +38,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
 
@@ -320,7 +320,7 @@ class LoadFolder:
     """One folder's series of LOAD files (a table, or one parallel-load segment), written in order."""
 
     def __init__(self, fs: pafs.FileSystem, folder: str, endpoint: EndpointSettings, schema: pa.Schema,
-                 prefix: str = "", counter: "Counter | None" = None):
+                 prefix: str = "", counter: Counter | None = None):
         self.fs, self.folder, self.endpoint, self.schema, self.prefix = fs, folder, endpoint, schema, prefix
         self.counter = counter or Counter()
         self.files: list[tuple[str, int, int]] = []  # (path, bytes, rows)
@@ -583,7 +583,7 @@ class _Segment:
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class LocalFullLoad:

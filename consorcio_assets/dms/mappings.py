@@ -15,7 +15,8 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 
-from ..catalog import Catalog, Table, catalog as default_catalog
+from ..catalog import Catalog, Table
+from ..catalog import catalog as default_catalog
 from ..source.queries import table_clause
 
 #: tables DMS splits into parallel-load segments, and how many segments each gets

@@ -17,7 +17,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from urllib.parse import urlparse
 
 import dagster as dg
@@ -211,7 +211,7 @@ class AwsFullLoad:
 
     def archive_previous(self, tables: Sequence[Table]) -> None:
         """Move the tables' previous LOAD files away so the new load never mixes with them."""
-        s3, stamp = self.s3, datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        s3, stamp = self.s3, datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         for table in tables:
             folder = self._key(table_prefix(self.settings.endpoint, table)) + "/"
             keys = [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=folder)

@@ -12,8 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from consorcio_core.dms import (ENDPOINT_DEFAULTS, REPLACING_PREP_MODES, EndpointSettings,  # noqa: F401 - re-exported
-                                SettingsError, TaskSettings)
+from consorcio_core.dms import ENDPOINT_DEFAULTS, REPLACING_PREP_MODES, EndpointSettings, SettingsError, TaskSettings  # noqa: F401 - re-exported
 
 HERE = Path(__file__).parent
 ENDPOINT_FILE = HERE / "s3_endpoint_settings.json"
@@ -43,11 +42,11 @@ class DmsSettings:
     endpoint: EndpointSettings = field(default_factory=endpoint_settings)
     task: TaskSettings = field(default_factory=lambda: TaskSettings(load_task_settings()))
 
-    def with_endpoint(self, **overrides: Any) -> "DmsSettings":
+    def with_endpoint(self, **overrides: Any) -> DmsSettings:
         """A copy with some S3Settings changed (e.g. DataFormat="csv", MaxFileSize=64)."""
         return DmsSettings(EndpointSettings({**self.endpoint.raw, **overrides}), self.task)
 
-    def with_target_metadata(self, **overrides: Any) -> "DmsSettings":
+    def with_target_metadata(self, **overrides: Any) -> DmsSettings:
         raw = dict(self.task.raw)
         raw["TargetMetadata"] = {**raw.get("TargetMetadata", {}), **overrides}
         return DmsSettings(self.endpoint, TaskSettings(raw))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from consorcio_core.names import REJECTS_TABLE
 
-from ..catalog import Catalog, ForeignKey, Table, TARGET_SCHEMA, snake_case
+from ..catalog import TARGET_SCHEMA, Catalog, ForeignKey, Table, snake_case
 from ..catalog.collations import COLLATIONS
 from ..catalog.naming import needs_quotes
 from . import semantics

@@ -18,7 +18,7 @@ import tempfile
 import threading
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -49,7 +49,7 @@ class LocalJobRun:
                "Attempt": 0, "GlueVersion": "5.0"}
         if self.started_on:
             run["StartedOn"] = self.started_on
-            end = self.completed_on or datetime.now(timezone.utc)
+            end = self.completed_on or datetime.now(UTC)
             run["ExecutionTime"] = int((end - self.started_on).total_seconds())
         if self.completed_on:
             run["CompletedOn"] = self.completed_on
@@ -135,7 +135,7 @@ class LocalGlueClient:
             to_start = waiting[: max(0, self.max_concurrent_runs - running)]
             for run in to_start:
                 run.state = "RUNNING"
-                run.started_on = datetime.now(timezone.utc)
+                run.started_on = datetime.now(UTC)
         for run in to_start:
             threading.Thread(target=self._execute, args=(run,), daemon=True, name=f"glue-{run.id[:12]}").start()
 
@@ -165,7 +165,7 @@ class LocalGlueClient:
             else:
                 run.state = "FAILED"
                 run.error_message = run.error_message or self._error_from_logs(run, code)
-            run.completed_on = datetime.now(timezone.utc)
+            run.completed_on = datetime.now(UTC)
         run.done.set()
         self._schedule()
 
@@ -188,7 +188,7 @@ class LocalGlueClient:
             process = run.process
             if run.state == "WAITING":
                 run.state = "STOPPED"
-                run.completed_on = datetime.now(timezone.utc)
+                run.completed_on = datetime.now(UTC)
                 run.done.set()
                 return
         if process is None or process.poll() is not None:

@@ -15,7 +15,7 @@ the COPY is done; they move with the table when it is swapped in:
 
 from __future__ import annotations
 
-from ..catalog import Table, TARGET_SCHEMA, snake_case
+from ..catalog import TARGET_SCHEMA, Table, snake_case
 from ..catalog.collations import COLLATIONS, FALLBACK_COMMENT, KEY_FUNCTION, key_function_sql
 from ..catalog.defaults import OFFSET_COMPANION_DEFAULT
 

@@ -37,7 +37,7 @@ def wheel_name(ver: str | None = None) -> str:
 def _sources() -> dict[str, bytes]:
     files = {}
     for package in PACKAGES:
-        root = Path(importlib.import_module(package).__file__).parent
+        root = Path(str(importlib.import_module(package).__file__)).parent  # a package: never None
         for path in sorted(root.rglob("*.py")):
             files[f"{package}/{path.relative_to(root).as_posix()}"] = path.read_bytes()
     return files

@@ -29,7 +29,7 @@ def _options(url: sa.URL) -> tuple[sa.URL, bool, int]:
     encrypt = str(query.pop("encrypt", "on")).lower() not in _OFF
     raw_timeout = query.pop("login_timeout", DEFAULT_LOGIN_TIMEOUT)
     try:
-        timeout = int(raw_timeout)
+        timeout = int(str(raw_timeout))
     except ValueError:
         raise ValueError(f"source URL: login_timeout must be a whole number of seconds, not {raw_timeout!r}") from None
     return url.set(query=query), encrypt, timeout

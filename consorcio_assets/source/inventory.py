@@ -17,7 +17,8 @@ from types import SimpleNamespace
 import sqlalchemy as sa
 from sqlalchemy.dialects import mssql
 
-from ..catalog import Catalog, Table, catalog as load_catalog
+from ..catalog import Catalog, Table
+from ..catalog import catalog as load_catalog
 from ..checks import aggregates, business_rules, hashdiff, parity, precision, rows
 from ..checks import schema as schema_check
 from ..checks import sql as q

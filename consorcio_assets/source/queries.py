@@ -12,7 +12,6 @@ from ..catalog import Table
 from ..dialects import dialect_function
 from ..settings import Settings, get_settings
 
-
 #: DuckDB's buffer pool caches every block a query reads, up to 80 % of RAM by default: a full scan of the stand-in
 #: would grow the process with the table. Capped, big joins and aggregates spill to disk and memory stays flat
 #: (the extract's peak RSS: 650 MB at 1M simulações, 683 MB at 4M, at the same speed).

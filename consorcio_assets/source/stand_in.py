@@ -14,7 +14,8 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from ..catalog import Catalog, Column, Table, catalog as default_catalog
+from ..catalog import Catalog, Column, Table
+from ..catalog import catalog as default_catalog
 from ..catalog.views import transpile_view
 
 

@@ -47,7 +47,7 @@ def _tune(url: str) -> None:
     """Apply EMBEDDED_SETTINGS once (both reload without a restart)."""
     with connect(url, autocommit=True) as conn:
         stale = [name for name, value in EMBEDDED_SETTINGS.items()
-                 if conn.execute("SELECT current_setting(%s)", (name,)).fetchone()[0] != value]
+                 if conn.execute("SELECT current_setting(%s)", (name,)).fetchone()[0] != value]  # type: ignore[index]  # one row, always
         for name in stale:
             conn.execute(f"ALTER SYSTEM SET {name} = '{EMBEDDED_SETTINGS[name]}'")
         if stale:

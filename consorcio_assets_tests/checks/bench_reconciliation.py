@@ -131,9 +131,9 @@ def _one_centavo(source_path: Path, url: str) -> None:
                                 "ORDER BY 1, 2 OFFSET 654321 LIMIT 1").fetchone()
         conn.execute(f"UPDATE consorcio.simulacao_parcela SET valor_total = valor_total + 0.01 "
                      f"WHERE simulacao_id = {sim} AND numero_parcela = {num}")
-        conn.execute(f"DELETE FROM consorcio.simulacao_parcela WHERE (simulacao_id, numero_parcela) = "
-                     f"(SELECT simulacao_id, numero_parcela FROM consorcio.simulacao_parcela ORDER BY 1 DESC, 2 "
-                     f"LIMIT 1)")
+        conn.execute("DELETE FROM consorcio.simulacao_parcela WHERE (simulacao_id, numero_parcela) = "
+                     "(SELECT simulacao_id, numero_parcela FROM consorcio.simulacao_parcela ORDER BY 1 DESC, 2 "
+                     "LIMIT 1)")
     outcome = hashdiff.reconcile(source, target, table)
     print(f"\nhashdiff after one changed centavo and one deleted row: {outcome.details['seconds']:.2f}s, "
           f"{outcome.details['queries']} queries, {outcome.counts['rows_fetched']:,} rows fetched: {outcome.keys}")

@@ -18,7 +18,8 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from consorcio_assets.catalog import TARGET_SCHEMA, Catalog, Column, Table, catalog as default_catalog, snake_case
+from consorcio_assets.catalog import TARGET_SCHEMA, Catalog, Column, Table, snake_case
+from consorcio_assets.catalog import catalog as default_catalog
 
 _US_PER_MINUTE = 60_000_000
 

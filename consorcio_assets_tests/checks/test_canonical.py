@@ -1,7 +1,6 @@
 """The canonical row text means the same in DuckDB (SQL Server's storage) and PostgreSQL (Aurora's), for
 every type family, edge values included; and the queries compile for SQL Server too."""
 
-import uuid
 from datetime import date, datetime
 from decimal import Decimal
 

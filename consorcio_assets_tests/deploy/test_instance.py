@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import inspect
 import re
-import shutil
 from pathlib import Path
 
-import dagster as dg
 import pytest
 import yaml
 from dagster._config import validate_config

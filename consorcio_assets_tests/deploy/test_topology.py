@@ -6,6 +6,7 @@ succeeds under its job and code location."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -104,13 +105,13 @@ def topology(seeded_env, pg_server_url, monkeypatch):
     logs = {}
     try:
         for service in ("code-server", "webserver", "daemon"):
-            logs[service] = open(seeded_env / f"{service}.log", "w")
+            logs[service] = open(seeded_env / f"{service}.log", "w")  # noqa: SIM115 - closed at teardown
             processes[service] = subprocess.Popen(commands[service], env=env, cwd=seeded_env, stdout=logs[service],
                                                   stderr=subprocess.STDOUT, start_new_session=True)
             if service == "code-server":  # the webserver and the daemon need it, as on ECS
                 health = [str(Path(sys.executable).parent / "dagster"), "api", "grpc-health-check",
                           "--port", str(grpc_port)]
-                _wait("the code server's gRPC health check", lambda: subprocess.run(
+                _wait("the code server's gRPC health check", lambda health=health: subprocess.run(
                     health, env=env, capture_output=True, timeout=30).returncode == 0, processes, 300)
         url = f"http://127.0.0.1:{web_port}"
         _wait("the webserver", lambda: urllib.request.urlopen(f"{url}/server_info", timeout=5).status == 200,
@@ -118,10 +119,8 @@ def topology(seeded_env, pg_server_url, monkeypatch):
         yield url, processes, seeded_env
     finally:
         for proc in processes.values():
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
         for proc in processes.values():
             try:
                 proc.wait(timeout=30)

@@ -348,7 +348,7 @@ def test_stale_cleanup_tolerates_a_work_folder_removed_while_listed():
     from consorcio_assets.dms.engine import Workspace
 
     class VanishingFs:
-        listed: list[str] = []
+        listed: list[str] = []  # noqa: RUF012 - one list for every instance: the test reads what was listed
 
         def get_file_info(self, selector):
             self.listed.append(selector.base_dir)

@@ -8,7 +8,7 @@ load and the listing of the new one run against a real S3 API.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import boto3
 import pytest
@@ -25,7 +25,7 @@ from consorcio_assets.dms.settings import endpoint_settings, load_settings
 TASK = "arn:aws:dms:us-east-1:123456789012:task:CONSORCIO-FULL-LOAD"
 TARGET = "arn:aws:dms:us-east-1:123456789012:endpoint:CONSORCIO-S3"
 ROLE = "arn:aws:iam::123456789012:role/dms-s3"
-T0 = datetime(2026, 1, 5, 3, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 1, 5, 3, 0, tzinfo=UTC)
 DESCRIBE = {"Filters": [{"Name": "replication-task-arn", "Values": [TASK]}], "WithoutSettings": True}
 TABLES = ["Grupo", "Simulacao", "vw_FunilMensal"]
 
@@ -101,7 +101,7 @@ def keys(s3, bucket: str, prefix: str) -> list[str]:
 
 
 def test_first_full_load_starts_replication_and_returns_dms_statistics(aws, s3_bucket, caplog):
-    resource, stubber, s3, mappings = aws
+    resource, stubber, _s3, mappings = aws
     expect_configuration(stubber, s3_bucket, mappings, task("ready"))
     expect_run(stubber, "start-replication", task("ready"), FINISHED, ALL_COMPLETED)
     caplog.set_level("INFO")
@@ -126,7 +126,7 @@ def test_a_reload_archives_the_previous_files_and_uses_reload_target(aws, s3_buc
     previous = task("stopped", StopReason="Stop Reason FULL_LOAD_ONLY_FINISHED", **stats(StartDate=T0))
     expect_configuration(stubber, s3_bucket, mappings, previous)
     later = task("stopped", StopReason="Stop Reason FULL_LOAD_ONLY_FINISHED",
-                 **stats(FullLoadProgressPercent=100, StartDate=datetime(2026, 1, 6, tzinfo=timezone.utc)))
+                 **stats(FullLoadProgressPercent=100, StartDate=datetime(2026, 1, 6, tzinfo=UTC)))
     expect_run(stubber, "reload-target", previous, later, ALL_COMPLETED)
     report = resource.full_load([catalog()[t] for t in TABLES])
     stubber.assert_no_pending_responses()
@@ -139,7 +139,7 @@ def test_a_reload_archives_the_previous_files_and_uses_reload_target(aws, s3_buc
 
 
 def test_a_failed_task_fails_with_dms_message(aws, s3_bucket):
-    resource, stubber, s3, mappings = aws
+    resource, stubber, _s3, mappings = aws
     expect_configuration(stubber, s3_bucket, mappings, task("ready"))
     failed = task("failed", LastFailureMessage="Error connecting to the source endpoint", **stats(StartDate=T0))
     expect_run(stubber, "start-replication", task("ready"), failed, None)
@@ -149,7 +149,7 @@ def test_a_failed_task_fails_with_dms_message(aws, s3_bucket):
 
 
 def test_errored_tables_fail_the_load_by_name_and_keep_the_completed_ones(aws, s3_bucket):
-    resource, stubber, s3, mappings = aws
+    resource, stubber, _s3, mappings = aws
     expect_configuration(stubber, s3_bucket, mappings, task("ready"))
     errored = task("stopped", StopReason="Stop Reason FULL_LOAD_ONLY_FINISHED",
                    **stats(FullLoadProgressPercent=100, TablesErrored=1, StartDate=T0))
@@ -163,7 +163,7 @@ def test_errored_tables_fail_the_load_by_name_and_keep_the_completed_ones(aws, s
 
 
 def test_tables_errored_without_a_table_in_error_still_fails(aws, s3_bucket):
-    resource, stubber, s3, mappings = aws
+    resource, stubber, _s3, mappings = aws
     expect_configuration(stubber, s3_bucket, mappings, task("ready"))
     errored = task("stopped", StopReason="Stop Reason FULL_LOAD_ONLY_FINISHED", **stats(TablesErrored=2, StartDate=T0))
     expect_run(stubber, "start-replication", task("ready"), errored, ALL_COMPLETED)
@@ -172,7 +172,7 @@ def test_tables_errored_without_a_table_in_error_still_fails(aws, s3_bucket):
 
 
 def test_a_busy_task_is_not_touched(aws):
-    resource, stubber, s3, mappings = aws
+    resource, stubber, _s3, _mappings = aws
     stubber.add_response("describe_replication_tasks", task("running"), DESCRIBE)
     with pytest.raises(DmsLoadError, match="is running: wait for it to stop"):
         resource.full_load([catalog()[t] for t in TABLES])

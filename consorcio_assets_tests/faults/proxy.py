@@ -4,6 +4,7 @@ accepts (a load balancer or a server restarting). Real sockets: libpq sees real 
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 from urllib.parse import parse_qs, urlparse
@@ -64,7 +65,5 @@ def _pump(source: socket.socket, sink: socket.socket) -> None:
         pass
     finally:
         for s in (source, sink):
-            try:
+            with contextlib.suppress(OSError):
                 s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass

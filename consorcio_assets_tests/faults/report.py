@@ -26,7 +26,7 @@ class FaultCase:
     observed: str = ""
     lost: int | None = None  # rows or files of the previous good version (or of the source) missing afterwards
 
-    def expect(self, case: str, expected: str) -> "FaultCase":
+    def expect(self, case: str, expected: str) -> FaultCase:
         self.case, self.expected = case, expected
         return self
 

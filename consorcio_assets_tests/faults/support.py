@@ -55,12 +55,12 @@ class Snapshot:
     aurora: list[tuple]
 
     @staticmethod
-    def take(url: str | None, lake: Path, table: Table) -> "Snapshot":
+    def take(url: str | None, lake: Path, table: Table) -> Snapshot:
         return Snapshot(visible(lake / "raw" / table.schema / table.name),
                         visible(lake / "transformed" / table.target_name),
                         aurora_rows(url, table) if url else [])
 
-    def lost(self, now: "Snapshot", zones: tuple[str, ...] = ("raw", "transformed", "aurora")) -> int:
+    def lost(self, now: Snapshot, zones: tuple[str, ...] = ("raw", "transformed", "aurora")) -> int:
         """Files of this version changed or gone from `zones`, plus rows gone from Aurora."""
         return sum(missing(_items(getattr(self, zone)), _items(getattr(now, zone))) for zone in zones)
 
@@ -88,7 +88,7 @@ def wait_until(condition: Callable[[], object], what: str, process: subprocess.P
         if value:
             return value
         if process is not None and process.poll() is not None:
-            out, err = process.communicate()
+            _out, err = process.communicate()
             raise AssertionError(f"{what}: the process exited ({process.returncode}) first:\n{err[-3000:]}")
         if time.monotonic() > deadline:
             raise AssertionError(f"{what}: not within {timeout}s")

@@ -8,6 +8,7 @@ and every table as they were, nothing left staged; and that a rerun after fixing
 
 from __future__ import annotations
 
+import itertools
 import re
 import shutil
 import uuid
@@ -106,7 +107,7 @@ def aurora_materializations(result) -> list[str]:
             if e.asset_key.path[0] == AURORA]
 
 
-def assert_consistent_and_unchanged(home: "Home") -> None:
+def assert_consistent_and_unchanged(home: Home) -> None:
     """After a failed run: nothing changed (Aurora and the transformed zone), every key valid, nothing left staged."""
     url, before = home.url, home.before
     assert visible(home.home / "lake" / "transformed") == home.transformed
@@ -220,7 +221,7 @@ def test_reject_mode_rejects_the_children_of_a_rejected_parent(loaded, monkeypat
     for table, count in children.items():
         assert len(by_table.get(table, [])) == count
         assert all("(simulacao_id=11)" in r and "fk_" in r for r in by_table.get(table, []))
-    assert not any("-1" in r for r in sum(by_table.values(), []))  # keys, never values
+    assert not any("-1" in r for r in itertools.chain.from_iterable(by_table.values()))  # keys, never values
 
     monkeypatch.setenv("CONSORCIO_GLUE_ON_INVALID", "fail")
     edit_source(loaded.source, "UPDATE dbo.Simulacao SET ValorCredito = 50000 WHERE SimulacaoId = 11")

@@ -31,12 +31,20 @@ from consorcio_assets.glue.spec import spec_argument, table_spec
 from consorcio_assets.lake import Lake
 from consorcio_assets_tests.glue import data
 from consorcio_assets_tests.glue.data import CAT
-from consorcio_assets_tests.glue.helpers import (URL_ENV, fetch, job_command, job_env, ok, run_job,
-                                                write_raw)
+from consorcio_assets_tests.glue.helpers import URL_ENV, fetch, job_command, job_env, ok, run_job, write_raw
 
 from .diskfull import filling_filesystem
-from .support import (Monitor, Snapshot, digest, error_line, hidden_leftovers, missing, signal_group, start_job,
-                      wait_until)
+from .support import (
+    Monitor,
+    Snapshot,
+    digest,
+    error_line,
+    hidden_leftovers,
+    missing,
+    signal_group,
+    start_job,
+    wait_until,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 PARCELA = CAT["SimulacaoParcela"]
@@ -286,7 +294,7 @@ def test_dagster_run_terminated(segmento, tmp_path, monkeypatch, fault_case):
     home = tmp_path / "dagster"
     home.mkdir()
     with dg.DagsterInstance.local_temp(str(home)) as instance:
-        run, status, messages = _terminate_mid_load(instance, home, segmento)
+        _run, status, messages = _terminate_mid_load(instance, home, segmento)
         assert status == dg.DagsterRunStatus.CANCELED
         assert "stopped: the Dagster run was terminated" in messages
         lost = segmento.lost()

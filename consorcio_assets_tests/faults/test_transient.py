@@ -4,6 +4,7 @@ errors. Final errors (a missing database) fail at once."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
@@ -22,10 +23,10 @@ from botocore.exceptions import ClientError, EndpointConnectionError
 from consorcio_assets.dms.resource import AwsDms
 from consorcio_assets.glue.resource import AwsGlue
 from consorcio_assets.resilience import connect_postgres
-from consorcio_core.resilience import backoff, retry, transient_postgres
 from consorcio_assets_tests.glue import data
 from consorcio_assets_tests.glue.data import CAT
 from consorcio_assets_tests.glue.helpers import URL_ENV, job_command, ok, write_raw
+from consorcio_core.resilience import backoff, retry, transient_postgres
 
 from .proxy import FlakyFront
 from .support import aurora_rows
@@ -160,7 +161,7 @@ def test_aws_throttling_is_retried_with_backoff(moto_endpoint, fault_case):
     assert client.meta.config.retries == {"mode": "standard", "total_max_attempts": 3}
     attempts = _throttle_first(client, 2)
     assert client.describe_replication_tasks()["ReplicationTasks"] == []
-    waits = [b - a for a, b in zip(attempts, attempts[1:])]
+    waits = [b - a for a, b in itertools.pairwise(attempts)]
     assert len(attempts) == 3 and waits[0] < 1.5 and waits[1] < 2.5  # rand × 1 s, then rand × 2 s
     always = resource.dms_client()
     persistent = _throttle_first(always, 99)
@@ -184,7 +185,7 @@ def test_aws_connection_errors_are_retried_and_bounded(fault_case):
         client.describe_replication_tasks()
     closed.close()
     assert len(attempts) == 3 and endpoint in str(failure.value)
-    fault_case.saw(f"{str(failure.value)} after {len(attempts)} attempts", 0)
+    fault_case.saw(f"{failure.value!s} after {len(attempts)} attempts", 0)
 
 
 def test_every_aws_client_uses_the_standard_retry_mode():

@@ -20,7 +20,6 @@ import dagster as dg
 import pytest
 
 from consorcio_assets.defs.glue_aurora import glue_transform_and_load
-from consorcio_assets.glue.local_client import argv_of
 from consorcio_assets.glue import wheel
 from consorcio_assets.glue.resource import AwsGlue
 from consorcio_assets.target.resource import TargetDb
@@ -251,7 +250,7 @@ def _pipes_param(value: str) -> dict:
 
 
 def test_a_failed_glue_run_fails_the_step_with_the_jobs_message(aws_env, tmp_path):
-    s3, glue, url, _ = aws_env
+    s3, _glue, url, _ = aws_env
     _upload_raw(s3, tmp_path, "Segmento", data.segmentos(row2={"Codigo": "CODIGO-LONGO"}))
     with dg.instance_for_test() as instance:
         result = _materialize(["Segmento"], instance, aws_env)

@@ -12,16 +12,17 @@ import numpy as np
 import psycopg
 import pyarrow as pa
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from consorcio_assets.catalog import catalog
+from consorcio_assets.glue.spec import table_spec
 from consorcio_core.types import ARROW_FACTORIES
 from consorcio_glue.copy_binary import copy_rows
 from consorcio_glue.spec import Spec
 from consorcio_glue.streams import IngestStreams
-from consorcio_assets.glue.spec import table_spec
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 #: (column, Arrow type, PostgreSQL type, values)
 COLUMNS = [

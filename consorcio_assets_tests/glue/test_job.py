@@ -182,7 +182,7 @@ def test_two_runs_of_a_table_never_interleave(fresh_db, tmp_path):
         time.sleep(0.5)
         assert job.poll() is None  # still waiting for the lock held by "another run"
         holder.execute("SELECT pg_advisory_unlock(hashtextextended('consorcio.load:segmento', 0))")
-        out, err = job.communicate(timeout=60)
+        _out, err = job.communicate(timeout=60)
     assert job.returncode == 0, err
     assert "waiting for its lock" in err
 

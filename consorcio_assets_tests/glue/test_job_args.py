@@ -7,7 +7,8 @@ import dataclasses
 import json
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from consorcio_assets.glue.spec import spec_argument, table_spec
 from consorcio_core.names import SPEC_VERSION

@@ -7,7 +7,8 @@ import io
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from consorcio_glue.raw import parquet_batches
 

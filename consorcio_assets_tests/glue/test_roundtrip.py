@@ -9,7 +9,8 @@ import uuid
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings, strategies as st
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
 
 from consorcio_assets.catalog import parse_contract
 
@@ -30,7 +31,7 @@ GO
 """
 CATALOG = parse_contract(CONTRACT)
 TABLE = CATALOG["TodosTipos"]
-UTC = dt.timezone.utc
+UTC = dt.UTC
 TRICKY = ['"', "'", ",", ";", "\n", "\r\n", '"quoted, with\nnewline"', "😀🇧🇷", "ação", "\\.", "NULL", "", " ", "\\N"]
 
 

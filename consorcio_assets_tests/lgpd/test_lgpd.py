@@ -2,7 +2,8 @@ import datetime as dt
 import uuid
 
 import psycopg
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from consorcio_assets.lgpd import ANALYTICS_SCHEMA, hmac_pads, refresh, token
 

@@ -3,6 +3,7 @@ Chromium through Playwright. Screenshots land in test-artifacts/ui/."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -51,7 +52,7 @@ def dagster_ui(seeded_env, pg_server_url):
     port = _free_port()
     env = dict(os.environ, DAGSTER_HOME=str(seeded_env / "dagster_home"),
                DAGSTER_PG_URL=pg_server_url.replace("/postgres?", f"/{storage_db}?", 1))
-    log = open(seeded_env / "ui.log", "w")
+    log = open(seeded_env / "ui.log", "w")  # noqa: SIM115 - the UI writes to it until teardown closes it
     process = subprocess.Popen([sys.executable, "-m", "consorcio_assets.cli", "ui", "--port", str(port)],
                                env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
@@ -85,10 +86,8 @@ def _column_lineage(base: str, key: list[str]) -> dict[str, list]:
 
 
 def _dismiss_welcome(page) -> None:
-    try:
+    with contextlib.suppress(Exception):  # the community dialog only shows on a fresh instance
         page.get_by_role("button", name="Skip").click(timeout=5000)
-    except Exception:
-        pass  # the community dialog only shows on a fresh instance
 
 
 def test_lineage_of_a_table_and_materializing_it_from_the_ui(dagster_ui):
@@ -138,12 +137,13 @@ def test_lineage_of_a_table_and_materializing_it_from_the_ui(dagster_ui):
     lineage = _column_lineage(base, ["aurora", "segmento"])
     assert lineage["codigo"] == [(["transformed", "segmento"], "codigo")]
 
-    import dagster as dg
     from unittest import mock
 
+    import dagster as dg
+
     _, env = dagster_ui
-    with mock.patch.dict(os.environ, {**env, "DAGSTER_PG_URL": env["DAGSTER_PG_URL"].replace("postgresql://", "postgresql+psycopg2://")}):
-        with dg.DagsterInstance.get() as instance:
-            runs = instance.get_runs()
+    psycopg2_url = env["DAGSTER_PG_URL"].replace("postgresql://", "postgresql+psycopg2://")
+    with mock.patch.dict(os.environ, {**env, "DAGSTER_PG_URL": psycopg2_url}), dg.DagsterInstance.get() as instance:
+        runs = instance.get_runs()
     assert len(runs) == 1 and runs[0].status == dg.DagsterRunStatus.SUCCESS
     assert {k.to_user_string() for k in runs[0].asset_selection} == {"s3_raw/segmento", "transformed/segmento", "aurora/segmento"}
