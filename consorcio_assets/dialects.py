@@ -9,6 +9,8 @@ their functions through it, so no module registers its own `@compiles` renderer.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.elements import BindParameter, Case, ColumnClause
@@ -19,7 +21,7 @@ class DialectFunction(FunctionElement):
     """A function rendered from a per-dialect template."""
 
     inherit_cache = True
-    templates: dict[str, str] = {}
+    templates: ClassVar[dict[str, str]] = {}
 
 
 def _argument(arg, compiler, **kw) -> str:

@@ -65,11 +65,11 @@ class ForkedRun:
         import time
 
         deadline = None if timeout is None else time.monotonic() + timeout
-        while self.poll() is None:
+        while (code := self.poll()) is None:
             if deadline is not None and time.monotonic() > deadline:
-                raise subprocess.TimeoutExpired(f"run process {self.pid}", timeout)
+                raise subprocess.TimeoutExpired(f"run process {self.pid}", timeout or 0.0)
             time.sleep(0.05)
-        return self.returncode
+        return code
 
     def send_signal(self, signum: int) -> None:
         if self.poll() is None:

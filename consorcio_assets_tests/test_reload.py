@@ -4,7 +4,6 @@ in PostgreSQL afterwards with the source's rows; an unknown table is refused in 
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import uuid

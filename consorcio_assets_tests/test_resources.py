@@ -10,11 +10,11 @@ import textwrap
 import dagster as dg
 import pytest
 
+from consorcio_assets.defs.lgpd import PiiKey
 from consorcio_assets.defs.resources import configured, resources_for
 from consorcio_assets.dms.resource import AwsDms, LocalDms
 from consorcio_assets.glue.resource import AwsGlue, LocalGlue
 from consorcio_assets.lake_resource import LakeResource
-from consorcio_assets.defs.lgpd import PiiKey
 from consorcio_assets.settings import SETTINGS_BY_NAME
 from consorcio_assets.source.resource import SourceDb
 from consorcio_assets.target.resource import TargetDb
@@ -106,9 +106,8 @@ def test_a_required_aws_setting_is_an_env_var_even_when_unset(monkeypatch):
 def test_a_run_without_a_required_variable_fails_naming_it(aws_env, monkeypatch):
     monkeypatch.delenv("CONSORCIO_DMS_TASK_ARN")
     dms = resources_for("aws")["dms"]
-    with pytest.raises(dg.DagsterInvalidConfigError, match="CONSORCIO_DMS_TASK_ARN"):
-        with dg.build_resources({"dms": dms}):
-            pass
+    with pytest.raises(dg.DagsterInvalidConfigError, match="CONSORCIO_DMS_TASK_ARN"), dg.build_resources({"dms": dms}):
+        pass
 
 
 def test_nothing_reads_the_environment_at_import():

@@ -7,6 +7,7 @@ their content, so the job's wheel carries no project file.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 

@@ -39,7 +39,8 @@ def layout_problems(paths: Sequence[str], endpoint: EndpointSettings) -> list[st
     """Paths (relative to the table folder) that are not a DMS full-load series: wrong name or extension,
     or a numbering that does not run 1, 2, 3... in each folder (unnamed segments share one counter)."""
     pattern = re.compile(rf"^(?:(?P<folder>[^/]+)/)?{_NUMBERED}{re.escape(endpoint.extension)}\Z")
-    problems, series = [], {}
+    problems: list[str] = []
+    series: dict[str, list[int]] = {}
     for path in paths:
         match = pattern.match(path)
         if match is None:

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 from consorcio_core.dms import EndpointSettings
 
+from .errors import JobError
+
 ACTIONS = ("load", "validate", "publish")
 SWAPS = ("immediate", "deferred")
 STAGES = frozenset({"transformed", "aurora"})
@@ -54,7 +56,17 @@ class JobArgs:
             "AddColumnName": self.csv_header, "Rfc4180": self.csv_rfc4180,
         })
 
-    def with_(self, **changes) -> "JobArgs":
+    @property
+    def lake(self) -> str:
+        """--lake-uri, which every action reads."""
+        return _required(self.lake_uri, "--lake-uri")
+
+    @property
+    def spec_source(self) -> str:
+        """--table-spec, which a load reads."""
+        return _required(self.table_spec, "--table-spec")
+
+    def with_(self, **changes) -> JobArgs:
         from dataclasses import replace
 
         return replace(self, **changes)

@@ -89,7 +89,7 @@ def load_lock_key(name: str) -> str:
 def table_lock(conn: psycopg.Connection, name: str):
     """A session advisory lock per table: two runs of one table never interleave; a killed run's lock dies with it."""
     key = load_lock_key(name)
-    got = conn.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", (key,)).fetchone()[0]
+    got = conn.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", (key,)).fetchone()[0]  # type: ignore[index]
     if not got:
         LOG.info("another run is loading %s: waiting for its lock", name)
         conn.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", (key,))

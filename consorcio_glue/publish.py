@@ -17,8 +17,18 @@ from psycopg import sql
 from consorcio_core.lake import LakeFiles
 
 from .args import JobArgs
-from .aurora import (connect, conninfo, load_lock_key, parent_relation, pending_foreign_keys, relation,
-                     relation_exists, swap, table_lock, validate_constraints)
+from .aurora import (
+    connect,
+    conninfo,
+    load_lock_key,
+    parent_relation,
+    pending_foreign_keys,
+    relation,
+    relation_exists,
+    swap,
+    table_lock,
+    validate_constraints,
+)
 from .errors import LOG, JobError
 from .keys import plain
 from .spec import Spec
@@ -115,7 +125,7 @@ def _being_loaded(conn: psycopg.Connection, table: str) -> bool:
         "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 "
         "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
         "AND l.classid = ((h.k >> 32) & 4294967295)::oid AND l.objid = (h.k & 4294967295)::oid)",
-        (load_lock_key(table),)).fetchone()[0]
+        (load_lock_key(table),)).fetchone()[0]  # type: ignore[index]
 
 
 def wait_for_parents(conn: psycopg.Connection, spec: Spec, batch: frozenset[str], batch_id: str,

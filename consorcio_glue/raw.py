@@ -36,9 +36,10 @@ class RawRejects:
 
 def raw_files(lake: LakeFiles, args: JobArgs, spec: Spec) -> list[pafs.FileInfo]:
     base = lake.path(table_folder(args.endpoint, spec.source_schema, spec.source_name))
-    files = [f for f in lake.files_under(base) if LOAD_FILE.match(f.base_name)]
+    listed = [(f, m["format"]) for f in lake.files_under(base) if (m := LOAD_FILE.match(f.base_name))]
+    files = [f for f, _ in listed]
     wanted = "parquet" if args.raw_format == "parquet" else "csv"
-    other = [f for f in files if LOAD_FILE.match(f.base_name)["format"] != wanted]
+    other = [f for f, kind in listed if kind != wanted]
     if other:
         raise JobError(f"{spec.source_name}: {lake.relative(other[0].path)} is not {wanted} (DataFormat is {wanted})")
     if not files and spec.expected_rows:
@@ -123,7 +124,7 @@ def _after(spec: Spec, batch) -> str:
     return f" (after key {key_text(spec, batch, batch.num_rows - 1)})"
 
 
-def read_csv(lake: LakeFiles, info: pafs.FileInfo, spec: Spec, args: JobArgs, skipped: RawRejects) -> "iter[RawBatch]":
+def read_csv(lake: LakeFiles, info: pafs.FileInfo, spec: Spec, args: JobArgs, skipped: RawRejects) -> Iterator[RawBatch]:
     """The file's rows through the one DMS CSV reader (`consorcio_core.dms_csv`), typed as DMS types Parquet."""
     rel = lake.relative(info.path)
     names = [*args.extra_columns, *(c.source for c in spec.columns)]

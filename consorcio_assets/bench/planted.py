@@ -55,7 +55,7 @@ def _key_at(conn: psycopg.Connection, table: str, keys: tuple[str, ...], fractio
     """The first row at or after `fraction` of the first key column's range (one index probe), and past
     `after` (a first key already planted in this table: each damage in a row of its own)."""
     qualified = f"{_q(TARGET_SCHEMA)}.{_q(table)}"
-    lo, hi = conn.execute(f"SELECT min({_q(keys[0])}), max({_q(keys[0])}) FROM {qualified}").fetchone()
+    lo, hi = conn.execute(f"SELECT min({_q(keys[0])}), max({_q(keys[0])}) FROM {qualified}").fetchone() or (None, None)
     if lo is None:
         raise RuntimeError(f"{TARGET_SCHEMA}.{table} is empty: nothing to plant a difference in")
     at = max(lo + int((hi - lo) * fraction), after + 1 if after is not None else lo)
@@ -77,7 +77,7 @@ def _where(keys: tuple[str, ...]) -> str:
 def plant(url: str) -> list[Plant]:
     """Damage the target as `PLANTS` says, keeping the originals; returns what was planted."""
     restore(url)  # a run stopped between plant and restore left its originals: put them back first
-    plants = []
+    plants: list[Plant] = []
     with psycopg.connect(url) as conn:
         conn.execute("SET LOCAL session_replication_role = replica")
         conn.execute(f"CREATE SCHEMA {_q(PLANT_SCHEMA)}")
@@ -90,6 +90,7 @@ def plant(url: str) -> list[Plant]:
             if kind == "missing":
                 conn.execute(f"DELETE FROM {source} WHERE {_where(keys)}", key)
             else:
+                assert column is not None  # a "changed" plant names its column
                 conn.execute(f"UPDATE {source} SET {_q(column)} = {CHANGES[column]} WHERE {_where(keys)}", key)
             plants.append(Plant(table, kind, column, key))
     return plants
@@ -106,7 +107,7 @@ def restore(url: str) -> int:
         for i, (table, keys, kind, column) in reversed(list(enumerate(PLANTS))):  # the reverse of planting
             source = f"{_q(TARGET_SCHEMA)}.{_q(table)}"
             saved = f"{_q(PLANT_SCHEMA)}.{_q(f'{i}_{table}')}"
-            found = conn.execute("SELECT to_regclass(%s)", (f"{PLANT_SCHEMA}.{i}_{table}",)).fetchone()[0]
+            found = conn.execute("SELECT to_regclass(%s)", (f"{PLANT_SCHEMA}.{i}_{table}",)).fetchone()[0]  # type: ignore[index]
             if found is None:
                 continue
             match = " AND ".join(f"t.{_q(k)} = s.{_q(k)}" for k in keys)
@@ -114,6 +115,7 @@ def restore(url: str) -> int:
                 cur = conn.execute(f"INSERT INTO {source} SELECT s.* FROM {saved} s "
                                    f"WHERE NOT EXISTS (SELECT 1 FROM {source} t WHERE {match})")
             else:
+                assert column is not None
                 cur = conn.execute(f"UPDATE {source} t SET {_q(column)} = s.{_q(column)} FROM {saved} s WHERE {match}")
             restored += cur.rowcount
         conn.execute(f"DROP SCHEMA {_q(PLANT_SCHEMA)} CASCADE")

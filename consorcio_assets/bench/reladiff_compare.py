@@ -22,8 +22,6 @@ import logging
 import time
 from collections.abc import Iterator
 
-import sqlalchemy as sa
-
 from ..catalog import Column, Table
 from ..checks import sql as q
 from ..checks.sides import SOURCE, Side
@@ -159,7 +157,8 @@ def diff_table(source_db, target_db, table: Table, target_path: tuple[str, str])
     started = time.perf_counter()
     src = TableSegment(source_db, ("main", table.target_name), keys, extra_columns=extra)
     tgt = TableSegment(target_db, target_path, keys, extra_columns=extra)
-    removed, added = set(), set()  # '-': a source row the target lacks or holds otherwise; '+': the reverse
+    removed: set[tuple] = set()
+    added: set[tuple] = set()  # '-': a source row the target lacks or holds otherwise; '+': the reverse
     with diff_tables(src, tgt, algorithm=Algorithm.HASHDIFF) as diff:
         for sign, row in diff:
             (removed if sign == "-" else added).add(tuple(str(v) for v in row[:len(keys)]))

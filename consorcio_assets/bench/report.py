@@ -10,8 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import latency
-from . import row_diff
+from . import latency, row_diff
 
 GIB_MB = 1024.0
 

@@ -13,6 +13,7 @@ import json
 import sys
 import time
 from collections.abc import Mapping
+from datetime import UTC
 
 from ..catalog import Table, catalog
 from . import planted
@@ -31,12 +32,14 @@ def migrated_tables() -> list[Table]:
 def ours(tables: list[Table]) -> dict:
     """The `rows_match_source` hashdiff of every table, with the sides the check step opens."""
     from ..checks import hashdiff
-    from ..defs.checks import Connections, SourceDb, TargetDb
+    from ..defs.checks import Connections
+    from ..defs.resources import initialized
 
-    conns = Connections(SourceDb(), TargetDb(), catalog())
+    dbs = initialized("source_db", "target_db")
+    conns = Connections(dbs["source_db"], dbs["target_db"], catalog())
     source, target = conns.source, conns.target
     by_value = "mssql" in (source.dialect, target.dialect)  # as `hashdiff.reconcile` decides
-    per_table = {}
+    per_table: dict[str, dict] = {}
     try:
         for table in tables:
             started = time.perf_counter()
@@ -87,8 +90,8 @@ def verify_found(tool: str, result: Mapping, expected: Mapping) -> None:
 def measure(env: Mapping[str, str]) -> dict:
     """Plant, run both tools (each in its own process), restore; both must find exactly the planted keys."""
     from ..glue.resource import TARGET_URL_ENV
-    from .runner import BenchError, _check, _last_json
     from .processes import run_measured
+    from .runner import BenchError, _check, _last_json
 
     url = env[TARGET_URL_ENV]
     plants = planted.plant(url)
@@ -167,7 +170,7 @@ def run_verify_only(config, progress=print, after_run=None, reuse_load: bool = F
     """`consorcio bench --verify-only`: one `migrate_all` loads the target (unless `reuse_load`: the bench home's
     target already holds this source), then each of the K runs measures `verify_migration` and the two row
     diffs on it (issue 18's figures, without the load comparisons)."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from . import runner
 
@@ -180,7 +183,7 @@ def run_verify_only(config, progress=print, after_run=None, reuse_load: bool = F
         load = runner.end_to_end(config, env, scale["rows_total"])
         if load["status"] != "SUCCESS":
             raise runner.BenchError(f"migrate_all ended {load['status']}: failed steps {load['failed_steps']}")
-    meta = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "quick": config.quick,
+    meta = {"date": datetime.now(UTC).isoformat(timespec="seconds"), "quick": config.quick,
             "verify_only": True, "home": str(config.bench_home), "machine": runner.machine(),
             "load": {k: load[k] for k in ("seconds", "status", "run_id", "checks_total", "checks_passed")}}
     runs: list[dict] = []
@@ -230,10 +233,10 @@ def markdown_verify_only(result) -> str:
     for t in result["targets"]:
         met = {True: "yes", False: "**no**"}.get(t["met"], "not judged at this scale")
         lines.append(f"| {t['target']} | {_num(t['value'])} | {met} |")
-    per_table = {}
+    per_table: dict[str, list[float]] = {}
     for tool in TOOLS:
         for table, figures in result["raw_runs"][-1]["row_diff"][tool]["tables"].items():
             per_table.setdefault(table, []).append(figures["seconds"])
     lines += ["", "last run, seconds per table (ours / reladiff): "
               + ", ".join(f"{t} {_num(a)} / {_num(b)}" for t, (a, b) in per_table.items())]
-    return "\n".join(lines + ["", planted_line(result)])
+    return "\n".join([*lines, "", planted_line(result) or ""])

@@ -66,15 +66,12 @@ def extract() -> dict:
 def glue(stages: list[str], copy_streams: int | None, spark: bool = False) -> dict:
     """Every table through the Glue job, parents first; the closing foreign-key validation when loading.
     `spark`: the job's Spark path in one local[2] session (started once, outside the timings, as Glue's is)."""
-    from ..defs.resources import initialized
-    from ..glue.local_client import argv_of
-    from ..glue.spec import table_spec
     from consorcio_glue import load as job
     from consorcio_glue.args import parse_args
     from consorcio_glue.main import run
 
+    from ..defs.resources import initialized
     from ..glue.local_client import argv_of
-    from ..glue.resource import GlueResource
     from ..glue.spec import table_spec
 
     session, startup = None, None

@@ -7,8 +7,6 @@ function element with one template per dialect (`default` is PostgreSQL's spelli
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import FunctionElement

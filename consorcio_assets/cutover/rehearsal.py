@@ -15,7 +15,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from ..catalog import Catalog, Table
+from ..catalog import Catalog, Table, catalog
 from ..catalog.collations import REMAINING_DIFFERENCES
 from ..checks import parity, precision
 from ..checks.report import ERROR, Outcome, failed_to_run, safe_error

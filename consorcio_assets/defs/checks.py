@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import dagster as dg
+import sqlalchemy as sa
 
 from ..catalog import Catalog, Table, catalog
 from ..checks import aggregates, application, business_rules, constraints, hashdiff, parity, precision, schema, views

@@ -1,12 +1,11 @@
 """The pseudonymised `analytics` schema (LGPD), rebuilt after the customer and simulation tables land."""
 
-import dagster as dg
-
-from ..catalog import catalog
 from pathlib import Path
 
+import dagster as dg
 from pydantic import Field
 
+from ..catalog import catalog
 from ..lgpd import ANALYTICS_SCHEMA, KEY_ENV, analytics_sql, refresh, resolve_key
 from ..stages import AURORA, OWNERS, asset_key, target_column_schema
 from ..target.postgres import connect

@@ -17,10 +17,10 @@ from ..dms.resource import AwsDms, LocalDms
 from ..glue.resource import AwsGlue, LocalGlue
 from ..lake_resource import LakeResource
 from ..lgpd import KEY_ENV, key_path
-from .lgpd import PiiKey
 from ..settings import declared, get_settings
 from ..source.resource import SourceDb
 from ..target.resource import TargetDb
+from .lgpd import PiiKey
 
 REQUIRED = object()
 

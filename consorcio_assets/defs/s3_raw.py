@@ -11,9 +11,17 @@ from itertools import zip_longest
 import dagster as dg
 
 from ..catalog import Table, catalog
-from ..docs import check_metadata
-from ..dms.layout import (COMPLETED, DmsLoadError, FullLoadReport, TableLoad, expected_schema, file_facts,
-                          layout_problems, list_files, table_prefix)
+from ..dms.layout import (
+    COMPLETED,
+    DmsLoadError,
+    FullLoadReport,
+    TableLoad,
+    expected_schema,
+    file_facts,
+    layout_problems,
+    list_files,
+    table_prefix,
+)
 from ..dms.resource import DmsResource
 from ..dms.settings import EndpointSettings, load_settings
 from ..docs import check_metadata

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+
 import dagster as dg
 
 from ..catalog import catalog

@@ -40,7 +40,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -49,12 +48,22 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import sqlalchemy as sa
 
-from ..catalog import Catalog, Column, Table, catalog as default_catalog
+from ..catalog import Catalog, Column, Table
+from ..catalog import catalog as default_catalog
 from ..dialects import dialect_function
 from ..lake import Lake
 from ..source.queries import limit_duckdb_memory, table_clause
-from .layout import (ERRORED, WORK_ROOT, FullLoadReport, LoadedFile, TableLoad, expected_schema, load_file_name,
-                     lob_limit_chars, table_prefix)
+from .layout import (
+    ERRORED,
+    WORK_ROOT,
+    FullLoadReport,
+    LoadedFile,
+    TableLoad,
+    expected_schema,
+    load_file_name,
+    lob_limit_chars,
+    table_prefix,
+)
 from .mappings import Selected, segment_predicates, selected_tables
 from .settings import DmsSettings, EndpointSettings
 from .versions import DataVersion, changes, read_version, sqlalchemy_executor

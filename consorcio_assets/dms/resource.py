@@ -27,8 +27,7 @@ from ..aws_clients import AwsClients
 from ..catalog import Table
 from ..lake import Lake
 from .engine import run_full_load
-from .layout import (COMPLETED, ERRORED, WORK_ROOT, DmsLoadError, FullLoadReport, LoadedFile, TableLoad,
-                     table_prefix)
+from .layout import COMPLETED, ERRORED, WORK_ROOT, DmsLoadError, FullLoadReport, LoadedFile, TableLoad, table_prefix
 from .mappings import table_mappings
 from .preflight import PreflightReport, preflight
 from .settings import DmsSettings, load_settings

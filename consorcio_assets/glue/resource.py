@@ -24,7 +24,7 @@ from dagster import PipesTempFileContextInjector, PipesTempFileMessageReader
 from dagster_aws.pipes import PipesGlueClient, PipesS3ContextInjector, PipesS3MessageReader
 from pydantic import Field, PrivateAttr
 
-from consorcio_core.dms import raw_arguments  # noqa: F401 - raw_arguments re-exported
+from consorcio_core.dms import raw_arguments
 
 from ..aws_clients import AwsClients
 from ..dms.settings import endpoint_settings

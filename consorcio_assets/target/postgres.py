@@ -127,7 +127,7 @@ def release_wal(settings: Settings | None = None) -> int | None:
         return None
     with connect(server_url(settings), autocommit=True) as conn:
         conn.execute("CHECKPOINT")
-        return conn.execute("SELECT coalesce(sum(size), 0) FROM pg_ls_waldir()").fetchone()[0]
+        return conn.execute("SELECT coalesce(sum(size), 0) FROM pg_ls_waldir()").fetchone()[0]  # type: ignore[index]
 
 
 def request_checkpoint(settings: Settings | None = None) -> bool:

@@ -10,7 +10,9 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.fs as pafs
 import pytest
-from hypothesis import given, settings as hsettings, strategies as st
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from consorcio_assets.catalog import catalog
 from consorcio_assets.dms.engine import csv_header, csv_lines
@@ -124,7 +126,7 @@ def test_a_bad_row_or_value_is_named_by_row_and_column_never_by_value(tmp_path):
         list(read_typed(FS, str(path), endpoint, schema))
     assert "Maria" not in str(err.value)
     path.write_text("1,Ana\nx9,Maria\n")
-    with pytest.raises(ValueError, match="1 value.* of column Id do not parse as int32") as err:
+    with pytest.raises(ValueError, match=r"1 value.* of column Id do not parse as int32") as err:
         list(read_typed(FS, str(path), endpoint, schema))
     assert "x9" not in str(err.value)
 

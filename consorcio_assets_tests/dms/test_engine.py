@@ -20,8 +20,14 @@ import pytest
 from consorcio_assets.catalog import catalog
 from consorcio_assets.dms import engine
 from consorcio_assets.dms.engine import run_full_load
-from consorcio_assets.dms.layout import (COMPLETED, ERRORED, expected_schema, layout_problems, list_files,
-                                         read_csv_batches)
+from consorcio_assets.dms.layout import (
+    COMPLETED,
+    ERRORED,
+    expected_schema,
+    layout_problems,
+    list_files,
+    read_csv_batches,
+)
 from consorcio_assets.dms.mappings import table_mappings
 from consorcio_assets.dms.settings import load_settings
 from consorcio_assets.lake import Lake

@@ -8,10 +8,22 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import mssql
 
 from consorcio_assets.catalog import catalog
-from consorcio_assets.dms.mappings import (locator, segment_boundaries, segment_predicates, selected_tables,
-                                           table_mappings)
-from consorcio_assets.dms.settings import (DmsSettings, EndpointSettings, SettingsError, TaskSettings,
-                                           endpoint_settings, load_settings, load_task_settings)
+from consorcio_assets.dms.mappings import (
+    locator,
+    segment_boundaries,
+    segment_predicates,
+    selected_tables,
+    table_mappings,
+)
+from consorcio_assets.dms.settings import (
+    DmsSettings,
+    EndpointSettings,
+    SettingsError,
+    TaskSettings,
+    endpoint_settings,
+    load_settings,
+    load_task_settings,
+)
 
 BOUNDS = {"Simulacao": [["5001"], ["10001"], ["15001"]], "SimulacaoParcela": [["5001"], ["10001"], ["15001"]]}
 

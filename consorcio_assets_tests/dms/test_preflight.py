@@ -14,8 +14,7 @@ from consorcio_assets.catalog import catalog
 from consorcio_assets.dms.engine import run_full_load
 from consorcio_assets.dms.layout import ERRORED
 from consorcio_assets.dms.mappings import table_mappings
-from consorcio_assets.dms.preflight import (PreflightError, columns_query, count_query, drift, lob_query,
-                                            preflight)
+from consorcio_assets.dms.preflight import PreflightError, columns_query, count_query, drift, lob_query, preflight
 from consorcio_assets.dms.resource import LocalDms
 from consorcio_assets.dms.settings import load_settings
 from consorcio_assets.lake import Lake
@@ -65,7 +64,7 @@ def test_drift_and_a_vanished_view_are_named_by_table_and_column(hand_made_sourc
 def test_a_drifted_source_writes_nothing(hand_made_source, tmp_path):
     path = drifted(tmp_path, hand_made_source, 'ALTER TABLE dbo."Grupo" ALTER "QuantidadeCotas" TYPE INTEGER')
     dms = LocalDms(source_url=f"duckdb:///{path}", lake_uri=(tmp_path / "lake").as_uri())
-    with pytest.raises(PreflightError, match="dbo.Grupo.QuantidadeCotas"):
+    with pytest.raises(PreflightError, match=r"dbo\.Grupo\.QuantidadeCotas"):
         dms.full_load([catalog()["Grupo"], catalog()["Segmento"]])
     assert not (tmp_path / "lake" / "raw").exists()
 

@@ -181,4 +181,4 @@ def test_a_busy_task_is_not_touched(aws):
 
 def test_the_task_arn_is_required():
     with pytest.raises(DmsLoadError, match="CONSORCIO_DMS_TASK_ARN"):
-        AwsDms(replication_task_arn="", lake_uri="s3://b/lake", source_url="mssql://").task_arn
+        _ = AwsDms(replication_task_arn="", lake_uri="s3://b/lake", source_url="mssql://").task_arn

@@ -21,6 +21,7 @@ import pytest
 
 from consorcio_assets.defs.glue_aurora import glue_transform_and_load
 from consorcio_assets.glue import wheel
+from consorcio_assets.glue.local_client import argv_of
 from consorcio_assets.glue.resource import AwsGlue
 from consorcio_assets.target.resource import TargetDb
 from consorcio_assets_tests.infra.hcl import load_config

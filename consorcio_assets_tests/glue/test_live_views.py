@@ -105,6 +105,7 @@ def test_the_glue_step_creates_the_live_views_after_it_publishes(local_env):
     import dagster as dg
 
     from consorcio_assets.defs.glue_aurora import glue_transform_and_load
+
     from . import data
     from .helpers import local_resources, write_raw
 

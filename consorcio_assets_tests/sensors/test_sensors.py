@@ -154,7 +154,7 @@ def evaluate_dms_task(context_args: dict, dms: DmsResource):
 
 def test_finished_full_load_records_s3_raw_materializations(stubbed_dms):
     dms, stub = stubbed_dms
-    stop = dt.datetime(2026, 11, 29, 3, 0, tzinfo=dt.timezone.utc)
+    stop = dt.datetime(2026, 11, 29, 3, 0, tzinfo=dt.UTC)
     filters = {"Filters": [{"Name": "replication-task-arn", "Values": [TASK]}], "WithoutSettings": True}
     stub.add_response("describe_replication_tasks", _task("stopped", "Stop Reason FULL_LOAD_ONLY_FINISHED", stop), filters)
     stub.add_response("describe_table_statistics", {
@@ -175,7 +175,7 @@ def test_finished_full_load_records_s3_raw_materializations(stubbed_dms):
 
 def test_failed_task_requests_nothing_and_logs_an_error(stubbed_dms, capfd):
     dms, stub = stubbed_dms
-    stop = dt.datetime(2026, 11, 29, 3, 0, tzinfo=dt.timezone.utc)
+    stop = dt.datetime(2026, 11, 29, 3, 0, tzinfo=dt.UTC)
     failed = _task("failed", "Stop Reason FATAL_ERROR", stop)
     failed["ReplicationTasks"][0]["LastFailureMessage"] = "Last Error Table error"
     stub.add_response("describe_replication_tasks", failed)
