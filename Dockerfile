@@ -61,6 +61,6 @@ HEALTHCHECK --interval=30s --timeout=10s --start-period=120s --retries=3 \
   CMD ["dagster", "api", "grpc-health-check", "--port", "4000"]
 
 # Refuses to start, with one line naming the missing or unusable setting, before exec'ing the command.
-ENTRYPOINT ["python", "-m", "consorcio_assets.deploy_check"]
+ENTRYPOINT ["python", "-m", "consorcio_assets.deployment.deploy_check"]
 CMD ["dagster", "code-server", "start", "--host", "0.0.0.0", "--port", "4000", \
      "--module-name", "consorcio_assets.definitions", "--location-name", "consorcio_migration"]

@@ -24,7 +24,7 @@ test: $(STAMP)
 	bash consorcio_assets_tests/ui/install-chromium.sh
 	bash docs/install-graphviz.sh
 	bash consorcio_assets_tests/glue/install-java.sh
-	$(BIN)/python -m consorcio_assets.glue.wheel
+	$(BIN)/python -m consorcio_assets.deployment.glue_wheel
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -n 2 -q -p no:cacheprovider
@@ -44,7 +44,7 @@ lint: $(STAMP)
 
 ## The Glue job's wheel (consorcio_glue + consorcio_core) for --extra-py-files: dist/glue/consorcio_glue-<version>-py3-none-any.whl.
 glue-wheel: $(STAMP)
-	$(BIN)/python -m consorcio_assets.glue.wheel
+	$(BIN)/python -m consorcio_assets.deployment.glue_wheel
 
 ## Dagster UI (webserver + daemon) on http://127.0.0.1:$(PORT) with the PostgreSQL-backed instance (make ui PORT=3001).
 ui: $(STAMP)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import dagster as dg
 
-from . import defs as defs_package
-from .runs import start_owner_watchdog
+from consorcio_assets import defs as defs_package
+from consorcio_assets.orchestration.runs import start_owner_watchdog
 
 start_owner_watchdog()  # a process of a run owned by `consorcio run` ends when that command is killed
 

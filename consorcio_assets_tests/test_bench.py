@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from consorcio_assets.bench.cli import main
-from consorcio_assets.bench.report import TARGETS
+from consorcio_assets.tooling.bench.command import main
+from consorcio_assets.tooling.bench.results import TARGETS
 
 REQUIRED = (
     "scale.simulacoes", "scale.rows_total",
@@ -81,7 +81,7 @@ def _run(load_seconds: float) -> dict:
 
 
 def test_report_takes_medians_and_same_run_ratios():
-    from consorcio_assets.bench import report
+    from consorcio_assets.tooling.bench import results as report
 
     result = report.build([_run(1.0), _run(2.0), _run(4.0)], {"simulacoes": 10, "rows_total": 900, "tables": {}}, {},
                           baseline={"scale": {"simulacoes": 2}, "peak_rss_mb": {"max": 500.0}})
@@ -99,7 +99,7 @@ def test_report_takes_medians_and_same_run_ratios():
 
 
 def test_latency_figures_are_medians_of_the_runs_judged_against_the_issue_targets():
-    from consorcio_assets.bench import report
+    from consorcio_assets.tooling.bench import results as report
 
     def timed(reload, make_run, verify):
         return {"single_table_reload": {"seconds": reload}, "make_run_warm": {"seconds": make_run},
@@ -119,8 +119,8 @@ def test_latency_figures_are_medians_of_the_runs_judged_against_the_issue_target
 
 
 def test_latency_runs_at_the_default_scale_whatever_the_bench_scale(tmp_path):
-    from consorcio_assets.bench.latency import DEFAULT_SIMULACOES, latency_config
-    from consorcio_assets.bench.runner import BenchConfig
+    from consorcio_assets.tooling.bench.latency import DEFAULT_SIMULACOES, latency_config
+    from consorcio_assets.tooling.bench.runner import BenchConfig
 
     same = BenchConfig(simulacoes=DEFAULT_SIMULACOES, home=tmp_path / "b")
     assert latency_config(same) is same
@@ -131,7 +131,8 @@ def test_latency_runs_at_the_default_scale_whatever_the_bench_scale(tmp_path):
 def test_chart_puts_each_stage_beside_its_anchors_on_a_log_scale(tmp_path):
     import xml.etree.ElementTree as ET
 
-    from consorcio_assets.bench import chart, report
+    from consorcio_assets.tooling.bench import chart
+    from consorcio_assets.tooling.bench import results as report
 
     result = report.build([_run(1.0)], {"simulacoes": 10, "rows_total": 900, "tables": {}}, {})
     bars = chart.bars(result)
@@ -150,7 +151,7 @@ def test_chart_puts_each_stage_beside_its_anchors_on_a_log_scale(tmp_path):
     assert chart._x(100, 10_000) == chart.WIDTH / 2
     assert "1,000 rows/s" in path.read_text()
 def test_the_spark_row_sits_beside_the_in_process_load_on_the_same_runs():
-    from consorcio_assets.bench import report
+    from consorcio_assets.tooling.bench import results as report
 
     runs = [{**_run(s), "aurora_load_spark": _stage(1000, 4 * s, 300.0)} for s in (1.0, 2.0, 4.0)]
     result = report.build(runs, {"simulacoes": 10, "rows_total": 900, "tables": {}}, {})
@@ -163,7 +164,7 @@ def test_the_spark_row_sits_beside_the_in_process_load_on_the_same_runs():
 
 
 def test_profile_ranks_functions_by_self_and_inclusive_samples():
-    from consorcio_assets.bench.profile import top_frames
+    from consorcio_assets.tooling.bench.profile import top_frames
 
     raw = ("main (job.py:10);load (job.py:20);copy (psycopg/cursor.py:5) 6\n"
            "main (job.py:10);load (job.py:22);transform (job.py:40) 3\n"

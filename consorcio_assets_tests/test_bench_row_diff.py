@@ -8,7 +8,7 @@ from decimal import Decimal
 import psycopg
 import pytest
 
-from consorcio_assets.bench import planted, row_diff
+from consorcio_assets.tooling.bench import planted, row_diff
 
 TABLES = """
 CREATE SCHEMA consorcio;
@@ -109,7 +109,7 @@ def test_row_diff_figures_are_ratios_of_the_same_run():
 
 
 def test_the_report_puts_our_diff_and_verify_beside_reladiff_and_judges_them_at_1m():
-    from consorcio_assets.bench import report
+    from consorcio_assets.tooling.bench import results as report
     from consorcio_assets_tests.test_bench import _run
 
     def run(ours: float, theirs: float, verify: float) -> dict:

@@ -20,7 +20,7 @@ UNREACHABLE_SECONDS = 10
 
 
 def consorcio(*args: str, env: dict[str, str], cwd: Path | None = None, timeout: float = 120):
-    return subprocess.run([sys.executable, "-m", "consorcio_assets.cli", *args], env=env, cwd=cwd,
+    return subprocess.run([sys.executable, "-m", "consorcio_assets.tooling.cli", *args], env=env, cwd=cwd,
                           capture_output=True, text=True, timeout=timeout)
 
 
@@ -114,7 +114,7 @@ def test_the_project_is_found_from_a_subfolder_and_its_home_is_said(bare_env):
     env = {k: v for k, v in bare_env.items() if k != "CONSORCIO_HOME"}
     result = consorcio("seed", "--simulacoes", "-1", env=env, cwd=REPO / "consorcio_assets" / "contract")
     assert result.returncode == 2
-    from consorcio_assets.cli import find_project
+    from consorcio_assets.tooling.cli import find_project
 
     assert find_project(REPO / "consorcio_assets" / "contract") == REPO
     # a command that says its home, then stops at an unreachable storage before doing anything
@@ -134,7 +134,7 @@ def test_outside_the_project_nothing_is_created(bare_env, tmp_path):
 
 
 def test_every_option_has_help_with_its_default():
-    from consorcio_assets.cli import build_parser
+    from consorcio_assets.tooling.cli import build_parser
 
     parser = build_parser()
     subparsers = next(a for a in parser._actions if a.choices and "run" in a.choices).choices
@@ -162,7 +162,7 @@ def test_ui_on_a_taken_port_exits_with_one_line_and_leaves_nothing_running(bare_
         taken.listen(1)
         port = taken.getsockname()[1]
         env = {**bare_env, "CONSORCIO_TARGET_URL": fresh_db, "DAGSTER_PG_URL": fresh_db}
-        process = subprocess.Popen([sys.executable, "-m", "consorcio_assets.cli", "ui", "--port", str(port)],
+        process = subprocess.Popen([sys.executable, "-m", "consorcio_assets.tooling.cli", "ui", "--port", str(port)],
                                    env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         out, err = process.communicate(timeout=120)
     assert process.returncode == 1
@@ -183,7 +183,7 @@ def _command_line(process) -> str:
 def test_stop_stops_the_embedded_postgres(bare_env, tmp_path):
     import psutil
 
-    from consorcio_assets.processes import postmaster_pid
+    from consorcio_assets.tooling.processes import postmaster_pid
 
     env = {**bare_env, "CONSORCIO_HOME": str(tmp_path / "home")}
     url = consorcio("db-url", env=env)

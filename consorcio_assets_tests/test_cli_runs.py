@@ -33,7 +33,7 @@ def location_name() -> str:
 
 @pytest.fixture
 def instance_env(seeded_env, storage_db, monkeypatch):
-    from consorcio_assets.instance import prepare_instance_env
+    from consorcio_assets.orchestration.instance import prepare_instance_env
 
     monkeypatch.setenv("DAGSTER_HOME", str(seeded_env / "dagster_home"))
     monkeypatch.setenv("DAGSTER_PG_URL", storage_db.replace("postgresql://", "postgresql+psycopg2://", 1))
@@ -51,7 +51,7 @@ def runs_by_label(instance: dg.DagsterInstance, job: str) -> list:
 
 @pytest.mark.parametrize("job", ["migrate_all", "verify_migration"])
 def test_created_runs_carry_the_code_location_origin(instance_env, job):
-    from consorcio_assets.launch import create_run
+    from consorcio_assets.tooling.launch import create_run
 
     with dg.DagsterInstance.get() as instance:
         run = create_run(instance, job, tags={"test": "1"})
@@ -66,7 +66,7 @@ def test_consorcio_run_shows_under_migrate_all_with_progress_and_its_own_summary
     from dagster._core.workspace.load_target import WorkspaceFileTarget
     from dagster_graphql.test.utils import execute_dagster_graphql
 
-    result = subprocess.run([sys.executable, "-m", "consorcio_assets.cli", "run"], env=dict(os.environ),
+    result = subprocess.run([sys.executable, "-m", "consorcio_assets.tooling.cli", "run"], env=dict(os.environ),
                             capture_output=True, text=True, timeout=1200)
     out = result.stdout + result.stderr
     assert result.returncode == 0, out[-5000:]
@@ -95,8 +95,8 @@ def test_consorcio_run_shows_under_migrate_all_with_progress_and_its_own_summary
 
 def test_the_summary_is_of_the_run_named_not_the_latest(instance_env):
     """Two runs of one job at once: each process prints its own run (issue 19 item 6)."""
-    from consorcio_assets.launch import create_run
-    from consorcio_assets.summary import summary_lines
+    from consorcio_assets.tooling.launch import create_run
+    from consorcio_assets.tooling.summary import summary_lines
 
     with dg.DagsterInstance.get() as instance:
         first = create_run(instance, "migrate_all")
@@ -107,7 +107,7 @@ def test_the_summary_is_of_the_run_named_not_the_latest(instance_env):
 
 
 def test_not_run_checks_are_counted_with_their_reason():
-    from consorcio_assets.summary import CheckResult, RunFacts
+    from consorcio_assets.tooling.summary import CheckResult, RunFacts
 
     facts = RunFacts()
     for stage, step in (("transformed", "glue_load"), ("aurora", "glue_load")):

@@ -1,4 +1,4 @@
-"""Dialect functions are declared through the one helper, `consorcio_assets.dialects.dialect_function`."""
+"""Dialect functions are declared through the one helper, `consorcio_assets.common.dialects.dialect_function`."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.dialects import mssql, postgresql
 
-from consorcio_assets.dialects import dialect_function
+from consorcio_assets.common.dialects import dialect_function
 
 REPO = Path(__file__).resolve().parents[1]
 #: the helper itself, and checks/sql.py's two renderers that carry state the templates cannot (a regex, chunking)
-RENDERERS = {"consorcio_assets/dialects.py", "consorcio_assets/checks/sql.py"}
+RENDERERS = {"consorcio_assets/common/dialects.py", "consorcio_assets/checks/sql.py"}
 
 pair = dialect_function("pair", sa.String(), default="f({0}, {1})", mssql="G({args})")
 

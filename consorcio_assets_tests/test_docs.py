@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from consorcio_assets.catalog import catalog
-from consorcio_assets.docs import check_family, render_docs, write_docs
-from consorcio_assets.pictures import SOURCE_MARK, source_digest
+from consorcio_assets.tooling.docs import check_family, render_docs, write_docs
+from consorcio_assets.tooling.pictures import SOURCE_MARK, source_digest
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 

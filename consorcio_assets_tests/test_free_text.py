@@ -3,7 +3,7 @@ Glue job's spec, which then never quotes its values."""
 
 from consorcio_assets.catalog import catalog
 from consorcio_assets.catalog.model import FREE_TEXT_MIN_LENGTH, FREE_TEXT_TYPES
-from consorcio_assets.glue.spec import table_spec
+from consorcio_assets.glue_runner.spec import table_spec
 
 
 def test_observacao_is_the_contracts_free_text():

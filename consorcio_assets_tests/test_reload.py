@@ -21,7 +21,7 @@ TABLE = "segmento"
 @pytest.fixture
 def cli_env(seeded_env, pg_server_url, monkeypatch) -> dict[str, str]:
     """The seeded home with Dagster's storage on a database of its own (dropped afterwards)."""
-    from consorcio_assets.instance import prepare_instance_env
+    from consorcio_assets.orchestration.instance import prepare_instance_env
 
     name = f"d_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(pg_server_url, autocommit=True) as conn:
@@ -34,7 +34,7 @@ def cli_env(seeded_env, pg_server_url, monkeypatch) -> dict[str, str]:
 
 
 def consorcio(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "consorcio_assets.cli", *args], env=env, cwd=REPO,
+    return subprocess.run([sys.executable, "-m", "consorcio_assets.tooling.cli", *args], env=env, cwd=REPO,
                           capture_output=True, text=True, timeout=900)
 
 

@@ -10,11 +10,11 @@ import textwrap
 import dagster as dg
 import pytest
 
+from consorcio_assets.common.lake_resource import LakeResource
 from consorcio_assets.defs.lgpd import PiiKey
 from consorcio_assets.defs.resources import configured, resources_for
 from consorcio_assets.dms.resource import AwsDms, LocalDms
-from consorcio_assets.glue.resource import AwsGlue, LocalGlue
-from consorcio_assets.lake_resource import LakeResource
+from consorcio_assets.glue_runner.resource import AwsGlue, LocalGlue
 from consorcio_assets.settings import SETTINGS_BY_NAME
 from consorcio_assets.source.resource import SourceDb
 from consorcio_assets.target.resource import TargetDb

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from consorcio_assets.cli import main
 from consorcio_assets.settings import REGISTRY, SETTINGS_BY_NAME, environment_problems, redacted, settings_table
+from consorcio_assets.tooling.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 CODE = [p for d in ("consorcio_assets", "glue") for p in (ROOT / d).rglob("*.py")] + sorted(

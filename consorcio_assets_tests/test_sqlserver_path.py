@@ -18,7 +18,6 @@ import sqlalchemy as sa
 import sqlglot
 from sqlalchemy.dialects import mssql
 
-from consorcio_assets import cli
 from consorcio_assets.catalog import catalog
 from consorcio_assets.checks import business_rules, hashdiff
 from consorcio_assets.checks import sql as q
@@ -27,8 +26,8 @@ from consorcio_assets.dms.assessment import assess
 from consorcio_assets.source import inventory
 from consorcio_assets.source.connection import mssql_connection
 from consorcio_assets.source.tsql_lint import lint
-
-from .tsql_duckdb import install, schema_of, to_duckdb
+from consorcio_assets.tooling import cli
+from consorcio_assets_tests.tsql_duckdb import install, schema_of, to_duckdb
 
 SCHEMA = schema_of(catalog())
 
@@ -499,7 +498,7 @@ def _shape(sql: str) -> str:
 def test_every_statement_the_checks_send_to_the_source_is_in_the_inventory(small_source, rendered):
     from consorcio_assets.checks import aggregates, parity, precision, schema
     from consorcio_assets.dms.preflight import preflight
-    from consorcio_assets.dms.settings import load_settings
+    from consorcio_assets.dms.settings_files import load_settings
     from consorcio_assets.source.queries import duckdb_engine, observe
 
     sent: list[str] = []
@@ -556,7 +555,7 @@ def test_snapshot_isolation_only_when_the_database_allows_it(monkeypatch):
 
 def test_the_pre_flight_names_a_keyless_table_before_any_file_is_written(small_source, tmp_path):
     from consorcio_assets.dms.preflight import PreflightError, preflight
-    from consorcio_assets.dms.settings import load_settings
+    from consorcio_assets.dms.settings_files import load_settings
 
     path = _copy_with(small_source, tmp_path,
                       'CREATE TABLE keep AS SELECT * FROM dbo."IndiceCorrecao"',

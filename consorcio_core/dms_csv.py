@@ -16,8 +16,8 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.fs as pafs
 
-from .arrow_casts import cast_rows, unhex_binary
-from .dms import EndpointSettings
+from consorcio_core.arrow_casts import cast_rows, unhex_binary
+from consorcio_core.dms_endpoint import EndpointSettings
 
 BLOCK_BYTES = 8 << 20
 #: the boolean column that flags a column's unparsable values in a typed batch

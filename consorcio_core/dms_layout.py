@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import pyarrow as pa
 
-from .dms import EndpointSettings
+from consorcio_core.dms_endpoint import EndpointSettings
 
 #: a numbered full-load file name without its extension: LOAD00000001, SEGMENT2_LOAD0000000A
 _NUMBERED = r"(?P<prefix>SEGMENT\d+_)?LOAD(?P<n>[0-9A-F]{8})"

@@ -10,5 +10,5 @@ NO_REJECTED_ROWS = "no_rejected_rows"
 #: the table in the target schema that collects rejected rows (keys and reasons, never values)
 REJECTS_TABLE = "consorcio_rejects"
 
-#: version of the table spec's layout (`consorcio_assets.glue.spec`); the job refuses any other
+#: version of the table spec's layout (`consorcio_assets.glue_runner.spec`); the job refuses any other
 SPEC_VERSION = 2

@@ -4,7 +4,7 @@ AWS throttling) — never for a wrong password, a missing database or a bad quer
 
 AWS clients get botocore's own "standard" retry mode (`boto_config`), which does the same for throttling
 (ThrottlingException, RequestLimitExceeded...), 5xx answers and connection errors. PostgreSQL connections go
-through `consorcio_assets.resilience.connect_postgres` on the Dagster side and `consorcio_glue.aurora.connect` in
+through `consorcio_assets.target.connect.connect_postgres` on the Dagster side and `consorcio_glue.aurora.connect` in
 the job.
 """
 

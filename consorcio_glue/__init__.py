@@ -4,7 +4,7 @@ A package shipped as a wheel (with `consorcio_core`) to an AWS Glue 5.0 Spark jo
 entry script `glue/consorcio_glue_job.py` only calls `consorcio_glue.main.main`), and run locally as
 `python -m consorcio_glue`. It imports only the standard library, pyarrow, numpy, psycopg, boto3, dagster_pipes
 and, on Glue, pyspark: everything it knows about the table comes in the table spec that Dagster builds from
-the catalog (`consorcio_assets.glue.spec`). It talks to Dagster through Pipes (S3 context and messages on AWS,
+the catalog (`consorcio_assets.glue_runner.spec`). It talks to Dagster through Pipes (S3 context and messages on AWS,
 temporary files locally, chosen from the Pipes parameters) and exits non-zero on failure.
 
 Under Spark (Glue, or `--spark on`) the raw files' row groups are spread over the executors (`consorcio_glue.spark`);

@@ -3,7 +3,7 @@
 import gc
 import sys
 
-from .main import main, stop_cleanly_on_sigterm
+from consorcio_glue.main import main, stop_cleanly_on_sigterm
 
 stop_cleanly_on_sigterm()
 code = main()

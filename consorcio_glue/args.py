@@ -6,9 +6,8 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 
-from consorcio_core.dms import EndpointSettings
-
-from .errors import JobError
+from consorcio_core.dms_endpoint import EndpointSettings
+from consorcio_glue.errors import JobError
 
 ACTIONS = ("load", "validate", "publish")
 SWAPS = ("immediate", "deferred")

@@ -15,13 +15,12 @@ import pyarrow.csv as pacsv
 from psycopg import sql
 
 from consorcio_core.resilience import boto_config, retry, transient_postgres
-
-from .args import JobArgs
-from .errors import LOG, JobError, no_values
-from .keys import plain
-from .owner import require_owner
-from .spec import Spec
-from .transformed import rejects_table
+from consorcio_glue.args import JobArgs
+from consorcio_glue.errors import LOG, JobError, no_values
+from consorcio_glue.keys import plain
+from consorcio_glue.owner import require_owner
+from consorcio_glue.spec import Spec
+from consorcio_glue.transformed import rejects_table
 
 INDEX_BUILD_MEMORY = "256MB"
 

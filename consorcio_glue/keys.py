@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from .spec import Col, Spec
+from consorcio_glue.spec import Col, Spec
 
 
 def key_text(spec: Spec, batch: pa.RecordBatch, row: int) -> str:

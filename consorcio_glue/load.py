@@ -13,9 +13,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from consorcio_core.lake import LakeFiles
-
-from .args import JobArgs
-from .aurora import (
+from consorcio_glue.args import JobArgs
+from consorcio_glue.aurora import (
     add_foreign_keys,
     connect,
     conninfo,
@@ -28,14 +27,14 @@ from .aurora import (
     table_lock,
     validate_constraints,
 )
-from .errors import LOG, JobError
-from .pipes import report_aurora, report_transformed
-from .publish import record_staged, reject_orphans, wait_for_parents
-from .raw import RawBatch, RawRejects, raw_files, read_csv, read_parquet
-from .spec import Spec, load_spec
-from .streams import BackgroundWriter, IngestStreams
-from .transform import raise_violation, reject_rows, transform
-from .transformed import TransformedWriter, clean_leftovers, read_transformed, read_transformed_rejects
+from consorcio_glue.errors import LOG, JobError
+from consorcio_glue.pipes import report_aurora, report_transformed
+from consorcio_glue.publish import record_staged, reject_orphans, wait_for_parents
+from consorcio_glue.raw import RawBatch, RawRejects, raw_files, read_csv, read_parquet
+from consorcio_glue.spec import Spec, load_spec
+from consorcio_glue.streams import BackgroundWriter, IngestStreams
+from consorcio_glue.transform import raise_violation, reject_rows, transform
+from consorcio_glue.transformed import TransformedWriter, clean_leftovers, read_transformed, read_transformed_rejects
 
 
 @dataclass

@@ -10,14 +10,14 @@ import signal
 import sys
 import traceback
 
-from .args import JobArgs, parse_args
-from .errors import JobError, no_values
-from .pipes import open_pipes
+from consorcio_glue.args import JobArgs, parse_args
+from consorcio_glue.errors import JobError, no_values
+from consorcio_glue.pipes import open_pipes
 
 
 def run(args: JobArgs, pipes) -> dict:
     """The action, on Spark when there is a Spark runtime (or `--spark on`), else in this process."""
-    from . import load, publish, spark
+    from consorcio_glue import load, publish, spark
 
     if args.action == "validate":
         return load.validate_batch(args, pipes)

@@ -1,12 +1,12 @@
 """Local runs: the `consorcio run` process that owns the run (CONSORCIO_RUN_OWNER, `<pid>:<start ticks>`, set by
-`consorcio_assets.runs`) may be gone; then nobody will see or check this load, so it must not change the target."""
+`consorcio_assets.orchestration.runs`) may be gone; then nobody will see or check this load, so it must not change the target."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-from .errors import JobError
+from consorcio_glue.errors import JobError
 
 OWNER_ENV = "CONSORCIO_RUN_OWNER"
 

@@ -7,9 +7,8 @@ import contextlib
 import logging
 
 from consorcio_core.names import NO_REJECTED_ROWS, REJECTS_TABLE
-
-from .errors import LOG
-from .spec import Spec
+from consorcio_glue.errors import LOG
+from consorcio_glue.spec import Spec
 
 
 def report_transformed(pipes, spec: Spec, out: dict) -> None:
@@ -76,7 +75,7 @@ def open_pipes():
     context_loader: PipesContextLoader
     writer: PipesMessageWriter
     if "bucket" in loader.load_context_params():
-        from .aurora import aws_client
+        from consorcio_glue.aurora import aws_client
 
         s3 = aws_client("s3")
         context_loader, writer = PipesS3ContextLoader(client=s3), PipesS3MessageWriter(client=s3, interval=1)

@@ -15,9 +15,8 @@ import psycopg
 from psycopg import sql
 
 from consorcio_core.lake import LakeFiles
-
-from .args import JobArgs
-from .aurora import (
+from consorcio_glue.args import JobArgs
+from consorcio_glue.aurora import (
     connect,
     conninfo,
     load_lock_key,
@@ -29,10 +28,10 @@ from .aurora import (
     table_lock,
     validate_constraints,
 )
-from .errors import LOG, JobError
-from .keys import plain
-from .spec import Spec
-from .transformed import swap_prefix
+from consorcio_glue.errors import LOG, JobError
+from consorcio_glue.keys import plain
+from consorcio_glue.spec import Spec
+from consorcio_glue.transformed import swap_prefix
 
 STAGED = "_staged"  # <staging schema>._staged: table → the batch that staged it, its spec and its rejects
 #: how often a child's run looks for its parents in `_staged`

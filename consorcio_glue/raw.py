@@ -13,11 +13,10 @@ import pyarrow.parquet as pq
 from consorcio_core.dms_csv import CsvHeaderError, text_batches, typed_batch
 from consorcio_core.dms_layout import LOAD_FILE, table_folder
 from consorcio_core.lake import LakeFiles
-
-from .args import JobArgs
-from .errors import JobError, no_values
-from .keys import key_json_text, key_text
-from .spec import Spec
+from consorcio_glue.args import JobArgs
+from consorcio_glue.errors import JobError, no_values
+from consorcio_glue.keys import key_json_text, key_text
+from consorcio_glue.spec import Spec
 
 
 @dataclass

@@ -32,16 +32,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from consorcio_core.lake import LakeFiles
-
-from . import load
-from .args import JobArgs
-from .aurora import conninfo, prepare_staging
-from .errors import LOG, JobError, no_values
-from .load import Stats, TableLoad, check_expected_rows, transform_stream
-from .raw import RawRejects, raw_files, read_csv, read_parquet
-from .spec import Spec
-from .streams import copy_stream
-from .transformed import TransformedWriter
+from consorcio_glue import load
+from consorcio_glue.args import JobArgs
+from consorcio_glue.aurora import conninfo, prepare_staging
+from consorcio_glue.errors import LOG, JobError, no_values
+from consorcio_glue.load import Stats, TableLoad, check_expected_rows, transform_stream
+from consorcio_glue.raw import RawRejects, raw_files, read_csv, read_parquet
+from consorcio_glue.spec import Spec
+from consorcio_glue.streams import copy_stream
+from consorcio_glue.transformed import TransformedWriter
 
 #: a Spark master URL for runs outside spark-submit (local[2] in tests and the benchmark)
 MASTER_ENV = "CONSORCIO_SPARK_MASTER"

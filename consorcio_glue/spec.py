@@ -1,4 +1,4 @@
-"""The table spec the Dagster side builds from the catalog (`consorcio_assets.glue.spec`), read and checked:
+"""The table spec the Dagster side builds from the catalog (`consorcio_assets.glue_runner.spec`), read and checked:
 the job knows nothing about a table but what its spec says, and refuses a spec of another layout version."""
 
 from __future__ import annotations
@@ -9,11 +9,10 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 from psycopg import sql
 
+from consorcio_core.arrow_types import arrow_type, target_arrow_type
 from consorcio_core.lake import filesystem
 from consorcio_core.names import SPEC_VERSION
-from consorcio_core.types import arrow_type, target_arrow_type
-
-from .errors import JobError
+from consorcio_glue.errors import JobError
 
 
 def load_spec(value: str) -> dict:

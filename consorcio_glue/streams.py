@@ -12,11 +12,11 @@ import psycopg
 import pyarrow as pa
 from psycopg import sql
 
-from .aurora import connect, keys_sql, pg_error
-from .copy_binary import COPY_HEADER, COPY_TRAILER, copy_rows
-from .errors import JobError
-from .spec import Spec
-from .transformed import TransformedWriter
+from consorcio_glue.aurora import connect, keys_sql, pg_error
+from consorcio_glue.copy_binary import COPY_HEADER, COPY_TRAILER, copy_rows
+from consorcio_glue.errors import JobError
+from consorcio_glue.spec import Spec
+from consorcio_glue.transformed import TransformedWriter
 
 
 class Workers:

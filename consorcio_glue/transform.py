@@ -9,12 +9,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from consorcio_core.arrow_casts import cast_rows
-
-from .casts import uuid_from_text
-from .errors import JobError
-from .keys import key_text, plain, value_hint
-from .raw import RawBatch
-from .spec import Col, Spec
+from consorcio_glue.casts import uuid_from_text
+from consorcio_glue.errors import JobError
+from consorcio_glue.keys import key_text, plain, value_hint
+from consorcio_glue.raw import RawBatch
+from consorcio_glue.spec import Col, Spec
 
 US_PER_MINUTE = 60_000_000
 MIN_US = -62135596800000000  # 0001-01-01T00:00:00Z in µs since the epoch

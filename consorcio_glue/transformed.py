@@ -15,13 +15,12 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from consorcio_core.lake import LakeFiles
-
-from .errors import LOG, JobError, no_values
-from .raw import parquet_batches
-from .spec import Spec
+from consorcio_glue.errors import LOG, JobError, no_values
+from consorcio_glue.raw import parquet_batches
+from consorcio_glue.spec import Spec
 
 if TYPE_CHECKING:
-    from .load import Stats
+    from consorcio_glue.load import Stats
 
 
 class TransformedWriter:

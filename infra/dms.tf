@@ -1,7 +1,7 @@
 # AWS DMS: one replication instance in the private subnets, the SQL Server source (credentials from Secrets
 # Manager), the S3 target whose S3Settings are consorcio_assets/dms/s3_endpoint_settings.json key by key, and the
 # full-load task whose table mappings are generated from the catalog (infra/generated/table_mappings.json,
-# written by `consorcio_assets.infra_sync`) and whose settings are consorcio_assets/dms/task_settings.json.
+# written by `consorcio_assets.deployment.infra_sync`) and whose settings are consorcio_assets/dms/task_settings.json.
 # Dagster starts the task (start-replication, then reload-target); Terraform never starts it.
 
 resource "aws_dms_replication_subnet_group" "this" {

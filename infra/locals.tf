@@ -24,7 +24,7 @@ locals {
 
   glue_script_source = "${path.module}/../glue/consorcio_glue_job.py"
   glue_script_key    = "${local.scripts_prefix}/consorcio_glue_job.py"
-  # The job's code: the wheel `make glue-wheel` builds (consorcio_assets/glue/wheel.py; version = pyproject's)
+  # The job's code: the wheel `make glue-wheel` builds (consorcio_assets/deployment/glue_wheel.py; version = pyproject's)
   glue_wheel_name   = "consorcio_glue-${var.glue_wheel_version}-py3-none-any.whl"
   glue_wheel_source = "${path.module}/../dist/glue/${local.glue_wheel_name}"
   glue_wheel_key    = "${local.scripts_prefix}/${local.glue_wheel_name}"

@@ -5,10 +5,10 @@ Everything downstream (DMS mappings, Glue transforms, Aurora DDL, assets, checks
 
 from functools import lru_cache
 
-from .model import Catalog, Check, Column, ForeignKey, Index, Table
-from .naming import SNAPSHOT_SCHEMA, TARGET_SCHEMA, snake_case
-from .parser import ContractError, load_catalog, parse_contract
-from .types import TYPE_RULES, TypeRule, UnsupportedTypeError
+from consorcio_assets.catalog.model import Catalog, Check, Column, ForeignKey, Index, Table
+from consorcio_assets.catalog.naming import SNAPSHOT_SCHEMA, TARGET_SCHEMA, snake_case
+from consorcio_assets.catalog.parser import ContractError, load_catalog, parse_contract
+from consorcio_assets.catalog.types import TYPE_RULES, TypeRule, UnsupportedTypeError
 
 
 @lru_cache(maxsize=1)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass
 
-from .naming import TARGET_SCHEMA
+from consorcio_assets.catalog.naming import TARGET_SCHEMA
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlglot
 from sqlglot import exp
 
-from .naming import needs_quotes, snake_case
+from consorcio_assets.catalog.naming import needs_quotes, snake_case
 
 
 class UntranslatableExpressionError(ValueError):

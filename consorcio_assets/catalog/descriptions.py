@@ -12,8 +12,8 @@ import re
 from functools import cache, lru_cache
 from pathlib import Path
 
-from .model import Column, Table
-from .naming import TARGET_SCHEMA, snake_case
+from consorcio_assets.catalog.model import Column, Table
+from consorcio_assets.catalog.naming import TARGET_SCHEMA, snake_case
 
 RULES_FILE = Path(__file__).resolve().parents[1] / "contract" / "business-rules.md"
 #: bullets quoted per column at most (the rest stay in business-rules.md)

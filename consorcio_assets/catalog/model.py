@@ -9,8 +9,8 @@ import pyarrow as pa
 import sqlglot
 from sqlglot import exp
 
-from .naming import SNAPSHOT_SCHEMA, TARGET_SCHEMA, needs_quotes, snake_case
-from .types import TypeRule, arrow_type, render
+from consorcio_assets.catalog.naming import SNAPSHOT_SCHEMA, TARGET_SCHEMA, needs_quotes, snake_case
+from consorcio_assets.catalog.types import TypeRule, arrow_type, render
 
 #: Free text a person typed (a call-centre note may hold a name or a CPF): handled like customer PII, its values
 #: never shown in messages, rejects, logs or check metadata. The rule is data: character LOB types, and

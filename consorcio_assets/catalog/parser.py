@@ -8,12 +8,12 @@ from pathlib import Path
 import sqlglot
 from sqlglot import exp
 
-from .collations import collation_rule
-from .computed import UntranslatableExpressionError, translate_computed
-from .defaults import UntranslatableDefaultError, translate_default
-from .model import Catalog, Check, Column, ForeignKey, Index, Table
-from .types import lookup
-from .views import infer_view
+from consorcio_assets.catalog.collations import collation_rule
+from consorcio_assets.catalog.computed import UntranslatableExpressionError, translate_computed
+from consorcio_assets.catalog.defaults import UntranslatableDefaultError, translate_default
+from consorcio_assets.catalog.model import Catalog, Check, Column, ForeignKey, Index, Table
+from consorcio_assets.catalog.types import lookup
+from consorcio_assets.catalog.views import infer_view
 
 _GO = re.compile(r"^\s*GO\s*$", re.MULTILINE | re.IGNORECASE)
 _TYPE = re.compile(r"^(\w+)(?:\((.*)\))?$")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from consorcio_core.types import arrow_type  # noqa: F401 - the catalog's Arrow types, shared with the job
+from consorcio_core.arrow_types import arrow_type  # noqa: F401 - the catalog's Arrow types, shared with the job
 
 
 @dataclass(frozen=True)

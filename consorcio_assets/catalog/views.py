@@ -10,8 +10,8 @@ from dataclasses import replace
 
 from sqlglot import exp
 
-from .model import Column, Table
-from .types import lookup
+from consorcio_assets.catalog.model import Column, Table
+from consorcio_assets.catalog.types import lookup
 
 
 def infer_view(where: str, select: exp.Select, tables: dict[str, Table]):
@@ -127,7 +127,7 @@ def _infer(node: exp.Expression, scope, nullable_aliases, where: str) -> Column:
 
 
 def _synthetic_from_type(dtype: exp.DataType, where: str, nullable: bool) -> Column:
-    from .parser import _parse_type, _type_params  # shared type reading
+    from consorcio_assets.catalog.parser import _parse_type, _type_params  # shared type reading
 
     sql_type, args = _parse_type(dtype.sql(dialect="tsql"), where)
     rule = lookup(sql_type, where)

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from ..catalog import Column, Table
-from ..stages import AURORA
-from . import sql as q
-from .report import Outcome
-from .sides import Side
+from consorcio_assets.catalog import Column, Table
+from consorcio_assets.checks import sql as q
+from consorcio_assets.checks.outcome import Outcome
+from consorcio_assets.checks.sides import Side
+from consorcio_assets.common.stages import AURORA
 
 CHECK = "aggregates_match_source"
 _NUMERIC = ("int", "decimal")

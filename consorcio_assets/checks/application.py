@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from ..catalog import TARGET_SCHEMA, Table
-from ..glue import semantics
-from ..glue.ddl import ident, qualified
-from ..stages import AURORA
-from .report import Outcome
-from .sides import Side
+from consorcio_assets.catalog import TARGET_SCHEMA, Table
+from consorcio_assets.checks.outcome import Outcome
+from consorcio_assets.checks.sides import Side
+from consorcio_assets.common.stages import AURORA
+from consorcio_assets.target import semantics
+from consorcio_assets.target.ddl import ident, qualified
 
 IDENTITY = "identity_continues"
 SEMANTICS = "application_semantics"

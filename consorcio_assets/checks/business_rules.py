@@ -15,12 +15,12 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from ..catalog import Catalog, Table
-from ..stages import AURORA
-from . import sql as q
-from .report import Outcome
-from .rows import find, key_labels
-from .sides import Side
+from consorcio_assets.catalog import Catalog, Table
+from consorcio_assets.checks import sql as q
+from consorcio_assets.checks.outcome import Outcome
+from consorcio_assets.checks.rows import find, key_labels
+from consorcio_assets.checks.sides import Side
+from consorcio_assets.common.stages import AURORA
 
 #: mod-11 weights of the CPF's two check digits and of the CNPJ's (over 9/10 and 12/13 characters)
 CPF_WEIGHTS = ((10, 9, 8, 7, 6, 5, 4, 3, 2), (11, 10, 9, 8, 7, 6, 5, 4, 3, 2))

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from ..catalog import Catalog, Table, snake_case
-from ..stages import AURORA
-from .report import Outcome
-from .rows import Found, find, key_labels
-from .schema import constraints_of
-from .sides import Side
+from consorcio_assets.catalog import Catalog, Table, snake_case
+from consorcio_assets.checks.outcome import Outcome
+from consorcio_assets.checks.rows import Found, find, key_labels
+from consorcio_assets.checks.schema import constraints_of
+from consorcio_assets.checks.sides import Side
+from consorcio_assets.common.stages import AURORA
 
 PRIMARY_KEY, FOREIGN_KEYS, UNIQUE_KEYS, CHECKS = (
     "primary_key_valid", "foreign_keys_resolve", "unique_keys_hold", "check_constraints_hold")

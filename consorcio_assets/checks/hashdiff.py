@@ -28,11 +28,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from ..catalog import Table
-from ..stages import AURORA
-from . import sql as q
-from .report import MAX_KEYS, Outcome, format_key
-from .sides import Field, Side
+from consorcio_assets.catalog import Table
+from consorcio_assets.checks import sql as q
+from consorcio_assets.checks.outcome import MAX_KEYS, Outcome, format_key
+from consorcio_assets.checks.sides import Field, Side
+from consorcio_assets.common.stages import AURORA
 
 HASH_SPACE = 1 << q.HASH_BITS
 

@@ -9,13 +9,13 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import sqlalchemy as sa
 
-from ..catalog import Table
-from ..lake import Lake
-from ..source.queries import count_big
-from ..stages import AURORA, TRANSFORMED
-from .report import Outcome
-from .sides import Side
-from .sql import compile_sql
+from consorcio_assets.catalog import Table
+from consorcio_assets.checks.outcome import Outcome
+from consorcio_assets.checks.sides import Side
+from consorcio_assets.checks.sql import compile_sql
+from consorcio_assets.common.lake_zones import Lake
+from consorcio_assets.common.stages import AURORA, TRANSFORMED
+from consorcio_assets.source.queries import count_big
 
 CHECK = "row_count_matches_source"
 RAW_FOLDER = "raw"

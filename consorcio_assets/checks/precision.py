@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from ..catalog import Column, Table
-from ..stages import AURORA
-from . import hashdiff
-from . import sql as q
-from .report import MAX_KEYS, WARN, Outcome, format_key
-from .rows import find, key_labels
-from .sides import Field, Side
+from consorcio_assets.catalog import Column, Table
+from consorcio_assets.checks import hashdiff
+from consorcio_assets.checks import sql as q
+from consorcio_assets.checks.outcome import MAX_KEYS, WARN, Outcome, format_key
+from consorcio_assets.checks.rows import find, key_labels
+from consorcio_assets.checks.sides import Field, Side
+from consorcio_assets.common.stages import AURORA
 
 SUB_MICROSECOND, LOB_TRUNCATION = "datetime2_100ns_truncated", "lob_not_truncated"
 

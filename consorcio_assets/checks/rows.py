@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from ..catalog import Table
-from .report import MAX_KEYS, format_key
-from .sql import compile_sql
+from consorcio_assets.catalog import Table
+from consorcio_assets.checks.outcome import MAX_KEYS, format_key
+from consorcio_assets.checks.sql import compile_sql
 
 
 @dataclass(frozen=True)

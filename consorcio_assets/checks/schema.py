@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from ..catalog import Catalog, Column, Table, snake_case
-from ..stages import AURORA, SQLSERVER
-from .report import WARN, Outcome
-from .sides import Side
+from consorcio_assets.catalog import Catalog, Column, Table, snake_case
+from consorcio_assets.checks.outcome import WARN, Outcome
+from consorcio_assets.checks.sides import Side
+from consorcio_assets.common.stages import AURORA, SQLSERVER
 
 AURORA_SCHEMA, SOURCE_DRIFT = "schema_matches_catalog", "source_schema_unchanged"
 

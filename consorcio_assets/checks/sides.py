@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from ..catalog import Column, Table
-from . import sql as q
+from consorcio_assets.catalog import Column, Table
+from consorcio_assets.checks import sql as q
 
 SOURCE, TARGET = "source", "target"
 

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import FunctionElement
 
-from ..dialects import dialect_function
+from consorcio_assets.common.dialects import dialect_function
 
 #: the marker a NULL contributes to a canonical row text
 NULL_MARKER = "\\N"

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from ..catalog import Catalog, Table
-from ..stages import AURORA
-from ..target.live_views import view_select
-from . import sql as q
-from .report import MAX_KEYS, Outcome, format_key
-from .rows import key_labels
-from .sides import Side
+from consorcio_assets.catalog import Catalog, Table
+from consorcio_assets.checks import sql as q
+from consorcio_assets.checks.outcome import MAX_KEYS, Outcome, format_key
+from consorcio_assets.checks.rows import key_labels
+from consorcio_assets.checks.sides import Side
+from consorcio_assets.common.stages import AURORA
+from consorcio_assets.target.live_views import view_select
 
 CHECK = "view_matches_recomputation"
 

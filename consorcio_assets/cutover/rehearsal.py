@@ -15,13 +15,13 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from ..catalog import Catalog, Table, catalog
-from ..catalog.collations import REMAINING_DIFFERENCES
-from ..checks import parity, precision
-from ..checks.report import ERROR, Outcome, failed_to_run, safe_error
-from ..checks.sides import Side
-from ..lake import Lake
-from . import smoke
+from consorcio_assets.catalog import Catalog, Table, catalog
+from consorcio_assets.catalog.collations import REMAINING_DIFFERENCES
+from consorcio_assets.checks import parity, precision
+from consorcio_assets.checks.outcome import ERROR, Outcome, failed_to_run, safe_error
+from consorcio_assets.checks.sides import Side
+from consorcio_assets.common.lake_zones import Lake
+from consorcio_assets.cutover import smoke
 
 GO, NO_GO = "GO", "NO-GO"
 STAGES = ("source", "raw", "transformed", "aurora")
@@ -82,7 +82,7 @@ def run_checks(conns, cat: Catalog) -> list[Outcome]:
     as many at once as a Dagster check step runs."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from ..defs.checks import CHECK_WORKERS, GROUPS
+    from consorcio_assets.defs.checks import CHECK_WORKERS, GROUPS
 
     def run(pair) -> Outcome:
         kind, table = pair
@@ -160,8 +160,8 @@ def rehearse(source: Side, target: Side, target_url: str, lake: Lake | None, cat
 
 def rehearse_current(out_dir: Path, source_db, target_db, lake) -> tuple[Evidence, Path]:
     """The rehearsal against the given source, target and lake resources; writes the evidence pack."""
-    from ..defs.checks import Connections
-    from .report import write_report
+    from consorcio_assets.cutover.evidence_pack import write_report
+    from consorcio_assets.defs.checks import Connections
 
     cat = catalog()
     conns = Connections(source_db, target_db, cat, lake.lake())

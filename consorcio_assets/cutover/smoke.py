@@ -18,7 +18,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 import psycopg
 
-from ..catalog import Catalog
+from consorcio_assets.catalog import Catalog
 
 CENT = Decimal("0.01")
 #: made-up customer of the workload (rolled back); the lookups search it with other case and accents
@@ -215,7 +215,7 @@ def _key_collision(conn, cat: Catalog) -> str:
 
 
 def step_lookups(conn, ctx: dict, cat: Catalog) -> str:
-    from ..catalog.collations import ci_ai_lookup
+    from consorcio_assets.catalog.collations import ci_ai_lookup
 
     params = (SMOKE_EMAIL_LOOKUP, SMOKE_NAME_LOOKUP, ctx["cliente_id"])
     icu = _icu(conn)
@@ -255,7 +255,7 @@ def step_views(conn, ctx: dict, cat: Catalog) -> str:
 
 
 def step_roles(conn, ctx: dict, cat: Catalog) -> str:
-    from ..target.roles import privilege_problems
+    from consorcio_assets.target.roles import privilege_problems
 
     problems = privilege_problems(conn)
     if problems:

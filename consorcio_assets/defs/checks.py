@@ -17,17 +17,27 @@ from typing import Any
 import dagster as dg
 import sqlalchemy as sa
 
-from ..catalog import Catalog, Table, catalog
-from ..checks import aggregates, application, business_rules, constraints, hashdiff, parity, precision, schema, views
-from ..checks.report import ERROR, WARN, Outcome, failed_to_run, to_check_result
-from ..checks.sides import Side
-from ..docs import check_metadata
-from ..lake import Lake, get_lake
-from ..lake_resource import LakeResource
-from ..pools import SQLSERVER_POOL
-from ..source.resource import SourceDb
-from ..stages import AURORA, SQLSERVER, TRANSFORMED, asset_key, table_for_key
-from ..target.resource import TargetDb
+from consorcio_assets.catalog import Catalog, Table, catalog
+from consorcio_assets.checks import (
+    aggregates,
+    application,
+    business_rules,
+    constraints,
+    hashdiff,
+    parity,
+    precision,
+    schema,
+    views,
+)
+from consorcio_assets.checks.outcome import ERROR, WARN, Outcome, failed_to_run, to_check_result
+from consorcio_assets.checks.sides import Side
+from consorcio_assets.common.lake_resource import LakeResource
+from consorcio_assets.common.lake_zones import Lake, get_lake
+from consorcio_assets.common.stages import AURORA, SQLSERVER, TRANSFORMED, asset_key, table_for_key
+from consorcio_assets.orchestration.pools import SQLSERVER_POOL
+from consorcio_assets.source.resource import SourceDb
+from consorcio_assets.target.resource import TargetDb
+from consorcio_assets.tooling.docs import check_metadata
 
 VERIFY_JOB = "verify_migration"
 #: checks of one step run two at a time: while one waits on PostgreSQL another keeps DuckDB busy
@@ -184,7 +194,7 @@ def build_checks(name: str, kinds: list[Kind], cat: Catalog) -> dg.AssetChecksDe
 def standalone_check_definitions() -> list[dg.AssetChecksDefinition]:
     """Every check that runs without materializing an asset: the groups above and the raw-zone checks (a check
     bundled in an asset's op, e.g. the Glue job's rejected rows, has no result without a load)."""
-    from .s3_raw import build_raw_zone_checks
+    from consorcio_assets.defs.s3_raw import build_raw_zone_checks
 
     cat = catalog()
     return [*(build_checks(name, kinds, cat) for name, kinds in GROUPS.items()), build_raw_zone_checks(cat)]

@@ -17,14 +17,8 @@ from datetime import timedelta
 
 import dagster as dg
 
-from consorcio_core.names import NO_REJECTED_ROWS
-
-from ..catalog import Catalog, Table, catalog
-from ..docs import check_metadata
-from ..glue.resource import GlueResource
-from ..glue.spec import table_spec
-from ..pools import GLUE_POOL
-from ..stages import (
+from consorcio_assets.catalog import Catalog, Table, catalog
+from consorcio_assets.common.stages import (
     AURORA,
     OWNERS,
     S3_RAW,
@@ -34,11 +28,16 @@ from ..stages import (
     table_for_key,
     target_column_schema,
 )
-from ..startup import require_usable_settings
-from ..target.live_views import apply_live_views
-from ..target.postgres import TARGET_DB, connect
-from ..target.resource import TargetDb
-from ..units import readable_bytes
+from consorcio_assets.common.units import readable_bytes
+from consorcio_assets.glue_runner.resource import GlueResource
+from consorcio_assets.glue_runner.spec import table_spec
+from consorcio_assets.orchestration.pools import GLUE_POOL
+from consorcio_assets.orchestration.startup import require_usable_settings
+from consorcio_assets.target.live_views import apply_live_views
+from consorcio_assets.target.postgres import TARGET_DB, connect
+from consorcio_assets.target.resource import TargetDb
+from consorcio_assets.tooling.docs import check_metadata
+from consorcio_core.names import NO_REJECTED_ROWS
 
 REJECTS_CHECK = NO_REJECTED_ROWS
 #: the nightly verification runs every 24 h; two hours of slack before an Aurora table counts as overdue

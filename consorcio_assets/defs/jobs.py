@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from ..stages import STAGES
+from consorcio_assets.common.stages import STAGES
 
 migrate_all = dg.define_asset_job(
     "migrate_all",

@@ -5,11 +5,11 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field
 
-from ..catalog import catalog
-from ..lgpd import ANALYTICS_SCHEMA, KEY_ENV, analytics_sql, refresh, resolve_key
-from ..stages import AURORA, OWNERS, asset_key, target_column_schema
-from ..target.postgres import connect
-from ..target.resource import TargetDb
+from consorcio_assets.catalog import catalog
+from consorcio_assets.common.stages import AURORA, OWNERS, asset_key, target_column_schema
+from consorcio_assets.target.analytics import ANALYTICS_SCHEMA, KEY_ENV, analytics_sql, refresh, resolve_key
+from consorcio_assets.target.postgres import connect
+from consorcio_assets.target.resource import TargetDb
 
 ANALYTICS_KEYS = [dg.AssetKey([ANALYTICS_SCHEMA, "cliente"]), dg.AssetKey([ANALYTICS_SCHEMA, "simulacao"])]
 #: columns the analytics views compute (the others are the Aurora table's, described there): type, description

@@ -13,14 +13,14 @@ from collections.abc import Mapping
 
 import dagster as dg
 
-from ..dms.resource import AwsDms, LocalDms
-from ..glue.resource import AwsGlue, LocalGlue
-from ..lake_resource import LakeResource
-from ..lgpd import KEY_ENV, key_path
-from ..settings import declared, get_settings
-from ..source.resource import SourceDb
-from ..target.resource import TargetDb
-from .lgpd import PiiKey
+from consorcio_assets.common.lake_resource import LakeResource
+from consorcio_assets.defs.lgpd import PiiKey
+from consorcio_assets.dms.resource import AwsDms, LocalDms
+from consorcio_assets.glue_runner.resource import AwsGlue, LocalGlue
+from consorcio_assets.settings import declared, get_settings
+from consorcio_assets.source.resource import SourceDb
+from consorcio_assets.target.analytics import KEY_ENV, key_path
+from consorcio_assets.target.resource import TargetDb
 
 REQUIRED = object()
 

@@ -10,8 +10,18 @@ from itertools import zip_longest
 
 import dagster as dg
 
-from ..catalog import Table, catalog
-from ..dms.layout import (
+from consorcio_assets.catalog import Table, catalog
+from consorcio_assets.common.stages import (
+    OWNERS,
+    S3_RAW,
+    SQLSERVER,
+    asset_key,
+    reload_on_upstream_change,
+    source_column_schema,
+    table_for_key,
+)
+from consorcio_assets.common.units import byte_size
+from consorcio_assets.dms.layout import (
     COMPLETED,
     DmsLoadError,
     FullLoadReport,
@@ -22,21 +32,11 @@ from ..dms.layout import (
     list_files,
     table_prefix,
 )
-from ..dms.resource import DmsResource
-from ..dms.settings import EndpointSettings, load_settings
-from ..docs import check_metadata
-from ..pools import SQLSERVER_POOL
-from ..stages import (
-    OWNERS,
-    S3_RAW,
-    SQLSERVER,
-    asset_key,
-    reload_on_upstream_change,
-    source_column_schema,
-    table_for_key,
-)
-from ..startup import require_usable_settings
-from ..units import byte_size
+from consorcio_assets.dms.resource import DmsResource
+from consorcio_assets.dms.settings_files import EndpointSettings, load_settings
+from consorcio_assets.orchestration.pools import SQLSERVER_POOL
+from consorcio_assets.orchestration.startup import require_usable_settings
+from consorcio_assets.tooling.docs import check_metadata
 
 ROW_COUNT_CHECK = "raw_row_count_matches_source"
 SCHEMA_CHECK = "raw_schema_matches_dms_mapping"

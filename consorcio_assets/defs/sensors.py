@@ -15,10 +15,10 @@ import json
 
 import dagster as dg
 
-from ..catalog import catalog
-from ..dms.resource import DmsResource
-from ..sensors.raw_zone import new_loads, scan
-from ..stages import AURORA, S3_RAW, SQLSERVER, TRANSFORMED, asset_key
+from consorcio_assets.catalog import catalog
+from consorcio_assets.common.stages import AURORA, S3_RAW, SQLSERVER, TRANSFORMED, asset_key
+from consorcio_assets.dms.raw_zone import new_loads, scan
+from consorcio_assets.dms.resource import DmsResource
 
 ACTIVE_RUN_STATUSES = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED]
 

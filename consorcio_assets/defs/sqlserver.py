@@ -6,10 +6,10 @@ reload just that table through the later stages.
 
 import dagster as dg
 
-from ..catalog import catalog
-from ..source.queries import observe
-from ..source.resource import SourceDb
-from ..stages import OWNERS, SQLSERVER, asset_key, source_column_schema, table_for_key
+from consorcio_assets.catalog import catalog
+from consorcio_assets.common.stages import OWNERS, SQLSERVER, asset_key, source_column_schema, table_for_key
+from consorcio_assets.source.queries import observe
+from consorcio_assets.source.resource import SourceDb
 
 
 def sqlserver_specs() -> list[dg.AssetSpec]:

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from ..catalog import Table
-from ..dialects import dialect_function
+from consorcio_assets.catalog import Table
+from consorcio_assets.common.dialects import dialect_function
 
 #: types DMS cannot migrate from SQL Server to an S3 target (AWS DMS: "Source data types for SQL Server")
 UNSUPPORTED_TYPES = ("sql_variant", "hierarchyid", "geography", "geometry")

@@ -48,12 +48,11 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import sqlalchemy as sa
 
-from ..catalog import Catalog, Column, Table
-from ..catalog import catalog as default_catalog
-from ..dialects import dialect_function
-from ..lake import Lake
-from ..source.queries import limit_duckdb_memory, table_clause
-from .layout import (
+from consorcio_assets.catalog import Catalog, Column, Table
+from consorcio_assets.catalog import catalog as default_catalog
+from consorcio_assets.common.dialects import dialect_function
+from consorcio_assets.common.lake_zones import Lake
+from consorcio_assets.dms.layout import (
     ERRORED,
     WORK_ROOT,
     FullLoadReport,
@@ -64,9 +63,10 @@ from .layout import (
     lob_limit_chars,
     table_prefix,
 )
-from .mappings import Selected, segment_predicates, selected_tables
-from .settings import DmsSettings, EndpointSettings
-from .versions import DataVersion, changes, read_version, sqlalchemy_executor
+from consorcio_assets.dms.mappings import Selected, segment_predicates, selected_tables
+from consorcio_assets.dms.settings_files import DmsSettings, EndpointSettings
+from consorcio_assets.dms.versions import DataVersion, changes, read_version, sqlalchemy_executor
+from consorcio_assets.source.queries import limit_duckdb_memory, table_clause
 
 log_ = logging.getLogger(__name__)
 

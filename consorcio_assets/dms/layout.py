@@ -15,12 +15,11 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from consorcio_assets.catalog import Column, Table
+from consorcio_assets.dms.settings_files import EndpointSettings
+from consorcio_assets.dms.versions import DataVersion
 from consorcio_core.dms_csv import read_typed
 from consorcio_core.dms_layout import WORK_ROOT, file_schema, layout_problems, load_file_name, table_folder  # noqa: F401 - re-exported
-
-from ..catalog import Column, Table
-from .settings import EndpointSettings
-from .versions import DataVersion
 
 COMPLETED, ERRORED = "Table completed", "Table error"
 

@@ -15,9 +15,9 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 
-from ..catalog import Catalog, Table
-from ..catalog import catalog as default_catalog
-from ..source.queries import table_clause
+from consorcio_assets.catalog import Catalog, Table
+from consorcio_assets.catalog import catalog as default_catalog
+from consorcio_assets.source.queries import table_clause
 
 #: tables DMS splits into parallel-load segments, and how many segments each gets
 PARALLEL_LOAD_SEGMENTS: dict[str, int] = {"Simulacao": 4, "SimulacaoParcela": 4}

@@ -20,14 +20,14 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
-from ..catalog import Column, Table
-from ..catalog.types import TYPE_ALIASES
-from ..dialects import dialect_function
-from ..source.queries import count_big, table_clause
-from .assessment import assess
-from .layout import is_national
-from .mappings import PARALLEL_LOAD_SEGMENTS, segment_boundaries
-from .settings import TaskSettings
+from consorcio_assets.catalog import Column, Table
+from consorcio_assets.catalog.types import TYPE_ALIASES
+from consorcio_assets.common.dialects import dialect_function
+from consorcio_assets.dms.assessment import assess
+from consorcio_assets.dms.layout import is_national
+from consorcio_assets.dms.mappings import PARALLEL_LOAD_SEGMENTS, segment_boundaries
+from consorcio_assets.dms.settings_files import TaskSettings
+from consorcio_assets.source.queries import count_big, table_clause
 
 
 class PreflightError(RuntimeError):

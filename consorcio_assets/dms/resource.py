@@ -23,14 +23,23 @@ from urllib.parse import urlparse
 import dagster as dg
 from pydantic import Field
 
-from ..aws_clients import AwsClients
-from ..catalog import Table
-from ..lake import Lake
-from .engine import run_full_load
-from .layout import COMPLETED, ERRORED, WORK_ROOT, DmsLoadError, FullLoadReport, LoadedFile, TableLoad, table_prefix
-from .mappings import table_mappings
-from .preflight import PreflightReport, preflight
-from .settings import DmsSettings, load_settings
+from consorcio_assets.catalog import Table
+from consorcio_assets.common.aws_clients import AwsClients
+from consorcio_assets.common.lake_zones import Lake
+from consorcio_assets.dms.engine import run_full_load
+from consorcio_assets.dms.layout import (
+    COMPLETED,
+    ERRORED,
+    WORK_ROOT,
+    DmsLoadError,
+    FullLoadReport,
+    LoadedFile,
+    TableLoad,
+    table_prefix,
+)
+from consorcio_assets.dms.mappings import table_mappings
+from consorcio_assets.dms.preflight import PreflightReport, preflight
+from consorcio_assets.dms.settings_files import DmsSettings, load_settings
 
 BUSY = ("creating", "modifying", "starting", "running", "stopping", "deleting", "testing", "moving")
 FINISHED_REASON = "FULL_LOAD_ONLY_FINISHED"
@@ -49,7 +58,7 @@ class DmsResource(dg.ConfigurableResource):
         return load_settings()
 
     def preflight(self, tables: Sequence[Table]) -> PreflightReport:
-        from ..source.queries import source_engine_for
+        from consorcio_assets.source.queries import source_engine_for
 
         engine = source_engine_for(self.source_url)
         try:

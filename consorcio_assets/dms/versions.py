@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 
 import sqlalchemy as sa
 
-from ..catalog import Table
+from consorcio_assets.catalog import Table
 
 #: dialect → SQL of the checksum aggregate over the table's columns (`{cols}` quoted, comma-separated)
 CHECKSUM_SQL = {

@@ -19,9 +19,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..rules import documents, formulas
-from ..rules.documents import digitos_ascii
-from . import reference_data as ref
+from consorcio_assets.rules import documents, formulas
+from consorcio_assets.rules.documents import digitos_ascii
+from consorcio_assets.source import reference_data as ref
 
 TABELAS = ("UnidadeFederativa", "Segmento", "IndiceCorrecao", "Administradora", "PlanoComercial", "Grupo",
            "Cliente", "Simulacao", "SimulacaoLance", "SimulacaoParcela")

@@ -17,14 +17,14 @@ from types import SimpleNamespace
 import sqlalchemy as sa
 from sqlalchemy.dialects import mssql
 
-from ..catalog import Catalog, Table
-from ..catalog import catalog as load_catalog
-from ..checks import aggregates, business_rules, hashdiff, parity, precision, rows
-from ..checks import schema as schema_check
-from ..checks import sql as q
-from ..checks.sides import SOURCE, Side
-from ..dms import assessment, mappings, preflight
-from .queries import observation_query
+from consorcio_assets.catalog import Catalog, Table
+from consorcio_assets.catalog import catalog as load_catalog
+from consorcio_assets.checks import aggregates, business_rules, hashdiff, parity, precision, rows
+from consorcio_assets.checks import schema as schema_check
+from consorcio_assets.checks import sql as q
+from consorcio_assets.checks.sides import SOURCE, Side
+from consorcio_assets.dms import assessment, mappings, preflight
+from consorcio_assets.source.queries import observation_query
 
 DIALECTS = ("mssql", "duckdb")
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from ..catalog import Table
-from ..dialects import dialect_function
-from ..settings import Settings, get_settings
+from consorcio_assets.catalog import Table
+from consorcio_assets.common.dialects import dialect_function
+from consorcio_assets.settings import Settings, get_settings
 
 #: DuckDB's buffer pool caches every block a query reads, up to 80 % of RAM by default: a full scan of the stand-in
 #: would grow the process with the table. Capped, big joins and aggregates spill to disk and memory stays flat
@@ -45,7 +45,7 @@ def source_engine_for(url: str) -> sa.Engine:
             raise FileNotFoundError(f"source stand-in {path} does not exist: run `consorcio seed`")
         return duckdb_engine(url)
     if sa.make_url(url).get_backend_name() == "mssql":
-        from .connection import mssql_engine
+        from consorcio_assets.source.connection import mssql_engine
 
         return mssql_engine(url, pool_pre_ping=True)
     return sa.create_engine(url, pool_pre_ping=True)

@@ -6,8 +6,8 @@ import dagster as dg
 import sqlalchemy as sa
 from pydantic import Field
 
-from ..checks.sides import SOURCE, Side
-from .queries import duckdb_engine, source_engine_for
+from consorcio_assets.checks.sides import SOURCE, Side
+from consorcio_assets.source.queries import duckdb_engine, source_engine_for
 
 
 class SourceDb(dg.ConfigurableResource):
@@ -24,7 +24,7 @@ class SourceDb(dg.ConfigurableResource):
         if self.url.startswith("duckdb"):
             return Side(SOURCE, duckdb_engine(self.url))
         if sa.make_url(self.url).get_backend_name() == "mssql":
-            from .connection import mssql_engine
+            from consorcio_assets.source.connection import mssql_engine
 
             return Side(SOURCE, mssql_engine(self.url, poolclass=sa.NullPool))
         return Side(SOURCE, sa.create_engine(self.url, poolclass=sa.NullPool))

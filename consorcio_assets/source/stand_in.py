@@ -14,9 +14,9 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from ..catalog import Catalog, Column, Table
-from ..catalog import catalog as default_catalog
-from ..catalog.views import transpile_view
+from consorcio_assets.catalog import Catalog, Column, Table
+from consorcio_assets.catalog import catalog as default_catalog
+from consorcio_assets.catalog.views import transpile_view
 
 
 def _q(name: str) -> str:
@@ -105,7 +105,7 @@ def build(path: Path, rows: Iterable[tuple[str, pa.RecordBatch]], catalog: Catal
 def seed(path: Path, simulacoes: int = 20_000, seed: int = 42, force: bool = False,
          catalog: Catalog | None = None) -> dict[str, int]:
     """Seed the stand-in with the deterministic generator."""
-    from .generator import generate
+    from consorcio_assets.source.generator import generate
 
     catalog = catalog or default_catalog()
     rows: Iterator = ((n, b) for n, b in generate(simulacoes=simulacoes, seed=seed) if n in catalog.by_name)

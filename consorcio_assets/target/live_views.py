@@ -15,9 +15,9 @@ from __future__ import annotations
 import sqlglot
 from sqlglot import exp
 
-from ..catalog import Catalog, Table, snake_case
-from ..catalog.views import transpile_view
-from .roles import VIEW_READERS
+from consorcio_assets.catalog import Catalog, Table, snake_case
+from consorcio_assets.catalog.views import transpile_view
+from consorcio_assets.target.roles import VIEW_READERS
 
 
 def _local_timestamp(column_sql: str) -> str:

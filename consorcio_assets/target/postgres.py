@@ -14,9 +14,9 @@ from pathlib import Path
 
 import psycopg
 
-from ..privacy import TRAVERSE
-from ..resilience import connect_postgres
-from ..settings import Settings, get_settings
+from consorcio_assets.common.private_home import TRAVERSE
+from consorcio_assets.settings import Settings, get_settings
+from consorcio_assets.target.connect import connect_postgres
 
 TARGET_DB = "consorcio"
 DAGSTER_DB = "dagster"
@@ -78,7 +78,7 @@ def ensure_database(name: str, settings: Settings | None = None) -> str:
         if not exists:
             conn.execute(f'CREATE DATABASE "{name}"')
     if not exists and name == TARGET_DB:  # the cutover's roles, as the DBA creates them on Aurora
-        from .roles import apply_roles
+        from consorcio_assets.target.roles import apply_roles
 
         apply_roles(server_url(settings, name))
     return server_url(settings, name)

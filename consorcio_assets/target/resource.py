@@ -6,8 +6,8 @@ import dagster as dg
 import sqlalchemy as sa
 from pydantic import Field
 
-from ..checks.sides import TARGET, Side
-from .postgres import release_wal, request_checkpoint, sqlalchemy_url, target_url
+from consorcio_assets.checks.sides import TARGET, Side
+from consorcio_assets.target.postgres import release_wal, request_checkpoint, sqlalchemy_url, target_url
 
 #: per sort/hash node of a check's session: the business rules hash a term row per scheduled simulation
 #: against millions of instalments, which PostgreSQL's default 4MB spills to disk in batches

@@ -26,12 +26,11 @@ import sqlalchemy as sa
 from consorcio_assets.catalog import catalog
 from consorcio_assets.checks import hashdiff
 from consorcio_assets.checks.sides import SOURCE, TARGET, Side
+from consorcio_assets.common.lake_zones import Lake
 from consorcio_assets.defs.checks import CHECK_WORKERS, GROUPS, Connections
-from consorcio_assets.lake import Lake
 from consorcio_assets.source.stand_in import seed
 from consorcio_assets.target.postgres import sqlalchemy_url
-
-from .reference import load
+from consorcio_assets_tests.checks.reference import load
 
 
 class _Fixed:

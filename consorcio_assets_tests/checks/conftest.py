@@ -15,8 +15,7 @@ import sqlalchemy as sa
 from consorcio_assets.catalog import catalog
 from consorcio_assets.checks.sides import SOURCE, TARGET, Side
 from consorcio_assets.target.postgres import sqlalchemy_url
-
-from .reference import load
+from consorcio_assets_tests.checks.reference import load
 
 
 def _url(server_url: str, name: str) -> str:

@@ -68,14 +68,14 @@ def transform(table: Table, source: pa.Table) -> pa.Table:
 
 def create_table(table: Table) -> str:
     """The catalog's columns (generated columns and collations included, as the application needs them)."""
-    from consorcio_assets.glue.ddl import column_definitions
+    from consorcio_assets.target.ddl import column_definitions
 
     return f"CREATE TABLE {table.qualified_target} ({', '.join(column_definitions(table))})"
 
 
 def application_semantics(table: Table) -> list[str]:
     """DEFAULTs and the ROWVERSION trigger, attached after the data as the Glue job does."""
-    from consorcio_assets.glue import semantics
+    from consorcio_assets.target import semantics
 
     return [item["sql"] for item in semantics.after_load(table, TARGET_SCHEMA)]
 
@@ -128,7 +128,7 @@ def load(source_path: Path, target_url: str, lake_root: Path | None = None, cat:
         order = cat.load_order()
         for table in order:
             data = transform(table, src.sql(f'SELECT * FROM "{table.schema}"."{table.name}"').to_arrow_table())
-            from consorcio_assets.glue.semantics import collations
+            from consorcio_assets.target.semantics import collations
 
             for statement in collations(table):
                 pg.execute(statement)

@@ -6,8 +6,8 @@ import psycopg
 import pytest
 
 from consorcio_assets.checks import business_rules as br
+from consorcio_assets.common.stages import SQLSERVER
 from consorcio_assets.rules import formulas as f
-from consorcio_assets.stages import SQLSERVER
 
 
 def _rule(name):

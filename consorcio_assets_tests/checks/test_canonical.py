@@ -16,8 +16,7 @@ from consorcio_assets.checks import sql as q
 from consorcio_assets.checks.sides import SOURCE, TARGET, Side
 from consorcio_assets.source.stand_in import build
 from consorcio_assets.target.postgres import sqlalchemy_url
-
-from .reference import load
+from consorcio_assets_tests.checks.reference import load
 
 CONTRACT = """CREATE TABLE dbo.Tipos (
     Id INT NOT NULL CONSTRAINT PK_Tipos PRIMARY KEY,

@@ -10,8 +10,8 @@ import duckdb
 import psycopg
 import pytest
 
-from consorcio_assets import cli
 from consorcio_assets.target.roles import apply_roles
+from consorcio_assets.tooling import cli
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ import dagster as dg
 import duckdb
 import pytest
 
+from consorcio_assets.common.lake_resource import LakeResource
 from consorcio_assets.defs import checks as check_defs
-from consorcio_assets.lake_resource import LakeResource
 from consorcio_assets.source.resource import SourceDb
 from consorcio_assets.target.resource import TargetDb
 
@@ -143,7 +143,7 @@ def test_verify_job_catches_every_corruption_naming_table_and_keys(env, database
 def test_consorcio_verify_prints_one_line_per_check_and_fails_on_error(env, corrupt, fetch, fresh_db, monkeypatch,
                                                                          capsys):
     """The CLI path: `dagster job execute` in a subprocess on the PostgreSQL-backed instance."""
-    from consorcio_assets.verify import main_verify
+    from consorcio_assets.tooling.verify import main_verify
 
     monkeypatch.setenv("DAGSTER_PG_URL", fresh_db)  # the run storage, on its own database
     monkeypatch.setenv("DAGSTER_HOME", str(env / "dagster_home"))

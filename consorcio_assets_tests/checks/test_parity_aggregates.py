@@ -3,7 +3,7 @@
 from decimal import Decimal
 
 from consorcio_assets.checks import aggregates, parity
-from consorcio_assets.lake import Lake
+from consorcio_assets.common.lake_zones import Lake
 
 
 def test_parity_passes_at_both_stages(source_side, target_side, lake_copy, cat):

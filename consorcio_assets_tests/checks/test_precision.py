@@ -1,7 +1,7 @@
 """Expected precision loss is counted (WARN); LOB truncation is an ERROR naming the rows."""
 
 from consorcio_assets.checks import precision
-from consorcio_assets.checks.report import WARN
+from consorcio_assets.checks.outcome import WARN
 
 
 def test_100ns_digits_are_counted_per_column_as_a_warning(source_side, cat, small_source):

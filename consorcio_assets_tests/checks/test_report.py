@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from consorcio_assets.checks.report import WARN, Outcome, description, failed_to_run, format_key, to_check_result
+from consorcio_assets.checks.outcome import WARN, Outcome, description, failed_to_run, format_key, to_check_result
 
 
 def test_result_names_table_keys_counts_and_sql(cat):

@@ -7,7 +7,7 @@ import psycopg
 import sqlalchemy as sa
 
 from consorcio_assets.checks import schema, views
-from consorcio_assets.checks.report import WARN
+from consorcio_assets.checks.outcome import WARN
 from consorcio_assets.checks.sides import SOURCE, Side
 
 
@@ -59,7 +59,7 @@ def test_aurora_schema_reports_type_nullability_and_constraint_drift(target_side
 
 def test_aurora_schema_accepts_the_glue_stage_ddl(fresh_db, cat):
     """The physical model the Glue stage creates is what the catalog says (integration with glue.ddl)."""
-    from consorcio_assets.glue import ddl
+    from consorcio_assets.target import ddl
     from consorcio_assets.target.postgres import sqlalchemy_url
 
     with psycopg.connect(fresh_db, autocommit=True) as conn:

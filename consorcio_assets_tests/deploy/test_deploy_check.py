@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from consorcio_assets.deploy_check import EXIT_MISCONFIGURED, EXIT_NOT_RUNNABLE, check, service_of
+from consorcio_assets.deployment.deploy_check import EXIT_MISCONFIGURED, EXIT_NOT_RUNNABLE, check, service_of
 from consorcio_assets.settings import CODE_SERVER, DAEMON, SERVICES, WEBSERVER, required_in
 
 COMMANDS = {
@@ -68,7 +68,7 @@ def test_only_what_a_container_needs_is_required():
 def _entrypoint(command: list[str], environ: dict[str, str]) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CONSORCIO_", "DAGSTER_"))}
     env["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), env.get("PATH", "")])  # the image's venv
-    return subprocess.run([sys.executable, "-m", "consorcio_assets.deploy_check", *command],
+    return subprocess.run([sys.executable, "-m", "consorcio_assets.deployment.deploy_check", *command],
                           env={**env, **environ}, capture_output=True, text=True, timeout=120)
 
 

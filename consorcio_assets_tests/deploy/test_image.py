@@ -66,7 +66,7 @@ def test_final_stage_runs_unprivileged_without_build_tools_or_secrets():
         if name in ("ARG", "ENV"):
             assert not re.search(r"(?i)(password|secret|token|access_key|_url=)", args), args
     assert _args(FINAL, "HEALTHCHECK"), "no HEALTHCHECK in the final stage"
-    assert _args(FINAL, "ENTRYPOINT") == ['["python", "-m", "consorcio_assets.deploy_check"]']
+    assert _args(FINAL, "ENTRYPOINT") == ['["python", "-m", "consorcio_assets.deployment.deploy_check"]']
 
 
 def _ignored(path: str, patterns: list[str]) -> bool:

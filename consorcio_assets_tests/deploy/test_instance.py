@@ -15,7 +15,7 @@ from dagster._core.run_coordinator import QueuedRunCoordinator
 from dagster._core.workspace.config_schema import ensure_workspace_config
 from dagster_aws.ecs import EcsRunLauncher
 
-from consorcio_assets.pools import GLUE_POOL, SQLSERVER_POOL
+from consorcio_assets.orchestration.pools import GLUE_POOL, SQLSERVER_POOL
 from consorcio_assets.settings import SERVICES, SETTINGS_BY_NAME, WEBSERVER, required_in
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"

@@ -22,7 +22,7 @@ import psycopg
 import pytest
 import yaml
 
-from ..infra.hcl import load_config
+from consorcio_assets_tests.infra.hcl import load_config
 
 pytestmark = pytest.mark.deploy
 

@@ -8,9 +8,8 @@ from pathlib import Path
 import boto3
 import pytest
 
-from consorcio_assets.lake import Lake
-
-from .data import build_source
+from consorcio_assets.common.lake_zones import Lake
+from consorcio_assets_tests.dms.data import build_source
 
 
 @pytest.fixture(scope="session")

@@ -15,20 +15,19 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from consorcio_assets.catalog import catalog
+from consorcio_assets.common.lake_zones import Lake
 from consorcio_assets.dms.engine import csv_header, csv_lines
 from consorcio_assets.dms.layout import file_facts, read_csv_batches
-from consorcio_assets.glue.local_client import argv_of
-from consorcio_assets.glue.spec import spec_argument, table_spec
-from consorcio_assets.lake import Lake
-from consorcio_core.dms import EndpointSettings, SettingsError, raw_arguments
+from consorcio_assets.glue_runner.local_client import argv_of
+from consorcio_assets.glue_runner.spec import spec_argument, table_spec
+from consorcio_assets_tests.dms.data import sort_rows
+from consorcio_assets_tests.dms.test_engine import ALL, csv_settings, run
 from consorcio_core.dms_csv import CsvHeaderError, read_typed, text_batches
+from consorcio_core.dms_endpoint import EndpointSettings, SettingsError, raw_arguments
 from consorcio_core.lake import LakeFiles
 from consorcio_glue.args import parse_args
 from consorcio_glue.raw import RawRejects, raw_files, read_csv
 from consorcio_glue.spec import Spec, load_spec
-
-from .data import sort_rows
-from .test_engine import ALL, csv_settings, run
 
 CAT = catalog()
 FS = pafs.LocalFileSystem()

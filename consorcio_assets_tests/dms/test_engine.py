@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from consorcio_assets.catalog import catalog
+from consorcio_assets.common.lake_zones import Lake
 from consorcio_assets.dms import engine
 from consorcio_assets.dms.engine import run_full_load
 from consorcio_assets.dms.layout import (
@@ -29,10 +30,8 @@ from consorcio_assets.dms.layout import (
     read_csv_batches,
 )
 from consorcio_assets.dms.mappings import table_mappings
-from consorcio_assets.dms.settings import load_settings
-from consorcio_assets.lake import Lake
-
-from .data import LONG_OBSERVACAO_CHARS, build_source, sort_rows, source_rows
+from consorcio_assets.dms.settings_files import load_settings
+from consorcio_assets_tests.dms.data import LONG_OBSERVACAO_CHARS, build_source, sort_rows, source_rows
 
 SETTINGS = load_settings()
 ALL = [t.name for t in catalog()]
@@ -276,8 +275,8 @@ KILLED_WRITER = textwrap.dedent("""
     from consorcio_assets.catalog import catalog
     from consorcio_assets.dms import engine
     from consorcio_assets.dms.mappings import table_mappings
-    from consorcio_assets.dms.settings import load_settings
-    from consorcio_assets.lake import Lake
+    from consorcio_assets.dms.settings_files import load_settings
+    from consorcio_assets.common.lake_zones import Lake
 
     real_close = engine.LoadFolder._close_file
     def slow_close(self):

@@ -15,7 +15,7 @@ from consorcio_assets.dms.mappings import (
     selected_tables,
     table_mappings,
 )
-from consorcio_assets.dms.settings import (
+from consorcio_assets.dms.settings_files import (
     DmsSettings,
     EndpointSettings,
     SettingsError,

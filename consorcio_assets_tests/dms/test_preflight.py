@@ -11,13 +11,13 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import mssql
 
 from consorcio_assets.catalog import catalog
+from consorcio_assets.common.lake_zones import Lake
 from consorcio_assets.dms.engine import run_full_load
 from consorcio_assets.dms.layout import ERRORED
 from consorcio_assets.dms.mappings import table_mappings
 from consorcio_assets.dms.preflight import PreflightError, columns_query, count_query, drift, lob_query, preflight
 from consorcio_assets.dms.resource import LocalDms
-from consorcio_assets.dms.settings import load_settings
-from consorcio_assets.lake import Lake
+from consorcio_assets.dms.settings_files import load_settings
 
 TASK = load_settings().task
 

@@ -20,7 +20,7 @@ from consorcio_assets.dms.layout import COMPLETED, DmsLoadError
 from consorcio_assets.dms.mappings import table_mappings
 from consorcio_assets.dms.preflight import preflight
 from consorcio_assets.dms.resource import AwsDms
-from consorcio_assets.dms.settings import endpoint_settings, load_settings
+from consorcio_assets.dms.settings_files import endpoint_settings, load_settings
 
 TASK = "arn:aws:dms:us-east-1:123456789012:task:CONSORCIO-FULL-LOAD"
 TARGET = "arn:aws:dms:us-east-1:123456789012:endpoint:CONSORCIO-S3"

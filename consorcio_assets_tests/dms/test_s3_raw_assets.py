@@ -10,10 +10,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from consorcio_assets.catalog import catalog
+from consorcio_assets.common.stages import S3_RAW, SQLSERVER, asset_key
+from consorcio_assets.common.units import human_bytes
 from consorcio_assets.defs.s3_raw import FILES_CHECK, ROW_COUNT_CHECK, SCHEMA_CHECK
 from consorcio_assets.dms.resource import LocalDms
-from consorcio_assets.stages import S3_RAW, SQLSERVER, asset_key
-from consorcio_assets.units import human_bytes
 
 SUBSET = ["Grupo", "Simulacao", "SimulacaoLance", "vw_FunilMensal"]
 

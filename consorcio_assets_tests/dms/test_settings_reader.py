@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from consorcio_assets.dms.settings import ENDPOINT_FILE, EndpointSettings, SettingsError, endpoint_settings
+from consorcio_assets.dms.settings_files import ENDPOINT_FILE, EndpointSettings, SettingsError, endpoint_settings
 
 REPO = Path(__file__).resolve().parents[2]
 PACKAGES = ("consorcio_assets", "consorcio_core", "consorcio_glue", "glue")
@@ -34,8 +34,8 @@ def test_the_reader_returns_the_file_typed_and_validated(tmp_path):
 
 def test_every_consumer_sees_the_same_settings():
     from consorcio_assets.dms.resource import LocalDms
-    from consorcio_assets.dms.settings import load_settings
-    from consorcio_assets.docs import _dms_settings
+    from consorcio_assets.dms.settings_files import load_settings
+    from consorcio_assets.tooling.docs import _dms_settings
 
     settings = endpoint_settings()
     assert load_settings().endpoint == settings and _dms_settings()[0] == settings

@@ -13,11 +13,10 @@ import psycopg
 import pytest
 
 from consorcio_assets.catalog import Table
+from consorcio_assets_tests.faults.support import Snapshot
 from consorcio_assets_tests.glue import data
 from consorcio_assets_tests.glue.data import CAT
 from consorcio_assets_tests.glue.helpers import ok, run_job, write_raw
-
-from .support import Snapshot
 
 
 def _url(server_url: str, name: str) -> str:

@@ -6,9 +6,8 @@ from __future__ import annotations
 import sys
 
 import consorcio_core.lake as lake
+from consorcio_assets_tests.faults.diskfull import filling_filesystem
 from consorcio_glue.main import main as job_main
-
-from .diskfull import filling_filesystem
 
 
 def main(free_bytes: int, argv: list[str]) -> int:

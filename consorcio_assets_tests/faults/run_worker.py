@@ -46,7 +46,7 @@ def watch_for_cancel(instance: dg.DagsterInstance, stop: threading.Event) -> Non
 
 def main(instance_dir: str, tables: list[str]) -> int:
     from consorcio_assets.catalog import catalog
-    from consorcio_assets.stages import AURORA, TRANSFORMED, asset_key
+    from consorcio_assets.common.stages import AURORA, TRANSFORMED, asset_key
 
     cat = catalog()
     keys = [asset_key(stage, cat[t]) for t in tables for stage in (TRANSFORMED, AURORA)]

@@ -12,17 +12,16 @@ import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
 
+from consorcio_assets.common.lake_zones import Lake
 from consorcio_assets.dms.engine import run_full_load
 from consorcio_assets.dms.mappings import table_mappings
 from consorcio_assets.dms.preflight import PreflightError, preflight
 from consorcio_assets.dms.resource import LocalDms
-from consorcio_assets.dms.settings import load_settings
-from consorcio_assets.lake import Lake
+from consorcio_assets.dms.settings_files import load_settings
+from consorcio_assets_tests.faults.support import Snapshot, aurora_rows, digest, missing, visible
 from consorcio_assets_tests.glue import data
 from consorcio_assets_tests.glue.data import CAT
 from consorcio_assets_tests.glue.helpers import error_of, fetch, ok, run_job, write_raw
-
-from .support import Snapshot, aurora_rows, digest, missing, visible
 
 SEGMENTO = CAT["Segmento"]
 

@@ -23,9 +23,8 @@ import pytest
 from dagster._serdes import serialize_value
 from psycopg import sql
 
-from consorcio_assets.stages import AURORA, S3_RAW, TRANSFORMED
-
-from .support import hidden_leftovers, visible
+from consorcio_assets.common.stages import AURORA, S3_RAW, TRANSFORMED
+from consorcio_assets_tests.faults.support import hidden_leftovers, visible
 
 SIMULACOES = 2_000
 LOADS = "loads_only"
@@ -50,8 +49,8 @@ def run_loads(instance: dg.DagsterInstance | None = None, tables: tuple[str, ...
     """DMS full load, transform and Aurora load of `tables` (default every table) as one batch; no checks (they
     are not what is tested here)."""
     from consorcio_assets.catalog import catalog
+    from consorcio_assets.common.stages import asset_key
     from consorcio_assets.definitions import defs
-    from consorcio_assets.stages import asset_key
 
     if tables is None:
         selection = dg.AssetSelection.groups(S3_RAW, TRANSFORMED, AURORA)
@@ -306,11 +305,10 @@ def test_free_text_never_leaks(loaded, monkeypatch, capfd, fault_case):
 def test_two_batches_staging_one_table(segmento, fault_case):
     """Batch A stages Segmento, batch B stages it again before A publishes: A's publish refuses (its staging was
     replaced) and changes nothing; B's publish swaps B's version in, Aurora and transformed zone together."""
+    from consorcio_assets_tests.faults.support import aurora_rows
     from consorcio_assets_tests.glue import data
     from consorcio_assets_tests.glue.data import CAT
     from consorcio_assets_tests.glue.helpers import error_of, ok, run_job, write_raw
-
-    from .support import aurora_rows
 
     fault_case.expect("two batches stage one table before either publishes", "the earlier batch's publish fails "
                       "naming the table and changes nothing; the later one publishes its version")

@@ -13,11 +13,10 @@ import duckdb
 import psycopg
 import pyarrow.parquet as pq
 
+from consorcio_assets_tests.faults.support import Monitor, aurora_rows, missing, start_job, wait_until
 from consorcio_assets_tests.glue import data
 from consorcio_assets_tests.glue.data import CAT
 from consorcio_assets_tests.glue.helpers import write_raw
-
-from .support import Monitor, aurora_rows, missing, start_job, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -63,8 +62,8 @@ TWO_LOADS = textwrap.dedent("""
     from consorcio_assets.catalog import catalog
     from consorcio_assets.dms import engine
     from consorcio_assets.dms.mappings import table_mappings
-    from consorcio_assets.dms.settings import load_settings
-    from consorcio_assets.lake import Lake
+    from consorcio_assets.dms.settings_files import load_settings
+    from consorcio_assets.common.lake_zones import Lake
 
     real_close = engine.LoadFolder._close_file
     def slow_close(self):  # a slow writer: the other load starts while this one is mid-table

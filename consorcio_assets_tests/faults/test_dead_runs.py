@@ -24,10 +24,9 @@ import pytest
 from dagster._core.instance.ref import InstanceRef
 from dagster._core.launcher import WorkerStatus
 
-from consorcio_assets.runs import HOST_TAG, OWNER_ENV, hostname
+from consorcio_assets.orchestration.runs import HOST_TAG, OWNER_ENV, hostname
 from consorcio_assets.target.postgres import dagster_storage_url
-
-from .support import Monitor, wait_until
+from consorcio_assets_tests.faults.support import Monitor, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 PLACEHOLDER = "consorcio.segmento"
@@ -114,7 +113,7 @@ def interrupted_mid_load(env: dict[str, str], url: str, log: Path, signum: int) 
         with psycopg.connect(url) as reader:
             reader.execute(f"LOCK TABLE {PLACEHOLDER} IN ACCESS SHARE MODE")
             with log.open("w") as out:
-                cli = subprocess.Popen([sys.executable, "-m", "consorcio_assets.cli", "run"], env=env, stdout=out,
+                cli = subprocess.Popen([sys.executable, "-m", "consorcio_assets.tooling.cli", "run"], env=env, stdout=out,
                                        stderr=subprocess.STDOUT, cwd=REPO, preexec_fn=_as_in_a_terminal)
             try:
                 wait_until(lambda: monitor.waiting_on_table(PLACEHOLDER), "the Glue job never reached its swap", cli,
@@ -163,7 +162,7 @@ def test_ctrl_c_cancels_and_sigkill_leaves_no_swap_then_dead_runs_fail(home, fau
     for path in (tmp_path, *tmp_path.rglob("*")):  # what an older version left: readable by all
         if not path.is_symlink() and (path.is_dir() or path.is_file()):
             path.chmod(stat.S_IMODE(path.stat().st_mode) | (0o755 if path.is_dir() else 0o644))
-    done = subprocess.run([sys.executable, "-m", "consorcio_assets.cli", "run"], env=env, capture_output=True,
+    done = subprocess.run([sys.executable, "-m", "consorcio_assets.tooling.cli", "run"], env=env, capture_output=True,
                           text=True, timeout=1800, cwd=REPO)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     marked = [line for line in done.stdout.splitlines() if "was left STARTED" in line]

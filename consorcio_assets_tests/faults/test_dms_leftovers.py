@@ -7,13 +7,12 @@ import signal
 from pathlib import Path
 
 from consorcio_assets.catalog import catalog
+from consorcio_assets.common.lake_zones import Lake
 from consorcio_assets.dms import engine, layout
 from consorcio_assets.dms.mappings import table_mappings
-from consorcio_assets.dms.settings import load_settings
-from consorcio_assets.lake import Lake
-
-from .support import digest, missing
-from .test_process_faults import kill_engine_mid_file
+from consorcio_assets.dms.settings_files import load_settings
+from consorcio_assets_tests.faults.support import digest, missing
+from consorcio_assets_tests.faults.test_process_faults import kill_engine_mid_file
 
 
 def _trees(dms: Path) -> list[str]:

@@ -15,16 +15,15 @@ from psycopg import sql
 from consorcio_assets.catalog import TARGET_SCHEMA, parse_contract
 from consorcio_assets.checks import hashdiff
 from consorcio_assets.checks.sides import SOURCE, TARGET, Side
+from consorcio_assets.common.lake_zones import Lake
 from consorcio_assets.dms.engine import run_full_load
 from consorcio_assets.dms.layout import COMPLETED
 from consorcio_assets.dms.mappings import table_mappings
-from consorcio_assets.dms.settings import load_settings
-from consorcio_assets.lake import Lake
+from consorcio_assets.dms.settings_files import load_settings
 from consorcio_assets.source.stand_in import build
 from consorcio_assets.target.postgres import sqlalchemy_url
+from consorcio_assets_tests.faults.support import aurora_rows
 from consorcio_assets_tests.glue.helpers import fetch, ok, run_job
-
-from .support import aurora_rows
 
 CONTRACT = Path(__file__).resolve().parents[2] / "consorcio_assets" / "contract" / "consorcio_simulacao.sql"
 INJECTION = 'x"); DROP TABLE consorcio.segmento; --'

@@ -24,8 +24,8 @@ from dagster._serdes import serialize_value
 from psycopg import sql
 
 from consorcio_assets.catalog import catalog
-from consorcio_assets.lgpd import KEY_ENV
 from consorcio_assets.source.stand_in import seed
+from consorcio_assets.target.analytics import KEY_ENV
 
 
 def _password_url(server_url: str, tmp_name: str) -> tuple[str, str, str]:
@@ -114,10 +114,10 @@ def test_no_password_or_pii_in_a_run(pg_server_url, tmp_path, monkeypatch, capfd
 def test_connection_errors_never_show_the_password(tmp_path, monkeypatch, capfd, fault_case):
     """The failing side: every step that reaches the target fails to connect, and no error shows the URL's
     password (the Glue job's own message, Dagster's failure events with their stack traces, the console)."""
+    from consorcio_assets.common.stages import AURORA, TRANSFORMED, asset_key
     from consorcio_assets.defs.glue_aurora import glue_transform_and_load
     from consorcio_assets.defs.lgpd import ANALYTICS_KEYS, analytics_views
     from consorcio_assets.defs.resources import resources_for
-    from consorcio_assets.stages import AURORA, TRANSFORMED, asset_key
 
     fault_case.expect("target unreachable: connection errors", "every step fails naming the server; no error, "
                                                                "event or log shows the password")

@@ -23,7 +23,7 @@ def test_postgres_killed_mid_run_is_one_line_naming_the_setting(tmp_path, fault_
     home = tmp_path / "home"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CONSORCIO_", "DAGSTER_"))}
     env.update(CONSORCIO_HOME=str(home), DAGSTER_DISABLE_TELEMETRY="1")
-    cli = [sys.executable, "-m", "consorcio_assets.cli"]
+    cli = [sys.executable, "-m", "consorcio_assets.tooling.cli"]
     seeded = subprocess.run([*cli, "seed", "--simulacoes", "300"], env=env, cwd=REPO, capture_output=True, text=True)
     assert seeded.returncode == 0, seeded.stderr
     log = tmp_path / "run.log"

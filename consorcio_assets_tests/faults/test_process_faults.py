@@ -23,18 +23,14 @@ import pyarrow.parquet as pq
 import pytest
 
 from consorcio_assets.catalog import catalog
+from consorcio_assets.common.lake_zones import Lake
 from consorcio_assets.dms import engine, layout
 from consorcio_assets.dms.mappings import table_mappings
-from consorcio_assets.dms.settings import load_settings
-from consorcio_assets.glue.local_client import LocalGlueClient
-from consorcio_assets.glue.spec import spec_argument, table_spec
-from consorcio_assets.lake import Lake
-from consorcio_assets_tests.glue import data
-from consorcio_assets_tests.glue.data import CAT
-from consorcio_assets_tests.glue.helpers import URL_ENV, fetch, job_command, job_env, ok, run_job, write_raw
-
-from .diskfull import filling_filesystem
-from .support import (
+from consorcio_assets.dms.settings_files import load_settings
+from consorcio_assets.glue_runner.local_client import LocalGlueClient
+from consorcio_assets.glue_runner.spec import spec_argument, table_spec
+from consorcio_assets_tests.faults.diskfull import filling_filesystem
+from consorcio_assets_tests.faults.support import (
     Monitor,
     Snapshot,
     digest,
@@ -45,6 +41,9 @@ from .support import (
     start_job,
     wait_until,
 )
+from consorcio_assets_tests.glue import data
+from consorcio_assets_tests.glue.data import CAT
+from consorcio_assets_tests.glue.helpers import URL_ENV, fetch, job_command, job_env, ok, run_job, write_raw
 
 REPO = Path(__file__).resolve().parents[2]
 PARCELA = CAT["SimulacaoParcela"]
@@ -159,8 +158,8 @@ KILLED_ENGINE = textwrap.dedent("""
     from consorcio_assets.catalog import catalog
     from consorcio_assets.dms import engine
     from consorcio_assets.dms.mappings import table_mappings
-    from consorcio_assets.dms.settings import load_settings
-    from consorcio_assets.lake import Lake
+    from consorcio_assets.dms.settings_files import load_settings
+    from consorcio_assets.common.lake_zones import Lake
 
     class Stalling(pq.ParquetWriter):
         written = 0
@@ -280,9 +279,9 @@ def test_dagster_run_terminated(segmento, tmp_path, monkeypatch, fault_case):
     worker is a separate process that receives the interrupt its code server would send (see run_worker.py)."""
     import dagster as dg
 
+    from consorcio_assets.common.stages import AURORA, TRANSFORMED, asset_key
     from consorcio_assets.defs.glue_aurora import glue_transform_and_load
     from consorcio_assets.defs.resources import resources_for
-    from consorcio_assets.stages import AURORA, TRANSFORMED, asset_key
 
     fault_case.expect("Dagster run terminated (run_coordinator.cancel_run) mid-load", "run CANCELED, the Glue "
                       "run stopped before its swap; Aurora and transformed zone keep the previous version; rerun "

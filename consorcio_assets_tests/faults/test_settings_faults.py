@@ -15,15 +15,15 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from consorcio_assets import lgpd
+from consorcio_assets.orchestration.startup import seedable_source
 from consorcio_assets.settings import get_settings
-from consorcio_assets.startup import seedable_source
+from consorcio_assets.target import analytics as lgpd
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def consorcio(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "consorcio_assets.cli", *args], env=env, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "consorcio_assets.tooling.cli", *args], env=env, capture_output=True,
                           text=True, timeout=300, cwd=REPO)
 
 

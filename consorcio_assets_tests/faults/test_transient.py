@@ -21,15 +21,14 @@ from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ClientError, EndpointConnectionError
 
 from consorcio_assets.dms.resource import AwsDms
-from consorcio_assets.glue.resource import AwsGlue
-from consorcio_assets.resilience import connect_postgres
+from consorcio_assets.glue_runner.resource import AwsGlue
+from consorcio_assets.target.connect import connect_postgres
+from consorcio_assets_tests.faults.proxy import FlakyFront
+from consorcio_assets_tests.faults.support import aurora_rows
 from consorcio_assets_tests.glue import data
 from consorcio_assets_tests.glue.data import CAT
 from consorcio_assets_tests.glue.helpers import URL_ENV, job_command, ok, write_raw
 from consorcio_core.resilience import backoff, retry, transient_postgres
-
-from .proxy import FlakyFront
-from .support import aurora_rows
 
 PASSWORD = "n0t-in-any-log"
 
@@ -60,7 +59,7 @@ def test_refused_connection_is_retried_until_the_server_is_up(fresh_db, fault_ca
         time.sleep(seconds)
 
     url = front.url(_database(fresh_db), PASSWORD)
-    caplog.set_level(logging.WARNING, "consorcio_assets.resilience")
+    caplog.set_level(logging.WARNING, "consorcio_assets.target.connect")
     try:
         with retry(lambda: psycopg.connect(url), transient=transient_postgres, what="connecting to the target",
                    base=0.05, sleep=sleep) as conn:
@@ -78,7 +77,7 @@ def test_retries_are_bounded(fresh_db, fault_case, caplog):
                                                    "and the redacted URL; no password anywhere")
     front = FlakyFront(fresh_db)  # never opened
     waits: list[float] = []
-    caplog.set_level(logging.WARNING, "consorcio_assets.resilience")
+    caplog.set_level(logging.WARNING, "consorcio_assets.target.connect")
     try:
         with pytest.raises(psycopg.OperationalError) as failure:
             connect_postgres(front.url(_database(fresh_db), PASSWORD), attempts=3, base=0.01, sleep=waits.append)

@@ -10,8 +10,7 @@ import numpy as np
 import pyarrow as pa
 
 from consorcio_assets.catalog import catalog
-
-from .helpers import dms_table
+from consorcio_assets_tests.glue.helpers import dms_table
 
 CAT = catalog()
 

@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from consorcio_assets.catalog import Catalog, Column, Table
-from consorcio_assets.glue.spec import spec_argument, table_spec
+from consorcio_assets.glue_runner.spec import spec_argument, table_spec
 
 REPO = Path(__file__).resolve().parents[2]
 #: the job as the local Glue client runs it: the installed package, no path into the repo

@@ -20,15 +20,14 @@ import dagster as dg
 import pytest
 
 from consorcio_assets.defs.glue_aurora import glue_transform_and_load
-from consorcio_assets.glue import wheel
-from consorcio_assets.glue.local_client import argv_of
-from consorcio_assets.glue.resource import AwsGlue
+from consorcio_assets.deployment import glue_wheel as wheel
+from consorcio_assets.glue_runner.local_client import argv_of
+from consorcio_assets.glue_runner.resource import AwsGlue
 from consorcio_assets.target.resource import TargetDb
+from consorcio_assets_tests.glue import data
+from consorcio_assets_tests.glue.data import CAT
+from consorcio_assets_tests.glue.helpers import REPO, fetch, write_raw
 from consorcio_assets_tests.infra.hcl import load_config
-
-from . import data
-from .data import CAT
-from .helpers import REPO, fetch, write_raw
 
 BUCKET = "consorcio-lake"
 PIPES_BUCKET = "consorcio-pipes"

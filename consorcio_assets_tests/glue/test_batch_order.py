@@ -14,8 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from consorcio_assets.catalog import catalog
+from consorcio_assets.common.stages import AURORA, TRANSFORMED
 from consorcio_assets.defs.glue_aurora import TableRun, critical_path, fk_parents, run_in_fk_order
-from consorcio_assets.stages import AURORA, TRANSFORMED
 
 CAT = catalog()
 NAMES = [t.name for t in CAT.load_order()]

@@ -16,8 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from consorcio_assets.catalog import catalog
-from consorcio_assets.glue.spec import table_spec
-from consorcio_core.types import ARROW_FACTORIES
+from consorcio_assets.glue_runner.spec import table_spec
+from consorcio_core.arrow_types import ARROW_FACTORIES
 from consorcio_glue.copy_binary import copy_rows
 from consorcio_glue.spec import Spec
 from consorcio_glue.streams import IngestStreams

@@ -10,10 +10,9 @@ import dagster as dg
 import pytest
 
 from consorcio_assets.defs.glue_aurora import glue_transform_and_load
-
-from . import data
-from .data import CAT
-from .helpers import fetch, local_resources, write_raw
+from consorcio_assets_tests.glue import data
+from consorcio_assets_tests.glue.data import CAT
+from consorcio_assets_tests.glue.helpers import fetch, local_resources, write_raw
 
 TABLES = {"UnidadeFederativa": data.UFS, "Segmento": data.segmentos(), "Administradora": data.administradoras(),
           "PlanoComercial": data.planos()}

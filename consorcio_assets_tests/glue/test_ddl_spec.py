@@ -7,10 +7,10 @@ import json
 import psycopg
 
 from consorcio_assets.catalog import catalog
-from consorcio_assets.glue import ddl
-from consorcio_assets.glue.resource import MAX_INLINE_SPEC, raw_arguments
-from consorcio_assets.glue.spec import spec_argument, table_spec
-from consorcio_core.dms import EndpointSettings
+from consorcio_assets.glue_runner.resource import MAX_INLINE_SPEC, raw_arguments
+from consorcio_assets.glue_runner.spec import spec_argument, table_spec
+from consorcio_assets.target import ddl
+from consorcio_core.dms_endpoint import EndpointSettings
 
 CAT = catalog()
 

@@ -15,9 +15,9 @@ import psycopg
 import pyarrow.parquet as pq
 import pytest
 
-from . import data
-from .data import CAT
-from .helpers import error_of, fetch, job_command, job_env, ok, rows_of, run_job, write_raw
+from consorcio_assets_tests.glue import data
+from consorcio_assets_tests.glue.data import CAT
+from consorcio_assets_tests.glue.helpers import error_of, fetch, job_command, job_env, ok, rows_of, run_job, write_raw
 
 
 def _load(lake: Path, url: str, name: str, rows: list[dict], *args: str, fmt: str = "parquet"):
@@ -112,7 +112,7 @@ def test_a_child_row_without_its_parent_fails_the_load_naming_the_key(fresh_db, 
 def test_the_swap_reports_own_keys_a_parent_swap_left_not_valid(fresh_db, tmp_path):
     """A parent swapped between the child's key build and its swap re-adds the child's key NOT VALID on the
     staging table: the child's swap must hand it to the closing validation, not take it as validated."""
-    from consorcio_assets.glue.spec import table_spec
+    from consorcio_assets.glue_runner.spec import table_spec
     from consorcio_glue.aurora import swap
     from consorcio_glue.spec import Spec
 

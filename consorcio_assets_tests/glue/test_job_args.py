@@ -10,13 +10,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from consorcio_assets.glue.spec import spec_argument, table_spec
+from consorcio_assets.glue_runner.spec import spec_argument, table_spec
+from consorcio_assets_tests.glue.data import CAT
 from consorcio_core.names import SPEC_VERSION
 from consorcio_glue.args import JobArgs, parse_args
 from consorcio_glue.errors import JobError
 from consorcio_glue.spec import Spec, load_spec
-
-from .data import CAT
 
 
 def test_glue_style_arguments_become_typed_fields():
@@ -43,7 +42,7 @@ def test_the_swap_needs_the_run_owner_alive(monkeypatch):
     """CONSORCIO_RUN_OWNER names the `consorcio run` process (pid and start ticks): gone, the job must not swap."""
     import os
 
-    from consorcio_assets.runs import OWNER_ENV, identity
+    from consorcio_assets.orchestration.runs import OWNER_ENV, identity
     from consorcio_glue.owner import require_owner
 
     monkeypatch.delenv(OWNER_ENV, raising=False)

@@ -12,10 +12,9 @@ import pytest
 from consorcio_assets.checks import views
 from consorcio_assets.target.live_views import apply_live_views
 from consorcio_assets.target.roles import apply_roles
-
-from .data import CAT
-from .helpers import fetch
-from .test_semantics import ROWS, load, simulacoes, target
+from consorcio_assets_tests.glue.data import CAT
+from consorcio_assets_tests.glue.helpers import fetch
+from consorcio_assets_tests.glue.test_semantics import ROWS, load, simulacoes, target
 
 LIVE = ("consorcio.vw_simulacao_resumo", "consorcio.vw_funil_mensal")
 
@@ -105,9 +104,8 @@ def test_the_glue_step_creates_the_live_views_after_it_publishes(local_env):
     import dagster as dg
 
     from consorcio_assets.defs.glue_aurora import glue_transform_and_load
-
-    from . import data
-    from .helpers import local_resources, write_raw
+    from consorcio_assets_tests.glue import data
+    from consorcio_assets_tests.glue.helpers import local_resources, write_raw
 
     lake, url = local_env / "lake", os.environ["CONSORCIO_TARGET_URL"]
     for name, rows in ROWS.items():

@@ -8,7 +8,7 @@ import time
 import pytest
 from botocore.exceptions import ClientError
 
-from consorcio_assets.glue.local_client import LocalGlueClient
+from consorcio_assets.glue_runner.local_client import LocalGlueClient
 
 SCRIPT = """
 import argparse, sys, time

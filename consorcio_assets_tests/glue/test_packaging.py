@@ -14,12 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from consorcio_assets.glue import wheel
-from consorcio_assets.glue.spec import spec_argument, table_spec
-
-from . import data
-from .data import CAT
-from .helpers import REPO, URL_ENV, fetch, write_raw
+from consorcio_assets.deployment import glue_wheel as wheel
+from consorcio_assets.glue_runner.spec import spec_argument, table_spec
+from consorcio_assets_tests.glue import data
+from consorcio_assets_tests.glue.data import CAT
+from consorcio_assets_tests.glue.helpers import REPO, URL_ENV, fetch, write_raw
 
 #: reports where the job's packages come from, and that nothing of the Dagster side was imported with them
 PROBE = textwrap.dedent("""
@@ -95,7 +94,7 @@ def test_a_non_editable_install_finds_and_runs_the_job(installed, tmp_path, fres
     script = textwrap.dedent("""
         import importlib.util, json, sys
         import consorcio_assets
-        from consorcio_assets.glue.local_client import LocalGlueClient
+        from consorcio_assets.glue_runner.local_client import LocalGlueClient
         client = LocalGlueClient(log_dir="logs", poll_wait=1.0)
         run_id = client.start_job_run(JobName="j", Arguments=json.loads(sys.argv[1]))["JobRunId"]
         while (run := client.get_job_run(JobName="j", RunId=run_id)["JobRun"])["JobRunState"] not in (

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import psycopg
 
-from . import data
-from .data import CAT
-from .helpers import error_of, fetch, job_command, job_env, ok, run_job, write_raw
+from consorcio_assets_tests.glue import data
+from consorcio_assets_tests.glue.data import CAT
+from consorcio_assets_tests.glue.helpers import error_of, fetch, job_command, job_env, ok, run_job, write_raw
 
 BATCH = "segmento,administradora,plano_comercial"
 PARENTS = ("Segmento", "Administradora")

@@ -13,8 +13,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from consorcio_assets.catalog import parse_contract
-
-from .helpers import dms_table, fetch, offset_text, ok, run_job, write_raw
+from consorcio_assets_tests.glue.helpers import dms_table, fetch, offset_text, ok, run_job, write_raw
 
 CONTRACT = """
 CREATE TABLE dbo.TodosTipos (

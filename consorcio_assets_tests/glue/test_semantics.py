@@ -17,10 +17,9 @@ from consorcio_assets.catalog.collations import ci_ai_lookup
 from consorcio_assets.checks import application
 from consorcio_assets.checks.sides import TARGET, Side
 from consorcio_assets.target.postgres import sqlalchemy_url
-
-from . import data
-from .data import CAT
-from .helpers import fetch, ok, run_job, write_raw
+from consorcio_assets_tests.glue import data
+from consorcio_assets_tests.glue.data import CAT
+from consorcio_assets_tests.glue.helpers import fetch, ok, run_job, write_raw
 
 BRT = dt.timezone(dt.timedelta(hours=-3))
 

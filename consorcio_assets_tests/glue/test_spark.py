@@ -18,13 +18,12 @@ import pytest
 
 from consorcio_assets.catalog import Table
 from consorcio_assets.dms.resource import LocalDms
-from consorcio_assets.glue.spec import spec_argument, table_spec
+from consorcio_assets.glue_runner.spec import spec_argument, table_spec
+from consorcio_assets_tests.glue.data import CAT
+from consorcio_assets_tests.glue.helpers import fetch, ok, run_job
 from consorcio_glue.args import parse_args
 from consorcio_glue.errors import JobError
 from consorcio_glue.main import run
-
-from .data import CAT
-from .helpers import fetch, ok, run_job
 
 pytestmark = pytest.mark.spark
 URL_ENV = "CONSORCIO_TEST_SPARK_TARGET_URL"  # set before the session starts: its Python workers inherit it

@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 
-from .hcl import INFRA, REPO
+from consorcio_assets_tests.infra.hcl import INFRA, REPO
 
 INSTALL = INFRA / "install-checkov.sh"
 CHECKOV = REPO / ".venv" / "tools" / "checkov" / "bin" / "checkov"

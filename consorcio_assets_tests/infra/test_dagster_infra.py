@@ -8,10 +8,9 @@ import re
 
 import pytest
 
-from consorcio_assets.deploy_check import service_of
+from consorcio_assets.deployment.deploy_check import service_of
 from consorcio_assets.settings import AWS, REGISTRY, SERVICES, SETTINGS_BY_NAME, required_in
-
-from .hcl import INFRA, load_config
+from consorcio_assets_tests.infra.hcl import INFRA, load_config
 
 
 @pytest.fixture(scope="module")

@@ -8,10 +8,17 @@ import re
 
 import pytest
 
-from consorcio_assets.dms import settings as dms_settings
-from consorcio_assets.infra_sync import TABLE_MAPPINGS_FILE, render_table_mappings
-
-from .hcl import INFRA, REPO, evaluate_path, file_argument, load_config, references, resolves
+from consorcio_assets.deployment.infra_sync import TABLE_MAPPINGS_FILE, render_table_mappings
+from consorcio_assets.dms import settings_files as dms_settings
+from consorcio_assets_tests.infra.hcl import (
+    INFRA,
+    REPO,
+    evaluate_path,
+    file_argument,
+    load_config,
+    references,
+    resolves,
+)
 
 
 @pytest.fixture(scope="module")
@@ -97,9 +104,9 @@ def test_raw_prefix_everywhere_is_dms_bucket_folder(config):
 
 
 def test_committed_table_mappings_equal_what_the_code_generates():
-    assert TABLE_MAPPINGS_FILE.exists(), "run `python -m consorcio_assets.infra_sync`"
+    assert TABLE_MAPPINGS_FILE.exists(), "run `python -m consorcio_assets.deployment.infra_sync`"
     assert TABLE_MAPPINGS_FILE.read_text() == render_table_mappings(), (
-        "infra/generated/table_mappings.json is out of date: run `python -m consorcio_assets.infra_sync`"
+        "infra/generated/table_mappings.json is out of date: run `python -m consorcio_assets.deployment.infra_sync`"
     )
     from consorcio_assets.catalog import catalog
     from consorcio_assets.dms.mappings import selected_tables
@@ -132,7 +139,7 @@ def test_glue_job_uploads_the_script_from_glue_folder(config):
 
 def test_glue_job_is_a_spark_job_shipping_the_wheel_make_builds(config):
     """glueetl on Glue 5.0 with the job's code as the wheel `make glue-wheel` writes, on --extra-py-files."""
-    from consorcio_assets.glue import wheel
+    from consorcio_assets.deployment import glue_wheel as wheel
 
     built = wheel.build(REPO / "dist" / "glue")  # what `make glue-wheel` (and `make test`) leave there
     job = config.resource("aws_glue_job", "consorcio")
@@ -216,10 +223,10 @@ def test_glue_default_arguments_are_options_of_the_script(config):
 
 
 def test_committed_aurora_roles_equal_what_the_code_generates():
-    from consorcio_assets.infra_sync import ROLES_FILE
+    from consorcio_assets.deployment.infra_sync import ROLES_FILE
     from consorcio_assets.target.roles import render_roles_sql
 
-    assert ROLES_FILE.read_text() == render_roles_sql(), "run python -m consorcio_assets.infra_sync"
+    assert ROLES_FILE.read_text() == render_roles_sql(), "run python -m consorcio_assets.deployment.infra_sync"
 
 
 def test_the_application_login_has_its_own_encrypted_secret(config):

@@ -5,7 +5,7 @@ import psycopg
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from consorcio_assets.lgpd import ANALYTICS_SCHEMA, hmac_pads, refresh, token
+from consorcio_assets.target.analytics import ANALYTICS_SCHEMA, hmac_pads, refresh, token
 
 
 def _cliente_table(conn):

@@ -1,8 +1,8 @@
 import dagster as dg
 
 from consorcio_assets.catalog import catalog
+from consorcio_assets.common.stages import AURORA, S3_RAW, SQLSERVER, TRANSFORMED, asset_key
 from consorcio_assets.definitions import defs as lazy_defs
-from consorcio_assets.stages import AURORA, S3_RAW, SQLSERVER, TRANSFORMED, asset_key
 
 LOADED = dg.AssetSelection.groups(S3_RAW, TRANSFORMED, AURORA)
 

@@ -8,9 +8,9 @@ import dagster as dg
 import pytest
 from botocore.stub import Stubber
 
+from consorcio_assets.common.stages import asset_key
 from consorcio_assets.defs.sensors import dms_task_sensor, raw_zone_sensor
 from consorcio_assets.dms.resource import AwsDms, DmsResource, LocalDms
-from consorcio_assets.stages import asset_key
 
 TASK = "arn:aws:dms:us-east-1:123456789012:task:CONSORCIO"
 LAKE = {}  # the lake the `dms` resource of a test's ticks points at
@@ -82,8 +82,8 @@ def test_restart_with_the_cursor_misses_nothing(lake):
 
 def test_every_file_name_dms_writes_is_a_load(lake):
     """The sensor knows DMS's names from the one layout: unnamed segments' prefix and GZIP CSV included."""
-    from consorcio_assets.lake import Lake
-    from consorcio_assets.sensors.raw_zone import scan
+    from consorcio_assets.common.lake_zones import Lake
+    from consorcio_assets.dms.raw_zone import scan
 
     for name in ("Grupo/LOAD00000001.parquet", "Grupo/SEGMENT2_LOAD00000003.parquet",
                  "Cota/part1/LOAD00000001.csv", "Cliente/LOAD0000000A.csv.gz"):

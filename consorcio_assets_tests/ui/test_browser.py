@@ -53,7 +53,7 @@ def dagster_ui(seeded_env, pg_server_url):
     env = dict(os.environ, DAGSTER_HOME=str(seeded_env / "dagster_home"),
                DAGSTER_PG_URL=pg_server_url.replace("/postgres?", f"/{storage_db}?", 1))
     log = open(seeded_env / "ui.log", "w")  # noqa: SIM115 - the UI writes to it until teardown closes it
-    process = subprocess.Popen([sys.executable, "-m", "consorcio_assets.cli", "ui", "--port", str(port)],
+    process = subprocess.Popen([sys.executable, "-m", "consorcio_assets.tooling.cli", "ui", "--port", str(port)],
                                env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         _wait_for(f"http://127.0.0.1:{port}/server_info", timeout=180)

@@ -1,0 +1,1 @@
+"""How Dagster runs here: the instance, the run launcher, pools, dead runs, preconditions."""

@@ -1,1 +1,0 @@
-"""Sensors that notice work done outside Dagster (DMS started from the console, new raw files)."""
