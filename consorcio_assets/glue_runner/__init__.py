@@ -1,2 +1,3 @@
-"""The Glue stage: the table spec and Aurora DDL built from the catalog, the local Glue client and the
-Dagster resource that runs the Glue job (the `consorcio_glue` package) through `dagster_aws.pipes.PipesGlueClient`."""
+"""How Dagster runs the Glue job (the `consorcio_glue` package): the resource (AWS Glue through
+`dagster_aws.pipes.PipesGlueClient`, or a local stand-in of the Glue API that runs the job as a subprocess), and
+the table spec the job receives, built from the catalog. The Aurora DDL it applies lives in `target/`."""

@@ -1,4 +1,4 @@
-"""`s3_endpoint_settings.json` has one reader, `dms.settings.endpoint_settings`, and everything that needs the
+"""`s3_endpoint_settings.json` has one reader, `dms.settings_files.endpoint_settings`, and everything that needs the
 endpoint settings (local engine, AWS resource, Glue job arguments, raw-zone sensor, docs) goes through it."""
 
 from __future__ import annotations
@@ -11,14 +11,14 @@ from consorcio_assets.dms.settings_files import ENDPOINT_FILE, EndpointSettings,
 
 REPO = Path(__file__).resolve().parents[2]
 PACKAGES = ("consorcio_assets", "consorcio_core", "consorcio_glue", "glue")
-READER = REPO / "consorcio_assets" / "dms" / "settings.py"
+READER = REPO / "consorcio_assets" / "dms" / "settings_files.py"
 
 
 def test_no_other_module_opens_the_endpoint_settings_file():
     naming = [p.relative_to(REPO) for package in PACKAGES for p in sorted((REPO / package).rglob("*.py"))
               if ENDPOINT_FILE.name in p.read_text() and p != READER]
     assert READER.is_file() and ENDPOINT_FILE.name in READER.read_text()
-    assert naming == [], f"read the endpoint settings through dms.settings.endpoint_settings(), not in {naming}"
+    assert naming == [], f"read the endpoint settings through dms.settings_files.endpoint_settings(), not in {naming}"
 
 
 def test_the_reader_returns_the_file_typed_and_validated(tmp_path):
