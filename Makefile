@@ -26,6 +26,7 @@ test: $(STAMP)
 	bash consorcio_assets_tests/glue/install-java.sh
 	$(BIN)/python -m consorcio_assets.deployment.glue_wheel
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -n 2 -q -p no:cacheprovider
 

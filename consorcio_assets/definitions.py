@@ -16,5 +16,6 @@ start_owner_watchdog()  # a process of a run owned by `consorcio run` ends when 
 
 @dg.definitions
 def defs() -> dg.Definitions:
-    return dg.ComponentTree.from_module(defs_module=defs_package,
-                                        project_root=Path(__file__).resolve().parent.parent).build_defs()
+    return dg.ComponentTree.from_module(
+        defs_module=defs_package, project_root=Path(__file__).resolve().parent.parent
+    ).build_defs()

@@ -31,7 +31,7 @@ class Settings:
     def source_path(self) -> Path | None:
         """The DuckDB file behind the source URL, when the source is the embedded stand-in."""
         prefix = "duckdb:///"
-        return Path(self.source_url[len(prefix):]) if self.source_url.startswith(prefix) else None
+        return Path(self.source_url[len(prefix) :]) if self.source_url.startswith(prefix) else None
 
 
 def default_source_path(home: Path) -> Path:
@@ -80,8 +80,10 @@ class Setting:
         if self.choices and value.lower() not in self.choices:
             return f"must be one of {', '.join(self.choices)}, not {value!r}"
         if self.min_bytes and len(value.encode()) < self.min_bytes:
-            return (f"has {len(value.encode())} bytes, fewer than {self.min_bytes}: a shorter key lets anyone "
-                    "recompute the CPF/CNPJ tokens; set a random value of at least that length")
+            return (
+                f"has {len(value.encode())} bytes, fewer than {self.min_bytes}: a shorter key lets anyone "
+                "recompute the CPF/CNPJ tokens; set a random value of at least that length"
+            )
         if self.kind in (int, float):
             try:
                 number = self.kind(value)
@@ -93,62 +95,143 @@ class Setting:
 
 
 REGISTRY: tuple[Setting, ...] = (
-    Setting("CONSORCIO_ENV", "local", "`local` (embedded stand-ins) or `aws` (real DMS, Glue, S3, Aurora)",
-            choices=("local", "aws"), required_in_aws=SERVICES),
+    Setting(
+        "CONSORCIO_ENV",
+        "local",
+        "`local` (embedded stand-ins) or `aws` (real DMS, Glue, S3, Aurora)",
+        choices=("local", "aws"),
+        required_in_aws=SERVICES,
+    ),
     Setting("CONSORCIO_HOME", ".data", "where local state lives (stand-in, lake, embedded PostgreSQL, secrets)", LOCAL),
-    Setting("CONSORCIO_SOURCE_URL", "duckdb:///<home>/source/consorcio_simulacao.duckdb",
-            "SQLAlchemy URL of the source (SQL Server in aws mode)", secret=True, required_in_aws=CODE),
-    Setting("CONSORCIO_TARGET_URL", "the embedded pgserver under <home>/pg",
-            "PostgreSQL URL of the target (Aurora); in aws mode the Glue job reads its secret instead", secret=True,
-            required_in_aws=CODE),
-    Setting("CONSORCIO_LAKE_URI", "file://<home>/lake", "root of the lake: `file://…` or `s3://bucket/prefix`",
-            required_in_aws=CODE),
-    Setting("CONSORCIO_PIPES_URI", "<lake>/_glue/pipes", "`s3://bucket[/prefix]` for Dagster Pipes context and "
-            "messages of Glue runs (Terraform output `pipes_uri`)", AWS,
-            required_in_aws=CODE),
-    Setting("CONSORCIO_TARGET_SECRET_ID", "", "Secrets Manager secret of the Aurora cluster (the Glue job's login)",
-            AWS, required_in_aws=CODE),
+    Setting(
+        "CONSORCIO_SOURCE_URL",
+        "duckdb:///<home>/source/consorcio_simulacao.duckdb",
+        "SQLAlchemy URL of the source (SQL Server in aws mode)",
+        secret=True,
+        required_in_aws=CODE,
+    ),
+    Setting(
+        "CONSORCIO_TARGET_URL",
+        "the embedded pgserver under <home>/pg",
+        "PostgreSQL URL of the target (Aurora); in aws mode the Glue job reads its secret instead",
+        secret=True,
+        required_in_aws=CODE,
+    ),
+    Setting(
+        "CONSORCIO_LAKE_URI",
+        "file://<home>/lake",
+        "root of the lake: `file://…` or `s3://bucket/prefix`",
+        required_in_aws=CODE,
+    ),
+    Setting(
+        "CONSORCIO_PIPES_URI",
+        "<lake>/_glue/pipes",
+        "`s3://bucket[/prefix]` for Dagster Pipes context and messages of Glue runs (Terraform output `pipes_uri`)",
+        AWS,
+        required_in_aws=CODE,
+    ),
+    Setting(
+        "CONSORCIO_TARGET_SECRET_ID",
+        "",
+        "Secrets Manager secret of the Aurora cluster (the Glue job's login)",
+        AWS,
+        required_in_aws=CODE,
+    ),
     Setting("CONSORCIO_DMS_TASK_ARN", "", "the DMS full-load replication task", AWS, required_in_aws=CODE),
-    Setting("CONSORCIO_DMS_TARGET_ENDPOINT_ARN", "", "its S3 target endpoint: the project's S3Settings are applied",
-            AWS),
+    Setting(
+        "CONSORCIO_DMS_TARGET_ENDPOINT_ARN", "", "its S3 target endpoint: the project's S3Settings are applied", AWS
+    ),
     Setting("CONSORCIO_DMS_S3_ROLE_ARN", "", "the endpoint's ServiceAccessRoleArn, sent with the S3Settings", AWS),
-    Setting("CONSORCIO_GLUE_JOB_NAME", "consorcio-glue-job", "the Glue job that loads a table", AWS,
-            required_in_aws=CODE),
-    Setting("CONSORCIO_GLUE_MAX_CONCURRENT_RUNS", "3", "table loads at once (keep ≤ the job's MaxConcurrentRuns)",
-            kind=int),
+    Setting(
+        "CONSORCIO_GLUE_JOB_NAME", "consorcio-glue-job", "the Glue job that loads a table", AWS, required_in_aws=CODE
+    ),
+    Setting(
+        "CONSORCIO_GLUE_MAX_CONCURRENT_RUNS", "3", "table loads at once (keep ≤ the job's MaxConcurrentRuns)", kind=int
+    ),
     Setting("CONSORCIO_GLUE_COPY_STREAMS", "2", "parallel binary COPY connections per table", kind=int),
-    Setting("CONSORCIO_GLUE_ON_INVALID", "fail", "`fail` the run on a row that violates its target type, or "
-            "`reject` it to consorcio.consorcio_rejects", choices=("fail", "reject")),
+    Setting(
+        "CONSORCIO_GLUE_ON_INVALID",
+        "fail",
+        "`fail` the run on a row that violates its target type, or `reject` it to consorcio.consorcio_rejects",
+        choices=("fail", "reject"),
+    ),
     Setting("CONSORCIO_GLUE_WORKER_TYPE", "the job definition's", "Glue worker type per run", AWS),
     Setting("CONSORCIO_GLUE_NUMBER_OF_WORKERS", "the job definition's", "Glue workers per run", AWS, kind=int),
-    Setting("CONSORCIO_GLUE_MAX_CAPACITY", "the job definition's", "Glue DPUs per run (instead of workers)", AWS,
-            kind=float),
+    Setting(
+        "CONSORCIO_GLUE_MAX_CAPACITY", "the job definition's", "Glue DPUs per run (instead of workers)", AWS, kind=float
+    ),
     Setting("CONSORCIO_GLUE_TIMEOUT_MINUTES", "the job definition's", "Glue run timeout", AWS, kind=int),
-    Setting("CONSORCIO_GLUE_PYTHON_MODULES", "the job definition's", "`--additional-python-modules` for each run",
-            AWS),
+    Setting("CONSORCIO_GLUE_PYTHON_MODULES", "the job definition's", "`--additional-python-modules` for each run", AWS),
     Setting("CONSORCIO_GLUE_SCRIPT", "the packaged job", "run another job script locally (development only)", LOCAL),
-    Setting("CONSORCIO_GLUE_TARGET_URL", "", "the target URL handed to a local Glue subprocess (never an argument)",
-            LOCAL, secret=True, internal=True),
-    Setting("CONSORCIO_RUN_OWNER", "", "`<pid>:<start>` of the `consorcio run` process that owns a run: its "
-            "processes end when it dies", LOCAL, internal=True),
-    Setting("CONSORCIO_SPARK_MASTER", "local[2]", "Spark master of a Glue job run with `--spark on` outside "
-            "spark-submit (tests and the benchmark; Glue itself runs under spark-submit)", LOCAL),
-    Setting("CONSORCIO_PII_HMAC_KEY", "a random key in <home>/secrets/pii_hmac.key",
-            "key of the CPF/CNPJ tokens in the analytics schema (≥ 32 bytes; Secrets Manager in aws mode)",
-            secret=True, min_bytes=32, required_in_aws=CODE),
-    Setting("CONSORCIO_BENCH_TARGET_URL", "a fresh database on the embedded server",
-            "the benchmark's target PostgreSQL", LOCAL, secret=True),
-    Setting("CONSORCIO_BENCH_DAGSTER_URL", "a fresh database on the embedded server",
-            "the benchmark's Dagster storage", LOCAL, secret=True),
-    Setting("DAGSTER_HOME", "<home>/dagster_home", "Dagster instance directory (its dagster.yaml)",
-            required_in_aws=SERVICES),
-    Setting("DAGSTER_PG_URL", "database `dagster` on the embedded server",
-            "PostgreSQL URL of Dagster's run, event-log and schedule storage", secret=True, required_in_aws=SERVICES),
-    Setting("DAGSTER_GRPC_HOST", "", "host of the code location's gRPC server (deploy/workspace.yaml)", AWS,
-            required_in_aws=ORCHESTRATOR),
+    Setting(
+        "CONSORCIO_GLUE_TARGET_URL",
+        "",
+        "the target URL handed to a local Glue subprocess (never an argument)",
+        LOCAL,
+        secret=True,
+        internal=True,
+    ),
+    Setting(
+        "CONSORCIO_RUN_OWNER",
+        "",
+        "`<pid>:<start>` of the `consorcio run` process that owns a run: its processes end when it dies",
+        LOCAL,
+        internal=True,
+    ),
+    Setting(
+        "CONSORCIO_SPARK_MASTER",
+        "local[2]",
+        "Spark master of a Glue job run with `--spark on` outside "
+        "spark-submit (tests and the benchmark; Glue itself runs under spark-submit)",
+        LOCAL,
+    ),
+    Setting(
+        "CONSORCIO_PII_HMAC_KEY",
+        "a random key in <home>/secrets/pii_hmac.key",
+        "key of the CPF/CNPJ tokens in the analytics schema (≥ 32 bytes; Secrets Manager in aws mode)",
+        secret=True,
+        min_bytes=32,
+        required_in_aws=CODE,
+    ),
+    Setting(
+        "CONSORCIO_BENCH_TARGET_URL",
+        "a fresh database on the embedded server",
+        "the benchmark's target PostgreSQL",
+        LOCAL,
+        secret=True,
+    ),
+    Setting(
+        "CONSORCIO_BENCH_DAGSTER_URL",
+        "a fresh database on the embedded server",
+        "the benchmark's Dagster storage",
+        LOCAL,
+        secret=True,
+    ),
+    Setting(
+        "DAGSTER_HOME", "<home>/dagster_home", "Dagster instance directory (its dagster.yaml)", required_in_aws=SERVICES
+    ),
+    Setting(
+        "DAGSTER_PG_URL",
+        "database `dagster` on the embedded server",
+        "PostgreSQL URL of Dagster's run, event-log and schedule storage",
+        secret=True,
+        required_in_aws=SERVICES,
+    ),
+    Setting(
+        "DAGSTER_GRPC_HOST",
+        "",
+        "host of the code location's gRPC server (deploy/workspace.yaml)",
+        AWS,
+        required_in_aws=ORCHESTRATOR,
+    ),
     Setting("DAGSTER_GRPC_PORT", "", "its port", AWS, kind=int, required_in_aws=ORCHESTRATOR),
-    Setting("DAGSTER_RUN_TASK_DEFINITION", "", "task definition (family) of the code server, which the "
-            "EcsRunLauncher runs once per run (deploy/dagster.yaml)", AWS, required_in_aws=SERVICES),
+    Setting(
+        "DAGSTER_RUN_TASK_DEFINITION",
+        "",
+        "task definition (family) of the code server, which the EcsRunLauncher runs once per run (deploy/dagster.yaml)",
+        AWS,
+        required_in_aws=SERVICES,
+    ),
     Setting("DAGSTER_DISABLE_TELEMETRY", "unset", "`1` keeps Dagster from sending telemetry", internal=True),
 )
 SETTINGS_BY_NAME = {s.name: s for s in REGISTRY}
@@ -202,6 +285,7 @@ def settings_table() -> str:
             continue
         modes = "both" if s.modes == BOTH else s.modes[0]
         extra = f" ({'/'.join(s.choices)})" if s.choices else ""
-        rows.append(f"| `{s.name}` | {s.default or '—'} | {modes} | {s.meaning}{extra}"
-                    f"{'; secret' if s.secret else ''} |")
+        rows.append(
+            f"| `{s.name}` | {s.default or '—'} | {modes} | {s.meaning}{extra}{'; secret' if s.secret else ''} |"
+        )
     return "\n".join(rows)

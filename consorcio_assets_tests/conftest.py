@@ -78,8 +78,12 @@ def pytest_collection_modifyitems(config, items) -> None:
 
 
 def pytest_addoption(parser) -> None:
-    parser.addoption("--snapshot-update", action="store_true", default=False,
-                     help="rewrite consorcio_assets_tests/snapshots/graph.txt from the loaded Definitions")
+    parser.addoption(
+        "--snapshot-update",
+        action="store_true",
+        default=False,
+        help="rewrite consorcio_assets_tests/snapshots/graph.txt from the loaded Definitions",
+    )
 
 
 @pytest.fixture(scope="session")

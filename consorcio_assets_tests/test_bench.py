@@ -8,16 +8,29 @@ from consorcio_assets.tooling.bench.command import main
 from consorcio_assets.tooling.bench.results import TARGETS
 
 REQUIRED = (
-    "scale.simulacoes", "scale.rows_total",
-    "stages.extract.rows_per_s", "stages.extract.vs_floor",
-    "stages.transform.rows_per_s", "stages.transform.vs_floor",
-    "stages.aurora_load.rows_per_s", "stages.aurora_load.vs_copy_floor", "stages.aurora_load.vs_to_sql",
-    "stages.aurora_load.vs_to_sql_multi", "stages.aurora_load.vs_awswrangler",
-    "stages.checks.seconds", "stages.checks.pct_of_load",
-    "end_to_end.seconds", "peak_rss_mb.max",
-    "latency.single_table_reload.seconds", "latency.make_run_warm.seconds", "latency.verify_default.seconds",
-    "stages.row_diff.seconds", "stages.row_diff.reladiff_seconds", "stages.row_diff.speedup_vs_reladiff",
-    "stages.verify.seconds", "stages.verify.vs_reladiff",
+    "scale.simulacoes",
+    "scale.rows_total",
+    "stages.extract.rows_per_s",
+    "stages.extract.vs_floor",
+    "stages.transform.rows_per_s",
+    "stages.transform.vs_floor",
+    "stages.aurora_load.rows_per_s",
+    "stages.aurora_load.vs_copy_floor",
+    "stages.aurora_load.vs_to_sql",
+    "stages.aurora_load.vs_to_sql_multi",
+    "stages.aurora_load.vs_awswrangler",
+    "stages.checks.seconds",
+    "stages.checks.pct_of_load",
+    "end_to_end.seconds",
+    "peak_rss_mb.max",
+    "latency.single_table_reload.seconds",
+    "latency.make_run_warm.seconds",
+    "latency.verify_default.seconds",
+    "stages.row_diff.seconds",
+    "stages.row_diff.reladiff_seconds",
+    "stages.row_diff.speedup_vs_reladiff",
+    "stages.verify.seconds",
+    "stages.verify.vs_reladiff",
 )
 
 
@@ -31,8 +44,9 @@ def test_quick_bench_reports_every_figure(tmp_path, fresh_db, storage_db, monkey
     monkeypatch.setenv("CONSORCIO_BENCH_TARGET_URL", fresh_db)
     monkeypatch.setenv("CONSORCIO_BENCH_DAGSTER_URL", storage_db)
     out = tmp_path / "result.json"
-    code = main(["--simulacoes", "20000", "--quick", "--runs", "1", "--home", str(tmp_path / "bench"),
-                 "--output", str(out)])
+    code = main(
+        ["--simulacoes", "20000", "--quick", "--runs", "1", "--home", str(tmp_path / "bench"), "--output", str(out)]
+    )
     assert code == 0
     result = json.loads(out.read_text())
     for key in REQUIRED:
@@ -62,29 +76,55 @@ def test_quick_bench_reports_every_figure(tmp_path, fresh_db, storage_db, monkey
 
 
 def _stage(rows, seconds, peak=100.0, size=0):
-    return {"rows": rows, "seconds": seconds, "bytes": size, "rows_per_s": rows / seconds,
-            "mb_per_s": size / 2**20 / seconds, "peak_rss_mb": peak}
+    return {
+        "rows": rows,
+        "seconds": seconds,
+        "bytes": size,
+        "rows_per_s": rows / seconds,
+        "mb_per_s": size / 2**20 / seconds,
+        "peak_rss_mb": peak,
+    }
 
 
 def _run(load_seconds: float) -> dict:
-    floors = {name: _stage(n, s) for name, n, s in (("copy_floor", 1000, 1.0), ("adbc", 1000, 1.0),
-                                                      ("to_sql", 100, 1.0), ("to_sql_multi", 100, 10.0),
-                                                      ("awswrangler", 100, 2.0))}
+    floors = {
+        name: _stage(n, s)
+        for name, n, s in (
+            ("copy_floor", 1000, 1.0),
+            ("adbc", 1000, 1.0),
+            ("to_sql", 100, 1.0),
+            ("to_sql_multi", 100, 10.0),
+            ("awswrangler", 100, 2.0),
+        )
+    }
     return {
-        "extract": _stage(1000, 2.0, 300.0, 2**20), "extract_floor": _stage(1000, 1.0),
-        "transform": _stage(1000, 1.0, 400.0), "transform_floor": _stage(1000, 4.0),
-        "aurora_load": _stage(1000, load_seconds, 500.0), "load_floors": {**floors, "sample_rows": 100},
-        "end_to_end": {"seconds": 10.0, "rows": 900, "peak_rss_mb": 700.0, "check_seconds": 1.0,
-                       "load_step_seconds": 5.0, "status": "SUCCESS",
-                       "processes": [{"pid": 1, "label": "python consorcio_glue_job.py", "peak_rss_mb": 700.0}]},
+        "extract": _stage(1000, 2.0, 300.0, 2**20),
+        "extract_floor": _stage(1000, 1.0),
+        "transform": _stage(1000, 1.0, 400.0),
+        "transform_floor": _stage(1000, 4.0),
+        "aurora_load": _stage(1000, load_seconds, 500.0),
+        "load_floors": {**floors, "sample_rows": 100},
+        "end_to_end": {
+            "seconds": 10.0,
+            "rows": 900,
+            "peak_rss_mb": 700.0,
+            "check_seconds": 1.0,
+            "load_step_seconds": 5.0,
+            "status": "SUCCESS",
+            "processes": [{"pid": 1, "label": "python consorcio_glue_job.py", "peak_rss_mb": 700.0}],
+        },
     }
 
 
 def test_report_takes_medians_and_same_run_ratios():
     from consorcio_assets.tooling.bench import results as report
 
-    result = report.build([_run(1.0), _run(2.0), _run(4.0)], {"simulacoes": 10, "rows_total": 900, "tables": {}}, {},
-                          baseline={"scale": {"simulacoes": 2}, "peak_rss_mb": {"max": 500.0}})
+    result = report.build(
+        [_run(1.0), _run(2.0), _run(4.0)],
+        {"simulacoes": 10, "rows_total": 900, "tables": {}},
+        {},
+        baseline={"scale": {"simulacoes": 2}, "peak_rss_mb": {"max": 500.0}},
+    )
     load = result["stages"]["aurora_load"]
     assert load["rows_per_s"] == 500.0 and load["spread"]["rows_per_s"] == [250.0, 1000.0]
     assert load["vs_copy_floor"] == 0.5 and load["vs_to_sql"] == 5.0 and load["vs_awswrangler"] == 10.0
@@ -102,11 +142,15 @@ def test_latency_figures_are_medians_of_the_runs_judged_against_the_issue_target
     from consorcio_assets.tooling.bench import results as report
 
     def timed(reload, make_run, verify):
-        return {"single_table_reload": {"seconds": reload}, "make_run_warm": {"seconds": make_run},
-                "verify_default": {"seconds": verify}}
+        return {
+            "single_table_reload": {"seconds": reload},
+            "make_run_warm": {"seconds": make_run},
+            "verify_default": {"seconds": verify},
+        }
 
-    runs = [{**_run(1.0), "latency": timed(r, m, v)} for r, m, v in ((4.0, 30.0, 6.0), (6.0, 18.0, 2.0),
-                                                                       (5.0, 19.0, 9.0))]
+    runs = [
+        {**_run(1.0), "latency": timed(r, m, v)} for r, m, v in ((4.0, 30.0, 6.0), (6.0, 18.0, 2.0), (5.0, 19.0, 9.0))
+    ]
     result = report.build(runs, {"simulacoes": 1_000_000, "rows_total": 900, "tables": {}}, {})
     latency = result["latency"]
     assert latency["single_table_reload"] == {"seconds": 5.0, "spread": {"seconds": [4.0, 6.0]}}
@@ -114,8 +158,10 @@ def test_latency_figures_are_medians_of_the_runs_judged_against_the_issue_target
     met = {t["key"]: t["met"] for t in result["targets"]}
     assert met["latency.single_table_reload.seconds"] is True  # ≤ 5 s: the bound itself meets it
     assert met["latency.make_run_warm.seconds"] is True and met["latency.verify_default.seconds"] is False
-    assert "| latency at 20,000 simulações: one-table reload, `make run` warm, `consorcio verify` | 5.00 s [4.00–6.00], " \
-           "19.0 s [18.0–30.0], 6.00 s [2.00–9.00] |" in report.markdown(result)
+    assert (
+        "| latency at 20,000 simulações: one-table reload, `make run` warm, `consorcio verify` | 5.00 s [4.00–6.00], "
+        "19.0 s [18.0–30.0], 6.00 s [2.00–9.00] |" in report.markdown(result)
+    )
 
 
 def test_latency_runs_at_the_default_scale_whatever_the_bench_scale(tmp_path):
@@ -137,8 +183,11 @@ def test_chart_puts_each_stage_beside_its_anchors_on_a_log_scale(tmp_path):
     result = report.build([_run(1.0)], {"simulacoes": 10, "rows_total": 900, "tables": {}}, {})
     bars = chart.bars(result)
     assert [(label, value) for _, label, value, _ in bars[:4]] == [
-        ("ours: extract (DMS engine)", 500.0), ("DuckDB COPY TO parquet", 1000.0),
-        ("ours: transform (Glue job)", 1000.0), ("pyarrow read + write", 250.0)]
+        ("ours: extract (DMS engine)", 500.0),
+        ("DuckDB COPY TO parquet", 1000.0),
+        ("ours: transform (Glue job)", 1000.0),
+        ("pyarrow read + write", 250.0),
+    ]
     assert {stage for stage, *_ in bars} == {stage for stage, *_ in chart.ROWS}
     assert sum(ours for *_, ours in bars) == len(chart.ROWS)  # one bar of ours per stage
     path = chart.write_chart(result, tmp_path / "2026-01-01.json")
@@ -150,6 +199,8 @@ def test_chart_puts_each_stage_beside_its_anchors_on_a_log_scale(tmp_path):
     # log scale: 10× the rows/s is a constant step, so to_sql (100/s) is half the bar of 10,000/s and not 1%
     assert chart._x(100, 10_000) == chart.WIDTH / 2
     assert "1,000 rows/s" in path.read_text()
+
+
 def test_the_spark_row_sits_beside_the_in_process_load_on_the_same_runs():
     from consorcio_assets.tooling.bench import results as report
 
@@ -157,18 +208,26 @@ def test_the_spark_row_sits_beside_the_in_process_load_on_the_same_runs():
     result = report.build(runs, {"simulacoes": 10, "rows_total": 900, "tables": {}}, {})
     load = result["stages"]["aurora_load"]
     assert load["spark_rows_per_s"] == 125.0 and load["spark_vs_in_process"] == 0.25
-    assert ("| Aurora load on Spark, local[2] (transform included) | 125 [62.5–250] rows/s, 300 MB (driver) | the "
-            "in-process path (row above) | 500 [250–1,000] rows/s | 0.25× |") in report.markdown(result)
-    assert "spark_rows_per_s" not in report.build([_run(1.0)], {"simulacoes": 10, "rows_total": 900, "tables": {}},
-                                                  {})["stages"]["aurora_load"]
+    assert (
+        "| Aurora load on Spark, local[2] (transform included) | 125 [62.5–250] rows/s, 300 MB (driver) | the "
+        "in-process path (row above) | 500 [250–1,000] rows/s | 0.25× |"
+    ) in report.markdown(result)
+    assert (
+        "spark_rows_per_s"
+        not in report.build([_run(1.0)], {"simulacoes": 10, "rows_total": 900, "tables": {}}, {})["stages"][
+            "aurora_load"
+        ]
+    )
 
 
 def test_profile_ranks_functions_by_self_and_inclusive_samples():
     from consorcio_assets.tooling.bench.profile import top_frames
 
-    raw = ("main (job.py:10);load (job.py:20);copy (psycopg/cursor.py:5) 6\n"
-           "main (job.py:10);load (job.py:22);transform (job.py:40) 3\n"
-           "main (job.py:11) 1\n")
+    raw = (
+        "main (job.py:10);load (job.py:20);copy (psycopg/cursor.py:5) 6\n"
+        "main (job.py:10);load (job.py:22);transform (job.py:40) 3\n"
+        "main (job.py:11) 1\n"
+    )
     total, own, inclusive = top_frames(raw, limit=3)
     assert total == 10
     assert own == [("copy (cursor.py)", 6), ("transform (job.py)", 3), ("main (job.py)", 1)]

@@ -29,8 +29,16 @@ def test_packaged_contract_is_identical_to_the_shared_one():
 def test_whole_contract_parses_into_tables_and_views():
     cat = catalog()
     assert [t.name for t in cat.base_tables] == [
-        "UnidadeFederativa", "Segmento", "IndiceCorrecao", "Administradora", "PlanoComercial", "Grupo",
-        "Cliente", "Simulacao", "SimulacaoLance", "SimulacaoParcela",
+        "UnidadeFederativa",
+        "Segmento",
+        "IndiceCorrecao",
+        "Administradora",
+        "PlanoComercial",
+        "Grupo",
+        "Cliente",
+        "Simulacao",
+        "SimulacaoLance",
+        "SimulacaoParcela",
     ]
     assert [v.target_name for v in cat.views] == ["vw_simulacao_resumo", "vw_funil_mensal"]
     sim = cat["Simulacao"]
@@ -91,8 +99,14 @@ def test_views_get_types_keys_and_dependencies():
 
 @pytest.mark.parametrize(
     "name, expected",
-    [("SimulacaoParcela", "simulacao_parcela"), ("CpfCnpj", "cpf_cnpj"), ("PctFundoComumMes", "pct_fundo_comum_mes"),
-     ("vw_SimulacaoResumo", "vw_simulacao_resumo"), ("Uf", "uf"), ("ClienteId", "cliente_id")],
+    [
+        ("SimulacaoParcela", "simulacao_parcela"),
+        ("CpfCnpj", "cpf_cnpj"),
+        ("PctFundoComumMes", "pct_fundo_comum_mes"),
+        ("vw_SimulacaoResumo", "vw_simulacao_resumo"),
+        ("Uf", "uf"),
+        ("ClienteId", "cliente_id"),
+    ],
 )
 def test_snake_case(name, expected):
     assert snake_case(name) == expected
@@ -138,7 +152,10 @@ def test_table_without_primary_key_is_an_error_naming_it():
 
 
 def test_view_that_cannot_be_typed_names_the_view():
-    sql = CONTRACT.read_text() + "\nGO\nCREATE VIEW dbo.vw_Estranha AS SELECT s.SimulacaoId, SOUNDEX(s.Situacao) AS X FROM dbo.Simulacao AS s;\nGO\n"
+    sql = (
+        CONTRACT.read_text()
+        + "\nGO\nCREATE VIEW dbo.vw_Estranha AS SELECT s.SimulacaoId, SOUNDEX(s.Situacao) AS X FROM dbo.Simulacao AS s;\nGO\n"
+    )
     with pytest.raises(ContractError, match="vw_Estranha"):
         parse_contract(sql)
 
@@ -155,8 +172,10 @@ def test_check_constraints_translate_to_postgres_with_target_names():
 
 
 def test_real_and_float_keep_their_width():
-    cat = parse_contract("CREATE TABLE dbo.Medida (Id INT NOT NULL PRIMARY KEY, A REAL NULL, B FLOAT NULL, "
-                         "C FLOAT(24) NULL, D FLOAT(53) NULL)")
+    cat = parse_contract(
+        "CREATE TABLE dbo.Medida (Id INT NOT NULL PRIMARY KEY, A REAL NULL, B FLOAT NULL, "
+        "C FLOAT(24) NULL, D FLOAT(53) NULL)"
+    )
     t = cat["Medida"]
     assert [t.column(c).arrow_type() for c in "ABCD"] == [pa.float32(), pa.float64(), pa.float32(), pa.float64()]
     assert [t.column(c).postgres_type for c in "ABCD"] == ["real", "double precision", "real", "double precision"]
@@ -169,28 +188,41 @@ def test_every_contract_default_is_parsed_and_translated():
     from consorcio_assets.catalog import catalog as packaged
 
     defaults = {(t.name, c.name): (c.default, c.postgres_default) for t in packaged() for c in t.columns if c.default}
-    assert defaults == {("Administradora", "Ativa"): ("(1)", "true"),
-                        ("PlanoComercial", "PctAntecipacao"): ("(0)", "0"),
-                        ("Cliente", "ClienteId"): ("(NEWSEQUENTIALID())", "gen_random_uuid()")}
+    assert defaults == {
+        ("Administradora", "Ativa"): ("(1)", "true"),
+        ("PlanoComercial", "PctAntecipacao"): ("(0)", "0"),
+        ("Cliente", "ClienteId"): ("(NEWSEQUENTIALID())", "gen_random_uuid()"),
+    }
 
 
-@pytest.mark.parametrize("tsql, family, expected", [
-    ("(1)", "bool", "true"), ("((0))", "bool", "false"), ("(0)", "decimal", "0"), ("(-2.5)", "decimal", "-2.5"),
-    ("(NEWID())", "uuid", "gen_random_uuid()"), ("(GETDATE())", "timestamp", "LOCALTIMESTAMP"),
-    ("(SYSDATETIMEOFFSET())", "timestamptz", "now()"), ("(N'it''s')", "text", "'it''s'"),
-    ("(SYSUTCDATETIME())", "timestamp", "(now() AT TIME ZONE 'UTC')"),
-])
+@pytest.mark.parametrize(
+    "tsql, family, expected",
+    [
+        ("(1)", "bool", "true"),
+        ("((0))", "bool", "false"),
+        ("(0)", "decimal", "0"),
+        ("(-2.5)", "decimal", "-2.5"),
+        ("(NEWID())", "uuid", "gen_random_uuid()"),
+        ("(GETDATE())", "timestamp", "LOCALTIMESTAMP"),
+        ("(SYSDATETIMEOFFSET())", "timestamptz", "now()"),
+        ("(N'it''s')", "text", "'it''s'"),
+        ("(SYSUTCDATETIME())", "timestamp", "(now() AT TIME ZONE 'UTC')"),
+    ],
+)
 def test_default_rule_table(tsql, family, expected):
     from consorcio_assets.catalog.defaults import translate_default
 
     assert translate_default(tsql, family, "dbo.T.C") == expected
 
 
-@pytest.mark.parametrize("column, message", [
-    ("X INT NOT NULL CONSTRAINT DF_X DEFAULT (ABS(-1))", "dbo.T.X: DEFAULT (ABS(-1))"),
-    ("X BIT NOT NULL CONSTRAINT DF_X DEFAULT (NEWID())", "dbo.T.X: DEFAULT (NEWID())"),
-    ("X AS CAST(SOUNDEX(Id) AS VARCHAR(4)) PERSISTED", "dbo.T.X: computed expression"),
-])
+@pytest.mark.parametrize(
+    "column, message",
+    [
+        ("X INT NOT NULL CONSTRAINT DF_X DEFAULT (ABS(-1))", "dbo.T.X: DEFAULT (ABS(-1))"),
+        ("X BIT NOT NULL CONSTRAINT DF_X DEFAULT (NEWID())", "dbo.T.X: DEFAULT (NEWID())"),
+        ("X AS CAST(SOUNDEX(Id) AS VARCHAR(4)) PERSISTED", "dbo.T.X: computed expression"),
+    ],
+)
 def test_an_expression_without_translation_fails_the_catalog_naming_it(column, message):
     sql = f"CREATE TABLE dbo.T (Id INT NOT NULL CONSTRAINT PK_T PRIMARY KEY, {column});"
     with pytest.raises(ContractError) as err:

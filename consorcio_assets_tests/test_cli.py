@@ -20,8 +20,14 @@ UNREACHABLE_SECONDS = 10
 
 
 def consorcio(*args: str, env: dict[str, str], cwd: Path | None = None, timeout: float = 120):
-    return subprocess.run([sys.executable, "-m", "consorcio_assets.tooling.cli", *args], env=env, cwd=cwd,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "consorcio_assets.tooling.cli", *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def files_under(path: Path) -> list[Path]:
@@ -46,15 +52,18 @@ def assert_one_line_error(result, code: int, *needles: str) -> None:
         assert needle in errors[0], output
 
 
-@pytest.mark.parametrize("args, needle", [
-    (("seed", "--simulacoes", "-5"), "--simulacoes"),
-    (("run", "--simulacoes", "-5"), "--simulacoes"),
-    (("run", "--simulacoes", "many"), "'many'"),
-    (("seed", "--seed", "-1"), "--seed"),
-    (("ui", "--port", "70000"), "--port"),
-    (("run", "--no-such-option"), "--no-such-option"),
-    (("no-such-command",), "no-such-command"),
-])
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (("seed", "--simulacoes", "-5"), "--simulacoes"),
+        (("run", "--simulacoes", "-5"), "--simulacoes"),
+        (("run", "--simulacoes", "many"), "'many'"),
+        (("seed", "--seed", "-1"), "--seed"),
+        (("ui", "--port", "70000"), "--port"),
+        (("run", "--no-such-option"), "--no-such-option"),
+        (("no-such-command",), "no-such-command"),
+    ],
+)
 def test_bad_arguments_are_one_line_exit_2_and_create_nothing(bare_env, tmp_path, args, needle):
     result = consorcio(*args, env=bare_env)
     assert_one_line_error(result, 2, needle)
@@ -90,10 +99,18 @@ def silent_server():
         yield server.getsockname()[1]
 
 
-@pytest.mark.parametrize("command, variable", [("verify", "DAGSTER_PG_URL"), ("summary", "DAGSTER_PG_URL"),
-                                               ("run", "CONSORCIO_TARGET_URL"), ("verify", "CONSORCIO_TARGET_URL")])
-def test_an_unreachable_postgres_is_one_line_naming_the_redacted_url_within_10s(bare_env, tmp_path, silent_server,
-                                                                                 command, variable):
+@pytest.mark.parametrize(
+    "command, variable",
+    [
+        ("verify", "DAGSTER_PG_URL"),
+        ("summary", "DAGSTER_PG_URL"),
+        ("run", "CONSORCIO_TARGET_URL"),
+        ("verify", "CONSORCIO_TARGET_URL"),
+    ],
+)
+def test_an_unreachable_postgres_is_one_line_naming_the_redacted_url_within_10s(
+    bare_env, tmp_path, silent_server, command, variable
+):
     url = f"postgresql://migrador:s3cr3t-pw@127.0.0.1:{silent_server}/consorcio"
     started = time.monotonic()
     result = consorcio(command, env={**bare_env, variable: url}, timeout=60)
@@ -118,8 +135,9 @@ def test_the_project_is_found_from_a_subfolder_and_its_home_is_said(bare_env):
 
     assert find_project(REPO / "consorcio_assets" / "contract") == REPO
     # a command that says its home, then stops at an unreachable storage before doing anything
-    result = consorcio("run", env={**env, "DAGSTER_PG_URL": "postgresql://x@127.0.0.1:1/x"},
-                       cwd=REPO / "consorcio_assets" / "contract")
+    result = consorcio(
+        "run", env={**env, "DAGSTER_PG_URL": "postgresql://x@127.0.0.1:1/x"}, cwd=REPO / "consorcio_assets" / "contract"
+    )
     assert result.returncode == 1
     assert f"home: {REPO / '.data'}" in result.stderr, result.stderr
 
@@ -162,8 +180,13 @@ def test_ui_on_a_taken_port_exits_with_one_line_and_leaves_nothing_running(bare_
         taken.listen(1)
         port = taken.getsockname()[1]
         env = {**bare_env, "CONSORCIO_TARGET_URL": fresh_db, "DAGSTER_PG_URL": fresh_db}
-        process = subprocess.Popen([sys.executable, "-m", "consorcio_assets.tooling.cli", "ui", "--port", str(port)],
-                                   env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "consorcio_assets.tooling.cli", "ui", "--port", str(port)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         out, err = process.communicate(timeout=120)
     assert process.returncode == 1
     assert f"port {port} on 127.0.0.1 is taken" in err and "Traceback" not in out + err
@@ -202,8 +225,7 @@ def test_stop_stops_the_embedded_postgres(bare_env, tmp_path):
 
 def test_make_stop_and_make_ui_port_are_wired():
     makefile = (REPO / "Makefile").read_text()
-    dry = subprocess.run(["make", "-n", "-C", str(REPO), "stop", "ui", "PORT=3123"], capture_output=True,
-                         text=True)
+    dry = subprocess.run(["make", "-n", "-C", str(REPO), "stop", "ui", "PORT=3123"], capture_output=True, text=True)
     assert dry.returncode == 0, dry.stderr
     assert "consorcio stop" in dry.stdout and "consorcio ui --port 3123" in dry.stdout
     assert "PORT ?= 3000" in makefile

@@ -66,8 +66,13 @@ def test_consorcio_run_shows_under_migrate_all_with_progress_and_its_own_summary
     from dagster._core.workspace.load_target import WorkspaceFileTarget
     from dagster_graphql.test.utils import execute_dagster_graphql
 
-    result = subprocess.run([sys.executable, "-m", "consorcio_assets.tooling.cli", "run"], env=dict(os.environ),
-                            capture_output=True, text=True, timeout=1200)
+    result = subprocess.run(
+        [sys.executable, "-m", "consorcio_assets.tooling.cli", "run"],
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
     out = result.stdout + result.stderr
     assert result.returncode == 0, out[-5000:]
     run_id = next(line.split()[1] for line in out.splitlines() if line.startswith("run ") and " created;" in line)
@@ -81,16 +86,23 @@ def test_consorcio_run_shows_under_migrate_all_with_progress_and_its_own_summary
     assert "WARN simulacao aurora:datetime2_100ns_truncated: " in out and "rows_affected=" in out
     assert "open the UI: make ui" in out
 
-    with (dg.DagsterInstance.get() as instance,
-          WorkspaceProcessContext(instance, WorkspaceFileTarget(paths=[str(WORKSPACE)])) as context):
-        selector = {"repositoryLocationName": location_name(), "repositoryName": "__repository__",
-                    "pipelineName": "migrate_all"}
+    with (
+        dg.DagsterInstance.get() as instance,
+        WorkspaceProcessContext(instance, WorkspaceFileTarget(paths=[str(WORKSPACE)])) as context,
+    ):
+        selector = {
+            "repositoryLocationName": location_name(),
+            "repositoryName": "__repository__",
+            "pipelineName": "migrate_all",
+        }
         answer = execute_dagster_graphql(context.create_request_context(), JOB_RUNS, {"selector": selector})
     job = answer.data["pipelineOrError"]
     assert job["__typename"] == "Pipeline", answer
     assert [(r["runId"], r["status"]) for r in job["runs"]] == [(run_id, "SUCCESS")]
-    assert job["runs"][0]["repositoryOrigin"] == {"repositoryLocationName": "consorcio_migration",
-                                                  "repositoryName": "__repository__"}
+    assert job["runs"][0]["repositoryOrigin"] == {
+        "repositoryLocationName": "consorcio_migration",
+        "repositoryName": "__repository__",
+    }
 
 
 def test_the_summary_is_of_the_run_named_not_the_latest(instance_env):
@@ -116,8 +128,11 @@ def test_not_run_checks_are_counted_with_their_reason():
     facts.done_stages["simulacao"] = {"transformed", "aurora"}
     facts.done_stages["simulacao_lance"] = {"transformed"}
     facts.failed_steps.append("glue_load")
-    checks = {"aurora:rows_match_source": "reconciliation", "aurora:primary_key": "integrity",
-              "transformed:rows_match_source": "transformed_checks"}
+    checks = {
+        "aurora:rows_match_source": "reconciliation",
+        "aurora:primary_key": "integrity",
+        "transformed:rows_match_source": "transformed_checks",
+    }
     facts.planned_checks["simulacao_lance"] = dict(checks)
     facts.planned_checks["simulacao"] = dict(checks)
     facts.checks["simulacao_lance"] = [CheckResult("transformed:rows_match_source", True, "ERROR", {})]

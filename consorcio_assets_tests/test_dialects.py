@@ -22,8 +22,9 @@ def _sql(expr, dialect) -> str:
 
 
 def test_no_module_registers_its_own_renderer():
-    found = {str(p.relative_to(REPO)) for p in (REPO / "consorcio_assets").rglob("*.py")
-             if "@compiles(" in p.read_text()}
+    found = {
+        str(p.relative_to(REPO)) for p in (REPO / "consorcio_assets").rglob("*.py") if "@compiles(" in p.read_text()
+    }
     assert found <= RENDERERS, f"declare dialect functions with dialects.dialect_function: {found - RENDERERS}"
 
 

@@ -21,8 +21,7 @@ def rendered() -> dict[str, str]:
 
 
 def test_committed_docs_are_up_to_date(rendered):
-    stale = [name for name, text in rendered.items()
-             if not (DOCS / name).exists() or (DOCS / name).read_text() != text]
+    stale = [name for name, text in rendered.items() if not (DOCS / name).exists() or (DOCS / name).read_text() != text]
     assert not stale, f"docs/ is out of date ({', '.join(stale)}): run `consorcio docs`"
 
 
@@ -30,8 +29,14 @@ def test_write_docs_writes_what_render_docs_returns_and_the_images(tmp_path, ren
     out = tmp_path / "docs"
     paths = write_docs(out)
     written = sorted(p.relative_to(out).as_posix() for p in paths)
-    assert sorted(rendered) == ["CODEOWNERS", "architecture.md", "data-model.md", "images/architecture.dot",
-                                "images/er-model.dot", "runbook.md"]
+    assert sorted(rendered) == [
+        "CODEOWNERS",
+        "architecture.md",
+        "data-model.md",
+        "images/architecture.dot",
+        "images/er-model.dot",
+        "runbook.md",
+    ]
     assert written == sorted([*rendered, *IMAGES])
     assert all((out / name).read_text() == text for name, text in rendered.items())
     assert (out / "images/architecture.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -55,8 +60,12 @@ def test_architecture_drawing_uses_the_aws_icons_and_the_definitions(rendered):
     from consorcio_assets.definitions import defs
 
     source = rendered["images/architecture.dot"]
-    for icon in ("aws/migration/database-migration-service.png", "aws/analytics/glue.png", "aws/database/aurora.png",
-                 "aws/storage/simple-storage-service-s3.png"):
+    for icon in (
+        "aws/migration/database-migration-service.png",
+        "aws/analytics/glue.png",
+        "aws/database/aurora.png",
+        "aws/storage/simple-storage-service-s3.png",
+    ):
         assert f'"$DIAGRAMS_RESOURCES/{icon}"' in source
     d = defs()
     for name in [j.name for j in d.jobs] + [s.name for s in d.sensors]:
@@ -170,18 +179,39 @@ def test_architecture_shows_every_stage_and_every_check(rendered):
 
 def test_runbook_names_the_aws_settings_and_every_check_family(rendered):
     text = rendered["runbook.md"]
-    for setting in ("CONSORCIO_ENV", "CONSORCIO_LAKE_URI", "CONSORCIO_TARGET_URL", "CONSORCIO_DMS_TASK_ARN",
-                    "CONSORCIO_GLUE_JOB_NAME", "DAGSTER_PG_URL"):
+    for setting in (
+        "CONSORCIO_ENV",
+        "CONSORCIO_LAKE_URI",
+        "CONSORCIO_TARGET_URL",
+        "CONSORCIO_DMS_TASK_ARN",
+        "CONSORCIO_GLUE_JOB_NAME",
+        "DAGSTER_PG_URL",
+    ):
         assert f"`{setting}`" in text
-    for section in ("Stage parity", "Column aggregates", "Row-level reconciliation", "Precision", "Keys and constraints",
-                    "Business rules", "Views", "Schema drift", "Raw zone", "Rejected rows"):
+    for section in (
+        "Stage parity",
+        "Column aggregates",
+        "Row-level reconciliation",
+        "Precision",
+        "Keys and constraints",
+        "Business rules",
+        "Views",
+        "Schema drift",
+        "Raw zone",
+        "Rejected rows",
+    ):
         assert f"### {section}" in text
 
 
-@pytest.mark.parametrize("name, family", [
-    ("raw_row_count_matches_source", "Raw zone"), ("row_count_matches_source", "Stage parity"),
-    ("rule_documents", "Business rules"), ("lob_not_truncated", "Precision (100 ns and LOB truncation)"),
-    ("something_new", "other (see the check's description in the UI)"),
-])
+@pytest.mark.parametrize(
+    "name, family",
+    [
+        ("raw_row_count_matches_source", "Raw zone"),
+        ("row_count_matches_source", "Stage parity"),
+        ("rule_documents", "Business rules"),
+        ("lob_not_truncated", "Precision (100 ns and LOB truncation)"),
+        ("something_new", "other (see the check's description in the UI)"),
+    ],
+)
 def test_check_family(name, family):
     assert check_family(name) == family

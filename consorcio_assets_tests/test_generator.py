@@ -50,11 +50,24 @@ def linhas(db) -> dict[str, list[dict]]:
 # ---------------------------------------------------------------------------------------------------
 
 #: the interface's Arrow type per SQL Server type (CHAR, GUID and DATETIMEOFFSET travel as text)
-TIPOS_SQL = {"CHAR": pa.string(), "VARCHAR": pa.string(), "NVARCHAR": pa.string(), "TINYINT": pa.uint8(),
-             "SMALLINT": pa.int16(), "INT": pa.int32(), "BIGINT": pa.int64(), "MONEY": pa.decimal128(19, 4),
-             "BIT": pa.bool_(), "DATE": pa.date32(), "DATETIMEOFFSET": pa.string(), "DATETIME2": pa.timestamp("ns"),
-             "DATETIME": pa.timestamp("us"), "UNIQUEIDENTIFIER": pa.string(), "ROWVERSION": pa.binary(),
-             "DECIMAL": None}
+TIPOS_SQL = {
+    "CHAR": pa.string(),
+    "VARCHAR": pa.string(),
+    "NVARCHAR": pa.string(),
+    "TINYINT": pa.uint8(),
+    "SMALLINT": pa.int16(),
+    "INT": pa.int32(),
+    "BIGINT": pa.int64(),
+    "MONEY": pa.decimal128(19, 4),
+    "BIT": pa.bool_(),
+    "DATE": pa.date32(),
+    "DATETIMEOFFSET": pa.string(),
+    "DATETIME2": pa.timestamp("ns"),
+    "DATETIME": pa.timestamp("us"),
+    "UNIQUEIDENTIFIER": pa.string(),
+    "ROWVERSION": pa.binary(),
+    "DECIMAL": None,
+}
 
 
 def _contrato() -> dict[str, list[tuple[str, str]]]:
@@ -103,9 +116,12 @@ def test_not_null_columns_have_no_nulls_and_nullable_ones_do(db):
             declarada = re.search(rf"^\s+{coluna}\s.*$", corpo, re.M).group(0)
             if "NOT NULL" in declarada:
                 assert nulos == 0, f"{nome}.{coluna}"
-    expect_nulls = {"Cliente": ["Email", "Telefone", "DataNascimento", "RendaMensal"],
-                    "PlanoComercial": ["PctReducao", "PctLanceFixo", "VigenciaFim"], "Grupo": ["DataConstituicao"],
-                    "Simulacao": ["ClienteId", "GrupoId", "PctReducao", "ParcelaReduzida", "Observacao"]}
+    expect_nulls = {
+        "Cliente": ["Email", "Telefone", "DataNascimento", "RendaMensal"],
+        "PlanoComercial": ["PctReducao", "PctLanceFixo", "VigenciaFim"],
+        "Grupo": ["DataConstituicao"],
+        "Simulacao": ["ClienteId", "GrupoId", "PctReducao", "ParcelaReduzida", "Observacao"],
+    }
     for nome, colunas in expect_nulls.items():
         for coluna in colunas:
             assert 0 < db[nome].column(coluna).null_count < db[nome].num_rows, f"{nome}.{coluna}"
@@ -123,21 +139,35 @@ def test_row_counts(db):
 # keys
 # ---------------------------------------------------------------------------------------------------
 
+
 def _coluna(db, tabela, coluna) -> list:
     return db[tabela].column(coluna).to_pylist()
 
 
 def test_primary_and_unique_keys(db):
-    for tabela, coluna in [("Administradora", "AdministradoraId"), ("PlanoComercial", "PlanoId"),
-                           ("Grupo", "GrupoId"), ("Simulacao", "SimulacaoId"), ("SimulacaoLance", "LanceId")]:
+    for tabela, coluna in [
+        ("Administradora", "AdministradoraId"),
+        ("PlanoComercial", "PlanoId"),
+        ("Grupo", "GrupoId"),
+        ("Simulacao", "SimulacaoId"),
+        ("SimulacaoLance", "LanceId"),
+    ]:
         assert _coluna(db, tabela, coluna) == list(range(1, db[tabela].num_rows + 1)), tabela  # IDENTITY 1..n
-    for tabela, coluna in [("UnidadeFederativa", "Uf"), ("Segmento", "Codigo"), ("Administradora", "Cnpj"),
-                           ("Grupo", "CodigoGrupo"), ("Cliente", "ClienteId"), ("Simulacao", "SimulacaoGuid")]:
+    for tabela, coluna in [
+        ("UnidadeFederativa", "Uf"),
+        ("Segmento", "Codigo"),
+        ("Administradora", "Cnpj"),
+        ("Grupo", "CodigoGrupo"),
+        ("Cliente", "ClienteId"),
+        ("Simulacao", "SimulacaoGuid"),
+    ]:
         valores = _coluna(db, tabela, coluna)
         assert len(set(valores)) == len(valores), f"{tabela}.{coluna}"
     assert _coluna(db, "Segmento", "SegmentoId") == [1, 2, 3, 4, 5, 6]
-    for tabela, chave in [("IndiceCorrecao", ("Indice", "Competencia")),
-                          ("SimulacaoParcela", ("SimulacaoId", "NumeroParcela"))]:
+    for tabela, chave in [
+        ("IndiceCorrecao", ("Indice", "Competencia")),
+        ("SimulacaoParcela", ("SimulacaoId", "NumeroParcela")),
+    ]:
         pares = list(zip(*(_coluna(db, tabela, c) for c in chave)))
         assert len(set(pares)) == len(pares), tabela
 
@@ -162,13 +192,23 @@ def test_foreign_keys(db):
 # business rules, row by row
 # ---------------------------------------------------------------------------------------------------
 
+
 def _por_id(linhas, tabela, chave) -> dict:
     return {r[chave]: r for r in linhas[tabela]}
 
 
 def _termos(s: dict, plano: dict) -> f.Termos:
-    return f.Termos(s["ValorCredito"], s["PrazoMeses"], s["PctTaxaAdm"], s["PctFundoReserva"], s["PctAntecipacao"],
-                    s["PctSeguroMes"], plano["BaseSeguro"], s["ComSeguro"], s["PctReducao"])
+    return f.Termos(
+        s["ValorCredito"],
+        s["PrazoMeses"],
+        s["PctTaxaAdm"],
+        s["PctFundoReserva"],
+        s["PctAntecipacao"],
+        s["PctSeguroMes"],
+        plano["BaseSeguro"],
+        s["ComSeguro"],
+        s["PctReducao"],
+    )
 
 
 def _instante_100ns(texto: str) -> tuple[date, int]:
@@ -218,11 +258,21 @@ def test_bid_rules(linhas):
     for lance in linhas["SimulacaoLance"]:
         s = simulacoes[lance["SimulacaoId"]]
         plano = planos[s["PlanoId"]]
-        assert f.violacoes_lance(
-            credito=s["ValorCredito"], prazo=s["PrazoMeses"], pct_embutido_max=plano["PctEmbutidoMax"],
-            pct_lance_fixo=plano["PctLanceFixo"], tipo_lance=lance["TipoLance"], pct_lance=lance["PctLance"],
-            valor_proprio=lance["ValorProprio"], valor_embutido=lance["ValorEmbutido"],
-            credito_liquido=lance["CreditoLiquido"], mes_contemplacao=lance["MesContemplacao"]) == []
+        assert (
+            f.violacoes_lance(
+                credito=s["ValorCredito"],
+                prazo=s["PrazoMeses"],
+                pct_embutido_max=plano["PctEmbutidoMax"],
+                pct_lance_fixo=plano["PctLanceFixo"],
+                tipo_lance=lance["TipoLance"],
+                pct_lance=lance["PctLance"],
+                valor_proprio=lance["ValorProprio"],
+                valor_embutido=lance["ValorEmbutido"],
+                credito_liquido=lance["CreditoLiquido"],
+                mes_contemplacao=lance["MesContemplacao"],
+            )
+            == []
+        )
         assert lance["Abatimento"] in ("P", "V") and lance["ValorProprio"] >= 0
         tipos[lance["TipoLance"]] += 1
     assert set(tipos) == {"L", "E", "F"}
@@ -240,9 +290,20 @@ def test_schedules_follow_the_rules_exactly(linhas):
         s = simulacoes[sid]
         t = _termos(s, planos[s["PlanoId"]])
         esperado = f.cronograma(t, parcelas[0]["Vencimento"])
-        obtido = [f.Parcela(p["NumeroParcela"], p["Vencimento"], p["ValorFundoComum"], p["ValorTaxaAdm"],
-                            p["ValorFundoReserva"], p["ValorSeguro"], p["ValorAntecipacao"], p["ValorTotal"],
-                            p["PctAmortizadoAcumulado"]) for p in parcelas]
+        obtido = [
+            f.Parcela(
+                p["NumeroParcela"],
+                p["Vencimento"],
+                p["ValorFundoComum"],
+                p["ValorTaxaAdm"],
+                p["ValorFundoReserva"],
+                p["ValorSeguro"],
+                p["ValorAntecipacao"],
+                p["ValorTotal"],
+                p["PctAmortizadoAcumulado"],
+            )
+            for p in parcelas
+        ]
         assert obtido == esperado
         assert sum(p["ValorTotal"] for p in parcelas) == s["ValorTotalPlano"]
         assert parcelas[-1]["PctAmortizadoAcumulado"] == Decimal("100.000000")
@@ -298,6 +359,7 @@ def test_reference_tables(linhas):
 # SQL Server value formats
 # ---------------------------------------------------------------------------------------------------
 
+
 def test_datetimeoffset_literals(db):
     criada = db["Simulacao"].column("CriadaEm").to_pylist()
     cadastro = db["Cliente"].column("CadastradoEm").to_pylist()
@@ -330,8 +392,12 @@ def test_guids_and_rowversion(db):
 
 
 def test_char_values_are_not_padded(db):
-    for tabela, coluna in [("Cliente", "CpfCnpj"), ("Cliente", "Cep"), ("Simulacao", "Situacao"),
-                           ("PlanoComercial", "BaseSeguro")]:
+    for tabela, coluna in [
+        ("Cliente", "CpfCnpj"),
+        ("Cliente", "Cep"),
+        ("Simulacao", "Situacao"),
+        ("PlanoComercial", "BaseSeguro"),
+    ]:
         assert not any(v.endswith(" ") for v in db[tabela].column(coluna).to_pylist())
 
 
@@ -345,6 +411,7 @@ def test_observations(db):
 # ---------------------------------------------------------------------------------------------------
 # realism
 # ---------------------------------------------------------------------------------------------------
+
 
 def _share(valores, alvo) -> float:
     return sum(v == alvo for v in valores) / len(valores)
@@ -377,6 +444,7 @@ def test_proportions(linhas, db):
 # ---------------------------------------------------------------------------------------------------
 # determinism
 # ---------------------------------------------------------------------------------------------------
+
 
 def test_same_seed_same_batches_other_seed_other_data(lotes, db):
     again = list(generate(simulacoes=SIMULACOES, seed=42, batch_rows=1_000))

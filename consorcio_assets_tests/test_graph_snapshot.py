@@ -37,8 +37,9 @@ def _job_name(name: str) -> str:
 
 
 def diff(expected: list[str], actual: list[str]) -> str:
-    return "\n".join(difflib.unified_diff(expected, actual, "snapshots/graph.txt", "the loaded Definitions",
-                                          lineterm=""))
+    return "\n".join(
+        difflib.unified_diff(expected, actual, "snapshots/graph.txt", "the loaded Definitions", lineterm="")
+    )
 
 
 @pytest.fixture(scope="module")
@@ -52,8 +53,10 @@ def test_the_graph_matches_its_reviewed_snapshot(actual, request):
     if request.config.getoption("snapshot_update"):
         SNAPSHOT.write_text("\n".join(actual) + "\n")
     expected = SNAPSHOT.read_text().splitlines() if SNAPSHOT.exists() else []
-    assert actual == expected, (f"the Dagster graph differs from {SNAPSHOT.name}; if the change is intended, "
-                                f"run `{REFRESH}` and commit the file:\n{diff(expected, actual)}")
+    assert actual == expected, (
+        f"the Dagster graph differs from {SNAPSHOT.name}; if the change is intended, "
+        f"run `{REFRESH}` and commit the file:\n{diff(expected, actual)}"
+    )
 
 
 def test_a_changed_graph_fails_with_its_diff_and_the_refresh_command(actual):

@@ -18,9 +18,17 @@ EXTRAS = PYPROJECT["project"]["optional-dependencies"]
 #: the extras the dev lock is compiled with (Makefile DEV_EXTRAS), those of them that pyproject defines
 DEV_EXTRAS = [extra for extra in ("dev", "bench") if extra in EXTRAS]
 #: where the lock is resolved (Makefile: --python-version 3.11 --python-platform x86_64-manylinux_2_28)
-TARGET = {"python_version": "3.11", "python_full_version": "3.11.0", "sys_platform": "linux",
-          "platform_system": "Linux", "platform_machine": "x86_64", "os_name": "posix",
-          "implementation_name": "cpython", "platform_python_implementation": "CPython", "extra": ""}
+TARGET = {
+    "python_version": "3.11",
+    "python_full_version": "3.11.0",
+    "sys_platform": "linux",
+    "platform_system": "Linux",
+    "platform_machine": "x86_64",
+    "os_name": "posix",
+    "implementation_name": "cpython",
+    "platform_python_implementation": "CPython",
+    "extra": "",
+}
 
 
 def pins(text: str) -> dict[str, str]:

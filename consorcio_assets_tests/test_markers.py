@@ -47,8 +47,23 @@ def test_the_hook_marks_what_is_collected():
     import subprocess
     import sys
 
-    run = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
-                          "-m", "not browser", "consorcio_assets_tests/ui/test_browser.py"],
-                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--collect-only",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-m",
+            "not browser",
+            "consorcio_assets_tests/ui/test_browser.py",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert re.search(r"\b0 tests collected|no tests collected", run.stdout), run.stdout[-2000:]
     assert re.search(r"\b([1-9]\d*) deselected", run.stdout), run.stdout[-2000:]

@@ -34,8 +34,14 @@ def cli_env(seeded_env, pg_server_url, monkeypatch) -> dict[str, str]:
 
 
 def consorcio(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "consorcio_assets.tooling.cli", *args], env=env, cwd=REPO,
-                          capture_output=True, text=True, timeout=900)
+    return subprocess.run(
+        [sys.executable, "-m", "consorcio_assets.tooling.cli", *args],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
 
 
 def checks_of(assets: set[dg.AssetKey]) -> set[tuple[str, str]]:
@@ -56,12 +62,20 @@ def test_one_table_reload_runs_that_table_and_its_checks_in_the_run_process(cli_
         events = [r.dagster_event for r in instance.all_logs(run_id) if r.dagster_event]
     assert run.status == dg.DagsterRunStatus.SUCCESS and run.job_name == "migrate_all"
     chain = {dg.AssetKey([stage, TABLE]) for stage in ("s3_raw", "transformed", "aurora")}
-    materialized = {e.event_specific_data.materialization.asset_key for e in events
-                    if e.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION}
+    materialized = {
+        e.event_specific_data.materialization.asset_key
+        for e in events
+        if e.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION
+    }
     assert materialized == chain
-    evaluated = {(e.event_specific_data.asset_key.to_user_string(), e.event_specific_data.check_name):
-                 e.event_specific_data.passed for e in events
-                 if e.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION}
+    evaluated = {
+        (
+            e.event_specific_data.asset_key.to_user_string(),
+            e.event_specific_data.check_name,
+        ): e.event_specific_data.passed
+        for e in events
+        if e.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION
+    }
     assert set(evaluated) == checks_of(chain) and all(evaluated.values()), evaluated
     # every step ran in the run's own process: no process per step (each cost seconds of start-up)
     run_pid = next(e.pid for e in events if e.event_type == dg.DagsterEventType.RUN_START)
@@ -81,8 +95,11 @@ def test_one_table_reload_runs_that_table_and_its_checks_in_the_run_process(cli_
 def test_an_unknown_table_is_refused_in_one_line_naming_the_tables(cli_env):
     done = consorcio(cli_env, "run", "--tables", "segmento,nope")
     assert done.returncode == 2
-    assert done.stderr.strip().splitlines()[-1].startswith("consorcio run: error: no table 'nope' in migrate_all "
-                                                           "(tables: ")
+    assert (
+        done.stderr.strip()
+        .splitlines()[-1]
+        .startswith("consorcio run: error: no table 'nope' in migrate_all (tables: ")
+    )
     assert "segmento" in done.stderr and "Traceback" not in done.stderr
     with dg.DagsterInstance.get() as instance:
         assert instance.get_runs() == []  # refused before a run was created

@@ -20,12 +20,15 @@ from consorcio_assets.source.resource import SourceDb
 from consorcio_assets.target.resource import TargetDb
 
 AWS_ENV = {
-    "CONSORCIO_ENV": "aws", "CONSORCIO_LAKE_URI": "s3://consorcio-lake/zone",
+    "CONSORCIO_ENV": "aws",
+    "CONSORCIO_LAKE_URI": "s3://consorcio-lake/zone",
     "CONSORCIO_SOURCE_URL": "mssql+pyodbc://migrador:source-pw@sql.internal/ConsorcioSimulacao",
     "CONSORCIO_TARGET_URL": "postgresql://migrador:target-pw@aurora.internal/consorcio",
     "CONSORCIO_TARGET_SECRET_ID": "arn:aws:secretsmanager:sa-east-1:123456789012:secret:aurora",
-    "CONSORCIO_DMS_TASK_ARN": "arn:aws:dms:sa-east-1:123456789012:task:FULL", "CONSORCIO_PII_HMAC_KEY": "k" * 40,
-    "CONSORCIO_GLUE_COPY_STREAMS": "4", "CONSORCIO_GLUE_MAX_CAPACITY": "0.0625",
+    "CONSORCIO_DMS_TASK_ARN": "arn:aws:dms:sa-east-1:123456789012:task:FULL",
+    "CONSORCIO_PII_HMAC_KEY": "k" * 40,
+    "CONSORCIO_GLUE_COPY_STREAMS": "4",
+    "CONSORCIO_GLUE_MAX_CAPACITY": "0.0625",
 }
 COMMON = {"source_db": SourceDb, "target_db": TargetDb, "pii_key": PiiKey, "lake": LakeResource}
 TYPES = {"local": {**COMMON, "dms": LocalDms, "glue": LocalGlue}, "aws": {**COMMON, "dms": AwsDms, "glue": AwsGlue}}
@@ -39,8 +42,11 @@ def project_defs() -> dg.Definitions:
 
 def env_vars(resource) -> dict[str, str]:
     """field → variable name of every field configured by `dg.EnvVar` (or `dg.EnvVar.int`)."""
-    return {name: getattr(resource, name).env_var_name for name in type(resource).model_fields
-            if hasattr(getattr(resource, name), "env_var_name")}
+    return {
+        name: getattr(resource, name).env_var_name
+        for name in type(resource).model_fields
+        if hasattr(getattr(resource, name), "env_var_name")
+    }
 
 
 @pytest.fixture
@@ -64,15 +70,22 @@ def test_aws_definitions_load_the_aws_resource_set_from_the_environment(aws_env)
     assert {k: type(v) for k, v in defs.resources.items()} == TYPES["aws"]
     dg.Definitions.validate_loadable(defs)
     dms, glue = defs.resources["dms"], defs.resources["glue"]
-    assert env_vars(dms) == {"lake_uri": "CONSORCIO_LAKE_URI", "source_url": "CONSORCIO_SOURCE_URL",
-                             "replication_task_arn": "CONSORCIO_DMS_TASK_ARN"}
-    assert env_vars(glue) == {"lake_uri": "CONSORCIO_LAKE_URI", "copy_streams": "CONSORCIO_GLUE_COPY_STREAMS",
-                              "target_secret_id": "CONSORCIO_TARGET_SECRET_ID"}
+    assert env_vars(dms) == {
+        "lake_uri": "CONSORCIO_LAKE_URI",
+        "source_url": "CONSORCIO_SOURCE_URL",
+        "replication_task_arn": "CONSORCIO_DMS_TASK_ARN",
+    }
+    assert env_vars(glue) == {
+        "lake_uri": "CONSORCIO_LAKE_URI",
+        "copy_streams": "CONSORCIO_GLUE_COPY_STREAMS",
+        "target_secret_id": "CONSORCIO_TARGET_SECRET_ID",
+    }
     assert glue.max_capacity == 0.0625 and glue.job_name == "consorcio-glue-job"  # a float, and a default
     with dg.build_resources({"dms": dms, "glue": glue}) as built:  # what a run gets: the values, resolved
         assert built.dms.replication_task_arn == aws_env["CONSORCIO_DMS_TASK_ARN"]
         assert built.glue.copy_streams == 4 and built.glue.target_arguments() == {
-            "--target-secret-id": aws_env["CONSORCIO_TARGET_SECRET_ID"]}
+            "--target-secret-id": aws_env["CONSORCIO_TARGET_SECRET_ID"]
+        }
 
 
 @pytest.mark.parametrize("mode", ["local", "aws"])
@@ -88,9 +101,11 @@ def test_secrets_are_env_vars_and_every_name_is_declared(aws_env, monkeypatch, m
             assert name in SETTINGS_BY_NAME, f"{type(resource).__name__}.{field}: {name} is not in the registry"
         for field in type(resource).model_fields:
             value = getattr(resource, field)
-            assert not (isinstance(value, str) and not isinstance(value, dg.EnvVar) and any(
-                value == aws_env[n] for n, s in SETTINGS_BY_NAME.items() if s.secret and n in aws_env)), (
-                f"{type(resource).__name__}.{field} holds a secret's value: it would show in the UI")
+            assert not (
+                isinstance(value, str)
+                and not isinstance(value, dg.EnvVar)
+                and any(value == aws_env[n] for n, s in SETTINGS_BY_NAME.items() if s.secret and n in aws_env)
+            ), f"{type(resource).__name__}.{field} holds a secret's value: it would show in the UI"
     secrets = {v for r in resources.values() for v in env_vars(r).values() if SETTINGS_BY_NAME[v].secret}
     assert {"CONSORCIO_SOURCE_URL", "CONSORCIO_TARGET_URL", "CONSORCIO_PII_HMAC_KEY"} <= secrets
 

@@ -11,9 +11,11 @@ from consorcio_assets.settings import REGISTRY, SETTINGS_BY_NAME, environment_pr
 from consorcio_assets.tooling.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
-CODE = [p for d in ("consorcio_assets", "glue") for p in (ROOT / d).rglob("*.py")] + sorted(
-    p for d in ("consorcio_core", "consorcio_glue") if (ROOT / d).exists() for p in (ROOT / d).rglob("*.py")) + sorted(
-    (ROOT / "deploy").glob("*.yaml"))  # the deployment's instance and workspace read variables too
+CODE = (
+    [p for d in ("consorcio_assets", "glue") for p in (ROOT / d).rglob("*.py")]
+    + sorted(p for d in ("consorcio_core", "consorcio_glue") if (ROOT / d).exists() for p in (ROOT / d).rglob("*.py"))
+    + sorted((ROOT / "deploy").glob("*.yaml"))
+)  # the deployment's instance and workspace read variables too
 NAME = re.compile(r"\b((?:CONSORCIO|DAGSTER)_[A-Z0-9_]*[A-Z0-9])\b")
 NOT_VARIABLES = {"DAGSTER_DB", "DAGSTER_YAML"}  # Python constants, not environment variables
 
@@ -27,7 +29,9 @@ def names_in_code() -> dict[str, list[str]]:
 
 
 def test_every_variable_in_the_code_is_declared():
-    undeclared = {n: files for n, files in names_in_code().items() if n not in SETTINGS_BY_NAME | dict.fromkeys(NOT_VARIABLES)}
+    undeclared = {
+        n: files for n, files in names_in_code().items() if n not in SETTINGS_BY_NAME | dict.fromkeys(NOT_VARIABLES)
+    }
     assert not undeclared, f"declare these in consorcio_assets/settings.py REGISTRY: {undeclared}"
 
 
@@ -41,21 +45,28 @@ def test_readme_table_is_the_registry():
     assert settings_table() in readme, "README's settings table is stale: paste `consorcio settings --markdown`"
 
 
-@pytest.mark.parametrize("name,value,fragment", [
-    ("CONSORCIO_GLUE_COPY_STREAMS", "abc", "whole number"),
-    ("CONSORCIO_GLUE_COPY_STREAMS", "0", "positive"),
-    ("CONSORCIO_GLUE_ON_INVALID", "ignore", "fail, reject"),
-    ("CONSORCIO_ENV", "prod", "local, aws"),
-    ("CONSORCIO_GLUE_MAX_CAPACITY", "x", "a number"),
-])
+@pytest.mark.parametrize(
+    "name,value,fragment",
+    [
+        ("CONSORCIO_GLUE_COPY_STREAMS", "abc", "whole number"),
+        ("CONSORCIO_GLUE_COPY_STREAMS", "0", "positive"),
+        ("CONSORCIO_GLUE_ON_INVALID", "ignore", "fail, reject"),
+        ("CONSORCIO_ENV", "prod", "local, aws"),
+        ("CONSORCIO_GLUE_MAX_CAPACITY", "x", "a number"),
+    ],
+)
 def test_bad_values_are_named(name, value, fragment):
     problems = environment_problems({name: value})
     assert len(problems) == 1 and problems[0].startswith(name) and fragment in problems[0]
 
 
 def test_good_values_pass():
-    assert environment_problems({"CONSORCIO_GLUE_COPY_STREAMS": "4", "CONSORCIO_ENV": "AWS",
-                                 "CONSORCIO_GLUE_MAX_CAPACITY": "0.0625"}) == []
+    assert (
+        environment_problems(
+            {"CONSORCIO_GLUE_COPY_STREAMS": "4", "CONSORCIO_ENV": "AWS", "CONSORCIO_GLUE_MAX_CAPACITY": "0.0625"}
+        )
+        == []
+    )
 
 
 def test_secrets_are_redacted():
@@ -86,8 +97,12 @@ ENV_VAR_USE = re.compile(r"""\b(?:EnvVar(?:\.int)?|configured)\(\s*["']([^"']+)[
 def test_every_env_var_of_the_resources_is_declared():
     """A resource field configured by `dg.EnvVar` (directly or through `defs.resources.configured`) names a
     registry variable: the UI shows that name, and `consorcio settings` documents it."""
-    used = {name: str(path.relative_to(ROOT)) for path in CODE if path.suffix == ".py"
-            for name in ENV_VAR_USE.findall(path.read_text())}
+    used = {
+        name: str(path.relative_to(ROOT))
+        for path in CODE
+        if path.suffix == ".py"
+        for name in ENV_VAR_USE.findall(path.read_text())
+    }
     assert "CONSORCIO_DMS_TASK_ARN" in used  # the pattern finds the definitions' variables
     undeclared = {name: path for name, path in used.items() if name not in SETTINGS_BY_NAME}
     assert not undeclared, f"declare these in consorcio_assets/settings.py REGISTRY: {undeclared}"

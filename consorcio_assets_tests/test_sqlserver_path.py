@@ -77,10 +77,17 @@ def test_sql_command_prints_every_statement_each_with_its_comment_and_go(capsys,
     assert len(blocks) == len(statements) and out.rstrip().endswith("GO")
     assert all(b.strip().startswith("-- ") for b in blocks)
     served = {s.serves.split(" (")[0].split(":")[0] for s in statements}
-    for family in ("rows_match_source", "aggregates_match_source", "row_count_matches_source",
-                   "source_schema_unchanged",
-                   "datetime2_100ns_truncated", "lob_not_truncated", "dms_full_load pre-flight",
-                   "dms_full_load premigration assessment", *(r.check for r in business_rules.RULES)):
+    for family in (
+        "rows_match_source",
+        "aggregates_match_source",
+        "row_count_matches_source",
+        "source_schema_unchanged",
+        "datetime2_100ns_truncated",
+        "lob_not_truncated",
+        "dms_full_load pre-flight",
+        "dms_full_load premigration assessment",
+        *(r.check for r in business_rules.RULES),
+    ):
         assert family in served, family
     assert {f"sqlserver/{t.name} observation" for t in catalog()} <= served
     assert cli.main(["sql", "--dialect", "duckdb"]) == 0
@@ -125,10 +132,13 @@ def test_the_lint_passes_the_2017_spellings_and_catches_the_old_generate_series_
     assert lint("SELECT a FROM t ORDER BY a OFFSET 5 ROWS FETCH NEXT 5 ROWS ONLY") == []
     assert lint("SELECT CASE WHEN a > b THEN 1 ELSE 0 END AS bigger, RTRIM(a) FROM t") == []
     old = sa.select(sa.func.sum(sa.column("k"))).select_from(
-        sa.func.generate_series(1, sa.column("n")).table_valued("k").render_derived(name="meses"))
+        sa.func.generate_series(1, sa.column("n")).table_valued("k").render_derived(name="meses")
+    )
     assert any(f.startswith("GENERATE_SERIES") for f in lint(q.compile_sql(old, mssql.dialect())))
-    assert any(f.startswith("OFFSET without ORDER BY") for f in lint("SELECT a FROM (SELECT a FROM t ORDER BY a "
-                                                                     "OFFSET 0 ROWS) AS x OFFSET 0 ROWS"))
+    assert any(
+        f.startswith("OFFSET without ORDER BY")
+        for f in lint("SELECT a FROM (SELECT a FROM t ORDER BY a OFFSET 0 ROWS) AS x OFFSET 0 ROWS")
+    )
 
 
 # ---- 3. same meaning: transpiled SQL Server statements on the stand-in against the DuckDB twins ----------------
@@ -138,11 +148,11 @@ def test_the_lint_passes_the_2017_spellings_and_catches_the_old_generate_series_
 UNTRANSPILABLE = {
     "CHECKSUM_AGG": "the observation's data version is SQL Server's own checksum, compared only with itself",
     "switchoffset": "the stand-in stores DATETIMEOFFSET as SQL Server's literal text "
-                    "(test_offsets_from_minus_12_to_14)",
+    "(test_offsets_from_minus_12_to_14)",
     "TZOFFSET": "same as switchoffset",
     "sys.": "SQL Server catalog views; the twins read information_schema / duckdb_constraints()",
     "WITH serie_seguro": "a recursive CTE's column types are unknown to sqlglot, so T-SQL's integer `/` becomes "
-                         "DuckDB's float `/` (test_bigint_division_truncates)",
+    "DuckDB's float `/` (test_bigint_division_truncates)",
     "DATALENGTH": "bytes of UTF-16 storage (test_datalength_counts_utf16_bytes)",
 }
 
@@ -227,18 +237,30 @@ def edge_source(small_source, tmp_path_factory) -> Path:
     with duckdb.connect(str(path)) as con:
         for table, column, key, value, sql in EDGES:
             con.execute(f'UPDATE dbo."{table}" SET "{column}" = {sql} WHERE "{key}" = {value}')
-        con.execute('UPDATE dbo."Cliente" SET "RendaMensal" = -922337203685477.5808 WHERE "ClienteId" = '
-                    '(SELECT min("ClienteId") FROM dbo."Cliente")')
-        con.execute('UPDATE dbo."Cliente" SET "RendaMensal" = 922337203685477.5807 WHERE "ClienteId" = '
-                    '(SELECT max("ClienteId") FROM dbo."Cliente")')
-        con.execute('UPDATE dbo."PlanoComercial" SET "CreditoMinimo" = -922337203685477.5808 WHERE "PlanoId" = '
-                    '(SELECT min("PlanoId") FROM dbo."PlanoComercial")')
-        con.execute('UPDATE dbo."PlanoComercial" SET "CreditoMaximo" = 922337203685477.5807 WHERE "PlanoId" = '
-                    '(SELECT max("PlanoId") FROM dbo."PlanoComercial")')
-        con.execute('UPDATE dbo."IndiceCorrecao" SET "PublicadoEm" = TIMESTAMP \'1753-01-01 00:00:00\' '
-                    'WHERE "Competencia" = (SELECT min("Competencia") FROM dbo."IndiceCorrecao")')
-        con.execute('UPDATE dbo."IndiceCorrecao" SET "PublicadoEm" = TIMESTAMP \'9999-12-31 23:59:59.997\' '
-                    'WHERE "Competencia" = (SELECT max("Competencia") FROM dbo."IndiceCorrecao")')
+        con.execute(
+            'UPDATE dbo."Cliente" SET "RendaMensal" = -922337203685477.5808 WHERE "ClienteId" = '
+            '(SELECT min("ClienteId") FROM dbo."Cliente")'
+        )
+        con.execute(
+            'UPDATE dbo."Cliente" SET "RendaMensal" = 922337203685477.5807 WHERE "ClienteId" = '
+            '(SELECT max("ClienteId") FROM dbo."Cliente")'
+        )
+        con.execute(
+            'UPDATE dbo."PlanoComercial" SET "CreditoMinimo" = -922337203685477.5808 WHERE "PlanoId" = '
+            '(SELECT min("PlanoId") FROM dbo."PlanoComercial")'
+        )
+        con.execute(
+            'UPDATE dbo."PlanoComercial" SET "CreditoMaximo" = 922337203685477.5807 WHERE "PlanoId" = '
+            '(SELECT max("PlanoId") FROM dbo."PlanoComercial")'
+        )
+        con.execute(
+            'UPDATE dbo."IndiceCorrecao" SET "PublicadoEm" = TIMESTAMP \'1753-01-01 00:00:00\' '
+            'WHERE "Competencia" = (SELECT min("Competencia") FROM dbo."IndiceCorrecao")'
+        )
+        con.execute(
+            'UPDATE dbo."IndiceCorrecao" SET "PublicadoEm" = TIMESTAMP \'9999-12-31 23:59:59.997\' '
+            'WHERE "Competencia" = (SELECT max("Competencia") FROM dbo."IndiceCorrecao")'
+        )
     return path
 
 
@@ -248,10 +270,13 @@ def test_transpiled_statements_mean_what_their_twins_mean_on_edge_values(edge_so
     assert equal >= 110
 
 
-@pytest.mark.parametrize("construct, planted", [
-    (q.char_length, "LEN({0})"),  # LEN drops trailing spaces: a text's length would shrink on SQL Server
-    (q.date_text, "CONVERT(VARCHAR(10), {0}, 103)"),  # dd/mm/yyyy instead of ISO
-])
+@pytest.mark.parametrize(
+    "construct, planted",
+    [
+        (q.char_length, "LEN({0})"),  # LEN drops trailing spaces: a text's length would shrink on SQL Server
+        (q.date_text, "CONVERT(VARCHAR(10), {0}, 103)"),  # dd/mm/yyyy instead of ISO
+    ],
+)
 def test_a_planted_meaning_difference_fails_the_harness(edge_source, statements, monkeypatch, construct, planted):
     monkeypatch.setitem(construct.templates, "mssql", planted)
     chosen = render([s for s in statements if s.serves == "aggregates_match_source"])
@@ -260,6 +285,7 @@ def test_a_planted_meaning_difference_fails_the_harness(edge_source, statements,
 
 
 # ---- 3b. what sqlglot cannot transpile: SQL Server's result derived by hand from its documentation --------------
+
 
 def _duck(expr: sa.ColumnElement):
     from duckdb_engine import Dialect
@@ -291,12 +317,15 @@ def test_char_length_counts_trailing_spaces_as_len_plus_x_does():
     assert _duck(q.char_length(q.text_literal("ab  "))) == len("ab  ") == 4
 
 
-@pytest.mark.parametrize("value, sqlserver", [
-    ("TIMESTAMP '9999-12-31 23:59:59.997'", "9999-12-31 23:59:59.997000"),  # DATETIME's last tick, style 121
-    ("TIMESTAMP '1753-01-01 00:00:00'", "1753-01-01 00:00:00.000000"),
-    ("TIMESTAMP '0001-01-01 00:00:00'", "0001-01-01 00:00:00.000000"),  # DATETIME2's first
-    ("TIMESTAMP '9999-12-31 23:59:59.999999'", "9999-12-31 23:59:59.999999"),  # DATETIME2(7)'s last, cut
-])
+@pytest.mark.parametrize(
+    "value, sqlserver",
+    [
+        ("TIMESTAMP '9999-12-31 23:59:59.997'", "9999-12-31 23:59:59.997000"),  # DATETIME's last tick, style 121
+        ("TIMESTAMP '1753-01-01 00:00:00'", "1753-01-01 00:00:00.000000"),
+        ("TIMESTAMP '0001-01-01 00:00:00'", "0001-01-01 00:00:00.000000"),  # DATETIME2's first
+        ("TIMESTAMP '9999-12-31 23:59:59.999999'", "9999-12-31 23:59:59.999999"),  # DATETIME2(7)'s last, cut
+    ],
+)
 def test_timestamp_text_is_style_121_cut_to_the_microsecond(value, sqlserver):
     assert _duck(q.timestamp_text(sa.literal_column(value))) == sqlserver
 
@@ -307,11 +336,14 @@ def test_money_extremes_as_decimal_text(money):
     assert _duck(q.decimal_text(sa.literal_column(f"CAST({money} AS DECIMAL(19, 4))"), q.num(4))) == money
 
 
-@pytest.mark.parametrize("literal, minutes, utc", [
-    ("2026-01-01 10:00:00.1234567 -12:00", -720, "2026-01-01 22:00:00.123456"),
-    ("2026-01-01 10:00:00.1234567 +14:00", 840, "2025-12-31 20:00:00.123456"),
-    ("2026-01-01 10:00:00.0000000 +00:00", 0, "2026-01-01 10:00:00.000000"),
-])
+@pytest.mark.parametrize(
+    "literal, minutes, utc",
+    [
+        ("2026-01-01 10:00:00.1234567 -12:00", -720, "2026-01-01 22:00:00.123456"),
+        ("2026-01-01 10:00:00.1234567 +14:00", 840, "2025-12-31 20:00:00.123456"),
+        ("2026-01-01 10:00:00.0000000 +00:00", 0, "2026-01-01 10:00:00.000000"),
+    ],
+)
 def test_offsets_from_minus_12_to_14(literal, minutes, utc):
     # DATEPART(TZOFFSET, x) is the offset in minutes; SWITCHOFFSET(x, 0) the same instant at +00:00
     column = catalog()["Simulacao"].column("CriadaEm")
@@ -322,16 +354,18 @@ def test_offsets_from_minus_12_to_14(literal, minutes, utc):
     clause = sa.table("Simulacao", sa.column("CriadaEm"), schema="dbo")
     from duckdb_engine import Dialect
 
-    sql = q.compile_sql(sa.select(side.offset_minutes(clause, column), q.timestamp_text(side.utc(clause, column))),
-                        Dialect())
+    sql = q.compile_sql(
+        sa.select(side.offset_minutes(clause, column), q.timestamp_text(side.utc(clause, column))), Dialect()
+    )
     assert con.execute(sql).fetchone() == (minutes, utc)
 
 
 @pytest.mark.parametrize("a, b", [(7, 2), (10**30 + 1, 10**15), (0, 5)])
 def test_exact_integer_division(a, b):
     # SQL Server: DECIMAL(38, 0) / DECIMAL(38, 0) is an exact DECIMAL, FLOOR of it the integer quotient
-    assert _duck(q.idiv(q.wide(q.num(a)) if a < 2**63 else sa.literal_column(f"CAST({a} AS HUGEINT)"),
-                        q.num(b))) == a // b
+    assert (
+        _duck(q.idiv(q.wide(q.num(a)) if a < 2**63 else sa.literal_column(f"CAST({a} AS HUGEINT)"), q.num(b))) == a // b
+    )
 
 
 def test_floor_of_a_decimal_quotient_would_round_up_on_sql_server():
@@ -365,9 +399,13 @@ def test_the_translation_gives_t_sql_meaning_where_sqlglot_alone_does_not():
     con = duckdb.connect()
     install(con)
     # `+` on strings concatenates; LIKE classes; binary collation; integer division of typed INT columns
-    assert con.execute(to_duckdb("SELECT 'a' + 'b', CASE WHEN '12' COLLATE Latin1_General_BIN LIKE '[0-9][0-9]' "
-                                 "THEN 1 ELSE 0 END, CASE WHEN 'a_b' LIKE 'a[_]b' THEN 1 ELSE 0 END", {})).fetchone() \
-        == ("ab", 1, 1)
+    assert con.execute(
+        to_duckdb(
+            "SELECT 'a' + 'b', CASE WHEN '12' COLLATE Latin1_General_BIN LIKE '[0-9][0-9]' "
+            "THEN 1 ELSE 0 END, CASE WHEN 'a_b' LIKE 'a[_]b' THEN 1 ELSE 0 END",
+            {},
+        )
+    ).fetchone() == ("ab", 1, 1)
     sql = to_duckdb("SELECT s.PrazoMeses / 7 FROM dbo.Simulacao AS s", SCHEMA)
     assert "//" in sql or "TRUNC" in sql.upper()
 
@@ -385,12 +423,13 @@ def _copy_with(small_source: Path, tmp_path: Path, *statements: str) -> Path:
 
 
 def _side(path: Path) -> Side:
-    return Side(SOURCE, sa.create_engine(f"duckdb:///{path}", connect_args={"read_only": True},
-                                         poolclass=sa.NullPool))
+    return Side(SOURCE, sa.create_engine(f"duckdb:///{path}", connect_args={"read_only": True}, poolclass=sa.NullPool))
 
 
-EMOJI = ["""UPDATE dbo."Simulacao" SET "Observacao" = 'cliente 😀 quer ' || "SimulacaoId" || '🎉'
-            WHERE "SimulacaoId" % 7 = 0"""]
+EMOJI = [
+    """UPDATE dbo."Simulacao" SET "Observacao" = 'cliente 😀 quer ' || "SimulacaoId" || '🎉'
+            WHERE "SimulacaoId" % 7 = 0"""
+]
 
 
 def test_emoji_rows_are_compared_by_value_without_false_differences(small_source, tmp_path):
@@ -401,14 +440,21 @@ def test_emoji_rows_are_compared_by_value_without_false_differences(small_source
     with duckdb.connect(str(source.engine.url.database), read_only=True) as con:
         planted, non_ascii = con.execute(
             'SELECT count(*) FILTER (WHERE "SimulacaoId" % 7 = 0), count(*) FILTER (WHERE strlen("Observacao") '
-            '<> length("Observacao") OR strlen("Situacao") <> length("Situacao")) FROM dbo."Simulacao"').fetchone()
+            '<> length("Observacao") OR strlen("Situacao") <> length("Situacao")) FROM dbo."Simulacao"'
+        ).fetchone()
     assert planted > 0 and non_ascii >= planted and outcome.counts["rows_compared_by_value"] == non_ascii
 
 
 def test_a_change_inside_an_emoji_value_is_found_and_named_by_key(small_source, tmp_path):
     source = _side(_copy_with(small_source, tmp_path, *EMOJI))
-    target = _side(_copy_with(small_source, tmp_path, *EMOJI, 'UPDATE dbo."Simulacao" SET "Observacao" = '
-                              'replace("Observacao", \'😀\', \'😁\') WHERE "SimulacaoId" = 14'))
+    target = _side(
+        _copy_with(
+            small_source,
+            tmp_path,
+            *EMOJI,
+            'UPDATE dbo."Simulacao" SET "Observacao" = replace("Observacao", \'😀\', \'😁\') WHERE "SimulacaoId" = 14',
+        )
+    )
     outcome = hashdiff.reconcile(source, target, catalog()["Simulacao"], by_value=True, leaf_rows=50)
     assert not outcome.passed
     assert outcome.counts["rows_different"] == 1 and outcome.details["column_mismatches"] == {"Observacao": 1}
@@ -462,10 +508,13 @@ def test_bad_connection_options_are_named():
 
 
 def test_assessment_names_keyless_tables_unsupported_types_and_keyless_lobs(small_source, tmp_path):
-    path = _copy_with(small_source, tmp_path,
-                      "CREATE TYPE humor AS ENUM ('a', 'b')",
-                      'ALTER TABLE dbo."Segmento" ADD COLUMN "Extra" humor',
-                      'CREATE TABLE dbo."SemChave" ("Id" INTEGER, "Texto" VARCHAR)')
+    path = _copy_with(
+        small_source,
+        tmp_path,
+        "CREATE TYPE humor AS ENUM ('a', 'b')",
+        'ALTER TABLE dbo."Segmento" ADD COLUMN "Extra" humor',
+        'CREATE TABLE dbo."SemChave" ("Id" INTEGER, "Texto" VARCHAR)',
+    )
     cat = catalog()
     engine = sa.create_engine(f"duckdb:///{path}", poolclass=sa.NullPool)
     keyless = dataclasses.replace(cat["Segmento"], name="SemChave")
@@ -521,13 +570,15 @@ def test_every_statement_the_checks_send_to_the_source_is_in_the_inventory(small
     other = Side(SOURCE, duckdb_engine(f"duckdb:///{small_source}"))
     for name in ("Simulacao", "Cliente"):
         hashdiff.reconcile(source, other, cat[name], by_value=True, leaf_rows=100)
-    sent = [s for s in sent if s.strip().upper().startswith(("SELECT", "WITH"))
-            and "memory_limit" not in s and "duckdb_settings" not in s]
+    sent = [
+        s
+        for s in sent
+        if s.strip().upper().startswith(("SELECT", "WITH")) and "memory_limit" not in s and "duckdb_settings" not in s
+    ]
     known = {_shape(r.duckdb) for r in rendered if r.duckdb}
     missing = sorted({_shape(s) for s in sent} - known)
     assert len(sent) > 100
     assert missing == [], "\n\n".join(missing)
-
 
 
 def test_snapshot_isolation_only_when_the_database_allows_it(monkeypatch):
@@ -557,10 +608,13 @@ def test_the_pre_flight_names_a_keyless_table_before_any_file_is_written(small_s
     from consorcio_assets.dms.preflight import PreflightError, preflight
     from consorcio_assets.dms.settings_files import load_settings
 
-    path = _copy_with(small_source, tmp_path,
-                      'CREATE TABLE keep AS SELECT * FROM dbo."IndiceCorrecao"',
-                      'DROP TABLE dbo."IndiceCorrecao"',
-                      'CREATE TABLE dbo."IndiceCorrecao" AS SELECT * FROM keep')
+    path = _copy_with(
+        small_source,
+        tmp_path,
+        'CREATE TABLE keep AS SELECT * FROM dbo."IndiceCorrecao"',
+        'DROP TABLE dbo."IndiceCorrecao"',
+        'CREATE TABLE dbo."IndiceCorrecao" AS SELECT * FROM keep',
+    )
     engine = sa.create_engine(f"duckdb:///{path}", connect_args={"read_only": True}, poolclass=sa.NullPool)
     with pytest.raises(PreflightError) as err:
         preflight(engine, list(catalog()), load_settings().task)

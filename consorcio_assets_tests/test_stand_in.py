@@ -12,11 +12,11 @@ from consorcio_assets.source.stand_in import build, seed
 
 def test_seeded_stand_in_stores_values_as_sql_server_returns_them(small_source):
     with duckdb.connect(str(small_source), read_only=True) as con:
-        cpf, uf = con.execute(
-            "SELECT CpfCnpj, Uf FROM dbo.Cliente WHERE TipoPessoa = 'F' LIMIT 1").fetchone()
+        cpf, uf = con.execute("SELECT CpfCnpj, Uf FROM dbo.Cliente WHERE TipoPessoa = 'F' LIMIT 1").fetchone()
         assert len(cpf) == 14 and cpf.endswith("   ") and len(uf) == 2  # CHAR(14) pads an 11-digit CPF
         criada, atualizada_type = con.execute(
-            "SELECT CriadaEm, typeof(AtualizadaEm) FROM dbo.Simulacao LIMIT 1").fetchone()
+            "SELECT CriadaEm, typeof(AtualizadaEm) FROM dbo.Simulacao LIMIT 1"
+        ).fetchone()
         assert criada[19] == "." and criada[-6] in "+-" and len(criada.split(" ")[1]) == 16  # 7 fractional digits
         assert atualizada_type == "TIMESTAMP_NS"
         from decimal import ROUND_HALF_UP, Decimal
@@ -85,8 +85,10 @@ def test_data_version_changes_when_a_value_changes(tmp_path, small_source):
 
     first = version()
     with duckdb.connect(str(path)) as con:
-        con.execute("UPDATE dbo.SimulacaoParcela SET ValorSeguro = ValorSeguro + 0.01 "
-                    "WHERE SimulacaoId = (SELECT min(SimulacaoId) FROM dbo.SimulacaoParcela) AND NumeroParcela = 1")
+        con.execute(
+            "UPDATE dbo.SimulacaoParcela SET ValorSeguro = ValorSeguro + 0.01 "
+            "WHERE SimulacaoId = (SELECT min(SimulacaoId) FROM dbo.SimulacaoParcela) AND NumeroParcela = 1"
+        )
     second = version()
     assert first.row_count == second.row_count > 0
     assert first.data_version != second.data_version

@@ -43,16 +43,18 @@ def test_every_column_of_every_asset_has_a_description(graph):
         for stage in STAGES:
             schema = _schema(graph, asset_key(stage, t))
             assert schema is not None, f"{stage}/{t.target_name} has no column schema"
-            undescribed += [f"{stage}/{t.target_name}.{c.name}" for c in schema.columns
-                            if not (c.description or "").strip()]
+            undescribed += [
+                f"{stage}/{t.target_name}.{c.name}" for c in schema.columns if not (c.description or "").strip()
+            ]
     analytics = [k for k in graph.get_all_asset_keys() if k.path[0] == "analytics"]
     assert analytics and all(_schema(graph, k) for k in analytics)
     assert "cpf_cnpj_token" in {c.name for c in _schema(graph, dg.AssetKey(["analytics", "cliente"])).columns}
     for key in graph.get_all_asset_keys():
         schema = _schema(graph, key) if graph.has(key) else None
         if schema is not None:
-            undescribed += [f"{key.to_user_string()}.{c.name}" for c in schema.columns
-                            if not (c.description or "").strip()]
+            undescribed += [
+                f"{key.to_user_string()}.{c.name}" for c in schema.columns if not (c.description or "").strip()
+            ]
     assert not undescribed, f"columns without a description: {undescribed[:10]} ({len(undescribed)})"
 
 
@@ -131,7 +133,7 @@ def test_human_bytes_is_readable_and_keeps_the_exact_count(n):
         value, unit = re.match(r"([\d.]+) (KiB|MiB|GiB|TiB) \(", text).groups()
         power = ["KiB", "MiB", "GiB", "TiB"].index(unit) + 1
         assert 1 <= float(value) * 1.0001 and round(float(value)) <= 1024
-        assert abs(float(value) * 1024 ** power - n) <= 0.05 * 1024 ** power
+        assert abs(float(value) * 1024**power - n) <= 0.05 * 1024**power
 
 
 def test_readable_bytes_rewrites_byte_counts_only():

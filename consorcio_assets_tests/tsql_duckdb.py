@@ -38,9 +38,9 @@ def like_regex(pattern: str) -> str:
     out, i = [], 0
     while i < len(pattern):
         ch = pattern[i]
-        if ch == "[" and "]" in pattern[i + 1:]:
+        if ch == "[" and "]" in pattern[i + 1 :]:
             end = pattern.index("]", i + 1)
-            body = pattern[i + 1:end]
+            body = pattern[i + 1 : end]
             negate = body.startswith("^")
             body = body[1:] if negate else body
             out.append("[" + ("^" if negate else "") + body.replace("\\", "\\\\") + "]")
@@ -63,7 +63,7 @@ def hashbytes_md5_varchar(text: str) -> bytes:
 
 def binary_substring(data: bytes, start: int, length: int) -> bytes:
     """SUBSTRING on VARBINARY: 1-based bytes."""
-    return data[start - 1:start - 1 + length]
+    return data[start - 1 : start - 1 + length]
 
 
 def binary_to_bigint(data: bytes) -> int:
@@ -122,12 +122,20 @@ def _second(node: exp.Expression) -> exp.Expression:
         return exp.Not(this=like) if node.args.get("negate") else like
     if isinstance(node, exp.Length):  # LEN: characters without the trailing spaces
         return exp.Length(this=exp.Trim(this=node.this, position="TRAILING"))
-    if (isinstance(node, exp.Cast) and node.to.is_type(*exp.DataType.TEXT_TYPES) and node.this.type is not None
-            and node.this.type.is_type(exp.DataType.Type.BIT, exp.DataType.Type.BOOLEAN)):
+    if (
+        isinstance(node, exp.Cast)
+        and node.to.is_type(*exp.DataType.TEXT_TYPES)
+        and node.this.type is not None
+        and node.this.type.is_type(exp.DataType.Type.BIT, exp.DataType.Type.BOOLEAN)
+    ):
         # a BIT as text is '1' or '0'; the stand-in keeps BIT as BOOLEAN, whose text is 'true'
         return exp.cast(exp.cast(node.this, exp.DataType.build("INT")), exp.DataType.build("VARCHAR"))
-    if (isinstance(node, exp.Cast) and node.to.is_type(exp.DataType.Type.DATETIME2)
-            and node.this.type is not None and node.this.type.is_type(*_DATETIME)):
+    if (
+        isinstance(node, exp.Cast)
+        and node.to.is_type(exp.DataType.Type.DATETIME2)
+        and node.this.type is not None
+        and node.this.type.is_type(*_DATETIME)
+    ):
         # a DATETIME (1/300 s) has no digit below the microsecond: DuckDB's microsecond TIMESTAMP holds it
         # to 9999, where its nanosecond one (DATETIME2(7)) ends in 2262
         return exp.cast(node.this, exp.DataType.build("TIMESTAMP"))

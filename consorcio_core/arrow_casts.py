@@ -19,8 +19,9 @@ def cast_rows(arr: pa.Array, typ: pa.DataType) -> tuple[pa.Array, pa.Array | Non
         mid = len(arr) // 2
         left, lbad = cast_rows(arr.slice(0, mid), typ)
         right, rbad = cast_rows(arr.slice(mid), typ)
-        bad = pa.concat_arrays([lbad if lbad is not None else _falses(mid),
-                                rbad if rbad is not None else _falses(len(arr) - mid)])
+        bad = pa.concat_arrays(
+            [lbad if lbad is not None else _falses(mid), rbad if rbad is not None else _falses(len(arr) - mid)]
+        )
         return pa.concat_arrays([left, right]), bad
 
 
@@ -49,4 +50,6 @@ def unhex_binary(hex_strings: pa.Array) -> pa.Array:
     data = binascii.unhexlify(hex_strings.buffers()[2].to_pybytes()[start:end]) if end > start else b""
     new_offs = pc.cast(pc.divide(pc.subtract(offs, start), 2), pa.int32())  # int scalars promote to int64
     validity = pa.concat_arrays([hex_strings.is_valid()]).buffers()[1]
-    return checked(pa.Array.from_buffers(pa.binary(), len(hex_strings), [validity, new_offs.buffers()[1], pa.py_buffer(data)]))
+    return checked(
+        pa.Array.from_buffers(pa.binary(), len(hex_strings), [validity, new_offs.buffers()[1], pa.py_buffer(data)])
+    )

@@ -7,9 +7,18 @@ import pyarrow as pa
 
 #: a rule's arrow name (other than decimal128(p,s)) → the Arrow type DMS writes to Parquet
 ARROW_FACTORIES = {
-    "bool": pa.bool_, "uint8": pa.uint8, "int16": pa.int16, "int32": pa.int32, "int64": pa.int64,
-    "float32": pa.float32, "float64": pa.float64, "date32": pa.date32, "string": pa.string,
-    "binary": pa.binary, "time64[us]": lambda: pa.time64("us"), "timestamp[us]": lambda: pa.timestamp("us"),
+    "bool": pa.bool_,
+    "uint8": pa.uint8,
+    "int16": pa.int16,
+    "int32": pa.int32,
+    "int64": pa.int64,
+    "float32": pa.float32,
+    "float64": pa.float64,
+    "date32": pa.date32,
+    "string": pa.string,
+    "binary": pa.binary,
+    "time64[us]": lambda: pa.time64("us"),
+    "timestamp[us]": lambda: pa.timestamp("us"),
 }
 
 #: (family, DMS arrow name or None for any) → the Arrow type the target column holds, where it differs from DMS's

@@ -28,21 +28,36 @@ class CsvHeaderError(ValueError):
     """A header row that does not name the expected columns (its text is never quoted: it may be a data row)."""
 
 
-def text_batches(fs: pafs.FileSystem, path: str, endpoint: EndpointSettings, names: Sequence[str], *,
-                 invalid_row_handler: Callable | None = None) -> Iterator[pa.RecordBatch]:
+def text_batches(
+    fs: pafs.FileSystem,
+    path: str,
+    endpoint: EndpointSettings,
+    names: Sequence[str],
+    *,
+    invalid_row_handler: Callable | None = None,
+) -> Iterator[pa.RecordBatch]:
     """The file's rows as text columns `names` (DMS's extra columns first, then the table's), streamed in blocks.
 
     `invalid_row_handler` is pyarrow's: it sees rows with the wrong number of fields (skip or error)."""
     endpoint.require_readable_csv()
     names = list(names)
-    read = pacsv.ReadOptions(column_names=None if endpoint.add_column_name else names, block_size=BLOCK_BYTES,
-                             use_threads=True)
-    parse = pacsv.ParseOptions(delimiter=endpoint.csv_delimiter, quote_char='"' if endpoint.rfc4180 else False,
-                               double_quote=endpoint.rfc4180, escape_char=False,
-                               newlines_in_values=endpoint.rfc4180, invalid_row_handler=invalid_row_handler)
-    convert = pacsv.ConvertOptions(column_types={n: pa.string() for n in names},
-                                   null_values=[endpoint.csv_null_value], strings_can_be_null=True,
-                                   quoted_strings_can_be_null=False)
+    read = pacsv.ReadOptions(
+        column_names=None if endpoint.add_column_name else names, block_size=BLOCK_BYTES, use_threads=True
+    )
+    parse = pacsv.ParseOptions(
+        delimiter=endpoint.csv_delimiter,
+        quote_char='"' if endpoint.rfc4180 else False,
+        double_quote=endpoint.rfc4180,
+        escape_char=False,
+        newlines_in_values=endpoint.rfc4180,
+        invalid_row_handler=invalid_row_handler,
+    )
+    convert = pacsv.ConvertOptions(
+        column_types={n: pa.string() for n in names},
+        null_values=[endpoint.csv_null_value],
+        strings_can_be_null=True,
+        quoted_strings_can_be_null=False,
+    )
     with fs.open_input_stream(path, compression="gzip" if path.endswith(".gz") else None) as stream:
         reader = pacsv.open_csv(stream, read, parse, convert)
         if reader.schema.names != names:
@@ -106,8 +121,9 @@ def typed_batch(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
     return pa.RecordBatch.from_arrays(arrays, names=names)
 
 
-def read_typed(fs: pafs.FileSystem, path: str, endpoint: EndpointSettings, schema: pa.Schema
-               ) -> Iterator[pa.RecordBatch]:
+def read_typed(
+    fs: pafs.FileSystem, path: str, endpoint: EndpointSettings, schema: pa.Schema
+) -> Iterator[pa.RecordBatch]:
     """The file's rows typed as `schema` (all its columns, extra ones included). A row with the wrong number
     of fields or a value that does not parse raises a ValueError saying where (row, column), never the values."""
     problems: list[str] = []
@@ -122,7 +138,7 @@ def read_typed(fs: pafs.FileSystem, path: str, endpoint: EndpointSettings, schem
             typed = typed_batch(batch, schema)
             for name in typed.schema.names:
                 if name.startswith(INVALID_PREFIX) and (bad := pc.sum(typed.column(name)).as_py() or 0):
-                    column = name[len(INVALID_PREFIX):]
+                    column = name[len(INVALID_PREFIX) :]
                     raise ValueError(f"{bad} value(s) of column {column} do not parse as {schema.field(column).type}")
             yield pa.RecordBatch.from_arrays([typed.column(n) for n in schema.names], schema=schema)
     except pa.ArrowInvalid:

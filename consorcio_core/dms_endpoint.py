@@ -13,11 +13,25 @@ from typing import Any
 
 #: DMS's documented defaults for the S3Settings the engine reads (used when the file leaves one out)
 ENDPOINT_DEFAULTS: dict[str, Any] = {
-    "BucketFolder": "", "DataFormat": "csv", "ParquetVersion": "parquet-1-0", "EncodingType": "rle-dictionary",
-    "CompressionType": "none", "RowGroupLength": 10024, "DataPageSize": 1024000, "DictPageSizeLimit": 1024000,
-    "EnableStatistics": True, "ParquetTimestampInMillisecond": False, "MaxFileSize": 1048576,
-    "CsvDelimiter": ",", "CsvRowDelimiter": "\n", "CsvNullValue": "NULL", "Rfc4180": True, "AddColumnName": False,
-    "IncludeOpForFullLoad": False, "TimestampColumnName": "", "DatePartitionEnabled": False,
+    "BucketFolder": "",
+    "DataFormat": "csv",
+    "ParquetVersion": "parquet-1-0",
+    "EncodingType": "rle-dictionary",
+    "CompressionType": "none",
+    "RowGroupLength": 10024,
+    "DataPageSize": 1024000,
+    "DictPageSizeLimit": 1024000,
+    "EnableStatistics": True,
+    "ParquetTimestampInMillisecond": False,
+    "MaxFileSize": 1048576,
+    "CsvDelimiter": ",",
+    "CsvRowDelimiter": "\n",
+    "CsvNullValue": "NULL",
+    "Rfc4180": True,
+    "AddColumnName": False,
+    "IncludeOpForFullLoad": False,
+    "TimestampColumnName": "",
+    "DatePartitionEnabled": False,
 }
 REPLACING_PREP_MODES = ("DROP_AND_CREATE", "TRUNCATE_BEFORE_LOAD")
 
@@ -159,8 +173,10 @@ class TaskSettings:
         if self.lob_max_size_kb < 1:
             raise SettingsError("LobMaxSize must be a positive number of KB")
         if self.target_table_prep_mode not in REPLACING_PREP_MODES:
-            raise SettingsError(f"TargetTablePrepMode must be one of {REPLACING_PREP_MODES}: "
-                                f"{self.target_table_prep_mode} would mix two loads' files")
+            raise SettingsError(
+                f"TargetTablePrepMode must be one of {REPLACING_PREP_MODES}: "
+                f"{self.target_table_prep_mode} would mix two loads' files"
+            )
 
     @property
     def lob_max_size_kb(self) -> int:
@@ -183,8 +199,12 @@ def raw_arguments(endpoint: EndpointSettings) -> dict[str, str]:
     """Job arguments that tell the job how DMS wrote the raw zone (`consorcio_glue.args` reads them back)."""
     if endpoint.data_format == "csv":
         endpoint.require_readable_csv()
-    args = {"--raw-folder": endpoint.bucket_folder or ".", "--raw-format": endpoint.data_format,
-            "--csv-delimiter": endpoint.csv_delimiter, "--csv-header": "true" if endpoint.add_column_name else "false"}
+    args = {
+        "--raw-folder": endpoint.bucket_folder or ".",
+        "--raw-format": endpoint.data_format,
+        "--csv-delimiter": endpoint.csv_delimiter,
+        "--csv-header": "true" if endpoint.add_column_name else "false",
+    }
     if endpoint.csv_null_value:
         args["--csv-null-value"] = endpoint.csv_null_value  # Glue drops empty values; "" is the job's default
     if not endpoint.rfc4180:

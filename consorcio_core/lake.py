@@ -44,7 +44,7 @@ class LakeFiles:
         return "/".join([self.root, *parts])
 
     def relative(self, path: str) -> str:
-        return path[len(self.root) + 1:] if path.startswith(self.root + "/") else path
+        return path[len(self.root) + 1 :] if path.startswith(self.root + "/") else path
 
     def exists(self, path: str) -> bool:
         return self.fs.get_file_info(path).type != pafs.FileType.NotFound
@@ -54,7 +54,7 @@ class LakeFiles:
         infos = self.fs.get_file_info(pafs.FileSelector(base, recursive=True, allow_not_found=True))
         out = []
         for info in infos:
-            rel = info.path[len(base) + 1:]
+            rel = info.path[len(base) + 1 :]
             if info.type == pafs.FileType.File and not any(part[:1] in "._" for part in rel.split("/")):
                 out.append(info)
         return sorted(out, key=lambda i: i.path)

@@ -27,21 +27,34 @@ BASE_SECONDS = 0.5
 CAP_SECONDS = 10.0
 #: what a server that may accept the same connection a little later answers (libpq reports connection
 #: failures without a SQLSTATE, so the server's FATAL message is all there is)
-TRANSIENT_FATAL = ("the database system is starting up", "the database system is shutting down",
-                   "the database system is in recovery mode", "too many clients",
-                   "remaining connection slots are reserved")
+TRANSIENT_FATAL = (
+    "the database system is starting up",
+    "the database system is shutting down",
+    "the database system is in recovery mode",
+    "too many clients",
+    "remaining connection slots are reserved",
+)
 
 
-def backoff(attempt: int, base: float = BASE_SECONDS, cap: float = CAP_SECONDS,
-            rng: Callable[[], float] = random.random) -> float:
+def backoff(
+    attempt: int, base: float = BASE_SECONDS, cap: float = CAP_SECONDS, rng: Callable[[], float] = random.random
+) -> float:
     """Full jitter: uniform in [0, min(cap, base * 2**attempt)) — spreads the retries of many clients."""
-    return rng() * min(cap, base * 2 ** attempt)
+    return rng() * min(cap, base * 2**attempt)
 
 
-def retry(call: Callable[[], T], *, transient: Callable[[BaseException], bool], what: str,
-          attempts: int = ATTEMPTS, base: float = BASE_SECONDS, cap: float = CAP_SECONDS,
-          sleep: Callable[[float], None] = time.sleep, rng: Callable[[], float] = random.random,
-          log: logging.Logger = LOG) -> T:
+def retry(
+    call: Callable[[], T],
+    *,
+    transient: Callable[[BaseException], bool],
+    what: str,
+    attempts: int = ATTEMPTS,
+    base: float = BASE_SECONDS,
+    cap: float = CAP_SECONDS,
+    sleep: Callable[[float], None] = time.sleep,
+    rng: Callable[[], float] = random.random,
+    log: logging.Logger = LOG,
+) -> T:
     """`call()` until it succeeds, at most `attempts` times, sleeping with full jitter between transient
     failures. A non-transient error propagates at once; the last transient one propagates unchanged (callers
     keep catching what they caught), with a note and an ERROR log saying how many attempts were made.
@@ -59,8 +72,10 @@ def retry(call: Callable[[], T], *, transient: Callable[[BaseException], bool], 
                 err.add_note(f"{what}: gave up after {attempts} attempts")
                 raise
             delay = backoff(attempt, base, cap, rng)
-            log.warning(f"{what}: attempt {attempt + 1}/{attempts} failed ({type(err).__name__}: "
-                        f"{_first_line(err)}); retrying in {delay:.2f}s")
+            log.warning(
+                f"{what}: attempt {attempt + 1}/{attempts} failed ({type(err).__name__}: "
+                f"{_first_line(err)}); retrying in {delay:.2f}s"
+            )
             sleep(delay)
     raise AssertionError("unreachable: the last attempt returned or raised")
 

@@ -50,4 +50,3 @@ Arguments (Glue job arguments, `--name value`; Glue's own --JOB_ID etc. are igno
   --spark             auto (default: Spark when a Spark runtime is there), on or off
 Prints the run's figures as one JSON line on stdout; errors go to stderr as one `ERROR: ...` line.
 """
-

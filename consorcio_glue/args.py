@@ -49,11 +49,16 @@ class JobArgs:
     @property
     def endpoint(self) -> EndpointSettings:
         """The DMS S3 endpoint settings the raw zone was written with, as far as reading it needs them."""
-        return EndpointSettings({
-            "BucketFolder": "" if self.raw_folder.strip("/") == "." else self.raw_folder,
-            "DataFormat": self.raw_format, "CsvDelimiter": self.csv_delimiter, "CsvNullValue": self.csv_null_value,
-            "AddColumnName": self.csv_header, "Rfc4180": self.csv_rfc4180,
-        })
+        return EndpointSettings(
+            {
+                "BucketFolder": "" if self.raw_folder.strip("/") == "." else self.raw_folder,
+                "DataFormat": self.raw_format,
+                "CsvDelimiter": self.csv_delimiter,
+                "CsvNullValue": self.csv_null_value,
+                "AddColumnName": self.csv_header,
+                "Rfc4180": self.csv_rfc4180,
+            }
+        )
 
     @property
     def lake(self) -> str:
@@ -121,15 +126,32 @@ def parse_args(argv: list[str]) -> JobArgs:
     if not stages or not stages <= STAGES:
         p.error("--stages takes transformed, aurora or both")
     return JobArgs(
-        action=ns.action, table_spec=ns.table_spec, stages=stages, lake_uri=ns.lake_uri, raw_folder=ns.raw_folder,
-        raw_format=ns.raw_format, csv_delimiter=ns.csv_delimiter, csv_null_value=ns.csv_null_value,
-        csv_header=_bool(ns.csv_header), csv_rfc4180=_bool(ns.csv_rfc4180),
+        action=ns.action,
+        table_spec=ns.table_spec,
+        stages=stages,
+        lake_uri=ns.lake_uri,
+        raw_folder=ns.raw_folder,
+        raw_format=ns.raw_format,
+        csv_delimiter=ns.csv_delimiter,
+        csv_null_value=ns.csv_null_value,
+        csv_header=_bool(ns.csv_header),
+        csv_rfc4180=_bool(ns.csv_rfc4180),
         extra_columns=tuple(c for c in ns.extra_columns.split(",") if c),
-        on_invalid=ns.on_invalid, copy_streams=max(1, ns.copy_streams), batch_rows=ns.batch_rows,
-        part_rows=ns.part_rows, fk_validation=ns.fk_validation, target_secret_id=ns.target_secret_id,
-        target_url_env=ns.target_url_env, tables=ns.tables, swap=ns.swap,
+        on_invalid=ns.on_invalid,
+        copy_streams=max(1, ns.copy_streams),
+        batch_rows=ns.batch_rows,
+        part_rows=ns.part_rows,
+        fk_validation=ns.fk_validation,
+        target_secret_id=ns.target_secret_id,
+        target_url_env=ns.target_url_env,
+        tables=ns.tables,
+        swap=ns.swap,
         batch_tables=frozenset(t for t in ns.batch_tables.split(",") if t),
-        parent_grace_seconds=ns.parent_grace_seconds, staging_schema=ns.staging_schema,
-        discard=_bool(ns.discard), schema=ns.schema, run_id=ns.run_id,
-        report_checks=_bool(ns.report_checks), spark=ns.spark,
+        parent_grace_seconds=ns.parent_grace_seconds,
+        staging_schema=ns.staging_schema,
+        discard=_bool(ns.discard),
+        schema=ns.schema,
+        run_id=ns.run_id,
+        report_checks=_bool(ns.report_checks),
+        spark=ns.spark,
     )

@@ -42,8 +42,12 @@ def conninfo(args: JobArgs) -> str:
         answer = aws_client("secretsmanager").get_secret_value(SecretId=args.target_secret_id)
         secret = json.loads(answer["SecretString"])
         return psycopg.conninfo.make_conninfo(
-            host=secret["host"], port=secret.get("port", 5432), user=secret["username"],
-            password=secret["password"], dbname=secret.get("dbname", "consorcio"), sslmode=secret.get("sslmode", "prefer"),
+            host=secret["host"],
+            port=secret.get("port", 5432),
+            user=secret["username"],
+            password=secret["password"],
+            dbname=secret.get("dbname", "consorcio"),
+            sslmode=secret.get("sslmode", "prefer"),
         )
     raise JobError("no target: pass --target-secret-id (AWS) or --target-url-env (local)")
 
@@ -55,8 +59,12 @@ def _application_name(name: str) -> str:
 def connect(dsn: str, name: str, autocommit: bool = True) -> psycopg.Connection:
     """A connection, retrying transient failures with backoff and full jitter: an Aurora failover or a burst of
     connections must not fail a load."""
-    return retry(lambda: psycopg.connect(dsn, autocommit=autocommit, application_name=_application_name(name)),
-                 transient=transient_postgres, what=f"{name}: connecting to PostgreSQL", log=LOG)
+    return retry(
+        lambda: psycopg.connect(dsn, autocommit=autocommit, application_name=_application_name(name)),
+        transient=transient_postgres,
+        what=f"{name}: connecting to PostgreSQL",
+        log=LOG,
+    )
 
 
 VALUE_DETAILS = ("Key (", "Failing row contains")  # PostgreSQL details that quote a row's values
@@ -138,13 +146,21 @@ def finish_staging(conn: psycopg.Connection, spec: Spec, args: JobArgs, rejects:
         try:
             conn.execute(item["sql"])
         except psycopg.Error as err:
-            raise JobError(f"{spec.target}: {item['kind']} {item['name']} fails: {pg_error(err)}"
-                           f"{diagnose(conn, spec, item)}") from None
+            raise JobError(
+                f"{spec.target}: {item['kind']} {item['name']} fails: {pg_error(err)}{diagnose(conn, spec, item)}"
+            ) from None
     for column in spec.ddl.get("identity", []):
-        conn.execute(sql.SQL(
-            "SELECT setval(pg_get_serial_sequence({tbl}, {col}), COALESCE(max({c}), 0) + 1, false) FROM {s}.{t}"
-        ).format(tbl=sql.Literal(spec.staging_id.as_string(conn)), col=sql.Literal(column), c=sql.Identifier(column),
-                 s=sql.Identifier(spec.staging_schema), t=sql.Identifier(spec.target)))
+        conn.execute(
+            sql.SQL(
+                "SELECT setval(pg_get_serial_sequence({tbl}, {col}), COALESCE(max({c}), 0) + 1, false) FROM {s}.{t}"
+            ).format(
+                tbl=sql.Literal(spec.staging_id.as_string(conn)),
+                col=sql.Literal(column),
+                c=sql.Identifier(column),
+                s=sql.Identifier(spec.staging_schema),
+                t=sql.Identifier(spec.target),
+            )
+        )
     conn.execute("RESET maintenance_work_mem")
     # VACUUM, not only ANALYZE: the insert-triggered autovacuum of a freshly loaded table would otherwise scan it
     # in the background, taking a core from the next load and the checks, and hold off the swaps of the tables
@@ -180,12 +196,20 @@ def reject_check(conn: psycopg.Connection, spec: Spec, item: dict) -> list[dict]
     t = sql.SQL("{}.{}").format(sql.Identifier(spec.staging_schema), sql.Identifier(spec.target))
     pk = spec.target_primary_key
     q = sql.SQL("DELETE FROM {t} WHERE NOT ({p}) RETURNING {pk}").format(
-        t=t, p=sql.SQL(item["predicate"]), pk=keys_sql(pk))
+        t=t, p=sql.SQL(item["predicate"]), pk=keys_sql(pk)
+    )
     rows = conn.execute(q).fetchall()
     source_pk = spec.primary_key
-    return [{"source_file": None, "row_number": None,
-             "primary_key": {s: plain(v) for s, v in zip(source_pk, r)}, "column_name": None,
-             "reason": f"violates check constraint {item['name']}"} for r in rows]
+    return [
+        {
+            "source_file": None,
+            "row_number": None,
+            "primary_key": {s: plain(v) for s, v in zip(source_pk, r)},
+            "column_name": None,
+            "reason": f"violates check constraint {item['name']}",
+        }
+        for r in rows
+    ]
 
 
 def parent_relation(conn: psycopg.Connection, spec: Spec, fk: dict, batch: frozenset[str]) -> str:
@@ -206,23 +230,37 @@ def add_foreign_keys(conn: psycopg.Connection, spec: Spec, batch: frozenset[str]
     for fk in spec.ddl["foreign_keys"]:
         parent = parent_relation(conn, spec, fk, batch)
         if not relation_exists(conn, parent):
-            LOG.warning("%s: parent %s of %s is not loaded yet; the key is added when it is", spec.target,
-                        fk["parent"], fk["name"])
+            LOG.warning(
+                "%s: parent %s of %s is not loaded yet; the key is added when it is",
+                spec.target,
+                fk["parent"],
+                fk["name"],
+            )
             continue
         try:
-            conn.execute(sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} FOREIGN KEY ({}) REFERENCES {} ({})").format(
-                spec.staging_id, sql.Identifier(fk["name"]), keys_sql(fk["columns"]), relation(parent),
-                keys_sql(fk["parent_columns"])))
+            conn.execute(
+                sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} FOREIGN KEY ({}) REFERENCES {} ({})").format(
+                    spec.staging_id,
+                    sql.Identifier(fk["name"]),
+                    keys_sql(fk["columns"]),
+                    relation(parent),
+                    keys_sql(fk["parent_columns"]),
+                )
+            )
         except psycopg.errors.ForeignKeyViolation:
             count, keys = orphans(conn, staging, fk["columns"], parent, fk["parent_columns"], spec.target_primary_key)
-            raise JobError(f"{spec.target}: {count} row(s) break foreign key {fk['name']} -> {fk['parent']}; "
-                           f"first keys: {keys}") from None
+            raise JobError(
+                f"{spec.target}: {count} row(s) break foreign key {fk['name']} -> {fk['parent']}; first keys: {keys}"
+            ) from None
 
 
 def own_foreign_keys(conn: psycopg.Connection, table: str) -> dict[str, bool]:
     """name → validated, for the foreign keys `table` holds."""
-    return dict(conn.execute("SELECT conname, convalidated FROM pg_constraint WHERE contype = 'f' "
-                             "AND conrelid = %s::regclass", (table,)).fetchall())
+    return dict(
+        conn.execute(
+            "SELECT conname, convalidated FROM pg_constraint WHERE contype = 'f' AND conrelid = %s::regclass", (table,)
+        ).fetchall()
+    )
 
 
 # A table is named by the SQL text of its qualified name, quoted where it must be: the spec's foreign keys
@@ -240,20 +278,28 @@ def relation(name: str) -> sql.Composable:
 
 def orphans(conn, child: str, cols: list[str], parent: str, pcols: list[str], key: list[str]) -> tuple[int, str]:
     not_null = sql.SQL(" AND ").join(sql.SQL("c.{} IS NOT NULL").format(sql.Identifier(c)) for c in cols)
-    match = sql.SQL(" AND ").join(sql.SQL("p.{} = c.{}").format(sql.Identifier(p), sql.Identifier(c))
-                                  for c, p in zip(cols, pcols))
+    match = sql.SQL(" AND ").join(
+        sql.SQL("p.{} = c.{}").format(sql.Identifier(p), sql.Identifier(c)) for c, p in zip(cols, pcols)
+    )
     where = sql.SQL("{nn} AND NOT EXISTS (SELECT 1 FROM {p} p WHERE {m})").format(
-        nn=not_null, p=relation(parent), m=match)
-    count = conn.execute(sql.SQL("SELECT count(*) FROM {c} c WHERE {w}").format(c=relation(child), w=where)).fetchone()[0]
+        nn=not_null, p=relation(parent), m=match
+    )
+    count = conn.execute(sql.SQL("SELECT count(*) FROM {c} c WHERE {w}").format(c=relation(child), w=where)).fetchone()[
+        0
+    ]
     if not count:
         return 0, ""
-    rows = conn.execute(sql.SQL("SELECT {k} FROM {c} c WHERE {w} LIMIT 5").format(
-        k=sql.SQL(", ").join(sql.SQL("c.{}").format(sql.Identifier(k)) for k in key), c=relation(child), w=where)).fetchall()
+    rows = conn.execute(
+        sql.SQL("SELECT {k} FROM {c} c WHERE {w} LIMIT 5").format(
+            k=sql.SQL(", ").join(sql.SQL("c.{}").format(sql.Identifier(k)) for k in key), c=relation(child), w=where
+        )
+    ).fetchall()
     return count, ", ".join("(" + ", ".join(f"{k}={v}" for k, v in zip(key, r)) + ")" for r in rows)
 
 
-def swap(conn: psycopg.Connection, spec: Spec, rejects: list[dict] | None, run_id: str,
-         validate: bool) -> list[tuple[str, str]]:
+def swap(
+    conn: psycopg.Connection, spec: Spec, rejects: list[dict] | None, run_id: str, validate: bool
+) -> list[tuple[str, str]]:
     """One transaction: readers see the previous complete table or the new one.
 
     The table's own foreign keys come validated from the staging table (`add_foreign_keys`); those of other
@@ -273,7 +319,8 @@ def swap(conn: psycopg.Connection, spec: Spec, rejects: list[dict] | None, run_i
             incoming = conn.execute(
                 "SELECT conname, conrelid::regclass::text, pg_get_constraintdef(oid) FROM pg_constraint "
                 "WHERE contype = 'f' AND confrelid = %s::regclass AND conrelid <> confrelid ORDER BY conname",
-                (table,)).fetchall()
+                (table,),
+            ).fetchall()
             for name, child, _ in incoming:
                 conn.execute(sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(relation(child), sql.Identifier(name)))
             views = dependent_views(conn, table)
@@ -292,8 +339,11 @@ def swap(conn: psycopg.Connection, spec: Spec, rejects: list[dict] | None, run_i
         done = set()
         for name, child, definition in incoming:
             definition = definition.removesuffix(" NOT VALID")
-            conn.execute(sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {} NOT VALID").format(
-                relation(child), sql.Identifier(name), sql.SQL(definition)))
+            conn.execute(
+                sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {} NOT VALID").format(
+                    relation(child), sql.Identifier(name), sql.SQL(definition)
+                )
+            )
             touched.append((child, name))
             done.add(name)
         for fk in spec.ddl["incoming_foreign_keys"]:
@@ -305,8 +355,10 @@ def swap(conn: psycopg.Connection, spec: Spec, rejects: list[dict] | None, run_i
         if validate:
             failures = validate_constraints(conn, touched)
             if failures:
-                raise JobError(f"{spec.target}: foreign keys would not hold after the swap, which is rolled back: "
-                               + "; ".join(failures))
+                raise JobError(
+                    f"{spec.target}: foreign keys would not hold after the swap, which is rolled back: "
+                    + "; ".join(failures)
+                )
         require_owner(spec.target)  # last look before the commit: a dead run's load is rolled back
     return [] if validate else touched
 
@@ -332,12 +384,16 @@ class DependentView:
 
     def recreate(self, conn: psycopg.Connection) -> None:
         name = relation(self.name)
-        conn.execute(sql.SQL("CREATE {} {} AS {}").format(sql.SQL(self.keyword), name,
-                                                           sql.SQL(self.definition.rstrip().rstrip(";"))))
+        conn.execute(
+            sql.SQL("CREATE {} {} AS {}").format(
+                sql.SQL(self.keyword), name, sql.SQL(self.definition.rstrip().rstrip(";"))
+            )
+        )
         conn.execute(sql.SQL("ALTER {} {} OWNER TO {}").format(sql.SQL(self.keyword), name, sql.Identifier(self.owner)))
         if self.comment is not None:
-            conn.execute(sql.SQL("COMMENT ON {} {} IS {}").format(sql.SQL(self.keyword), name,
-                                                                  sql.Literal(self.comment)))
+            conn.execute(
+                sql.SQL("COMMENT ON {} {} IS {}").format(sql.SQL(self.keyword), name, sql.Literal(self.comment))
+            )
         for grantee, privilege in self.grants:
             who = sql.SQL("PUBLIC") if grantee == "PUBLIC" else sql.Identifier(grantee)
             conn.execute(sql.SQL("GRANT {} ON {} TO {}").format(sql.SQL(privilege), name, who))
@@ -360,9 +416,13 @@ def dependent_views(conn: psycopg.Connection, table: str) -> list[DependentView]
                         FROM aclexplode(c.relacl) a WHERE a.grantee <> c.relowner),
                   max(deps.depth)
            FROM deps JOIN pg_class c ON c.oid = deps.oid
-           GROUP BY c.oid ORDER BY max(deps.depth), 1""", {"t": table}).fetchall()
-    return [DependentView(name, kind, definition, comment, owner, tuple(tuple(g.split("|", 1)) for g in grants))
-            for name, kind, definition, comment, owner, grants, _ in rows]
+           GROUP BY c.oid ORDER BY max(deps.depth), 1""",
+        {"t": table},
+    ).fetchall()
+    return [
+        DependentView(name, kind, definition, comment, owner, tuple(tuple(g.split("|", 1)) for g in grants))
+        for name, kind, definition, comment, owner, grants, _ in rows
+    ]
 
 
 def store_rejects(conn: psycopg.Connection, spec: Spec, rejects: list[dict], run_id: str) -> None:
@@ -371,13 +431,18 @@ def store_rejects(conn: psycopg.Connection, spec: Spec, rejects: list[dict], run
         # concurrent first loads would race on CREATE TABLE IF NOT EXISTS (its sequence's unique name)
         conn.execute("SELECT pg_advisory_xact_lock(hashtextextended('consorcio.ddl', 0))")
         conn.execute(spec.ddl["rejects"])
-    conn.execute(sql.SQL("DELETE FROM {}.consorcio_rejects WHERE table_name = %s").format(
-        sql.Identifier(spec.schema)), (spec.target,))
+    conn.execute(
+        sql.SQL("DELETE FROM {}.consorcio_rejects WHERE table_name = %s").format(sql.Identifier(spec.schema)),
+        (spec.target,),
+    )
     if not rejects:
         return
     table = rejects_table(rejects, spec.target, run_id)
-    with conn.cursor().copy(sql.SQL("COPY {}.consorcio_rejects ({}) FROM STDIN (FORMAT csv)").format(
-            sql.Identifier(spec.schema), keys_sql(table.schema.names))) as copy:
+    with conn.cursor().copy(
+        sql.SQL("COPY {}.consorcio_rejects ({}) FROM STDIN (FORMAT csv)").format(
+            sql.Identifier(spec.schema), keys_sql(table.schema.names)
+        )
+    ) as copy:
         out = io.BytesIO()
         pacsv.write_csv(table, out, pacsv.WriteOptions(include_header=False))
         copy.write(out.getbuffer())
@@ -389,8 +454,9 @@ def validate_constraints(conn: psycopg.Connection, constraints: list[tuple[str, 
     for table, name in constraints:
         try:
             with conn.transaction():  # a savepoint inside the swap: a failure leaves the transaction usable
-                conn.execute(sql.SQL("ALTER TABLE {} VALIDATE CONSTRAINT {}").format(
-                    relation(table), sql.Identifier(name)))
+                conn.execute(
+                    sql.SQL("ALTER TABLE {} VALIDATE CONSTRAINT {}").format(relation(table), sql.Identifier(name))
+                )
         except psycopg.errors.UndefinedObject:
             continue  # dropped by a later swap of its parent, which re-added and reported it
         except psycopg.Error as err:
@@ -408,7 +474,9 @@ def describe_orphans(conn: psycopg.Connection, table: str, name: str) -> str:
                   array(SELECT a.attname FROM pg_index x JOIN unnest(x.indkey) WITH ORDINALITY k(n, i) ON true
                         JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = k.n
                         WHERE x.indrelid = c.conrelid AND x.indisprimary ORDER BY k.i)
-           FROM pg_constraint c WHERE c.conname = %s AND c.conrelid = %s::regclass""", (name, table)).fetchone()
+           FROM pg_constraint c WHERE c.conname = %s AND c.conrelid = %s::regclass""",
+        (name, table),
+    ).fetchone()
     if row is None:
         return ""
     parent, cols, pcols, key = row
@@ -421,6 +489,8 @@ def pending_foreign_keys(conn: psycopg.Connection, schema: str, tables: list[str
         """SELECT c.conrelid::regclass::text, c.conname, cl.relname, pl.relname
            FROM pg_constraint c JOIN pg_class cl ON cl.oid = c.conrelid JOIN pg_class pl ON pl.oid = c.confrelid
            WHERE c.contype = 'f' AND NOT c.convalidated AND c.connamespace = %s::regnamespace
-           ORDER BY 1, 2""", (schema,)).fetchall()
+           ORDER BY 1, 2""",
+        (schema,),
+    ).fetchall()
     wanted = set(tables)
     return [(t, n) for t, n, child, parent in rows if not wanted or child in wanted or parent in wanted]

@@ -34,7 +34,7 @@ def _numeric(arr: pa.Array) -> np.ndarray:
     p, s = arr.type.precision, arr.type.scale
     whole_groups, frac_groups = _numeric_groups(p, s)
     n = len(arr)
-    words = np.frombuffer(arr.buffers()[1], dtype=np.int64, count=2 * (n + arr.offset))[2 * arr.offset:]
+    words = np.frombuffer(arr.buffers()[1], dtype=np.int64, count=2 * (n + arr.offset))[2 * arr.offset :]
     low, high = words[0::2], words[1::2]
     if arr.null_count:
         valid = np.asarray(arr.is_valid())
@@ -47,7 +47,7 @@ def _numeric(arr: pa.Array) -> np.ndarray:
     out = np.empty((n, 4 + whole_groups + frac_groups), dtype=np.int16)
     out[:, 0], out[:, 1], out[:, 3] = whole_groups + frac_groups, whole_groups - 1, s
     out[:, 2] = np.where(negative, _NUMERIC_NEG, 0)
-    whole, frac = _divmod(magnitude, 10 ** s)
+    whole, frac = _divmod(magnitude, 10**s)
     frac = frac * 10 ** (4 * frac_groups - s)
     for i in range(frac_groups - 1, -1, -1):
         frac, out[:, 4 + whole_groups + i] = _divmod(frac, 10_000)
@@ -71,7 +71,7 @@ def _fixed_width(arr: pa.Array) -> tuple[np.dtype, np.ndarray] | None:
     if pa.types.is_fixed_size_binary(t):
         width = t.byte_width
         raw = np.frombuffer(arr.buffers()[1], dtype=np.uint8, count=(len(arr) + arr.offset) * width)
-        return np.dtype((np.uint8, (width,))), raw[arr.offset * width:].reshape(len(arr), width)
+        return np.dtype((np.uint8, (width,))), raw[arr.offset * width :].reshape(len(arr), width)
     if pa.types.is_boolean(t):
         return np.dtype(np.uint8), np.asarray(arr.cast(pa.uint8()).fill_null(0))
     if pa.types.is_integer(t) or pa.types.is_floating(t):
@@ -136,4 +136,4 @@ def copy_rows(batch: pa.RecordBatch) -> memoryview:
     count = batch.num_columns.to_bytes(2, "big")
     joined = pc.binary_join_element_wise(count, *(_fields(c) for c in batch.columns), b"")
     offsets = np.frombuffer(joined.buffers()[1], dtype=np.int32, count=len(joined) + 1 + joined.offset)
-    return memoryview(joined.buffers()[2])[offsets[joined.offset]:offsets[-1]]
+    return memoryview(joined.buffers()[2])[offsets[joined.offset] : offsets[-1]]

@@ -63,8 +63,9 @@ def source_batches(lake: LakeFiles, spec: Spec, args: JobArgs, stats: Stats, ski
         yield from reader(lake, info, spec, args, *extra)
 
 
-def transformed_batches(lake: LakeFiles, spec: Spec, args: JobArgs, stats: Stats, rejects: list[dict],
-                        skipped: RawRejects) -> Iterator[pa.RecordBatch]:
+def transformed_batches(
+    lake: LakeFiles, spec: Spec, args: JobArgs, stats: Stats, rejects: list[dict], skipped: RawRejects
+) -> Iterator[pa.RecordBatch]:
     """The table's raw batches transformed; violations fail the run or become rejects (--on-invalid)."""
     yield from transform_stream(source_batches(lake, spec, args, stats, skipped), spec, args, stats, rejects)
     rejects.extend(skipped.rows)
@@ -72,8 +73,9 @@ def transformed_batches(lake: LakeFiles, spec: Spec, args: JobArgs, stats: Stats
     stats.rows_read += len(skipped.rows)
 
 
-def transform_stream(raws: Iterable[RawBatch], spec: Spec, args: JobArgs, stats: Stats,
-                     rejects: list[dict]) -> Iterator[pa.RecordBatch]:
+def transform_stream(
+    raws: Iterable[RawBatch], spec: Spec, args: JobArgs, stats: Stats, rejects: list[dict]
+) -> Iterator[pa.RecordBatch]:
     """Raw batches transformed (the same for the whole table in process and for an executor's share on Spark)."""
     for raw in raws:
         stats.rows_read += raw.batch.num_rows
@@ -90,8 +92,10 @@ def transform_stream(raws: Iterable[RawBatch], spec: Spec, args: JobArgs, stats:
 
 def check_expected_rows(spec: Spec, stats: Stats) -> None:
     if spec.expected_rows is not None and stats.rows_read != spec.expected_rows:
-        raise JobError(f"{spec.source_name}: the raw files hold {stats.rows_read} rows but DMS loaded "
-                       f"{spec.expected_rows}: files are missing or truncated")
+        raise JobError(
+            f"{spec.source_name}: the raw files hold {stats.rows_read} rows but DMS loaded "
+            f"{spec.expected_rows}: files are missing or truncated"
+        )
 
 
 class TableLoad:
@@ -162,8 +166,12 @@ class TableLoad:
                 self.copier.abort()
             raise
         self.stats.stream_seconds = self.stats.seconds()
-        LOG.info("%s: %d rows read, transformed and copied in %.2fs", self.spec.target, self.stats.rows_read,
-                 self.stats.stream_seconds)
+        LOG.info(
+            "%s: %d rows read, transformed and copied in %.2fs",
+            self.spec.target,
+            self.stats.rows_read,
+            self.stats.stream_seconds,
+        )
 
     def load_aurora(self) -> dict:
         spec, control, args = self.spec, self.control, self.args
@@ -192,18 +200,32 @@ class TableLoad:
         if not deferred:
             LOG.info("%s: swapped in %.3fs", spec.target, swapped)
         seconds = self.stats.seconds()
-        return {"rows_written": rows, "rows_rejected": len(self.rejects), "rows_read": self.stats.rows_read,
-                "bytes_copied": self.copier.bytes, "copy_streams": args.copy_streams, "seconds": round(seconds, 3),
-                "stream_seconds": round(self.stats.stream_seconds, 3), "build_seconds": round(build, 3),
-                "swap_seconds": round(swapped, 3), "parents_wait_seconds": round(waited, 3),
-                "rows_per_s": round(rows / seconds) if seconds else None,
-                "database": control.info.dbname, "foreign_keys_not_valid": len(touched)}
+        return {
+            "rows_written": rows,
+            "rows_rejected": len(self.rejects),
+            "rows_read": self.stats.rows_read,
+            "bytes_copied": self.copier.bytes,
+            "copy_streams": args.copy_streams,
+            "seconds": round(seconds, 3),
+            "stream_seconds": round(self.stats.stream_seconds, 3),
+            "build_seconds": round(build, 3),
+            "swap_seconds": round(swapped, 3),
+            "parents_wait_seconds": round(waited, 3),
+            "rows_per_s": round(rows / seconds) if seconds else None,
+            "database": control.info.dbname,
+            "foreign_keys_not_valid": len(touched),
+        }
 
     def publish_transformed(self) -> dict:
         out = self.writer.commit(swap=self.args.swap != "deferred" or not self.aurora)
-        return {**out, "rows_read": self.stats.rows_read, "rows_rejected": self.stats.rows_rejected,
-                "files_read": self.stats.files_read, "bytes_read": self.stats.bytes_read,
-                "seconds": round(self.stats.seconds(), 3)}
+        return {
+            **out,
+            "rows_read": self.stats.rows_read,
+            "rows_rejected": self.stats.rows_rejected,
+            "files_read": self.stats.files_read,
+            "bytes_read": self.stats.bytes_read,
+            "seconds": round(self.stats.seconds(), 3),
+        }
 
 
 def load_table(args: JobArgs, pipes, table_load: Callable[..., TableLoad] | None = None) -> dict:

@@ -18,7 +18,7 @@ def require_owner(target: str) -> None:
         return
     try:
         text = Path(f"/proc/{pid}/stat").read_text()
-        fields = text[text.rindex(")") + 2:].split()  # after the command name, which may hold spaces
+        fields = text[text.rindex(")") + 2 :].split()  # after the command name, which may hold spaces
     except OSError:
         fields = None
     if fields is None or fields[0] == "Z" or fields[19] != ticks:

@@ -49,24 +49,42 @@ def reject_orphans(conn: psycopg.Connection, spec: Spec, batch: frozenset[str], 
             continue
         cols, pcols = fk["columns"], fk["parent_columns"]
         not_null = sql.SQL(" AND ").join(sql.SQL("c.{} IS NOT NULL").format(sql.Identifier(c)) for c in cols)
-        match = sql.SQL(" AND ").join(sql.SQL("p.{} = c.{}").format(sql.Identifier(pc_), sql.Identifier(c))
-                                      for c, pc_ in zip(cols, pcols))
-        rows = conn.execute(sql.SQL(
-            "DELETE FROM {c} c WHERE {nn} AND NOT EXISTS (SELECT 1 FROM {p} p WHERE {m}) RETURNING {k}, {f}").format(
-            c=spec.staging_id, nn=not_null, p=relation(parent), m=match,
-            k=sql.SQL(", ").join(sql.SQL("c.{}").format(sql.Identifier(k)) for k in spec.target_primary_key),
-            f=sql.SQL(", ").join(sql.SQL("c.{}").format(sql.Identifier(c)) for c in cols))).fetchall()
+        match = sql.SQL(" AND ").join(
+            sql.SQL("p.{} = c.{}").format(sql.Identifier(pc_), sql.Identifier(c)) for c, pc_ in zip(cols, pcols)
+        )
+        rows = conn.execute(
+            sql.SQL(
+                "DELETE FROM {c} c WHERE {nn} AND NOT EXISTS (SELECT 1 FROM {p} p WHERE {m}) RETURNING {k}, {f}"
+            ).format(
+                c=spec.staging_id,
+                nn=not_null,
+                p=relation(parent),
+                m=match,
+                k=sql.SQL(", ").join(sql.SQL("c.{}").format(sql.Identifier(k)) for k in spec.target_primary_key),
+                f=sql.SQL(", ").join(sql.SQL("c.{}").format(sql.Identifier(c)) for c in cols),
+            )
+        ).fetchall()
         n = len(spec.target_primary_key)
         for row in rows:
             parent_key = ", ".join(f"{p}={plain(v)}" for p, v in zip(pcols, row[n:]))
-            rejects.append({"source_file": None, "row_number": None,
-                            "primary_key": {s: plain(v) for s, v in zip(spec.primary_key, row[:n])},
-                            "column_name": cols[0],
-                            "reason": f"its parent {fk['parent']} ({parent_key}) is not loaded (rejected or "
-                                      f"missing): foreign key {fk['name']}"})
+            rejects.append(
+                {
+                    "source_file": None,
+                    "row_number": None,
+                    "primary_key": {s: plain(v) for s, v in zip(spec.primary_key, row[:n])},
+                    "column_name": cols[0],
+                    "reason": f"its parent {fk['parent']} ({parent_key}) is not loaded (rejected or "
+                    f"missing): foreign key {fk['name']}",
+                }
+            )
         if rows:
-            LOG.warning("%s: %d row(s) rejected because their parent row in %s is not loaded (foreign key %s)",
-                        spec.target, len(rows), fk["parent"], fk["name"])
+            LOG.warning(
+                "%s: %d row(s) rejected because their parent row in %s is not loaded (foreign key %s)",
+                spec.target,
+                len(rows),
+                fk["parent"],
+                fk["name"],
+            )
         removed += len(rows)
     return removed
 
@@ -75,21 +93,29 @@ def _staged_id(schema: str) -> sql.Composable:
     return sql.Identifier(schema, STAGED)
 
 
-def record_staged(conn: psycopg.Connection, spec: Spec, rejects: list[dict], batch: str,
-                  transformed: str | None) -> None:
+def record_staged(
+    conn: psycopg.Connection, spec: Spec, rejects: list[dict], batch: str, transformed: str | None
+) -> None:
     """The staging table is finished: remember which batch staged it (its publish swaps only its own tables)
     and where its transformed parts wait (relative to the lake; swapped in after Aurora commits)."""
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(hashtextextended('consorcio.ddl', 0))")
-        conn.execute(sql.SQL("CREATE TABLE IF NOT EXISTS {} (table_name text PRIMARY KEY, batch_id text NOT NULL, "
-                             "spec jsonb NOT NULL, rejects jsonb NOT NULL, transformed text, staged_at timestamptz NOT NULL "
-                             "DEFAULT now())").format(_staged_id(spec.staging_schema)))
-        conn.execute(sql.SQL("INSERT INTO {} (table_name, batch_id, spec, rejects, transformed) "
-                             "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (table_name) DO UPDATE SET "
-                             "batch_id = excluded.batch_id, spec = excluded.spec, rejects = excluded.rejects, "
-                             "transformed = excluded.transformed, staged_at = now()").format(
-            _staged_id(spec.staging_schema)),
-            (spec.target, batch, json.dumps(spec.raw), json.dumps(rejects), transformed))
+        conn.execute(
+            sql.SQL(
+                "CREATE TABLE IF NOT EXISTS {} (table_name text PRIMARY KEY, batch_id text NOT NULL, "
+                "spec jsonb NOT NULL, rejects jsonb NOT NULL, transformed text, staged_at timestamptz NOT NULL "
+                "DEFAULT now())"
+            ).format(_staged_id(spec.staging_schema))
+        )
+        conn.execute(
+            sql.SQL(
+                "INSERT INTO {} (table_name, batch_id, spec, rejects, transformed) "
+                "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (table_name) DO UPDATE SET "
+                "batch_id = excluded.batch_id, spec = excluded.spec, rejects = excluded.rejects, "
+                "transformed = excluded.transformed, staged_at = now()"
+            ).format(_staged_id(spec.staging_schema)),
+            (spec.target, batch, json.dumps(spec.raw), json.dumps(rejects), transformed),
+        )
 
 
 def staged_tables(conn: psycopg.Connection, schema: str, tables: list[str], batch: str) -> dict[str, tuple]:
@@ -97,23 +123,38 @@ def staged_tables(conn: psycopg.Connection, schema: str, tables: list[str], batc
     since is not ours)."""
     if not relation_exists(conn, _staged_id(schema).as_string(conn)):
         return {}
-    rows = conn.execute(sql.SQL("SELECT table_name, spec, rejects, transformed FROM {} WHERE batch_id = %s "
-                                "AND table_name = ANY(%s)").format(_staged_id(schema)), (batch, tables)).fetchall()
+    rows = conn.execute(
+        sql.SQL(
+            "SELECT table_name, spec, rejects, transformed FROM {} WHERE batch_id = %s AND table_name = ANY(%s)"
+        ).format(_staged_id(schema)),
+        (batch, tables),
+    ).fetchall()
     return {name: (Spec(raw), rejects, transformed) for name, raw, rejects, transformed in rows}
 
 
 def batch_parents(spec: Spec, batch: frozenset[str]) -> list[str]:
     """The tables of the same batch this table's foreign keys reference (itself excluded)."""
-    return list(dict.fromkeys(fk["parent_table"] for fk in spec.ddl["foreign_keys"]
-                              if fk.get("parent_table") in batch and fk["parent_table"] != spec.target))
+    return list(
+        dict.fromkeys(
+            fk["parent_table"]
+            for fk in spec.ddl["foreign_keys"]
+            if fk.get("parent_table") in batch and fk["parent_table"] != spec.target
+        )
+    )
 
 
 def _unstaged(conn: psycopg.Connection, schema: str, parents: list[str], batch: str) -> list[str]:
     if not relation_exists(conn, _staged_id(schema).as_string(conn)):
         return list(parents)
-    staged = {row[0] for row in conn.execute(sql.SQL("SELECT table_name FROM {} WHERE batch_id = %s AND "
-                                                     "table_name = ANY(%s)").format(_staged_id(schema)),
-                                             (batch, parents)).fetchall()}
+    staged = {
+        row[0]
+        for row in conn.execute(
+            sql.SQL("SELECT table_name FROM {} WHERE batch_id = %s AND table_name = ANY(%s)").format(
+                _staged_id(schema)
+            ),
+            (batch, parents),
+        ).fetchall()
+    }
     return [p for p in parents if p not in staged]
 
 
@@ -124,11 +165,13 @@ def _being_loaded(conn: psycopg.Connection, table: str) -> bool:
         "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 "
         "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
         "AND l.classid = ((h.k >> 32) & 4294967295)::oid AND l.objid = (h.k & 4294967295)::oid)",
-        (load_lock_key(table),)).fetchone()[0]  # type: ignore[index]
+        (load_lock_key(table),),
+    ).fetchone()[0]  # type: ignore[index]
 
 
-def wait_for_parents(conn: psycopg.Connection, spec: Spec, batch: frozenset[str], batch_id: str,
-                     grace_seconds: float) -> float:
+def wait_for_parents(
+    conn: psycopg.Connection, spec: Spec, batch: frozenset[str], batch_id: str, grace_seconds: float
+) -> float:
     """Block until every parent of the batch is staged by it, so this table's foreign keys are validated against
     the rows the batch publishes. The orchestrator starts a child's run as soon as its parents' runs have started
     (the data streams meanwhile) and stops it when a parent fails; a parent that is neither staged nor held by a
@@ -148,8 +191,10 @@ def wait_for_parents(conn: psycopg.Connection, spec: Spec, batch: frozenset[str]
             continue
         orphaned_since = orphaned_since or time.monotonic()
         if time.monotonic() - orphaned_since > grace_seconds:
-            raise JobError(f"{spec.target}: parent table(s) {', '.join(dead)} were not staged by this batch and no "
-                           f"run is loading them (waited {grace_seconds:g}s): the batch cannot publish")
+            raise JobError(
+                f"{spec.target}: parent table(s) {', '.join(dead)} were not staged by this batch and no "
+                f"run is loading them (waited {grace_seconds:g}s): the batch cannot publish"
+            )
     waited = time.monotonic() - started
     if parents and waited >= PARENT_POLL_SECONDS:
         LOG.info("%s: parents staged after %.2fs of waiting", spec.target, waited)
@@ -169,8 +214,10 @@ def swap_batch(conn: psycopg.Connection, staged: list[tuple], run_id: str) -> li
         pending = list(dict.fromkeys(touched + pending_foreign_keys(conn, staged[0][0].schema, names)))
         failures = validate_constraints(conn, pending)
         if failures:
-            raise JobError("foreign keys would not hold after publishing the batch, so nothing was published "
-                           "(every table keeps its previous version): " + "; ".join(failures))
+            raise JobError(
+                "foreign keys would not hold after publishing the batch, so nothing was published "
+                "(every table keeps its previous version): " + "; ".join(failures)
+            )
     return [f"{t}.{n}" for t, n in pending]
 
 
@@ -184,8 +231,10 @@ def discard_staged(conn: psycopg.Connection, lake: LakeFiles, schema: str, table
                 conn.execute(sql.SQL("DROP TABLE IF EXISTS {} CASCADE").format(sql.Identifier(schema, table)))
                 if ours[table][2]:
                     lake.delete_dir(lake.path(ours[table][2]))
-        conn.execute(sql.SQL("DELETE FROM {} WHERE batch_id = %s AND table_name = ANY(%s)").format(
-            _staged_id(schema)), (batch, list(ours)))
+        conn.execute(
+            sql.SQL("DELETE FROM {} WHERE batch_id = %s AND table_name = ANY(%s)").format(_staged_id(schema)),
+            (batch, list(ours)),
+        )
 
 
 def publish_batch(args: JobArgs, pipes) -> dict:
@@ -202,19 +251,27 @@ def publish_batch(args: JobArgs, pipes) -> dict:
             staged = staged_tables(conn, args.staging_schema, tables, args.run_id)
             lost = [t for t in tables if t not in staged]
             if lost:
-                raise JobError(f"{', '.join(lost)}: not staged by this batch (run {args.run_id}) or restaged by "
-                               "another run since: nothing was published")
+                raise JobError(
+                    f"{', '.join(lost)}: not staged by this batch (run {args.run_id}) or restaged by "
+                    "another run since: nothing was published"
+                )
             waiting = {t: staged[t][2] for t in tables if staged[t][2]}
             gone = [t for t, prefix in waiting.items() if not lake.exists(lake.path(prefix))]
             if gone:
-                raise JobError(f"{', '.join(gone)}: the transformed parts this batch wrote are gone (removed by "
-                               "another run's load of the table): nothing was published")
+                raise JobError(
+                    f"{', '.join(gone)}: the transformed parts this batch wrote are gone (removed by "
+                    "another run's load of the table): nothing was published"
+                )
             mark = time.perf_counter()
             validated = swap_batch(conn, [staged[t] for t in tables], args.run_id)
             for table, prefix in waiting.items():  # Aurora has committed: the transformed zone follows
                 swap_prefix(lake, lake.path(prefix), lake.path("transformed", table))
-            LOG.info("published %d table(s) in one transaction in %.3fs (%d foreign key(s) validated)",
-                     len(tables), time.perf_counter() - mark, len(validated))
+            LOG.info(
+                "published %d table(s) in one transaction in %.3fs (%d foreign key(s) validated)",
+                len(tables),
+                time.perf_counter() - mark,
+                len(validated),
+            )
             return {"published": tables, "validated": validated}
         finally:
             discard_staged(conn, lake, args.staging_schema, tables, args.run_id)

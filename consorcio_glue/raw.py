@@ -56,8 +56,10 @@ def _check_file_schema(spec: Spec, schema: pa.Schema, file: str, extra: Sequence
     if sorted(names) != sorted(expected):
         missing = sorted(set(expected) - set(names))
         unexpected = sorted(set(names) - set(expected))
-        raise JobError(f"{spec.source_name}: {file} has columns that differ from the catalog "
-                       f"(missing {missing}, unexpected {unexpected})")
+        raise JobError(
+            f"{spec.source_name}: {file} has columns that differ from the catalog "
+            f"(missing {missing}, unexpected {unexpected})"
+        )
     for c in spec.columns:
         got, want = schema.field(c.source).type, c.dms_type()
         if got != want and not _compatible(got, want):
@@ -69,11 +71,13 @@ def _compatible(got: pa.DataType, want: pa.DataType) -> bool:
     if pa.types.is_timestamp(got) and pa.types.is_timestamp(want):
         return got.tz is None  # ParquetTimestampInMillisecond writes timestamp[ms]
     return (pa.types.is_large_string(got) and want == pa.string()) or (
-        pa.types.is_large_binary(got) and want == pa.binary())
+        pa.types.is_large_binary(got) and want == pa.binary()
+    )
 
 
-def parquet_batches(pf: pq.ParquetFile, rows: int, columns: list[str] | None = None,
-                    groups: list[int] | None = None) -> Iterator[pa.RecordBatch]:
+def parquet_batches(
+    pf: pq.ParquetFile, rows: int, columns: list[str] | None = None, groups: list[int] | None = None
+) -> Iterator[pa.RecordBatch]:
     """The file's rows in batches of about `rows`, reading one row group at a time: `iter_batches` over a whole
     file holds memory that grows with the file (measured: +190 MB at 250k simulação rows, +340 MB at 1M), and DMS
     files grow with the table up to MaxFileSize. DMS's small row groups are coalesced into `rows`-row batches.
@@ -101,8 +105,9 @@ def _coalesced(batches: list[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         yield from pa.Table.from_batches(batches).combine_chunks().to_batches()
 
 
-def read_parquet(lake: LakeFiles, info: pafs.FileInfo, spec: Spec, args: JobArgs, groups: list[int] | None = None,
-                 first_row: int = 0) -> Iterator[RawBatch]:
+def read_parquet(
+    lake: LakeFiles, info: pafs.FileInfo, spec: Spec, args: JobArgs, groups: list[int] | None = None, first_row: int = 0
+) -> Iterator[RawBatch]:
     """The file's rows (or those of its row `groups`, the first of which is row `first_row` of the file)."""
     rel = lake.relative(info.path)
     batch, row = None, first_row
@@ -113,8 +118,9 @@ def read_parquet(lake: LakeFiles, info: pafs.FileInfo, spec: Spec, args: JobArgs
             yield RawBatch(batch, rel, row)
             row += batch.num_rows
     except (pa.ArrowException, OSError) as err:
-        raise JobError(f"{spec.source_name}: cannot read {rel}: {type(err).__name__}: "
-                       f"{no_values(str(err))}{_after(spec, batch)}") from None
+        raise JobError(
+            f"{spec.source_name}: cannot read {rel}: {type(err).__name__}: {no_values(str(err))}{_after(spec, batch)}"
+        ) from None
 
 
 def _after(spec: Spec, batch) -> str:
@@ -123,7 +129,9 @@ def _after(spec: Spec, batch) -> str:
     return f" (after key {key_text(spec, batch, batch.num_rows - 1)})"
 
 
-def read_csv(lake: LakeFiles, info: pafs.FileInfo, spec: Spec, args: JobArgs, skipped: RawRejects) -> Iterator[RawBatch]:
+def read_csv(
+    lake: LakeFiles, info: pafs.FileInfo, spec: Spec, args: JobArgs, skipped: RawRejects
+) -> Iterator[RawBatch]:
     """The file's rows through the one DMS CSV reader (`consorcio_core.dms_csv`), typed as DMS types Parquet."""
     rel = lake.relative(info.path)
     names = [*args.extra_columns, *(c.source for c in spec.columns)]
@@ -134,8 +142,15 @@ def read_csv(lake: LakeFiles, info: pafs.FileInfo, spec: Spec, args: JobArgs, sk
         key = _csv_row_key(row.text, args.csv_delimiter, pk_positions, spec.primary_key)
         reason = f"wrong column count: expected {row.expected_columns}, got {row.actual_columns}"
         if args.on_invalid == "reject":
-            skipped.rows.append({"source_file": rel, "row_number": row.number, "primary_key": key,
-                                 "column_name": None, "reason": reason})
+            skipped.rows.append(
+                {
+                    "source_file": rel,
+                    "row_number": row.number,
+                    "primary_key": key,
+                    "column_name": None,
+                    "reason": reason,
+                }
+            )
             return "skip"
         where = f"row {row.number}" if row.number is not None else "a row"
         problems.append(f"{spec.source_name}: {rel} {where} (key {key_json_text(key)}): {reason}")
@@ -154,8 +169,9 @@ def read_csv(lake: LakeFiles, info: pafs.FileInfo, spec: Spec, args: JobArgs, sk
     except (pa.ArrowException, OSError) as err:
         if problems:
             raise JobError(problems[0]) from None
-        raise JobError(f"{spec.source_name}: cannot read {rel}: {type(err).__name__}: "
-                       f"{no_values(str(err))}{_after(spec, batch)}") from None
+        raise JobError(
+            f"{spec.source_name}: cannot read {rel}: {type(err).__name__}: {no_values(str(err))}{_after(spec, batch)}"
+        ) from None
 
 
 def _csv_row_key(text: str, delimiter: str, positions: list[int], names: list[str]) -> dict:

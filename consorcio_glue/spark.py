@@ -95,8 +95,9 @@ def _row_groups(lake: LakeFiles, spec: Spec, path: str) -> list[int]:
     try:
         meta = pq.read_metadata(lake.fs.open_input_file(path))
     except (pa.ArrowException, OSError) as err:
-        raise JobError(f"{spec.source_name}: cannot read {lake.relative(path)}: {type(err).__name__}: "
-                       f"{no_values(str(err))}") from None
+        raise JobError(
+            f"{spec.source_name}: cannot read {lake.relative(path)}: {type(err).__name__}: {no_values(str(err))}"
+        ) from None
     return [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
 
 
@@ -124,13 +125,24 @@ def run_partition(context: dict, partition: int, items: Iterable[WorkItem]) -> I
     except JobError as err:
         return iter([{"partition": partition, "error": str(err)}])
     out["rejects"].extend(skipped.rows)
-    out.update(rows_read=stats.rows_read + len(skipped.rows), rows_rejected=stats.rows_rejected + len(skipped.rows),
-               bytes=sum(sent))
+    out.update(
+        rows_read=stats.rows_read + len(skipped.rows),
+        rows_rejected=stats.rows_rejected + len(skipped.rows),
+        bytes=sum(sent),
+    )
     return iter([out])
 
 
-def _item_batches(items: list[WorkItem], context: dict, spec: Spec, lake: LakeFiles, args: JobArgs, stats: Stats,
-                  skipped: RawRejects, out: dict) -> Iterator[pa.RecordBatch]:
+def _item_batches(
+    items: list[WorkItem],
+    context: dict,
+    spec: Spec,
+    lake: LakeFiles,
+    args: JobArgs,
+    stats: Stats,
+    skipped: RawRejects,
+    out: dict,
+) -> Iterator[pa.RecordBatch]:
     for item in items:
         info = lake.fs.get_file_info(item.path)
         if item.groups is None:
@@ -181,13 +193,19 @@ class SparkTableLoad(TableLoad):
         # load_aurora reads only the copier's rows and bytes
         self.copier = _Copied(sum(r["rows_copied"] for r in results), sum(r["bytes"] for r in results))  # type: ignore[assignment]
         self.stats.stream_seconds = self.stats.seconds()
-        LOG.info("%s: %d rows read, transformed and copied by %d Spark partition(s) in %.2fs", self.spec.target,
-                 self.stats.rows_read, len(results), self.stats.stream_seconds)
+        LOG.info(
+            "%s: %d rows read, transformed and copied by %d Spark partition(s) in %.2fs",
+            self.spec.target,
+            self.stats.rows_read,
+            len(results),
+            self.stats.stream_seconds,
+        )
 
     def _run(self, items: list[WorkItem]) -> list[dict]:
         if not items:
-            LOG.warning("%s: no LOAD files (DMS writes none for an empty table): loading an empty table",
-                        self.spec.source_name)
+            LOG.warning(
+                "%s: no LOAD files (DMS writes none for an empty table): loading an empty table", self.spec.source_name
+            )
             return []
         sc = self.session.sparkContext
         partitions = min(len(items), max(1, sc.defaultParallelism))
@@ -195,8 +213,11 @@ class SparkTableLoad(TableLoad):
         context = {"args": self.args, "spec": self.spec.raw, "tmp": self.writer.tmp if self.writer else None}
         LOG.info("%s: %d work item(s) over %d Spark partition(s)", self.spec.target, len(items), partitions)
         try:
-            return (sc.parallelize(items, partitions)
-                    .mapPartitionsWithIndex(functools.partial(run_partition, context)).collect())
+            return (
+                sc.parallelize(items, partitions)
+                .mapPartitionsWithIndex(functools.partial(run_partition, context))
+                .collect()
+            )
         except Exception as err:  # noqa: BLE001 - a task Spark gave up on (a lost executor, a crash)
             raise JobError(f"{self.spec.target}: a Spark task failed: {_spark_error(err)}") from None
 

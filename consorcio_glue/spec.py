@@ -32,8 +32,10 @@ def check_version(spec: dict) -> None:
     version = spec.get("version")
     if version != SPEC_VERSION:
         name = (spec.get("target") or {}).get("name", "?")
-        raise JobError(f"{name}: the table spec has version {version!r}, this job reads version {SPEC_VERSION}: "
-                       "deploy the job wheel built from the same release as the Dagster code")
+        raise JobError(
+            f"{name}: the table spec has version {version!r}, this job reads version {SPEC_VERSION}: "
+            "deploy the job wheel built from the same release as the Dagster code"
+        )
 
 
 @dataclass(frozen=True)
@@ -54,9 +56,21 @@ class Col:
 
     @staticmethod
     def of(d: dict) -> Col:
-        return Col(d["source"], d["target"], d["family"], d["arrow"], d["postgres_type"], d["nullable"],
-                   d.get("length"), d.get("precision"), d.get("scale"), d.get("pii", False), d.get("offset_column"),
-                   d.get("free_text", False), d.get("generated", False))
+        return Col(
+            d["source"],
+            d["target"],
+            d["family"],
+            d["arrow"],
+            d["postgres_type"],
+            d["nullable"],
+            d.get("length"),
+            d.get("precision"),
+            d.get("scale"),
+            d.get("pii", False),
+            d.get("offset_column"),
+            d.get("free_text", False),
+            d.get("generated", False),
+        )
 
     @property
     def confidential(self) -> bool:

@@ -27,8 +27,9 @@ class Workers:
         self.queue: queue.Queue = queue.Queue(maxsize=2 * n)
         self.errors: list[BaseException] = []
         self.aborted = False
-        self.threads = [threading.Thread(target=self._run, args=(i,), daemon=True, name=f"{name}-{i}")
-                        for i in range(n)]
+        self.threads = [
+            threading.Thread(target=self._run, args=(i,), daemon=True, name=f"{name}-{i}") for i in range(n)
+        ]
         for t in self.threads:
             t.start()
 
@@ -98,13 +99,19 @@ class IngestStreams(Workers):
             self.bytes += nbytes
 
 
-def copy_stream(dsn: str, spec: Spec, stream: str, batches: Iterable[pa.RecordBatch],
-                sent: Callable[[int], None] = lambda nbytes: None) -> int:
+def copy_stream(
+    dsn: str,
+    spec: Spec,
+    stream: str,
+    batches: Iterable[pa.RecordBatch],
+    sent: Callable[[int], None] = lambda nbytes: None,
+) -> int:
     """`batches` into the staging table as one binary COPY over its own connection, committed once all are in;
     returns the rows copied. A refused value fails naming the table, the stream and the column, never the value."""
     columns = spec.copy_columns()  # generated columns are PostgreSQL's to compute
     statement = sql.SQL("COPY {}.{} ({}) FROM STDIN (FORMAT binary)").format(
-        sql.Identifier(spec.staging_schema), sql.Identifier(spec.target), keys_sql(columns))
+        sql.Identifier(spec.staging_schema), sql.Identifier(spec.target), keys_sql(columns)
+    )
     select = len(columns) != len(spec.target_columns())
     try:
         with connect(dsn, f"{spec.target}#{stream}", autocommit=False) as conn:
@@ -120,8 +127,9 @@ def copy_stream(dsn: str, spec: Spec, stream: str, batches: Iterable[pa.RecordBa
             conn.commit()
     except psycopg.Error as err:
         state = f" [SQLSTATE {err.sqlstate}]" if err.sqlstate else ""
-        raise JobError(f"{spec.target}: COPY stream {stream} into the staging table failed: "
-                       f"{pg_error(err)}{state}") from None
+        raise JobError(
+            f"{spec.target}: COPY stream {stream} into the staging table failed: {pg_error(err)}{state}"
+        ) from None
     return rows
 
 

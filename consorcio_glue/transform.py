@@ -45,8 +45,9 @@ def _transform_dto(c: Col, arr: pa.Array, out: list[Violation]):
     """SQL Server's DATETIMEOFFSET text to the exact instant (UTC, µs) and the original offset in minutes."""
     ok = pc.match_substring_regex(arr, _DTO)
     text = pc.if_else(ok, arr, None)
-    local, bad_local = cast_rows(pc.utf8_slice_codeunits(pc.utf8_slice_codeunits(text, 0, -7), 0, 26),
-                                 pa.timestamp("us"))
+    local, bad_local = cast_rows(
+        pc.utf8_slice_codeunits(pc.utf8_slice_codeunits(text, 0, -7), 0, 26), pa.timestamp("us")
+    )
     off = pc.utf8_slice_codeunits(text, -6)
     hours = pc.cast(pc.utf8_slice_codeunits(off, 1, 3), pa.int32())
     minutes = pc.cast(pc.utf8_slice_codeunits(off, 4, 6), pa.int32())
@@ -90,8 +91,9 @@ def _transform_text(c: Col, arr: pa.Array, out: list[Violation]):
     if c.family == "char":
         arr = pc.utf8_rtrim(arr, characters=" ")
     if c.length is not None:
-        out.append(Violation(c.source, _flag(pc.greater(pc.utf8_length(arr), c.length)),
-                             f"longer than {c.postgres_type}"))
+        out.append(
+            Violation(c.source, _flag(pc.greater(pc.utf8_length(arr), c.length)), f"longer than {c.postgres_type}")
+        )
     out.append(Violation(c.source, _flag(pc.match_substring(arr, "\x00")), "contains a NUL character"))
     return [arr]
 
@@ -154,9 +156,13 @@ def reject_rows(spec: Spec, raw: RawBatch, violations: list[Violation], run_id: 
     for v in violations:
         c = next(col for col in spec.columns if col.source == v.column)
         for row in pc.indices_nonzero(v.mask).to_pylist():
-            records.append({
-                "source_file": raw.file, "row_number": raw.first_row + row + 1,
-                "primary_key": {k: plain(raw.batch.column(k)[row].as_py()) for k in spec.primary_key},
-                "column_name": c.target, "reason": v.reason + value_hint(c, raw.batch, row),
-            })
+            records.append(
+                {
+                    "source_file": raw.file,
+                    "row_number": raw.first_row + row + 1,
+                    "primary_key": {k: plain(raw.batch.column(k)[row].as_py()) for k in spec.primary_key},
+                    "column_name": c.target,
+                    "reason": v.reason + value_hint(c, raw.batch, row),
+                }
+            )
     return pc.invert(bad), records

@@ -60,8 +60,9 @@ class TransformedWriter:
                 self.writer = self._open()
             self.writer.write_batch(batch)
         except OSError as err:  # a full disk, a refused upload: the part being written is named
-            raise JobError(f"{self.spec.target}: cannot write {self.lake.relative(self.parts[-1])}: "
-                           f"{no_values(str(err))}") from None
+            raise JobError(
+                f"{self.spec.target}: cannot write {self.lake.relative(self.parts[-1])}: {no_values(str(err))}"
+            ) from None
         self.rows_in_part += batch.num_rows
         self.rows += batch.num_rows
 
@@ -84,8 +85,7 @@ class TransformedWriter:
         size = sum(self.lake.fs.get_file_info(p).size for p in self.parts)
         if swap:
             swap_prefix(self.lake, self.tmp, self.final)
-        return {"files": len(self.parts), "bytes": size, "rows": self.rows,
-                "uri": self.lake.uri_of(self.final)}
+        return {"files": len(self.parts), "bytes": size, "rows": self.rows, "uri": self.lake.uri_of(self.final)}
 
     def abort(self) -> None:
         with contextlib.suppress(Exception):
@@ -105,13 +105,16 @@ def swap_prefix(lake: LakeFiles, tmp: str, final: str) -> None:
         lake.fs.move(tmp, final)
         lake.delete_dir(old)
         return
-    new = {i.path[len(tmp) + 1:] for i in lake.fs.get_file_info(pafs.FileSelector(tmp, recursive=True))
-           if i.type == pafs.FileType.File}
+    new = {
+        i.path[len(tmp) + 1 :]
+        for i in lake.fs.get_file_info(pafs.FileSelector(tmp, recursive=True))
+        if i.type == pafs.FileType.File
+    }
     for name in sorted(new):
         lake.fs.copy_file(f"{tmp}/{name}", f"{final}/{name}")
     if lake.exists(final):
         for info in lake.fs.get_file_info(pafs.FileSelector(final, recursive=True)):
-            if info.type == pafs.FileType.File and info.path[len(final) + 1:] not in new:
+            if info.type == pafs.FileType.File and info.path[len(final) + 1 :] not in new:
                 lake.fs.delete_file(info.path)
     lake.delete_dir(tmp)
 
@@ -122,7 +125,8 @@ def clean_leftovers(lake: LakeFiles, spec: Spec) -> None:
     for info in lake.fs.get_file_info(pafs.FileSelector(base, allow_not_found=True)):
         name = info.base_name
         if info.type == pafs.FileType.Directory and (
-                name.startswith(f".{spec.target}.tmp-") or name.startswith(f".{spec.target}.old-")):
+            name.startswith(f".{spec.target}.tmp-") or name.startswith(f".{spec.target}.old-")
+        ):
             LOG.info("removing leftover %s", lake.relative(info.path))
             lake.fs.delete_dir(info.path)
 
@@ -160,13 +164,16 @@ def read_transformed_rejects(lake: LakeFiles, spec: Spec) -> list[dict]:
 
 
 def rejects_table(rejects: list[dict], table: str, run_id: str) -> pa.Table:
-    return pa.table({
-        "run_id": pa.array([run_id] * len(rejects), pa.string()),
-        "table_name": pa.array([table] * len(rejects), pa.string()),
-        "source_file": pa.array([r["source_file"] for r in rejects], pa.string()),
-        "row_number": pa.array([r["row_number"] for r in rejects], pa.int64()),
-        "primary_key": pa.array([json.dumps(r["primary_key"]) if r["primary_key"] is not None else None
-                                 for r in rejects], pa.string()),
-        "column_name": pa.array([r["column_name"] for r in rejects], pa.string()),
-        "reason": pa.array([r["reason"] for r in rejects], pa.string()),
-    })
+    return pa.table(
+        {
+            "run_id": pa.array([run_id] * len(rejects), pa.string()),
+            "table_name": pa.array([table] * len(rejects), pa.string()),
+            "source_file": pa.array([r["source_file"] for r in rejects], pa.string()),
+            "row_number": pa.array([r["row_number"] for r in rejects], pa.int64()),
+            "primary_key": pa.array(
+                [json.dumps(r["primary_key"]) if r["primary_key"] is not None else None for r in rejects], pa.string()
+            ),
+            "column_name": pa.array([r["column_name"] for r in rejects], pa.string()),
+            "reason": pa.array([r["reason"] for r in rejects], pa.string()),
+        }
+    )

@@ -30,8 +30,10 @@ class Collation:
 
     def create_sql(self) -> str:
         det = "true" if self.deterministic else "false"
-        return (f"CREATE COLLATION IF NOT EXISTS {self.qualified} "
-                f"(provider = icu, locale = '{self.locale}', deterministic = {det})")
+        return (
+            f"CREATE COLLATION IF NOT EXISTS {self.qualified} "
+            f"(provider = icu, locale = '{self.locale}', deterministic = {det})"
+        )
 
     def fallback_sql(self) -> str:
         """A server built without ICU (the embedded pgserver wheel): a deterministic stand-in of the same name,
@@ -40,8 +42,12 @@ class Collation:
 
 
 #: ICU level1 strength: base letters only (case and accents ignored), as Latin1_General_CI_AI
-CI_AI = Collation("ci_ai", "und-u-ks-level1", False,
-                  "ICU nondeterministic, strength level 1: case- and accent-insensitive (Latin1_General_CI_AI)")
+CI_AI = Collation(
+    "ci_ai",
+    "und-u-ks-level1",
+    False,
+    "ICU nondeterministic, strength level 1: case- and accent-insensitive (Latin1_General_CI_AI)",
+)
 
 COLLATIONS = {c.name: c for c in (CI_AI,)}
 
@@ -68,8 +74,10 @@ KEY_FUNCTION = f"{TARGET_SCHEMA}.ci_ai_key"
 
 
 def key_function_sql() -> str:
-    return (f"CREATE OR REPLACE FUNCTION {KEY_FUNCTION}(text) RETURNS text LANGUAGE sql IMMUTABLE STRICT "
-            f"PARALLEL SAFE AS $f$ SELECT lower(translate($1, '{FOLD_FROM}', '{FOLD_TO}')) $f$")
+    return (
+        f"CREATE OR REPLACE FUNCTION {KEY_FUNCTION}(text) RETURNS text LANGUAGE sql IMMUTABLE STRICT "
+        f"PARALLEL SAFE AS $f$ SELECT lower(translate($1, '{FOLD_FROM}', '{FOLD_TO}')) $f$"
+    )
 
 
 def ci_ai_lookup(column_sql: str, value_sql: str) -> str:
@@ -112,7 +120,7 @@ REMAINING_DIFFERENCES = (
     "or searches.",
     "Columns without a rule compare with the database's default collation: case- and accent-sensitive.",
     "A nondeterministic collation refuses LIKE and regular expressions before PostgreSQL 18: search those "
-    "columns with = or with ILIKE on a column COLLATE \"default\" (e.g. `nome COLLATE \"default\" ILIKE $1`).",
+    'columns with = or with ILIKE on a column COLLATE "default" (e.g. `nome COLLATE "default" ILIKE $1`).',
     "ORDER BY on a ci_ai column sorts by ICU's root collation (accents and case as tie-breakers only), not by "
     "Latin1_General's code-page order.",
 )

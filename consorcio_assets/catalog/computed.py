@@ -20,10 +20,26 @@ class UntranslatableExpressionError(ValueError):
 #: the expression nodes whose PostgreSQL rendering computes what SQL Server computes (arithmetic, casts,
 #: literals, columns, NULL handling); anything else (functions such as SOUNDEX, string or date functions whose
 #: semantics differ) needs a row here, checked by a test, before a computed column may use it
-TRANSLATABLE_NODES = frozenset({
-    "Add", "Sub", "Mul", "Div", "Neg", "Paren", "Cast", "DataType", "DataTypeParam", "Column", "Identifier",
-    "Literal", "Null", "Coalesce", "Round", "Abs",
-})
+TRANSLATABLE_NODES = frozenset(
+    {
+        "Add",
+        "Sub",
+        "Mul",
+        "Div",
+        "Neg",
+        "Paren",
+        "Cast",
+        "DataType",
+        "DataTypeParam",
+        "Column",
+        "Identifier",
+        "Literal",
+        "Null",
+        "Coalesce",
+        "Round",
+        "Abs",
+    }
+)
 
 
 def translate_computed(expression: str, where: str, rename=snake_case) -> str:
@@ -31,11 +47,17 @@ def translate_computed(expression: str, where: str, rename=snake_case) -> str:
         tree = sqlglot.parse_one(expression, read="tsql")
     except sqlglot.errors.ParseError as err:
         raise UntranslatableExpressionError(f"{where}: computed expression {expression} does not parse: {err}") from err
-    unknown = sorted({(n.name if isinstance(n, exp.Anonymous) else "") or type(n).__name__.upper()
-                      for n in tree.walk() if type(n).__name__ not in TRANSLATABLE_NODES})
+    unknown = sorted(
+        {
+            (n.name if isinstance(n, exp.Anonymous) else "") or type(n).__name__.upper()
+            for n in tree.walk()
+            if type(n).__name__ not in TRANSLATABLE_NODES
+        }
+    )
     if unknown:
         raise UntranslatableExpressionError(
-            f"{where}: computed expression {expression} uses {', '.join(unknown)}, which has no PostgreSQL translation")
+            f"{where}: computed expression {expression} uses {', '.join(unknown)}, which has no PostgreSQL translation"
+        )
     for col in tree.find_all(exp.Column):
         name = rename(col.name)
         col.set("this", exp.to_identifier(name, quoted=needs_quotes(name)))

@@ -80,4 +80,5 @@ def translate_default(expression: str, family: str, where: str) -> str:
         if out is not None:
             return out
     raise UntranslatableDefaultError(
-        f"{where}: DEFAULT {expression} ({family}) has no rule in the default-value rule table")
+        f"{where}: DEFAULT {expression} ({family}) has no rule in the default-value rule table"
+    )

@@ -113,11 +113,15 @@ def column_description(table: Table, column: Column) -> str:
     parts += [f[0].upper() + f[1:] for f in _structure(table, column)]
     if table.is_view and (expression := view_expression(table, column.name)):
         parts.append(f"In the view: {expression}")
-    parts.append(f"From {table.qualified_source}.{column.name} ({column.sqlserver_type_sql}"
-                 f"{'' if column.nullable else ', NOT NULL'})")
+    parts.append(
+        f"From {table.qualified_source}.{column.name} ({column.sqlserver_type_sql}"
+        f"{'' if column.nullable else ', NOT NULL'})"
+    )
     return ". ".join(p.rstrip(".") for p in parts) + "."
 
 
 def offset_description(column: Column) -> str:
-    return (f"Original UTC offset of {column.target_name}, in minutes (the DATETIMEOFFSET {column.name} split into "
-            "the instant and its offset).")
+    return (
+        f"Original UTC offset of {column.target_name}, in minutes (the DATETIMEOFFSET {column.name} split into "
+        "the instant and its offset)."
+    )

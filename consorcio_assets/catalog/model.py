@@ -53,7 +53,8 @@ class Column:
     @property
     def free_text(self) -> bool:
         return self.sql_type in FREE_TEXT_TYPES or (
-            self.family in ("char", "text") and (self.length or 0) >= FREE_TEXT_MIN_LENGTH)
+            self.family in ("char", "text") and (self.length or 0) >= FREE_TEXT_MIN_LENGTH
+        )
 
     @property
     def confidential(self) -> bool:

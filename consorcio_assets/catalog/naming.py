@@ -17,7 +17,8 @@ SNAPSHOT_SCHEMA = "consorcio_snapshot"
 
 #: PostgreSQL's reserved key words: as identifiers they must be quoted, like any name that is not plain
 #: lower-case letters, digits and underscores
-POSTGRES_RESERVED = frozenset("""
+POSTGRES_RESERVED = frozenset(
+    """
 all analyse analyze and any array as asc asymmetric authorization binary both case cast check collate collation
 column concurrently constraint create cross current_catalog current_date current_role current_schema current_time
 current_timestamp current_user default deferrable desc distinct do else end except false fetch for foreign freeze
@@ -25,7 +26,8 @@ from full grant group having ilike in initially inner intersect into is isnull j
 localtime localtimestamp natural not notnull null offset on only or order outer overlaps placing primary references
 returning right select session_user similar some symmetric system_user table tablesample then to trailing true union
 unique user using variadic verbose when where window with
-""".split())
+""".split()
+)
 _PLAIN = re.compile(r"^[a-z_][a-z0-9_]*$")
 
 

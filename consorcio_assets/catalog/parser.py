@@ -114,8 +114,12 @@ def _table(tree: exp.Create, pii: dict[str, set[str]], statement: str) -> Table:
                 elif isinstance(kind, exp.ForeignKey):
                     ref = kind.args["reference"].this
                     fks.append(
-                        ForeignKey(cname, tuple(e.name for e in kind.expressions), ref.this.name,
-                                   tuple(e.name for e in ref.expressions))
+                        ForeignKey(
+                            cname,
+                            tuple(e.name for e in kind.expressions),
+                            ref.this.name,
+                            tuple(e.name for e in ref.expressions),
+                        )
                     )
                 else:
                     raise ContractError(f"{where}: unsupported constraint {cname}: {kind.sql('tsql')}")
@@ -129,8 +133,15 @@ def _table(tree: exp.Create, pii: dict[str, set[str]], statement: str) -> Table:
             if c not in known:
                 raise ContractError(f"{where}: constraint {cname} names unknown column {c}")
     return Table(
-        name=name, schema=schema, kind="table", columns=tuple(columns), primary_key=pk,
-        primary_key_name=pk_name, unique_keys=tuple(uniques), foreign_keys=tuple(fks), checks=tuple(checks),
+        name=name,
+        schema=schema,
+        kind="table",
+        columns=tuple(columns),
+        primary_key=pk,
+        primary_key_name=pk_name,
+        unique_keys=tuple(uniques),
+        foreign_keys=tuple(fks),
+        checks=tuple(checks),
     )
 
 
@@ -159,7 +170,9 @@ def _column(node: exp.ColumnDef, where: str, pii: set[str], statement: str):
             computed = kind.this.sql(dialect="tsql")
         elif isinstance(kind, exp.Reference):
             ref = kind.this
-            fks.append(ForeignKey(cname or f"FK_{name}", (name,), ref.this.name, tuple(e.name for e in ref.expressions)))
+            fks.append(
+                ForeignKey(cname or f"FK_{name}", (name,), ref.this.name, tuple(e.name for e in ref.expressions))
+            )
         elif isinstance(kind, exp.CheckColumnConstraint):
             checks.append(Check(cname or f"CK_{name}", kind.this.sql(dialect="tsql")))
         elif isinstance(kind, exp.DefaultColumnConstraint):
@@ -181,9 +194,18 @@ def _column(node: exp.ColumnDef, where: str, pii: set[str], statement: str):
         raise ContractError(str(err)) from None
     collation = collation_rule(where.split(".")[-1], name)
     column = Column(
-        name=name, sql_type=rule.sqlserver, rule=rule, nullable=nullable, identity=identity,
-        computed=computed, comment=comment, pii=name in pii, default=default, postgres_default=pg_default,
-        postgres_computed=pg_computed, collation=collation.collation if collation else None,
+        name=name,
+        sql_type=rule.sqlserver,
+        rule=rule,
+        nullable=nullable,
+        identity=identity,
+        computed=computed,
+        comment=comment,
+        pii=name in pii,
+        default=default,
+        postgres_default=pg_default,
+        postgres_computed=pg_computed,
+        collation=collation.collation if collation else None,
         **_type_params(rule.sqlserver, params, col_where),
     )
     return column, pk_name, uq_name, fks, checks
@@ -249,8 +271,13 @@ def _view(tree: exp.Create, statement: str, tables: dict[str, Table]) -> Table:
     except (KeyError, ValueError) as err:
         raise ContractError(f"view {schema}.{name}: {err}") from err
     return Table(
-        name=name, schema=schema, kind="view", columns=tuple(columns), primary_key=key,
-        view_sql=select.sql(dialect="tsql"), depends_on=depends_on,
+        name=name,
+        schema=schema,
+        kind="view",
+        columns=tuple(columns),
+        primary_key=key,
+        view_sql=select.sql(dialect="tsql"),
+        depends_on=depends_on,
     )
 
 
@@ -264,11 +291,15 @@ def _validate_references(catalog: Catalog) -> None:
     for t in catalog.base_tables:
         for fk in t.foreign_keys:
             if fk.ref_table not in catalog.by_name:
-                raise ContractError(f"{t.qualified_source}: foreign key {fk.name} references unknown table {fk.ref_table}")
+                raise ContractError(
+                    f"{t.qualified_source}: foreign key {fk.name} references unknown table {fk.ref_table}"
+                )
             ref = catalog[fk.ref_table]
             for c in fk.ref_columns:
                 if c not in ref.column_map:
-                    raise ContractError(f"{t.qualified_source}: foreign key {fk.name} references unknown column {fk.ref_table}.{c}")
+                    raise ContractError(
+                        f"{t.qualified_source}: foreign key {fk.name} references unknown column {fk.ref_table}.{c}"
+                    )
 
 
 def load_catalog(contract: str | Path | None = None, business_rules: str | Path | None = None) -> Catalog:
@@ -276,4 +307,6 @@ def load_catalog(contract: str | Path | None = None, business_rules: str | Path 
     here = Path(__file__).resolve().parent.parent / "contract"
     contract = Path(contract) if contract else here / "consorcio_simulacao.sql"
     rules = Path(business_rules) if business_rules else here / "business-rules.md"
-    return parse_contract(contract.read_text(encoding="utf-8"), rules.read_text(encoding="utf-8") if rules.exists() else None)
+    return parse_contract(
+        contract.read_text(encoding="utf-8"), rules.read_text(encoding="utf-8") if rules.exists() else None
+    )

@@ -84,6 +84,4 @@ def lookup(sqlserver_type: str, where: str) -> TypeRule:
 
 
 def render(template: str, *, n=None, p=None, s=None, fsp=None) -> str:
-    return template.format(
-        n=n, p=p, s=s, fsp=fsp, datetime2_duckdb="TIMESTAMP_NS" if (fsp or 0) > 6 else "TIMESTAMP"
-    )
+    return template.format(n=n, p=p, s=s, fsp=fsp, datetime2_duckdb="TIMESTAMP_NS" if (fsp or 0) > 6 else "TIMESTAMP")

@@ -20,8 +20,18 @@ def infer_view(where: str, select: exp.Select, tables: dict[str, Table]):
     for projection in select.expressions:
         name = projection.alias_or_name
         column = _infer(projection.unalias(), scope, nullable_aliases, f"{where}.{name}")
-        columns.append(replace(column, name=name, identity=False, computed=None, comment=None, default=None,
-                               postgres_default=None, postgres_computed=None))
+        columns.append(
+            replace(
+                column,
+                name=name,
+                identity=False,
+                computed=None,
+                comment=None,
+                default=None,
+                postgres_default=None,
+                postgres_computed=None,
+            )
+        )
     names = [c.name for c in columns]
     group = select.args.get("group")
     if group:
@@ -107,7 +117,9 @@ def _infer(node: exp.Expression, scope, nullable_aliases, where: str) -> Column:
         target = _synthetic_from_type(node.to, where, inner.nullable)
         return target
     if isinstance(node, exp.DateFromParts):
-        return _synthetic("date", where, any(infer(a).nullable for a in node.args.values() if isinstance(a, exp.Expression)))
+        return _synthetic(
+            "date", where, any(infer(a).nullable for a in node.args.values() if isinstance(a, exp.Expression))
+        )
     if isinstance(node, exp.TsOrDsToDate):  # sqlglot's implicit date coercion inside YEAR()/MONTH()
         return infer(node.this)
     if isinstance(node, (exp.Year, exp.Month, exp.Day)):
@@ -131,11 +143,21 @@ def _synthetic_from_type(dtype: exp.DataType, where: str, nullable: bool) -> Col
 
     sql_type, args = _parse_type(dtype.sql(dialect="tsql"), where)
     rule = lookup(sql_type, where)
-    return Column(name="", sql_type=rule.sqlserver, rule=rule, nullable=nullable, **_type_params(rule.sqlserver, args, where))
+    return Column(
+        name="", sql_type=rule.sqlserver, rule=rule, nullable=nullable, **_type_params(rule.sqlserver, args, where)
+    )
 
 
-def transpile_view(view: Table, tables: dict[str, Table], dialect: str, *, table_sql, column_name=lambda c: c,
-                   local_timestamp=None, cast_type=None) -> str:
+def transpile_view(
+    view: Table,
+    tables: dict[str, Table],
+    dialect: str,
+    *,
+    table_sql,
+    column_name=lambda c: c,
+    local_timestamp=None,
+    cast_type=None,
+) -> str:
     """The view's SELECT in another dialect.
 
     `table_sql(Table)` names each base table; `column_name` renames columns; `local_timestamp(sql)` turns a
@@ -151,7 +173,12 @@ def transpile_view(view: Table, tables: dict[str, Table], dialect: str, *, table
         col = owner.column_map.get(node.name) if owner else None
         node.set("this", exp.to_identifier(column_name(node.name)))
         parent = node.parent
-        if col is not None and col.family == "timestamptz" and local_timestamp and not isinstance(parent, (exp.Alias, exp.Select)):
+        if (
+            col is not None
+            and col.family == "timestamptz"
+            and local_timestamp
+            and not isinstance(parent, (exp.Alias, exp.Select))
+        ):
             node.replace(sqlglot.parse_one(local_timestamp(node.sql(dialect=dialect)), read=dialect))
     for node in list(select.find_all(exp.Table)):
         renamed = exp.to_table(table_sql(tables[node.name]), dialect=dialect)

@@ -49,8 +49,7 @@ def identity_continues(target: Side, table: Table) -> Outcome:
                 problems.append(f"{column} would next be {nxt:,}, not above the highest loaded id {high:,}")
     if problems:
         return Outcome(AURORA, table, IDENTITY, False, "; ".join(problems), counts=counts)
-    return Outcome(AURORA, table, IDENTITY, True, "every identity column continues above its highest id",
-                   counts=counts)
+    return Outcome(AURORA, table, IDENTITY, True, "every identity column continues above its highest id", counts=counts)
 
 
 _DEFAULTS = sa.text("""
@@ -78,14 +77,21 @@ def semantics_problems(conn: sa.Connection, table: Table) -> list[str]:
 def _rowversion_problems(conn: sa.Connection, table: Table, column: str) -> list[str]:
     t = qualified(TARGET_SCHEMA, table.target_name)
     trigger = semantics.rowversion_name(table, column)
-    found = conn.execute(sa.text("SELECT count(*) FROM pg_trigger WHERE tgrelid = CAST(:t AS regclass) "
-                                 "AND tgname = :n AND tgenabled <> 'D'"), {"t": t, "n": trigger}).scalar()
+    found = conn.execute(
+        sa.text(
+            "SELECT count(*) FROM pg_trigger WHERE tgrelid = CAST(:t AS regclass) AND tgname = :n AND tgenabled <> 'D'"
+        ),
+        {"t": t, "n": trigger},
+    ).scalar()
     if not found:
         return [f"{column}: ROWVERSION trigger {trigger} is missing or disabled"]
     seq = semantics.rowversion_sequence()
-    behind = conn.execute(sa.text(
-        f"SELECT count(*) FROM {t} WHERE length({ident(column)}) = 8 AND "
-        f"('x' || encode({ident(column)}, 'hex'))::bit(64)::bigint > (SELECT last_value FROM {seq})")).scalar()
+    behind = conn.execute(
+        sa.text(
+            f"SELECT count(*) FROM {t} WHERE length({ident(column)}) = 8 AND "
+            f"('x' || encode({ident(column)}, 'hex'))::bit(64)::bigint > (SELECT last_value FROM {seq})"
+        )
+    ).scalar()
     return [f"{column}: {behind:,} row(s) hold a rowversion above the sequence {seq}"] if behind else []
 
 
@@ -94,10 +100,17 @@ def application_semantics(target: Side, table: Table) -> Outcome:
         problems = semantics_problems(conn, table)
     if problems:
         return Outcome(AURORA, table, SEMANTICS, False, "; ".join(problems), counts={"problems": len(problems)})
-    return Outcome(AURORA, table, SEMANTICS, True, "defaults, rowversion and generated columns are in place",
-                   counts={"problems": 0})
+    return Outcome(
+        AURORA,
+        table,
+        SEMANTICS,
+        True,
+        "defaults, rowversion and generated columns are in place",
+        counts={"problems": 0},
+    )
 
 
 def has_semantics(table: Table) -> bool:
-    return not table.is_view and any(c.postgres_default or c.postgres_computed or c.is_rowversion
-                                     for c in table.columns)
+    return not table.is_view and any(
+        c.postgres_default or c.postgres_computed or c.is_rowversion for c in table.columns
+    )

@@ -116,29 +116,40 @@ def _entradas(side: Side, catalog: Catalog, scheduled_only: bool, fenced: bool =
     seg, wide_c = s.cents("PctSeguroMes", 6), q.wide(s.cents("ValorCredito"))
     months = sa.func.nullif(n, 0)  # a divisor: PrazoMeses 0 makes every formula NULL, hence violated
     columns = {
-        "simulacao_id": s["SimulacaoId"], "c": c, "n": n, "months": months,
+        "simulacao_id": s["SimulacaoId"],
+        "c": c,
+        "n": n,
+        "months": months,
         "com_seguro": sa.case((s.flag("ComSeguro"), 1), else_=0),
         "base_sd": sa.case((plano["BaseSeguro"] == q.text_literal("SD"), 1), else_=0),
-        "num_base": wide_c * (q.num(10**6) + ta + fr - ant), "num_taxa": wide_c * (ta - ant),
-        "num_reserva": wide_c * fr, "num_antecipacao": wide_c * ant, "num_seguro_cr": wide_c * seg,
-        "saldo_seg": _saldo_seguro(s, plano), "divisor_sd": q.wide(months) * q.num(10**14),
+        "num_base": wide_c * (q.num(10**6) + ta + fr - ant),
+        "num_taxa": wide_c * (ta - ant),
+        "num_reserva": wide_c * fr,
+        "num_antecipacao": wide_c * ant,
+        "num_seguro_cr": wide_c * seg,
+        "saldo_seg": _saldo_seguro(s, plano),
+        "divisor_sd": q.wide(months) * q.num(10**14),
         "reducao": s.cents("PctReducao"),
-        "parcela_integral": s.cents("ParcelaIntegral"), "parcela_reduzida": s.cents("ParcelaReduzida"),
-        "primeira_parcela": s.cents("PrimeiraParcela"), "valor_total_plano": s.cents("ValorTotalPlano"),
+        "parcela_integral": s.cents("ParcelaIntegral"),
+        "parcela_reduzida": s.cents("ParcelaReduzida"),
+        "primeira_parcela": s.cents("PrimeiraParcela"),
+        "valor_total_plano": s.cents("ValorTotalPlano"),
         "pct_fundo_comum_mes": s.cents("PctFundoComumMes", 6),
     }
     joined = s.clause.join(plano.clause, plano["PlanoId"] == s["PlanoId"])
     if scheduled_only:
         first = T(side, catalog["SimulacaoParcela"], "p1")
         columns["vencimento_1"] = first["Vencimento"]
-        joined = joined.join(first.clause, sa.and_(first["SimulacaoId"] == s["SimulacaoId"],
-                                                   first["NumeroParcela"] == 1))
+        joined = joined.join(
+            first.clause, sa.and_(first["SimulacaoId"] == s["SimulacaoId"], first["NumeroParcela"] == 1)
+        )
     query = sa.select(*(expr.label(name) for name, expr in columns.items())).select_from(joined)
     return (q.fence(query, side.dialect) if fenced else query).subquery("entradas")
 
 
-def _termos(side: Side, catalog: Catalog, names: tuple[str, ...], scheduled_only: bool = False,
-            fenced: bool = True) -> sa.Subquery:
+def _termos(
+    side: Side, catalog: Catalog, names: tuple[str, ...], scheduled_only: bool = False, fenced: bool = True
+) -> sa.Subquery:
     """The terms `names` of every simulation (or only of those with an instalment 1), computed once (fenced),
     or inlined where they are used (`fenced=False`), which lets the query around them run in parallel."""
     e = _entradas(side, catalog, scheduled_only, fenced).c
@@ -153,18 +164,31 @@ def _termos(side: Side, catalog: Catalog, names: tuple[str, ...], scheduled_only
     reserva_mes = cents(e.num_reserva, e.months * q.num(10**6))
     bigint_sd = sa.and_(e.com_seguro == 1, e.base_sd == 1, e.saldo_seg >= 0, e.n.between(1, _BIGINT_MONTHS))
     columns = {
-        "simulacao_id": e.simulacao_id, "c": e.c, "n": e.n, "com_seguro": e.com_seguro, "base_sd": e.base_sd,
-        "saldo_seg": e.saldo_seg, "divisor_sd": e.divisor_sd,
+        "simulacao_id": e.simulacao_id,
+        "c": e.c,
+        "n": e.n,
+        "com_seguro": e.com_seguro,
+        "base_sd": e.base_sd,
+        "saldo_seg": e.saldo_seg,
+        "divisor_sd": e.divisor_sd,
         "sd_q": sa.case((bigint_sd, q.idiv(e.saldo_seg, e.divisor_sd))),
         "sd_r": sa.case((bigint_sd, q.as_bigint(q.modulo(e.saldo_seg, e.divisor_sd)))),
-        "seguro_cr": cents(e.num_seguro_cr, q.num(10**8)), "base": base, "antecipacao": antecipacao,
-        "taxa_total": taxa_total, "reserva_total": reserva_total, "reducao": e.reducao,
-        "parcela_integral": e.parcela_integral, "parcela_reduzida": e.parcela_reduzida,
-        "primeira_parcela": e.primeira_parcela, "valor_total_plano": e.valor_total_plano,
+        "seguro_cr": cents(e.num_seguro_cr, q.num(10**8)),
+        "base": base,
+        "antecipacao": antecipacao,
+        "taxa_total": taxa_total,
+        "reserva_total": reserva_total,
+        "reducao": e.reducao,
+        "parcela_integral": e.parcela_integral,
+        "parcela_reduzida": e.parcela_reduzida,
+        "primeira_parcela": e.primeira_parcela,
+        "valor_total_plano": e.valor_total_plano,
         "pct_fundo_comum_mes": e.pct_fundo_comum_mes,
         # what each instalment must hold, as DECIMALs: month N takes each component's residual
-        "fundo_mes": q.from_cents(fundo_mes), "fundo_ultimo": q.from_cents(e.c - (e.n - 1) * fundo_mes),
-        "taxa_mes": q.from_cents(taxa_mes), "taxa_ultimo": q.from_cents(taxa_total - (e.n - 1) * taxa_mes),
+        "fundo_mes": q.from_cents(fundo_mes),
+        "fundo_ultimo": q.from_cents(e.c - (e.n - 1) * fundo_mes),
+        "taxa_mes": q.from_cents(taxa_mes),
+        "taxa_ultimo": q.from_cents(taxa_total - (e.n - 1) * taxa_mes),
         "reserva_mes": q.from_cents(reserva_mes),
         "reserva_ultimo": q.from_cents(reserva_total - (e.n - 1) * reserva_mes),
         "antecipacao_mes_1": q.from_cents(antecipacao),
@@ -180,8 +204,10 @@ def _seguro(t, k) -> sa.ColumnElement:
     months_left = t.c.n - k + 1
     d = _divisor_sd(t.c.n)
     on_balance = sa.case(
-        (t.c.sd_r.is_not(None),
-         t.c.sd_q * months_left + q.bigint_div(t.c.sd_r * months_left + q.bigint_div(d, q.num(2)), d)),
+        (
+            t.c.sd_r.is_not(None),
+            t.c.sd_q * months_left + q.bigint_div(t.c.sd_r * months_left + q.bigint_div(d, q.num(2)), d),
+        ),
         else_=q.round_div(t.c.saldo_seg * months_left, t.c.divisor_sd),
     )
     return sa.case((t.c.com_seguro == 0, q.num(0)), (t.c.base_sd == 1, on_balance), else_=t.c.seguro_cr)
@@ -199,26 +225,45 @@ def _serie_seguro(side: Side, catalog: Catalog) -> sa.Subquery:
     n, u = s["PrazoMeses"], _saldo_seguro(s, plano)
     d = _divisor_sd(n)
     inputs = q.fence(
-        sa.select(s["SimulacaoId"].label("simulacao_id"), q.as_bigint(n).label("n"), d.label("d"),
-                  q.as_bigint(q.modulo(u, q.wide(d))).label("r"))
+        sa.select(
+            s["SimulacaoId"].label("simulacao_id"),
+            q.as_bigint(n).label("n"),
+            d.label("d"),
+            q.as_bigint(q.modulo(u, q.wide(d))).label("r"),
+        )
         .select_from(s.clause.join(plano.clause, plano["PlanoId"] == s["PlanoId"]))
         .where(s.flag("ComSeguro"), plano["BaseSeguro"] == q.text_literal("SD"), u >= 0, n.between(1, _BIGINT_MONTHS)),
-        side.dialect).subquery("saldos")
+        side.dialect,
+    ).subquery("saldos")
     b = inputs.c.r + q.bigint_div(inputs.c.d, q.num(2))  # r + D / 2 < 2D: one whole part taken out
-    start = sa.select(inputs.c.simulacao_id, inputs.c.n, inputs.c.d.label("m"), inputs.c.r.label("a"),
-                      q.modulo(b, inputs.c.d).label("b"), (inputs.c.n * q.bigint_div(b, inputs.c.d)).label("acc"))
+    start = sa.select(
+        inputs.c.simulacao_id,
+        inputs.c.n,
+        inputs.c.d.label("m"),
+        inputs.c.r.label("a"),
+        q.modulo(b, inputs.c.d).label("b"),
+        (inputs.c.n * q.bigint_div(b, inputs.c.d)).label("acc"),
+    )
     serie = start.cte("serie_seguro", recursive=True)
     y = serie.c.a * serie.c.n + serie.c.b
     count = q.bigint_div(y, serie.c.m)  # the next n: 0 when y < m, which ends the row
     rest = q.modulo(y, serie.c.m)
     step = sa.select(
-        serie.c.simulacao_id, count, serie.c.a, q.modulo(serie.c.m, serie.c.a), q.modulo(rest, serie.c.a),
-        serie.c.acc + q.bigint_div(count * (count - 1), q.num(2)) * q.bigint_div(serie.c.m, serie.c.a)
+        serie.c.simulacao_id,
+        count,
+        serie.c.a,
+        q.modulo(serie.c.m, serie.c.a),
+        q.modulo(rest, serie.c.a),
+        serie.c.acc
+        + q.bigint_div(count * (count - 1), q.num(2)) * q.bigint_div(serie.c.m, serie.c.a)
         + count * q.bigint_div(rest, serie.c.a),
     ).where(serie.c.n > 0, serie.c.a > 0)
     serie = serie.union_all(step)
-    return (sa.select(serie.c.simulacao_id, serie.c.acc.label("serie"))
-            .where(sa.or_(serie.c.n == 0, serie.c.a == 0)).subquery("series"))
+    return (
+        sa.select(serie.c.simulacao_id, serie.c.acc.label("serie"))
+        .where(sa.or_(serie.c.n == 0, serie.c.a == 0))
+        .subquery("series")
+    )
 
 
 #: PrazoMeses is a SMALLINT: a plan has at most 32,767 months
@@ -240,30 +285,53 @@ def _months() -> sa.Subquery:
 
 
 def _instalments(side: Side, catalog: Catalog) -> sa.Select:
-    t = _termos(side, catalog, (*_SEGURO_TERMS, "c", "base", "antecipacao", "taxa_total", "reserva_total", "reducao", "parcela_integral", "parcela_reduzida", "primeira_parcela", "valor_total_plano", "pct_fundo_comum_mes"))
+    t = _termos(
+        side,
+        catalog,
+        (
+            *_SEGURO_TERMS,
+            "c",
+            "base",
+            "antecipacao",
+            "taxa_total",
+            "reserva_total",
+            "reducao",
+            "parcela_integral",
+            "parcela_reduzida",
+            "primeira_parcela",
+            "valor_total_plano",
+            "pct_fundo_comum_mes",
+        ),
+    )
     series = _serie_seguro(side, catalog)
     # the month-by-month sum only where the BIGINT floor sum does not apply (none in practice)
     meses = _months()
-    by_month = (sa.select(sa.func.sum(_seguro(t, meses.c.k))).select_from(meses).where(meses.c.k <= t.c.n)
-                .scalar_subquery())
-    on_balance = sa.case((t.c.sd_r.is_not(None),
-                          t.c.sd_q * q.bigint_div(q.as_bigint(t.c.n) * (t.c.n + 1), q.num(2)) + series.c.serie),
-                         else_=by_month)
-    seguro_total = sa.case((t.c.com_seguro == 0, q.num(0)), (t.c.base_sd == 1, on_balance),
-                           else_=t.c.n * t.c.seguro_cr)
+    by_month = (
+        sa.select(sa.func.sum(_seguro(t, meses.c.k))).select_from(meses).where(meses.c.k <= t.c.n).scalar_subquery()
+    )
+    on_balance = sa.case(
+        (t.c.sd_r.is_not(None), t.c.sd_q * q.bigint_div(q.as_bigint(t.c.n) * (t.c.n + 1), q.num(2)) + series.c.serie),
+        else_=by_month,
+    )
+    seguro_total = sa.case((t.c.com_seguro == 0, q.num(0)), (t.c.base_sd == 1, on_balance), else_=t.c.n * t.c.seguro_cr)
     s1 = _seguro(t, q.num(1))
     integral = t.c.base + s1
     reduzida_ok = sa.or_(
         sa.and_(t.c.reducao.is_(None), t.c.parcela_reduzida.is_(None)),
         t.c.parcela_reduzida == q.mul_div_round(t.c.base, q.num(10**4) - t.c.reducao, q.num(10**4)) + s1,
     )
-    return sa.select(t.c.simulacao_id.label("k0"), *_flags([
-        t.c.parcela_integral == integral,
-        reduzida_ok,
-        t.c.primeira_parcela == integral + t.c.antecipacao,
-        t.c.valor_total_plano == (t.c.c + t.c.taxa_total + t.c.reserva_total + t.c.antecipacao + seguro_total),
-        t.c.pct_fundo_comum_mes == q.round_div(q.num(10**8), t.c.n),
-    ])).select_from(t.outerjoin(series, series.c.simulacao_id == t.c.simulacao_id))
+    return sa.select(
+        t.c.simulacao_id.label("k0"),
+        *_flags(
+            [
+                t.c.parcela_integral == integral,
+                reduzida_ok,
+                t.c.primeira_parcela == integral + t.c.antecipacao,
+                t.c.valor_total_plano == (t.c.c + t.c.taxa_total + t.c.reserva_total + t.c.antecipacao + seguro_total),
+                t.c.pct_fundo_comum_mes == q.round_div(q.num(10**8), t.c.n),
+            ]
+        ),
+    ).select_from(t.outerjoin(series, series.c.simulacao_id == t.c.simulacao_id))
 
 
 def _schedule_values(side: Side, catalog: Catalog) -> sa.Select:
@@ -274,8 +342,13 @@ def _schedule_values(side: Side, catalog: Catalog) -> sa.Select:
     parallel workers, which pays more (7.0 s → 3.9 s for 7.2M instalments on 2 cores)."""
     pa = T(side, catalog["SimulacaoParcela"], "pa")
     per_month = tuple(f"{term}_{when}" for term in ("fundo", "taxa", "reserva") for when in ("mes", "ultimo"))
-    t = _termos(side, catalog, _SEGURO_TERMS + per_month + ("antecipacao_mes_1", "vencimento_1"),
-                scheduled_only=True, fenced=False)
+    t = _termos(
+        side,
+        catalog,
+        _SEGURO_TERMS + per_month + ("antecipacao_mes_1", "vencimento_1"),
+        scheduled_only=True,
+        fenced=False,
+    )
     k, n = pa["NumeroParcela"], t.c.n
     last = k == n
 
@@ -283,35 +356,52 @@ def _schedule_values(side: Side, catalog: Catalog) -> sa.Select:
         return sa.case((last, t.c[f"{column}_ultimo"]), else_=t.c[f"{column}_mes"])
 
     components = ["ValorFundoComum", "ValorTaxaAdm", "ValorFundoReserva", "ValorSeguro", "ValorAntecipacao"]
-    return sa.select(*pa.keys(), *_flags([
-        sa.and_(k >= 1, k <= n),
-        pa["ValorFundoComum"] == month_or_last("fundo"),
-        pa["ValorTaxaAdm"] == month_or_last("taxa"),
-        pa["ValorFundoReserva"] == month_or_last("reserva"),
-        pa["ValorAntecipacao"] == sa.case((k == 1, t.c.antecipacao_mes_1), else_=q.num(0)),
-        pa["ValorSeguro"] == q.from_cents(_seguro(t, k)),
-        pa["ValorTotal"] == sum((pa[c] for c in components[1:]), pa[components[0]]),
-        pa["PctAmortizadoAcumulado"] == q.from_cents(q.round_div_bigint(q.as_bigint(k) * q.num(10**8), n), 6),
-        pa["Vencimento"] == q.add_months(t.c.vencimento_1, k - 1),
-    ])).select_from(pa.clause.outerjoin(t, t.c.simulacao_id == pa["SimulacaoId"]))
+    return sa.select(
+        *pa.keys(),
+        *_flags(
+            [
+                sa.and_(k >= 1, k <= n),
+                pa["ValorFundoComum"] == month_or_last("fundo"),
+                pa["ValorTaxaAdm"] == month_or_last("taxa"),
+                pa["ValorFundoReserva"] == month_or_last("reserva"),
+                pa["ValorAntecipacao"] == sa.case((k == 1, t.c.antecipacao_mes_1), else_=q.num(0)),
+                pa["ValorSeguro"] == q.from_cents(_seguro(t, k)),
+                pa["ValorTotal"] == sum((pa[c] for c in components[1:]), pa[components[0]]),
+                pa["PctAmortizadoAcumulado"] == q.from_cents(q.round_div_bigint(q.as_bigint(k) * q.num(10**8), n), 6),
+                pa["Vencimento"] == q.add_months(t.c.vencimento_1, k - 1),
+            ]
+        ),
+    ).select_from(pa.clause.outerjoin(t, t.c.simulacao_id == pa["SimulacaoId"]))
 
 
 def _schedule_totals(side: Side, catalog: Catalog) -> sa.Select:
     pa = T(side, catalog["SimulacaoParcela"], "pa")
     s = T(side, catalog["Simulacao"], "s")
-    per = (sa.select(pa["SimulacaoId"].label("simulacao_id"), sa.func.count().label("parcelas"),
-                     sa.func.min(pa["NumeroParcela"]).label("primeira"),
-                     sa.func.max(pa["NumeroParcela"]).label("ultima"),
-                     sa.func.sum(pa["ValorTotal"]).label("soma"))
-           .group_by(pa["SimulacaoId"]).subquery("cronograma"))
+    per = (
+        sa.select(
+            pa["SimulacaoId"].label("simulacao_id"),
+            sa.func.count().label("parcelas"),
+            sa.func.min(pa["NumeroParcela"]).label("primeira"),
+            sa.func.max(pa["NumeroParcela"]).label("ultima"),
+            sa.func.sum(pa["ValorTotal"]).label("soma"),
+        )
+        .group_by(pa["SimulacaoId"])
+        .subquery("cronograma")
+    )
     n = s["PrazoMeses"]
-    return sa.select(per.c.simulacao_id.label("k0"), *_flags([
-        sa.and_(per.c.parcelas == n, per.c.primeira == 1, per.c.ultima == n),
-        per.c.soma == s["ValorTotalPlano"],
-    ])).select_from(per.outerjoin(s.clause, s["SimulacaoId"] == per.c.simulacao_id))
+    return sa.select(
+        per.c.simulacao_id.label("k0"),
+        *_flags(
+            [
+                sa.and_(per.c.parcelas == n, per.c.primeira == 1, per.c.ultima == n),
+                per.c.soma == s["ValorTotalPlano"],
+            ]
+        ),
+    ).select_from(per.outerjoin(s.clause, s["SimulacaoId"] == per.c.simulacao_id))
 
 
 # ---- bids, plans, dates ----------------------------------------------------------------------------
+
 
 def _bids(side: Side, catalog: Catalog) -> sa.Select:
     lance = T(side, catalog["SimulacaoLance"], "l")
@@ -319,27 +409,44 @@ def _bids(side: Side, catalog: Catalog) -> sa.Select:
     c = s.cents("ValorCredito")
     tipo, embutido = lance["TipoLance"], lance["ValorEmbutido"]
     joined = lance.clause.join(s.clause, s["SimulacaoId"] == lance["SimulacaoId"]).join(
-        plano.clause, plano["PlanoId"] == s["PlanoId"])
-    return sa.select(*lance.keys(), *_flags([
-        lance.cents("ValorProprio") + lance.cents("ValorEmbutido") == q.mul_div_round(c, lance.cents("PctLance"),
-                                                                                       q.num(10**4)),
-        lance.cents("ValorEmbutido") <= q.mul_div_round(c, plano.cents("PctEmbutidoMax"), q.num(10**4)),
-        lance["CreditoLiquido"] == s["ValorCredito"] - embutido,
-        sa.and_(lance["MesContemplacao"] >= 1, lance["MesContemplacao"] <= s["PrazoMeses"]),
-        sa.or_(sa.and_(tipo == q.text_literal("L"), embutido == 0), sa.and_(tipo == q.text_literal("E"), embutido > 0),
-               sa.and_(tipo == q.text_literal("F"), plano["PctLanceFixo"].is_not(None),
-                       lance["PctLance"] == plano["PctLanceFixo"])),
-    ])).select_from(joined)
+        plano.clause, plano["PlanoId"] == s["PlanoId"]
+    )
+    return sa.select(
+        *lance.keys(),
+        *_flags(
+            [
+                lance.cents("ValorProprio") + lance.cents("ValorEmbutido")
+                == q.mul_div_round(c, lance.cents("PctLance"), q.num(10**4)),
+                lance.cents("ValorEmbutido") <= q.mul_div_round(c, plano.cents("PctEmbutidoMax"), q.num(10**4)),
+                lance["CreditoLiquido"] == s["ValorCredito"] - embutido,
+                sa.and_(lance["MesContemplacao"] >= 1, lance["MesContemplacao"] <= s["PrazoMeses"]),
+                sa.or_(
+                    sa.and_(tipo == q.text_literal("L"), embutido == 0),
+                    sa.and_(tipo == q.text_literal("E"), embutido > 0),
+                    sa.and_(
+                        tipo == q.text_literal("F"),
+                        plano["PctLanceFixo"].is_not(None),
+                        lance["PctLance"] == plano["PctLanceFixo"],
+                    ),
+                ),
+            ]
+        ),
+    ).select_from(joined)
 
 
 def _plan_ranges(side: Side, catalog: Catalog) -> sa.Select:
     plano, seg = T(side, catalog["PlanoComercial"], "p"), T(side, catalog["Segmento"], "sg")
-    return sa.select(*plano.keys(), *_flags([
-        sa.and_(plano["PrazoMeses"] >= seg["PrazoMinimo"], plano["PrazoMeses"] <= seg["PrazoMaximo"]),
-        sa.and_(plano["PctTaxaAdm"] > 0, plano["PctTaxaAdm"] <= 30),
-        sa.and_(plano["PctFundoReserva"] >= 0, plano["PctFundoReserva"] <= 5),
-        plano["PctAntecipacao"] <= plano["PctTaxaAdm"],
-    ])).select_from(plano.clause.outerjoin(seg.clause, seg["SegmentoId"] == plano["SegmentoId"]))
+    return sa.select(
+        *plano.keys(),
+        *_flags(
+            [
+                sa.and_(plano["PrazoMeses"] >= seg["PrazoMinimo"], plano["PrazoMeses"] <= seg["PrazoMaximo"]),
+                sa.and_(plano["PctTaxaAdm"] > 0, plano["PctTaxaAdm"] <= 30),
+                sa.and_(plano["PctFundoReserva"] >= 0, plano["PctFundoReserva"] <= 5),
+                plano["PctAntecipacao"] <= plano["PctTaxaAdm"],
+            ]
+        ),
+    ).select_from(plano.clause.outerjoin(seg.clause, seg["SegmentoId"] == plano["SegmentoId"]))
 
 
 def _same(a, b) -> sa.ColumnElement:
@@ -352,23 +459,35 @@ def _simulation_plan(side: Side, catalog: Catalog) -> sa.Select:
     grupo = T(side, catalog["Grupo"], "g")
     snapshot = ["PrazoMeses", "PctTaxaAdm", "PctFundoReserva", "PctAntecipacao", "PctSeguroMes", "PctReducao"]
     joined = s.clause.outerjoin(plano.clause, plano["PlanoId"] == s["PlanoId"]).outerjoin(
-        grupo.clause, grupo["GrupoId"] == s["GrupoId"])
-    return sa.select(*s.keys(), *_flags([
-        sa.and_(*(_same(s[c], plano[c]) for c in snapshot)),
-        sa.and_(s["ValorCredito"] >= plano["CreditoMinimo"], s["ValorCredito"] <= plano["CreditoMaximo"]),
-        sa.or_(s["GrupoId"].is_(None), grupo["PlanoId"] == s["PlanoId"]),
-    ])).select_from(joined)
+        grupo.clause, grupo["GrupoId"] == s["GrupoId"]
+    )
+    return sa.select(
+        *s.keys(),
+        *_flags(
+            [
+                sa.and_(*(_same(s[c], plano[c]) for c in snapshot)),
+                sa.and_(s["ValorCredito"] >= plano["CreditoMinimo"], s["ValorCredito"] <= plano["CreditoMaximo"]),
+                sa.or_(s["GrupoId"].is_(None), grupo["PlanoId"] == s["PlanoId"]),
+            ]
+        ),
+    ).select_from(joined)
 
 
 def _dates(side: Side, catalog: Catalog) -> sa.Select:
     s = T(side, catalog["Simulacao"], "s")
-    return sa.select(*s.keys(), *_flags([
-        s["ValidaAte"] >= s.local_date("CriadaEm"),
-        s["AtualizadaEm"] >= s["CriadaEm"],
-    ])).select_from(s.clause)
+    return sa.select(
+        *s.keys(),
+        *_flags(
+            [
+                s["ValidaAte"] >= s.local_date("CriadaEm"),
+                s["AtualizadaEm"] >= s["CriadaEm"],
+            ]
+        ),
+    ).select_from(s.clause)
 
 
 # ---- customers -------------------------------------------------------------------------------------
+
 
 def _digit(value, position: int) -> sa.ColumnElement:
     """The character at `position` (1-based) valued as its ASCII code minus 48."""
@@ -377,8 +496,7 @@ def _digit(value, position: int) -> sa.ColumnElement:
 
 def _check_digit(value, weights: tuple[int, ...]) -> sa.ColumnElement:
     """11 - (weighted sum mod 11), or 0 when the rest is below 2."""
-    total = sum((_digit(value, i + 1) * w for i, w in enumerate(weights[1:], start=1)),
-                _digit(value, 1) * weights[0])
+    total = sum((_digit(value, i + 1) * w for i, w in enumerate(weights[1:], start=1)), _digit(value, 1) * weights[0])
     rest = q.modulo(total, q.num(11))
     return sa.case((rest < 2, q.num(0)), else_=q.num(11) - rest)
 
@@ -406,60 +524,135 @@ def valid_cnpj(value) -> sa.ColumnElement:
 def _documents(side: Side, catalog: Catalog) -> sa.Select:
     c = T(side, catalog["Cliente"], "c")
     doc, tipo = c["CpfCnpj"], c["TipoPessoa"]
-    return sa.select(*c.keys(), *_flags([
-        sa.or_(sa.and_(tipo == q.text_literal("F"), valid_cpf(doc)),
-               sa.and_(tipo == q.text_literal("J"), valid_cnpj(doc))),
-    ])).select_from(c.clause)
+    return sa.select(
+        *c.keys(),
+        *_flags(
+            [
+                sa.or_(
+                    sa.and_(tipo == q.text_literal("F"), valid_cpf(doc)),
+                    sa.and_(tipo == q.text_literal("J"), valid_cnpj(doc)),
+                ),
+            ]
+        ),
+    ).select_from(c.clause)
 
 
 def _cep(side: Side, catalog: Catalog) -> sa.Select:
     c, uf = T(side, catalog["Cliente"], "c"), T(side, catalog["UnidadeFederativa"], "u")
     cep = c["Cep"]
-    return sa.select(*c.keys(), *_flags([
-        sa.and_(q.full_match(cep, "[0-9]{8}", "[0-9]" * 8), cep >= uf["CepInicial"], cep <= uf["CepFinal"]),
-    ])).select_from(c.clause.outerjoin(uf.clause, uf["Uf"] == c["Uf"]))
+    return sa.select(
+        *c.keys(),
+        *_flags(
+            [
+                sa.and_(q.full_match(cep, "[0-9]{8}", "[0-9]" * 8), cep >= uf["CepInicial"], cep <= uf["CepFinal"]),
+            ]
+        ),
+    ).select_from(c.clause.outerjoin(uf.clause, uf["Uf"] == c["Uf"]))
 
 
 def _telefone(side: Side, catalog: Catalog) -> sa.Select:
     c = T(side, catalog["Cliente"], "c")
     tel = c["Telefone"]
-    return sa.select(*c.keys(), *_flags([
-        sa.or_(tel.is_(None), q.full_match(tel, TELEFONE_REGEX, *_TELEFONE_LIKE)),
-    ])).select_from(c.clause)
+    return sa.select(
+        *c.keys(),
+        *_flags(
+            [
+                sa.or_(tel.is_(None), q.full_match(tel, TELEFONE_REGEX, *_TELEFONE_LIKE)),
+            ]
+        ),
+    ).select_from(c.clause)
 
 
 RULES: tuple[Rule, ...] = (
-    Rule("rule_instalments", "Simulacao", "instalment formulas to the centavo",
-         ("ParcelaIntegral = B + S_1", "ParcelaReduzida = R(B * (1 - RED)) + S_1, NULL without PctReducao",
-          "PrimeiraParcela = ParcelaIntegral + R(C * ANT)",
-          "ValorTotalPlano = C + R(C * (TA - ANT)) + R(C * FR) + R(C * ANT) + sum(S_k)",
-          "PctFundoComumMes = round(100 / N, 6)"), _instalments),
-    Rule("rule_simulation_plan", "Simulacao", "simulation consistent with its plan and group",
-         ("PrazoMeses and percentages equal the plan's", "CreditoMinimo <= ValorCredito <= CreditoMaximo",
-          "GrupoId, when set, is a group of the same plan"), _simulation_plan),
-    Rule("rule_dates", "Simulacao", "date ordering",
-         ("ValidaAte >= local date of CriadaEm", "AtualizadaEm (UTC) >= CriadaEm"), _dates),
-    Rule("rule_schedule_values", "SimulacaoParcela", "instalment schedule values to the centavo",
-         ("1 <= NumeroParcela <= N", "ValorFundoComum = R(C / N), month N takes the residual",
-          "ValorTaxaAdm = R(C * (TA - ANT) / N), month N takes the residual",
-          "ValorFundoReserva = R(C * FR / N), month N takes the residual",
-          "ValorAntecipacao = R(C * ANT) in month 1, else 0", "ValorSeguro = S_k",
-          "ValorTotal = sum of the five components", "PctAmortizadoAcumulado = round(100 * k / N, 6)",
-          "Vencimento = month 1's + (k - 1) months"), _schedule_values),
-    Rule("rule_schedule_totals", "SimulacaoParcela", "schedule complete and summing to ValorTotalPlano",
-         ("exactly N instalments numbered 1..N", "sum(ValorTotal) = ValorTotalPlano"), _schedule_totals,
-         key=("SimulacaoId",)),
-    Rule("rule_bids", "SimulacaoLance", "bid rules",
-         ("ValorProprio + ValorEmbutido = R(C * PctLance / 100)", "ValorEmbutido <= R(C * PctEmbutidoMax / 100)",
-          "CreditoLiquido = C - ValorEmbutido", "1 <= MesContemplacao <= N",
-          "L: ValorEmbutido = 0; E: ValorEmbutido > 0; F: PctLance = the plan's PctLanceFixo"), _bids),
-    Rule("rule_plan_ranges", "PlanoComercial", "plan ranges",
-         ("PrazoMinimo <= PrazoMeses <= PrazoMaximo of the segment", "0 < PctTaxaAdm <= 30",
-          "0 <= PctFundoReserva <= 5", "PctAntecipacao <= PctTaxaAdm"), _plan_ranges),
-    Rule("rule_documents", "Cliente", "CPF/CNPJ check digits",
-         ("TipoPessoa F has a valid CPF, J a valid (alphanumeric) CNPJ",), _documents),
-    Rule("rule_cep", "Cliente", "CEP within its UF's range", ("Cep is 8 digits within CepInicial..CepFinal",),
-         _cep),
+    Rule(
+        "rule_instalments",
+        "Simulacao",
+        "instalment formulas to the centavo",
+        (
+            "ParcelaIntegral = B + S_1",
+            "ParcelaReduzida = R(B * (1 - RED)) + S_1, NULL without PctReducao",
+            "PrimeiraParcela = ParcelaIntegral + R(C * ANT)",
+            "ValorTotalPlano = C + R(C * (TA - ANT)) + R(C * FR) + R(C * ANT) + sum(S_k)",
+            "PctFundoComumMes = round(100 / N, 6)",
+        ),
+        _instalments,
+    ),
+    Rule(
+        "rule_simulation_plan",
+        "Simulacao",
+        "simulation consistent with its plan and group",
+        (
+            "PrazoMeses and percentages equal the plan's",
+            "CreditoMinimo <= ValorCredito <= CreditoMaximo",
+            "GrupoId, when set, is a group of the same plan",
+        ),
+        _simulation_plan,
+    ),
+    Rule(
+        "rule_dates",
+        "Simulacao",
+        "date ordering",
+        ("ValidaAte >= local date of CriadaEm", "AtualizadaEm (UTC) >= CriadaEm"),
+        _dates,
+    ),
+    Rule(
+        "rule_schedule_values",
+        "SimulacaoParcela",
+        "instalment schedule values to the centavo",
+        (
+            "1 <= NumeroParcela <= N",
+            "ValorFundoComum = R(C / N), month N takes the residual",
+            "ValorTaxaAdm = R(C * (TA - ANT) / N), month N takes the residual",
+            "ValorFundoReserva = R(C * FR / N), month N takes the residual",
+            "ValorAntecipacao = R(C * ANT) in month 1, else 0",
+            "ValorSeguro = S_k",
+            "ValorTotal = sum of the five components",
+            "PctAmortizadoAcumulado = round(100 * k / N, 6)",
+            "Vencimento = month 1's + (k - 1) months",
+        ),
+        _schedule_values,
+    ),
+    Rule(
+        "rule_schedule_totals",
+        "SimulacaoParcela",
+        "schedule complete and summing to ValorTotalPlano",
+        ("exactly N instalments numbered 1..N", "sum(ValorTotal) = ValorTotalPlano"),
+        _schedule_totals,
+        key=("SimulacaoId",),
+    ),
+    Rule(
+        "rule_bids",
+        "SimulacaoLance",
+        "bid rules",
+        (
+            "ValorProprio + ValorEmbutido = R(C * PctLance / 100)",
+            "ValorEmbutido <= R(C * PctEmbutidoMax / 100)",
+            "CreditoLiquido = C - ValorEmbutido",
+            "1 <= MesContemplacao <= N",
+            "L: ValorEmbutido = 0; E: ValorEmbutido > 0; F: PctLance = the plan's PctLanceFixo",
+        ),
+        _bids,
+    ),
+    Rule(
+        "rule_plan_ranges",
+        "PlanoComercial",
+        "plan ranges",
+        (
+            "PrazoMinimo <= PrazoMeses <= PrazoMaximo of the segment",
+            "0 < PctTaxaAdm <= 30",
+            "0 <= PctFundoReserva <= 5",
+            "PctAntecipacao <= PctTaxaAdm",
+        ),
+        _plan_ranges,
+    ),
+    Rule(
+        "rule_documents",
+        "Cliente",
+        "CPF/CNPJ check digits",
+        ("TipoPessoa F has a valid CPF, J a valid (alphanumeric) CNPJ",),
+        _documents,
+    ),
+    Rule("rule_cep", "Cliente", "CEP within its UF's range", ("Cep is 8 digits within CepInicial..CepFinal",), _cep),
     Rule("rule_telefone", "Cliente", "phone format", (f"Telefone matches ^{TELEFONE_REGEX}$",), _telefone),
 )
 
@@ -490,8 +683,24 @@ def evaluate(rule: Rule, side: Side, catalog: Catalog, stage: str = AURORA) -> O
     counts = {"violating_rows": found.count}
     counts.update({f"part_{i + 1}_violations": int(n) for i, n in enumerate(totals)})
     if not found.count:
-        return Outcome(stage, table, rule.check, True, f"{rule.summary}: all rows obey", counts=counts,
-                       details={"parts": list(rule.parts)})
+        return Outcome(
+            stage,
+            table,
+            rule.check,
+            True,
+            f"{rule.summary}: all rows obey",
+            counts=counts,
+            details={"parts": list(rule.parts)},
+        )
     broken = "; ".join(f"{part} ({int(n):,} rows)" for part, n in zip(rule.parts, totals) if n)
-    return Outcome(stage, table, rule.check, False, f"{rule.summary}: {found.count:,} rows break it — {broken}",
-                   counts=counts, keys=found.keys, sql=found.sql, details={"parts": list(rule.parts)})
+    return Outcome(
+        stage,
+        table,
+        rule.check,
+        False,
+        f"{rule.summary}: {found.count:,} rows break it — {broken}",
+        counts=counts,
+        keys=found.keys,
+        sql=found.sql,
+        details={"parts": list(rule.parts)},
+    )

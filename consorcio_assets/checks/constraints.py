@@ -18,12 +18,18 @@ from consorcio_assets.checks.sides import Side
 from consorcio_assets.common.stages import AURORA
 
 PRIMARY_KEY, FOREIGN_KEYS, UNIQUE_KEYS, CHECKS = (
-    "primary_key_valid", "foreign_keys_resolve", "unique_keys_hold", "check_constraints_hold")
+    "primary_key_valid",
+    "foreign_keys_resolve",
+    "unique_keys_hold",
+    "check_constraints_hold",
+)
 
 
 def _keys(side: Side, clause, table: Table) -> list[sa.ColumnElement]:
-    return [side.col(clause, table.column(k)).label(label)
-            for k, label in zip(table.primary_key, key_labels(len(table.primary_key)))]
+    return [
+        side.col(clause, table.column(k)).label(label)
+        for k, label in zip(table.primary_key, key_labels(len(table.primary_key)))
+    ]
 
 
 def duplicate_keys_query(side: Side, table: Table, columns: list[str]) -> sa.Select:
@@ -60,14 +66,25 @@ def primary_key(target: Side, table: Table) -> Outcome:
     with target.engine.connect() as conn:
         enforced = _enforced(conn, table, ("primary key", _targets(table, table.primary_key)))
         if enforced:
-            return Outcome(AURORA, table, PRIMARY_KEY, True,
-                           f"primary key ({key}) unique and not null: enforced by constraint {enforced}")
+            return Outcome(
+                AURORA,
+                table,
+                PRIMARY_KEY,
+                True,
+                f"primary key ({key}) unique and not null: enforced by constraint {enforced}",
+            )
         dups = find(conn, duplicate_keys_query(target, table, list(table.primary_key)), table)
         nulls = find(conn, null_keys_query(target, table), table)
     counts = {"duplicate_key_rows": dups.count, "null_key_rows": nulls.count}
     if not dups.count and not nulls.count:
-        return Outcome(AURORA, table, PRIMARY_KEY, True, f"primary key ({key}) unique and not null (no "
-                       "constraint enforces it: every row checked)", counts=counts)
+        return Outcome(
+            AURORA,
+            table,
+            PRIMARY_KEY,
+            True,
+            f"primary key ({key}) unique and not null (no constraint enforces it: every row checked)",
+            counts=counts,
+        )
     summary = f"primary key ({key}): {dups.count:,} rows share a key, {nulls.count:,} rows have a NULL key part"
     sql = dups.sql if dups.count else nulls.sql
     return Outcome(AURORA, table, PRIMARY_KEY, False, summary, counts=counts, keys=dups.keys + nulls.keys, sql=sql)
@@ -80,8 +97,11 @@ def orphans_query(target: Side, table: Table, fk, catalog: Catalog) -> sa.Select
     child_cols = [target.col(child_clause, table.column(c)) for c in fk.columns]
     parent_cols = [target.col(parent_clause, parent.column(c)) for c in fk.ref_columns]
     joined = child_clause.outerjoin(parent_clause, sa.and_(*(c == p for c, p in zip(child_cols, parent_cols))))
-    return (sa.select(*_keys(target, child_clause, table)).select_from(joined)
-            .where(*(c.is_not(None) for c in child_cols), parent_cols[0].is_(None)))
+    return (
+        sa.select(*_keys(target, child_clause, table))
+        .select_from(joined)
+        .where(*(c.is_not(None) for c in child_cols), parent_cols[0].is_(None))
+    )
 
 
 def _per_constraint(outcomes: list[tuple[str, Found, bool]], table: Table, check: str, what: str) -> Outcome:
@@ -89,12 +109,20 @@ def _per_constraint(outcomes: list[tuple[str, Found, bool]], table: Table, check
     bad = [(name, found) for name, found, _ in outcomes if found.count]
     if not bad:
         enforced = sum(1 for *_, by_constraint in outcomes if by_constraint)
-        return Outcome(AURORA, table, check, True, f"{len(outcomes)} {what} hold ({enforced} enforced by validated "
-                       f"constraints, {len(outcomes) - enforced} checked row by row)", counts=counts)
+        return Outcome(
+            AURORA,
+            table,
+            check,
+            True,
+            f"{len(outcomes)} {what} hold ({enforced} enforced by validated "
+            f"constraints, {len(outcomes) - enforced} checked row by row)",
+            counts=counts,
+        )
     keys = [f"{k} ({name})" for name, found in bad for k in found.keys]
     summary = "; ".join(f"{name}: {found.count:,} rows" for name, found in bad)
-    return Outcome(AURORA, table, check, False, f"{what} violated: {summary}", counts=counts, keys=keys,
-                   sql=bad[0][1].sql)
+    return Outcome(
+        AURORA, table, check, False, f"{what} violated: {summary}", counts=counts, keys=keys, sql=bad[0][1].sql
+    )
 
 
 def _unless_enforced(conn, table: Table, name: str, shape: tuple, query: sa.Select) -> tuple[str, Found, bool]:
@@ -105,33 +133,56 @@ def _unless_enforced(conn, table: Table, name: str, shape: tuple, query: sa.Sele
 
 def foreign_keys(target: Side, table: Table, catalog: Catalog) -> Outcome:
     with target.engine.connect() as conn:
-        found = [_unless_enforced(conn, table, snake_case(fk.name),
-                                  ("foreign key", _targets(table, fk.columns), catalog[fk.ref_table].target_name,
-                                   _targets(catalog[fk.ref_table], fk.ref_columns)),
-                                  orphans_query(target, table, fk, catalog))
-                 for fk in table.foreign_keys]
+        found = [
+            _unless_enforced(
+                conn,
+                table,
+                snake_case(fk.name),
+                (
+                    "foreign key",
+                    _targets(table, fk.columns),
+                    catalog[fk.ref_table].target_name,
+                    _targets(catalog[fk.ref_table], fk.ref_columns),
+                ),
+                orphans_query(target, table, fk, catalog),
+            )
+            for fk in table.foreign_keys
+        ]
     return _per_constraint(found, table, FOREIGN_KEYS, "foreign keys")
 
 
 def unique_keys(target: Side, table: Table) -> Outcome:
     with target.engine.connect() as conn:
-        found = [_unless_enforced(conn, table, snake_case(name), ("unique", _targets(table, cols)),
-                                  duplicate_keys_query(target, table, list(cols)))
-                 for name, cols in table.unique_keys]
+        found = [
+            _unless_enforced(
+                conn,
+                table,
+                snake_case(name),
+                ("unique", _targets(table, cols)),
+                duplicate_keys_query(target, table, list(cols)),
+            )
+            for name, cols in table.unique_keys
+        ]
     return _per_constraint(found, table, UNIQUE_KEYS, "unique keys")
 
 
 def check_violations_query(target: Side, table: Table, check) -> sa.Select:
     """Rows for which the contract's CHECK predicate is false (NULL passes, as in SQL)."""
     clause = target.table(table)
-    return sa.select(*_keys(target, clause, table)).select_from(clause).where(
-        sa.literal_column(f"NOT ({check.to_sql('postgres')})", sa.Boolean()))
+    return (
+        sa.select(*_keys(target, clause, table))
+        .select_from(clause)
+        .where(sa.literal_column(f"NOT ({check.to_sql('postgres')})", sa.Boolean()))
+    )
 
 
 def check_constraints(target: Side, table: Table) -> Outcome:
     """A validated CHECK of the contract's name is trusted (the schema check compares names, not predicates)."""
     with target.engine.connect() as conn:
-        found = [_unless_enforced(conn, table, snake_case(c.name), ("check", snake_case(c.name)),
-                                  check_violations_query(target, table, c))
-                 for c in table.checks]
+        found = [
+            _unless_enforced(
+                conn, table, snake_case(c.name), ("check", snake_case(c.name)), check_violations_query(target, table, c)
+            )
+            for c in table.checks
+        ]
     return _per_constraint(found, table, CHECKS, "CHECK constraints")

@@ -68,8 +68,9 @@ class Projection:
 _TEXT_FAMILIES = ("char", "text", "lob")
 
 
-def projection(side: Side, table: Table, fields: Callable[[Side, sa.FromClause], list[Field]] | None = None,
-               by_value: bool = False) -> Projection:
+def projection(
+    side: Side, table: Table, fields: Callable[[Side, sa.FromClause], list[Field]] | None = None, by_value: bool = False
+) -> Projection:
     """The table's projection on a side; `fields` picks other fields than the full canonical row;
     `by_value`: rows with non-ASCII text are compared by value at the leaves (SQL Server 2017 on a side)."""
     clause = side.table(table)
@@ -77,8 +78,9 @@ def projection(side: Side, table: Table, fields: Callable[[Side, sa.FromClause],
     chosen = fields(side, clause) if fields else side.row_fields(clause, table)
     families = {c.name: c.family for c in table.columns}
     text = tuple(families.get(f.label) in _TEXT_FAMILIES for f in chosen)
-    return Projection(side, table, clause, segment, ordered, side.key_fields(clause, table), chosen,
-                      by_value and any(text), text)
+    return Projection(
+        side, table, clause, segment, ordered, side.key_fields(clause, table), chosen, by_value and any(text), text
+    )
 
 
 @dataclass
@@ -103,8 +105,11 @@ class DiffResult:
         return len(self.missing) + len(self.extra) + len(self.changed)
 
     def first_keys(self, limit: int) -> list[tuple[str, tuple]]:
-        tagged = ([("missing in target", k) for k in self.missing] + [("extra in target", k) for k in self.extra]
-                  + [("differs", k) for k in self.changed])
+        tagged = (
+            [("missing in target", k) for k in self.missing]
+            + [("extra in target", k) for k in self.extra]
+            + [("differs", k) for k in self.changed]
+        )
         tagged.sort(key=lambda item: item[1])
         return [(what, key[1]) for what, key in tagged[:limit]]
 
@@ -119,8 +124,9 @@ class _Runner:
         self.queries = 0
 
     def both(self, build: Callable[[Projection], sa.Select]) -> tuple[list, list]:
-        futures = [self.pool.submit(lambda c=c, p=p: c.execute(build(p)).all()) for c, p in
-                   zip(self.conns, self.projections)]
+        futures = [
+            self.pool.submit(lambda c=c, p=p: c.execute(build(p)).all()) for c, p in zip(self.conns, self.projections)
+        ]
         self.queries += 2
         return futures[0].result(), futures[1].result()
 
@@ -138,34 +144,45 @@ def segments_query(p: Projection, lo: int, hi: int, width: int) -> sa.Select:
     # BIGINT division: segment values are BIGINTs and segment - lo >= 0 (NUMERIC div cost 10% of the scan)
     bucket = q.bigint_div(p.segment - q.num(lo), q.num(width)).label("bucket")
     if not p.by_value:
-        return (sa.select(bucket, sa.func.count().label("n"), q.checksum_sum(p.row_hash).label("checksum"))
-                .select_from(p.clause).where(p.in_range(lo, hi)).group_by(bucket))
+        return (
+            sa.select(bucket, sa.func.count().label("n"), q.checksum_sum(p.row_hash).label("checksum"))
+            .select_from(p.clause)
+            .where(p.in_range(lo, hi))
+            .group_by(bucket)
+        )
     plain = p.plain
     checksum = q.checksum_sum(sa.case((plain, p.row_hash), else_=q.num(0))).label("checksum")
     by_value = sa.func.sum(sa.case((plain, 0), else_=1)).label("by_value")
-    return (sa.select(bucket, sa.func.count().label("n"), checksum, by_value)
-            .select_from(p.clause).where(p.in_range(lo, hi)).group_by(bucket))
+    return (
+        sa.select(bucket, sa.func.count().label("n"), checksum, by_value)
+        .select_from(p.clause)
+        .where(p.in_range(lo, hi))
+        .group_by(bucket)
+    )
 
 
 def rows_query(p: Projection, lo: int, hi: int) -> sa.Select:
     keys = [f.expr.label(f"k{i}") for i, f in enumerate(p.keys)]
-    hashes = [q.hash60(sa.func.coalesce(f.expr, q.text_literal(q.NULL_MARKER))).label(f"h{i}")
-              for i, f in enumerate(p.fields)]
+    hashes = [
+        q.hash60(sa.func.coalesce(f.expr, q.text_literal(q.NULL_MARKER))).label(f"h{i}") for i, f in enumerate(p.fields)
+    ]
     values = []
     if p.by_value:  # a non-ASCII text's value itself: its hash differs between SQL Server 2017 and UTF-8
-        values = [sa.case((q.ascii_only(f.expr), sa.null()), else_=f.expr).label(f"v{i}")
-                  for i, (f, is_text) in enumerate(zip(p.fields, p.text)) if is_text]
-    return (sa.select(p.segment.label("seg"), *keys, *hashes, *values).select_from(p.clause)
-            .where(p.in_range(lo, hi)))
+        values = [
+            sa.case((q.ascii_only(f.expr), sa.null()), else_=f.expr).label(f"v{i}")
+            for i, (f, is_text) in enumerate(zip(p.fields, p.text))
+            if is_text
+        ]
+    return sa.select(p.segment.label("seg"), *keys, *hashes, *values).select_from(p.clause).where(p.in_range(lo, hi))
 
 
 def _by_key(rows, n_keys: int) -> tuple[dict, list]:
     out, duplicates = {}, []
     for row in rows:
-        key = (int(row[0]), tuple(row[1:1 + n_keys]))
+        key = (int(row[0]), tuple(row[1 : 1 + n_keys]))
         if key in out:
             duplicates.append(key)
-        out[key] = tuple(row[1 + n_keys:])
+        out[key] = tuple(row[1 + n_keys :])
     return out, duplicates
 
 
@@ -218,8 +235,9 @@ def _start(runner: _Runner) -> tuple[int, int, int, int]:
     return 0, HASH_SPACE - 1, int(s_n), int(t_n)
 
 
-def diff(source: Projection, target: Projection, *, fanout: int = 32, leaf_rows: int = 1000,
-         max_rows: int = 1000) -> DiffResult:
+def diff(
+    source: Projection, target: Projection, *, fanout: int = 32, leaf_rows: int = 1000, max_rows: int = 1000
+) -> DiffResult:
     """Every differing row between the two projections (up to about `max_rows`, then `exhaustive` is False)."""
     started = time.perf_counter()
     result = DiffResult()
@@ -239,8 +257,10 @@ def diff(source: Projection, target: Projection, *, fanout: int = 32, leaf_rows:
                 break
             lo, hi = pending.popleft()
             width = -(-(hi - lo + 1) // fanout)
-            src, tgt = (dict((int(b), tuple(int(x or 0) for x in rest)) for b, *rest in rows)
-                        for rows in runner.both(lambda p, lo=lo, hi=hi, w=width: segments_query(p, lo, hi, w)))
+            src, tgt = (
+                dict((int(b), tuple(int(x or 0) for x in rest)) for b, *rest in rows)
+                for rows in runner.both(lambda p, lo=lo, hi=hi, w=width: segments_query(p, lo, hi, w))
+            )
             result.segments_compared += len(src.keys() | tgt.keys())
             for bucket in sorted(src.keys() | tgt.keys()):
                 # rows compared by value (a segment's 3rd figure) make a segment go down to its leaf
@@ -279,20 +299,30 @@ def reconcile(source: Side, target: Side, table: Table, by_value: bool | None = 
     key_names = [f.label for f in src.keys]
     first = result.first_keys(MAX_KEYS)
     counts = {
-        "source_rows": result.source_rows, "target_rows": result.target_rows,
-        "rows_missing_in_target": len(result.missing), "rows_extra_in_target": len(result.extra),
-        "rows_different": len(result.changed), "segments_compared": result.segments_compared,
-        "rows_fetched": result.rows_fetched, "rows_compared_by_value": result.rows_by_value,
+        "source_rows": result.source_rows,
+        "target_rows": result.target_rows,
+        "rows_missing_in_target": len(result.missing),
+        "rows_extra_in_target": len(result.extra),
+        "rows_different": len(result.changed),
+        "segments_compared": result.segments_compared,
+        "rows_fetched": result.rows_fetched,
+        "rows_compared_by_value": result.rows_by_value,
     }
-    details: dict[str, Any] = {"seconds": round(result.seconds, 3), "queries": result.queries, "exhaustive": result.exhaustive}
+    details: dict[str, Any] = {
+        "seconds": round(result.seconds, 3),
+        "queries": result.queries,
+        "exhaustive": result.exhaustive,
+    }
     if not result.differing:
         summary = f"all {result.source_rows:,} rows equal the source (canonical row hashes per key segment)"
         return Outcome(AURORA, table, CHECK, True, summary, counts=counts, details=details)
     details["column_mismatches"] = dict(result.field_mismatches.most_common())
     columns = ", ".join(f"{name} ×{n}" for name, n in result.field_mismatches.most_common(6))
-    summary = (f"{'at least ' if not result.exhaustive else ''}{result.differing:,} rows differ from the source: "
-               f"{len(result.missing):,} missing, {len(result.extra):,} extra, {len(result.changed):,} changed"
-               + (f" (columns: {columns})" if columns else ""))
+    summary = (
+        f"{'at least ' if not result.exhaustive else ''}{result.differing:,} rows differ from the source: "
+        f"{len(result.missing):,} missing, {len(result.extra):,} extra, {len(result.changed):,} changed"
+        + (f" (columns: {columns})" if columns else "")
+    )
     keys = [f"{format_key(table, key, key_names)} ({what})" for what, key in first]
     sql = q.compile_sql(keys_query(tgt, [key for _, key in first]), target.engine)
     details["source_sql"] = q.compile_sql(keys_query(src, [key for _, key in first]), source.engine)

@@ -48,8 +48,15 @@ def transformed_rows(lake: Lake, table: Table) -> int | None:
     return parquet_rows(lake, *lake.transformed_prefix(table.target_name))
 
 
-def _outcome(stage: str, table: Table, source_rows: int, stage_rows: int | None, where: str, sql: str,
-             extra: dict[str, int | None]) -> Outcome:
+def _outcome(
+    stage: str,
+    table: Table,
+    source_rows: int,
+    stage_rows: int | None,
+    where: str,
+    sql: str,
+    extra: dict[str, int | None],
+) -> Outcome:
     counts = {"source_rows": source_rows, f"{stage}_rows": stage_rows or 0}
     counts.update({k: v for k, v in extra.items() if v is not None})
     if stage_rows is None:
@@ -73,8 +80,9 @@ def transformed_parity(source: Side, lake: Lake, table: Table, source_rows: int 
     return _outcome(TRANSFORMED, table, source_rows, transformed_rows(lake, table), where, sql, extra)
 
 
-def aurora_parity(source: Side, target: Side, lake: Lake | None, table: Table,
-                  source_rows: int | None = None) -> Outcome:
+def aurora_parity(
+    source: Side, target: Side, lake: Lake | None, table: Table, source_rows: int | None = None
+) -> Outcome:
     """Rows of consorcio.<table> vs the source (the transformed zone's count rides along)."""
     source_rows = count_rows(source, table) if source_rows is None else source_rows
     target_rows = count_rows(target, table)

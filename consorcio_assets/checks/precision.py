@@ -20,6 +20,7 @@ from consorcio_assets.common.stages import AURORA
 
 SUB_MICROSECOND, LOB_TRUNCATION = "datetime2_100ns_truncated", "lob_not_truncated"
 
+
 def hundred_ns_columns(table: Table) -> list[Column]:
     return [c for c in table.columns if c.family in ("timestamp", "timestamptz") and (c.fsp or 0) > 6]
 
@@ -40,8 +41,10 @@ def sub_microsecond_queries(source: Side, table: Table) -> tuple[sa.Select, sa.S
     """(values with a 100 ns digit per column, keys of the rows holding any)."""
     clause = source.table(table)
     flags = [has_sub_microsecond(source, clause, c) for c in hundred_ns_columns(table)]
-    keys = [source.col(clause, table.column(k)).label(label)
-            for k, label in zip(table.primary_key, key_labels(len(table.primary_key)))]
+    keys = [
+        source.col(clause, table.column(k)).label(label)
+        for k, label in zip(table.primary_key, key_labels(len(table.primary_key)))
+    ]
     counts = sa.select(*(sa.func.sum(sa.case((f, 1), else_=0)) for f in flags)).select_from(clause)
     return counts, sa.select(*keys).select_from(clause).where(sa.or_(*flags))
 
@@ -57,13 +60,20 @@ def sub_microsecond(source: Side, table: Table) -> Outcome:
     counts["rows_affected"] = found.count
     names = ", ".join(f"{c.sqlserver_type_sql} {c.name}" for c in columns)
     if not found.count:
-        return Outcome(AURORA, table, SUB_MICROSECOND, True, f"no value of {names} has a 100 ns digit to lose",
-                       severity=WARN, counts=counts)
+        return Outcome(
+            AURORA,
+            table,
+            SUB_MICROSECOND,
+            True,
+            f"no value of {names} has a 100 ns digit to lose",
+            severity=WARN,
+            counts=counts,
+        )
     detail = ", ".join(f"{c.name}: {int(n or 0):,}" for c, n in zip(columns, per_column))
-    summary = (f"{found.count:,} rows lose their 100 ns digit (kept to the microsecond, as DMS writes them): "
-               f"{detail}")
-    return Outcome(AURORA, table, SUB_MICROSECOND, False, summary, severity=WARN, counts=counts,
-                   keys=found.keys, sql=found.sql)
+    summary = f"{found.count:,} rows lose their 100 ns digit (kept to the microsecond, as DMS writes them): {detail}"
+    return Outcome(
+        AURORA, table, SUB_MICROSECOND, False, summary, severity=WARN, counts=counts, keys=found.keys, sql=found.sql
+    )
 
 
 def _lengths(columns: list[Column]):
@@ -99,18 +109,32 @@ def lob_truncation(source: Side, target: Side, table: Table) -> Outcome:
     counts = {"rows_compared": result.source_rows, "rows_with_other_length": len(result.changed)}
     names = ", ".join(c.name for c in columns)
     if not result.changed:
-        return Outcome(AURORA, table, LOB_TRUNCATION, True, f"every {names} value has its full source length",
-                       counts=counts)
+        return Outcome(
+            AURORA, table, LOB_TRUNCATION, True, f"every {names} value has its full source length", counts=counts
+        )
     segments = sorted({seg for seg, _ in result.changed})
     before, after = (_lengths_by_key(p, columns, segments) for p in (src, tgt))
     changed = {key for _, key in result.changed}
-    truncated = sorted(k for k in changed if any(a is not None and (b is None or b < a)
-                                                 for a, b in zip(before.get(k, ()), after.get(k, ()))))
+    truncated = sorted(
+        k
+        for k in changed
+        if any(a is not None and (b is None or b < a) for a, b in zip(before.get(k, ()), after.get(k, ())))
+    )
     counts.update(rows_truncated=len(truncated))
     shown = (truncated or sorted(changed))[:MAX_KEYS]
     key_names = [f.label for f in src.keys]
-    summary = (f"{len(truncated):,} rows have {names} shorter in Aurora than in the source (LOB truncated: data lost)"
-               if truncated else f"{len(changed):,} rows have {names} of another length than in the source")
-    return Outcome(AURORA, table, LOB_TRUNCATION, False, summary, counts=counts,
-                   keys=[format_key(table, k, key_names) for k in shown],
-                   sql=q.compile_sql(hashdiff.keys_query(tgt, shown), target.engine))
+    summary = (
+        f"{len(truncated):,} rows have {names} shorter in Aurora than in the source (LOB truncated: data lost)"
+        if truncated
+        else f"{len(changed):,} rows have {names} of another length than in the source"
+    )
+    return Outcome(
+        AURORA,
+        table,
+        LOB_TRUNCATION,
+        False,
+        summary,
+        counts=counts,
+        keys=[format_key(table, k, key_names) for k in shown],
+        sql=q.compile_sql(hashdiff.keys_query(tgt, shown), target.engine),
+    )

@@ -33,8 +33,14 @@ def listing_query(query: sa.Select, n_keys: int, limit: int = MAX_KEYS) -> sa.Se
     return sa.select(*keys).order_by(*keys).limit(limit)
 
 
-def find(conn: sa.Connection, query: sa.Select, table: Table, key_names: list[str] | None = None,
-         limit: int = MAX_KEYS, count: int | None = None) -> Found:
+def find(
+    conn: sa.Connection,
+    query: sa.Select,
+    table: Table,
+    key_names: list[str] | None = None,
+    limit: int = MAX_KEYS,
+    count: int | None = None,
+) -> Found:
     """`query` selects the offending rows' keys labelled k0, k1, ...; count them (unless the caller did)
     and list the first ones."""
     names = list(key_names or table.primary_key)

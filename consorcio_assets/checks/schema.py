@@ -75,8 +75,15 @@ def _targets(table: Table, names) -> tuple[str, ...]:
 def expected_constraints(table: Table, catalog: Catalog) -> set[tuple]:
     out: set[tuple] = {("primary key", _targets(table, table.primary_key))}
     out |= {("unique", _targets(table, cols)) for _, cols in table.unique_keys}
-    out |= {("foreign key", _targets(table, fk.columns), catalog[fk.ref_table].target_name,
-             _targets(catalog[fk.ref_table], fk.ref_columns)) for fk in table.foreign_keys}
+    out |= {
+        (
+            "foreign key",
+            _targets(table, fk.columns),
+            catalog[fk.ref_table].target_name,
+            _targets(catalog[fk.ref_table], fk.ref_columns),
+        )
+        for fk in table.foreign_keys
+    }
     out |= {("check", snake_case(c.name)) for c in table.checks}
     return out
 
@@ -85,7 +92,8 @@ def constraints_of(conn: sa.Connection, table: Table) -> dict[tuple, tuple[str, 
     """{constraint as in `expected_constraints`: (name, validated)} of consorcio.<table>."""
     out: dict[tuple, tuple[str, bool]] = {}
     for name, kind, validated, cols, ref_table, ref_cols in conn.execute(
-            _CONSTRAINTS, {"schema": table.target_schema, "table": table.target_name}):
+        _CONSTRAINTS, {"schema": table.target_schema, "table": table.target_name}
+    ):
         if kind == "p":
             shape: tuple = ("primary key", tuple(cols))
         elif kind == "u":
@@ -119,8 +127,10 @@ def column_differences(expected: dict, actual: dict) -> list[str]:
         if e_type != a_type:
             diffs.append(f"column {name} is {a_type}, catalog says {e_type}")
         if e_nn != a_nn:
-            diffs.append(f"column {name} is {'NOT NULL' if a_nn else 'nullable'}, catalog says "
-                         f"{'NOT NULL' if e_nn else 'nullable'}")
+            diffs.append(
+                f"column {name} is {'NOT NULL' if a_nn else 'nullable'}, catalog says "
+                f"{'NOT NULL' if e_nn else 'nullable'}"
+            )
         if e_id and not a_id:
             diffs.append(f"column {name} is not an identity column")
     return diffs
@@ -138,11 +148,23 @@ def aurora_schema(target: Side, table: Table, catalog: Catalog) -> Outcome:
     diffs += [f"{_describe(c)} not in the catalog" for c in sorted(have - want)]
     counts = {"columns": len(actual), "differences": len(diffs)}
     if not diffs:
-        return Outcome(AURORA, table, AURORA_SCHEMA, True,
-                       f"{len(actual)} columns and {len(have)} constraints as the catalog says", counts=counts)
-    return Outcome(AURORA, table, AURORA_SCHEMA, False, f"{len(diffs)} differences from the catalog: "
-                   + "; ".join(diffs[:6]) + (" …" if len(diffs) > 6 else ""), counts=counts,
-                   details={"differences": diffs})
+        return Outcome(
+            AURORA,
+            table,
+            AURORA_SCHEMA,
+            True,
+            f"{len(actual)} columns and {len(have)} constraints as the catalog says",
+            counts=counts,
+        )
+    return Outcome(
+        AURORA,
+        table,
+        AURORA_SCHEMA,
+        False,
+        f"{len(diffs)} differences from the catalog: " + "; ".join(diffs[:6]) + (" …" if len(diffs) > 6 else ""),
+        counts=counts,
+        details={"differences": diffs},
+    )
 
 
 # ---- source drift ----------------------------------------------------------------------------------
@@ -185,14 +207,39 @@ def source_drift(source: Side, table: Table) -> Outcome:
     expected = {c.name: _expected_source_type(c, source.dialect) for c in table.columns}
     diffs = [f"column {n} removed" for n in expected if n not in actual]
     diffs += [f"column {n} added ({actual[n]})" for n in actual if n not in expected]
-    diffs += [f"column {n} is {actual[n]}, catalog says {expected[n]}"
-              for n in expected.keys() & actual.keys() if actual[n] != expected[n]]
+    diffs += [
+        f"column {n} is {actual[n]}, catalog says {expected[n]}"
+        for n in expected.keys() & actual.keys()
+        if actual[n] != expected[n]
+    ]
     counts = {"columns": len(actual), "differences": len(diffs)}
     if not actual:
-        return Outcome(SQLSERVER, table, SOURCE_DRIFT, False, f"{table.qualified_source} not found in the source",
-                       severity=WARN, counts=counts)
+        return Outcome(
+            SQLSERVER,
+            table,
+            SOURCE_DRIFT,
+            False,
+            f"{table.qualified_source} not found in the source",
+            severity=WARN,
+            counts=counts,
+        )
     if not diffs:
-        return Outcome(SQLSERVER, table, SOURCE_DRIFT, True, f"{len(actual)} columns as in the catalog",
-                       severity=WARN, counts=counts)
-    return Outcome(SQLSERVER, table, SOURCE_DRIFT, False, "source drifted from the catalog: " + "; ".join(diffs),
-                   severity=WARN, counts=counts, details={"differences": diffs})
+        return Outcome(
+            SQLSERVER,
+            table,
+            SOURCE_DRIFT,
+            True,
+            f"{len(actual)} columns as in the catalog",
+            severity=WARN,
+            counts=counts,
+        )
+    return Outcome(
+        SQLSERVER,
+        table,
+        SOURCE_DRIFT,
+        False,
+        "source drifted from the catalog: " + "; ".join(diffs),
+        severity=WARN,
+        counts=counts,
+        details={"differences": diffs},
+    )

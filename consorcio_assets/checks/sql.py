@@ -26,7 +26,8 @@ _EXACT_INT = sa.Integer()
 
 
 hash60 = dialect_function(
-    "hash60", sa.BigInteger(),
+    "hash60",
+    sa.BigInteger(),
     default="CAST(CAST('x' || substr(md5({0}), 2, 15) AS BIT(60)) AS BIGINT)",
     duckdb="CAST('0x' || substr(md5({0}), 2, 15) AS BIGINT)",
     mssql="(CAST(SUBSTRING(HASHBYTES('MD5', CAST({0} AS VARCHAR(MAX))), 1, 8) AS BIGINT) & 0x0FFFFFFFFFFFFFFF)",
@@ -35,11 +36,12 @@ hash60 = dialect_function(
 ASCII text (SQL Server 2017 has no UTF-8 collation to hash other characters the same: see `ascii_only`)."""
 
 _ascii_flag = dialect_function(
-    "ascii_flag", sa.Integer(),
+    "ascii_flag",
+    sa.Integer(),
     default="CASE WHEN octet_length(coalesce({0}, '')) = char_length(coalesce({0}, '')) THEN 1 ELSE 0 END",
     duckdb="CASE WHEN strlen(coalesce({0}, '')) = length(coalesce({0}, '')) THEN 1 ELSE 0 END",
     mssql="CASE WHEN ISNULL({0}, N'') COLLATE Latin1_General_BIN2"
-          " NOT LIKE (N'%[^' + NCHAR(1) + N'-' + NCHAR(127) + N']%') THEN 1 ELSE 0 END",
+    " NOT LIKE (N'%[^' + NCHAR(1) + N'-' + NCHAR(127) + N']%') THEN 1 ELSE 0 END",
 )
 
 
@@ -52,36 +54,53 @@ def ascii_only(text) -> sa.ColumnElement:
 
 
 wide = dialect_function(
-    "wide", _EXACT_INT,
-    default="CAST({0} AS NUMERIC)", duckdb="CAST({0} AS HUGEINT)", mssql="CAST({0} AS DECIMAL(38, 0))",
+    "wide",
+    _EXACT_INT,
+    default="CAST({0} AS NUMERIC)",
+    duckdb="CAST({0} AS HUGEINT)",
+    mssql="CAST({0} AS DECIMAL(38, 0))",
 )
 """wide(int): an integer type wide enough for products of money and percentages (no overflow)."""
 
 idiv = dialect_function(
-    "idiv", _EXACT_INT,
-    default="div({0}, {1})", duckdb="({0} // {1})", mssql="CAST(({0} - {0} % {1}) / {1} AS DECIMAL(38, 0))",
+    "idiv",
+    _EXACT_INT,
+    default="div({0}, {1})",
+    duckdb="({0} // {1})",
+    mssql="CAST(({0} - {0} % {1}) / {1} AS DECIMAL(38, 0))",
 )
 """idiv(a, b): integer division of non-negative integers (floor). Not FLOOR(a / b) on SQL Server: a DECIMAL(38, 0)
 quotient keeps only 6 decimals there, rounded, so 2.9999997 became 3; a - a % b divides exactly."""
 
 bigint_div = dialect_function(
-    "bigint_div", sa.BigInteger(), default="({0} / {1})", duckdb="({0} // {1})", mssql="({0} / {1})",
+    "bigint_div",
+    sa.BigInteger(),
+    default="({0} / {1})",
+    duckdb="({0} // {1})",
+    mssql="({0} / {1})",
 )
 """Integer division of non-negative BIGINTs (no NUMERIC: the fast path for values known to fit)."""
 
 checksum_sum = dialect_function(
-    "checksum_sum", _EXACT_INT,
-    default="sum({0})", duckdb="sum({0})", mssql="SUM(CAST({0} AS DECIMAL(38, 0)))",
+    "checksum_sum",
+    _EXACT_INT,
+    default="sum({0})",
+    duckdb="sum({0})",
+    mssql="SUM(CAST({0} AS DECIMAL(38, 0)))",
 )
 """The exact sum of 60-bit hashes (NUMERIC / HUGEINT / DECIMAL(38,0): never overflows)."""
 
 as_text = dialect_function(
-    "as_text", sa.String(),
-    default="CAST({0} AS TEXT)", duckdb="CAST({0} AS VARCHAR)", mssql="CAST({0} AS NVARCHAR(MAX))",
+    "as_text",
+    sa.String(),
+    default="CAST({0} AS TEXT)",
+    duckdb="CAST({0} AS VARCHAR)",
+    mssql="CAST({0} AS NVARCHAR(MAX))",
 )
 
 _decimal_text = dialect_function(
-    "decimal_text", sa.String(),
+    "decimal_text",
+    sa.String(),
     default="CAST(CAST({0} AS NUMERIC(38, {1})) AS TEXT)",
     duckdb="CAST(CAST({0} AS DECIMAL({2}, {1})) AS VARCHAR)",
     mssql="CAST(CAST({0} AS DECIMAL(38, {1})) AS VARCHAR(60))",
@@ -99,13 +118,18 @@ def decimal_precision(precision: int | None) -> int:
     """The widest decimal a column needs for its text: 18 (64-bit in DuckDB) when it fits, else 38."""
     return 18 if precision is not None and precision <= 18 else 38
 
+
 date_text = dialect_function(
-    "date_text", sa.String(),
-    default="to_char({0}, 'YYYY-MM-DD')", duckdb="strftime({0}, '%Y-%m-%d')", mssql="CONVERT(VARCHAR(10), {0}, 23)",
+    "date_text",
+    sa.String(),
+    default="to_char({0}, 'YYYY-MM-DD')",
+    duckdb="strftime({0}, '%Y-%m-%d')",
+    mssql="CONVERT(VARCHAR(10), {0}, 23)",
 )
 
 timestamp_text = dialect_function(
-    "timestamp_text", sa.String(),
+    "timestamp_text",
+    sa.String(),
     default="to_char({0}, 'YYYY-MM-DD HH24:MI:SS.US')",
     duckdb="strftime({0}, '%Y-%m-%d %H:%M:%S.%f')",
     mssql="LEFT(CONVERT(VARCHAR(27), CAST({0} AS DATETIME2(7)), 121), 26)",
@@ -113,24 +137,33 @@ timestamp_text = dialect_function(
 """A timestamp as 'YYYY-MM-DD hh:mm:ss.ffffff': truncated to microseconds, as DMS truncates."""
 
 time_text = dialect_function(
-    "time_text", sa.String(),
-    default="to_char({0}, 'HH24:MI:SS.US')", duckdb="strftime(DATE '2000-01-01' + {0}, '%H:%M:%S.%f')",
+    "time_text",
+    sa.String(),
+    default="to_char({0}, 'HH24:MI:SS.US')",
+    duckdb="strftime(DATE '2000-01-01' + {0}, '%H:%M:%S.%f')",
     mssql="LEFT(CONVERT(VARCHAR(16), CAST({0} AS TIME(7)), 114), 15)",
 )
 
 hex_text = dialect_function(
-    "hex_text", sa.String(),
-    default="encode({0}, 'hex')", duckdb="lower(hex({0}))", mssql="LOWER(CONVERT(VARCHAR(MAX), {0}, 2))",
+    "hex_text",
+    sa.String(),
+    default="encode({0}, 'hex')",
+    duckdb="lower(hex({0}))",
+    mssql="LOWER(CONVERT(VARCHAR(MAX), {0}, 2))",
 )
 
 uuid_text = dialect_function(
-    "uuid_text", sa.String(),
-    default="CAST({0} AS TEXT)", duckdb="CAST({0} AS VARCHAR)", mssql="LOWER(CONVERT(CHAR(36), {0}))",
+    "uuid_text",
+    sa.String(),
+    default="CAST({0} AS TEXT)",
+    duckdb="CAST({0} AS VARCHAR)",
+    mssql="LOWER(CONVERT(CHAR(36), {0}))",
 )
 """A GUID as lower-case text: PostgreSQL's and DuckDB's uuid types print lower-case already, SQL Server's upper."""
 
 bool_text = dialect_function(
-    "bool_text", sa.String(),
+    "bool_text",
+    sa.String(),
     default="CASE WHEN {0} THEN '1' WHEN NOT {0} THEN '0' END",
     mssql="CAST({0} AS VARCHAR(1))",
 )
@@ -138,22 +171,33 @@ bool_text = dialect_function(
 rtrim = dialect_function("rtrim", sa.String(), default="rtrim({0})", mssql="RTRIM({0})")
 
 char_length = dialect_function(
-    "char_length", sa.Integer(), default="char_length({0})", duckdb="length({0})", mssql="(LEN({0} + 'x') - 1)",
+    "char_length",
+    sa.Integer(),
+    default="char_length({0})",
+    duckdb="length({0})",
+    mssql="(LEN({0} + 'x') - 1)",
 )
 """Characters of a text, trailing spaces included (SQL Server's LEN ignores them, hence the 'x')."""
 
 octet_length = dialect_function(
-    "octet_length", sa.Integer(), default="octet_length({0})", mssql="DATALENGTH({0})",
+    "octet_length",
+    sa.Integer(),
+    default="octet_length({0})",
+    mssql="DATALENGTH({0})",
 )
 
 substr = dialect_function(
-    "substr", sa.String(), default="substr({0}, {1}, {2})", mssql="SUBSTRING({0}, {1}, {2})",
+    "substr",
+    sa.String(),
+    default="substr({0}, {1}, {2})",
+    mssql="SUBSTRING({0}, {1}, {2})",
 )
 
 ascii_code = dialect_function("ascii_code", sa.Integer(), default="ascii({0})", mssql="ASCII({0})")
 
 add_months = dialect_function(
-    "add_months", sa.Date(),
+    "add_months",
+    sa.Date(),
     default="CAST({0} + make_interval(months => CAST({1} AS INTEGER)) AS DATE)",
     duckdb="CAST({0} + to_months(CAST({1} AS INTEGER)) AS DATE)",
     mssql="DATEADD(month, {1}, {0})",
@@ -161,15 +205,18 @@ add_months = dialect_function(
 """A date plus n calendar months, the day clamped to the end of a shorter month (all three agree)."""
 
 plus_minutes = dialect_function(
-    "plus_minutes", sa.DateTime(),
+    "plus_minutes",
+    sa.DateTime(),
     default="({0} + make_interval(mins => CAST({1} AS INTEGER)))",
     duckdb="({0} + to_minutes(CAST({1} AS BIGINT)))",
     mssql="DATEADD(minute, {1}, {0})",
 )
 
 nanos_below_us = dialect_function(
-    "nanos_below_us", sa.Integer(),
-    default="0", duckdb="(epoch_ns({0}) % 1000)",
+    "nanos_below_us",
+    sa.Integer(),
+    default="0",
+    duckdb="(epoch_ns({0}) % 1000)",
     mssql="(DATEPART(nanosecond, {0}) % 1000)",
 )
 """Nanoseconds below the microsecond of a timestamp (PostgreSQL has none)."""
@@ -180,7 +227,10 @@ at_utc = dialect_function("at_utc", sa.DateTime(), default="({0} AT TIME ZONE 'U
 as_date = dialect_function("as_date", sa.Date(), default="CAST({0} AS DATE)")
 
 as_timestamp = dialect_function(
-    "as_timestamp", sa.DateTime(), default="CAST({0} AS TIMESTAMP)", mssql="CAST({0} AS DATETIME2(7))",
+    "as_timestamp",
+    sa.DateTime(),
+    default="CAST({0} AS TIMESTAMP)",
+    mssql="CAST({0} AS DATETIME2(7))",
 )
 
 as_int = dialect_function("as_int", sa.Integer(), default="CAST({0} AS INTEGER)", mssql="CAST({0} AS INT)")
@@ -191,7 +241,10 @@ modulo = dialect_function("modulo", sa.Integer(), default="mod({0}, {1})", duckd
 """a mod b, spelled without `%` so that the SQL shown to people needs no escaping."""
 
 repeat_text = dialect_function(
-    "repeat_text", sa.String(), default="repeat({0}, {1})", mssql="REPLICATE({0}, {1})",
+    "repeat_text",
+    sa.String(),
+    default="repeat({0}, {1})",
+    mssql="REPLICATE({0}, {1})",
 )
 
 
@@ -267,8 +320,10 @@ class separated(FunctionElement):
 def _separated(element: separated, compiler, **kw) -> str:
     parts = [compiler.process(part, **kw) for part in element.clauses]
     while len(parts) > 1:
-        parts = [f"concat_ws('{SEPARATOR}', {', '.join(parts[i:i + _CONCAT_WS_ARGS])})"
-                 for i in range(0, len(parts), _CONCAT_WS_ARGS)]
+        parts = [
+            f"concat_ws('{SEPARATOR}', {', '.join(parts[i : i + _CONCAT_WS_ARGS])})"
+            for i in range(0, len(parts), _CONCAT_WS_ARGS)
+        ]
     return parts[0]
 
 

@@ -27,7 +27,9 @@ def source_column_schema(table: Table) -> dg.TableSchema:
     return dg.TableSchema(
         columns=[
             dg.TableColumn(
-                c.name, c.sqlserver_type_sql, description=column_description(table, c),
+                c.name,
+                c.sqlserver_type_sql,
+                description=column_description(table, c),
                 constraints=dg.TableColumnConstraints(nullable=c.nullable, unique=(c.name,) == table.primary_key),
                 tags={"pii": ""} if c.pii else {},
             )
@@ -42,15 +44,21 @@ def target_column_schema(table: Table) -> dg.TableSchema:
     for c in table.columns:
         columns.append(
             dg.TableColumn(
-                c.target_name, c.postgres_type, description=column_description(table, c),
+                c.target_name,
+                c.postgres_type,
+                description=column_description(table, c),
                 constraints=dg.TableColumnConstraints(nullable=c.nullable, unique=(c.name,) == table.primary_key),
                 tags={"pii": ""} if c.pii else {},
             )
         )
         if c.offset_column:
             columns.append(
-                dg.TableColumn(c.offset_column, "smallint", description=offset_description(c),
-                               constraints=dg.TableColumnConstraints(nullable=c.nullable))
+                dg.TableColumn(
+                    c.offset_column,
+                    "smallint",
+                    description=offset_description(c),
+                    constraints=dg.TableColumnConstraints(nullable=c.nullable),
+                )
             )
     return dg.TableSchema(columns=columns)
 

@@ -102,9 +102,17 @@ def run_checks(conns, cat: Catalog) -> list[Outcome]:
 
 def _check_dict(o: Outcome) -> dict:
     status = "PASS" if o.passed else ("FAIL" if o.severity == ERROR else "WARN")
-    return {"stage": o.stage, "table": o.table.qualified_target, "check": o.check, "status": status,
-            "severity": o.severity, "summary": o.summary, "counts": {k: int(v) for k, v in o.counts.items()},
-            "keys": o.keys[:5], "seconds": o.details.get("seconds")}
+    return {
+        "stage": o.stage,
+        "table": o.table.qualified_target,
+        "check": o.check,
+        "status": status,
+        "severity": o.severity,
+        "summary": o.summary,
+        "counts": {k: int(v) for k, v in o.counts.items()},
+        "keys": o.keys[:5],
+        "seconds": o.details.get("seconds"),
+    }
 
 
 def accepted_differences(outcomes: list[Outcome], steps: list[smoke.Step]) -> list[dict]:
@@ -113,8 +121,9 @@ def accepted_differences(outcomes: list[Outcome], steps: list[smoke.Step]) -> li
     for o in outcomes:
         if o.check == precision.SUB_MICROSECOND:
             n = sum(int(v) for v in o.counts.values())
-            out.append({"what": f"{o.table.qualified_target}: DATETIME2(7)/DATETIMEOFFSET(7) 100 ns digit dropped",
-                        "count": n})
+            out.append(
+                {"what": f"{o.table.qualified_target}: DATETIME2(7)/DATETIMEOFFSET(7) 100 ns digit dropped", "count": n}
+            )
     out += [{"what": f"collation: {note}", "count": None} for note in REMAINING_DIFFERENCES]
     out += [{"what": f"smoke: {s.name}: {s.detail}", "count": None} for s in steps if s.accepted]
     return out
@@ -123,9 +132,12 @@ def accepted_differences(outcomes: list[Outcome], steps: list[smoke.Step]) -> li
 def verdict(evidence: Evidence) -> tuple[str, list[str]]:
     reasons = [f"source changed since the last load: {f['table']}" for f in evidence.frozen if not f["frozen"]]
     reasons += [f"check {c['check']} failed on {c['table']}" for c in evidence.checks if c["status"] == "FAIL"]
-    reasons += [f"smoke step failed: {s['name']}: {s['detail']}"
-                + "".join(f"; {k} {s[k]}" for k in ("table", "column", "constraint", "sqlstate") if s.get(k))
-                for s in evidence.smoke if not s["passed"]]
+    reasons += [
+        f"smoke step failed: {s['name']}: {s['detail']}"
+        + "".join(f"; {k} {s[k]}" for k in ("table", "column", "constraint", "sqlstate") if s.get(k))
+        for s in evidence.smoke
+        if not s["passed"]
+    ]
     return (NO_GO if reasons else GO), reasons
 
 

@@ -65,10 +65,14 @@ def simulation_values(plan: dict, credit: Decimal) -> dict:
     ta, fr, ant = (plan[k] / 100 for k in ("pct_taxa_adm", "pct_fundo_reserva", "pct_antecipacao"))
     base = R(credit * (1 + ta + fr - ant) / n)
     red = plan["pct_reducao"]
-    return {"valor_credito": credit, "prazo_meses": n, "parcela_integral": base,
-            "parcela_reduzida": R(base * (1 - red / 100)) if red is not None else None,
-            "primeira_parcela": base + R(credit * ant),
-            "valor_total_plano": credit + R(credit * (ta - ant)) + R(credit * fr) + R(credit * ant)}
+    return {
+        "valor_credito": credit,
+        "prazo_meses": n,
+        "parcela_integral": base,
+        "parcela_reduzida": R(base * (1 - red / 100)) if red is not None else None,
+        "primeira_parcela": base + R(credit * ant),
+        "valor_total_plano": credit + R(credit * (ta - ant)) + R(credit * fr) + R(credit * ant),
+    }
 
 
 def schedule(plan: dict, credit: Decimal, first_due: dt.date) -> list[tuple]:
@@ -83,8 +87,19 @@ def schedule(plan: dict, credit: Decimal, first_due: dt.date) -> list[tuple]:
         antecipacao = R(credit * ant) if k == 1 else Decimal("0.00")
         total = part["fc"] + part["ta"] + part["fr"] + antecipacao
         pct = (Decimal(100 * k) / n).quantize(Decimal("0.000001"), rounding=ROUND_HALF_UP)
-        rows.append((k, _add_months(first_due, k - 1), part["fc"], part["ta"], part["fr"], Decimal("0.00"),
-                     antecipacao, total, pct))
+        rows.append(
+            (
+                k,
+                _add_months(first_due, k - 1),
+                part["fc"],
+                part["ta"],
+                part["fr"],
+                Decimal("0.00"),
+                antecipacao,
+                total,
+                pct,
+            )
+        )
     return rows
 
 
@@ -93,9 +108,12 @@ def _one(conn, sql: str, params=None) -> tuple:
 
 
 def step_administradora(conn, ctx: dict, cat: Catalog) -> str:
-    ativa, _ = _one(conn, "INSERT INTO consorcio.administradora (cnpj, razao_social, cadastrada_em) "
-                          "VALUES ('99999999000191', 'Smoke Cutover S.A.', LOCALTIMESTAMP) "
-                          "RETURNING ativa, administradora_id")
+    ativa, _ = _one(
+        conn,
+        "INSERT INTO consorcio.administradora (cnpj, razao_social, cadastrada_em) "
+        "VALUES ('99999999000191', 'Smoke Cutover S.A.', LOCALTIMESTAMP) "
+        "RETURNING ativa, administradora_id",
+    )
     if ativa is not True:
         raise SmokeFailure("administradora.ativa did not default to true (SQL Server DEFAULT (1))")
     return "administradora.ativa defaulted to true; administradora_id from the identity"
@@ -103,10 +121,13 @@ def step_administradora(conn, ctx: dict, cat: Catalog) -> str:
 
 def step_cliente(conn, ctx: dict, cat: Catalog) -> str:
     uf, cep = _one(conn, "SELECT uf, cep_inicial FROM consorcio.unidade_federativa ORDER BY uf LIMIT 1")
-    (cliente_id,) = _one(conn, "INSERT INTO consorcio.cliente (tipo_pessoa, cpf_cnpj, nome, email, cep, uf, "
-                               "consentimento_lgpd, cadastrado_em, cadastrado_em_offset_minutes) "
-                               "VALUES ('F', '52998224725', %s, %s, %s, %s, true, now(), -180) RETURNING cliente_id",
-                         (SMOKE_NAME, SMOKE_EMAIL, cep, uf))
+    (cliente_id,) = _one(
+        conn,
+        "INSERT INTO consorcio.cliente (tipo_pessoa, cpf_cnpj, nome, email, cep, uf, "
+        "consentimento_lgpd, cadastrado_em, cadastrado_em_offset_minutes) "
+        "VALUES ('F', '52998224725', %s, %s, %s, %s, true, now(), -180) RETURNING cliente_id",
+        (SMOKE_NAME, SMOKE_EMAIL, cep, uf),
+    )
     if cliente_id is None:
         raise SmokeFailure("cliente.cliente_id did not default (SQL Server DEFAULT NEWSEQUENTIALID())")
     ctx["cliente_id"] = cliente_id
@@ -114,9 +135,11 @@ def step_cliente(conn, ctx: dict, cat: Catalog) -> str:
 
 
 def _plan(conn) -> dict:
-    cur = conn.execute("SELECT plano_id, prazo_meses, pct_taxa_adm, pct_fundo_reserva, pct_antecipacao, "
-                       "pct_seguro_mes, pct_reducao, credito_minimo FROM consorcio.plano_comercial "
-                       "ORDER BY plano_id LIMIT 1")
+    cur = conn.execute(
+        "SELECT plano_id, prazo_meses, pct_taxa_adm, pct_fundo_reserva, pct_antecipacao, "
+        "pct_seguro_mes, pct_reducao, credito_minimo FROM consorcio.plano_comercial "
+        "ORDER BY plano_id LIMIT 1"
+    )
     names = [d.name for d in cur.description]
     return dict(zip(names, cur.fetchone()))
 
@@ -125,19 +148,34 @@ def step_simulacao(conn, ctx: dict, cat: Catalog) -> str:
     plan = _plan(conn)
     credit = R(plan["credito_minimo"])
     values = simulation_values(plan, credit)
-    max_id, max_version = _one(conn, "SELECT coalesce(max(simulacao_id), 0), max(encode(versao_linha, 'hex')) "
-                                     "FROM consorcio.simulacao")
-    row = _one(conn, """INSERT INTO consorcio.simulacao (simulacao_guid, cliente_id, plano_id, canal, valor_credito,
+    max_id, max_version = _one(
+        conn, "SELECT coalesce(max(simulacao_id), 0), max(encode(versao_linha, 'hex')) FROM consorcio.simulacao"
+    )
+    row = _one(
+        conn,
+        """INSERT INTO consorcio.simulacao (simulacao_guid, cliente_id, plano_id, canal, valor_credito,
         prazo_meses, pct_taxa_adm, pct_fundo_reserva, pct_antecipacao, pct_seguro_mes, pct_reducao, com_seguro,
         parcela_integral, parcela_reduzida, primeira_parcela, valor_total_plano, situacao, criada_em,
         criada_em_offset_minutes, atualizada_em, valida_ate)
         VALUES (gen_random_uuid(), %s, %s, 2, %s, %s, %s, %s, %s, %s, %s, false, %s, %s, %s, %s, 'S', now(), -180,
                 now() AT TIME ZONE 'UTC', current_date + 30)
         RETURNING simulacao_id, versao_linha, pct_fundo_comum_mes""",
-               (ctx.get("cliente_id"), plan["plano_id"], credit, plan["prazo_meses"], plan["pct_taxa_adm"],
-                plan["pct_fundo_reserva"], plan["pct_antecipacao"], plan["pct_seguro_mes"], plan["pct_reducao"],
-                values["parcela_integral"], values["parcela_reduzida"], values["primeira_parcela"],
-                values["valor_total_plano"]))
+        (
+            ctx.get("cliente_id"),
+            plan["plano_id"],
+            credit,
+            plan["prazo_meses"],
+            plan["pct_taxa_adm"],
+            plan["pct_fundo_reserva"],
+            plan["pct_antecipacao"],
+            plan["pct_seguro_mes"],
+            plan["pct_reducao"],
+            values["parcela_integral"],
+            values["parcela_reduzida"],
+            values["primeira_parcela"],
+            values["valor_total_plano"],
+        ),
+    )
     simulacao_id, version, pct = row
     if simulacao_id <= max_id:
         raise SmokeFailure(f"simulacao.simulacao_id {simulacao_id} is not above the highest migrated id {max_id}")
@@ -153,21 +191,29 @@ def step_simulacao(conn, ctx: dict, cat: Catalog) -> str:
 def step_parcelas(conn, ctx: dict, cat: Catalog) -> str:
     rows = schedule(ctx["plan"], ctx["credit"], dt.date.today() + dt.timedelta(days=30))
     with conn.cursor() as cur:
-        cur.executemany("INSERT INTO consorcio.simulacao_parcela (simulacao_id, numero_parcela, vencimento, "
-                        "valor_fundo_comum, valor_taxa_adm, valor_fundo_reserva, valor_seguro, valor_antecipacao, "
-                        "valor_total, pct_amortizado_acumulado) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                        [(ctx["simulacao_id"], *r) for r in rows])
-    total, plan_total = _one(conn, "SELECT sum(p.valor_total), s.valor_total_plano FROM consorcio.simulacao_parcela p "
-                                   "JOIN consorcio.simulacao s USING (simulacao_id) WHERE simulacao_id = %s "
-                                   "GROUP BY s.valor_total_plano", (ctx["simulacao_id"],))
+        cur.executemany(
+            "INSERT INTO consorcio.simulacao_parcela (simulacao_id, numero_parcela, vencimento, "
+            "valor_fundo_comum, valor_taxa_adm, valor_fundo_reserva, valor_seguro, valor_antecipacao, "
+            "valor_total, pct_amortizado_acumulado) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            [(ctx["simulacao_id"], *r) for r in rows],
+        )
+    total, plan_total = _one(
+        conn,
+        "SELECT sum(p.valor_total), s.valor_total_plano FROM consorcio.simulacao_parcela p "
+        "JOIN consorcio.simulacao s USING (simulacao_id) WHERE simulacao_id = %s "
+        "GROUP BY s.valor_total_plano",
+        (ctx["simulacao_id"],),
+    )
     if total != plan_total:
         raise SmokeFailure("the schedule's ValorTotal does not sum to the simulation's ValorTotalPlano")
     return f"{len(rows)} parcelas; their total equals valor_total_plano"
 
 
 def step_optimistic_lock(conn, ctx: dict, cat: Catalog) -> str:
-    sql = ("UPDATE consorcio.simulacao SET situacao = %s WHERE simulacao_id = %s AND versao_linha = %s "
-           "RETURNING versao_linha")
+    sql = (
+        "UPDATE consorcio.simulacao SET situacao = %s WHERE simulacao_id = %s AND versao_linha = %s "
+        "RETURNING versao_linha"
+    )
     seen = ctx["versao_linha"]
     first = conn.execute(sql, ("P", ctx["simulacao_id"], seen)).fetchall()
     if len(first) != 1:
@@ -181,8 +227,10 @@ def step_optimistic_lock(conn, ctx: dict, cat: Catalog) -> str:
 
 
 def _icu(conn) -> bool:
-    row = _one(conn, "SELECT collprovider FROM pg_collation WHERE collname = 'ci_ai' "
-                     "AND collnamespace = 'consorcio'::regnamespace")
+    row = _one(
+        conn,
+        "SELECT collprovider FROM pg_collation WHERE collname = 'ci_ai' AND collnamespace = 'consorcio'::regnamespace",
+    )
     return bool(row) and row[0] == "i"
 
 
@@ -204,14 +252,17 @@ def _key_collision(conn, cat: Catalog) -> str:
     values = ", ".join(value(c.target_name) for c in columns)
     try:
         with conn.transaction(force_rollback=True):
-            conn.execute(f"INSERT INTO consorcio.segmento ({names}) SELECT {values} FROM consorcio.segmento "
-                         f"WHERE upper(codigo) <> lower(codigo) LIMIT 1")
+            conn.execute(
+                f"INSERT INTO consorcio.segmento ({names}) SELECT {values} FROM consorcio.segmento "
+                f"WHERE upper(codigo) <> lower(codigo) LIMIT 1"
+            )
     except psycopg.errors.UniqueViolation as err:
         if "codigo" in (err.diag.constraint_name or ""):
             return err.diag.constraint_name or ""
         raise
-    raise SmokeFailure("segmento.codigo accepted a code differing from an existing one only in case "
-                       "(CI_AI unique key missing)")
+    raise SmokeFailure(
+        "segmento.codigo accepted a code differing from an existing one only in case (CI_AI unique key missing)"
+    )
 
 
 def step_lookups(conn, ctx: dict, cat: Catalog) -> str:
@@ -223,17 +274,25 @@ def step_lookups(conn, ctx: dict, cat: Catalog) -> str:
         email, nome = "email = %s", "nome = %s"
     else:  # the stand-in: the documented lookup expression (it works on Aurora too)
         email, nome = ci_ai_lookup("email", "%s"), ci_ai_lookup("nome", "%s")
-    by_email, by_name = _one(conn, f"SELECT count(*) FILTER (WHERE {email}), count(*) FILTER (WHERE {nome}) "
-                                   "FROM consorcio.cliente WHERE cliente_id = %s", params)
+    by_email, by_name = _one(
+        conn,
+        f"SELECT count(*) FILTER (WHERE {email}), count(*) FILTER (WHERE {nome}) "
+        "FROM consorcio.cliente WHERE cliente_id = %s",
+        params,
+    )
     if by_email != 1 or by_name != 1:
         raise SmokeFailure(f"case/accent-insensitive lookups: by e-mail {by_email}, by name {by_name} (want 1 and 1)")
     refused_by = _key_collision(conn, cat)
     if icu:
-        return (f"e-mail and name found with other case and without accents (ICU ci_ai); {refused_by} refused "
-                f"a case variant")
-    raise _Accepted(f"this PostgreSQL has no ICU: e-mail and name found with other case and without accents by "
-                    f"consorcio.ci_ai_key() and {refused_by} refused a case variant (stand-in); plain = stays "
-                    f"byte-wise here, CI_AI on Aurora (see the data dictionary)")
+        return (
+            f"e-mail and name found with other case and without accents (ICU ci_ai); {refused_by} refused "
+            f"a case variant"
+        )
+    raise _Accepted(
+        f"this PostgreSQL has no ICU: e-mail and name found with other case and without accents by "
+        f"consorcio.ci_ai_key() and {refused_by} refused a case variant (stand-in); plain = stays "
+        f"byte-wise here, CI_AI on Aurora (see the data dictionary)"
+    )
 
 
 class _Accepted(Exception):
@@ -284,8 +343,16 @@ def _run_step(conn: psycopg.Connection, name: str, fn: Callable, ctx: dict, cat:
     except psycopg.Error as err:
         diag = err.diag
         text = (diag.message_primary or type(err).__name__).split(":")[0]
-        return Step(name, False, round(time.perf_counter() - started, 3), text, sqlstate=err.sqlstate,
-                    table=diag.table_name, column=diag.column_name, constraint=diag.constraint_name)
+        return Step(
+            name,
+            False,
+            round(time.perf_counter() - started, 3),
+            text,
+            sqlstate=err.sqlstate,
+            table=diag.table_name,
+            column=diag.column_name,
+            constraint=diag.constraint_name,
+        )
     except _Accepted as err:
         return Step(name, True, round(time.perf_counter() - started, 3), str(err), accepted=True)
     except SmokeFailure as err:

@@ -98,53 +98,126 @@ class Kind:
 
 
 def _rule_kind(rule: business_rules.Rule) -> Kind:
-    return Kind(AURORA, rule.check, f"Business rule ({rule.summary}): " + "; ".join(rule.parts) + ".",
-                lambda c, t: business_rules.evaluate(rule, c.target, c.catalog),
-                lambda t: t.name == rule.table)
+    return Kind(
+        AURORA,
+        rule.check,
+        f"Business rule ({rule.summary}): " + "; ".join(rule.parts) + ".",
+        lambda c, t: business_rules.evaluate(rule, c.target, c.catalog),
+        lambda t: t.name == rule.table,
+    )
 
 
 GROUPS: dict[str, list[Kind]] = {
     "sqlserver_checks": [
-        Kind(SQLSERVER, schema.SOURCE_DRIFT, "No column added, removed or retyped in the source since the catalog.",
-             lambda c, t: schema.source_drift(c.source, t), severity=WARN),
+        Kind(
+            SQLSERVER,
+            schema.SOURCE_DRIFT,
+            "No column added, removed or retyped in the source since the catalog.",
+            lambda c, t: schema.source_drift(c.source, t),
+            severity=WARN,
+        ),
     ],
     "transformed_checks": [
-        Kind(TRANSFORMED, parity.CHECK, "Rows in the transformed Parquet files (footers) = rows in the source.",
-             lambda c, t: parity.transformed_parity(c.source, c.lake, t)),
+        Kind(
+            TRANSFORMED,
+            parity.CHECK,
+            "Rows in the transformed Parquet files (footers) = rows in the source.",
+            lambda c, t: parity.transformed_parity(c.source, c.lake, t),
+        ),
     ],
     "aurora_reconciliation": [
-        Kind(AURORA, parity.CHECK, "Rows in Aurora = rows in the source.",
-             lambda c, t: parity.aurora_parity(c.source, c.target, c.lake, t)),
-        Kind(AURORA, aggregates.CHECK, "Per column: SUM of numbers, MIN/MAX of dates and timestamps, NULL counts, "
-             "SUM of text lengths equal the source's, computed inside each database.",
-             lambda c, t: aggregates.reconcile(c.source, c.target, t)),
-        Kind(AURORA, hashdiff.CHECK, "Every row equals the source's (segment checksums of canonical row text, "
-             "bisected to the differing primary keys).", lambda c, t: hashdiff.reconcile(c.source, c.target, t)),
-        Kind(AURORA, precision.SUB_MICROSECOND, "DATETIME2(7)/DATETIMEOFFSET(7) values whose 100 ns digit DMS drops "
-             "(expected: counted and reported).", lambda c, t: precision.sub_microsecond(c.source, t),
-             lambda t: bool(precision.hundred_ns_columns(t)), WARN),
-        Kind(AURORA, precision.LOB_TRUNCATION, "No LOB value shorter than in the source (DMS limited-LOB mode).",
-             lambda c, t: precision.lob_truncation(c.source, c.target, t), lambda t: bool(precision.lob_columns(t))),
+        Kind(
+            AURORA,
+            parity.CHECK,
+            "Rows in Aurora = rows in the source.",
+            lambda c, t: parity.aurora_parity(c.source, c.target, c.lake, t),
+        ),
+        Kind(
+            AURORA,
+            aggregates.CHECK,
+            "Per column: SUM of numbers, MIN/MAX of dates and timestamps, NULL counts, "
+            "SUM of text lengths equal the source's, computed inside each database.",
+            lambda c, t: aggregates.reconcile(c.source, c.target, t),
+        ),
+        Kind(
+            AURORA,
+            hashdiff.CHECK,
+            "Every row equals the source's (segment checksums of canonical row text, "
+            "bisected to the differing primary keys).",
+            lambda c, t: hashdiff.reconcile(c.source, c.target, t),
+        ),
+        Kind(
+            AURORA,
+            precision.SUB_MICROSECOND,
+            "DATETIME2(7)/DATETIMEOFFSET(7) values whose 100 ns digit DMS drops (expected: counted and reported).",
+            lambda c, t: precision.sub_microsecond(c.source, t),
+            lambda t: bool(precision.hundred_ns_columns(t)),
+            WARN,
+        ),
+        Kind(
+            AURORA,
+            precision.LOB_TRUNCATION,
+            "No LOB value shorter than in the source (DMS limited-LOB mode).",
+            lambda c, t: precision.lob_truncation(c.source, c.target, t),
+            lambda t: bool(precision.lob_columns(t)),
+        ),
     ],
     "aurora_integrity": [
-        Kind(AURORA, schema.AURORA_SCHEMA, "Columns, types, nullability and constraints as the catalog says.",
-             lambda c, t: schema.aurora_schema(c.target, t, c.catalog)),
-        Kind(AURORA, constraints.PRIMARY_KEY, "Primary key unique and not null.",
-             lambda c, t: constraints.primary_key(c.target, t)),
-        Kind(AURORA, constraints.FOREIGN_KEYS, "Every foreign key resolves to a parent row.",
-             lambda c, t: constraints.foreign_keys(c.target, t, c.catalog), lambda t: bool(t.foreign_keys)),
-        Kind(AURORA, constraints.UNIQUE_KEYS, "Unique keys hold.",
-             lambda c, t: constraints.unique_keys(c.target, t), lambda t: bool(t.unique_keys)),
-        Kind(AURORA, constraints.CHECKS, "The contract's CHECK constraints hold, row by row.",
-             lambda c, t: constraints.check_constraints(c.target, t), lambda t: bool(t.checks)),
-        Kind(AURORA, views.CHECK, "The snapshot equals the live view (consorcio.<view>) the application reads.",
-             lambda c, t: views.reconcile(c.target, t, c.catalog), lambda t: t.is_view),
-        Kind(AURORA, application.IDENTITY, "Each IDENTITY column's next value is above every loaded id.",
-             lambda c, t: application.identity_continues(c.target, t),
-             lambda t: bool(application.identity_columns(t))),
-        Kind(AURORA, application.SEMANTICS, "DEFAULTs attached, ROWVERSION stamped by its trigger past every "
-             "migrated value, computed columns generated by PostgreSQL.",
-             lambda c, t: application.application_semantics(c.target, t), application.has_semantics),
+        Kind(
+            AURORA,
+            schema.AURORA_SCHEMA,
+            "Columns, types, nullability and constraints as the catalog says.",
+            lambda c, t: schema.aurora_schema(c.target, t, c.catalog),
+        ),
+        Kind(
+            AURORA,
+            constraints.PRIMARY_KEY,
+            "Primary key unique and not null.",
+            lambda c, t: constraints.primary_key(c.target, t),
+        ),
+        Kind(
+            AURORA,
+            constraints.FOREIGN_KEYS,
+            "Every foreign key resolves to a parent row.",
+            lambda c, t: constraints.foreign_keys(c.target, t, c.catalog),
+            lambda t: bool(t.foreign_keys),
+        ),
+        Kind(
+            AURORA,
+            constraints.UNIQUE_KEYS,
+            "Unique keys hold.",
+            lambda c, t: constraints.unique_keys(c.target, t),
+            lambda t: bool(t.unique_keys),
+        ),
+        Kind(
+            AURORA,
+            constraints.CHECKS,
+            "The contract's CHECK constraints hold, row by row.",
+            lambda c, t: constraints.check_constraints(c.target, t),
+            lambda t: bool(t.checks),
+        ),
+        Kind(
+            AURORA,
+            views.CHECK,
+            "The snapshot equals the live view (consorcio.<view>) the application reads.",
+            lambda c, t: views.reconcile(c.target, t, c.catalog),
+            lambda t: t.is_view,
+        ),
+        Kind(
+            AURORA,
+            application.IDENTITY,
+            "Each IDENTITY column's next value is above every loaded id.",
+            lambda c, t: application.identity_continues(c.target, t),
+            lambda t: bool(application.identity_columns(t)),
+        ),
+        Kind(
+            AURORA,
+            application.SEMANTICS,
+            "DEFAULTs attached, ROWVERSION stamped by its trigger past every "
+            "migrated value, computed columns generated by PostgreSQL.",
+            lambda c, t: application.application_semantics(c.target, t),
+            application.has_semantics,
+        ),
     ],
     "aurora_business_rules": [_rule_kind(rule) for rule in business_rules.RULES],
 }
@@ -154,9 +227,16 @@ READS_SOURCE = frozenset({"sqlserver_checks", "transformed_checks", "aurora_reco
 
 def check_specs(kinds: list[Kind], cat: Catalog) -> list[dg.AssetCheckSpec]:
     return [
-        dg.AssetCheckSpec(kind.name, asset=asset_key(kind.stage, t), blocking=kind.severity == ERROR,
-                          description=f"{t.qualified_target}: {kind.description}", metadata=check_metadata(kind.name))
-        for kind in kinds for t in cat if kind.applies(t)
+        dg.AssetCheckSpec(
+            kind.name,
+            asset=asset_key(kind.stage, t),
+            blocking=kind.severity == ERROR,
+            description=f"{t.qualified_target}: {kind.description}",
+            metadata=check_metadata(kind.name),
+        )
+        for kind in kinds
+        for t in cat
+        if kind.applies(t)
     ]
 
 
@@ -175,10 +255,10 @@ def build_checks(name: str, kinds: list[Kind], cat: Catalog) -> dg.AssetChecksDe
         outcome.details["seconds"] = round(time.perf_counter() - started, 3)
         return outcome
 
-    @dg.multi_asset_check(specs=check_specs(kinds, cat), can_subset=True, name=name,
-                          pool=SQLSERVER_POOL if name in READS_SOURCE else None)
-    def _checks(context: dg.AssetCheckExecutionContext, source_db: SourceDb, target_db: TargetDb,
-                lake: LakeResource):
+    @dg.multi_asset_check(
+        specs=check_specs(kinds, cat), can_subset=True, name=name, pool=SQLSERVER_POOL if name in READS_SOURCE else None
+    )
+    def _checks(context: dg.AssetCheckExecutionContext, source_db: SourceDb, target_db: TargetDb, lake: LakeResource):
         conns = Connections(source_db, target_db, cat, lake.lake())
         keys = sorted(context.selected_asset_check_keys, key=lambda k: (k.asset_key.to_user_string(), k.name))
         try:
@@ -208,11 +288,20 @@ def excluded_checks(defs: dg.Definitions | dg.RepositoryDefinition) -> list[tupl
     """The checks `verify_migration` does not run, each with why: a check computed inside an asset's
     materialization (e.g. the Glue job counting the rows it rejected) has no result without a load. `defs` may be
     the built repository (a caller that has one need not build the definitions again)."""
-    assets = (set(defs.assets_defs_by_key.values()) if isinstance(defs, dg.RepositoryDefinition)
-              else [ad for ad in defs.assets or [] if isinstance(ad, dg.AssetsDefinition)])
+    assets = (
+        set(defs.assets_defs_by_key.values())
+        if isinstance(defs, dg.RepositoryDefinition)
+        else [ad for ad in defs.assets or [] if isinstance(ad, dg.AssetsDefinition)]
+    )
     bundled = {key: ad.op.name for ad in assets if ad.keys for key in (spec.key for spec in ad.check_specs)}
-    return [(key, f"evaluated only while `{bundled[key]}` materializes {key.asset_key.to_user_string()} "
-                  "(run migrate_all or reload the table)") for key in sorted(bundled, key=_by_key)]
+    return [
+        (
+            key,
+            f"evaluated only while `{bundled[key]}` materializes {key.asset_key.to_user_string()} "
+            "(run migrate_all or reload the table)",
+        )
+        for key in sorted(bundled, key=_by_key)
+    ]
 
 
 def excluded_summary(defs: dg.Definitions | dg.RepositoryDefinition) -> list[str]:
@@ -229,7 +318,7 @@ verify_migration = dg.define_asset_job(
     selection=dg.AssetSelection.checks(*standalone_check_definitions()),
     executor_def=dg.in_process_executor,
     description="Run every integrity and reconciliation check against the current state of every stage, "
-                "materializing nothing; fails when any ERROR check fails.",
+    "materializing nothing; fails when any ERROR check fails.",
 )
 
 

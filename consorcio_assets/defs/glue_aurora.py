@@ -79,12 +79,17 @@ def transformed_spec(table: Table) -> dg.AssetSpec:
         asset_key(TRANSFORMED, table),
         deps=[asset_key(S3_RAW, table)],
         description=f"{table.qualified_source} transformed by the Glue job: transformed/{table.target_name}/"
-                    "part-NNNNN.parquet, snake_case and typed as in Aurora (GUIDs as uuid, DATETIMEOFFSET as the "
-                    "UTC instant plus its offset in minutes, CHAR padding trimmed, exact decimals).",
-        group_name=TRANSFORMED, kinds={"glue", "parquet"}, owners=OWNERS, tags={"table_type": table.kind},
+        "part-NNNNN.parquet, snake_case and typed as in Aurora (GUIDs as uuid, DATETIMEOFFSET as the "
+        "UTC instant plus its offset in minutes, CHAR padding trimmed, exact decimals).",
+        group_name=TRANSFORMED,
+        kinds={"glue", "parquet"},
+        owners=OWNERS,
+        tags={"table_type": table.kind},
         automation_condition=reload_on_upstream_change(TRANSFORMED),
-        metadata={"dagster/column_schema": target_column_schema(table),
-                  "dagster/column_lineage": column_lineage(table, TRANSFORMED)},
+        metadata={
+            "dagster/column_schema": target_column_schema(table),
+            "dagster/column_lineage": column_lineage(table, TRANSFORMED),
+        },
     )
 
 
@@ -98,20 +103,28 @@ def aurora_spec(table: Table, cat: Catalog) -> dg.AssetSpec:
         asset_key(AURORA, table),
         deps=[asset_key(TRANSFORMED, table)],
         description=f"{table.qualified_target} in Aurora PostgreSQL, loaded by the Glue job with COPY into a "
-                    "staging table and swapped in one transaction (readers see the old or the new table).",
-        group_name=AURORA, kinds={"glue", "postgres"}, owners=OWNERS, tags={"table_type": table.kind},
-        automation_condition=reload_on_upstream_change(AURORA), freshness_policy=NIGHTLY_FRESHNESS,
-        metadata={"dagster/column_schema": target_column_schema(table), "dagster/table_name": table_name(table),
-                  "dagster/column_lineage": column_lineage(table, AURORA),
-                  "foreign_key_parents": ", ".join(parents) or "none"},
+        "staging table and swapped in one transaction (readers see the old or the new table).",
+        group_name=AURORA,
+        kinds={"glue", "postgres"},
+        owners=OWNERS,
+        tags={"table_type": table.kind},
+        automation_condition=reload_on_upstream_change(AURORA),
+        freshness_policy=NIGHTLY_FRESHNESS,
+        metadata={
+            "dagster/column_schema": target_column_schema(table),
+            "dagster/table_name": table_name(table),
+            "dagster/column_lineage": column_lineage(table, AURORA),
+            "foreign_key_parents": ", ".join(parents) or "none",
+        },
     )
 
 
 def rejects_check_spec(table: Table) -> dg.AssetCheckSpec:
     return dg.AssetCheckSpec(
-        REJECTS_CHECK, asset=asset_key(AURORA, table),
+        REJECTS_CHECK,
+        asset=asset_key(AURORA, table),
         description=f"No row of {table.qualified_source} was rejected by the Glue job for violating its target "
-                    "type (in reject mode they are in consorcio.consorcio_rejects, keys and reasons only).",
+        "type (in reject mode they are in consorcio.consorcio_rejects, keys and reasons only).",
         metadata=check_metadata(REJECTS_CHECK),
     )
 
@@ -133,9 +146,15 @@ def plan_runs(cat: Catalog, keys: Iterable[dg.AssetKey], check_keys: Iterable[dg
     for key in keys:
         stages.setdefault(table_for_key(cat, key).name, set()).add(key.path[0])
     checked = {table_for_key(cat, k.asset_key).name for k in check_keys if k.name == REJECTS_CHECK}
-    return [TableRun(t, tuple(s for s in (TRANSFORMED, AURORA) if s in stages[t.name]),
-                     t.name in checked and AURORA in stages[t.name])
-            for t in cat.load_order() if t.name in stages]
+    return [
+        TableRun(
+            t,
+            tuple(s for s in (TRANSFORMED, AURORA) if s in stages[t.name]),
+            t.name in checked and AURORA in stages[t.name],
+        )
+        for t in cat.load_order()
+        if t.name in stages
+    ]
 
 
 def critical_path(runs: list[TableRun], rows: dict[str, int]) -> dict[str, int]:
@@ -155,9 +174,16 @@ def critical_path(runs: list[TableRun], rows: dict[str, int]) -> dict[str, int]:
     return weight
 
 
-def run_in_fk_order(runs: list[TableRun], run_one: Callable[[TableRun], list], max_workers: int,
-                    log, on_interrupt: Callable[[], None] = lambda: None, *, weights: dict[str, int] | None = None,
-                    stop: Callable[[list[str]], None] = lambda names: None) -> tuple[dict[str, list], dict[str, str]]:
+def run_in_fk_order(
+    runs: list[TableRun],
+    run_one: Callable[[TableRun], list],
+    max_workers: int,
+    log,
+    on_interrupt: Callable[[], None] = lambda: None,
+    *,
+    weights: dict[str, int] | None = None,
+    stop: Callable[[list[str]], None] = lambda names: None,
+) -> tuple[dict[str, list], dict[str, str]]:
     """Run tables concurrently. An Aurora load starts once its parents' loads in the batch have started (its
     data streams while they finish; the job waits for them before validating its foreign keys), heaviest chain
     first; it is skipped, or stopped (`stop`) when already running, when one of its parents failed (its foreign
@@ -165,8 +191,7 @@ def run_in_fk_order(runs: list[TableRun], run_one: Callable[[TableRun], list], m
     never waits and `max_workers` slots cannot deadlock. When the step is interrupted (the Dagster run
     terminated), `on_interrupt` stops what is running before the pool waits for its threads."""
     loading = {r.table.name for r in runs if r.loads_aurora}
-    waits_for = {r.table.name: [p for p in fk_parents(r.table) if p in loading] if r.loads_aurora else []
-                 for r in runs}
+    waits_for = {r.table.name: [p for p in fk_parents(r.table) if p in loading] if r.loads_aurora else [] for r in runs}
     weights = weights or {}
     order = {r.table.name: i for i, r in enumerate(runs)}
     pending = sorted(runs, key=lambda r: (-weights.get(r.table.name, 0), order[r.table.name]))
@@ -231,17 +256,24 @@ def enrich(result, table: Table):
     if not isinstance(result, dg.MaterializeResult):
         return result
     stage = result.asset_key.path[0]
-    extra = {"dagster/column_schema": target_column_schema(table),
-             "dagster/column_lineage": column_lineage(table, stage)}
+    extra = {
+        "dagster/column_schema": target_column_schema(table),
+        "dagster/column_lineage": column_lineage(table, stage),
+    }
     if stage == AURORA:
         extra["dagster/table_name"] = table_name(table)
     metadata = readable_bytes({**(result.metadata or {}), **extra})
-    return dg.MaterializeResult(asset_key=result.asset_key, metadata=metadata,
-                                check_results=result.check_results, data_version=result.data_version)
+    return dg.MaterializeResult(
+        asset_key=result.asset_key,
+        metadata=metadata,
+        check_results=result.check_results,
+        data_version=result.data_version,
+    )
 
 
-def publish(context, glue: GlueResource, runs: list[TableRun], results: dict[str, list], failures: dict[str, str],
-            run_id: str) -> bool:
+def publish(
+    context, glue: GlueResource, runs: list[TableRun], results: dict[str, list], failures: dict[str, str], run_id: str
+) -> bool:
     """Swap what the batch staged, all at once, only when every run of the batch succeeded (else drop it):
     a table swapped while the step fails would skip the checks that follow the step. True when published."""
     staged = [r.table.target_name for r in runs if r.loads_aurora and r.table.name in results]
@@ -271,8 +303,9 @@ def create_live_views(context, target_db: TargetDb, failures: dict[str, str]) ->
 
 def _ordered(results: list) -> list:
     """Materializations before the checks on them."""
-    return sorted(results, key=lambda r: (not isinstance(r, dg.MaterializeResult),
-                                          0 if r.asset_key.path[0] == TRANSFORMED else 1))
+    return sorted(
+        results, key=lambda r: (not isinstance(r, dg.MaterializeResult), 0 if r.asset_key.path[0] == TRANSFORMED else 1)
+    )
 
 
 def glue_specs() -> list[dg.AssetSpec]:
@@ -300,15 +333,21 @@ def glue_transform_and_load(context: dg.AssetExecutionContext, glue: GlueResourc
 
     def run_one(r: TableRun) -> list:
         spec = table_spec(r.table, cat, expected_rows=rows[r.table.name] if TRANSFORMED in r.stages else None)
-        arguments = glue.job_arguments(spec, list(r.stages), run_id=run_id, report_checks=r.report_check,
-                                       batch_tables=batch)
+        arguments = glue.job_arguments(
+            spec, list(r.stages), run_id=run_id, report_checks=r.report_check, batch_tables=batch
+        )
         invocation = glue.run(context, arguments, r.table.target_name)
         return invocation.get_results(implicit_materializations=False)
 
     results, failures = run_in_fk_order(
-        runs, run_one, glue.concurrency, context.log, on_interrupt=lambda: glue.stop_runs(context.log),
+        runs,
+        run_one,
+        glue.concurrency,
+        context.log,
+        on_interrupt=lambda: glue.stop_runs(context.log),
         weights=critical_path(runs, {name: n or 0 for name, n in rows.items()}),
-        stop=lambda names: glue.stop_runs(context.log, {cat[n].target_name for n in names}))
+        stop=lambda names: glue.stop_runs(context.log, {cat[n].target_name for n in names}),
+    )
     published = publish(context, glue, runs, results, failures, run_id)
     if published:
         create_live_views(context, target_db, failures)
@@ -320,11 +359,15 @@ def glue_transform_and_load(context: dg.AssetExecutionContext, glue: GlueResourc
     if target_db.request_checkpoint():
         context.log.info("embedded server: checkpoint requested (the batch's WAL is released when it completes)")
     if failures:
-        unpublished = (". Nothing was published to Aurora or the transformed zone: every table keeps its previous "
-                       "version" if batch and not published else "")
+        unpublished = (
+            ". Nothing was published to Aurora or the transformed zone: every table keeps its previous version"
+            if batch and not published
+            else ""
+        )
         raise dg.Failure(
-            description="Glue runs failed: " + "; ".join(f"{name}: {why}" for name, why in failures.items())
-                        + unpublished,
+            description="Glue runs failed: "
+            + "; ".join(f"{name}: {why}" for name, why in failures.items())
+            + unpublished,
             metadata={"failed_tables": dg.MetadataValue.json(failures)},
         )
 

@@ -13,8 +13,9 @@ migrate_all = dg.define_asset_job(
 
 stage_jobs = [
     dg.define_asset_job(
-        f"{stage}_stage", selection=dg.AssetSelection.groups(stage, include_sources=True),
-        description=f"Only the {stage} stage, every table."
+        f"{stage}_stage",
+        selection=dg.AssetSelection.groups(stage, include_sources=True),
+        description=f"Only the {stage} stage, every table.",
     )
     for stage in STAGES
 ]

@@ -14,12 +14,17 @@ from consorcio_assets.target.resource import TargetDb
 ANALYTICS_KEYS = [dg.AssetKey([ANALYTICS_SCHEMA, "cliente"]), dg.AssetKey([ANALYTICS_SCHEMA, "simulacao"])]
 #: columns the analytics views compute (the others are the Aurora table's, described there): type, description
 DERIVED = {
-    "cpf_cnpj_token": ("char(64)", "Keyed HMAC-SHA256 (hex) of the CPF/CNPJ without padding: joins a customer's rows "
-                                   "without revealing the document (key: CONSORCIO_PII_HMAC_KEY)."),
+    "cpf_cnpj_token": (
+        "char(64)",
+        "Keyed HMAC-SHA256 (hex) of the CPF/CNPJ without padding: joins a customer's rows "
+        "without revealing the document (key: CONSORCIO_PII_HMAC_KEY).",
+    ),
     "faixa_etaria": ("text", "Age band from data_nascimento: 18-24, 25-34, 35-44, 45-59, 60+ or 'nao informado'."),
     "cep_prefixo": ("text", "The CEP's first 5 digits (region, not the address)."),
-    "faixa_renda": ("text", "Income band from renda_mensal: 'ate 3 mil', '3 a 10 mil', '10 a 30 mil', "
-                            "'30 mil ou mais' or 'nao informada'."),
+    "faixa_renda": (
+        "text",
+        "Income band from renda_mensal: 'ate 3 mil', '3 a 10 mil', '10 a 30 mil', '30 mil ou mais' or 'nao informada'.",
+    ),
 }
 
 
@@ -38,8 +43,9 @@ def analytics_column_schema(view: str) -> dg.TableSchema:
             columns.append(dg.TableColumn(name, DERIVED[name][0], description=DERIVED[name][1]))
         else:
             column = base[name]
-            columns.append(dg.TableColumn(name, column.type, description=column.description,
-                                          constraints=column.constraints))
+            columns.append(
+                dg.TableColumn(name, column.type, description=column.description, constraints=column.constraints)
+            )
     return dg.TableSchema(columns=columns)
 
 
@@ -50,8 +56,9 @@ class PiiKey(dg.ConfigurableResource):
     """The pseudonymisation key as a resource (see `lgpd.resolve_key`)."""
 
     key: str | None = Field(default=None, description=f"the key ({KEY_ENV}, a secret)")
-    key_file: str | None = Field(default=None, description="local mode: where the random key is kept when the "
-                                                           "key is not configured")
+    key_file: str | None = Field(
+        default=None, description="local mode: where the random key is kept when the key is not configured"
+    )
 
     def value(self) -> bytes:
         return resolve_key(self.key, Path(self.key_file) if self.key_file else None)
@@ -61,15 +68,27 @@ class PiiKey(dg.ConfigurableResource):
     name="analytics_views",
     specs=[
         dg.AssetSpec(
-            ANALYTICS_KEYS[0], deps=[asset_key(AURORA, "cliente")], group_name=ANALYTICS_SCHEMA, kinds={"postgres"},
-            owners=OWNERS, metadata={"dagster/table_name": "analytics.cliente",
-                                     "dagster/column_schema": analytics_column_schema("cliente")},
+            ANALYTICS_KEYS[0],
+            deps=[asset_key(AURORA, "cliente")],
+            group_name=ANALYTICS_SCHEMA,
+            kinds={"postgres"},
+            owners=OWNERS,
+            metadata={
+                "dagster/table_name": "analytics.cliente",
+                "dagster/column_schema": analytics_column_schema("cliente"),
+            },
             description="Customers without direct PII: CPF/CNPJ as a keyed HMAC token, age band, CEP prefix, income band.",
         ),
         dg.AssetSpec(
-            ANALYTICS_KEYS[1], deps=[asset_key(AURORA, "simulacao")], group_name=ANALYTICS_SCHEMA, kinds={"postgres"},
-            owners=OWNERS, metadata={"dagster/table_name": "analytics.simulacao",
-                                     "dagster/column_schema": analytics_column_schema("simulacao")},
+            ANALYTICS_KEYS[1],
+            deps=[asset_key(AURORA, "simulacao")],
+            group_name=ANALYTICS_SCHEMA,
+            kinds={"postgres"},
+            owners=OWNERS,
+            metadata={
+                "dagster/table_name": "analytics.simulacao",
+                "dagster/column_schema": analytics_column_schema("simulacao"),
+            },
             description="Simulations without the free-text Observacao (it may hold PII).",
         ),
     ],

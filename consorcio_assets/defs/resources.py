@@ -61,9 +61,13 @@ def local_resources() -> dict[str, dg.ConfigurableResource]:
         "pii_key": PiiKey(key=configured(KEY_ENV, None), key_file=str(key_path(settings.home))),
         "lake": LakeResource(uri=lake_uri),
         "dms": LocalDms(lake_uri=lake_uri, source_url=source_url),
-        "glue": LocalGlue(lake_uri=lake_uri, target_url=target_url, **_glue_common(),
-                          script_path=configured("CONSORCIO_GLUE_SCRIPT", None),
-                          log_dir=str(settings.home / "glue" / "logs")),
+        "glue": LocalGlue(
+            lake_uri=lake_uri,
+            target_url=target_url,
+            **_glue_common(),
+            script_path=configured("CONSORCIO_GLUE_SCRIPT", None),
+            log_dir=str(settings.home / "glue" / "logs"),
+        ),
     }
 
 
@@ -76,18 +80,24 @@ def aws_resources() -> dict[str, dg.ConfigurableResource]:
         "target_db": TargetDb(url=configured("CONSORCIO_TARGET_URL", REQUIRED)),
         "pii_key": PiiKey(key=configured(KEY_ENV, REQUIRED)),
         "lake": LakeResource(uri=lake_uri),
-        "dms": AwsDms(lake_uri=lake_uri, source_url=source_url,
-                      replication_task_arn=configured("CONSORCIO_DMS_TASK_ARN", REQUIRED),
-                      target_endpoint_arn=configured("CONSORCIO_DMS_TARGET_ENDPOINT_ARN", None),
-                      service_access_role_arn=configured("CONSORCIO_DMS_S3_ROLE_ARN", None)),
-        "glue": AwsGlue(lake_uri=lake_uri, **_glue_common(),
-                        target_secret_id=configured("CONSORCIO_TARGET_SECRET_ID", REQUIRED),
-                        pipes_uri=configured("CONSORCIO_PIPES_URI", None),
-                        worker_type=configured("CONSORCIO_GLUE_WORKER_TYPE", None),
-                        number_of_workers=configured("CONSORCIO_GLUE_NUMBER_OF_WORKERS", None),
-                        max_capacity=configured("CONSORCIO_GLUE_MAX_CAPACITY", None),
-                        timeout_minutes=configured("CONSORCIO_GLUE_TIMEOUT_MINUTES", None),
-                        additional_python_modules=configured("CONSORCIO_GLUE_PYTHON_MODULES", None)),
+        "dms": AwsDms(
+            lake_uri=lake_uri,
+            source_url=source_url,
+            replication_task_arn=configured("CONSORCIO_DMS_TASK_ARN", REQUIRED),
+            target_endpoint_arn=configured("CONSORCIO_DMS_TARGET_ENDPOINT_ARN", None),
+            service_access_role_arn=configured("CONSORCIO_DMS_S3_ROLE_ARN", None),
+        ),
+        "glue": AwsGlue(
+            lake_uri=lake_uri,
+            **_glue_common(),
+            target_secret_id=configured("CONSORCIO_TARGET_SECRET_ID", REQUIRED),
+            pipes_uri=configured("CONSORCIO_PIPES_URI", None),
+            worker_type=configured("CONSORCIO_GLUE_WORKER_TYPE", None),
+            number_of_workers=configured("CONSORCIO_GLUE_NUMBER_OF_WORKERS", None),
+            max_capacity=configured("CONSORCIO_GLUE_MAX_CAPACITY", None),
+            timeout_minutes=configured("CONSORCIO_GLUE_TIMEOUT_MINUTES", None),
+            additional_python_modules=configured("CONSORCIO_GLUE_PYTHON_MODULES", None),
+        ),
     }
 
 

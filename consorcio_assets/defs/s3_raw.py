@@ -45,8 +45,12 @@ FILES_CHECK = "raw_no_unexpected_files"
 
 def raw_column_lineage(table: Table) -> dg.TableColumnLineage:
     """DMS keeps names: each raw column comes from the source column of the same name."""
-    return dg.TableColumnLineage(deps_by_column={
-        c.name: [dg.TableColumnDep(asset_key=asset_key(SQLSERVER, table), column_name=c.name)] for c in table.columns})
+    return dg.TableColumnLineage(
+        deps_by_column={
+            c.name: [dg.TableColumnDep(asset_key=asset_key(SQLSERVER, table), column_name=c.name)]
+            for c in table.columns
+        }
+    )
 
 
 def s3_raw_specs() -> list[dg.AssetSpec]:
@@ -56,13 +60,15 @@ def s3_raw_specs() -> list[dg.AssetSpec]:
             asset_key(S3_RAW, t),
             deps=[asset_key(SQLSERVER, t)],
             description=f"DMS full-load of {t.qualified_source} into the raw zone: {table_prefix(endpoint, t)}/"
-                        f"LOAD*{endpoint.extension}, columns and names as in SQL Server.",
+            f"LOAD*{endpoint.extension}, columns and names as in SQL Server.",
             group_name=S3_RAW,
             kinds={"dms", "s3", endpoint.data_format},
             owners=OWNERS,
             tags={"table_type": t.kind},
-            metadata={"dagster/column_schema": source_column_schema(t),
-                      "dagster/column_lineage": raw_column_lineage(t)},
+            metadata={
+                "dagster/column_schema": source_column_schema(t),
+                "dagster/column_lineage": raw_column_lineage(t),
+            },
             automation_condition=reload_on_upstream_change(S3_RAW),
         )
         for t in catalog()
@@ -86,8 +92,9 @@ def table_metadata(result: TableLoad, report: FullLoadReport, table: Table, reso
         "dms/full_load_end": _text(result.ended_at),
         "dms/task_arn": report.task_arn or "local engine",
         "dms/mode": report.mode,
-        "dms/statistics": dg.MetadataValue.json({k: _text(v) if not isinstance(v, (int, float)) else v
-                                                 for k, v in result.statistics.items()}),
+        "dms/statistics": dg.MetadataValue.json(
+            {k: _text(v) if not isinstance(v, (int, float)) else v for k, v in result.statistics.items()}
+        ),
         "dms/segments": result.segments,
         "dms/data_format": endpoint.data_format,
         "s3_uri": dg.MetadataValue.path(resource.lake().uri_of(table_prefix(endpoint, table)) + "/"),
@@ -100,7 +107,9 @@ def table_metadata(result: TableLoad, report: FullLoadReport, table: Table, reso
         "lob_truncation_risk": dg.MetadataValue.json(overflows),
         "dagster/column_lineage": raw_column_lineage(table),
         # the source's data version around the extraction: a table written meanwhile is not a snapshot
-        "source_version_before": dg.MetadataValue.json(result.version_before.to_dict() if result.version_before else {}),
+        "source_version_before": dg.MetadataValue.json(
+            result.version_before.to_dict() if result.version_before else {}
+        ),
         "source_version_after": dg.MetadataValue.json(result.version_after.to_dict() if result.version_after else {}),
         "source_changed_during_load": dg.MetadataValue.json(result.source_changes or {}),
     }
@@ -112,7 +121,7 @@ def table_metadata(result: TableLoad, report: FullLoadReport, table: Table, reso
     can_subset=True,
     pool=SQLSERVER_POOL,  # DMS reads the production SQL Server
     description="The DMS replication task's full-load (AWS DMS in aws mode, the local engine otherwise), "
-                "after a pre-flight of the source: only the selected tables and views are loaded.",
+    "after a pre-flight of the source: only the selected tables and views are loaded.",
 )
 def dms_full_load(context: dg.AssetExecutionContext, dms: DmsResource):
     require_usable_settings()  # the run's first step: a bad setting stops it here, before the extract
@@ -129,10 +138,13 @@ def dms_full_load(context: dg.AssetExecutionContext, dms: DmsResource):
     for table in tables:
         result = report.tables.get(table.name)
         if result is not None and result.state == COMPLETED:
-            context.log.info(f"{table.qualified_source}: {result.full_load_rows} rows in {len(result.files)} file(s), "
-                             f"{result.rows_per_second:,.0f} rows/s")
-            yield dg.MaterializeResult(asset_key=asset_key(S3_RAW, table),
-                                       metadata=table_metadata(result, report, table, dms))
+            context.log.info(
+                f"{table.qualified_source}: {result.full_load_rows} rows in {len(result.files)} file(s), "
+                f"{result.rows_per_second:,.0f} rows/s"
+            )
+            yield dg.MaterializeResult(
+                asset_key=asset_key(S3_RAW, table), metadata=table_metadata(result, report, table, dms)
+            )
     if failure is not None:
         raise dg.Failure(description=str(failure))
 
@@ -147,9 +159,11 @@ def raw_zone_check_specs(tables: Iterable[Table]) -> list[dg.AssetCheckSpec]:
         FILES_CHECK: "Only this load's LOAD files under the table's prefix: DMS names, numbered without gaps.",
     }
     return [
-        dg.AssetCheckSpec(name, asset=asset_key(S3_RAW, t), description=text, blocking=True,
-                          metadata=check_metadata(name))
-        for t in tables for name, text in descriptions.items()
+        dg.AssetCheckSpec(
+            name, asset=asset_key(S3_RAW, t), description=text, blocking=True, metadata=check_metadata(name)
+        )
+        for t in tables
+        for name, text in descriptions.items()
     ]
 
 
@@ -167,15 +181,23 @@ def _row_count(table: Table, facts, meta: Mapping) -> dg.AssetCheckResult:
     description = None if meta else "no materialization of this asset to compare with"
     if changed:
         n = changed.get("rows_changed")
-        description = (f"{table.qualified_source} changed while DMS extracted it (rows {changed.get('rows_before')} "
-                       f"-> {changed.get('rows_after')}" + (f", {n} row(s) written after the start" if n is not None
-                                                           else "") + "): not a consistent snapshot; freeze the "
-                       "source (runbook) and reload")
+        description = (
+            f"{table.qualified_source} changed while DMS extracted it (rows {changed.get('rows_before')} "
+            f"-> {changed.get('rows_after')}"
+            + (f", {n} row(s) written after the start" if n is not None else "")
+            + "): not a consistent snapshot; freeze the "
+            "source (runbook) and reload"
+        )
     return dg.AssetCheckResult(
-        asset_key=asset_key(S3_RAW, table), check_name=ROW_COUNT_CHECK,
+        asset_key=asset_key(S3_RAW, table),
+        check_name=ROW_COUNT_CHECK,
         passed=bool(meta) and in_files == source == dms and not any(f.error for f in facts) and not changed,
-        metadata={"rows_in_files": in_files, "source_row_count": source, "dms_full_load_rows": dms,
-                  "rows_changed_during_load": int(changed.get("rows_changed") or 0) if changed else 0},
+        metadata={
+            "rows_in_files": in_files,
+            "source_row_count": source,
+            "dms_full_load_rows": dms,
+            "rows_changed_during_load": int(changed.get("rows_changed") or 0) if changed else 0,
+        },
         description=description,
     )
 
@@ -190,21 +212,28 @@ def _schema(table: Table, facts, endpoint: EndpointSettings) -> dg.AssetCheckRes
             diff = [f"{g or '-'} instead of {w or '-'}" for g, w in zip_longest(got, want) if g != w]
             problems.append(f"{f.path}: " + "; ".join(map(str, diff[:5])))
     return dg.AssetCheckResult(
-        asset_key=asset_key(S3_RAW, table), check_name=SCHEMA_CHECK, passed=not problems,
-        metadata={"files_checked": len(facts), "problems": dg.MetadataValue.json(problems[:50]),
-                  "expected_schema": dg.MetadataValue.json([f"{n}: {t}" for n, t in want])},
+        asset_key=asset_key(S3_RAW, table),
+        check_name=SCHEMA_CHECK,
+        passed=not problems,
+        metadata={
+            "files_checked": len(facts),
+            "problems": dg.MetadataValue.json(problems[:50]),
+            "expected_schema": dg.MetadataValue.json([f"{n}: {t}" for n, t in want]),
+        },
     )
 
 
 def _files(table: Table, present: list[str], meta: Mapping, endpoint: EndpointSettings) -> dg.AssetCheckResult:
     prefix = table_prefix(endpoint, table) + "/"
-    relative = [p[len(prefix):] for p in present]
+    relative = [p[len(prefix) :] for p in present]
     problems = layout_problems(relative, endpoint)
     recorded = {f["path"] for f in (meta.get("files") or [])}
     problems += [f"{p}: not written by the latest load" for p in present if meta and p not in recorded]
     problems += [f"{p}: written by the latest load but missing" for p in sorted(recorded - set(present))]
     return dg.AssetCheckResult(
-        asset_key=asset_key(S3_RAW, table), check_name=FILES_CHECK, passed=bool(meta) and not problems,
+        asset_key=asset_key(S3_RAW, table),
+        check_name=FILES_CHECK,
+        passed=bool(meta) and not problems,
         metadata={"files_found": len(present), "problems": dg.MetadataValue.json(problems[:50])},
     )
 

@@ -91,10 +91,14 @@ def dms_task_sensor(context: dg.SensorEvaluationContext, dms: DmsResource):
     status, reason = task.get("Status"), task.get("StopReason") or ""
     stop_date = task.get("ReplicationTaskStats", {}).get("StopDate")
     stop_marker = stop_date.isoformat() if hasattr(stop_date, "isoformat") else str(stop_date or "")
-    if status == "failed" or (status == "stopped" and "FULL_LOAD_ONLY_FINISHED" not in reason and "FULL_LOAD" not in reason.upper()):
+    if status == "failed" or (
+        status == "stopped" and "FULL_LOAD_ONLY_FINISHED" not in reason and "FULL_LOAD" not in reason.upper()
+    ):
         if stop_marker and stop_marker != context.cursor:
-            context.log.error(f"DMS task {task_arn} ended without a complete full-load: status={status} reason={reason!r} "
-                              f"error={task.get('LastFailureMessage', '')!r}")
+            context.log.error(
+                f"DMS task {task_arn} ended without a complete full-load: status={status} reason={reason!r} "
+                f"error={task.get('LastFailureMessage', '')!r}"
+            )
             return dg.SensorResult(cursor=stop_marker, skip_reason=dg.SkipReason("DMS task failed"))
         return dg.SkipReason("no new DMS stop")
     if status != "stopped" or not stop_marker or stop_marker == context.cursor:
@@ -127,7 +131,7 @@ source_automation = dg.AutomationConditionSensorDefinition(
     default_status=dg.DefaultSensorStatus.STOPPED,
     minimum_interval_seconds=60,
     description="Reload a table through every stage when its sqlserver data version changes. Off by default: "
-                "turn it on in the UI (Automation tab) or with `dagster sensor start source_automation`.",
+    "turn it on in the UI (Automation tab) or with `dagster sensor start source_automation`.",
 )
 
 observe_sources_schedule = dg.ScheduleDefinition(

@@ -37,7 +37,7 @@ EXIT_NOT_RUNNABLE = 127
 
 def service_of(command: Sequence[str]) -> str:
     for prefix, service in COMMANDS:
-        if tuple(command[:len(prefix)]) == prefix:
+        if tuple(command[: len(prefix)]) == prefix:
             return service
     known = "; ".join(" ".join(p) for p, _ in COMMANDS)
     raise ValueError(f"unknown command {' '.join(command[:2])!r}: the image runs one of {known}")
@@ -75,8 +75,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if command[:1] == ["--"]:
         command = command[1:]
     if not command:
-        print("deploy_check: no command given (usage: python -m consorcio_assets.deployment.deploy_check <command...>)",
-              file=sys.stderr)
+        print(
+            "deploy_check: no command given (usage: python -m consorcio_assets.deployment.deploy_check <command...>)",
+            file=sys.stderr,
+        )
         return EXIT_MISCONFIGURED
     if line := check(command, os.environ):
         print(line, file=sys.stderr)

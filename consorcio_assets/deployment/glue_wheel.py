@@ -46,11 +46,13 @@ def _sources() -> dict[str, bytes]:
 def _metadata(ver: str) -> dict[str, bytes]:
     info = f"{DIST_NAME}-{ver}.dist-info"
     return {
-        f"{info}/METADATA": (f"Metadata-Version: 2.1\nName: consorcio-glue\nVersion: {ver}\n"
-                             "Summary: The consorcio migration's AWS Glue job (raw zone to transformed zone and "
-                             "Aurora PostgreSQL)\nRequires-Python: >=3.11\n").encode(),
+        f"{info}/METADATA": (
+            f"Metadata-Version: 2.1\nName: consorcio-glue\nVersion: {ver}\n"
+            "Summary: The consorcio migration's AWS Glue job (raw zone to transformed zone and "
+            "Aurora PostgreSQL)\nRequires-Python: >=3.11\n"
+        ).encode(),
         f"{info}/WHEEL": b"Wheel-Version: 1.0\nGenerator: consorcio_assets.deployment.glue_wheel\nRoot-Is-Purelib: true\n"
-                         b"Tag: py3-none-any\n",
+        b"Tag: py3-none-any\n",
         f"{info}/top_level.txt": "".join(f"{p}\n" for p in PACKAGES).encode(),
     }
 

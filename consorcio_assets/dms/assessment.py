@@ -80,12 +80,21 @@ class Permission:
 
 #: what a full-load-only DMS task from SQL Server needs (AWS DMS: "Permissions for full load only tasks")
 PERMISSIONS: tuple[Permission, ...] = (
-    Permission("VIEW DEFINITION", "DMS reads the table definitions",
-               "SELECT HAS_PERMS_BY_NAME(DB_NAME(), 'DATABASE', 'VIEW DEFINITION') AS granted"),
-    Permission("VIEW SERVER STATE", "DMS reads the server's state and version",
-               "SELECT HAS_PERMS_BY_NAME(NULL, NULL, 'VIEW SERVER STATE') AS granted"),
-    Permission("VIEW DATABASE STATE", "DMS and the pre-flight read the database's options",
-               "SELECT HAS_PERMS_BY_NAME(DB_NAME(), 'DATABASE', 'VIEW DATABASE STATE') AS granted"),
+    Permission(
+        "VIEW DEFINITION",
+        "DMS reads the table definitions",
+        "SELECT HAS_PERMS_BY_NAME(DB_NAME(), 'DATABASE', 'VIEW DEFINITION') AS granted",
+    ),
+    Permission(
+        "VIEW SERVER STATE",
+        "DMS reads the server's state and version",
+        "SELECT HAS_PERMS_BY_NAME(NULL, NULL, 'VIEW SERVER STATE') AS granted",
+    ),
+    Permission(
+        "VIEW DATABASE STATE",
+        "DMS and the pre-flight read the database's options",
+        "SELECT HAS_PERMS_BY_NAME(DB_NAME(), 'DATABASE', 'VIEW DATABASE STATE') AS granted",
+    ),
 )
 
 
@@ -115,7 +124,8 @@ PROBES = (NO_KEY, TYPES, LOB_NO_KEY, SNAPSHOT)
 
 
 xml_datalength = dialect_function(
-    "xml_datalength", sa.BigInteger(), default="octet_length(CAST({0} AS VARCHAR))", mssql="DATALENGTH({0})")
+    "xml_datalength", sa.BigInteger(), default="octet_length(CAST({0} AS VARCHAR))", mssql="DATALENGTH({0})"
+)
 
 
 def xml_length_query(schema: str, table: str, column: str) -> sa.Select:
@@ -145,10 +155,12 @@ def assess(conn: sa.Connection, tables: Sequence[Table], lob_max_bytes: int) -> 
     base = [t for t in tables if t.kind == "table"]
     if NO_KEY.sql(dialect):
         for schema, name in _selected(conn.exec_driver_sql(NO_KEY.sql(dialect)).all(), base):
-            result.problems.append(f"{schema}.{name}: table has no primary key (DMS cannot segment or fetch its "
-                                   "LOBs by key)")
+            result.problems.append(
+                f"{schema}.{name}: table has no primary key (DMS cannot segment or fetch its LOBs by key)"
+            )
     for schema, name, column, type_name, user_defined in _selected(
-            conn.exec_driver_sql(TYPES.sql(dialect)).all(), tables):
+        conn.exec_driver_sql(TYPES.sql(dialect)).all(), tables
+    ):
         where = f"{schema}.{name}.{column}"
         if int(user_defined):
             result.problems.append(f"{where}: user-defined type {type_name} (DMS cannot migrate it to S3)")
@@ -165,8 +177,10 @@ def assess(conn: sa.Connection, tables: Sequence[Table], lob_max_bytes: int) -> 
         allowed = conn.exec_driver_sql(SNAPSHOT.mssql).scalar()
         result.snapshot_allowed = bool(allowed)
         if not allowed:
-            result.notes.append("the database does not allow SNAPSHOT isolation (ALLOW_SNAPSHOT_ISOLATION OFF): the "
-                                "platform reads under READ COMMITTED and counts may move while it reads")
+            result.notes.append(
+                "the database does not allow SNAPSHOT isolation (ALLOW_SNAPSHOT_ISOLATION OFF): the "
+                "platform reads under READ COMMITTED and counts may move while it reads"
+            )
     return result
 
 
@@ -185,4 +199,3 @@ def probe_statements(tables: Sequence[Table]) -> list[tuple[str, str, str | None
     out += [(f"permission {p.name}", p.mssql, None) for p in PERMISSIONS]
     out += [(f"permission SELECT on {t.qualified_source}", select_permission(t), None) for t in tables]
     return out
-

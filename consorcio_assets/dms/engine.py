@@ -81,16 +81,21 @@ def _is_local(fs: pafs.FileSystem) -> bool:
 
 
 guid_text = dialect_function(
-    "guid_text", sa.String(), default="upper(CAST({0} AS VARCHAR))", mssql="CONVERT(CHAR(36), {0})")
+    "guid_text", sa.String(), default="upper(CAST({0} AS VARCHAR))", mssql="CONVERT(CHAR(36), {0})"
+)
 """UNIQUEIDENTIFIER as SQL Server prints it: upper-case, hyphenated."""
 
 offset_text = dialect_function(
-    "offset_text", sa.String(), default="CAST({0} AS VARCHAR)", mssql="CONVERT(VARCHAR(34), {0}, 121)")
+    "offset_text", sa.String(), default="CAST({0} AS VARCHAR)", mssql="CONVERT(VARCHAR(34), {0}, 121)"
+)
 """DATETIMEOFFSET as SQL Server's ODBC canonical text: 'YYYY-MM-DD hh:mm:ss.fffffff +hh:mm'."""
 
 
-def read_select(table: Table, where: sa.ColumnElement | None = None, clause: sa.TableClause | None = None,
-                ) -> sa.Select:
+def read_select(
+    table: Table,
+    where: sa.ColumnElement | None = None,
+    clause: sa.TableClause | None = None,
+) -> sa.Select:
     """The SELECT DMS's unload amounts to, with text conversions SQL Server applies for DMS's STRING types.
 
     `where` must be built on `clause` (one table clause per table, or SQLAlchemy sees two FROMs).
@@ -156,7 +161,8 @@ class SqlAlchemySource:
             for part in result.partitions():
                 columns = list(zip(*part))
                 yield pa.RecordBatch.from_arrays(
-                    [pa.array(col, type=f.type) for col, f in zip(columns, schema)], schema=schema)
+                    [pa.array(col, type=f.type) for col, f in zip(columns, schema)], schema=schema
+                )
 
     def close(self) -> None:
         self._engine.dispose()
@@ -171,7 +177,7 @@ def open_source(url: str):
     if url.startswith("duckdb:///"):
         from pathlib import Path
 
-        path = Path(url[len("duckdb:///"):])
+        path = Path(url[len("duckdb:///") :])
         if not path.exists():
             raise FileNotFoundError(f"source stand-in {path} does not exist: run `consorcio seed`")
         return DuckDBSource(path)
@@ -214,8 +220,11 @@ class TypeMapper:
         try:
             return arr.cast(target)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):  # Arrow's message quotes the value: not logged
-            raise SchemaDriftError(self.table, column.name, f"holds {arr.type} values that DMS type "
-                                   f"{column.dms_type} ({target}) cannot take") from None
+            raise SchemaDriftError(
+                self.table,
+                column.name,
+                f"holds {arr.type} values that DMS type {column.dms_type} ({target}) cannot take",
+            ) from None
 
     def _truncate(self, column: Column, arr: pa.Array, truncated: dict[str, int]) -> pa.Array:
         limit = lob_limit_chars(column, self.lob_max_bytes)
@@ -249,13 +258,14 @@ _HEX = np.frombuffer(b"0123456789ABCDEF", dtype=np.uint8)
 def hex_upper(arr: pa.Array) -> pa.Array:
     """Binary values as upper-case hex text, as DMS writes BYTES to CSV."""
     arr = pa.concat_arrays([arr.cast(pa.binary())]) if len(arr) else arr.cast(pa.binary())
-    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32)[arr.offset:arr.offset + len(arr) + 1]
+    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32)[arr.offset : arr.offset + len(arr) + 1]
     data = np.frombuffer(arr.buffers()[2], dtype=np.uint8) if arr.buffers()[2] else np.empty(0, np.uint8)
-    chunk = data[offsets[0]:offsets[-1]]
+    chunk = data[offsets[0] : offsets[-1]]
     out = np.empty(len(chunk) * 2, dtype=np.uint8)
     out[0::2], out[1::2] = _HEX[chunk >> 4], _HEX[chunk & 15]
-    text = pa.StringArray.from_buffers(len(arr), pa.py_buffer(((offsets - offsets[0]) * 2).astype(np.int32)),
-                                       pa.py_buffer(out.tobytes()))
+    text = pa.StringArray.from_buffers(
+        len(arr), pa.py_buffer(((offsets - offsets[0]) * 2).astype(np.int32)), pa.py_buffer(out.tobytes())
+    )
     return pc.if_else(arr.is_null(), pa.scalar(None, pa.string()), text)
 
 
@@ -288,8 +298,9 @@ def csv_lines(batch: pa.RecordBatch, endpoint: EndpointSettings) -> pa.Array:
     columns = [csv_text(c) for c in batch.columns]
     if endpoint.rfc4180:
         columns = [_quote(c, endpoint) for c in columns]
-    row = pc.binary_join_element_wise(*columns, endpoint.csv_delimiter, null_handling="replace",
-                                      null_replacement=endpoint.csv_null_value)
+    row = pc.binary_join_element_wise(
+        *columns, endpoint.csv_delimiter, null_handling="replace", null_replacement=endpoint.csv_null_value
+    )
     return pc.binary_join_element_wise(row, endpoint.csv_row_delimiter, "")
 
 
@@ -328,8 +339,15 @@ class Counter:
 class LoadFolder:
     """One folder's series of LOAD files (a table, or one parallel-load segment), written in order."""
 
-    def __init__(self, fs: pafs.FileSystem, folder: str, endpoint: EndpointSettings, schema: pa.Schema,
-                 prefix: str = "", counter: Counter | None = None):
+    def __init__(
+        self,
+        fs: pafs.FileSystem,
+        folder: str,
+        endpoint: EndpointSettings,
+        schema: pa.Schema,
+        prefix: str = "",
+        counter: Counter | None = None,
+    ):
         self.fs, self.folder, self.endpoint, self.schema, self.prefix = fs, folder, endpoint, schema, prefix
         self.counter = counter or Counter()
         self.files: list[tuple[str, int, int]] = []  # (path, bytes, rows)
@@ -380,7 +398,7 @@ class LoadFolder:
                 self._close_file()
 
     def _write_csv(self, lines: pa.Array) -> None:
-        offsets = np.frombuffer(lines.buffers()[1], dtype=np.int32)[lines.offset:lines.offset + len(lines) + 1]
+        offsets = np.frombuffer(lines.buffers()[1], dtype=np.int32)[lines.offset : lines.offset + len(lines) + 1]
         data = lines.buffers()[2]
         start = 0
         while start < len(lines):
@@ -390,7 +408,7 @@ class LoadFolder:
             end = int(np.searchsorted(offsets, offsets[start] + room, side="right")) - 1
             end = max(end, start + 1) if self._rows == 0 else end  # an oversized row still gets a file
             if end > start:
-                self._stream.write(data[offsets[start]:offsets[end]])
+                self._stream.write(data[offsets[start] : offsets[end]])
                 self._rows += end - start
                 start = end
             if start < len(lines) or self._stream.tell() >= self.endpoint.max_file_bytes:
@@ -466,7 +484,7 @@ class Workspace:
                         continue
                     removed.append(f"{kind}/{load_id}")
         owners = f"{self.root}/{WORK_ROOT}/owners"
-        for name in (os.listdir(owners) if os.path.isdir(owners) else []):
+        for name in os.listdir(owners) if os.path.isdir(owners) else []:
             if name != self.load_id and not name.startswith("."):
                 _lease_held(self.root, name, unlink_if_free=True)
         return removed
@@ -570,7 +588,7 @@ def publish(ws: Workspace, table: Table, final: str) -> None:
         fs.delete_dir(final)
     for info in fs.get_file_info(pafs.FileSelector(staged, recursive=True, allow_not_found=True)):
         if info.type == pafs.FileType.File:
-            fs.move(info.path, final + info.path[len(staged):])
+            fs.move(info.path, final + info.path[len(staged) :])
     ws.discard(staged)
 
 
@@ -598,8 +616,15 @@ def _now() -> datetime:
 class LocalFullLoad:
     """One run of the engine over a TableMappings document."""
 
-    def __init__(self, source, lake: Lake, settings: DmsSettings, catalog: Catalog | None = None,
-                 log: logging.Logger | None = None, load_id: str | None = None):
+    def __init__(
+        self,
+        source,
+        lake: Lake,
+        settings: DmsSettings,
+        catalog: Catalog | None = None,
+        log: logging.Logger | None = None,
+        load_id: str | None = None,
+    ):
         self.source, self.lake, self.settings = source, lake, settings
         self.catalog = catalog or default_catalog()
         self.log = log or log_
@@ -610,8 +635,11 @@ class LocalFullLoad:
         chosen = selected_tables(mappings, self.catalog)
         results: dict[str, TableLoad] = {}
         self._before: dict[str, DataVersion | None] = {}
-        with lease(self.ws), table_locks(self.ws, [sel.table for sel in chosen], self.log), \
-                ThreadPoolExecutor(self.workers, thread_name_prefix="dms-load") as pool:
+        with (
+            lease(self.ws),
+            table_locks(self.ws, [sel.table for sel in chosen], self.log),
+            ThreadPoolExecutor(self.workers, thread_name_prefix="dms-load") as pool,
+        ):
             for dead in self.ws.remove_dead_loads():
                 self.log.info(f"removed _dms/{dead}, left by a load that was killed")
             pending = [(sel, self._submit(pool, sel)) for sel in chosen]
@@ -662,13 +690,18 @@ class LocalFullLoad:
 
     def _finish(self, table: Table, segments: list[_Segment], futures: list[Future]) -> TableLoad:
         errors = [f.exception() for f in futures if f.exception() is not None]
-        result = TableLoad(table.schema, table.name, segments=len(segments),
-                           started_at=min((s.started for s in segments if s.started), default=_now()))
+        result = TableLoad(
+            table.schema,
+            table.name,
+            segments=len(segments),
+            started_at=min((s.started for s in segments if s.started), default=_now()),
+        )
         result.version_before = self._before.get(table.name)
         if not errors and result.version_before is not None:
             result.version_after = self._version(table)
-            result.source_changes = changes(table, result.version_before, result.version_after,
-                                            self.source.execute, self.source.dialect)
+            result.source_changes = changes(
+                table, result.version_before, result.version_after, self.source.execute, self.source.dialect
+            )
             if result.source_changes:
                 self.log.warning(f"{table.qualified_source} changed while it was extracted: {result.source_changes}")
         final = f"{self.ws.root}/{table_prefix(self.settings.endpoint, table)}"
@@ -696,13 +729,15 @@ class LocalFullLoad:
         staged = self.ws.staging(table)
         for s in segments:
             for path, size, rows in s.files:
-                yield LoadedFile(final[len(self.ws.root) + 1:] + path[len(staged):], size, rows)
+                yield LoadedFile(final[len(self.ws.root) + 1 :] + path[len(staged) :], size, rows)
 
     def _warn_truncations(self, table: Table, truncated: Mapping[str, int]) -> None:
         kb = self.settings.task.lob_max_size_kb
         for col, n in truncated.items():
-            self.log.warning(f"{table.qualified_source}.{col}: {n} value(s) longer than LobMaxSize ({kb} KB) "
-                             "were truncated, as DMS does in limited LOB mode")
+            self.log.warning(
+                f"{table.qualified_source}.{col}: {n} value(s) longer than LobMaxSize ({kb} KB) "
+                "were truncated, as DMS does in limited LOB mode"
+            )
 
 
 def _describe(table: Table, err: BaseException, lake: Lake) -> str:
@@ -713,8 +748,15 @@ def _describe(table: Table, err: BaseException, lake: Lake) -> str:
     return f"{table.qualified_source}: {type(err).__name__}: {err}"
 
 
-def run_full_load(mappings: Mapping, *, source_url: str, lake: Lake, settings: DmsSettings,
-                  catalog: Catalog | None = None, log: logging.Logger | None = None) -> FullLoadReport:
+def run_full_load(
+    mappings: Mapping,
+    *,
+    source_url: str,
+    lake: Lake,
+    settings: DmsSettings,
+    catalog: Catalog | None = None,
+    log: logging.Logger | None = None,
+) -> FullLoadReport:
     """Full-load every table and view `mappings` selects; errors are per table, in the report."""
     source = open_source(source_url)
     try:

@@ -99,7 +99,7 @@ def table_prefix(settings: EndpointSettings, table: Table) -> str:
 def list_files(fs: pafs.FileSystem, root: str, prefix: str) -> list[LoadedFile]:
     """Every file under `prefix` (relative to the lake root), sorted by path."""
     infos = fs.get_file_info(pafs.FileSelector(f"{root}/{prefix}", recursive=True, allow_not_found=True))
-    files = [LoadedFile(i.path[len(root) + 1:], i.size or 0) for i in infos if i.type == pafs.FileType.File]
+    files = [LoadedFile(i.path[len(root) + 1 :], i.size or 0) for i in infos if i.type == pafs.FileType.File]
     return sorted(files, key=lambda f: f.path)
 
 
@@ -121,8 +121,9 @@ def expected_schema(table: Table, endpoint: EndpointSettings) -> pa.Schema:
 # -- reading the raw zone back (the raw-zone checks and the tests) ---------------------------------------------
 
 
-def read_csv_batches(fs: pafs.FileSystem, path: str, table: Table, endpoint: EndpointSettings
-                     ) -> Iterator[pa.RecordBatch]:
+def read_csv_batches(
+    fs: pafs.FileSystem, path: str, table: Table, endpoint: EndpointSettings
+) -> Iterator[pa.RecordBatch]:
     """Stream a CSV LOAD file typed as DMS's mapping says; a value that does not parse raises."""
     return read_typed(fs, path, endpoint, expected_schema(table, endpoint))
 

@@ -72,8 +72,11 @@ def _parallel_load_rule(rule_id: int, table: Table, boundaries: Sequence[Sequenc
     }
 
 
-def table_mappings(tables: Iterable[Table], boundaries: Mapping[str, Sequence[Sequence[str]]] | None = None,
-                   catalog: Catalog | None = None) -> dict:
+def table_mappings(
+    tables: Iterable[Table],
+    boundaries: Mapping[str, Sequence[Sequence[str]]] | None = None,
+    catalog: Catalog | None = None,
+) -> dict:
     """The TableMappings document for `tables` (any subset of the catalog), in load order.
 
     `boundaries` maps a table name to its parallel-load segment upper bounds (see `segment_boundaries`);
@@ -119,7 +122,7 @@ def _pattern_regex(pattern: str) -> re.Pattern:
         ch = pattern[i]
         if ch == "[":
             end = pattern.index("]", i + 1)
-            out.append(f"[{re.escape(pattern[i + 1:end])}]")
+            out.append(f"[{re.escape(pattern[i + 1 : end])}]")
             i = end + 1
             continue
         out.append(".*" if ch == "%" else "." if ch == "_" else re.escape(ch))
@@ -153,7 +156,8 @@ def selected_tables(mappings: Mapping, catalog: Catalog | None = None) -> list[S
                     chosen[t.name] = int(rule.get("load-order", 0))
     parallel = {
         (r["object-locator"]["schema-name"], r["object-locator"]["table-name"]): r["parallel-load"]
-        for r in rules if r.get("rule-type") == "table-settings" and "parallel-load" in r
+        for r in rules
+        if r.get("rule-type") == "table-settings" and "parallel-load" in r
     }
     picked = [Selected(catalog[n], o, parallel.get((catalog[n].schema, n))) for n, o in chosen.items()]
     return sorted(picked, key=lambda s: -s.load_order)
@@ -173,8 +177,11 @@ def _below(table: Table, clause: sa.TableClause, columns: Sequence[str], bound: 
     return sa.or_(*terms)
 
 
-def segment_predicates(table: Table, parallel_load: Mapping, clause: sa.TableClause | None = None,
-                       ) -> list[tuple[str | None, sa.ColumnElement]]:
+def segment_predicates(
+    table: Table,
+    parallel_load: Mapping,
+    clause: sa.TableClause | None = None,
+) -> list[tuple[str | None, sa.ColumnElement]]:
     """(segment name, WHERE on `clause`) for each range segment, as the DMS replication instance builds them."""
     clause = table_clause(table) if clause is None else clause
     columns, bounds = parallel_load["columns"], parallel_load["boundaries"]

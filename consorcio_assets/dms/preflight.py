@@ -43,8 +43,10 @@ class LobOverflow:
     limit_bytes: int
 
     def __str__(self) -> str:
-        return (f"{self.schema}.{self.table}.{self.column}: longest value is {self.max_bytes} bytes, over LobMaxSize "
-                f"({self.limit_bytes // 1024} KB): DMS will truncate it")
+        return (
+            f"{self.schema}.{self.table}.{self.column}: longest value is {self.max_bytes} bytes, over LobMaxSize "
+            f"({self.limit_bytes // 1024} KB): DMS will truncate it"
+        )
 
 
 @dataclass
@@ -61,7 +63,8 @@ datalength = dialect_function("datalength", sa.BigInteger(), default="length({0}
 """Bytes SQL Server stores for a VARCHAR(MAX) value: DATALENGTH there, one byte per character elsewhere."""
 
 ndatalength = dialect_function(
-    "ndatalength", sa.BigInteger(),
+    "ndatalength",
+    sa.BigInteger(),
     default="(2 * length({0}))",
     # UTF-16 bytes: 2 per character, 4 for one beyond the BMP (a surrogate pair: emoji)
     duckdb="(2 * (length({0}) + length(regexp_replace({0}, '[^\\x{{10000}}-\\x{{10FFFF}}]', '', 'g'))))",
@@ -72,9 +75,20 @@ ndatalength = dialect_function(
 
 def columns_query(table: Table) -> sa.Select:
     cols = sa.table(
-        "COLUMNS", *(sa.column(n) for n in ("TABLE_SCHEMA", "TABLE_NAME", "COLUMN_NAME", "DATA_TYPE",
-                                           "CHARACTER_MAXIMUM_LENGTH", "NUMERIC_PRECISION", "NUMERIC_SCALE",
-                                           "DATETIME_PRECISION")),
+        "COLUMNS",
+        *(
+            sa.column(n)
+            for n in (
+                "TABLE_SCHEMA",
+                "TABLE_NAME",
+                "COLUMN_NAME",
+                "DATA_TYPE",
+                "CHARACTER_MAXIMUM_LENGTH",
+                "NUMERIC_PRECISION",
+                "NUMERIC_SCALE",
+                "DATETIME_PRECISION",
+            )
+        ),
         schema="INFORMATION_SCHEMA",
     )
     return sa.select(*cols.c).where(cols.c.TABLE_SCHEMA == table.schema, cols.c.TABLE_NAME == table.name)
@@ -143,16 +157,19 @@ def drift(table: Table, rows: Sequence[sa.RowMapping], dialect: str) -> list[str
 # -- the pre-flight --------------------------------------------------------------------------------------------
 
 
-def preflight(engine: sa.Engine, tables: Sequence[Table], task: TaskSettings,
-              segments: dict[str, int] | None = None) -> PreflightReport:
+def preflight(
+    engine: sa.Engine, tables: Sequence[Table], task: TaskSettings, segments: dict[str, int] | None = None
+) -> PreflightReport:
     """Check the source before a full-load; raises PreflightError listing every blocking problem."""
     segments = PARALLEL_LOAD_SEGMENTS if segments is None else segments
     dialect = engine.dialect.name
     try:
         conn = engine.connect()
     except sa.exc.SQLAlchemyError as err:
-        raise PreflightError(f"cannot connect to the source ({engine.url.render_as_string(hide_password=True)}): "
-                             f"{err.__class__.__name__}: {str(err).splitlines()[0]}") from None
+        raise PreflightError(
+            f"cannot connect to the source ({engine.url.render_as_string(hide_password=True)}): "
+            f"{err.__class__.__name__}: {str(err).splitlines()[0]}"
+        ) from None
     with conn:
         problems = [p for t in tables for p in drift(t, conn.execute(columns_query(t)).mappings().all(), dialect)]
         if problems:

@@ -58,8 +58,10 @@ def new_loads(files: list[LoadFile], cursor: str | None) -> tuple[dict[str, list
         keys_at_newest = sorted(f.key for f in table_files if f.mtime_ns == newest)
         previous = seen.get(table)
         fresh = [
-            f for f in table_files
-            if previous is None or f.mtime_ns > previous["mtime_ns"]
+            f
+            for f in table_files
+            if previous is None
+            or f.mtime_ns > previous["mtime_ns"]
             or (f.mtime_ns == previous["mtime_ns"] and f.key not in previous["keys"])
         ]
         if fresh:

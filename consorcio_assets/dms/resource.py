@@ -83,8 +83,9 @@ class DmsResource(dg.ConfigurableResource):
             raise DmsLoadError(f"DMS full-load failed for {len(report.errored)} table(s):\n  {failed}", report)
         return report
 
-    def load(self, tables: Sequence[Table], mappings: dict, settings: DmsSettings,
-             log: logging.Logger) -> FullLoadReport:
+    def load(
+        self, tables: Sequence[Table], mappings: dict, settings: DmsSettings, log: logging.Logger
+    ) -> FullLoadReport:
         """The load itself, after the pre-flight: each implementation's own."""
         raise NotImplementedError(type(self).__name__)
 
@@ -109,13 +110,17 @@ class LocalDms(DmsResource):
 
 class AwsDms(DmsResource, AwsClients):
     """AWS DMS: the full-load replication task, its S3 target endpoint, and the lake's bucket."""
+
     replication_task_arn: str = Field(description="the full-load replication task (CONSORCIO_DMS_TASK_ARN)")
     target_endpoint_arn: str | None = Field(
-        default=None, description="its S3 target endpoint: the project's S3Settings are applied to it when set "
-                                  "(CONSORCIO_DMS_TARGET_ENDPOINT_ARN)")
+        default=None,
+        description="its S3 target endpoint: the project's S3Settings are applied to it when set "
+        "(CONSORCIO_DMS_TARGET_ENDPOINT_ARN)",
+    )
     service_access_role_arn: str | None = Field(
-        default=None, description="the endpoint's ServiceAccessRoleArn, sent with the S3Settings "
-                                  "(CONSORCIO_DMS_S3_ROLE_ARN)")
+        default=None,
+        description="the endpoint's ServiceAccessRoleArn, sent with the S3Settings (CONSORCIO_DMS_S3_ROLE_ARN)",
+    )
     poll_interval_seconds: float = Field(default=15.0, description="how often the task's progress is polled")
     timeout_seconds: float = Field(default=6 * 3600.0, description="longest full-load before giving up")
 
@@ -137,7 +142,8 @@ class AwsDms(DmsResource, AwsClients):
 
     def replication_task(self) -> dict | None:
         tasks = self.dms_client().describe_replication_tasks(
-            Filters=[{"Name": "replication-task-arn", "Values": [self.task_arn]}], WithoutSettings=True)
+            Filters=[{"Name": "replication-task-arn", "Values": [self.task_arn]}], WithoutSettings=True
+        )
         return (tasks.get("ReplicationTasks") or [None])[0]
 
     def table_statistics(self) -> list[dict]:
@@ -147,8 +153,12 @@ class AwsDms(DmsResource, AwsClients):
 def local_statistics(result: TableLoad) -> dict:
     """The local engine's result in the shape of a DMS TableStatistics entry."""
     return {
-        "SchemaName": result.schema, "TableName": result.table, "FullLoadRows": result.full_load_rows,
-        "FullLoadErrorRows": 0, "FullLoadStartTime": result.started_at, "FullLoadEndTime": result.ended_at,
+        "SchemaName": result.schema,
+        "TableName": result.table,
+        "FullLoadRows": result.full_load_rows,
+        "FullLoadErrorRows": 0,
+        "FullLoadStartTime": result.started_at,
+        "FullLoadEndTime": result.ended_at,
         "TableState": result.state,
     }
 
@@ -163,8 +173,9 @@ def table_statistics(client, task_arn: str) -> list[dict]:
 class AwsFullLoad:
     """One full-load through the replication task."""
 
-    def __init__(self, resource: AwsDms, settings: DmsSettings, log: logging.Logger,
-                 sleep: Callable[[float], None] = time.sleep):
+    def __init__(
+        self, resource: AwsDms, settings: DmsSettings, log: logging.Logger, sleep: Callable[[float], None] = time.sleep
+    ):
         self.resource, self.settings, self.log, self.sleep = resource, settings, log, sleep
         self.dms, self.arn = resource.dms_client(), resource.task_arn
         lake = urlparse(resource.lake().uri)
@@ -184,7 +195,8 @@ class AwsFullLoad:
 
     def describe(self) -> dict:
         tasks = self.dms.describe_replication_tasks(
-            Filters=[{"Name": "replication-task-arn", "Values": [self.arn]}], WithoutSettings=True)
+            Filters=[{"Name": "replication-task-arn", "Values": [self.arn]}], WithoutSettings=True
+        )
         if not tasks.get("ReplicationTasks"):
             raise DmsLoadError(f"replication task {self.arn} not found")
         return tasks["ReplicationTasks"][0]
@@ -196,8 +208,11 @@ class AwsFullLoad:
         self.configure_endpoint()
         self.archive_previous(tables)
         self.dms.modify_replication_task(
-            ReplicationTaskArn=self.arn, MigrationType="full-load", TableMappings=json.dumps(mappings),
-            ReplicationTaskSettings=json.dumps(self.settings.task.raw))
+            ReplicationTaskArn=self.arn,
+            MigrationType="full-load",
+            TableMappings=json.dumps(mappings),
+            ReplicationTaskSettings=json.dumps(self.settings.task.raw),
+        )
         task = self.wait_while("modifying")
         before = task.get("ReplicationTaskStats", {}).get("StartDate")
         start_type = "reload-target" if before or task.get("ReplicationTaskStartDate") else "start-replication"
@@ -210,8 +225,11 @@ class AwsFullLoad:
         arn = self.resource.target_endpoint_arn
         if not arn:
             return
-        s3 = {**self.settings.endpoint.raw, "BucketName": self.bucket,
-              "BucketFolder": self._key(self.settings.endpoint.bucket_folder)}
+        s3 = {
+            **self.settings.endpoint.raw,
+            "BucketName": self.bucket,
+            "BucketFolder": self._key(self.settings.endpoint.bucket_folder),
+        }
         role = self.resource.service_access_role_arn
         if role:
             s3["ServiceAccessRoleArn"] = role
@@ -222,17 +240,27 @@ class AwsFullLoad:
         s3, stamp = self.s3, datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         for table in tables:
             folder = self._key(table_prefix(self.settings.endpoint, table)) + "/"
-            keys = [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=folder)
-                    for o in page.get("Contents", [])]
+            keys = [
+                o["Key"]
+                for page in s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=folder)
+                for o in page.get("Contents", [])
+            ]
             for key in keys:
-                relative = key[len(self.prefix) + 1:] if self.prefix else key
-                s3.copy_object(Bucket=self.bucket, Key=self._key(WORK_ROOT, "archive", stamp, relative),
-                               CopySource={"Bucket": self.bucket, "Key": key})
+                relative = key[len(self.prefix) + 1 :] if self.prefix else key
+                s3.copy_object(
+                    Bucket=self.bucket,
+                    Key=self._key(WORK_ROOT, "archive", stamp, relative),
+                    CopySource={"Bucket": self.bucket, "Key": key},
+                )
             for start in range(0, len(keys), 1000):
-                s3.delete_objects(Bucket=self.bucket, Delete={"Objects": [{"Key": k} for k in keys[start:start + 1000]]})
+                s3.delete_objects(
+                    Bucket=self.bucket, Delete={"Objects": [{"Key": k} for k in keys[start : start + 1000]]}
+                )
             if keys:
-                self.log.info(f"{table.qualified_source}: {len(keys)} previous file(s) archived under "
-                              f"s3://{self.bucket}/{self._key(WORK_ROOT, 'archive', stamp)}/")
+                self.log.info(
+                    f"{table.qualified_source}: {len(keys)} previous file(s) archived under "
+                    f"s3://{self.bucket}/{self._key(WORK_ROOT, 'archive', stamp)}/"
+                )
 
     def wait_while(self, status: str) -> dict:
         task = self.describe()
@@ -253,15 +281,19 @@ class AwsFullLoad:
             started = started or task["Status"] in BUSY or stats.get("StartDate") not in (None, previous_start)
             if stats.get("FullLoadProgressPercent") != progress:
                 progress = stats.get("FullLoadProgressPercent")
-                self.log.info(f"DMS full-load {progress}%: {stats.get('TablesLoaded', 0)} loaded, "
-                              f"{stats.get('TablesLoading', 0)} loading, {stats.get('TablesQueued', 0)} queued, "
-                              f"{stats.get('TablesErrored', 0)} errored")
+                self.log.info(
+                    f"DMS full-load {progress}%: {stats.get('TablesLoaded', 0)} loaded, "
+                    f"{stats.get('TablesLoading', 0)} loading, {stats.get('TablesQueued', 0)} queued, "
+                    f"{stats.get('TablesErrored', 0)} errored"
+                )
             if task["Status"] == "failed":
                 raise DmsLoadError(f"replication task {self.arn} failed: {task.get('LastFailureMessage', '')}".strip())
             if started and task["Status"] == "stopped":
                 if FINISHED_REASON not in (task.get("StopReason") or ""):
-                    raise DmsLoadError(f"replication task {self.arn} stopped before the full-load finished: "
-                                       f"{task.get('StopReason', '')}")
+                    raise DmsLoadError(
+                        f"replication task {self.arn} stopped before the full-load finished: "
+                        f"{task.get('StopReason', '')}"
+                    )
                 return task
             if time.monotonic() > deadline:
                 raise DmsLoadError(f"replication task {self.arn} did not finish in {self.resource.timeout_seconds}s")
@@ -278,20 +310,35 @@ class AwsFullLoad:
 
     def _table_load(self, table: Table, stat: dict | None) -> TableLoad:
         if stat is None:
-            return TableLoad(table.schema, table.name, state=ERRORED,
-                             error=f"{table.qualified_source}: DMS returned no statistics for the table")
-        result = TableLoad(table.schema, table.name, state=stat.get("TableState", ""),
-                           full_load_rows=int(stat.get("FullLoadRows", 0)), started_at=stat.get("FullLoadStartTime"),
-                           ended_at=stat.get("FullLoadEndTime"), statistics=stat, files=self._files(table))
+            return TableLoad(
+                table.schema,
+                table.name,
+                state=ERRORED,
+                error=f"{table.qualified_source}: DMS returned no statistics for the table",
+            )
+        result = TableLoad(
+            table.schema,
+            table.name,
+            state=stat.get("TableState", ""),
+            full_load_rows=int(stat.get("FullLoadRows", 0)),
+            started_at=stat.get("FullLoadStartTime"),
+            ended_at=stat.get("FullLoadEndTime"),
+            statistics=stat,
+            files=self._files(table),
+        )
         if result.state != COMPLETED:
-            result.error = (f"{table.qualified_source}: DMS table state is {result.state!r} "
-                            f"({stat.get('FullLoadErrorRows', 0)} error rows): see the task's CloudWatch log")
+            result.error = (
+                f"{table.qualified_source}: DMS table state is {result.state!r} "
+                f"({stat.get('FullLoadErrorRows', 0)} error rows): see the task's CloudWatch log"
+            )
         return result
 
     def _files(self, table: Table) -> tuple[LoadedFile, ...]:
         s3 = self.s3
         folder = self._key(table_prefix(self.settings.endpoint, table)) + "/"
         cut = len(self.prefix) + 1 if self.prefix else 0
-        return tuple(LoadedFile(o["Key"][cut:], int(o["Size"]))
-                     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=folder)
-                     for o in page.get("Contents", []))
+        return tuple(
+            LoadedFile(o["Key"][cut:], int(o["Size"]))
+            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=folder)
+            for o in page.get("Contents", [])
+        )

@@ -45,8 +45,14 @@ class LocalJobRun:
     done: threading.Event = field(default_factory=threading.Event)
 
     def describe(self) -> dict:
-        run = {"Id": self.id, "JobName": self.job_name, "JobRunState": self.state, "Arguments": dict(self.arguments),
-               "Attempt": 0, "GlueVersion": "5.0"}
+        run = {
+            "Id": self.id,
+            "JobName": self.job_name,
+            "JobRunState": self.state,
+            "Arguments": dict(self.arguments),
+            "Attempt": 0,
+            "GlueVersion": "5.0",
+        }
         if self.started_on:
             run["StartedOn"] = self.started_on
             end = self.completed_on or datetime.now(UTC)
@@ -73,9 +79,18 @@ def _not_found(run_id: str, op: str) -> ClientError:
 class LocalGlueClient:
     """`start_job_run`, `get_job_run` and `batch_stop_job_run` of boto3's Glue client, run locally."""
 
-    def __init__(self, script: str | Path | None = None, *, module: str = JOB_MODULE, python: str | None = None,
-                 max_concurrent_runs: int = 4, env: dict[str, str] | None = None, log_dir: str | Path | None = None,
-                 poll_wait: float = 10.0, stop_grace: float = 10.0):
+    def __init__(
+        self,
+        script: str | Path | None = None,
+        *,
+        module: str = JOB_MODULE,
+        python: str | None = None,
+        max_concurrent_runs: int = 4,
+        env: dict[str, str] | None = None,
+        log_dir: str | Path | None = None,
+        poll_wait: float = 10.0,
+        stop_grace: float = 10.0,
+    ):
         self.python = python or sys.executable
         self.script = Path(script) if script else None
         if self.script and not self.script.is_file():
@@ -112,8 +127,13 @@ class LocalGlueClient:
             with self._lock:
                 run = self._runs.get(run_id)
             if run is None or run.state in TERMINAL:
-                errors.append({"JobName": JobName, "JobRunId": run_id,
-                               "ErrorDetail": {"ErrorCode": "InvalidInputException", "ErrorMessage": "not running"}})
+                errors.append(
+                    {
+                        "JobName": JobName,
+                        "JobRunId": run_id,
+                        "ErrorDetail": {"ErrorCode": "InvalidInputException", "ErrorMessage": "not running"},
+                    }
+                )
                 continue
             self._stop(run)
             ok.append({"JobName": JobName, "JobRunId": run_id})
@@ -142,13 +162,18 @@ class LocalGlueClient:
     def _execute(self, run: LocalJobRun) -> None:
         run.log_dir = self.log_dir / run.job_name / run.id
         run.log_dir.mkdir(parents=True, exist_ok=True)
-        argv = [*self.command, "--JOB_NAME", run.job_name, "--JOB_RUN_ID", run.id,
-                *argv_of(run.arguments)]
+        argv = [*self.command, "--JOB_NAME", run.job_name, "--JOB_RUN_ID", run.id, *argv_of(run.arguments)]
         code = None
         try:
             with open(run.log_dir / "stdout", "wb") as out, open(run.log_dir / "stderr", "wb") as err:
-                run.process = subprocess.Popen(argv, stdout=out, stderr=err, env={**os.environ, **self.env},
-                                               start_new_session=True, preexec_fn=die_with_parent)
+                run.process = subprocess.Popen(
+                    argv,
+                    stdout=out,
+                    stderr=err,
+                    env={**os.environ, **self.env},
+                    start_new_session=True,
+                    preexec_fn=die_with_parent,
+                )
                 if run.stop_requested:
                     self._stop(run)
                 code = run.process.wait()
@@ -173,7 +198,7 @@ class LocalGlueClient:
     def _error_from_logs(run: LocalJobRun, code: int | None) -> str:
         """The job's own `ERROR: ...` line, else how it ended and the tail of its stderr (as Glue's ErrorMessage)."""
         text = (run.log_dir / "stderr").read_text(errors="replace") if run.log_dir else ""
-        errors = [line[len("ERROR: "):] for line in text.splitlines() if line.startswith("ERROR: ")]
+        errors = [line[len("ERROR: ") :] for line in text.splitlines() if line.startswith("ERROR: ")]
         if errors:
             return errors[-1]
         ended = f"exit code {code}"

@@ -16,13 +16,19 @@ from dagster_aws.pipes import PipesGlueClient
 class LocalPipesGlueClient(PipesGlueClient):
     """`PipesGlueClient` over `LocalGlueClient`: same session and arguments, no AWS console wording or links."""
 
-    def run(self, *, context, start_job_run_params: dict,  # type: ignore[override]
-            extras: dict[str, Any] | None = None):
+    def run(  # type: ignore[override]
+        self,
+        *,
+        context,
+        start_job_run_params: dict,
+        extras: dict[str, Any] | None = None,
+    ):
         params = dict(start_job_run_params)
         params["Arguments"] = dict(params.get("Arguments") or {})
         job_name = params["JobName"]
-        with dg.open_pipes_session(context=context, message_reader=self._message_reader,
-                                context_injector=self._context_injector, extras=extras) as session:
+        with dg.open_pipes_session(
+            context=context, message_reader=self._message_reader, context_injector=self._context_injector, extras=extras
+        ) as session:
             params["Arguments"].update(session.get_bootstrap_cli_arguments())
             run_id = self._client.start_job_run(**params)["JobRunId"]
             context.log.info(f"Started local Glue job {job_name} run {run_id} (a subprocess of this step)")
@@ -34,8 +40,10 @@ class LocalPipesGlueClient(PipesGlueClient):
                 raise
             status = response["JobRun"]["JobRunState"]
             if status != "SUCCEEDED":
-                raise RuntimeError(f"Glue job {job_name} run {run_id} completed with status {status} :\n"
-                                   f"{response['JobRun'].get('ErrorMessage')}")
+                raise RuntimeError(
+                    f"Glue job {job_name} run {run_id} completed with status {status} :\n"
+                    f"{response['JobRun'].get('ErrorMessage')}"
+                )
             context.log.info(f"Glue job {job_name} run {run_id} completed successfully")
         return dg.PipesClientCompletedInvocation(session, metadata=self._extract_dagster_metadata(response))
 

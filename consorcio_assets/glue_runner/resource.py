@@ -37,8 +37,6 @@ TARGET_URL_ENV = "CONSORCIO_GLUE_TARGET_URL"
 MAX_INLINE_SPEC = 200_000  # Glue caps all arguments of a run at 260 KB
 
 
-
-
 class _RunIds:
     """Glue client wrapper that remembers the run it started (the Pipes client keeps it to itself), and
     registers it in `active` (run id → what it loads) until the run is over."""
@@ -62,12 +60,17 @@ class GlueResource(dg.ConfigurableResource):
 
     lake_uri: str = Field(description="root of the lake the job reads and writes (CONSORCIO_LAKE_URI)")
     job_name: str = Field(default="consorcio-glue-job", description="the Glue job (CONSORCIO_GLUE_JOB_NAME)")
-    max_concurrent_runs: int = Field(default=3, description="table loads at once, keep ≤ the job's "
-                                     "MaxConcurrentRuns (CONSORCIO_GLUE_MAX_CONCURRENT_RUNS)")
-    copy_streams: int = Field(default=2, description="parallel binary COPY connections per table "
-                              "(CONSORCIO_GLUE_COPY_STREAMS)")
-    on_invalid: str = Field(default="fail", description="fail, or reject rows violating their target type to "
-                            "consorcio_rejects (CONSORCIO_GLUE_ON_INVALID)")
+    max_concurrent_runs: int = Field(
+        default=3,
+        description="table loads at once, keep ≤ the job's MaxConcurrentRuns (CONSORCIO_GLUE_MAX_CONCURRENT_RUNS)",
+    )
+    copy_streams: int = Field(
+        default=2, description="parallel binary COPY connections per table (CONSORCIO_GLUE_COPY_STREAMS)"
+    )
+    on_invalid: str = Field(
+        default="fail",
+        description="fail, or reject rows violating their target type to consorcio_rejects (CONSORCIO_GLUE_ON_INVALID)",
+    )
 
     _lock: Any = PrivateAttr(default_factory=threading.Lock)
     _active: dict[str, str] = PrivateAttr(default_factory=dict)  # Glue runs in flight: run id → what it loads
@@ -105,7 +108,6 @@ class GlueResource(dg.ConfigurableResource):
     def _warn_without_cloudwatch(self, context, recorder: _RunIds, what: str) -> None:
         """After a run: warn when its driver output is kept nowhere (where that can happen)."""
 
-
     # -- job arguments ---------------------------------------------------------------------------------------
 
     def spec_value(self, spec: dict) -> str:
@@ -121,8 +123,16 @@ class GlueResource(dg.ConfigurableResource):
             f.write(text.encode())
         return lake.uri_of(*rel)
 
-    def job_arguments(self, spec: dict, stages: list[str], *, run_id: str, report_checks: bool,
-                      fk_validation: str = "deferred", batch_tables: list[str] | None = None) -> dict[str, str]:
+    def job_arguments(
+        self,
+        spec: dict,
+        stages: list[str],
+        *,
+        run_id: str,
+        report_checks: bool,
+        fk_validation: str = "deferred",
+        batch_tables: list[str] | None = None,
+    ) -> dict[str, str]:
         """A table's load. With `batch_tables` (the targets the batch stages) it only stages its table: the
         batch's closing `publish` run swaps them all at once."""
         deferred = {"--swap": "deferred", "--batch-tables": ",".join(batch_tables)} if batch_tables is not None else {}
@@ -143,8 +153,11 @@ class GlueResource(dg.ConfigurableResource):
 
     def start_params(self, arguments: dict[str, str]) -> dict:
         overrides = self.run_settings()
-        return {"JobName": self.effective_job_name, **overrides,
-                "Arguments": {**arguments, **overrides.get("Arguments", {})}}
+        return {
+            "JobName": self.effective_job_name,
+            **overrides,
+            "Arguments": {**arguments, **overrides.get("Arguments", {})},
+        }
 
     # -- running ---------------------------------------------------------------------------------------------
 
@@ -180,9 +193,13 @@ class GlueResource(dg.ConfigurableResource):
             if self._run_state(client, run_id) in ("STOPPING", "STOPPED"):  # Pipes stopped the run it waited on
                 stopped.append(run_id)
                 continue
-            log.warning(f"{runs.get(run_id, '?')}: Glue run {run_id} could not be stopped: "
-                        f"{error.get('ErrorDetail', {}).get('ErrorMessage', '')}")
-        why = "a parent table failed to load" if only is not None else "the Dagster run was terminated before it finished"
+            log.warning(
+                f"{runs.get(run_id, '?')}: Glue run {run_id} could not be stopped: "
+                f"{error.get('ErrorDetail', {}).get('ErrorMessage', '')}"
+            )
+        why = (
+            "a parent table failed to load" if only is not None else "the Dagster run was terminated before it finished"
+        )
         for run_id in stopped:
             log.warning(f"{runs[run_id]}: Glue run {run_id} stopped: {why}")
 
@@ -195,21 +212,32 @@ class GlueResource(dg.ConfigurableResource):
     def publish(self, context: dg.AssetExecutionContext, tables: list[str], *, run_id: str, discard: bool = False):
         """The batch's closing run: swap every table the batch staged (parents first) in one transaction, foreign
         keys validated before it commits; with `discard`, drop them and change nothing."""
-        arguments = {"--action": "publish", "--tables": ",".join(tables), "--run-id": run_id,
-                     "--staging-schema": STAGING_SCHEMA, "--discard": "true" if discard else "false",
-                     "--lake-uri": self.lake().uri, **self.target_arguments()}
+        arguments = {
+            "--action": "publish",
+            "--tables": ",".join(tables),
+            "--run-id": run_id,
+            "--staging-schema": STAGING_SCHEMA,
+            "--discard": "true" if discard else "false",
+            "--lake-uri": self.lake().uri,
+            **self.target_arguments(),
+        }
         return self.run(context, arguments, f"{'discard' if discard else 'publish'} {', '.join(tables)}")
 
 
 class LocalGlue(GlueResource):
     """The job as a local subprocess per run (`python -m consorcio_glue`, or `script_path`)."""
 
-    target_url: str | None = Field(default=None, description="PostgreSQL URL of the target, handed to the job "
-                                   "through an environment variable (CONSORCIO_TARGET_URL; unset: the embedded server)")
-    script_path: str | None = Field(default=None, description="a job script to run instead of the installed "
-                                    "package (CONSORCIO_GLUE_SCRIPT)")
-    log_dir: str | None = Field(default=None, description="where each run's stdout/stderr are kept "
-                                "(<CONSORCIO_HOME>/glue/logs)")
+    target_url: str | None = Field(
+        default=None,
+        description="PostgreSQL URL of the target, handed to the job "
+        "through an environment variable (CONSORCIO_TARGET_URL; unset: the embedded server)",
+    )
+    script_path: str | None = Field(
+        default=None, description="a job script to run instead of the installed package (CONSORCIO_GLUE_SCRIPT)"
+    )
+    log_dir: str | None = Field(
+        default=None, description="where each run's stdout/stderr are kept (<CONSORCIO_HOME>/glue/logs)"
+    )
 
     _local: LocalGlueClient | None = PrivateAttr(default=None)
 
@@ -220,15 +248,20 @@ class LocalGlue(GlueResource):
                 from consorcio_assets.target.postgres import target_url
 
                 self._local = LocalGlueClient(
-                    self.script_path, max_concurrent_runs=self.concurrency,
+                    self.script_path,
+                    max_concurrent_runs=self.concurrency,
                     env={TARGET_URL_ENV: self.target_url or target_url()},
-                    log_dir=Path(self.log_dir) if self.log_dir else None)
+                    log_dir=Path(self.log_dir) if self.log_dir else None,
+                )
             return self._local
 
     def pipes_client(self, glue_client=None) -> PipesGlueClient:
-        return LocalPipesGlueClient(client=glue_client or self.glue_client(),
-                                    context_injector=PipesTempFileContextInjector(),
-                                    message_reader=PipesTempFileMessageReader(), forward_termination=True)
+        return LocalPipesGlueClient(
+            client=glue_client or self.glue_client(),
+            context_injector=PipesTempFileContextInjector(),
+            message_reader=PipesTempFileMessageReader(),
+            forward_termination=True,
+        )
 
     def target_arguments(self) -> dict[str, str]:
         return {"--target-url-env": TARGET_URL_ENV}
@@ -237,16 +270,21 @@ class LocalGlue(GlueResource):
 class AwsGlue(GlueResource, AwsClients):
     """Runs of the Glue job on AWS Glue, with Pipes through S3."""
 
-    target_secret_id: str = Field(description="Secrets Manager secret of the Aurora cluster, the job's login "
-                                  "(CONSORCIO_TARGET_SECRET_ID)")
-    pipes_uri: str | None = Field(default=None, description="s3://bucket[/prefix] of the Pipes context and messages "
-                                  "(CONSORCIO_PIPES_URI; unset: <lake>/_glue/pipes)")
+    target_secret_id: str = Field(
+        description="Secrets Manager secret of the Aurora cluster, the job's login (CONSORCIO_TARGET_SECRET_ID)"
+    )
+    pipes_uri: str | None = Field(
+        default=None,
+        description="s3://bucket[/prefix] of the Pipes context and messages "
+        "(CONSORCIO_PIPES_URI; unset: <lake>/_glue/pipes)",
+    )
     worker_type: str | None = Field(default=None, description="per run (CONSORCIO_GLUE_WORKER_TYPE)")
     number_of_workers: int | None = Field(default=None, description="per run (CONSORCIO_GLUE_NUMBER_OF_WORKERS)")
     max_capacity: float | None = Field(default=None, description="DPUs per run (CONSORCIO_GLUE_MAX_CAPACITY)")
     timeout_minutes: int | None = Field(default=None, description="per run (CONSORCIO_GLUE_TIMEOUT_MINUTES)")
-    additional_python_modules: str | None = Field(default=None, description="--additional-python-modules of each "
-                                                  "run (CONSORCIO_GLUE_PYTHON_MODULES)")
+    additional_python_modules: str | None = Field(
+        default=None, description="--additional-python-modules of each run (CONSORCIO_GLUE_PYTHON_MODULES)"
+    )
     message_poll_seconds: float = Field(default=2.0, description="how often Pipes messages are read from S3")
 
     def glue_client(self):
@@ -256,9 +294,11 @@ class AwsGlue(GlueResource, AwsClients):
         bucket, prefix = self._pipes_location()
         s3 = self.client("s3", own_endpoint=False)
         return PipesGlueClient(
-            client=glue_client or self.glue_client(), forward_termination=True,
-            context_injector=PipesS3ContextInjector(bucket=bucket, client=s3,
-                                                    key_prefix=f"{prefix}/context/".lstrip("/")),
+            client=glue_client or self.glue_client(),
+            forward_termination=True,
+            context_injector=PipesS3ContextInjector(
+                bucket=bucket, client=s3, key_prefix=f"{prefix}/context/".lstrip("/")
+            ),
             message_reader=PipesS3MessageReader(bucket=bucket, client=s3, interval=self.message_poll_seconds),
         )
 
@@ -268,8 +308,10 @@ class AwsGlue(GlueResource, AwsClients):
         if not uri:
             lake = self.lake()
             if not lake.is_s3:
-                raise dg.Failure("aws mode needs CONSORCIO_PIPES_URI or an s3:// lake (CONSORCIO_LAKE_URI) for the "
-                                 "Pipes context and messages")
+                raise dg.Failure(
+                    "aws mode needs CONSORCIO_PIPES_URI or an s3:// lake (CONSORCIO_LAKE_URI) for the "
+                    "Pipes context and messages"
+                )
             uri = f"{lake.uri.rstrip('/')}/_glue/pipes"
         parsed = urlparse(uri)
         if parsed.scheme != "s3" or not parsed.netloc:
@@ -282,8 +324,12 @@ class AwsGlue(GlueResource, AwsClients):
         return {"--target-secret-id": self.target_secret_id}
 
     def run_settings(self) -> dict[str, Any]:
-        settings: dict[str, Any] = {"WorkerType": self.worker_type, "NumberOfWorkers": self.number_of_workers,
-                                    "MaxCapacity": self.max_capacity, "Timeout": self.timeout_minutes}
+        settings: dict[str, Any] = {
+            "WorkerType": self.worker_type,
+            "NumberOfWorkers": self.number_of_workers,
+            "MaxCapacity": self.max_capacity,
+            "Timeout": self.timeout_minutes,
+        }
         settings = {k: v for k, v in settings.items() if v is not None}
         if self.additional_python_modules:
             settings["Arguments"] = {"--additional-python-modules": self.additional_python_modules}

@@ -17,10 +17,21 @@ from consorcio_core.names import SPEC_VERSION
 
 def column_spec(c: Column, table_kind: str = "table") -> dict:
     return {
-        "source": c.name, "target": c.target_name, "family": c.family, "sql_type": c.sqlserver_type_sql,
-        "arrow": c.rule.arrow, "postgres_type": c.postgres_type, "nullable": c.nullable, "length": c.length,
-        "precision": c.precision, "scale": c.scale, "fsp": c.fsp, "identity": c.identity, "pii": c.pii,
-        "offset_column": c.offset_column, "free_text": c.free_text,
+        "source": c.name,
+        "target": c.target_name,
+        "family": c.family,
+        "sql_type": c.sqlserver_type_sql,
+        "arrow": c.rule.arrow,
+        "postgres_type": c.postgres_type,
+        "nullable": c.nullable,
+        "length": c.length,
+        "precision": c.precision,
+        "scale": c.scale,
+        "fsp": c.fsp,
+        "identity": c.identity,
+        "pii": c.pii,
+        "offset_column": c.offset_column,
+        "free_text": c.free_text,
         # PostgreSQL computes it (GENERATED ALWAYS AS ... STORED): the COPY leaves it out
         "generated": bool(c.postgres_computed) and table_kind == "table",
     }

@@ -35,7 +35,7 @@ def _stat_fields(pid: int) -> list[str] | None:
         text = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    return text[text.rindex(")") + 2:].split()  # after the command name, which may hold spaces
+    return text[text.rindex(")") + 2 :].split()  # after the command name, which may hold spaces
 
 
 def start_ticks(pid: int) -> str | None:
@@ -49,8 +49,9 @@ def started_at(pid: int) -> float | None:
     ticks = start_ticks(pid)
     if ticks is None:
         return None
-    boot = next(float(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
-                if line.startswith("btime "))
+    boot = next(
+        float(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines() if line.startswith("btime ")
+    )
     return boot + int(ticks) / os.sysconf("SC_CLK_TCK")
 
 

@@ -24,8 +24,10 @@ def source_problem(settings: Settings) -> str | None:
     path = settings.source_path
     if path is None or path.exists() or path == default_source_path(settings.home):
         return None
-    return (f"CONSORCIO_SOURCE_URL names {path}, which does not exist: fix the path (only the default stand-in "
-            f"{default_source_path(settings.home)} is ever seeded automatically)")
+    return (
+        f"CONSORCIO_SOURCE_URL names {path}, which does not exist: fix the path (only the default stand-in "
+        f"{default_source_path(settings.home)} is ever seeded automatically)"
+    )
 
 
 def key_problem(settings: Settings) -> str | None:
@@ -49,7 +51,9 @@ def storage_problem(variable: str, url: str, timeout: int = 10) -> str | None:
 
     from consorcio_assets.target.postgres import redact
 
-    libpq = url.replace("postgresql+psycopg2://", "postgresql://", 1).replace("postgresql+psycopg://", "postgresql://", 1)
+    libpq = url.replace("postgresql+psycopg2://", "postgresql://", 1).replace(
+        "postgresql+psycopg://", "postgresql://", 1
+    )
     try:
         psycopg.connect(libpq, connect_timeout=timeout).close()
     except Exception as err:  # noqa: BLE001 - any failure to connect is the user's to fix, named

@@ -108,8 +108,13 @@ def primeira_parcela(t: Termos) -> Decimal:
 def valor_total_plano(t: Termos) -> Decimal:
     """C + R(C * (TA - ANT)) + R(C * FR) + R(C * ANT) + sum of S_k over the N months."""
     c = t.credito
-    return (c + R(c * (t.pct_taxa_adm - t.pct_antecipacao) / 100) + R(c * t.pct_fundo_reserva / 100)
-            + antecipacao(t) + sum((seguro(t, k) for k in range(1, t.prazo + 1)), _ZERO))
+    return (
+        c
+        + R(c * (t.pct_taxa_adm - t.pct_antecipacao) / 100)
+        + R(c * t.pct_fundo_reserva / 100)
+        + antecipacao(t)
+        + sum((seguro(t, k) for k in range(1, t.prazo + 1)), _ZERO)
+    )
 
 
 @_exato
@@ -156,8 +161,19 @@ def cronograma(t: Termos, primeiro_vencimento: date) -> list[Parcela]:
         fr = reserva_total - reserva * (n - 1) if ultima else reserva
         ant = antecipacao(t) if k == 1 else _ZERO
         s = seguro(t, k)
-        parcelas.append(Parcela(k, somar_meses(primeiro_vencimento, k - 1), fc, ta, fr, s, ant,
-                                fc + ta + fr + s + ant, pct_amortizado(k, n)))
+        parcelas.append(
+            Parcela(
+                k,
+                somar_meses(primeiro_vencimento, k - 1),
+                fc,
+                ta,
+                fr,
+                s,
+                ant,
+                fc + ta + fr + s + ant,
+                pct_amortizado(k, n),
+            )
+        )
     return parcelas
 
 
@@ -167,22 +183,31 @@ def valor_lance(credito: Decimal, pct_lance: Decimal) -> Decimal:
     return R(credito * pct_lance / 100)
 
 
-def violacoes_lance(*, credito: Decimal, prazo: int, pct_embutido_max: Decimal,
-                    pct_lance_fixo: Decimal | None, tipo_lance: str, pct_lance: Decimal,
-                    valor_proprio: Decimal, valor_embutido: Decimal, credito_liquido: Decimal,
-                    mes_contemplacao: int) -> list[str]:
+def violacoes_lance(
+    *,
+    credito: Decimal,
+    prazo: int,
+    pct_embutido_max: Decimal,
+    pct_lance_fixo: Decimal | None,
+    tipo_lance: str,
+    pct_lance: Decimal,
+    valor_proprio: Decimal,
+    valor_embutido: Decimal,
+    credito_liquido: Decimal,
+    mes_contemplacao: int,
+) -> list[str]:
     """The bid rules a SimulacaoLance row breaks (empty when it obeys them all)."""
     regras = {
-        "ValorProprio + ValorEmbutido = R(C * PctLance / 100)":
-            valor_proprio + valor_embutido == valor_lance(credito, pct_lance),
+        "ValorProprio + ValorEmbutido = R(C * PctLance / 100)": valor_proprio + valor_embutido
+        == valor_lance(credito, pct_lance),
         "ValorEmbutido <= R(C * PctEmbutidoMax / 100)": valor_embutido <= valor_lance(credito, pct_embutido_max),
         "CreditoLiquido = C - ValorEmbutido": credito_liquido == credito - valor_embutido,
         "1 <= MesContemplacao <= N": 1 <= mes_contemplacao <= prazo,
         "TipoLance in (L, F, E)": tipo_lance in ("L", "F", "E"),
         "L has ValorEmbutido = 0": tipo_lance != "L" or valor_embutido == 0,
         "E has ValorEmbutido > 0": tipo_lance != "E" or valor_embutido > 0,
-        "F needs the plan's PctLanceFixo and PctLance = PctLanceFixo":
-            tipo_lance != "F" or (pct_lance_fixo is not None and pct_lance == pct_lance_fixo),
+        "F needs the plan's PctLanceFixo and PctLance = PctLanceFixo": tipo_lance != "F"
+        or (pct_lance_fixo is not None and pct_lance == pct_lance_fixo),
     }
     return [regra for regra, ok in regras.items() if not ok]
 
@@ -326,8 +351,13 @@ def parcelas_vetor(t: TermosVetor) -> ParcelasVetor:
     s1 = seguro_vetor(t, np.arange(c.size), np.ones(c.size, np.int64))
     antecipacao = mul_div_round(c, t.antecipacao, 10**6)
     reduzida = np.where(t.tem_reducao, mul_div_round(base, 10**4 - t.reducao, 10**4) + s1, 0)
-    total = (c + mul_div_round(c, t.taxa_adm - t.antecipacao, 10**6) + mul_div_round(c, t.fundo_reserva, 10**6)
-             + antecipacao + _soma_seguro(t, s1))
+    total = (
+        c
+        + mul_div_round(c, t.taxa_adm - t.antecipacao, 10**6)
+        + mul_div_round(c, t.fundo_reserva, 10**6)
+        + antecipacao
+        + _soma_seguro(t, s1)
+    )
     return ParcelasVetor(base + s1, reduzida, base + s1 + antecipacao, total)
 
 
@@ -358,6 +388,14 @@ def cronograma_vetor(t: TermosVetor, primeiro_vencimento: np.ndarray) -> Cronogr
     antecipacao = np.where(k == 1, mul_div_round(c, t.antecipacao[linha], 10**6), 0)
     s = seguro_vetor(t, linha, k)
     return CronogramaVetor(
-        linha, k, somar_meses_vetor(primeiro_vencimento[linha], k - 1), fundo, taxa, fr, s, antecipacao,
-        fundo + taxa + fr + s + antecipacao, mul_div_round(k, 10**8, n),
+        linha,
+        k,
+        somar_meses_vetor(primeiro_vencimento[linha], k - 1),
+        fundo,
+        taxa,
+        fr,
+        s,
+        antecipacao,
+        fundo + taxa + fr + s + antecipacao,
+        mul_div_round(k, 10**8, n),
     )

@@ -43,16 +43,18 @@ def mssql_connection(url: str | sa.URL) -> SourceConnection:
     bare, encrypt, timeout = _options(parsed)
     driver = parsed.get_driver_name()
     if driver == "pymssql":
-        return SourceConnection(bare, {"read_only": True, "login_timeout": timeout,
-                                       "encryption": "require" if encrypt else "off"})
+        return SourceConnection(
+            bare, {"read_only": True, "login_timeout": timeout, "encryption": "require" if encrypt else "off"}
+        )
     if driver == "pyodbc":  # ODBC keywords travel in the connection string (SQLAlchemy adds query keys to it)
         query = {**bare.query, "ApplicationIntent": "ReadOnly", "Encrypt": "yes" if encrypt else "no"}
         return SourceConnection(bare.set(query=query), {"timeout": timeout})
     raise ValueError(f"SQL Server driver {driver!r} is not supported: use mssql+pymssql:// or mssql+pyodbc://")
 
 
-SNAPSHOT_ALLOWED = ("SELECT CASE WHEN snapshot_isolation_state = 1 THEN 1 ELSE 0 END FROM sys.databases "
-                    "WHERE database_id = DB_ID()")
+SNAPSHOT_ALLOWED = (
+    "SELECT CASE WHEN snapshot_isolation_state = 1 THEN 1 ELSE 0 END FROM sys.databases WHERE database_id = DB_ID()"
+)
 
 
 def snapshot_allowed(engine: sa.Engine) -> bool:

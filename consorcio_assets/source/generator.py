@@ -23,8 +23,18 @@ from consorcio_assets.rules import documents, formulas
 from consorcio_assets.rules.documents import digitos_ascii
 from consorcio_assets.source import reference_data as ref
 
-TABELAS = ("UnidadeFederativa", "Segmento", "IndiceCorrecao", "Administradora", "PlanoComercial", "Grupo",
-           "Cliente", "Simulacao", "SimulacaoLance", "SimulacaoParcela")
+TABELAS = (
+    "UnidadeFederativa",
+    "Segmento",
+    "IndiceCorrecao",
+    "Administradora",
+    "PlanoComercial",
+    "Grupo",
+    "Cliente",
+    "Simulacao",
+    "SimulacaoLance",
+    "SimulacaoParcela",
+)
 #: rows per chunk of Cliente and Simulacao: fixes the random streams and bounds memory
 BLOCO = 50_000
 
@@ -72,6 +82,7 @@ _NS_HORA = 3_600 * 10**9
 # ---------------------------------------------------------------------------------------------------
 # Arrow schemas (contract order and types; PctFundoComumMes is computed by the database)
 # ---------------------------------------------------------------------------------------------------
+
 
 def _f(nome: str, tipo: pa.DataType, nulo: bool = False) -> pa.Field:
     return pa.field(nome, tipo, nullable=nulo)
@@ -130,6 +141,7 @@ SCHEMAS: dict[str, pa.Schema] = {
 # Arrow building blocks
 # ---------------------------------------------------------------------------------------------------
 
+
 def _decimal(valores: np.ndarray, tipo: pa.Decimal128Type) -> pa.Array:
     """Unscaled integers (a masked array for NULLs) -> decimal128, written straight into its buffer."""
     validos = ~np.ma.getmaskarray(valores)
@@ -165,8 +177,9 @@ def _texto_fixo(matriz: np.ndarray, tipo: pa.DataType = _S) -> pa.Array:
 def _juntar(*partes) -> np.ndarray:
     """Concatenate (n, k) uint8 matrices and byte-string literals column-wise into one text matrix."""
     n = next(p.shape[0] for p in partes if isinstance(p, np.ndarray))
-    blocos = [p if isinstance(p, np.ndarray) else np.broadcast_to(np.frombuffer(p, np.uint8), (n, len(p)))
-              for p in partes]
+    blocos = [
+        p if isinstance(p, np.ndarray) else np.broadcast_to(np.frombuffer(p, np.uint8), (n, len(p))) for p in partes
+    ]
     return np.concatenate(blocos, axis=1)
 
 
@@ -178,15 +191,27 @@ def _datetimeoffset(local_ns: np.ndarray, fuso: np.ndarray, digitos: int) -> pa.
     ano = mes.astype("datetime64[Y]").astype(np.int64) + 1970
     no_dia = ns % _NS_DIA
     segundos = no_dia // 10**9
-    return _texto_fixo(_juntar(
-        digitos_ascii(ano, 4), b"-", digitos_ascii(mes.astype(np.int64) % 12 + 1, 2), b"-",
-        digitos_ascii((dia - mes.astype("datetime64[D]")).astype(np.int64) + 1, 2), b" ",
-        digitos_ascii(segundos // 3600, 2), b":", digitos_ascii(segundos // 60 % 60, 2), b":",
-        digitos_ascii(segundos % 60, 2),
-        b".", digitos_ascii(no_dia % 10**9 // 10 ** (9 - digitos), digitos), b" ",
-        np.where(np.asarray(fuso)[:, None] < 0, ord("-"), ord("+")).astype(np.uint8),
-        digitos_ascii(np.abs(fuso), 2), b":00",
-    ))
+    return _texto_fixo(
+        _juntar(
+            digitos_ascii(ano, 4),
+            b"-",
+            digitos_ascii(mes.astype(np.int64) % 12 + 1, 2),
+            b"-",
+            digitos_ascii((dia - mes.astype("datetime64[D]")).astype(np.int64) + 1, 2),
+            b" ",
+            digitos_ascii(segundos // 3600, 2),
+            b":",
+            digitos_ascii(segundos // 60 % 60, 2),
+            b":",
+            digitos_ascii(segundos % 60, 2),
+            b".",
+            digitos_ascii(no_dia % 10**9 // 10 ** (9 - digitos), digitos),
+            b" ",
+            np.where(np.asarray(fuso)[:, None] < 0, ord("-"), ord("+")).astype(np.uint8),
+            digitos_ascii(np.abs(fuso), 2),
+            b":00",
+        )
+    )
 
 
 def _datetime_sqlserver(segundos: np.ndarray, ticks: np.ndarray) -> np.ndarray:
@@ -217,8 +242,9 @@ def _guids(seed: int, fluxo: str, indices: np.ndarray) -> pa.Array:
     b[:, 6] = (b[:, 6] & 0x0F) | 0x40
     b[:, 8] = (b[:, 8] & 0x3F) | 0x80
     hexa = np.stack([_HEX[b >> 4], _HEX[b & 15]], axis=2).reshape(-1, 32)
-    return _texto_fixo(_juntar(hexa[:, :8], b"-", hexa[:, 8:12], b"-", hexa[:, 12:16], b"-", hexa[:, 16:20],
-                               b"-", hexa[:, 20:]))
+    return _texto_fixo(
+        _juntar(hexa[:, :8], b"-", hexa[:, 8:12], b"-", hexa[:, 12:16], b"-", hexa[:, 16:20], b"-", hexa[:, 20:])
+    )
 
 
 def _rng(seed: int, fluxo: str, bloco: int = 0) -> np.random.Generator:
@@ -232,8 +258,9 @@ def _ascii(texto: str) -> str:
     return "".join(ch for ch in sem_acento.lower() if ch.isalnum())
 
 
-def _dias_ponderados(rng: np.random.Generator, inicio: np.datetime64, fim: np.datetime64, n: int,
-                     crescimento: float) -> np.ndarray:
+def _dias_ponderados(
+    rng: np.random.Generator, inicio: np.datetime64, fim: np.datetime64, n: int, crescimento: float
+) -> np.ndarray:
     """Days drawn with a growing trend and fewer on weekends (datetime64[D])."""
     dias = np.arange(inicio, fim + 1)
     fim_de_semana = np.isin((dias - _EPOCA).astype(np.int64) % 7, (2, 3))  # 1970-01-01 was a Thursday
@@ -255,16 +282,28 @@ def _ns_local(dia: np.ndarray, segundo: np.ndarray) -> np.ndarray:
 # Small tables and the context the big ones draw from
 # ---------------------------------------------------------------------------------------------------
 
+
 def _unidades_federativas() -> pa.RecordBatch:
-    return _lote("UnidadeFederativa", Uf=[u.sigla for u in _UFS], Nome=[u.nome for u in _UFS],
-                 Regiao=[u.regiao for u in _UFS], CepInicial=[u.cep_inicial for u in _UFS],
-                 CepFinal=[u.cep_final for u in _UFS])
+    return _lote(
+        "UnidadeFederativa",
+        Uf=[u.sigla for u in _UFS],
+        Nome=[u.nome for u in _UFS],
+        Regiao=[u.regiao for u in _UFS],
+        CepInicial=[u.cep_inicial for u in _UFS],
+        CepFinal=[u.cep_final for u in _UFS],
+    )
 
 
 def _segmentos() -> pa.RecordBatch:
-    return _lote("Segmento", SegmentoId=[s.segmento_id for s in _SEG], Codigo=[s.codigo for s in _SEG],
-                 Descricao=[s.descricao for s in _SEG], IndiceReajuste=[s.indice_reajuste for s in _SEG],
-                 PrazoMinimo=[s.prazo_minimo for s in _SEG], PrazoMaximo=[s.prazo_maximo for s in _SEG])
+    return _lote(
+        "Segmento",
+        SegmentoId=[s.segmento_id for s in _SEG],
+        Codigo=[s.codigo for s in _SEG],
+        Descricao=[s.descricao for s in _SEG],
+        IndiceReajuste=[s.indice_reajuste for s in _SEG],
+        PrazoMinimo=[s.prazo_minimo for s in _SEG],
+        PrazoMaximo=[s.prazo_maximo for s in _SEG],
+    )
 
 
 # yearly mean and monthly standard deviation of each index's monthly change, in percent
@@ -296,8 +335,13 @@ def _indices(seed: int) -> pa.RecordBatch:
         comps.append(competencia)
         pcts.append(np.round(pct * 10**6).astype(np.int64))
         publicados.append(_datetime_sqlserver(segundo, rng.integers(0, 300, meses.size)))
-    return _lote("IndiceCorrecao", Indice=nomes, Competencia=np.concatenate(comps),
-                 PctMes=np.concatenate(pcts), PublicadoEm=np.concatenate(publicados))
+    return _lote(
+        "IndiceCorrecao",
+        Indice=nomes,
+        Competencia=np.concatenate(comps),
+        PctMes=np.concatenate(pcts),
+        PublicadoEm=np.concatenate(publicados),
+    )
 
 
 def _cnpjs_numericos(raizes: np.ndarray, filiais: np.ndarray) -> np.ndarray:
@@ -311,8 +355,9 @@ def _cnpjs_alfanumericos(rng: np.random.Generator, n: int) -> np.ndarray:
     """New-format CNPJs: an alphanumeric root with at least one letter, head office branch 0001."""
     raiz = _ALFANUMERICOS[rng.integers(0, 36, (n, 8))]
     raiz[np.arange(n), rng.integers(0, 8, n)] = _ALFANUMERICOS[rng.integers(10, 36, n)]
-    return documents.gerar_cnpjs(np.concatenate([raiz, np.broadcast_to(np.frombuffer(b"0001", np.uint8), (n, 4))],
-                                                axis=1))
+    return documents.gerar_cnpjs(
+        np.concatenate([raiz, np.broadcast_to(np.frombuffer(b"0001", np.uint8), (n, 4))], axis=1)
+    )
 
 
 @dataclass(frozen=True)
@@ -348,14 +393,18 @@ def _administradoras(seed: int) -> tuple[pa.RecordBatch, np.ndarray, np.ndarray,
     dia[-1] = INICIO_CNPJ_ALFANUMERICO + rng.integers(10, 40)
     segundo = (dia - _EPOCA).astype(np.int64) * 86_400 + rng.integers(8 * 3600, 19 * 3600, n)
     peso = 1.0 / np.arange(1, n + 1) ** 0.9
-    lote = _lote("Administradora", AdministradoraId=np.arange(1, n + 1), Cnpj=_texto_fixo(cnpj),
-                 RazaoSocial=list(ref.ADMINISTRADORAS), Ativa=ativa,
-                 CadastradaEm=_datetime_sqlserver(segundo, rng.integers(0, 300, n)))
+    lote = _lote(
+        "Administradora",
+        AdministradoraId=np.arange(1, n + 1),
+        Cnpj=_texto_fixo(cnpj),
+        RazaoSocial=list(ref.ADMINISTRADORAS),
+        Ativa=ativa,
+        CadastradaEm=_datetime_sqlserver(segundo, rng.integers(0, 300, n)),
+    )
     return lote, ativa, dia, peso
 
 
-def _um_plano(rng: np.random.Generator, s: int, vigencia_inicio: np.datetime64, vigencia_fim: np.datetime64
-              ) -> dict:
+def _um_plano(rng: np.random.Generator, s: int, vigencia_inicio: np.datetime64, vigencia_fim: np.datetime64) -> dict:
     """One commercial plan of segment s: scaled integers, a flag beside each nullable value."""
     seg = _SEG[s]
     prazos = np.array([p for p in PRAZOS_COMERCIAIS if seg.prazo_minimo <= p <= seg.prazo_maximo])
@@ -373,20 +422,28 @@ def _um_plano(rng: np.random.Generator, s: int, vigencia_inicio: np.datetime64, 
     embutido = [0, 15, 20, 25, 30] if seg.codigo == "IMOVEL" else [0, 0, 10, 15, 20, 25, 30]
     tem_reducao, tem_lance_fixo = rng.random() < 0.5, rng.random() < 0.45
     return {
-        "segmento": s, "prazo": prazo, "taxa_adm": taxa,
+        "segmento": s,
+        "prazo": prazo,
+        "taxa_adm": taxa,
         "fundo_reserva": int(rng.choice([0, 5000, 10000, 10000, 15000, 20000, 20000, 25000, 30000, 40000, 50000])),
         "antecipacao": 0 if rng.random() < 0.6 else int(rng.choice([10000, 15000, 20000])),
-        "seguro_mes": int(rng.integers(30_000, 90_001)), "base_sd": bool(rng.random() < 0.6),
-        "reducao": int(rng.choice([2500, 3000, 5000])) if tem_reducao else 0, "tem_reducao": tem_reducao,
+        "seguro_mes": int(rng.integers(30_000, 90_001)),
+        "base_sd": bool(rng.random() < 0.6),
+        "reducao": int(rng.choice([2500, 3000, 5000])) if tem_reducao else 0,
+        "tem_reducao": tem_reducao,
         "embutido_max": int(rng.choice(embutido)) * 100,
-        "lance_fixo": int(rng.choice([2000, 2500, 3000])) if tem_lance_fixo else 0, "tem_lance_fixo": tem_lance_fixo,
-        "credito_min": credito_min * 100, "credito_max": credito_max * 100,
-        "vigencia_inicio": vigencia_inicio, "vigencia_fim": vigencia_fim,
+        "lance_fixo": int(rng.choice([2000, 2500, 3000])) if tem_lance_fixo else 0,
+        "tem_lance_fixo": tem_lance_fixo,
+        "credito_min": credito_min * 100,
+        "credito_max": credito_max * 100,
+        "vigencia_inicio": vigencia_inicio,
+        "vigencia_fim": vigencia_fim,
     }
 
 
-def _vigencia(rng: np.random.Generator, ativa: bool, cadastro: np.datetime64, sempre: bool
-              ) -> tuple[np.datetime64, np.datetime64]:
+def _vigencia(
+    rng: np.random.Generator, ativa: bool, cadastro: np.datetime64, sempre: bool
+) -> tuple[np.datetime64, np.datetime64]:
     """In force from after the administradora's registration; inactive administradoras' plans ended in 2024,
     a quarter of the others end 1-6 years after they start (NaT = open), `sempre` ones stay open."""
     if cadastro >= INICIO_CNPJ_ALFANUMERICO:
@@ -401,8 +458,9 @@ def _vigencia(rng: np.random.Generator, ativa: bool, cadastro: np.datetime64, se
     return inicio, np.datetime64("NaT", "D")
 
 
-def _planos(seed: int, ativa: np.ndarray, cadastro: np.ndarray, peso_adm: np.ndarray
-            ) -> tuple[pa.RecordBatch, dict[str, np.ndarray], np.ndarray]:
+def _planos(
+    seed: int, ativa: np.ndarray, cadastro: np.ndarray, peso_adm: np.ndarray
+) -> tuple[pa.RecordBatch, dict[str, np.ndarray], np.ndarray]:
     """1-4 plans per (administradora, segment) it offers; the first administradora offers all six
     and its first plan of each is in force for the whole period (the plan selection's fallback)."""
     rng = _rng(seed, "PlanoComercial")
@@ -421,19 +479,36 @@ def _planos(seed: int, ativa: np.ndarray, cadastro: np.ndarray, peso_adm: np.nda
     adm = np.array(adm)
     p["peso"] = peso_adm[adm - 1] * rng.uniform(0.5, 1.5, adm.size)
     lote = _lote(
-        "PlanoComercial", PlanoId=np.arange(1, adm.size + 1), AdministradoraId=adm, SegmentoId=p["segmento"] + 1,
-        Nome=nomes, PrazoMeses=p["prazo"], PctTaxaAdm=p["taxa_adm"], PctFundoReserva=p["fundo_reserva"],
-        PctAntecipacao=p["antecipacao"], PctSeguroMes=p["seguro_mes"], BaseSeguro=np.where(p["base_sd"], "SD", "CR"),
-        PctReducao=np.ma.array(p["reducao"], mask=~p["tem_reducao"]), PctEmbutidoMax=p["embutido_max"],
+        "PlanoComercial",
+        PlanoId=np.arange(1, adm.size + 1),
+        AdministradoraId=adm,
+        SegmentoId=p["segmento"] + 1,
+        Nome=nomes,
+        PrazoMeses=p["prazo"],
+        PctTaxaAdm=p["taxa_adm"],
+        PctFundoReserva=p["fundo_reserva"],
+        PctAntecipacao=p["antecipacao"],
+        PctSeguroMes=p["seguro_mes"],
+        BaseSeguro=np.where(p["base_sd"], "SD", "CR"),
+        PctReducao=np.ma.array(p["reducao"], mask=~p["tem_reducao"]),
+        PctEmbutidoMax=p["embutido_max"],
         PctLanceFixo=np.ma.array(p["lance_fixo"], mask=~p["tem_lance_fixo"]),
-        CreditoMinimo=p["credito_min"] * 100, CreditoMaximo=p["credito_max"] * 100,
-        VigenciaInicio=p["vigencia_inicio"], VigenciaFim=pa.array(p["vigencia_fim"], type=_D),
+        CreditoMinimo=p["credito_min"] * 100,
+        CreditoMaximo=p["credito_max"] * 100,
+        VigenciaInicio=p["vigencia_inicio"],
+        VigenciaFim=pa.array(p["vigencia_fim"], type=_D),
     )
     return lote, p, reserva
 
 
-_COTAS = {"AUTO": (300, 5000), "MOTO": (500, 5000), "IMOVEL": (200, 1500), "PESADO": (100, 800),
-          "ELETRO": (500, 3000), "SERVICO": (300, 2000)}
+_COTAS = {
+    "AUTO": (300, 5000),
+    "MOTO": (500, 5000),
+    "IMOVEL": (200, 1500),
+    "PESADO": (100, 800),
+    "ELETRO": (500, 3000),
+    "SERVICO": (300, 2000),
+}
 
 
 def _grupos(seed: int, plano: dict[str, np.ndarray]) -> pa.RecordBatch:
@@ -454,11 +529,14 @@ def _grupos(seed: int, plano: dict[str, np.ndarray]) -> pa.RecordBatch:
     faixa = np.array([_COTAS[c] for c in codigo_seg])
     grupo_id = np.arange(1, n + 1)
     return _lote(
-        "Grupo", GrupoId=grupo_id, PlanoId=plano_id + 1,
+        "Grupo",
+        GrupoId=grupo_id,
+        PlanoId=plano_id + 1,
         CodigoGrupo=[f"{c[:3]}-{g:05d}" for c, g in zip(codigo_seg, grupo_id)],
         QuantidadeCotas=rng.integers(faixa[:, 0], faixa[:, 1] + 1) // 10 * 10,
         DataConstituicao=pa.array(constituicao, type=_D, mask=situacao == "F"),
-        DiaAssembleia=rng.integers(1, 29, n), Situacao=situacao,
+        DiaAssembleia=rng.integers(1, 29, n),
+        Situacao=situacao,
     )
 
 
@@ -483,10 +561,30 @@ def _contexto(simulacoes: int, seed: int) -> _Contexto:
     uf = rng.choice(len(_UFS), clientes, p=_PESO_UF).astype(np.uint8)
     noronha = (uf == _UF_PE) & (rng.random(clientes) < 0.01)  # over-represented so small runs have UTC-2
     fuso = np.where(noronha, ref.FUSO_NORONHA, _FUSOS[uf]).astype(np.int8)
-    lotes = {"UnidadeFederativa": _unidades_federativas(), "Segmento": _segmentos(), "IndiceCorrecao": _indices(seed),
-             "Administradora": adm_lote, "PlanoComercial": plano_lote, "Grupo": grupo_lote}
-    return _Contexto(seed, simulacoes, clientes, lotes, plano, ordem, acumulado, reserva, abertos,
-                     np.cumsum(grupo_qtd) - grupo_qtd, grupo_qtd, uf, fuso, int(rng.integers(0, 10**8)))
+    lotes = {
+        "UnidadeFederativa": _unidades_federativas(),
+        "Segmento": _segmentos(),
+        "IndiceCorrecao": _indices(seed),
+        "Administradora": adm_lote,
+        "PlanoComercial": plano_lote,
+        "Grupo": grupo_lote,
+    }
+    return _Contexto(
+        seed,
+        simulacoes,
+        clientes,
+        lotes,
+        plano,
+        ordem,
+        acumulado,
+        reserva,
+        abertos,
+        np.cumsum(grupo_qtd) - grupo_qtd,
+        grupo_qtd,
+        uf,
+        fuso,
+        int(rng.integers(0, 10**8)),
+    )
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -527,8 +625,14 @@ def _ceps(rng: np.random.Generator, uf: np.ndarray, fuso: np.ndarray) -> pa.Arra
     return _texto_fixo(digitos_ascii(cep, 8))
 
 
-def _documentos(rng: np.random.Generator, deslocamento: int, indice: np.ndarray, uf: np.ndarray,
-                juridica: np.ndarray, alfanumerico: np.ndarray) -> pa.Array:
+def _documentos(
+    rng: np.random.Generator,
+    deslocamento: int,
+    indice: np.ndarray,
+    uf: np.ndarray,
+    juridica: np.ndarray,
+    alfanumerico: np.ndarray,
+) -> pa.Array:
     """CPF whose 9th digit is the UF's fiscal region, or CNPJ; roots are a bijection of the index."""
     raiz = (indice * _MULTIPLICADOR_RAIZ + deslocamento) % 10**8
     base = raiz * 10 + _REGIAO_FISCAL[uf]
@@ -545,16 +649,26 @@ def _nomes_e_emails(rng: np.random.Generator, juridica: np.ndarray) -> tuple[pa.
     primeiro = rng.integers(0, len(_NOMES), n)
     s1, s2 = rng.integers(0, len(_SOBRENOMES), n), rng.integers(0, len(_SOBRENOMES), n)
     segundo = pa.array(s2, mask=rng.random(n) < 0.4)
-    pessoa = pc.binary_join_element_wise(_NOMES.take(primeiro), _SOBRENOMES.take(segundo), _SOBRENOMES.take(s1),
-                                         " ", null_handling="skip")
+    pessoa = pc.binary_join_element_wise(
+        _NOMES.take(primeiro), _SOBRENOMES.take(segundo), _SOBRENOMES.take(s1), " ", null_handling="skip"
+    )
     fantasia = rng.integers(0, len(_FANTASIAS), n)
-    empresa = pc.binary_join_element_wise(_escolher(rng, _ATIVIDADES, n), _FANTASIAS.take(fantasia),
-                                          _escolher(rng, _SUFIXOS, n), " ")
+    empresa = pc.binary_join_element_wise(
+        _escolher(rng, _ATIVIDADES, n), _FANTASIAS.take(fantasia), _escolher(rng, _SUFIXOS, n), " "
+    )
     numero = pa.array(rng.integers(1, 2000, n), mask=rng.random(n) < 0.5).cast(_S)
     separador = pa.array(np.array([".", "_", ""])[rng.integers(0, 3, n)])
     dominio = _DOMINIOS.take(pa.array(rng.choice(len(_DOMINIOS), n, p=_PESO_DOMINIOS)))
-    email_pessoa = pc.binary_join_element_wise(_NOMES_ASCII.take(primeiro), separador, _SOBRENOMES_ASCII.take(s1),
-                                               numero, "@", dominio, "", null_handling="skip")
+    email_pessoa = pc.binary_join_element_wise(
+        _NOMES_ASCII.take(primeiro),
+        separador,
+        _SOBRENOMES_ASCII.take(s1),
+        numero,
+        "@",
+        dominio,
+        "",
+        null_handling="skip",
+    )
     caixa = pa.array(np.array(["contato", "financeiro", "comercial", "adm"])[rng.integers(0, 4, n)])
     email_empresa = pc.binary_join_element_wise(caixa, "@", _FANTASIAS_ASCII.take(fantasia), ".com.br", "")
     email = pc.if_else(juridica, email_empresa, email_pessoa)
@@ -566,8 +680,11 @@ def _telefones(rng: np.random.Generator, uf: np.ndarray, juridica: np.ndarray) -
     n = uf.size
     ddd = _DDDS[uf, rng.integers(0, _QTD_DDDS[uf])]
     fixo = rng.random(n) < np.where(juridica, 0.6, 0.08)
-    numero = np.where(fixo, 55 * 10**10 + ddd * 10**8 + rng.integers(2 * 10**7, 6 * 10**7, n),
-                      55 * 10**11 + ddd * 10**9 + 9 * 10**8 + rng.integers(6 * 10**7, 10**8, n))
+    numero = np.where(
+        fixo,
+        55 * 10**10 + ddd * 10**8 + rng.integers(2 * 10**7, 6 * 10**7, n),
+        55 * 10**11 + ddd * 10**9 + 9 * 10**8 + rng.integers(6 * 10**7, 10**8, n),
+    )
     return pa.array(numero, mask=rng.random(n) < 0.10).cast(_S)
 
 
@@ -586,19 +703,26 @@ def _clientes(ctx: _Contexto, bloco: int) -> pa.RecordBatch:
     renda = np.exp(np.where(juridica, np.log(60_000) + rng.normal(0, 1.0, n), np.log(4_200) + rng.normal(0, 0.65, n)))
     renda_centavos = np.where(rng.random(n) < 0.5, np.round(renda * 100), np.round(renda) * 100).astype(np.int64)
     return _lote(
-        "Cliente", ClienteId=_guids(ctx.seed, "Cliente", indice), TipoPessoa=np.where(juridica, "J", "F"),
-        CpfCnpj=_documentos(rng, ctx.raiz_deslocamento, indice, uf, juridica, alfanumerico), Nome=nome, Email=email,
+        "Cliente",
+        ClienteId=_guids(ctx.seed, "Cliente", indice),
+        TipoPessoa=np.where(juridica, "J", "F"),
+        CpfCnpj=_documentos(rng, ctx.raiz_deslocamento, indice, uf, juridica, alfanumerico),
+        Nome=nome,
+        Email=email,
         Telefone=_telefones(rng, uf, juridica),
         DataNascimento=pa.array(nascimento, type=_D, mask=juridica | (rng.random(n) < 0.06)),
         RendaMensal=np.ma.array(renda_centavos * 100, mask=rng.random(n) < 0.18),
-        Cep=_ceps(rng, uf, fuso), Uf=pa.array([u.sigla for u in _UFS]).take(pa.array(uf)),
-        ConsentimentoLgpd=rng.random(n) < 0.87, CadastradoEm=_datetimeoffset(local_ns, fuso, 3),
+        Cep=_ceps(rng, uf, fuso),
+        Uf=pa.array([u.sigla for u in _UFS]).take(pa.array(uf)),
+        ConsentimentoLgpd=rng.random(n) < 0.87,
+        CadastradoEm=_datetimeoffset(local_ns, fuso, 3),
     )
 
 
 # ---------------------------------------------------------------------------------------------------
 # Simulacao and its children
 # ---------------------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class _Nucleo:
@@ -621,6 +745,7 @@ def _em_vigor(ctx: _Contexto, plano: np.ndarray, dia: np.ndarray) -> np.ndarray:
 def _escolher_planos(ctx: _Contexto, rng: np.random.Generator, segmento: np.ndarray, dia: np.ndarray) -> np.ndarray:
     """A plan of the segment in force on the day, weighted by market share; redraws the plans not in
     force and falls back to the segment's always-in-force plan."""
+
     def sortear(seg: np.ndarray) -> np.ndarray:
         posicao = np.searchsorted(ctx.plano_acumulado, seg + rng.random(seg.size), side="right")
         return ctx.plano_por_segmento[np.minimum(posicao, ctx.plano_por_segmento.size - 1)]
@@ -660,14 +785,21 @@ def _nucleo(ctx: _Contexto, bloco: int) -> _Nucleo:
     credito = _creditos(ctx, rng, segmento, plano)
     com_seguro = rng.random(n) < PCT_COM_SEGURO
     cliente = np.where(rng.random(n) < PCT_ANONIMAS, -1, rng.integers(0, ctx.clientes, n))
-    fuso = np.where(cliente >= 0, ctx.cliente_fuso[np.maximum(cliente, 0)],
-                    _FUSOS[rng.choice(len(_UFS), n, p=_PESO_UF)])
+    fuso = np.where(
+        cliente >= 0, ctx.cliente_fuso[np.maximum(cliente, 0)], _FUSOS[rng.choice(len(_UFS), n, p=_PESO_UF)]
+    )
     p = ctx.plano
     termos = formulas.TermosVetor(
-        credito=credito, prazo=p["prazo"][plano], taxa_adm=p["taxa_adm"][plano],
-        fundo_reserva=p["fundo_reserva"][plano], antecipacao=p["antecipacao"][plano],
-        seguro_mes=p["seguro_mes"][plano], base_sd=p["base_sd"][plano], com_seguro=com_seguro,
-        reducao=p["reducao"][plano], tem_reducao=p["tem_reducao"][plano],
+        credito=credito,
+        prazo=p["prazo"][plano],
+        taxa_adm=p["taxa_adm"][plano],
+        fundo_reserva=p["fundo_reserva"][plano],
+        antecipacao=p["antecipacao"][plano],
+        seguro_mes=p["seguro_mes"][plano],
+        base_sd=p["base_sd"][plano],
+        com_seguro=com_seguro,
+        reducao=p["reducao"][plano],
+        tem_reducao=p["tem_reducao"][plano],
     )
     return _Nucleo(simulacao_id, plano, termos, cliente, fuso, dia, criada)
 
@@ -678,8 +810,10 @@ def _observacoes(rng: np.random.Generator, simulacao_id: np.ndarray) -> pa.Array
     u = rng.random(n)
     longa = np.flatnonzero((u < 1 / LONGA_A_CADA) | ((simulacao_id - 1) % LONGA_A_CADA == FASE_LONGA))
     tamanhos = rng.integers(20_000, 60_001, longa.size)
-    longas = [(f"Proposta nº {i}: " + ref.PARAGRAFO_LONGO * (t // len(ref.PARAGRAFO_LONGO) + 1))[:t]
-              for i, t in zip(simulacao_id[longa].tolist(), tamanhos.tolist())]
+    longas = [
+        (f"Proposta nº {i}: " + ref.PARAGRAFO_LONGO * (t // len(ref.PARAGRAFO_LONGO) + 1))[:t]
+        for i, t in zip(simulacao_id[longa].tolist(), tamanhos.tolist())
+    ]
     textos = pa.array(list(ref.OBSERVACOES) + longas)
     indice = rng.integers(0, len(ref.OBSERVACOES), n)
     indice[longa] = len(ref.OBSERVACOES) + np.arange(longa.size)
@@ -714,16 +848,30 @@ def _simulacoes(ctx: _Contexto, bloco: int) -> pa.RecordBatch:
     versao = ROWVERSION_BASE + nu.simulacao_id * 4 + rng.integers(0, 4, n)
     anonima = nu.cliente < 0
     return _lote(
-        "Simulacao", SimulacaoId=nu.simulacao_id, SimulacaoGuid=_guids(ctx.seed, "Simulacao", nu.simulacao_id),
+        "Simulacao",
+        SimulacaoId=nu.simulacao_id,
+        SimulacaoGuid=_guids(ctx.seed, "Simulacao", nu.simulacao_id),
         ClienteId=pc.if_else(anonima, pa.nulls(n, _S), _guids(ctx.seed, "Cliente", np.maximum(nu.cliente, 0))),
-        PlanoId=nu.plano + 1, GrupoId=pa.array(grupo, mask=~com_grupo),
-        Canal=rng.choice(5, n, p=PESO_CANAIS) + 1, ValorCredito=t.credito, PrazoMeses=t.prazo,
-        PctTaxaAdm=t.taxa_adm, PctFundoReserva=t.fundo_reserva, PctAntecipacao=t.antecipacao,
-        PctSeguroMes=t.seguro_mes, PctReducao=np.ma.array(t.reducao, mask=~t.tem_reducao), ComSeguro=t.com_seguro,
-        ParcelaIntegral=parcelas.integral, ParcelaReduzida=np.ma.array(parcelas.reduzida, mask=~t.tem_reducao),
-        PrimeiraParcela=parcelas.primeira, ValorTotalPlano=parcelas.total_plano, Situacao=SITUACOES[situacao],
-        Observacao=_observacoes(rng, nu.simulacao_id), CriadaEm=_datetimeoffset(nu.criada_local_ns, nu.fuso, 7),
-        AtualizadaEm=_atualizada_em(rng, nu, situacao, valida_ate), ValidaAte=valida_ate,
+        PlanoId=nu.plano + 1,
+        GrupoId=pa.array(grupo, mask=~com_grupo),
+        Canal=rng.choice(5, n, p=PESO_CANAIS) + 1,
+        ValorCredito=t.credito,
+        PrazoMeses=t.prazo,
+        PctTaxaAdm=t.taxa_adm,
+        PctFundoReserva=t.fundo_reserva,
+        PctAntecipacao=t.antecipacao,
+        PctSeguroMes=t.seguro_mes,
+        PctReducao=np.ma.array(t.reducao, mask=~t.tem_reducao),
+        ComSeguro=t.com_seguro,
+        ParcelaIntegral=parcelas.integral,
+        ParcelaReduzida=np.ma.array(parcelas.reduzida, mask=~t.tem_reducao),
+        PrimeiraParcela=parcelas.primeira,
+        ValorTotalPlano=parcelas.total_plano,
+        Situacao=SITUACOES[situacao],
+        Observacao=_observacoes(rng, nu.simulacao_id),
+        CriadaEm=_datetimeoffset(nu.criada_local_ns, nu.fuso, 7),
+        AtualizadaEm=_atualizada_em(rng, nu, situacao, valida_ate),
+        ValidaAte=valida_ate,
         VersaoLinha=_texto_fixo(versao.astype(">u8").view(np.uint8).reshape(-1, 8), pa.binary()),
     )
 
@@ -757,9 +905,16 @@ def _lances(ctx: _Contexto, bloco: int, primeiro_id: int) -> pa.RecordBatch:
     tipo = np.where((tipo == "E") & (embutido == 0), "L", tipo)
     mes = np.minimum(1 + (prazo * rng.random(n) ** 1.6).astype(np.int64), prazo)
     return _lote(
-        "SimulacaoLance", LanceId=np.arange(primeiro_id, primeiro_id + n), SimulacaoId=nu.simulacao_id[linha],
-        TipoLance=tipo, PctLance=pct, ValorProprio=valor - embutido, ValorEmbutido=embutido,
-        CreditoLiquido=c - embutido, MesContemplacao=mes, Abatimento=np.where(rng.random(n) < 0.55, "P", "V"),
+        "SimulacaoLance",
+        LanceId=np.arange(primeiro_id, primeiro_id + n),
+        SimulacaoId=nu.simulacao_id[linha],
+        TipoLance=tipo,
+        PctLance=pct,
+        ValorProprio=valor - embutido,
+        ValorEmbutido=embutido,
+        CreditoLiquido=c - embutido,
+        MesContemplacao=mes,
+        Abatimento=np.where(rng.random(n) < 0.55, "P", "V"),
     )
 
 
@@ -771,10 +926,17 @@ def _parcelas(ctx: _Contexto, bloco: int) -> pa.RecordBatch:
     primeiro = formulas.somar_meses_vetor(nu.dia[linha], np.ones(linha.size, np.int64))
     c = formulas.cronograma_vetor(nu.termos.take(linha), primeiro)
     return _lote(
-        "SimulacaoParcela", SimulacaoId=nu.simulacao_id[linha][c.linha], NumeroParcela=c.numero,
-        Vencimento=c.vencimento, ValorFundoComum=c.fundo_comum, ValorTaxaAdm=c.taxa_adm,
-        ValorFundoReserva=c.fundo_reserva, ValorSeguro=c.seguro, ValorAntecipacao=c.antecipacao,
-        ValorTotal=c.total, PctAmortizadoAcumulado=c.pct_amortizado,
+        "SimulacaoParcela",
+        SimulacaoId=nu.simulacao_id[linha][c.linha],
+        NumeroParcela=c.numero,
+        Vencimento=c.vencimento,
+        ValorFundoComum=c.fundo_comum,
+        ValorTaxaAdm=c.taxa_adm,
+        ValorFundoReserva=c.fundo_reserva,
+        ValorSeguro=c.seguro,
+        ValorAntecipacao=c.antecipacao,
+        ValorTotal=c.total,
+        PctAmortizadoAcumulado=c.pct_amortizado,
     )
 
 
@@ -782,13 +944,15 @@ def _parcelas(ctx: _Contexto, bloco: int) -> pa.RecordBatch:
 # Entry point
 # ---------------------------------------------------------------------------------------------------
 
+
 def _fatias(tabela: str, lote: pa.RecordBatch, batch_rows: int) -> Iterator[tuple[str, pa.RecordBatch]]:
     for inicio in range(0, lote.num_rows, batch_rows):
         yield tabela, lote.slice(inicio, batch_rows)
 
 
-def generate(simulacoes: int = 20_000, seed: int = 42, batch_rows: int = 65_536
-             ) -> Iterator[tuple[str, pa.RecordBatch]]:
+def generate(
+    simulacoes: int = 20_000, seed: int = 42, batch_rows: int = 65_536
+) -> Iterator[tuple[str, pa.RecordBatch]]:
     """Yields (contract table name, batch) in foreign-key order: UnidadeFederativa, Segmento, IndiceCorrecao,
     Administradora, PlanoComercial, Grupo, Cliente, Simulacao, SimulacaoLance, SimulacaoParcela.
     Same (simulacoes, seed) -> byte-identical batches, whatever batch_rows is."""

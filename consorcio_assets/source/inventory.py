@@ -75,54 +75,80 @@ def _hashdiff(table: Table, serves: str, project: Callable[[Side, Table], hashdi
             p = project(side, table)
             lo, hi = (1, 1_000_000) if p.ordered else (0, hashdiff.HASH_SPACE - 1)
             return build(p, lo, hi)
+
         return run
 
     yield Statement(f"{serves} (key range)", name, lambda side: hashdiff.bounds_query(project(side, table)))
-    yield Statement(f"{serves} (segment checksums)", name, with_bounds(
-        lambda p, lo, hi: hashdiff.segments_query(p, lo, hi, -(-(hi - lo + 1) // 32))))
+    yield Statement(
+        f"{serves} (segment checksums)",
+        name,
+        with_bounds(lambda p, lo, hi: hashdiff.segments_query(p, lo, hi, -(-(hi - lo + 1) // 32))),
+    )
     yield Statement(f"{serves} (leaf rows)", name, with_bounds(lambda p, lo, hi: hashdiff.rows_query(p, lo, lo + 999)))
 
 
 def _table_statements(table: Table, cat: Catalog) -> Iterator[Statement]:
     name = table.qualified_source
     yield Statement(f"sqlserver/{table.name} observation", name, lambda side: observation_query(table))
-    yield Statement(f"{schema_check.SOURCE_DRIFT} (schema drift)", name, lambda side: schema_check.SOURCE_COLUMNS
-                    .bindparams(schema=table.schema, table=table.name))
+    yield Statement(
+        f"{schema_check.SOURCE_DRIFT} (schema drift)",
+        name,
+        lambda side: schema_check.SOURCE_COLUMNS.bindparams(schema=table.schema, table=table.name),
+    )
     yield Statement("dms_full_load pre-flight (schema drift)", name, lambda side: preflight.columns_query(table))
     yield Statement("dms_full_load pre-flight (source rows)", name, lambda side: preflight.count_query(table))
     if preflight.lob_query(table) is not None:
         yield Statement("dms_full_load pre-flight (longest LOB)", name, lambda side: preflight.lob_query(table))
     if mappings.PARALLEL_LOAD_SEGMENTS.get(table.name, 0) > 1:
-        yield Statement("dms_full_load pre-flight (parallel-load bounds)", name,
-                        lambda side: mappings.bounds_query(table))
+        yield Statement(
+            "dms_full_load pre-flight (parallel-load bounds)", name, lambda side: mappings.bounds_query(table)
+        )
     yield Statement(f"{parity.CHECK}", name, lambda side: parity.count_query(side, table))
-    yield Statement(f"{aggregates.CHECK}", name,
-                    lambda side: aggregates.aggregate_query(side, table, aggregates.metrics(table)))
+    yield Statement(
+        f"{aggregates.CHECK}", name, lambda side: aggregates.aggregate_query(side, table, aggregates.metrics(table))
+    )
     yield from _hashdiff(table, hashdiff.CHECK, lambda side, t: hashdiff.projection(side, t, by_value=True))
     if precision.hundred_ns_columns(table):
-        yield Statement(f"{precision.SUB_MICROSECOND} (per column)", name,
-                        lambda side: precision.sub_microsecond_queries(side, table)[0])
-        yield Statement(f"{precision.SUB_MICROSECOND} (rows affected)", name,
-                        lambda side: rows.count_query(precision.sub_microsecond_queries(side, table)[1]))
-        yield Statement(f"{precision.SUB_MICROSECOND} (first keys)", name,
-                        lambda side: rows.listing_query(precision.sub_microsecond_queries(side, table)[1],
-                                                        len(table.primary_key)))
+        yield Statement(
+            f"{precision.SUB_MICROSECOND} (per column)",
+            name,
+            lambda side: precision.sub_microsecond_queries(side, table)[0],
+        )
+        yield Statement(
+            f"{precision.SUB_MICROSECOND} (rows affected)",
+            name,
+            lambda side: rows.count_query(precision.sub_microsecond_queries(side, table)[1]),
+        )
+        yield Statement(
+            f"{precision.SUB_MICROSECOND} (first keys)",
+            name,
+            lambda side: rows.listing_query(precision.sub_microsecond_queries(side, table)[1], len(table.primary_key)),
+        )
     if precision.lob_columns(table):
         yield from _hashdiff(table, precision.LOB_TRUNCATION, precision.lob_projection)
-        yield Statement(f"{precision.LOB_TRUNCATION} (lengths of the differing rows)", name,
-                        lambda side: precision.lengths_query(precision.lob_projection(side, table),
-                                                             precision.lob_columns(table), [1, 2]))
+        yield Statement(
+            f"{precision.LOB_TRUNCATION} (lengths of the differing rows)",
+            name,
+            lambda side: precision.lengths_query(
+                precision.lob_projection(side, table), precision.lob_columns(table), [1, 2]
+            ),
+        )
 
 
 def _rule_statements(cat: Catalog) -> Iterator[Statement]:
     for rule in business_rules.RULES:
         name = cat[rule.table].qualified_source
         n_keys = len(rule.key or cat[rule.table].primary_key)
-        yield Statement(f"{rule.check} (violations per part)", name,
-                        lambda side, r=rule: business_rules.rule_queries(r, side, cat)[0])
-        yield Statement(f"{rule.check} (first offending keys)", name,
-                        lambda side, r=rule, n=n_keys: rows.listing_query(
-                            business_rules.rule_queries(r, side, cat)[1], n))
+        yield Statement(
+            f"{rule.check} (violations per part)",
+            name,
+            lambda side, r=rule: business_rules.rule_queries(r, side, cat)[0],
+        )
+        yield Statement(
+            f"{rule.check} (first offending keys)",
+            name,
+            lambda side, r=rule, n=n_keys: rows.listing_query(business_rules.rule_queries(r, side, cat)[1], n),
+        )
 
 
 def _assessment_statements(cat: Catalog) -> Iterator[Statement]:

@@ -40,7 +40,7 @@ def source_engine_for(url: str) -> sa.Engine:
     """Engine on the source at `url` (what a resource holds): SQL Server, or the DuckDB stand-in."""
     prefix = "duckdb:///"
     if url.startswith(prefix):
-        path = Path(url[len(prefix):])
+        path = Path(url[len(prefix) :])
         if not path.exists():
             raise FileNotFoundError(f"source stand-in {path} does not exist: run `consorcio seed`")
         return duckdb_engine(url)
@@ -59,8 +59,10 @@ count_big = dialect_function("count_big", sa.BigInteger(), default="count(*)", m
 """COUNT_BIG(*) on SQL Server (tables beyond 2^31 rows), COUNT(*) elsewhere."""
 
 table_checksum = dialect_function(
-    "table_checksum", sa.BigInteger(),
-    default="sum(hash({args}) % 1000000007)", mssql="CHECKSUM_AGG(BINARY_CHECKSUM(*))",
+    "table_checksum",
+    sa.BigInteger(),
+    default="sum(hash({args}) % 1000000007)",
+    mssql="CHECKSUM_AGG(BINARY_CHECKSUM(*))",
 )
 """table_checksum(*columns): an order-independent checksum of every row: changes when any value changes."""
 

@@ -46,7 +46,10 @@ def table_ddl(table: Table) -> str:
 
 def view_ddl(view: Table, catalog: Catalog) -> str:
     select = transpile_view(
-        view, catalog.by_name, "duckdb", table_sql=qualified,
+        view,
+        catalog.by_name,
+        "duckdb",
+        table_sql=qualified,
         local_timestamp=lambda sql: f"CAST(SUBSTRING({sql}, 1, 19) AS TIMESTAMP)",
         cast_type=lambda c: c.duckdb_type,
     )
@@ -67,8 +70,9 @@ def _insert_select(table: Table, batch_columns: list[str]) -> str:
     return f"INSERT INTO {qualified(table)} ({cols}) SELECT {', '.join(exprs)} FROM batch"
 
 
-def build(path: Path, rows: Iterable[tuple[str, pa.RecordBatch]], catalog: Catalog | None = None,
-          force: bool = False) -> dict[str, int]:
+def build(
+    path: Path, rows: Iterable[tuple[str, pa.RecordBatch]], catalog: Catalog | None = None, force: bool = False
+) -> dict[str, int]:
     """Create the stand-in at `path` atomically: built in a temporary file, then renamed."""
     catalog = catalog or default_catalog()
     path = Path(path)
@@ -102,8 +106,9 @@ def build(path: Path, rows: Iterable[tuple[str, pa.RecordBatch]], catalog: Catal
     return counts
 
 
-def seed(path: Path, simulacoes: int = 20_000, seed: int = 42, force: bool = False,
-         catalog: Catalog | None = None) -> dict[str, int]:
+def seed(
+    path: Path, simulacoes: int = 20_000, seed: int = 42, force: bool = False, catalog: Catalog | None = None
+) -> dict[str, int]:
     """Seed the stand-in with the deterministic generator."""
     from consorcio_assets.source.generator import generate
 

@@ -50,31 +50,67 @@ def _boolean_as_value(node: exp.Expression) -> bool:
 
 
 RULES: tuple[Rule, ...] = (
-    Rule("GENERATE_SERIES", "a numbers CTE or a cross-joined tally (GENERATE_SERIES is SQL Server 2022)",
-         lambda n: isinstance(n, exp.GenerateSeries) or _function("GENERATE_SERIES")(n)),
-    Rule("GREATEST/LEAST", "a CASE expression (GREATEST and LEAST are SQL Server 2022)",
-         lambda n: isinstance(n, (exp.Greatest, exp.Least))),
-    Rule("IS [NOT] DISTINCT FROM", "(a = b OR (a IS NULL AND b IS NULL)) (2022)",
-         lambda n: isinstance(n, (exp.NullSafeEQ, exp.NullSafeNEQ))),
+    Rule(
+        "GENERATE_SERIES",
+        "a numbers CTE or a cross-joined tally (GENERATE_SERIES is SQL Server 2022)",
+        lambda n: isinstance(n, exp.GenerateSeries) or _function("GENERATE_SERIES")(n),
+    ),
+    Rule(
+        "GREATEST/LEAST",
+        "a CASE expression (GREATEST and LEAST are SQL Server 2022)",
+        lambda n: isinstance(n, (exp.Greatest, exp.Least)),
+    ),
+    Rule(
+        "IS [NOT] DISTINCT FROM",
+        "(a = b OR (a IS NULL AND b IS NULL)) (2022)",
+        lambda n: isinstance(n, (exp.NullSafeEQ, exp.NullSafeNEQ)),
+    ),
     Rule("DATE_BUCKET", "DATEADD/DATEDIFF arithmetic (DATE_BUCKET is 2022)", _function("DATE_BUCKET")),
-    Rule("DATETRUNC", "DATEADD(unit, DATEDIFF(unit, 0, d), 0) (DATETRUNC is 2022)",
-         lambda n: isinstance(n, (exp.TimestampTrunc, exp.DateTrunc)) or _function("DATETRUNC")(n)),
-    Rule("APPROX_COUNT_DISTINCT", "COUNT(DISTINCT ...) (APPROX_COUNT_DISTINCT is 2019)",
-         lambda n: isinstance(n, exp.ApproxDistinct) or _function("APPROX_COUNT_DISTINCT")(n)),
-    Rule("STRING_SPLIT with an ordinal", "STRING_SPLIT(s, sep) without enable_ordinal (the ordinal is 2022)",
-         lambda n: _function("STRING_SPLIT")(n) and len(n.expressions) > 2),
-    Rule("TRIM(... FROM ...) / two-argument LTRIM, RTRIM", "TRIM(s), LTRIM(s), RTRIM(s) (characters are 2022)",
-         lambda n: isinstance(n, exp.Trim) and n.args.get("expression") is not None),
-    Rule("JSON_OBJECT/JSON_ARRAY", "FOR JSON (JSON_OBJECT and JSON_ARRAY are 2022)",
-         lambda n: isinstance(n, (exp.JSONObject, exp.JSONArray)) or _function("JSON_OBJECT", "JSON_ARRAY")(n)),
-    Rule("WINDOW clause", "the window spelled out in each OVER (the WINDOW clause is 2022)",
-         lambda n: isinstance(n, exp.Select) and bool(n.args.get("windows"))),
-    Rule("_UTF8 collation", "NVARCHAR (UTF-8 collations are 2019)",
-         lambda n: isinstance(n, exp.Collate) and "_UTF8" in n.expression.sql().upper()),
-    Rule("OFFSET without ORDER BY", "ORDER BY ... OFFSET n ROWS, or no OFFSET",
-         lambda n: isinstance(n, exp.Select) and n.args.get("offset") is not None and not n.args.get("order")),
-    Rule("boolean expression as a value", "CASE WHEN condition THEN 1 ELSE 0 END (SQL Server has no boolean values)",
-         _boolean_as_value),
+    Rule(
+        "DATETRUNC",
+        "DATEADD(unit, DATEDIFF(unit, 0, d), 0) (DATETRUNC is 2022)",
+        lambda n: isinstance(n, (exp.TimestampTrunc, exp.DateTrunc)) or _function("DATETRUNC")(n),
+    ),
+    Rule(
+        "APPROX_COUNT_DISTINCT",
+        "COUNT(DISTINCT ...) (APPROX_COUNT_DISTINCT is 2019)",
+        lambda n: isinstance(n, exp.ApproxDistinct) or _function("APPROX_COUNT_DISTINCT")(n),
+    ),
+    Rule(
+        "STRING_SPLIT with an ordinal",
+        "STRING_SPLIT(s, sep) without enable_ordinal (the ordinal is 2022)",
+        lambda n: _function("STRING_SPLIT")(n) and len(n.expressions) > 2,
+    ),
+    Rule(
+        "TRIM(... FROM ...) / two-argument LTRIM, RTRIM",
+        "TRIM(s), LTRIM(s), RTRIM(s) (characters are 2022)",
+        lambda n: isinstance(n, exp.Trim) and n.args.get("expression") is not None,
+    ),
+    Rule(
+        "JSON_OBJECT/JSON_ARRAY",
+        "FOR JSON (JSON_OBJECT and JSON_ARRAY are 2022)",
+        lambda n: isinstance(n, (exp.JSONObject, exp.JSONArray)) or _function("JSON_OBJECT", "JSON_ARRAY")(n),
+    ),
+    Rule(
+        "WINDOW clause",
+        "the window spelled out in each OVER (the WINDOW clause is 2022)",
+        lambda n: isinstance(n, exp.Select) and bool(n.args.get("windows")),
+    ),
+    Rule(
+        "_UTF8 collation",
+        "NVARCHAR (UTF-8 collations are 2019)",
+        lambda n: isinstance(n, exp.Collate) and "_UTF8" in n.expression.sql().upper(),
+    ),
+    Rule(
+        "OFFSET without ORDER BY",
+        "ORDER BY ... OFFSET n ROWS, or no OFFSET",
+        lambda n: isinstance(n, exp.Select) and n.args.get("offset") is not None and not n.args.get("order"),
+    ),
+    Rule(
+        "boolean expression as a value",
+        "CASE WHEN condition THEN 1 ELSE 0 END (SQL Server has no boolean values)",
+        _boolean_as_value,
+    ),
 )
 
 #: LIMIT parses to the same tree as TOP: found among the tokens instead

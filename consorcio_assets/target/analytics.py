@@ -56,10 +56,15 @@ def key_path(home: Path) -> Path:
 def checked_key(key: bytes, origin: str) -> bytes:
     """`key` if it is long enough to keep tokens unguessable, else PiiKeyError saying why and what to do."""
     if len(key) < MIN_KEY_BYTES:
-        fix = (f"set {KEY_ENV} to a random value of at least {MIN_KEY_BYTES} bytes" if origin == KEY_ENV else
-               f"delete it to have a new random key generated (tokens change), or set {KEY_ENV}")
-        raise PiiKeyError(f"pseudonymisation key {origin} has {len(key)} bytes, fewer than {MIN_KEY_BYTES}: "
-                          f"anyone could recompute the CPF/CNPJ tokens; {fix}")
+        fix = (
+            f"set {KEY_ENV} to a random value of at least {MIN_KEY_BYTES} bytes"
+            if origin == KEY_ENV
+            else f"delete it to have a new random key generated (tokens change), or set {KEY_ENV}"
+        )
+        raise PiiKeyError(
+            f"pseudonymisation key {origin} has {len(key)} bytes, fewer than {MIN_KEY_BYTES}: "
+            f"anyone could recompute the CPF/CNPJ tokens; {fix}"
+        )
     return key
 
 

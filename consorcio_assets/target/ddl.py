@@ -74,36 +74,69 @@ def after_load(table: Table, schema: str = TARGET_SCHEMA) -> list[dict]:
     items = []
     pk = target_columns(table, table.primary_key)
     name = primary_key_name(table)
-    items.append({"kind": "primary_key", "name": name, "columns": pk,
-                  "sql": f"ALTER TABLE {t} ADD CONSTRAINT {ident(name)} PRIMARY KEY ({_cols(pk)})"})
+    items.append(
+        {
+            "kind": "primary_key",
+            "name": name,
+            "columns": pk,
+            "sql": f"ALTER TABLE {t} ADD CONSTRAINT {ident(name)} PRIMARY KEY ({_cols(pk)})",
+        }
+    )
     for uq_name, cols in table.unique_keys:
         name, cols = snake_case(uq_name), target_columns(table, cols)
-        items.append({"kind": "unique", "name": name, "columns": cols,
-                      "sql": f"ALTER TABLE {t} ADD CONSTRAINT {ident(name)} UNIQUE ({_cols(cols)})"})
+        items.append(
+            {
+                "kind": "unique",
+                "name": name,
+                "columns": cols,
+                "sql": f"ALTER TABLE {t} ADD CONSTRAINT {ident(name)} UNIQUE ({_cols(cols)})",
+            }
+        )
     for check in table.checks:
         name, predicate = snake_case(check.name), check.to_sql("postgres")
-        items.append({"kind": "check", "name": name, "predicate": predicate,
-                      "sql": f"ALTER TABLE {t} ADD CONSTRAINT {ident(name)} CHECK ({predicate})"})
+        items.append(
+            {
+                "kind": "check",
+                "name": name,
+                "predicate": predicate,
+                "sql": f"ALTER TABLE {t} ADD CONSTRAINT {ident(name)} CHECK ({predicate})",
+            }
+        )
     for index in table.indexes:
         name, cols = snake_case(index.name), target_columns(table, index.columns)
         unique = "UNIQUE " if index.unique else ""
-        items.append({"kind": "index", "name": name, "columns": cols,
-                      "sql": f"CREATE {unique}INDEX {ident(name)} ON {t} ({_cols(cols)})"})
+        items.append(
+            {
+                "kind": "index",
+                "name": name,
+                "columns": cols,
+                "sql": f"CREATE {unique}INDEX {ident(name)} ON {t} ({_cols(cols)})",
+            }
+        )
     return items + semantics.after_load(table, schema)
 
 
-def foreign_key(table: Table, fk: ForeignKey, catalog: Catalog, schema: str = TARGET_SCHEMA,
-                not_valid: bool = True) -> dict:
+def foreign_key(
+    table: Table, fk: ForeignKey, catalog: Catalog, schema: str = TARGET_SCHEMA, not_valid: bool = True
+) -> dict:
     """The key's DDL and names; `child` and `parent` are SQL text (quoted where they must be), as the job uses them."""
     parent = catalog[fk.ref_table]
     name = snake_case(fk.name)
     cols, pcols = target_columns(table, fk.columns), target_columns(parent, fk.ref_columns)
-    sql = (f"ALTER TABLE {qualified(schema, table.target_name)} ADD CONSTRAINT {ident(name)} "
-           f"FOREIGN KEY ({_cols(cols)}) REFERENCES {qualified(schema, parent.target_name)} ({_cols(pcols)})"
-           + (" NOT VALID" if not_valid else ""))
-    return {"name": name, "child": qualified(schema, table.target_name),
-            "parent": qualified(schema, parent.target_name), "parent_table": parent.target_name,
-            "columns": cols, "parent_columns": pcols, "sql": sql}
+    sql = (
+        f"ALTER TABLE {qualified(schema, table.target_name)} ADD CONSTRAINT {ident(name)} "
+        f"FOREIGN KEY ({_cols(cols)}) REFERENCES {qualified(schema, parent.target_name)} ({_cols(pcols)})"
+        + (" NOT VALID" if not_valid else "")
+    )
+    return {
+        "name": name,
+        "child": qualified(schema, table.target_name),
+        "parent": qualified(schema, parent.target_name),
+        "parent_table": parent.target_name,
+        "columns": cols,
+        "parent_columns": pcols,
+        "sql": sql,
+    }
 
 
 def foreign_keys(table: Table, catalog: Catalog, schema: str = TARGET_SCHEMA, not_valid: bool = True) -> list[dict]:
@@ -112,23 +145,30 @@ def foreign_keys(table: Table, catalog: Catalog, schema: str = TARGET_SCHEMA, no
 
 def incoming_foreign_keys(table: Table, catalog: Catalog, schema: str = TARGET_SCHEMA) -> list[dict]:
     """Foreign keys of other tables that reference `table` (re-added when `table` is swapped)."""
-    return [foreign_key(child, fk, catalog, schema) for child in catalog.base_tables
-            for fk in child.foreign_keys if fk.ref_table == table.name and child.name != table.name]
+    return [
+        foreign_key(child, fk, catalog, schema)
+        for child in catalog.base_tables
+        for fk in child.foreign_keys
+        if fk.ref_table == table.name and child.name != table.name
+    ]
 
 
 def table_comment(table: Table) -> str:
     text = table.description
     if table.is_view:
-        text += (f" Loaded as a table: DMS's snapshot of the view at load time; the live view is "
-                 f"{table.qualified_live_view}.")
+        text += (
+            f" Loaded as a table: DMS's snapshot of the view at load time; the live view is "
+            f"{table.qualified_live_view}."
+        )
     return text
 
 
 def column_comment(table: Table, column) -> str:
     parts = [column.comment] if column.comment else []
     if column.computed:
-        parts.append(f"Computed in SQL Server as {column.computed}; generated by PostgreSQL as "
-                     f"{column.postgres_computed}.")
+        parts.append(
+            f"Computed in SQL Server as {column.computed}; generated by PostgreSQL as {column.postgres_computed}."
+        )
     if column.default:
         parts.append(f"DEFAULT {column.default} in SQL Server, {column.postgres_default} here.")
     if column.collation:
@@ -167,8 +207,13 @@ def rejects_table(schema: str = TARGET_SCHEMA) -> str:
 
 def table_script(table: Table, catalog: Catalog, schema: str = TARGET_SCHEMA) -> list[str]:
     """Every statement for one table, foreign keys validated (the full model, e.g. for psql or docs)."""
-    return [*semantics.collations(table), create_table(table, schema), *comments(table, schema), *(i["sql"] for i in after_load(table, schema)),
-            *(fk["sql"] for fk in foreign_keys(table, catalog, schema, not_valid=False))]
+    return [
+        *semantics.collations(table),
+        create_table(table, schema),
+        *comments(table, schema),
+        *(i["sql"] for i in after_load(table, schema)),
+        *(fk["sql"] for fk in foreign_keys(table, catalog, schema, not_valid=False)),
+    ]
 
 
 def schema_script(catalog: Catalog, schema: str = TARGET_SCHEMA) -> str:

@@ -35,8 +35,12 @@ def _fix(booleans: set[str]):
             return exp.Anonymous(this="make_date", expressions=[exp.cast(p.copy(), "int") for p in parts])
         if isinstance(node, exp.EQ):
             column, literal = node.this, node.expression
-            if (isinstance(column, exp.Column) and column.name in booleans and isinstance(literal, exp.Literal)
-                    and literal.this in ("0", "1")):
+            if (
+                isinstance(column, exp.Column)
+                and column.name in booleans
+                and isinstance(literal, exp.Literal)
+                and literal.this in ("0", "1")
+            ):
                 return column.copy() if literal.this == "1" else exp.Not(this=column.copy())
         return node
 
@@ -45,9 +49,15 @@ def _fix(booleans: set[str]):
 
 def view_select(view: Table, catalog: Catalog) -> str:
     """The view's SELECT for PostgreSQL over the migrated base tables, output typed as the catalog says."""
-    sql = transpile_view(view, catalog.by_name, "postgres", table_sql=lambda t: t.qualified_target,
-                         column_name=snake_case, local_timestamp=_local_timestamp,
-                         cast_type=lambda c: c.postgres_type)
+    sql = transpile_view(
+        view,
+        catalog.by_name,
+        "postgres",
+        table_sql=lambda t: t.qualified_target,
+        column_name=snake_case,
+        local_timestamp=_local_timestamp,
+        cast_type=lambda c: c.postgres_type,
+    )
     return sqlglot.parse_one(sql, read="postgres").transform(_fix(_boolean_columns(catalog))).sql("postgres")
 
 
@@ -61,10 +71,14 @@ def create_statements(view: Table, catalog: Catalog) -> list[str]:
     their own schema) is dropped first."""
     name = view.qualified_live_view
     schema, relname = name.split(".")
-    grants = " ".join(f"IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{r}') THEN "
-                      f"GRANT SELECT ON {name} TO {r}; END IF;" for r in VIEW_READERS)
-    comment = (f"{view.description} Live view of {view.qualified_source}, translated from the contract; "
-               f"DMS's snapshot of it is {view.qualified_target}.")
+    grants = " ".join(
+        f"IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{r}') THEN GRANT SELECT ON {name} TO {r}; END IF;"
+        for r in VIEW_READERS
+    )
+    comment = (
+        f"{view.description} Live view of {view.qualified_source}, translated from the contract; "
+        f"DMS's snapshot of it is {view.qualified_target}."
+    )
     return [
         f"DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
         f"WHERE n.nspname = '{schema}' AND c.relname = '{relname}' AND c.relkind = 'r') "
@@ -85,8 +99,9 @@ def apply_live_views(conn, catalog: Catalog) -> list[str]:
     with conn.transaction():
         for view in catalog.views:
             bases = [catalog[name].qualified_target for name in view.depends_on]
-            present = conn.execute("SELECT bool_and(to_regclass(t) IS NOT NULL) FROM unnest(%s::text[]) t",
-                                   (bases,)).fetchone()[0]
+            present = conn.execute(
+                "SELECT bool_and(to_regclass(t) IS NOT NULL) FROM unnest(%s::text[]) t", (bases,)
+            ).fetchone()[0]
             if not present:
                 continue
             for statement in create_statements(view, catalog):

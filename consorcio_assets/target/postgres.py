@@ -24,8 +24,7 @@ DAGSTER_DB = "dagster"
 #: a 1M-simulação load ("checkpoints are occurring too frequently"), so a load may use up to 4 GB of WAL; between
 #: loads the WAL shrinks back to min_wal_size: `release_wal` checkpoints after each batch and, without recycling,
 #: the checkpoint deletes the segments it no longer needs. Aurora has no checkpoints to tune at all.
-EMBEDDED_SETTINGS = {"max_wal_size": "4GB", "checkpoint_timeout": "15min", "min_wal_size": "32MB",
-                     "wal_recycle": "off"}
+EMBEDDED_SETTINGS = {"max_wal_size": "4GB", "checkpoint_timeout": "15min", "min_wal_size": "32MB", "wal_recycle": "off"}
 
 
 @lru_cache(maxsize=4)
@@ -46,8 +45,11 @@ def _embedded_server(pgdata: str):
 def _tune(url: str) -> None:
     """Apply EMBEDDED_SETTINGS once (both reload without a restart)."""
     with connect(url, autocommit=True) as conn:
-        stale = [name for name, value in EMBEDDED_SETTINGS.items()
-                 if conn.execute("SELECT current_setting(%s)", (name,)).fetchone()[0] != value]  # type: ignore[index]  # one row, always
+        stale = [
+            name
+            for name, value in EMBEDDED_SETTINGS.items()
+            if conn.execute("SELECT current_setting(%s)", (name,)).fetchone()[0] != value  # type: ignore[index]
+        ]
         for name in stale:
             conn.execute(f"ALTER SYSTEM SET {name} = '{EMBEDDED_SETTINGS[name]}'")
         if stale:

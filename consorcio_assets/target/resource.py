@@ -17,8 +17,11 @@ CHECK_WORK_MEM = "64MB"
 class TargetDb(dg.ConfigurableResource):
     """The target database `consorcio` (libpq URL); unset locally: the embedded server, started on first use."""
 
-    url: str | None = Field(default=None, description="PostgreSQL URL of the target (CONSORCIO_TARGET_URL; unset: "
-                                                      "the embedded server under CONSORCIO_HOME)")
+    url: str | None = Field(
+        default=None,
+        description="PostgreSQL URL of the target (CONSORCIO_TARGET_URL; unset: "
+        "the embedded server under CONSORCIO_HOME)",
+    )
 
     def libpq_url(self) -> str:
         return self.url or target_url()
@@ -34,5 +37,11 @@ class TargetDb(dg.ConfigurableResource):
 
     def side(self) -> Side:
         """The target as the checks read it (with room for their sorts and hashes)."""
-        return Side(TARGET, sa.create_engine(sqlalchemy_url(self.libpq_url()), pool_pre_ping=True,
-                                             connect_args={"options": f"-c work_mem={CHECK_WORK_MEM}"}))
+        return Side(
+            TARGET,
+            sa.create_engine(
+                sqlalchemy_url(self.libpq_url()),
+                pool_pre_ping=True,
+                connect_args={"options": f"-c work_mem={CHECK_WORK_MEM}"},
+            ),
+        )

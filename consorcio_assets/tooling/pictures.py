@@ -27,8 +27,14 @@ from consorcio_core.dms_endpoint import EndpointSettings
 ICONS = "$DIAGRAMS_RESOURCES"
 SOURCE_MARK = "<!-- dot source sha256: {} -->"
 #: Dagster parts are plain boxes (no icon) sized to their text
-BOX = {"fixedsize": "false", "width": "2.6", "height": "0.9", "labelloc": "c", "style": "rounded,filled",
-       "fillcolor": "#FFFFFF"}
+BOX = {
+    "fixedsize": "false",
+    "width": "2.6",
+    "height": "0.9",
+    "labelloc": "c",
+    "style": "rounded,filled",
+    "fillcolor": "#FFFFFF",
+}
 
 
 def _icons_dir() -> str:
@@ -64,17 +70,25 @@ def architecture_source(cat: Catalog, defs, endpoint: EndpointSettings) -> str:
     checks = _checks_by_stage(defs)
     n = len(cat)
     raw = endpoint.bucket_folder
-    diagram = Diagram("consorcio-migration: SQL Server 2017 to Aurora PostgreSQL", filename="architecture",
-                      direction="LR", show=False, graph_attr={"fontsize": "20", "pad": "1.0"})
+    diagram = Diagram(
+        "consorcio-migration: SQL Server 2017 to Aurora PostgreSQL",
+        filename="architecture",
+        direction="LR",
+        show=False,
+        graph_attr={"fontsize": "20", "pad": "1.0"},
+    )
     setdiagram(diagram)
     try:
         with Cluster("On-premises"):
-            src = Mssql(f"SQL Server 2017\nConsorcioSimulacao (dbo)\n{len(cat.base_tables)} tables, "
-                        f"{len(cat.views)} views", nodeid="src")
+            src = Mssql(
+                f"SQL Server 2017\nConsorcioSimulacao (dbo)\n{len(cat.base_tables)} tables, {len(cat.views)} views",
+                nodeid="src",
+            )
         with Cluster("AWS"):
             dms = DatabaseMigrationService("AWS DMS\nfull-load task", nodeid="dms")
-            raw_zone = SimpleStorageServiceS3(f"S3 raw zone\n{raw}/dbo/<Table>/{_raw_file_glob(endpoint)}",
-                                              nodeid="raw")
+            raw_zone = SimpleStorageServiceS3(
+                f"S3 raw zone\n{raw}/dbo/<Table>/{_raw_file_glob(endpoint)}", nodeid="raw"
+            )
             glue = Glue("AWS Glue job\nglue/consorcio_glue_job.py", nodeid="glue")
             tr = SimpleStorageServiceS3("S3 transformed zone\ntransformed/<table>/part-*.parquet", nodeid="tr")
             aur = Aurora(f"Aurora PostgreSQL\nschema {TARGET_SCHEMA}", nodeid="aur")
@@ -113,27 +127,40 @@ def architecture_source(cat: Catalog, defs, endpoint: EndpointSettings) -> str:
 def _er_label(table: Table) -> str:
     fk_columns = {c for fk in table.foreign_keys for c in fk.columns}
     unique = {c for _, cols in table.unique_keys for c in cols}
-    rows = [f'<TR><TD BGCOLOR="#232F3E" COLSPAN="3"><FONT COLOR="white"><B>{table.qualified_target}'
-            f'</B>{" (view snapshot)" if table.is_view else ""}</FONT></TD></TR>']
+    rows = [
+        f'<TR><TD BGCOLOR="#232F3E" COLSPAN="3"><FONT COLOR="white"><B>{table.qualified_target}'
+        f"</B>{' (view snapshot)' if table.is_view else ''}</FONT></TD></TR>"
+    ]
     for c in table.columns:
         names = [(c.target_name, c.postgres_type, c)] + ([(c.offset_column, "smallint", c)] if c.offset_column else [])
         for name, pg_type, col in names:
-            marks = " ".join(m for m, on in (("PK", col.name in table.primary_key and name == col.target_name),
-                                             ("FK", col.name in fk_columns and name == col.target_name),
-                                             ("UK", col.name in unique and name == col.target_name)) if on)
+            marks = " ".join(
+                m
+                for m, on in (
+                    ("PK", col.name in table.primary_key and name == col.target_name),
+                    ("FK", col.name in fk_columns and name == col.target_name),
+                    ("UK", col.name in unique and name == col.target_name),
+                )
+                if on
+            )
             null = "" if col.nullable else " NOT NULL"
-            rows.append(f'<TR><TD ALIGN="LEFT" PORT="{name}">{escape(name)}</TD><TD ALIGN="LEFT">'
-                        f'{escape(pg_type)}{null}</TD><TD PORT="{name}_out">{marks}</TD></TR>')
+            rows.append(
+                f'<TR><TD ALIGN="LEFT" PORT="{name}">{escape(name)}</TD><TD ALIGN="LEFT">'
+                f'{escape(pg_type)}{null}</TD><TD PORT="{name}_out">{marks}</TD></TR>'
+            )
     return '<<TABLE BORDER="0" CELLBORDER="1" CELLSPACING="0" CELLPADDING="4">' + "".join(rows) + "</TABLE>>"
 
 
 def er_source(cat: Catalog) -> str:
     """The Aurora physical model: every table with its columns, types, PK/FK/UK marks, and one edge per foreign
     key from the child's columns to the parent's."""
-    lines = ["digraph er_model {", '  graph [rankdir=LR, fontname="Helvetica", label="Aurora PostgreSQL: schema '
-             f'{TARGET_SCHEMA} (generated from the contract)", labelloc=t, fontsize=18, nodesep=0.4, ranksep=1.2];',
-             '  node [shape=plaintext, fontname="Helvetica", fontsize=10];',
-             '  edge [fontname="Helvetica", fontsize=9, color="#555555", arrowhead=crow, arrowtail=tee, dir=both];']
+    lines = [
+        "digraph er_model {",
+        '  graph [rankdir=LR, fontname="Helvetica", label="Aurora PostgreSQL: schema '
+        f'{TARGET_SCHEMA} (generated from the contract)", labelloc=t, fontsize=18, nodesep=0.4, ranksep=1.2];',
+        '  node [shape=plaintext, fontname="Helvetica", fontsize=10];',
+        '  edge [fontname="Helvetica", fontsize=9, color="#555555", arrowhead=crow, arrowtail=tee, dir=both];',
+    ]
     for t in cat.load_order():
         lines.append(f"  {t.target_name} [label={_er_label(t)}];")
     for t in cat.load_order():
@@ -141,7 +168,9 @@ def er_source(cat: Catalog) -> str:
             parent = cat[fk.ref_table]
             child_col = t.column(fk.columns[0]).target_name
             parent_col = parent.column(fk.ref_columns[0]).target_name
-            lines.append(f'  {parent.target_name}:{parent_col}_out:e -> {t.target_name}:{child_col}:w [label="{fk.name}"];')
+            lines.append(
+                f'  {parent.target_name}:{parent_col}_out:e -> {t.target_name}:{child_col}:w [label="{fk.name}"];'
+            )
     lines.append("}")
     return "\n".join(lines) + "\n"
 
@@ -160,6 +189,7 @@ def source_digest(source: str) -> str:
 
 def _inline_images(svg: str) -> str:
     """Icons embedded as data URIs, so the SVG shows anywhere (dot links them by absolute path)."""
+
     def embed(match: re.Match) -> str:
         path = Path(match.group(2))
         if not path.is_file():
@@ -172,8 +202,10 @@ def _inline_images(svg: str) -> str:
 def dot_binary() -> str:
     dot = shutil.which("dot")
     if not dot:
-        raise RuntimeError("Graphviz's dot is not installed: run `bash docs/install-graphviz.sh` (apt-get install "
-                           "graphviz) and `consorcio docs` again")
+        raise RuntimeError(
+            "Graphviz's dot is not installed: run `bash docs/install-graphviz.sh` (apt-get install "
+            "graphviz) and `consorcio docs` again"
+        )
     return dot
 
 

@@ -67,12 +67,18 @@ def serve_ui(host: str, port: int, env: dict[str, str]) -> int:
     from consorcio_assets.tooling.launch import WORKSPACE
 
     if port_taken(host, port):
-        print(f"consorcio ui: error: port {port} on {host} is taken (another UI?): stop it, or pick another "
-              f"port: make ui PORT={port + 1}", file=sys.stderr)
+        print(
+            f"consorcio ui: error: port {port} on {host} is taken (another UI?): stop it, or pick another "
+            f"port: make ui PORT={port + 1}",
+            file=sys.stderr,
+        )
         return 1
     print(f"Dagster UI on http://{host}:{port} (Ctrl-C stops it)", file=sys.stderr)
-    child = subprocess.Popen([sys.executable, "-m", "dagster", "dev", "-w", str(WORKSPACE), "-h", host,
-                              "-p", str(port)], env=env, start_new_session=True)
+    child = subprocess.Popen(
+        [sys.executable, "-m", "dagster", "dev", "-w", str(WORKSPACE), "-h", host, "-p", str(port)],
+        env=env,
+        start_new_session=True,
+    )
 
     def stop(signum=None, frame=None):
         _kill_group(child)

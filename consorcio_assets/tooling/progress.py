@@ -43,8 +43,13 @@ def number(metadata: dict, *keys: str) -> float | None:
 class Follower:
     """Prints the progress lines of one run; `poll()` reads what is new and says whether the run has ended."""
 
-    def __init__(self, instance: dg.DagsterInstance, run_id: str, out: Callable[[str], None] = print,
-                 started: float | None = None):
+    def __init__(
+        self,
+        instance: dg.DagsterInstance,
+        run_id: str,
+        out: Callable[[str], None] = print,
+        started: float | None = None,
+    ):
         self.instance, self.run_id, self.out = instance, run_id, out
         self.started = started if started is not None else time.time()
         self.cursor: str | None = None
@@ -101,8 +106,9 @@ class Follower:
     def step_end(self, ts: float, step: str, failed: bool, event) -> None:
         passed, errors, warned = self.step_checks.pop(step, [0, 0, 0])
         if passed or errors or warned:
-            parts = [f"{passed} passed"] + ([f"{errors} failed"] if errors else []) + \
-                    ([f"{warned} WARN"] if warned else [])
+            parts = (
+                [f"{passed} passed"] + ([f"{errors} failed"] if errors else []) + ([f"{warned} WARN"] if warned else [])
+            )
             self.say(ts, f"checks {step:<35} {', '.join(parts)}")
         if failed:
             error = getattr(event.event_specific_data, "error", None)
@@ -110,8 +116,14 @@ class Follower:
             self.say(ts, f"FAILED step {step} ({cause}): details with `make ui` or in the log")
 
 
-def follow(instance: dg.DagsterInstance, run_id: str, alive: Callable[[], bool], out=print,
-           started: float | None = None, interval: float = 0.5) -> None:
+def follow(
+    instance: dg.DagsterInstance,
+    run_id: str,
+    alive: Callable[[], bool],
+    out=print,
+    started: float | None = None,
+    interval: float = 0.5,
+) -> None:
     """Print progress until the run ends or the process executing it is gone."""
     follower = Follower(instance, run_id, out, started)
     while True:

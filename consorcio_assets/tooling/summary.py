@@ -80,14 +80,19 @@ def collect(instance: dg.DagsterInstance, run_id: str) -> RunFacts:
         elif kind == ET.ASSET_MATERIALIZATION_PLANNED:
             facts.planned_stages[data.asset_key.path[-1]][data.asset_key.path[0]] = event.step_key or ""
         elif kind == ET.ASSET_CHECK_EVALUATION_PLANNED:
-            facts.planned_checks[data.asset_key.path[-1]][f"{data.asset_key.path[0]}:{data.check_name}"] = \
+            facts.planned_checks[data.asset_key.path[-1]][f"{data.asset_key.path[0]}:{data.check_name}"] = (
                 event.step_key or ""
+            )
         elif kind == ET.ASSET_CHECK_EVALUATION:
             severity = data.severity.value if data.severity else "ERROR"
-            counts = {k: int(v.value) for k, v in data.metadata.items()
-                      if isinstance(v.value, int) and not isinstance(v.value, bool)}
+            counts = {
+                k: int(v.value)
+                for k, v in data.metadata.items()
+                if isinstance(v.value, int) and not isinstance(v.value, bool)
+            }
             facts.checks[data.asset_key.path[-1]].append(
-                CheckResult(f"{data.asset_key.path[0]}:{data.check_name}", data.passed, severity, counts))
+                CheckResult(f"{data.asset_key.path[0]}:{data.check_name}", data.passed, severity, counts)
+            )
         elif kind == ET.STEP_FAILURE and event.step_key:
             facts.failed_steps.append(event.step_key)
     return facts
@@ -138,8 +143,9 @@ def summary_lines(instance: dg.DagsterInstance, run_id: str) -> tuple[list[str],
                 warns.append((table, r))
     if warns:
         lines.append("")
-        lines.extend(f"WARN {table} {r.name}" + (f": {_counts_text(r.counts)}" if r.counts else "")
-                     for table, r in warns)
+        lines.extend(
+            f"WARN {table} {r.name}" + (f": {_counts_text(r.counts)}" if r.counts else "") for table, r in warns
+        )
     lines += ["", f"{run.status.value}{took}; {UI_HINT}"]
     return lines, ok
 

@@ -50,8 +50,15 @@ def _line(evaluation) -> CheckLine:
     counts = {k: int(v) for k, v in meta.items() if isinstance(v, int) and not isinstance(v, bool)}
     keys = meta.get("first_keys") or []
     severity = evaluation.severity.value if evaluation.severity else "ERROR"
-    return CheckLine(evaluation.asset_key.path[0], evaluation.asset_key.path[-1], evaluation.check_name,
-                     evaluation.passed, severity, counts, [str(k) for k in keys])
+    return CheckLine(
+        evaluation.asset_key.path[0],
+        evaluation.asset_key.path[-1],
+        evaluation.check_name,
+        evaluation.passed,
+        severity,
+        counts,
+        [str(k) for k in keys],
+    )
 
 
 def check_lines(instance, run_id: str) -> list[CheckLine]:
@@ -91,8 +98,10 @@ def main_verify() -> int:
         print(line.render())
     failed = [line for line in lines if line.status == "FAIL"]
     warned = [line for line in lines if line.status == "WARN"]
-    print(f"\n{len(lines)} checks: {len(lines) - len(failed) - len(warned)} passed, {len(failed)} failed (ERROR), "
-          f"{len(warned)} warnings; run {run.run_id if run else '-'} {status}; log {log}")
+    print(
+        f"\n{len(lines)} checks: {len(lines) - len(failed) - len(warned)} passed, {len(failed)} failed (ERROR), "
+        f"{len(warned)} warnings; run {run.run_id if run else '-'} {status}; log {log}"
+    )
     for excluded in excluded_check_lines():
         print(excluded)
     if run is None or not lines:

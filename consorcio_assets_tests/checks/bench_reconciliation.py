@@ -68,8 +68,10 @@ def run(simulacoes: int, home: Path) -> None:
         load_seconds = time.perf_counter() - started
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute("VACUUM ANALYZE")
-        print(f"reference load: {sum(rows.values()):,} rows in {load_seconds:.1f}s "
-              f"(SimulacaoParcela {rows['SimulacaoParcela']:,})")
+        print(
+            f"reference load: {sum(rows.values()):,} rows in {load_seconds:.1f}s "
+            f"(SimulacaoParcela {rows['SimulacaoParcela']:,})"
+        )
         _checks(source_path, url, lake_root, load_seconds)
         _one_centavo(source_path, url)
     finally:
@@ -126,16 +128,23 @@ def _one_centavo(source_path: Path, url: str) -> None:
     table = catalog()["SimulacaoParcela"]
     source, target = _sides(source_path, url)
     with psycopg.connect(url, autocommit=True) as conn:
-        sim, num = conn.execute("SELECT simulacao_id, numero_parcela FROM consorcio.simulacao_parcela "
-                                "ORDER BY 1, 2 OFFSET 654321 LIMIT 1").fetchone()
-        conn.execute(f"UPDATE consorcio.simulacao_parcela SET valor_total = valor_total + 0.01 "
-                     f"WHERE simulacao_id = {sim} AND numero_parcela = {num}")
-        conn.execute("DELETE FROM consorcio.simulacao_parcela WHERE (simulacao_id, numero_parcela) = "
-                     "(SELECT simulacao_id, numero_parcela FROM consorcio.simulacao_parcela ORDER BY 1 DESC, 2 "
-                     "LIMIT 1)")
+        sim, num = conn.execute(
+            "SELECT simulacao_id, numero_parcela FROM consorcio.simulacao_parcela ORDER BY 1, 2 OFFSET 654321 LIMIT 1"
+        ).fetchone()
+        conn.execute(
+            f"UPDATE consorcio.simulacao_parcela SET valor_total = valor_total + 0.01 "
+            f"WHERE simulacao_id = {sim} AND numero_parcela = {num}"
+        )
+        conn.execute(
+            "DELETE FROM consorcio.simulacao_parcela WHERE (simulacao_id, numero_parcela) = "
+            "(SELECT simulacao_id, numero_parcela FROM consorcio.simulacao_parcela ORDER BY 1 DESC, 2 "
+            "LIMIT 1)"
+        )
     outcome = hashdiff.reconcile(source, target, table)
-    print(f"\nhashdiff after one changed centavo and one deleted row: {outcome.details['seconds']:.2f}s, "
-          f"{outcome.details['queries']} queries, {outcome.counts['rows_fetched']:,} rows fetched: {outcome.keys}")
+    print(
+        f"\nhashdiff after one changed centavo and one deleted row: {outcome.details['seconds']:.2f}s, "
+        f"{outcome.details['queries']} queries, {outcome.counts['rows_fetched']:,} rows fetched: {outcome.keys}"
+    )
     target.engine.dispose()
 
 

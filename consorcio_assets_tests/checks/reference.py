@@ -34,8 +34,13 @@ def _dto(arr: pa.Array) -> tuple[pa.Array, pa.Array]:
     local = _truncate_to_us(pc.cast(pc.utf8_slice_codeunits(arr, 0, -7), pa.timestamp("ns")))
     off = pc.utf8_slice_codeunits(arr, -6)
     sign = pc.if_else(pc.starts_with(off, "-"), -1, 1)
-    minutes = pc.multiply(sign, pc.add(pc.multiply(pc.cast(pc.utf8_slice_codeunits(off, 1, 3), pa.int32()), 60),
-                                       pc.cast(pc.utf8_slice_codeunits(off, 4, 6), pa.int32())))
+    minutes = pc.multiply(
+        sign,
+        pc.add(
+            pc.multiply(pc.cast(pc.utf8_slice_codeunits(off, 1, 3), pa.int32()), 60),
+            pc.cast(pc.utf8_slice_codeunits(off, 4, 6), pa.int32()),
+        ),
+    )
     utc = pc.subtract(pc.cast(local, pa.int64()), pc.multiply(pc.cast(minutes, pa.int64()), _US_PER_MINUTE))
     return pc.cast(utc, pa.timestamp("us")), pc.cast(minutes, pa.int16())
 
@@ -61,8 +66,7 @@ def transform_column(column: Column, arr: pa.Array) -> list[tuple[str, pa.Array]
 
 
 def transform(table: Table, source: pa.Table) -> pa.Table:
-    columns = [pair for c in table.columns
-               for pair in transform_column(c, source.column(c.name).combine_chunks())]
+    columns = [pair for c in table.columns for pair in transform_column(c, source.column(c.name).combine_chunks())]
     return pa.table(dict(columns))
 
 
@@ -95,9 +99,11 @@ def constraints(table: Table, cat: Catalog) -> list[str]:
     out = [f"ALTER TABLE {t} ADD CONSTRAINT pk_{table.target_name} PRIMARY KEY ({cols(table.primary_key)})"]
     out += [f"ALTER TABLE {t} ADD CONSTRAINT {snake_case(n)} UNIQUE ({cols(c)})" for n, c in table.unique_keys]
     out += [f"ALTER TABLE {t} ADD CONSTRAINT {snake_case(c.name)} CHECK ({c.to_sql('postgres')})" for c in table.checks]
-    out += [f"ALTER TABLE {t} ADD CONSTRAINT {snake_case(fk.name)} FOREIGN KEY ({cols(fk.columns)}) "
-            f"REFERENCES {cat[fk.ref_table].qualified_target} ({cols(fk.ref_columns, cat[fk.ref_table])})"
-            for fk in table.foreign_keys]
+    out += [
+        f"ALTER TABLE {t} ADD CONSTRAINT {snake_case(fk.name)} FOREIGN KEY ({cols(fk.columns)}) "
+        f"REFERENCES {cat[fk.ref_table].qualified_target} ({cols(fk.ref_columns, cat[fk.ref_table])})"
+        for fk in table.foreign_keys
+    ]
     return out
 
 
@@ -115,8 +121,9 @@ def write_transformed(lake_root: Path, table: Table, data: pa.Table) -> None:
     pq.write_table(data, folder / "part-00000.parquet")
 
 
-def load(source_path: Path, target_url: str, lake_root: Path | None = None, cat: Catalog | None = None
-         ) -> dict[str, int]:
+def load(
+    source_path: Path, target_url: str, lake_root: Path | None = None, cat: Catalog | None = None
+) -> dict[str, int]:
     """Migrate every table (schema consorcio) and view snapshot (consorcio_snapshot) of the stand-in, then create the
     live views; rows per table."""
     cat = cat or default_catalog()

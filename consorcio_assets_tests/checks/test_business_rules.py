@@ -23,8 +23,10 @@ def test_every_rule_holds_on_the_source_stand_in_and_on_aurora(source_side, targ
 
 def test_wrong_instalment_breaks_formula_and_schedule(target_side, cat, corrupt, fetch):
     sim, num = fetch("SELECT simulacao_id, numero_parcela FROM consorcio.simulacao_parcela ORDER BY 1, 2 OFFSET 30")
-    corrupt(f"UPDATE consorcio.simulacao_parcela SET valor_fundo_comum = valor_fundo_comum + 0.01, "
-            f"valor_total = valor_total + 0.01 WHERE simulacao_id = {sim} AND numero_parcela = {num}")
+    corrupt(
+        f"UPDATE consorcio.simulacao_parcela SET valor_fundo_comum = valor_fundo_comum + 0.01, "
+        f"valor_total = valor_total + 0.01 WHERE simulacao_id = {sim} AND numero_parcela = {num}"
+    )
     values = br.evaluate(_rule("rule_schedule_values"), target_side, cat)
     assert values.keys == [f"SimulacaoId={sim}, NumeroParcela={num}"]
     assert values.counts["part_2_violations"] == 1 and values.counts["violating_rows"] == 1
@@ -48,7 +50,6 @@ def test_missing_instalment_makes_the_schedule_incomplete(target_side, cat, corr
     assert outcome.counts["part_1_violations"] == 1 and outcome.counts["part_2_violations"] == 1
 
 
-
 def test_instalments_without_their_first_break_every_schedule_value(target_side, cat, corrupt, fetch):
     """No instalment 1, no terms (Vencimento is counted from it): the rest of the schedule is still checked."""
     sim, n = fetch("SELECT simulacao_id, count(*) FROM consorcio.simulacao_parcela GROUP BY 1 ORDER BY 1 OFFSET 3")
@@ -56,6 +57,7 @@ def test_instalments_without_their_first_break_every_schedule_value(target_side,
     outcome = br.evaluate(_rule("rule_schedule_values"), target_side, cat)
     assert outcome.counts["violating_rows"] == n - 1 and outcome.counts["part_9_violations"] == n - 1
     assert outcome.keys[0] == f"SimulacaoId={sim}, NumeroParcela=2"
+
 
 def test_invalid_cpf_is_named_by_key_only(target_side, cat, corrupt, fetch):
     cliente, cpf = fetch("SELECT cliente_id, cpf_cnpj FROM consorcio.cliente WHERE tipo_pessoa = 'F' ORDER BY 1")
@@ -71,12 +73,14 @@ def test_cep_phone_bid_and_dates(target_side, cat, corrupt, fetch):
     (outro,) = fetch("SELECT cliente_id FROM consorcio.cliente WHERE telefone IS NOT NULL ORDER BY 1 DESC")
     (lance,) = fetch("SELECT lance_id FROM consorcio.simulacao_lance WHERE tipo_lance = 'L' ORDER BY 1")
     (sim,) = fetch("SELECT simulacao_id FROM consorcio.simulacao ORDER BY 1 OFFSET 12")
-    corrupt(f"UPDATE consorcio.cliente SET cep = '99999999' WHERE cliente_id = '{cliente}'",
-            f"UPDATE consorcio.cliente SET telefone = '5501912345678' WHERE cliente_id = '{outro}'",
-            f"UPDATE consorcio.simulacao_lance SET valor_embutido = valor_embutido + 1, "
-            f"valor_proprio = valor_proprio - 1 WHERE lance_id = {lance}",
-            f"UPDATE consorcio.simulacao SET valida_ate = (criada_em AT TIME ZONE 'UTC')::date - 2 "
-            f"WHERE simulacao_id = {sim}")
+    corrupt(
+        f"UPDATE consorcio.cliente SET cep = '99999999' WHERE cliente_id = '{cliente}'",
+        f"UPDATE consorcio.cliente SET telefone = '5501912345678' WHERE cliente_id = '{outro}'",
+        f"UPDATE consorcio.simulacao_lance SET valor_embutido = valor_embutido + 1, "
+        f"valor_proprio = valor_proprio - 1 WHERE lance_id = {lance}",
+        f"UPDATE consorcio.simulacao SET valida_ate = (criada_em AT TIME ZONE 'UTC')::date - 2 "
+        f"WHERE simulacao_id = {sim}",
+    )
     assert br.evaluate(_rule("rule_cep"), target_side, cat).keys == [f"ClienteId={cliente}"]
     assert br.evaluate(_rule("rule_telefone"), target_side, cat).keys == [f"ClienteId={outro}"]
     bids = br.evaluate(_rule("rule_bids"), target_side, cat)
@@ -89,10 +93,14 @@ def test_cep_phone_bid_and_dates(target_side, cat, corrupt, fetch):
 def test_plan_ranges_and_simulation_plan_consistency(target_side, cat, corrupt, fetch):
     (plano,) = fetch("SELECT plano_id FROM consorcio.plano_comercial ORDER BY 1 OFFSET 3")
     (sim,) = fetch("SELECT simulacao_id FROM consorcio.simulacao WHERE grupo_id IS NOT NULL ORDER BY 1")
-    (grupo,) = fetch(f"SELECT grupo_id FROM consorcio.grupo WHERE plano_id <> "
-                     f"(SELECT plano_id FROM consorcio.simulacao WHERE simulacao_id = {sim}) ORDER BY 1")
-    corrupt(f"UPDATE consorcio.plano_comercial SET prazo_meses = 9999 WHERE plano_id = {plano}",
-            f"UPDATE consorcio.simulacao SET grupo_id = {grupo} WHERE simulacao_id = {sim}")
+    (grupo,) = fetch(
+        f"SELECT grupo_id FROM consorcio.grupo WHERE plano_id <> "
+        f"(SELECT plano_id FROM consorcio.simulacao WHERE simulacao_id = {sim}) ORDER BY 1"
+    )
+    corrupt(
+        f"UPDATE consorcio.plano_comercial SET prazo_meses = 9999 WHERE plano_id = {plano}",
+        f"UPDATE consorcio.simulacao SET grupo_id = {grupo} WHERE simulacao_id = {sim}",
+    )
     assert br.evaluate(_rule("rule_plan_ranges"), target_side, cat).keys == [f"PlanoId={plano}"]
     consistency = br.evaluate(_rule("rule_simulation_plan"), target_side, cat)
     assert f"SimulacaoId={sim}" in consistency.keys and consistency.counts["part_3_violations"] == 1
@@ -114,8 +122,9 @@ def test_document_sql_agrees_with_the_python_validators(dialect_side, request, c
     samples = cpfs + cnpjs + [s[:-1] + str((int(s[-1]) + 3) % 10) for s in cpfs[:10] + cnpjs[:10]]
     samples += ["11111111111", "00000000000000", "1234567890", "12ABC34501DE3X", "abcdefghijklmn"]
     values = sa.values(sa.column("d", sa.String()), name="docs").data([(s,) for s in samples])
-    query = sa.select(values.c.d, sa.case((br.valid_cpf(values.c.d), 1), else_=0),
-                      sa.case((br.valid_cnpj(values.c.d), 1), else_=0))
+    query = sa.select(
+        values.c.d, sa.case((br.valid_cpf(values.c.d), 1), else_=0), sa.case((br.valid_cnpj(values.c.d), 1), else_=0)
+    )
     with side.engine.connect() as conn:
         got = {d: (bool(cpf), bool(cnpj)) for d, cpf, cnpj in conn.execute(query)}
     assert got == {s: (documents.is_valid_cpf(s), documents.is_valid_cnpj(s)) for s in samples}
@@ -137,13 +146,26 @@ EXTREME_TERMS = [
 def test_instalment_formulas_hold_for_extreme_terms(target_side, cat, corrupt, migrated):
     """The insurance series (BIGINT floor sum, and its NUMERIC month-by-month fallback) against rules.formulas."""
     with psycopg.connect(migrated) as conn:
-        sims = [r[0] for r in conn.execute(
-            "SELECT s.simulacao_id FROM consorcio.simulacao s JOIN consorcio.plano_comercial p USING (plano_id) "
-            f"WHERE s.com_seguro AND p.base_seguro = 'SD' ORDER BY 1 LIMIT {len(EXTREME_TERMS)}")]
+        sims = [
+            r[0]
+            for r in conn.execute(
+                "SELECT s.simulacao_id FROM consorcio.simulacao s JOIN consorcio.plano_comercial p USING (plano_id) "
+                f"WHERE s.com_seguro AND p.base_seguro = 'SD' ORDER BY 1 LIMIT {len(EXTREME_TERMS)}"
+            )
+        ]
     updates = []
     for sim, (credito, prazo, ta, fr, ant, seg, red) in zip(sims, EXTREME_TERMS):
-        t = f.Termos(Decimal(credito), prazo, Decimal(ta), Decimal(fr), Decimal(ant), Decimal(seg), "SD", True,
-                     Decimal(red) if red else None)
+        t = f.Termos(
+            Decimal(credito),
+            prazo,
+            Decimal(ta),
+            Decimal(fr),
+            Decimal(ant),
+            Decimal(seg),
+            "SD",
+            True,
+            Decimal(red) if red else None,
+        )
         reduzida = f.parcela_reduzida(t)
         updates.append(
             f"UPDATE consorcio.simulacao SET valor_credito = {credito}, prazo_meses = {prazo}, pct_taxa_adm = {ta}, "
@@ -151,12 +173,15 @@ def test_instalment_formulas_hold_for_extreme_terms(target_side, cat, corrupt, m
             f"pct_reducao = {red or 'NULL'}, parcela_integral = {f.parcela_integral(t)}, "
             f"parcela_reduzida = {reduzida if reduzida is not None else 'NULL'}, "
             f"primeira_parcela = {f.primeira_parcela(t)}, valor_total_plano = {f.valor_total_plano(t)} "
-            f"WHERE simulacao_id = {sim}")  # pct_fundo_comum_mes: PostgreSQL recomputes the generated column
+            f"WHERE simulacao_id = {sim}"
+        )  # pct_fundo_comum_mes: PostgreSQL recomputes the generated column
     corrupt(*updates)
     assert br.evaluate(_rule("rule_instalments"), target_side, cat).passed
     off = [sims[0], sims[1], sims[4], sims[5]]  # two on the BIGINT path, two on the NUMERIC one
-    corrupt(f"UPDATE consorcio.simulacao SET valor_total_plano = valor_total_plano + 0.01 "
-            f"WHERE simulacao_id IN ({', '.join(map(str, off))})")
+    corrupt(
+        f"UPDATE consorcio.simulacao SET valor_total_plano = valor_total_plano + 0.01 "
+        f"WHERE simulacao_id IN ({', '.join(map(str, off))})"
+    )
     outcome = br.evaluate(_rule("rule_instalments"), target_side, cat)
     assert outcome.keys == [f"SimulacaoId={s}" for s in sorted(off)]
     assert outcome.counts["part_4_violations"] == 4 and outcome.counts["violating_rows"] == 4

@@ -33,14 +33,39 @@ GO
 """
 
 ROWS = [
-    (1, True, 0, Decimal("-0.05"), Decimal("-12345.6789"), date(1999, 12, 31),
-     datetime(2020, 2, 29, 23, 59, 59, 997000),
-     "2024-01-01 10:00:00.9999999", "2024-03-10 23:59:59.9999999 +05:45", "AB", "ação ☃ 💶", "",
-     "A1B2C3D4-0000-4000-8000-00000000000F", b"\x00\x01"),
+    (
+        1,
+        True,
+        0,
+        Decimal("-0.05"),
+        Decimal("-12345.6789"),
+        date(1999, 12, 31),
+        datetime(2020, 2, 29, 23, 59, 59, 997000),
+        "2024-01-01 10:00:00.9999999",
+        "2024-03-10 23:59:59.9999999 +05:45",
+        "AB",
+        "ação ☃ 💶",
+        "",
+        "A1B2C3D4-0000-4000-8000-00000000000F",
+        b"\x00\x01",
+    ),
     (2, None, None, None, None, None, None, None, None, None, None, None, None, b"\xff" * 8),
-    (3, False, 255, Decimal("9999999999999.99"), Decimal("0.0001"), date(2024, 2, 29), datetime(2001, 1, 1),
-     "1999-12-31 23:59:59.0000001", "2000-01-01 00:00:00.0000000 -14:00", "ABCD", "fim com espaço  ",
-     "x" * 70_000, "00000000-0000-0000-0000-000000000000", b""),
+    (
+        3,
+        False,
+        255,
+        Decimal("9999999999999.99"),
+        Decimal("0.0001"),
+        date(2024, 2, 29),
+        datetime(2001, 1, 1),
+        "1999-12-31 23:59:59.0000001",
+        "2000-01-01 00:00:00.0000000 -14:00",
+        "ABCD",
+        "fim com espaço  ",
+        "x" * 70_000,
+        "00000000-0000-0000-0000-000000000000",
+        b"",
+    ),
 ]
 
 
@@ -53,14 +78,19 @@ def _batch(cat) -> pa.RecordBatch:
             arrays.append(pa.array([None if v is None else v for v in values], pa.string()).cast(pa.timestamp("ns")))
         else:
             arrays.append(pa.array(values, field.type))
-    return pa.RecordBatch.from_arrays(arrays, schema=pa.schema([
-        f.with_type(pa.timestamp("ns")) if f.name == "Preciso" else f for f in schema]))
+    return pa.RecordBatch.from_arrays(
+        arrays, schema=pa.schema([f.with_type(pa.timestamp("ns")) if f.name == "Preciso" else f for f in schema])
+    )
 
 
 def _chaves() -> pa.RecordBatch:
-    return pa.RecordBatch.from_pydict({
-        "Codigo": ["AB", "AB", "XYZ"], "Dia": [date(2024, 1, 1), date(2024, 1, 2), date(2024, 1, 1)],
-        "Valor": pa.array([Decimal("1.5"), Decimal("-2"), Decimal("0")], pa.decimal128(9, 6))})
+    return pa.RecordBatch.from_pydict(
+        {
+            "Codigo": ["AB", "AB", "XYZ"],
+            "Dia": [date(2024, 1, 1), date(2024, 1, 2), date(2024, 1, 1)],
+            "Valor": pa.array([Decimal("1.5"), Decimal("-2"), Decimal("0")], pa.decimal128(9, 6)),
+        }
+    )
 
 
 @pytest.fixture
@@ -80,8 +110,11 @@ def _texts(side: Side, table) -> list[tuple]:
     fields = side.row_fields(clause, table)
     key = side.col(clause, table.column(table.primary_key[0]))
     with side.engine.connect() as conn:
-        return conn.execute(sa.select(*(f.expr for f in fields), q.hash60(q.row_text([f.expr for f in fields])))
-                            .select_from(clause).order_by(key)).all()
+        return conn.execute(
+            sa.select(*(f.expr for f in fields), q.hash60(q.row_text([f.expr for f in fields])))
+            .select_from(clause)
+            .order_by(key)
+        ).all()
 
 
 def test_every_family_has_the_same_canonical_text_on_both_sides(pair):
@@ -99,11 +132,18 @@ def test_every_family_has_the_same_canonical_text_on_both_sides(pair):
         assert aggregates.reconcile(source, target, table).passed
 
 
-@pytest.mark.parametrize("change, column", [
-    ("SET valor = valor - 0.01", "Valor"), ("SET preciso = preciso - interval '1 microsecond'", "Preciso"),
-    ("SET sigla = 'AB '", "Sigla"), ("SET texto = upper(texto)", "Texto"), ("SET flag = NULL", "Flag"),
-    ("SET nota = nota || '.'", "Nota"), ("SET guid = gen_random_uuid()", "Guid"),
-])
+@pytest.mark.parametrize(
+    "change, column",
+    [
+        ("SET valor = valor - 0.01", "Valor"),
+        ("SET preciso = preciso - interval '1 microsecond'", "Preciso"),
+        ("SET sigla = 'AB '", "Sigla"),
+        ("SET texto = upper(texto)", "Texto"),
+        ("SET flag = NULL", "Flag"),
+        ("SET nota = nota || '.'", "Nota"),
+        ("SET guid = gen_random_uuid()", "Guid"),
+    ],
+)
 def test_each_family_detects_a_change(pair, change, column):
     cat, source, target, url = pair
     with psycopg.connect(url, autocommit=True) as conn:
@@ -126,10 +166,12 @@ def test_reconciliation_queries_compile_for_sql_server():
     side = Side(SOURCE, sa.create_mock_engine("mssql://", executor=None))
     table = cat["Tipos"]
     p = hashdiff.projection(side, table)
-    texts = [q.compile_sql(hashdiff.segments_query(p, 0, 10, 1), mssql.dialect()),
-             q.compile_sql(hashdiff.rows_query(p, 0, 10), mssql.dialect()),
-             q.compile_sql(aggregates.aggregate_query(side, table, aggregates.metrics(table)), mssql.dialect()),
-             q.compile_sql(parity.count_query(side, table), mssql.dialect())]
+    texts = [
+        q.compile_sql(hashdiff.segments_query(p, 0, 10, 1), mssql.dialect()),
+        q.compile_sql(hashdiff.rows_query(p, 0, 10), mssql.dialect()),
+        q.compile_sql(aggregates.aggregate_query(side, table, aggregates.metrics(table)), mssql.dialect()),
+        q.compile_sql(parity.count_query(side, table), mssql.dialect()),
+    ]
     assert "HASHBYTES('MD5'" in texts[0] and "SWITCHOFFSET" in texts[1].upper() and "COUNT_BIG(*)" in texts[3]
     assert "DATALENGTH" in texts[2]
 

@@ -32,9 +32,11 @@ def env(migrated, lake_copy, small_source, tmp_path, monkeypatch):
 
 def _counts(url: str) -> tuple:
     with psycopg.connect(url) as conn:
-        return conn.execute("SELECT (SELECT count(*) FROM consorcio.cliente), (SELECT count(*) FROM consorcio.simulacao),"
-                            " (SELECT count(*) FROM consorcio.simulacao_parcela),"
-                            " (SELECT count(*) FROM consorcio.administradora)").fetchone()
+        return conn.execute(
+            "SELECT (SELECT count(*) FROM consorcio.cliente), (SELECT count(*) FROM consorcio.simulacao),"
+            " (SELECT count(*) FROM consorcio.simulacao_parcela),"
+            " (SELECT count(*) FROM consorcio.administradora)"
+        ).fetchone()
 
 
 def _report(out) -> dict:
@@ -52,7 +54,11 @@ def test_rehearsal_is_go_on_a_faithful_migration_and_changes_nothing(env, capsys
     assert _counts(env["target"]) == before  # the smoke workload was rolled back
     assert all(s["passed"] for s in report["smoke"]) and len(report["smoke"]) == 8
     assert report["rows"]["consorcio.simulacao"]["source"] == report["rows"]["consorcio.simulacao"]["aurora"] == 300
-    assert {c["check"] for c in report["checks"]} >= {"identity_continues", "application_semantics", "rows_match_source"}
+    assert {c["check"] for c in report["checks"]} >= {
+        "identity_continues",
+        "application_semantics",
+        "rows_match_source",
+    }
     html = next(env["out"].glob("*.html")).read_text()
     assert html.count("<svg") == 3 and "Accepted semantic differences" in html
     lookups = next(s for s in report["smoke"] if s["name"] == "case- and accent-insensitive lookups")
@@ -79,14 +85,19 @@ def test_a_planted_broken_default_gives_no_go(env, capsys):
     report = _report(env["out"])
     assert code == 1 and report["verdict"] == "NO-GO"
     step = next(s for s in report["smoke"] if s["name"] == "cliente relies on its DEFAULT")
-    assert (step["passed"], step["table"], step["column"], step["sqlstate"]) == (False, "cliente", "cliente_id", "23502")
+    assert (step["passed"], step["table"], step["column"], step["sqlstate"]) == (
+        False,
+        "cliente",
+        "cliente_id",
+        "23502",
+    )
     assert any("application_semantics failed on consorcio.cliente" in r for r in report["reasons"])
 
 
 def test_a_write_to_the_source_after_the_load_gives_no_go(env, capsys):
     with duckdb.connect(str(env["source"])) as con:
-        con.execute('UPDATE dbo.Segmento SET Descricao = Descricao || \'x\' WHERE SegmentoId = 1')
-        con.execute('DELETE FROM dbo.SimulacaoLance WHERE LanceId = (SELECT min(LanceId) FROM dbo.SimulacaoLance)')
+        con.execute("UPDATE dbo.Segmento SET Descricao = Descricao || 'x' WHERE SegmentoId = 1")
+        con.execute("DELETE FROM dbo.SimulacaoLance WHERE LanceId = (SELECT min(LanceId) FROM dbo.SimulacaoLance)")
     assert cli.main(["cutover", "--rehearse", "--out", str(env["out"])]) == 1
     report = _report(env["out"])
     assert "source changed since the last load: consorcio.simulacao_lance" in report["reasons"]

@@ -20,15 +20,27 @@ def con():
 
 def _text(con, value: Decimal, precision: int, scale: int, width: int) -> str:
     engine = sa.create_engine("duckdb:///:memory:")
-    expr = q.decimal_text(sa.literal_column(f"CAST('{value}' AS DECIMAL({precision}, {scale}))"), q.num(scale),
-                          q.num(width))
+    expr = q.decimal_text(
+        sa.literal_column(f"CAST('{value}' AS DECIMAL({precision}, {scale}))"), q.num(scale), q.num(width)
+    )
     return con.execute(f"SELECT {q.compile_sql(expr, engine)}").fetchone()[0]
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.sampled_from([(15, 2), (9, 6), (5, 2), (7, 4), (18, 0)]).flatmap(
-    lambda ps: st.tuples(st.just(ps), st.decimals(min_value=-(10 ** (ps[0] - ps[1])) + 1, max_value=10 ** (ps[0] - ps[1]) - 1,
-                                                 places=ps[1], allow_nan=False, allow_infinity=False))))
+@given(
+    st.sampled_from([(15, 2), (9, 6), (5, 2), (7, 4), (18, 0)]).flatmap(
+        lambda ps: st.tuples(
+            st.just(ps),
+            st.decimals(
+                min_value=-(10 ** (ps[0] - ps[1])) + 1,
+                max_value=10 ** (ps[0] - ps[1]) - 1,
+                places=ps[1],
+                allow_nan=False,
+                allow_infinity=False,
+            ),
+        )
+    )
+)
 def test_the_64_bit_text_equals_the_128_bit_text(con, case):
     (precision, scale), value = case
     narrow = _text(con, value, precision, scale, q.decimal_precision(precision))

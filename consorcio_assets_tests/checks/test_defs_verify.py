@@ -15,20 +15,30 @@ from consorcio_assets.target.resource import TargetDb
 CORRUPTIONS = {
     # the corruption: the SQL that makes it
     "one row deleted": ("DELETE FROM consorcio.simulacao_lance WHERE lance_id = {lance}",),
-    "one centavo changed": ("UPDATE consorcio.simulacao_parcela SET valor_seguro = valor_seguro + 0.01 "
-                            "WHERE simulacao_id = {parcela_sim} AND numero_parcela = 1",),
-    "timestamp shifted by 1 µs": ("UPDATE consorcio.simulacao SET atualizada_em = atualizada_em "
-                                  "+ interval '1 microsecond' WHERE simulacao_id = {ts_sim}",),
-    "GUID changed": ("UPDATE consorcio.simulacao SET simulacao_guid = gen_random_uuid() "
-                     "WHERE simulacao_id = {guid_sim}",),
+    "one centavo changed": (
+        "UPDATE consorcio.simulacao_parcela SET valor_seguro = valor_seguro + 0.01 "
+        "WHERE simulacao_id = {parcela_sim} AND numero_parcela = 1",
+    ),
+    "timestamp shifted by 1 µs": (
+        "UPDATE consorcio.simulacao SET atualizada_em = atualizada_em "
+        "+ interval '1 microsecond' WHERE simulacao_id = {ts_sim}",
+    ),
+    "GUID changed": (
+        "UPDATE consorcio.simulacao SET simulacao_guid = gen_random_uuid() WHERE simulacao_id = {guid_sim}",
+    ),
     "NULL where a value was": ("UPDATE consorcio.cliente SET email = NULL WHERE cliente_id = '{email_cliente}'",),
-    "orphan foreign key": ("ALTER TABLE consorcio.simulacao DROP CONSTRAINT fk_simulacao_grupo",
-                           "UPDATE consorcio.simulacao SET grupo_id = 999999 WHERE simulacao_id = {orphan_sim}"),
-    "wrong instalment": ("UPDATE consorcio.simulacao SET primeira_parcela = primeira_parcela + 0.01 "
-                         "WHERE simulacao_id = {parcela_errada}",),
+    "orphan foreign key": (
+        "ALTER TABLE consorcio.simulacao DROP CONSTRAINT fk_simulacao_grupo",
+        "UPDATE consorcio.simulacao SET grupo_id = 999999 WHERE simulacao_id = {orphan_sim}",
+    ),
+    "wrong instalment": (
+        "UPDATE consorcio.simulacao SET primeira_parcela = primeira_parcela + 0.01 "
+        "WHERE simulacao_id = {parcela_errada}",
+    ),
     "invalid CPF": ("UPDATE consorcio.cliente SET cpf_cnpj = '12345678900' WHERE cliente_id = '{cpf_cliente}'",),
-    "truncated LOB": ("UPDATE consorcio.simulacao SET observacao = left(observacao, 3) "
-                      "WHERE simulacao_id = {lob_sim}",),
+    "truncated LOB": (
+        "UPDATE consorcio.simulacao SET observacao = left(observacao, 3) WHERE simulacao_id = {lob_sim}",
+    ),
 }
 
 
@@ -60,8 +70,11 @@ def _keys(fetch) -> dict:
 @pytest.fixture
 def databases(small_source, migrated, lake_copy) -> dict:
     """The checks' resources, injected: the small stand-in, the migrated target and its lake."""
-    return {"source_db": SourceDb(url=f"duckdb:///{small_source}"), "target_db": TargetDb(url=migrated),
-            "lake": LakeResource(uri=lake_copy.as_uri())}
+    return {
+        "source_db": SourceDb(url=f"duckdb:///{small_source}"),
+        "target_db": TargetDb(url=migrated),
+        "lake": LakeResource(uri=lake_copy.as_uri()),
+    }
 
 
 def _group_checks() -> list[dg.AssetChecksDefinition]:
@@ -75,15 +88,19 @@ def _group_check_keys() -> set[dg.AssetCheckKey]:
 def _run(resources: dict):
     """Every check group of `defs.checks`, as verify_migration runs them (in process, nothing materialized)."""
     checks = _group_checks()
-    job = dg.define_asset_job("verify", selection=dg.AssetSelection.checks(*checks), executor_def=dg.in_process_executor)
+    job = dg.define_asset_job(
+        "verify", selection=dg.AssetSelection.checks(*checks), executor_def=dg.in_process_executor
+    )
     defs = dg.Definitions(asset_checks=checks, jobs=[job], resources=resources)
-    return defs.resolve_job_def("verify").execute_in_process(instance=dg.DagsterInstance.ephemeral(),
-                                                             raise_on_error=False)
+    return defs.resolve_job_def("verify").execute_in_process(
+        instance=dg.DagsterInstance.ephemeral(), raise_on_error=False
+    )
 
 
 def _failed(result) -> dict:
-    return {(e.asset_key.to_user_string(), e.check_name): e for e in result.get_asset_check_evaluations()
-            if not e.passed}
+    return {
+        (e.asset_key.to_user_string(), e.check_name): e for e in result.get_asset_check_evaluations() if not e.passed
+    }
 
 
 def test_verify_job_runs_every_check_and_is_green_on_a_faithful_migration(env, databases):
@@ -95,7 +112,8 @@ def test_verify_job_runs_every_check_and_is_green_on_a_faithful_migration(env, d
     assert result.success
     # the only non-passing check is the expected, counted loss of DATETIME2(7)'s 100 ns digit (WARN)
     assert {k: e.severity for k, e in _failed(result).items()} == {
-        ("aurora/simulacao", "datetime2_100ns_truncated"): dg.AssetCheckSeverity.WARN}
+        ("aurora/simulacao", "datetime2_100ns_truncated"): dg.AssetCheckSeverity.WARN
+    }
     # each check reports what it cost (the bench ranks the slowest by it: a step runs several checks at once)
     seconds = [e.metadata["seconds"].value for e in evaluations]
     assert all(isinstance(s, float) and s >= 0 for s in seconds) and max(seconds) > 0
@@ -128,20 +146,33 @@ def test_verify_job_catches_every_corruption_naming_table_and_keys(env, database
         assert key in failed, key
         assert text in failed[key].description and failed[key].severity == dg.AssetCheckSeverity.ERROR, key
     for sim in ("ts_sim", "guid_sim", "orphan_sim", "parcela_errada", "lob_sim"):
-        assert f"SimulacaoId={k[sim]} (differs)" in failed[("aurora/simulacao", "rows_match_source")].metadata[
-            "first_keys"].value
+        assert (
+            f"SimulacaoId={k[sim]} (differs)"
+            in failed[("aurora/simulacao", "rows_match_source")].metadata["first_keys"].value
+        )
     # no PII value of the source anywhere in what the checks reported
     with duckdb.connect(str(small_source), read_only=True) as con:
-        pii = {str(v) for row in con.execute('SELECT "CpfCnpj", "Nome", "Email", "Telefone", "RendaMensal" '
-                                             'FROM dbo."Cliente"').fetchall() for v in row if v is not None}
-    reported = json.dumps([[e.description, {n: str(m.value) for n, m in e.metadata.items()}]
-                           for e in result.get_asset_check_evaluations()])
+        pii = {
+            str(v)
+            for row in con.execute(
+                'SELECT "CpfCnpj", "Nome", "Email", "Telefone", "RendaMensal" FROM dbo."Cliente"'
+            ).fetchall()
+            for v in row
+            if v is not None
+        }
+    reported = json.dumps(
+        [
+            [e.description, {n: str(m.value) for n, m in e.metadata.items()}]
+            for e in result.get_asset_check_evaluations()
+        ]
+    )
     leaked = [v for v in pii if len(v.strip()) > 5 and v.strip() in reported]
     assert leaked == []
 
 
-def test_consorcio_verify_prints_one_line_per_check_and_fails_on_error(env, corrupt, fetch, fresh_db, monkeypatch,
-                                                                         capsys):
+def test_consorcio_verify_prints_one_line_per_check_and_fails_on_error(
+    env, corrupt, fetch, fresh_db, monkeypatch, capsys
+):
     """The CLI path: `dagster job execute` in a subprocess on the PostgreSQL-backed instance."""
     from consorcio_assets.tooling.verify import main_verify
 

@@ -16,8 +16,9 @@ def test_parity_passes_at_both_stages(source_side, target_side, lake_copy, cat):
 
 
 def test_one_deleted_row_breaks_aurora_parity(source_side, target_side, lake_copy, cat, corrupt):
-    corrupt("DELETE FROM consorcio.simulacao_lance "
-            "WHERE lance_id = (SELECT max(lance_id) FROM consorcio.simulacao_lance)")
+    corrupt(
+        "DELETE FROM consorcio.simulacao_lance WHERE lance_id = (SELECT max(lance_id) FROM consorcio.simulacao_lance)"
+    )
     outcome = parity.aurora_parity(source_side, target_side, Lake(lake_copy.as_uri()), cat["SimulacaoLance"])
     assert not outcome.passed and outcome.counts["difference"] == -1
     assert outcome.summary.startswith("1 rows missing in Aurora (consorcio.simulacao_lance)")
@@ -38,8 +39,10 @@ def test_aggregates_pass_on_faithful_data(source_side, target_side, cat):
 
 
 def test_one_centavo_changes_one_sum(source_side, target_side, cat, corrupt):
-    corrupt("UPDATE consorcio.simulacao SET parcela_integral = parcela_integral + 0.01 "
-            "WHERE simulacao_id = (SELECT min(simulacao_id) FROM consorcio.simulacao)")
+    corrupt(
+        "UPDATE consorcio.simulacao SET parcela_integral = parcela_integral + 0.01 "
+        "WHERE simulacao_id = (SELECT min(simulacao_id) FROM consorcio.simulacao)"
+    )
     outcome = aggregates.reconcile(source_side, target_side, cat["Simulacao"])
     assert not outcome.passed and outcome.counts["metrics_mismatched"] == 1
     mismatch = outcome.details["mismatches"]["sum(ParcelaIntegral)"]
@@ -56,7 +59,9 @@ def test_null_where_a_value_was_counts_nulls_and_hides_pii(source_side, target_s
 
 
 def test_timestamp_shift_moves_a_maximum(source_side, target_side, cat, corrupt):
-    corrupt("UPDATE consorcio.simulacao SET atualizada_em = atualizada_em + interval '1 microsecond' "
-            "WHERE atualizada_em = (SELECT max(atualizada_em) FROM consorcio.simulacao)")
+    corrupt(
+        "UPDATE consorcio.simulacao SET atualizada_em = atualizada_em + interval '1 microsecond' "
+        "WHERE atualizada_em = (SELECT max(atualizada_em) FROM consorcio.simulacao)"
+    )
     outcome = aggregates.reconcile(source_side, target_side, cat["Simulacao"])
     assert list(outcome.details["mismatches"]) == ["max(AtualizadaEm)"]

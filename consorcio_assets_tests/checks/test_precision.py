@@ -10,7 +10,8 @@ def test_100ns_digits_are_counted_per_column_as_a_warning(source_side, cat, smal
     with duckdb.connect(str(small_source), read_only=True) as con:
         expected = con.execute(
             'SELECT count(*) FILTER (WHERE epoch_ns("AtualizadaEm") % 1000 <> 0), '
-            'count(*) FILTER (WHERE substr("CriadaEm", 27, 1) <> \'0\') FROM dbo."Simulacao"').fetchone()
+            'count(*) FILTER (WHERE substr("CriadaEm", 27, 1) <> \'0\') FROM dbo."Simulacao"'
+        ).fetchone()
     outcome = precision.sub_microsecond(source_side, cat["Simulacao"])
     assert outcome.severity == WARN and not outcome.passed
     assert (outcome.counts["AtualizadaEm_values"], outcome.counts["CriadaEm_values"]) == expected

@@ -26,10 +26,12 @@ def test_recomputed_sql_is_postgresql_with_booleans_and_make_date(cat):
 
 def test_stale_snapshot_row_and_changed_base_table(target_side, cat, corrupt, fetch):
     (sim,) = fetch("SELECT simulacao_id FROM consorcio_snapshot.vw_simulacao_resumo ORDER BY 1 OFFSET 9")
-    corrupt(f"UPDATE consorcio_snapshot.vw_simulacao_resumo SET parcela_inicial = parcela_inicial + 1 "
-            f"WHERE simulacao_id = {sim}",
-            "UPDATE consorcio.simulacao SET criada_em = criada_em - interval '400 days' "
-            "WHERE simulacao_id = (SELECT min(simulacao_id) FROM consorcio.simulacao)")
+    corrupt(
+        f"UPDATE consorcio_snapshot.vw_simulacao_resumo SET parcela_inicial = parcela_inicial + 1 "
+        f"WHERE simulacao_id = {sim}",
+        "UPDATE consorcio.simulacao SET criada_em = criada_em - interval '400 days' "
+        "WHERE simulacao_id = (SELECT min(simulacao_id) FROM consorcio.simulacao)",
+    )
     resumo = views.reconcile(target_side, cat["vw_SimulacaoResumo"], cat)
     assert not resumo.passed and f"SimulacaoId={sim} (snapshot)" in resumo.keys
     assert f"SimulacaoId={sim} (live view)" in resumo.keys
@@ -45,16 +47,21 @@ def test_aurora_schema_matches_the_catalog(target_side, cat):
 
 
 def test_aurora_schema_reports_type_nullability_and_constraint_drift(target_side, cat, corrupt):
-    corrupt("ALTER TABLE consorcio.cliente ALTER COLUMN email TYPE varchar(100)",
-            "ALTER TABLE consorcio.cliente ALTER COLUMN cep DROP NOT NULL",
-            "ALTER TABLE consorcio.cliente DROP CONSTRAINT fk_cliente_uf",
-            "ALTER TABLE consorcio.cliente ADD COLUMN extra int")
+    corrupt(
+        "ALTER TABLE consorcio.cliente ALTER COLUMN email TYPE varchar(100)",
+        "ALTER TABLE consorcio.cliente ALTER COLUMN cep DROP NOT NULL",
+        "ALTER TABLE consorcio.cliente DROP CONSTRAINT fk_cliente_uf",
+        "ALTER TABLE consorcio.cliente ADD COLUMN extra int",
+    )
     outcome = schema.aurora_schema(target_side, cat["Cliente"], cat)
-    assert sorted(outcome.details["differences"]) == sorted([
+    assert sorted(outcome.details["differences"]) == sorted(
+        [
             "column extra not in the catalog",
             "column email is character varying(100), catalog says character varying(254)",
             "column cep is nullable, catalog says NOT NULL",
-            "foreign key (uf) -> unidade_federativa (uf) missing"])
+            "foreign key (uf) -> unidade_federativa (uf) missing",
+        ]
+    )
 
 
 def test_aurora_schema_accepts_the_glue_stage_ddl(fresh_db, cat):
@@ -87,5 +94,6 @@ def test_source_drift_is_a_warning(small_source, tmp_path, cat):
     assert cliente.details["differences"] == ["column Apelido added (VARCHAR)"]
     assert schema.source_drift(source, cat["Grupo"]).details["differences"] == ["column DataConstituicao removed"]
     assert schema.source_drift(source, cat["Segmento"]).details["differences"] == [
-        "column PrazoMinimo is INTEGER, catalog says SMALLINT"]
+        "column PrazoMinimo is INTEGER, catalog says SMALLINT"
+    ]
     engine.dispose()

@@ -18,13 +18,19 @@ COMMANDS = {
 }
 SECRET_VALUE = "postgresql+psycopg2://dagster:hunter2-hunter2@db.internal:5432/dagster"
 GOOD = {
-    "CONSORCIO_ENV": "aws", "DAGSTER_HOME": "/opt/dagster/home", "DAGSTER_PG_URL": SECRET_VALUE,
+    "CONSORCIO_ENV": "aws",
+    "DAGSTER_HOME": "/opt/dagster/home",
+    "DAGSTER_PG_URL": SECRET_VALUE,
     "DAGSTER_RUN_TASK_DEFINITION": "consorcio-prod-dagster-code-server",
-    "DAGSTER_GRPC_HOST": "code-server.consorcio-prod-dagster.internal", "DAGSTER_GRPC_PORT": "4000",
+    "DAGSTER_GRPC_HOST": "code-server.consorcio-prod-dagster.internal",
+    "DAGSTER_GRPC_PORT": "4000",
     "CONSORCIO_SOURCE_URL": "mssql+pymssql://reader:s3cr3t-s3cr3t@sql.corp:1433/ConsorcioSimulacao",
     "CONSORCIO_TARGET_URL": "postgresql://checker:s3cr3t-s3cr3t@aurora.internal:5432/consorcio",
-    "CONSORCIO_PII_HMAC_KEY": "k" * 48, "CONSORCIO_LAKE_URI": "s3://lake", "CONSORCIO_PIPES_URI": "s3://pipes",
-    "CONSORCIO_DMS_TASK_ARN": "arn:aws:dms:sa-east-1:1:task:X", "CONSORCIO_GLUE_JOB_NAME": "consorcio-prod-load",
+    "CONSORCIO_PII_HMAC_KEY": "k" * 48,
+    "CONSORCIO_LAKE_URI": "s3://lake",
+    "CONSORCIO_PIPES_URI": "s3://pipes",
+    "CONSORCIO_DMS_TASK_ARN": "arn:aws:dms:sa-east-1:1:task:X",
+    "CONSORCIO_GLUE_JOB_NAME": "consorcio-prod-load",
     "CONSORCIO_TARGET_SECRET_ID": "arn:aws:secretsmanager:sa-east-1:1:secret:loader",
 }
 
@@ -68,8 +74,13 @@ def test_only_what_a_container_needs_is_required():
 def _entrypoint(command: list[str], environ: dict[str, str]) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CONSORCIO_", "DAGSTER_"))}
     env["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), env.get("PATH", "")])  # the image's venv
-    return subprocess.run([sys.executable, "-m", "consorcio_assets.deployment.deploy_check", *command],
-                          env={**env, **environ}, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "consorcio_assets.deployment.deploy_check", *command],
+        env={**env, **environ},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_the_entrypoint_exits_with_one_line_naming_the_missing_secret():

@@ -80,13 +80,24 @@ def _ignored(path: str, patterns: list[str]) -> bool:
 
 
 def test_build_context_keeps_state_and_tests_out_and_lets_the_copies_in():
-    patterns = [line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()
-                if line.strip() and not line.startswith("#")]
-    for path in (".data/pg/base", ".venv/bin/python", "consorcio_assets_tests/test_docs.py", ".git/HEAD",
-                 "bench/README.md"):
+    patterns = [
+        line.strip()
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    for path in (
+        ".data/pg/base",
+        ".venv/bin/python",
+        "consorcio_assets_tests/test_docs.py",
+        ".git/HEAD",
+        "bench/README.md",
+    ):
         assert _ignored(path, patterns), path
-    package_data = [str(p.relative_to(ROOT)) for p in (ROOT / "consorcio_assets").rglob("*")
-                    if p.is_file() and p.suffix in (".sql", ".md", ".json", ".yaml") and "__pycache__" not in p.parts]
+    package_data = [
+        str(p.relative_to(ROOT))
+        for p in (ROOT / "consorcio_assets").rglob("*")
+        if p.is_file() and p.suffix in (".sql", ".md", ".json", ".yaml") and "__pycache__" not in p.parts
+    ]
     assert package_data and [p for p in package_data if _ignored(p, patterns)] == [], "package data left out"
     copied = [a.split()[-2] for s in STAGES for a in _args(s, "COPY") if not a.startswith("--from")]
     for source in copied:
@@ -130,8 +141,9 @@ def test_the_lock_is_closed_under_the_dependencies_of_what_it_pins():
         checked += 1
         for raw in dist.requires or []:
             req = Requirement(raw)
-            if req.marker and not req.marker.evaluate({"extra": "", "python_version": "3.11",
-                                                       "sys_platform": "linux", "platform_system": "Linux"}):
+            if req.marker and not req.marker.evaluate(
+                {"extra": "", "python_version": "3.11", "sys_platform": "linux", "platform_system": "Linux"}
+            ):
                 continue
             assert canonicalize_name(req.name) in lock, f"{name} needs {req.name}, which the lock lacks"
     assert checked >= 10, f"only {checked} locked versions are installed here: compare with `make lock`"
@@ -157,22 +169,29 @@ def test_the_project_works_installed_as_a_wheel(tmp_path):
         else:
             (src / source).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(origin, src / source)
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", str(tmp_path / "w"),
-                    str(src)], check=True, timeout=600, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", str(tmp_path / "w"), str(src)],
+        check=True,
+        timeout=600,
+        capture_output=True,
+    )
     [wheel] = (tmp_path / "w").glob("*.whl")
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)
     assert (site / "consorcio_assets" / "contract" / "consorcio_simulacao.sql").is_file()
     assert not list(site.rglob("pyproject.toml"))
-    probe = ("import json, consorcio_assets; from consorcio_assets.definitions import defs; d = defs(); "
-             "print(json.dumps({'file': consorcio_assets.__file__, "
-             "'assets': len(list(d.resolve_asset_graph().get_all_asset_keys())), "
-             "'jobs': sorted(j.name for j in d.resolve_all_job_defs())}))")
+    probe = (
+        "import json, consorcio_assets; from consorcio_assets.definitions import defs; d = defs(); "
+        "print(json.dumps({'file': consorcio_assets.__file__, "
+        "'assets': len(list(d.resolve_asset_graph().get_all_asset_keys())), "
+        "'jobs': sorted(j.name for j in d.resolve_all_job_defs())}))"
+    )
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     env = {**os.environ, "PYTHONPATH": str(site), "CONSORCIO_HOME": str(run_dir)}
-    proc = subprocess.run([sys.executable, "-c", probe], cwd=run_dir, env=env, capture_output=True, text=True,
-                          timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-c", probe], cwd=run_dir, env=env, capture_output=True, text=True, timeout=600
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     loaded = json.loads(proc.stdout.strip().splitlines()[-1])
     assert loaded["file"].startswith(str(site)), "the probe imported the checkout, not the wheel"

@@ -67,8 +67,13 @@ def test_a_broken_instance_is_rejected(tmp_path):
     bad_launcher["run_launcher"]["config"]["cluster_name"] = "x"
     assert not validate_config(EcsRunLauncher.config_type(), bad_launcher["run_launcher"]["config"]).success
     with pytest.raises(DagsterInvalidConfigError, match="max_concurrent_runs"):
-        load_instance(tmp_path, text.replace("    max_user_code_failure_retries: 3",
-                                             "    max_concurrent_runs: 9\n    max_user_code_failure_retries: 3"))
+        load_instance(
+            tmp_path,
+            text.replace(
+                "    max_user_code_failure_retries: 3",
+                "    max_concurrent_runs: 9\n    max_user_code_failure_retries: 3",
+            ),
+        )
 
 
 def test_no_credential_is_written_in_the_files():
@@ -115,12 +120,14 @@ def test_the_ecs_run_launcher_starts_with_the_code_server_task_definition(monkey
 
         boto3.client("ecs").register_task_definition(
             family="consorcio-prod-dagster-code-server",
-            containerDefinitions=[{"name": "code-server", "image": "repo/dagster:1", "memory": 4096}])
+            containerDefinitions=[{"name": "code-server", "image": "repo/dagster:1", "memory": 4096}],
+        )
         monkeypatch.setenv("DAGSTER_RUN_TASK_DEFINITION", "consorcio-prod-dagster-code-server")
         launcher = EcsRunLauncher(**validate_config(EcsRunLauncher.config_type(), config).value)
         assert launcher.task_definition.endswith(":task-definition/consorcio-prod-dagster-code-server:1")
         boto3.client("ecs").register_task_definition(
-            family="other", containerDefinitions=[{"name": "run", "image": "repo/dagster:1", "memory": 512}])
+            family="other", containerDefinitions=[{"name": "run", "image": "repo/dagster:1", "memory": 512}]
+        )
         monkeypatch.setenv("DAGSTER_RUN_TASK_DEFINITION", "other")
         with pytest.raises(Exception, match="code-server"):
             EcsRunLauncher(**validate_config(EcsRunLauncher.config_type(), config).value)
@@ -144,10 +151,12 @@ def test_steps_that_load_sqlserver_or_glue_are_in_their_pools():
     assert pools["glue_transform_and_load"] == GLUE_POOL
     from consorcio_assets.defs.checks import GROUPS, READS_SOURCE
 
-    reads_source = {name for name, kinds in GROUPS.items()
-                    if any("c.source" in inspect.getsource(kind.run) for kind in kinds)}
+    reads_source = {
+        name for name, kinds in GROUPS.items() if any("c.source" in inspect.getsource(kind.run) for kind in kinds)
+    }
     assert reads_source == READS_SOURCE, "a check group's reads of the source changed: update READS_SOURCE"
     assert {name: pools[name] for name in GROUPS} == {
-        name: SQLSERVER_POOL if name in READS_SOURCE else None for name in GROUPS}
+        name: SQLSERVER_POOL if name in READS_SOURCE else None for name in GROUPS
+    }
     pooled = {"dms_full_load", "glue_transform_and_load", *GROUPS}
     assert {pools[n] for n in pools if n not in pooled} <= {None}, "only SQL Server and Glue steps are pooled"

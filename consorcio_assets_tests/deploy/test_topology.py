@@ -42,9 +42,12 @@ def render_local_instance(text: str) -> str:
 
 def service_commands(grpc_port: int, web_port: int) -> dict[str, list[str]]:
     """The three containers' commands from infra/dagster.tf, bound to loopback and this machine's paths."""
-    replace = {"0.0.0.0": "127.0.0.1", "${tostring(local.grpc_port)}": str(grpc_port),
-               "${tostring(local.webserver_port)}": str(web_port),
-               "/opt/dagster/deploy/workspace.yaml": str(DEPLOY / "workspace.yaml")}
+    replace = {
+        "0.0.0.0": "127.0.0.1",
+        "${tostring(local.grpc_port)}": str(grpc_port),
+        "${tostring(local.webserver_port)}": str(web_port),
+        "/opt/dagster/deploy/workspace.yaml": str(DEPLOY / "workspace.yaml"),
+    }
     bin_dir = Path(sys.executable).parent
     commands = {}
     for service, spec in load_config().locals["dagster_services"].items():
@@ -96,26 +99,53 @@ def topology(seeded_env, pg_server_url, monkeypatch):
     home.mkdir()
     (home / "dagster.yaml").write_text(render_local_instance((DEPLOY / "dagster.yaml").read_text()))
     grpc_port, web_port = _free_port(), _free_port()
-    env = dict(os.environ, DAGSTER_HOME=str(home), DAGSTER_GRPC_HOST="127.0.0.1", DAGSTER_GRPC_PORT=str(grpc_port),
-               DAGSTER_PG_URL=pg_server_url.replace("/postgres?", f"/{storage_db}?", 1).replace(
-                   "postgresql://", "postgresql+psycopg2://", 1),  # as deploy_check demands
-               DAGSTER_RUN_TASK_DEFINITION="unused-locally")
+    env = dict(
+        os.environ,
+        DAGSTER_HOME=str(home),
+        DAGSTER_GRPC_HOST="127.0.0.1",
+        DAGSTER_GRPC_PORT=str(grpc_port),
+        DAGSTER_PG_URL=pg_server_url.replace("/postgres?", f"/{storage_db}?", 1).replace(
+            "postgresql://", "postgresql+psycopg2://", 1
+        ),  # as deploy_check demands
+        DAGSTER_RUN_TASK_DEFINITION="unused-locally",
+    )
     commands = service_commands(grpc_port, web_port)
     processes: dict[str, subprocess.Popen] = {}
     logs = {}
     try:
         for service in ("code-server", "webserver", "daemon"):
             logs[service] = open(seeded_env / f"{service}.log", "w")  # noqa: SIM115 - closed at teardown
-            processes[service] = subprocess.Popen(commands[service], env=env, cwd=seeded_env, stdout=logs[service],
-                                                  stderr=subprocess.STDOUT, start_new_session=True)
+            processes[service] = subprocess.Popen(
+                commands[service],
+                env=env,
+                cwd=seeded_env,
+                stdout=logs[service],
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
             if service == "code-server":  # the webserver and the daemon need it, as on ECS
-                health = [str(Path(sys.executable).parent / "dagster"), "api", "grpc-health-check",
-                          "--port", str(grpc_port)]
-                _wait("the code server's gRPC health check", lambda health=health: subprocess.run(
-                    health, env=env, capture_output=True, timeout=30).returncode == 0, processes, 300)
+                health = [
+                    str(Path(sys.executable).parent / "dagster"),
+                    "api",
+                    "grpc-health-check",
+                    "--port",
+                    str(grpc_port),
+                ]
+                _wait(
+                    "the code server's gRPC health check",
+                    lambda health=health: (
+                        subprocess.run(health, env=env, capture_output=True, timeout=30).returncode == 0
+                    ),
+                    processes,
+                    300,
+                )
         url = f"http://127.0.0.1:{web_port}"
-        _wait("the webserver", lambda: urllib.request.urlopen(f"{url}/server_info", timeout=5).status == 200,
-              processes, 300)
+        _wait(
+            "the webserver",
+            lambda: urllib.request.urlopen(f"{url}/server_info", timeout=5).status == 200,
+            processes,
+            300,
+        )
         yield url, processes, seeded_env
     finally:
         for proc in processes.values():
@@ -162,9 +192,15 @@ query Materialized($key: AssetKeyInput!) {
 def test_migrate_all_for_one_table_succeeds_through_the_webserver_daemon_and_code_server(topology):
     url, processes, home = topology
     keys = [{"path": [stage, TABLE]} for stage in STAGES]
-    params = {"selector": {"repositoryLocationName": LOCATION, "repositoryName": "__repository__",
-                           "jobName": "migrate_all", "assetSelection": keys},
-              "runConfigData": {}}
+    params = {
+        "selector": {
+            "repositoryLocationName": LOCATION,
+            "repositoryName": "__repository__",
+            "jobName": "migrate_all",
+            "assetSelection": keys,
+        },
+        "runConfigData": {},
+    }
     launched = _graphql(url, LAUNCH, {"params": params})["launchRun"]
     assert launched["__typename"] == "LaunchRunSuccess", launched
     run_id = launched["run"]["runId"]

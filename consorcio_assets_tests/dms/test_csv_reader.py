@@ -33,8 +33,14 @@ CAT = catalog()
 FS = pafs.LocalFileSystem()
 VARIANTS = {
     "rfc4180": {},
-    "header-op-timestamp-gzip": dict(AddColumnName=True, IncludeOpForFullLoad=True, TimestampColumnName="ts",
-                                     CsvDelimiter=";", CsvNullValue="NULL", CompressionType="GZIP"),
+    "header-op-timestamp-gzip": dict(
+        AddColumnName=True,
+        IncludeOpForFullLoad=True,
+        TimestampColumnName="ts",
+        CsvDelimiter=";",
+        CsvNullValue="NULL",
+        CompressionType="GZIP",
+    ),
 }
 
 
@@ -74,7 +80,8 @@ def test_the_checks_and_the_glue_job_read_the_same_values(hand_made_source, lake
 
 def _write(tmp_path: Path, endpoint: EndpointSettings, batch: pa.RecordBatch, header: bool) -> str:
     text = (csv_header(batch.schema.names, endpoint) if header else b"") + "".join(
-        csv_lines(batch, endpoint).to_pylist()).encode()
+        csv_lines(batch, endpoint).to_pylist()
+    ).encode()
     path = tmp_path / ("LOAD00000001.csv.gz" if endpoint.compression == "gzip" else "LOAD00000001.csv")
     path.write_bytes(gzip.compress(text) if endpoint.compression == "gzip" else text)
     return str(path)
@@ -84,15 +91,27 @@ _TEXT = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters
 
 
 @hsettings(max_examples=60, deadline=None)
-@given(rows=st.lists(st.tuples(st.none() | _TEXT, st.none() | _TEXT), min_size=1, max_size=8),
-       delimiter=st.sampled_from([",", ";", "\t", "|"]), null=st.sampled_from(["", "NULL"]),
-       header=st.booleans(), compression=st.sampled_from(["NONE", "GZIP"]))
+@given(
+    rows=st.lists(st.tuples(st.none() | _TEXT, st.none() | _TEXT), min_size=1, max_size=8),
+    delimiter=st.sampled_from([",", ";", "\t", "|"]),
+    null=st.sampled_from(["", "NULL"]),
+    header=st.booleans(),
+    compression=st.sampled_from(["NONE", "GZIP"]),
+)
 def test_what_the_engine_writes_the_reader_reads_back(tmp_path_factory, rows, delimiter, null, header, compression):
     """Quotes, delimiters, line breaks, the null marker as text and the empty string all survive the round trip."""
-    endpoint = EndpointSettings({"DataFormat": "csv", "CsvDelimiter": delimiter, "CsvNullValue": null,
-                                 "AddColumnName": header, "CompressionType": compression})
-    batch = pa.RecordBatch.from_pylist([{"a": a, "b": b} for a, b in rows],
-                                       schema=pa.schema([("a", pa.string()), ("b", pa.string())]))
+    endpoint = EndpointSettings(
+        {
+            "DataFormat": "csv",
+            "CsvDelimiter": delimiter,
+            "CsvNullValue": null,
+            "AddColumnName": header,
+            "CompressionType": compression,
+        }
+    )
+    batch = pa.RecordBatch.from_pylist(
+        [{"a": a, "b": b} for a, b in rows], schema=pa.schema([("a", pa.string()), ("b", pa.string())])
+    )
     path = _write(tmp_path_factory.mktemp("csv"), endpoint, batch, header)
     read = [b.to_pylist() for b in text_batches(FS, path, endpoint, ["a", "b"])]
     assert [r for part in read for r in part] == batch.to_pylist()
@@ -150,17 +169,40 @@ def test_settings_the_reader_cannot_follow_are_refused_before_reading(tmp_path):
 
 
 @hsettings(max_examples=80, deadline=None)
-@given(delimiter=st.sampled_from([",", ";", "\t", "|"]), null=st.sampled_from(["", "NULL", "\\N"]),
-       header=st.booleans(), rfc4180=st.booleans(), folder=st.sampled_from(["", "raw", "/lake/raw/"]),
-       op=st.booleans(), stamp=st.sampled_from(["", "ts"]))
-def test_the_job_reads_with_the_endpoint_settings_the_resource_passes_it(delimiter, null, header, rfc4180, folder,
-                                                                          op, stamp):
+@given(
+    delimiter=st.sampled_from([",", ";", "\t", "|"]),
+    null=st.sampled_from(["", "NULL", "\\N"]),
+    header=st.booleans(),
+    rfc4180=st.booleans(),
+    folder=st.sampled_from(["", "raw", "/lake/raw/"]),
+    op=st.booleans(),
+    stamp=st.sampled_from(["", "ts"]),
+)
+def test_the_job_reads_with_the_endpoint_settings_the_resource_passes_it(
+    delimiter, null, header, rfc4180, folder, op, stamp
+):
     """Job arguments carry every reading rule: the job's endpoint settings read CSV as the resource's do."""
-    endpoint = EndpointSettings({"DataFormat": "csv", "CsvDelimiter": delimiter, "CsvNullValue": null,
-                                 "AddColumnName": header, "Rfc4180": rfc4180, "BucketFolder": folder,
-                                 "IncludeOpForFullLoad": op, "TimestampColumnName": stamp})
+    endpoint = EndpointSettings(
+        {
+            "DataFormat": "csv",
+            "CsvDelimiter": delimiter,
+            "CsvNullValue": null,
+            "AddColumnName": header,
+            "Rfc4180": rfc4180,
+            "BucketFolder": folder,
+            "IncludeOpForFullLoad": op,
+            "TimestampColumnName": stamp,
+        }
+    )
     args = parse_args(argv_of(raw_arguments(endpoint)))
-    rules = ("data_format", "csv_delimiter", "csv_null_value", "add_column_name", "rfc4180", "csv_row_delimiter",
-             "bucket_folder")
+    rules = (
+        "data_format",
+        "csv_delimiter",
+        "csv_null_value",
+        "add_column_name",
+        "rfc4180",
+        "csv_row_delimiter",
+        "bucket_folder",
+    )
     assert {r: getattr(args.endpoint, r) for r in rules} == {r: getattr(endpoint, r) for r in rules}
     assert args.extra_columns == endpoint.extra_columns

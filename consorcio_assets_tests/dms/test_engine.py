@@ -59,7 +59,9 @@ def read_parquet(lake: Lake, table: str) -> list[dict]:
 
 def digest(lake: Lake) -> dict[str, str]:
     root = Path(lake.path("raw"))
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in root.rglob("*") if p.is_file()}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in root.rglob("*") if p.is_file()
+    }
 
 
 def test_parquet_files_hold_the_source_value_by_value_in_dms_types(hand_made_source, lake):
@@ -72,8 +74,9 @@ def test_parquet_files_hold_the_source_value_by_value_in_dms_types(hand_made_sou
         assert read_parquet(lake, name) == expected, name
         for f in files(lake, name):
             schema = pq.read_schema(table_dir(lake, name) / f)
-            assert [(x.name, x.type) for x in schema] == [(x.name, x.type) for x in expected_schema(
-                catalog()[name], SETTINGS.endpoint)], name
+            assert [(x.name, x.type) for x in schema] == [
+                (x.name, x.type) for x in expected_schema(catalog()[name], SETTINGS.endpoint)
+            ], name
     assert report.tables["Simulacao"].lob_truncated == {"Observacao": 1}
 
 
@@ -82,8 +85,9 @@ def test_the_sqlalchemy_streaming_path_for_sql_server_writes_the_same_values(han
 
     url = f"duckdb:///{hand_made_source}"
     source = engine.SqlAlchemySource(sa.create_engine(url, connect_args={"read_only": True}, poolclass=sa.NullPool))
-    report = engine.LocalFullLoad(source, lake, SETTINGS.with_endpoint(RowGroupLength=16)).run(table_mappings(
-        [catalog()[t] for t in ALL]))
+    report = engine.LocalFullLoad(source, lake, SETTINGS.with_endpoint(RowGroupLength=16)).run(
+        table_mappings([catalog()[t] for t in ALL])
+    )
     source.close()
     for name in ALL:
         assert report.tables[name].state == COMPLETED, report.tables[name].error
@@ -136,11 +140,14 @@ def test_max_file_size_starts_new_files_numbered_in_upper_case_hex(hand_made_sou
     assert layout_problems(names, settings.endpoint) == []
 
 
-@pytest.mark.parametrize("overrides, version, codec, dictionary, statistics", [
-    ({}, "2.6", "UNCOMPRESSED", True, True),
-    ({"CompressionType": "GZIP", "ParquetVersion": "PARQUET_1_0"}, "1.0", "GZIP", True, True),
-    ({"EncodingType": "plain", "EnableStatistics": False}, "2.6", "UNCOMPRESSED", False, False),
-])
+@pytest.mark.parametrize(
+    "overrides, version, codec, dictionary, statistics",
+    [
+        ({}, "2.6", "UNCOMPRESSED", True, True),
+        ({"CompressionType": "GZIP", "ParquetVersion": "PARQUET_1_0"}, "1.0", "GZIP", True, True),
+        ({"EncodingType": "plain", "EnableStatistics": False}, "2.6", "UNCOMPRESSED", False, False),
+    ],
+)
 def test_parquet_settings_shape_the_files(hand_made_source, lake, overrides, version, codec, dictionary, statistics):
     run(lake, hand_made_source, tables=["Grupo"], settings=SETTINGS.with_endpoint(**overrides))
     assert files(lake, "Grupo") == ["LOAD00000001.parquet"]  # GZIP compresses inside a .parquet file
@@ -179,14 +186,15 @@ def test_csv_files_hold_the_same_values_with_rfc4180_quoting(hand_made_source, l
     text = (table_dir(lake, "Simulacao") / "LOAD00000001.csv").read_text()
     lines = {line.split(",", 1)[0]: line for line in text.split("\n") if line[:1].isdigit()}
     assert ',"diz ""olá"", e sai\nlinha 2",' in text  # quotes doubled, the line break kept inside quotes
-    assert ',"a,b;c",' in lines["3"] and ',NULL,' in lines["4"]  # "NULL" is text: CsvNullValue is ""
+    assert ',"a,b;c",' in lines["3"] and ",NULL," in lines["4"]  # "NULL" is text: CsvNullValue is ""
     assert ',"",' in lines["1"]  # the empty string, quoted: an unquoted empty field is NULL
     assert lines["5"].split(",")[2] == "" and ",0000000000010001" in lines["1"].upper()  # NULL ClienteId; hex
 
 
 def test_csv_options_header_op_column_delimiter_and_gzip(hand_made_source, lake):
-    settings = csv_settings(AddColumnName=True, IncludeOpForFullLoad=True, CsvDelimiter=";", CsvNullValue="NULL",
-                            CompressionType="GZIP")
+    settings = csv_settings(
+        AddColumnName=True, IncludeOpForFullLoad=True, CsvDelimiter=";", CsvNullValue="NULL", CompressionType="GZIP"
+    )
     report = run(lake, hand_made_source, tables=["Grupo"], settings=settings)
     assert files(lake, "Grupo") == ["LOAD00000001.csv.gz"]
     assert report.tables["Grupo"].bytes == (table_dir(lake, "Grupo") / "LOAD00000001.csv.gz").stat().st_size
@@ -233,8 +241,12 @@ def test_an_empty_table_gets_no_folder_and_loses_its_previous_files(hand_made_so
 def test_parallel_load_segments_go_to_their_sub_folders_split_as_dms_does(hand_made_source, lake):
     run(lake, hand_made_source, tables=["Simulacao"], boundaries={"Simulacao": [["11"], ["21"]]})
     assert files(lake, "Simulacao") == [f"SEGMENT{i}/LOAD00000001.parquet" for i in (1, 2, 3)]
-    ids = {i: pq.read_table(table_dir(lake, "Simulacao") / f"SEGMENT{i}/LOAD00000001.parquet")
-           .column("SimulacaoId").to_pylist() for i in (1, 2, 3)}
+    ids = {
+        i: pq.read_table(table_dir(lake, "Simulacao") / f"SEGMENT{i}/LOAD00000001.parquet")
+        .column("SimulacaoId")
+        .to_pylist()
+        for i in (1, 2, 3)
+    }
     assert sorted(ids[1]) == list(range(1, 11))  # segment 1: SimulacaoId < 11
     assert sorted(ids[2]) == list(range(11, 21)) and sorted(ids[3]) == list(range(21, 41))
 
@@ -293,8 +305,12 @@ KILLED_WRITER = textwrap.dedent("""
 def test_a_writer_killed_half_way_leaves_the_previous_files(hand_made_source, lake):
     run(lake, hand_made_source, tables=["SimulacaoParcela"])
     before = digest(lake)
-    child = subprocess.Popen([sys.executable, "-c", KILLED_WRITER, str(hand_made_source), lake.uri],
-                             stdout=subprocess.PIPE, text=True, cwd=Path(__file__).parents[2])
+    child = subprocess.Popen(
+        [sys.executable, "-c", KILLED_WRITER, str(hand_made_source), lake.uri],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).parents[2],
+    )
     try:
         line = child.stdout.readline()
         assert line.startswith("CLOSED") and "/_dms/staging/" in line, line
@@ -320,15 +336,19 @@ def test_a_lake_that_cannot_be_written_fails_each_table_by_name(hand_made_source
 def test_the_same_code_writes_to_s3(hand_made_source, s3_bucket):
     lake = Lake(f"s3://{s3_bucket}/lake")
     for _ in range(2):  # a reload replaces the files
-        report = run(lake, hand_made_source, tables=["Simulacao", "Grupo", "vw_FunilMensal"],
-                     boundaries={"Simulacao": [["21"]]})
+        report = run(
+            lake, hand_made_source, tables=["Simulacao", "Grupo", "vw_FunilMensal"], boundaries={"Simulacao": [["21"]]}
+        )
         assert {r.state for r in report.tables.values()} == {COMPLETED}
     fs, root = lake.filesystem()
     assert isinstance(fs, pafs.S3FileSystem)
     listed = list_files(fs, root, "raw")
     assert [f.path for f in listed] == [
-        "raw/dbo/Grupo/LOAD00000001.parquet", "raw/dbo/Simulacao/SEGMENT1/LOAD00000001.parquet",
-        "raw/dbo/Simulacao/SEGMENT2/LOAD00000001.parquet", "raw/dbo/vw_FunilMensal/LOAD00000001.parquet"]
+        "raw/dbo/Grupo/LOAD00000001.parquet",
+        "raw/dbo/Simulacao/SEGMENT1/LOAD00000001.parquet",
+        "raw/dbo/Simulacao/SEGMENT2/LOAD00000001.parquet",
+        "raw/dbo/vw_FunilMensal/LOAD00000001.parquet",
+    ]
     rows = pa.concat_tables([pq.read_table(f"{root}/{f.path}", filesystem=fs) for f in listed[1:3]]).to_pylist()
     assert sort_rows(rows, "Simulacao") == source_rows(hand_made_source, "Simulacao")
     assert not [f for f in list_files(fs, root, "_dms")]  # staging emptied after the swap
@@ -337,8 +357,10 @@ def test_the_same_code_writes_to_s3(hand_made_source, s3_bucket):
 def test_layout_problems_name_strangers_and_gaps():
     endpoint = SETTINGS.endpoint
     assert layout_problems(["LOAD00000001.parquet", "SEGMENT1/LOAD00000001.parquet"], endpoint) == []
-    problems = layout_problems(["LOAD00000001.parquet", "LOAD00000003.parquet", "part-0.parquet",
-                                "LOAD00000002.csv", "load0000000a.parquet"], endpoint)
+    problems = layout_problems(
+        ["LOAD00000001.parquet", "LOAD00000003.parquet", "part-0.parquet", "LOAD00000002.csv", "load0000000a.parquet"],
+        endpoint,
+    )
     assert len(problems) == 4 and any("[1, 3]" in p for p in problems)
 
 
@@ -378,8 +400,10 @@ def test_a_write_to_the_source_during_extraction_is_detected(source, lake):
         for n, batch in enumerate(batches(query, table, rows)):
             if table.name == "Simulacao" and n == 0:
                 with eng.begin() as conn:
-                    conn.exec_driver_sql('UPDATE dbo.Simulacao SET Situacao = \'C\', '
-                                         'VersaoLinha = from_hex(\'00000000FFFFFFF0\') WHERE SimulacaoId = 2')
+                    conn.exec_driver_sql(
+                        "UPDATE dbo.Simulacao SET Situacao = 'C', "
+                        "VersaoLinha = from_hex('00000000FFFFFFF0') WHERE SimulacaoId = 2"
+                    )
             yield batch
 
     src.batches = writing_batches
@@ -387,8 +411,11 @@ def test_a_write_to_the_source_during_extraction_is_detected(source, lake):
     src.close()
     sim = report.tables["Simulacao"]
     assert sim.state == COMPLETED and isinstance(sim.version_before, DataVersion)
-    assert sim.source_changes == {"rows_before": sim.version_before.rows, "rows_after": sim.version_before.rows,
-                                  "rows_changed": 1}
+    assert sim.source_changes == {
+        "rows_before": sim.version_before.rows,
+        "rows_after": sim.version_before.rows,
+        "rows_changed": 1,
+    }
     assert sim.version_after.max_rowversion == "00000000fffffff0"
     unchanged = [n for n in ALL if n != "Simulacao"]
     assert all(report.tables[n].source_changes is None for n in unchanged)

@@ -37,29 +37,38 @@ def test_every_table_and_view_is_selected_with_its_type_and_a_load_order_parents
     rules = selections(table_mappings(cat, BOUNDS))
     assert set(rules) == {locator(t.name) for t in cat}
     assert rules["vw[_]FunilMensal"]["object-locator"]["table-type"] == "view"
-    assert rules["Simulacao"]["object-locator"] == {"schema-name": "dbo", "table-name": "Simulacao",
-                                                     "table-type": "table"}
+    assert rules["Simulacao"]["object-locator"] == {
+        "schema-name": "dbo",
+        "table-name": "Simulacao",
+        "table-type": "table",
+    }
     order = {name: int(r["load-order"]) for name, r in rules.items()}
     for t in cat:  # DMS initialises higher load-order first: every parent before its children and views
         for parent in [fk.ref_table for fk in t.foreign_keys] + list(t.depends_on):
             assert order[locator(parent)] > order[locator(t.name)], (parent, t.name)
-    assert len({r["rule-id"] for r in table_mappings(cat, BOUNDS)["rules"]}) == len(table_mappings(cat, BOUNDS)["rules"])
+    assert len({r["rule-id"] for r in table_mappings(cat, BOUNDS)["rules"]}) == len(
+        table_mappings(cat, BOUNDS)["rules"]
+    )
 
 
 def test_large_tables_get_parallel_load_ranges_with_named_segments():
     settings = [r for r in table_mappings(catalog(), BOUNDS)["rules"] if r["rule-type"] == "table-settings"]
     assert [r["object-locator"]["table-name"] for r in settings] == ["Simulacao", "SimulacaoParcela"]
     assert settings[1]["parallel-load"] == {
-        "type": "ranges", "columns": ["SimulacaoId"], "boundaries": [["5001"], ["10001"], ["15001"]],
-        "segment-names": ["SEGMENT1", "SEGMENT2", "SEGMENT3", "SEGMENT4"]}
+        "type": "ranges",
+        "columns": ["SimulacaoId"],
+        "boundaries": [["5001"], ["10001"], ["15001"]],
+        "segment-names": ["SEGMENT1", "SEGMENT2", "SEGMENT3", "SEGMENT4"],
+    }
 
 
 def test_a_subset_maps_just_that_subset():
     cat = catalog()
     mappings = table_mappings([cat["SimulacaoParcela"], cat["Grupo"]], BOUNDS)
     assert sorted(selections(mappings)) == ["Grupo", "SimulacaoParcela"]
-    assert [r["object-locator"]["table-name"] for r in mappings["rules"] if r["rule-type"] == "table-settings"] \
-        == ["SimulacaoParcela"]
+    assert [r["object-locator"]["table-name"] for r in mappings["rules"] if r["rule-type"] == "table-settings"] == [
+        "SimulacaoParcela"
+    ]
     assert [s.table.name for s in selected_tables(mappings)] == ["Grupo", "SimulacaoParcela"]
 
 
@@ -68,23 +77,49 @@ def test_the_engine_reads_the_selection_back_with_dms_wildcards():
     everything = selected_tables(table_mappings(cat, BOUNDS))
     assert {s.table.name for s in everything} == {t.name for t in cat}
     assert next(s for s in everything if s.table.name == "Simulacao").parallel_load["columns"] == ["SimulacaoId"]
-    wildcard = {"rules": [
-        {"rule-type": "selection", "rule-id": "1", "rule-name": "1", "rule-action": "include",
-         "object-locator": {"schema-name": "dbo", "table-name": "Simulacao%", "table-type": "all"}},
-        {"rule-type": "selection", "rule-id": "2", "rule-name": "2", "rule-action": "exclude",
-         "object-locator": {"schema-name": "dbo", "table-name": "%Lance"}},
-    ]}
+    wildcard = {
+        "rules": [
+            {
+                "rule-type": "selection",
+                "rule-id": "1",
+                "rule-name": "1",
+                "rule-action": "include",
+                "object-locator": {"schema-name": "dbo", "table-name": "Simulacao%", "table-type": "all"},
+            },
+            {
+                "rule-type": "selection",
+                "rule-id": "2",
+                "rule-name": "2",
+                "rule-action": "exclude",
+                "object-locator": {"schema-name": "dbo", "table-name": "%Lance"},
+            },
+        ]
+    }
     assert sorted(s.table.name for s in selected_tables(wildcard)) == ["Simulacao", "SimulacaoParcela"]
-    views_only = {"rules": [{**wildcard["rules"][0], "object-locator": {
-        "schema-name": "dbo", "table-name": "vw_%", "table-type": "view"}}]}
+    views_only = {
+        "rules": [
+            {
+                **wildcard["rules"][0],
+                "object-locator": {"schema-name": "dbo", "table-name": "vw_%", "table-type": "view"},
+            }
+        ]
+    }
     assert sorted(s.table.name for s in selected_tables(views_only)) == ["vw_FunilMensal", "vw_SimulacaoResumo"]
 
 
 def test_segment_where_clauses_are_the_ones_dms_builds():
     table = catalog()["SimulacaoParcela"]
-    parallel = {"type": "ranges", "columns": ["SimulacaoId", "NumeroParcela"], "boundaries": [["10", "30"], ["20", "5"]]}
-    sqls = [str(w.compile(dialect=mssql.dialect(), compile_kwargs={"literal_binds": True})).replace("dbo.[SimulacaoParcela].", "")
-            for _, w in segment_predicates(table, parallel)]
+    parallel = {
+        "type": "ranges",
+        "columns": ["SimulacaoId", "NumeroParcela"],
+        "boundaries": [["10", "30"], ["20", "5"]],
+    }
+    sqls = [
+        str(w.compile(dialect=mssql.dialect(), compile_kwargs={"literal_binds": True})).replace(
+            "dbo.[SimulacaoParcela].", ""
+        )
+        for _, w in segment_predicates(table, parallel)
+    ]
     assert sqls == [
         "[SimulacaoId] < 10 OR [SimulacaoId] = 10 AND [NumeroParcela] < 30",
         "NOT ([SimulacaoId] < 10 OR [SimulacaoId] = 10 AND [NumeroParcela] < 30) "
@@ -110,25 +145,37 @@ def test_settings_files_use_only_s3_settings_and_task_settings_dms_knows():
         if getattr(shape[key], "enum", None):
             assert value in shape[key].enum, (key, value)
     task = load_task_settings()
-    assert set(task) <= {"TargetMetadata", "FullLoadSettings", "Logging", "ErrorBehavior", "ValidationSettings",
-                         "ControlTablesSettings", "StreamBufferSettings", "ChangeProcessingTuning"}
+    assert set(task) <= {
+        "TargetMetadata",
+        "FullLoadSettings",
+        "Logging",
+        "ErrorBehavior",
+        "ValidationSettings",
+        "ControlTablesSettings",
+        "StreamBufferSettings",
+        "ChangeProcessingTuning",
+    }
     settings = load_settings()
     assert settings.endpoint.data_format == "parquet" and settings.endpoint.bucket_folder == "raw"
     assert settings.task.lob_max_bytes == 128 * 1024  # fits the generator's longest Observacao (~113 KB)
 
 
-@pytest.mark.parametrize("endpoint, task, message", [
-    ({"DataFormat": "json"}, {}, "DataFormat"),
-    ({"MaxFileSize": 0}, {}, "MaxFileSize"),
-    ({"DatePartitionEnabled": True}, {}, "DatePartitionEnabled"),
-    ({}, {"TargetMetadata": {"FullLobMode": True}}, "FullLobMode"),
-    ({}, {"TargetMetadata": {"SupportLobs": False}}, "SupportLobs"),
-    ({}, {"FullLoadSettings": {"TargetTablePrepMode": "DO_NOTHING"}}, "mix"),
-])
+@pytest.mark.parametrize(
+    "endpoint, task, message",
+    [
+        ({"DataFormat": "json"}, {}, "DataFormat"),
+        ({"MaxFileSize": 0}, {}, "MaxFileSize"),
+        ({"DatePartitionEnabled": True}, {}, "DatePartitionEnabled"),
+        ({}, {"TargetMetadata": {"FullLobMode": True}}, "FullLobMode"),
+        ({}, {"TargetMetadata": {"SupportLobs": False}}, "SupportLobs"),
+        ({}, {"FullLoadSettings": {"TargetTablePrepMode": "DO_NOTHING"}}, "mix"),
+    ],
+)
 def test_settings_the_engine_cannot_honour_are_refused(endpoint, task, message):
     with pytest.raises(SettingsError, match=message):
-        DmsSettings(EndpointSettings({**endpoint_settings().raw, **endpoint}),
-                    TaskSettings({**load_task_settings(), **task}))
+        DmsSettings(
+            EndpointSettings({**endpoint_settings().raw, **endpoint}), TaskSettings({**load_task_settings(), **task})
+        )
 
 
 def test_enum_values_are_read_case_insensitively():

@@ -40,16 +40,20 @@ def test_preflight_counts_rows_measures_lobs_and_cuts_segments(hand_made_source)
     assert report.source_rows["Simulacao"] == 40 and report.source_rows["vw_FunilMensal"] > 0
     assert report.lob_max_bytes[("Simulacao", "Observacao")] == 140_000  # 70,000 characters x 2 bytes
     assert [str(o) for o in report.overflows] == [
-        "dbo.Simulacao.Observacao: longest value is 140000 bytes, over LobMaxSize (128 KB): DMS will truncate it"]
+        "dbo.Simulacao.Observacao: longest value is 140000 bytes, over LobMaxSize (128 KB): DMS will truncate it"
+    ]
     assert report.boundaries == {"Simulacao": [["11"], ["21"], ["31"]], "SimulacaoParcela": [["11"], ["21"], ["31"]]}
 
 
 def test_drift_and_a_vanished_view_are_named_by_table_and_column(hand_made_source, tmp_path):
-    path = drifted(tmp_path, hand_made_source,
-                   'DROP VIEW dbo."vw_FunilMensal"',
-                   'ALTER TABLE dbo."Grupo" ALTER "QuantidadeCotas" TYPE INTEGER',
-                   'ALTER TABLE dbo."Cliente" DROP COLUMN "Telefone"',
-                   'ALTER TABLE dbo."SimulacaoLance" ADD COLUMN "Extra" INTEGER')
+    path = drifted(
+        tmp_path,
+        hand_made_source,
+        'DROP VIEW dbo."vw_FunilMensal"',
+        'ALTER TABLE dbo."Grupo" ALTER "QuantidadeCotas" TYPE INTEGER',
+        'ALTER TABLE dbo."Cliente" DROP COLUMN "Telefone"',
+        'ALTER TABLE dbo."SimulacaoLance" ADD COLUMN "Extra" INTEGER',
+    )
     with pytest.raises(PreflightError) as err:
         preflight(engine_on(path), list(catalog()), TASK)
     lines = str(err.value).splitlines()[1:]
@@ -70,12 +74,16 @@ def test_a_drifted_source_writes_nothing(hand_made_source, tmp_path):
 
 
 def test_the_engine_names_a_column_whose_values_no_longer_fit(hand_made_source, tmp_path):
-    path = drifted(tmp_path, hand_made_source,
-                   'ALTER TABLE dbo."Grupo" ALTER "QuantidadeCotas" TYPE VARCHAR',
-                   "UPDATE dbo.\"Grupo\" SET \"QuantidadeCotas\" = 'muitas' WHERE \"GrupoId\" = 2")
+    path = drifted(
+        tmp_path,
+        hand_made_source,
+        'ALTER TABLE dbo."Grupo" ALTER "QuantidadeCotas" TYPE VARCHAR',
+        'UPDATE dbo."Grupo" SET "QuantidadeCotas" = \'muitas\' WHERE "GrupoId" = 2',
+    )
     lake = Lake((tmp_path / "lake").as_uri())
-    report = run_full_load(table_mappings([catalog()["Grupo"]]), source_url=f"duckdb:///{path}", lake=lake,
-                           settings=load_settings())
+    report = run_full_load(
+        table_mappings([catalog()["Grupo"]]), source_url=f"duckdb:///{path}", lake=lake, settings=load_settings()
+    )
     assert report.tables["Grupo"].state == ERRORED
     error = report.tables["Grupo"].error
     assert error.startswith("dbo.Grupo.QuantidadeCotas holds string values that DMS type INT2 (int16) cannot take")
@@ -85,7 +93,9 @@ def test_the_engine_names_a_column_whose_values_no_longer_fit(hand_made_source, 
 
 def test_an_unreachable_source_is_a_connectivity_error_without_password():
     engine = sa.create_engine("postgresql+psycopg://dms:s3cr3t@127.0.0.1:1/consorcio", poolclass=sa.NullPool)
-    with pytest.raises(PreflightError, match=r"cannot connect to the source \(postgresql\+psycopg://dms:\*\*\*@") as err:
+    with pytest.raises(
+        PreflightError, match=r"cannot connect to the source \(postgresql\+psycopg://dms:\*\*\*@"
+    ) as err:
         preflight(engine, [catalog()["Grupo"]], TASK)
     assert "s3cr3t" not in str(err.value)
 
@@ -93,9 +103,14 @@ def test_an_unreachable_source_is_a_connectivity_error_without_password():
 def test_queries_compile_for_sql_server():
     sim = catalog()["Simulacao"]
     sql = lambda q: str(q.compile(dialect=mssql.dialect(), compile_kwargs={"literal_binds": True}))  # noqa: E731
-    assert sql(lob_query(sim)) == "SELECT max(DATALENGTH(dbo.[Simulacao].[Observacao])) AS [Observacao] \nFROM dbo.[Simulacao]"
+    assert (
+        sql(lob_query(sim))
+        == "SELECT max(DATALENGTH(dbo.[Simulacao].[Observacao])) AS [Observacao] \nFROM dbo.[Simulacao]"
+    )
     assert sql(count_query(sim)).startswith("SELECT COUNT_BIG(*)")
-    assert "FROM [INFORMATION_SCHEMA].[COLUMNS]" in sql(columns_query(sim)) and "= 'Simulacao'" in sql(columns_query(sim))
+    assert "FROM [INFORMATION_SCHEMA].[COLUMNS]" in sql(columns_query(sim)) and "= 'Simulacao'" in sql(
+        columns_query(sim)
+    )
     assert lob_query(catalog()["Grupo"]) is None
 
 
@@ -104,9 +119,16 @@ def sql_server_columns(table) -> list[dict]:
     rows = []
     for c in table.columns:
         data_type = {"rowversion": "timestamp"}.get(c.sql_type, c.sql_type.replace("(max)", ""))
-        rows.append({"COLUMN_NAME": c.name, "DATA_TYPE": data_type,
-                     "CHARACTER_MAXIMUM_LENGTH": -1 if c.sql_type.endswith("(max)") else c.length,
-                     "NUMERIC_PRECISION": c.precision, "NUMERIC_SCALE": c.scale, "DATETIME_PRECISION": c.fsp})
+        rows.append(
+            {
+                "COLUMN_NAME": c.name,
+                "DATA_TYPE": data_type,
+                "CHARACTER_MAXIMUM_LENGTH": -1 if c.sql_type.endswith("(max)") else c.length,
+                "NUMERIC_PRECISION": c.precision,
+                "NUMERIC_SCALE": c.scale,
+                "DATETIME_PRECISION": c.fsp,
+            }
+        )
     return rows
 
 

@@ -39,8 +39,15 @@ def stats(**values) -> dict:
 
 
 def table_stat(name: str, rows: int, state: str = "Table completed") -> dict:
-    return {"SchemaName": "dbo", "TableName": name, "FullLoadRows": rows, "FullLoadErrorRows": 0,
-            "TableState": state, "FullLoadStartTime": T0, "FullLoadEndTime": T0}
+    return {
+        "SchemaName": "dbo",
+        "TableName": name,
+        "FullLoadRows": rows,
+        "FullLoadErrorRows": 0,
+        "TableState": state,
+        "FullLoadStartTime": T0,
+        "FullLoadEndTime": T0,
+    }
 
 
 @pytest.fixture
@@ -49,17 +56,27 @@ def aws(s3_bucket, hand_made_source, monkeypatch):
     client = boto3.client("dms", region_name="us-east-1")
     stubber = Stubber(client)
     monkeypatch.setattr(AwsDms, "dms_client", lambda self: client)
-    resource = AwsDms(replication_task_arn=TASK, target_endpoint_arn=TARGET, service_access_role_arn=ROLE,
-                      lake_uri=f"s3://{s3_bucket}/lake", source_url=f"duckdb:///{hand_made_source}",
-                      poll_interval_seconds=0, region_name="us-east-1")
+    resource = AwsDms(
+        replication_task_arn=TASK,
+        target_endpoint_arn=TARGET,
+        service_access_role_arn=ROLE,
+        lake_uri=f"s3://{s3_bucket}/lake",
+        source_url=f"duckdb:///{hand_made_source}",
+        poll_interval_seconds=0,
+        region_name="us-east-1",
+    )
     tables = [catalog()[t] for t in TABLES]
     engine = sa.create_engine(f"duckdb:///{hand_made_source}", connect_args={"read_only": True}, poolclass=sa.NullPool)
     mappings = table_mappings(tables, preflight(engine, tables, load_settings().task).boundaries)
     s3 = boto3.client("s3")
 
     def dms_writes_files(**_):
-        for key in ("Grupo/LOAD00000001.parquet", "Simulacao/SEGMENT1/LOAD00000001.parquet",
-                    "Simulacao/SEGMENT2/LOAD00000001.parquet", "vw_FunilMensal/LOAD00000001.parquet"):
+        for key in (
+            "Grupo/LOAD00000001.parquet",
+            "Simulacao/SEGMENT1/LOAD00000001.parquet",
+            "Simulacao/SEGMENT2/LOAD00000001.parquet",
+            "vw_FunilMensal/LOAD00000001.parquet",
+        ):
             s3.put_object(Bucket=s3_bucket, Key=f"lake/raw/dbo/{key}", Body=b"PAR1-new")
 
     client.meta.events.register("after-call.database-migration-service.StartReplicationTask", dms_writes_files)
@@ -69,30 +86,58 @@ def aws(s3_bucket, hand_made_source, monkeypatch):
 
 def expect_configuration(stubber: Stubber, bucket: str, mappings: dict, first: dict) -> None:
     stubber.add_response("describe_replication_tasks", first, DESCRIBE)
-    stubber.add_response("modify_endpoint", {}, {"EndpointArn": TARGET, "S3Settings": {
-        **endpoint_settings().raw, "BucketName": bucket, "BucketFolder": "lake/raw", "ServiceAccessRoleArn": ROLE}})
-    stubber.add_response("modify_replication_task", {}, {
-        "ReplicationTaskArn": TASK, "MigrationType": "full-load", "TableMappings": json.dumps(mappings),
-        "ReplicationTaskSettings": json.dumps(load_settings().task.raw)})
+    stubber.add_response(
+        "modify_endpoint",
+        {},
+        {
+            "EndpointArn": TARGET,
+            "S3Settings": {
+                **endpoint_settings().raw,
+                "BucketName": bucket,
+                "BucketFolder": "lake/raw",
+                "ServiceAccessRoleArn": ROLE,
+            },
+        },
+    )
+    stubber.add_response(
+        "modify_replication_task",
+        {},
+        {
+            "ReplicationTaskArn": TASK,
+            "MigrationType": "full-load",
+            "TableMappings": json.dumps(mappings),
+            "ReplicationTaskSettings": json.dumps(load_settings().task.raw),
+        },
+    )
     stubber.add_response("describe_replication_tasks", task("modifying"), DESCRIBE)
 
 
 def expect_run(stubber: Stubber, start_type: str, before: dict, final: dict, table_stats: list[dict]) -> None:
     stubber.add_response("describe_replication_tasks", before, DESCRIBE)
-    stubber.add_response("start_replication_task", {},
-                         {"ReplicationTaskArn": TASK, "StartReplicationTaskType": start_type})
+    stubber.add_response(
+        "start_replication_task", {}, {"ReplicationTaskArn": TASK, "StartReplicationTaskType": start_type}
+    )
     stubber.add_response("describe_replication_tasks", task("starting", **stats()), DESCRIBE)
     stubber.add_response("describe_replication_tasks", task("running", **stats(FullLoadProgressPercent=60)), DESCRIBE)
     stubber.add_response("describe_replication_tasks", final, DESCRIBE)
     if table_stats is not None:
-        stubber.add_response("describe_table_statistics", {"TableStatistics": table_stats[:2], "Marker": "page-2"},
-                             {"ReplicationTaskArn": TASK})
-        stubber.add_response("describe_table_statistics", {"TableStatistics": table_stats[2:]},
-                             {"ReplicationTaskArn": TASK, "Marker": "page-2"})
+        stubber.add_response(
+            "describe_table_statistics",
+            {"TableStatistics": table_stats[:2], "Marker": "page-2"},
+            {"ReplicationTaskArn": TASK},
+        )
+        stubber.add_response(
+            "describe_table_statistics",
+            {"TableStatistics": table_stats[2:]},
+            {"ReplicationTaskArn": TASK, "Marker": "page-2"},
+        )
 
 
-FINISHED = task("stopped", StopReason="Stop Reason FULL_LOAD_ONLY_FINISHED",
-                **stats(FullLoadProgressPercent=100, TablesLoaded=3, StartDate=T0))
+FINISHED = task(
+    "stopped",
+    StopReason="Stop Reason FULL_LOAD_ONLY_FINISHED",
+    **stats(FullLoadProgressPercent=100, TablesLoaded=3, StartDate=T0),
+)
 ALL_COMPLETED = [table_stat("Grupo", 2), table_stat("Simulacao", 40), table_stat("vw_FunilMensal", 38)]
 
 
@@ -109,9 +154,14 @@ def test_first_full_load_starts_replication_and_returns_dms_statistics(aws, s3_b
     stubber.assert_no_pending_responses()
     assert report.mode == "aws" and report.task_arn == TASK
     assert {n: (r.state, r.full_load_rows) for n, r in report.tables.items()} == {
-        "Grupo": (COMPLETED, 2), "Simulacao": (COMPLETED, 40), "vw_FunilMensal": (COMPLETED, 38)}
+        "Grupo": (COMPLETED, 2),
+        "Simulacao": (COMPLETED, 40),
+        "vw_FunilMensal": (COMPLETED, 38),
+    }
     assert [f.path for f in report.tables["Simulacao"].files] == [
-        "raw/dbo/Simulacao/SEGMENT1/LOAD00000001.parquet", "raw/dbo/Simulacao/SEGMENT2/LOAD00000001.parquet"]
+        "raw/dbo/Simulacao/SEGMENT1/LOAD00000001.parquet",
+        "raw/dbo/Simulacao/SEGMENT2/LOAD00000001.parquet",
+    ]
     assert report.tables["Grupo"].statistics["TableState"] == "Table completed"
     assert report.preflight.source_rows["Simulacao"] == 40
     assert "DMS full-load 60%" in caplog.text
@@ -125,16 +175,21 @@ def test_a_reload_archives_the_previous_files_and_uses_reload_target(aws, s3_buc
     s3.put_object(Bucket=s3_bucket, Key="lake/raw/dbo/Segmento/LOAD00000001.parquet", Body=b"PAR1-other")
     previous = task("stopped", StopReason="Stop Reason FULL_LOAD_ONLY_FINISHED", **stats(StartDate=T0))
     expect_configuration(stubber, s3_bucket, mappings, previous)
-    later = task("stopped", StopReason="Stop Reason FULL_LOAD_ONLY_FINISHED",
-                 **stats(FullLoadProgressPercent=100, StartDate=datetime(2026, 1, 6, tzinfo=UTC)))
+    later = task(
+        "stopped",
+        StopReason="Stop Reason FULL_LOAD_ONLY_FINISHED",
+        **stats(FullLoadProgressPercent=100, StartDate=datetime(2026, 1, 6, tzinfo=UTC)),
+    )
     expect_run(stubber, "reload-target", previous, later, ALL_COMPLETED)
     report = resource.full_load([catalog()[t] for t in TABLES])
     stubber.assert_no_pending_responses()
     assert [f.path for f in report.tables["Grupo"].files] == ["raw/dbo/Grupo/LOAD00000001.parquet"]
     assert s3.get_object(Bucket=s3_bucket, Key="lake/raw/dbo/Grupo/LOAD00000001.parquet")["Body"].read() == b"PAR1-new"
     archived = keys(s3, s3_bucket, "lake/_dms/archive/")
-    assert [k.split("/", 4)[4] for k in archived] == ["raw/dbo/Grupo/LOAD00000001.parquet",
-                                                      "raw/dbo/Grupo/LOAD00000002.parquet"]
+    assert [k.split("/", 4)[4] for k in archived] == [
+        "raw/dbo/Grupo/LOAD00000001.parquet",
+        "raw/dbo/Grupo/LOAD00000002.parquet",
+    ]
     assert keys(s3, s3_bucket, "lake/raw/dbo/Segmento/") == ["lake/raw/dbo/Segmento/LOAD00000001.parquet"]
 
 
@@ -151,10 +206,18 @@ def test_a_failed_task_fails_with_dms_message(aws, s3_bucket):
 def test_errored_tables_fail_the_load_by_name_and_keep_the_completed_ones(aws, s3_bucket):
     resource, stubber, _s3, mappings = aws
     expect_configuration(stubber, s3_bucket, mappings, task("ready"))
-    errored = task("stopped", StopReason="Stop Reason FULL_LOAD_ONLY_FINISHED",
-                   **stats(FullLoadProgressPercent=100, TablesErrored=1, StartDate=T0))
-    expect_run(stubber, "start-replication", task("ready"), errored,
-               [table_stat("Grupo", 2), table_stat("Simulacao", 12, "Table error"), table_stat("vw_FunilMensal", 38)])
+    errored = task(
+        "stopped",
+        StopReason="Stop Reason FULL_LOAD_ONLY_FINISHED",
+        **stats(FullLoadProgressPercent=100, TablesErrored=1, StartDate=T0),
+    )
+    expect_run(
+        stubber,
+        "start-replication",
+        task("ready"),
+        errored,
+        [table_stat("Grupo", 2), table_stat("Simulacao", 12, "Table error"), table_stat("vw_FunilMensal", 38)],
+    )
     with pytest.raises(DmsLoadError) as err:
         resource.full_load([catalog()[t] for t in TABLES])
     assert "1 table(s)" in str(err.value) and "dbo.Simulacao: DMS table state is 'Table error'" in str(err.value)

@@ -37,8 +37,9 @@ def dms(source, tmp_path) -> LocalDms:
 
 def run(defs: dg.Definitions, instance, selection: dg.AssetSelection, dms: LocalDms, name: str = "subset"):
     job = dg.define_asset_job(name, selection=selection)
-    injected = dg.Definitions(assets=defs.assets, asset_checks=defs.asset_checks, jobs=[job],
-                              resources={**defs.resources, "dms": dms})
+    injected = dg.Definitions(
+        assets=defs.assets, asset_checks=defs.asset_checks, jobs=[job], resources={**defs.resources, "dms": dms}
+    )
     return injected.resolve_job_def(name).execute_in_process(instance=instance, raise_on_error=False)
 
 
@@ -64,8 +65,9 @@ def test_materializing_a_subset_loads_just_it_records_metadata_and_passes_the_ch
         result = run(project_defs, instance, dg.AssetSelection.assets(*(key(n) for n in SUBSET)), dms)
         assert result.success
         assert sorted(p.name for p in (lake / "raw" / "dbo").iterdir()) == sorted(SUBSET)
-        meta = {e.materialization.asset_key: e.materialization.metadata
-                for e in result.get_asset_materialization_events()}
+        meta = {
+            e.materialization.asset_key: e.materialization.metadata for e in result.get_asset_materialization_events()
+        }
         sim = {k: v.value for k, v in meta[key("Simulacao")].items()}
         assert sim["dagster/row_count"] == sim["source_row_count"] == sim["dms/full_load_rows"] == 40
         assert sim["files_written"] == 4 and sim["dms/segments"] == 4  # parallel-load segments
@@ -75,8 +77,9 @@ def test_materializing_a_subset_loads_just_it_records_metadata_and_passes_the_ch
         assert sim["dms/table_state"] == "Table completed" and sim["dms/statistics"]["FullLoadRows"] == 40
         assert sim["rows_per_second"] > 0 and sim["duration_seconds"] >= 0
         assert sim["lob_values_truncated"] == 1 and "dbo.Simulacao.Observacao" in sim["lob_truncation_risk"][0]
-        assert evaluations(result) == {(key(n).path[-1], c): True for n in SUBSET
-                                       for c in (ROW_COUNT_CHECK, SCHEMA_CHECK, FILES_CHECK)}
+        assert evaluations(result) == {
+            (key(n).path[-1], c): True for n in SUBSET for c in (ROW_COUNT_CHECK, SCHEMA_CHECK, FILES_CHECK)
+        }
 
         # a leftover from some other load, and a file whose schema drifted: the checks see both
         grupo = lake / "raw" / "dbo" / "Grupo"
@@ -84,15 +87,26 @@ def test_materializing_a_subset_loads_just_it_records_metadata_and_passes_the_ch
         lance = next((lake / "raw" / "dbo" / "SimulacaoLance").glob("LOAD*"))
         table = pq.read_table(lance)
         pq.write_table(table.set_column(0, "LanceId", table.column("LanceId").cast("int32")), lance)
-        checks = run(project_defs, instance, dg.AssetSelection.checks_for_assets(key("Grupo"), key("SimulacaoLance")),
-                     dms, name="checks")
+        checks = run(
+            project_defs,
+            instance,
+            dg.AssetSelection.checks_for_assets(key("Grupo"), key("SimulacaoLance")),
+            dms,
+            name="checks",
+        )
         assert evaluations(checks) == {
-            ("grupo", ROW_COUNT_CHECK): False, ("grupo", SCHEMA_CHECK): True, ("grupo", FILES_CHECK): False,
-            ("simulacao_lance", ROW_COUNT_CHECK): True, ("simulacao_lance", SCHEMA_CHECK): False,
+            ("grupo", ROW_COUNT_CHECK): False,
+            ("grupo", SCHEMA_CHECK): True,
+            ("grupo", FILES_CHECK): False,
+            ("simulacao_lance", ROW_COUNT_CHECK): True,
+            ("simulacao_lance", SCHEMA_CHECK): False,
             ("simulacao_lance", FILES_CHECK): True,
         }
         failed = {e.check_name: e.metadata for e in checks.get_asset_check_evaluations() if not e.passed}
-        assert "raw/dbo/Grupo/LOAD00000003.parquet: not written by the latest load" in failed[FILES_CHECK]["problems"].value
+        assert (
+            "raw/dbo/Grupo/LOAD00000003.parquet: not written by the latest load"
+            in failed[FILES_CHECK]["problems"].value
+        )
         assert failed[ROW_COUNT_CHECK]["rows_in_files"].value == 4  # the leftover doubles the two rows
 
 

@@ -15,8 +15,12 @@ READER = REPO / "consorcio_assets" / "dms" / "settings_files.py"
 
 
 def test_no_other_module_opens_the_endpoint_settings_file():
-    naming = [p.relative_to(REPO) for package in PACKAGES for p in sorted((REPO / package).rglob("*.py"))
-              if ENDPOINT_FILE.name in p.read_text() and p != READER]
+    naming = [
+        p.relative_to(REPO)
+        for package in PACKAGES
+        for p in sorted((REPO / package).rglob("*.py"))
+        if ENDPOINT_FILE.name in p.read_text() and p != READER
+    ]
     assert READER.is_file() and ENDPOINT_FILE.name in READER.read_text()
     assert naming == [], f"read the endpoint settings through dms.settings_files.endpoint_settings(), not in {naming}"
 

@@ -76,7 +76,9 @@ def pytest_terminal_summary(terminalreporter, config) -> None:
     for line in lines:
         terminalreporter.write_line(line)
     ARTIFACT.parent.mkdir(parents=True, exist_ok=True)
-    ARTIFACT.write_text("# Fault and bad-input suite\n\nWritten by `consorcio_assets_tests/faults` at the end of "
-                        "the test session. *Data lost*: rows or files of the previous good version (or of the "
-                        "source) missing or changed afterwards; it must be 0.\n\n" + "\n".join(lines) + "\n")
+    ARTIFACT.write_text(
+        "# Fault and bad-input suite\n\nWritten by `consorcio_assets_tests/faults` at the end of "
+        "the test session. *Data lost*: rows or files of the previous good version (or of the "
+        "source) missing or changed afterwards; it must be 0.\n\n" + "\n".join(lines) + "\n"
+    )
     terminalreporter.write_line(f"written to {ARTIFACT}")

@@ -26,9 +26,15 @@ def glue_tables_defs() -> dg.Definitions:
     from consorcio_assets.defs.glue_aurora import glue_transform_and_load
     from consorcio_assets.defs.resources import resources_for
 
-    return dg.Definitions(assets=[glue_transform_and_load], resources=resources_for("local"),
-                          jobs=[dg.define_asset_job(JOB, selection=dg.AssetSelection.groups("transformed", "aurora"),
-                                                    executor_def=dg.in_process_executor)])
+    return dg.Definitions(
+        assets=[glue_transform_and_load],
+        resources=resources_for("local"),
+        jobs=[
+            dg.define_asset_job(
+                JOB, selection=dg.AssetSelection.groups("transformed", "aurora"), executor_def=dg.in_process_executor
+            )
+        ],
+    )
 
 
 def glue_tables_job():

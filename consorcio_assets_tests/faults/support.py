@@ -23,8 +23,11 @@ def digest(folder: Path) -> dict[str, str]:
     """relative path → sha256 of every file under `folder` (hidden work folders included)."""
     if not folder.exists():
         return {}
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 def visible(folder: Path) -> dict[str, str]:
@@ -56,9 +59,11 @@ class Snapshot:
 
     @staticmethod
     def take(url: str | None, lake: Path, table: Table) -> Snapshot:
-        return Snapshot(visible(lake / "raw" / table.schema / table.name),
-                        visible(lake / "transformed" / table.target_name),
-                        aurora_rows(url, table) if url else [])
+        return Snapshot(
+            visible(lake / "raw" / table.schema / table.name),
+            visible(lake / "transformed" / table.target_name),
+            aurora_rows(url, table) if url else [],
+        )
 
     def lost(self, now: Snapshot, zones: tuple[str, ...] = ("raw", "transformed", "aurora")) -> int:
         """Files of this version changed or gone from `zones`, plus rows gone from Aurora."""
@@ -72,15 +77,27 @@ def _items(state):
 # -- the Glue job as a process ---------------------------------------------------------------------------------
 
 
-def start_job(lake: Path, table: Table, cat: Catalog, url: str, *args: str,
-              expected_rows: int | None = None) -> subprocess.Popen:
+def start_job(
+    lake: Path, table: Table, cat: Catalog, url: str, *args: str, expected_rows: int | None = None
+) -> subprocess.Popen:
     """The Glue script in its own process group (so a signal reaches it and nothing else)."""
-    return subprocess.Popen(job_command(lake, table, cat, *args, expected_rows=expected_rows), env=job_env(url),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    return subprocess.Popen(
+        job_command(lake, table, cat, *args, expected_rows=expected_rows),
+        env=job_env(url),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
 
 
-def wait_until(condition: Callable[[], object], what: str, process: subprocess.Popen | None = None,
-               timeout: float = 60.0, interval: float = 0.005):
+def wait_until(
+    condition: Callable[[], object],
+    what: str,
+    process: subprocess.Popen | None = None,
+    timeout: float = 60.0,
+    interval: float = 0.005,
+):
     """Poll `condition` until it is truthy; fail early if `process` exits first."""
     deadline = time.monotonic() + timeout
     while True:
@@ -110,29 +127,38 @@ class Monitor:
 
     def copy_backends(self, target: str) -> list[int]:
         """Backends of the job's COPY streams into `target` that are running their COPY."""
-        return [pid for (pid,) in self.conn.execute(
-            "SELECT pid FROM pg_stat_activity WHERE application_name LIKE %s AND state = 'active' "
-            "AND query LIKE 'COPY %%'", (f"consorcio-glue:{target}#%",)).fetchall()]
+        return [
+            pid
+            for (pid,) in self.conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE application_name LIKE %s AND state = 'active' "
+                "AND query LIKE 'COPY %%'",
+                (f"consorcio-glue:{target}#%",),
+            ).fetchall()
+        ]
 
     def copy_in_progress(self, relation: str) -> int | None:
         """Rows a running COPY into `relation` has processed so far (None when no COPY is running)."""
-        row = self.conn.execute("SELECT max(tuples_processed) FROM pg_stat_progress_copy "
-                                "WHERE relid = to_regclass(%s)", (relation,)).fetchone()
+        row = self.conn.execute(
+            "SELECT max(tuples_processed) FROM pg_stat_progress_copy WHERE relid = to_regclass(%s)", (relation,)
+        ).fetchone()
         return row[0]
 
     def waiting_on_table(self, relation: str) -> int:
         """Lock requests on `relation` that are waiting."""
-        return self.conn.execute("SELECT count(*) FROM pg_locks WHERE relation = to_regclass(%s) AND NOT granted",
-                                 (relation,)).fetchone()[0]
+        return self.conn.execute(
+            "SELECT count(*) FROM pg_locks WHERE relation = to_regclass(%s) AND NOT granted", (relation,)
+        ).fetchone()[0]
 
     def waiting_on_advisory_lock(self) -> int:
-        return self.conn.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
-                                 "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
-                                 ).fetchone()[0]
+        return self.conn.execute(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
+            "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        ).fetchone()[0]
 
     def job_backends(self, target: str) -> int:
-        return self.conn.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE %s",
-                                 (f"consorcio-glue:{target}%",)).fetchone()[0]
+        return self.conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE %s", (f"consorcio-glue:{target}%",)
+        ).fetchone()[0]
 
     def staging_tables(self) -> int:
         return self.conn.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'consorcio_staging'").fetchone()[0]
@@ -141,11 +167,10 @@ class Monitor:
 def error_line(stderr: str) -> str:
     lines = [line for line in stderr.splitlines() if line.startswith("ERROR: ")]
     assert lines, f"no ERROR line:\n{stderr[-3000:]}"
-    return lines[-1][len("ERROR: "):]
+    return lines[-1][len("ERROR: ") :]
 
 
 def hidden_leftovers(lake: Path) -> list[str]:
     """Temporary prefixes a killed job left in the transformed zone (removed by the table's next run)."""
     folder = lake / "transformed"
     return sorted(p.name for p in folder.iterdir() if p.name.startswith(".")) if folder.exists() else []
-

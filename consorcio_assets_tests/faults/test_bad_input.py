@@ -48,8 +48,11 @@ def _short(message: str, limit: int = 220) -> str:
 
 @pytest.mark.parametrize("damage", ["truncated", "corrupt"])
 def test_damaged_parquet_file(segmento, fault_case, damage):
-    fault_case.expect(f"{damage} Parquet LOAD file", "fails naming table and file; transformed zone and Aurora keep "
-                                                     "the previous version; rerun with the good file completes")
+    fault_case.expect(
+        f"{damage} Parquet LOAD file",
+        "fails naming table and file; transformed zone and Aurora keep "
+        "the previous version; rerun with the good file completes",
+    )
     shutil.rmtree(_raw(segmento))
     write_raw(segmento.lake, SEGMENTO, data.table("Segmento", data.segmentos()), rows_per_file=2)
     second = _raw(segmento) / "LOAD00000002.parquet"
@@ -74,8 +77,10 @@ def _csv_lines(loaded) -> list[str]:
 
 @pytest.mark.parametrize("flaw", ["extra delimiter", "unterminated quote"])
 def test_malformed_csv(segmento, fault_case, flaw):
-    fault_case.expect(f"CSV (DataFormat csv) with an {flaw}", "fails naming table, file and (when the row is "
-                                                              "known) its key; nothing replaced; rerun completes")
+    fault_case.expect(
+        f"CSV (DataFormat csv) with an {flaw}",
+        "fails naming table, file and (when the row is known) its key; nothing replaced; rerun completes",
+    )
     lines = _csv_lines(segmento)
     good = "".join(lines)
     if flaw == "extra delimiter":
@@ -94,8 +99,10 @@ def test_malformed_csv(segmento, fault_case, flaw):
 
 
 def test_load_file_of_another_table(segmento, fault_case):
-    fault_case.expect("LOAD file of another table's schema", "fails naming table, file, missing and unexpected "
-                                                            "columns; nothing replaced; rerun completes")
+    fault_case.expect(
+        "LOAD file of another table's schema",
+        "fails naming table, file, missing and unexpected columns; nothing replaced; rerun completes",
+    )
     good = (_raw(segmento) / "LOAD00000001.parquet").read_bytes()
     pq.write_table(data.table("Administradora", data.administradoras()), _raw(segmento) / "LOAD00000001.parquet")
     message = error_of(_glue(segmento, expected_rows=3))
@@ -109,8 +116,10 @@ def test_load_file_of_another_table(segmento, fault_case):
 
 @pytest.mark.parametrize("encoding", ["csv", "parquet"])
 def test_invalid_utf8(segmento, fault_case, encoding):
-    fault_case.expect(f"invalid UTF-8 in a {encoding} LOAD file", "fails naming table, file (and column and key "
-                                                                  "when the reader knows the row); nothing replaced")
+    fault_case.expect(
+        f"invalid UTF-8 in a {encoding} LOAD file",
+        "fails naming table, file (and column and key when the reader knows the row); nothing replaced",
+    )
     accented = "imóveis".encode()
     if encoding == "csv":
         _csv_lines(segmento)
@@ -120,7 +129,7 @@ def test_invalid_utf8(segmento, fault_case, encoding):
         pq.write_table(data.table("Segmento", data.segmentos()), path, compression="none")
     good = path.read_bytes()
     at = good.index(accented) + len("im")
-    path.write_bytes(good[:at] + b"\xff" + good[at + 1:])  # 'ó' loses its lead byte: not UTF-8 any more
+    path.write_bytes(good[:at] + b"\xff" + good[at + 1 :])  # 'ó' loses its lead byte: not UTF-8 any more
     message = error_of(_glue(segmento, fmt=encoding))
     assert "Segmento" in message and f"raw/dbo/Segmento/LOAD00000001.{encoding}" in message
     assert "UTF-8" in message or "UTF8" in message
@@ -145,18 +154,24 @@ def _alter(source, statement: str) -> None:
 
 
 DRIFT = {
-    "added": ("ALTER TABLE dbo.Segmento ADD COLUMN Regiao VARCHAR", "dbo.Segmento.Regiao: column is in the source "
-                                                                    "but not in the catalog"),
+    "added": (
+        "ALTER TABLE dbo.Segmento ADD COLUMN Regiao VARCHAR",
+        "dbo.Segmento.Regiao: column is in the source but not in the catalog",
+    ),
     "removed": ("ALTER TABLE dbo.Segmento DROP COLUMN Descricao", "dbo.Segmento.Descricao: column is missing"),
-    "retyped": ("ALTER TABLE dbo.Segmento ALTER COLUMN PrazoMinimo TYPE VARCHAR",
-                "dbo.Segmento.PrazoMinimo: source type is VARCHAR, the catalog expects SMALLINT"),
+    "retyped": (
+        "ALTER TABLE dbo.Segmento ALTER COLUMN PrazoMinimo TYPE VARCHAR",
+        "dbo.Segmento.PrazoMinimo: source type is VARCHAR, the catalog expects SMALLINT",
+    ),
 }
 
 
 @pytest.mark.parametrize("change", list(DRIFT))
 def test_source_schema_drift(source_copy, small_source, tmp_path, fault_case, change):
-    fault_case.expect(f"source column {change} (drift)", "the pre-flight fails naming table and column before any "
-                                                         "file is written; raw zone unchanged; rerun completes")
+    fault_case.expect(
+        f"source column {change} (drift)",
+        "the pre-flight fails naming table and column before any file is written; raw zone unchanged; rerun completes",
+    )
     lake = tmp_path / "lake"
     dms = _dms(source_copy, lake)
     dms.full_load([SEGMENTO])
@@ -174,8 +189,11 @@ def test_source_schema_drift(source_copy, small_source, tmp_path, fault_case, ch
 
 
 def test_table_disappeared_from_the_source(source_copy, small_source, tmp_path, fresh_db, fault_case):
-    fault_case.expect("source table disappeared", "the pre-flight fails naming the table; raw zone, transformed "
-                                                  "zone and Aurora keep the previous load; rerun completes")
+    fault_case.expect(
+        "source table disappeared",
+        "the pre-flight fails naming the table; raw zone, transformed "
+        "zone and Aurora keep the previous load; rerun completes",
+    )
     lake, table = tmp_path / "lake", CAT["IndiceCorrecao"]
     dms = _dms(source_copy, lake)
     rows = dms.full_load([table]).tables[table.name].full_load_rows
@@ -193,8 +211,11 @@ def test_table_disappeared_from_the_source(source_copy, small_source, tmp_path, 
 
 
 def test_empty_table(source_copy, tmp_path, fresh_db, fault_case):
-    fault_case.expect("empty source table", "no error: DMS writes no file and Aurora gets an empty table; but no "
-                                            "files where DMS loaded rows fails naming table and folder")
+    fault_case.expect(
+        "empty source table",
+        "no error: DMS writes no file and Aurora gets an empty table; but no "
+        "files where DMS loaded rows fails naming table and folder",
+    )
     lake, table = tmp_path / "lake", CAT["IndiceCorrecao"]
     dms = _dms(source_copy, lake)
     rows = dms.full_load([table]).tables[table.name].full_load_rows
@@ -214,13 +235,18 @@ def test_empty_table(source_copy, tmp_path, fresh_db, fault_case):
 def _view_with_a_duplicate_key(source) -> None:
     """The view's snapshot returns one simulation twice (as a view joining on a non-unique key would)."""
     _alter(source, "ALTER VIEW dbo.vw_SimulacaoResumo RENAME TO vw_Original")
-    _alter(source, "CREATE VIEW dbo.vw_SimulacaoResumo AS SELECT * FROM dbo.vw_Original UNION ALL "
-                   "(SELECT * FROM dbo.vw_Original ORDER BY SimulacaoId LIMIT 1)")
+    _alter(
+        source,
+        "CREATE VIEW dbo.vw_SimulacaoResumo AS SELECT * FROM dbo.vw_Original UNION ALL "
+        "(SELECT * FROM dbo.vw_Original ORDER BY SimulacaoId LIMIT 1)",
+    )
 
 
 def test_duplicate_primary_key_in_a_view_snapshot(source_copy, small_source, tmp_path, fresh_db, fault_case):
-    fault_case.expect("duplicate primary key in a view snapshot", "Aurora load fails naming the table, its primary "
-                                                                  "key and the duplicated key; previous snapshot stays")
+    fault_case.expect(
+        "duplicate primary key in a view snapshot",
+        "Aurora load fails naming the table, its primary key and the duplicated key; previous snapshot stays",
+    )
     lake, view = tmp_path / "lake", CAT["vw_SimulacaoResumo"]
     dms = _dms(source_copy, lake)
     rows = dms.full_load([view]).tables[view.name].full_load_rows
@@ -244,14 +270,20 @@ LOB_CHARS = 50 * 2**20
 
 
 def test_50_mb_lob_value(source_copy, tmp_path, fresh_db, fault_case):
-    fault_case.expect("50 MB LOB value (Simulacao.Observacao)", "pre-flight names table, column and size over "
-                                                                "LobMaxSize; with LobMaxSize raised it arrives whole")
+    fault_case.expect(
+        "50 MB LOB value (Simulacao.Observacao)",
+        "pre-flight names table, column and size over LobMaxSize; with LobMaxSize raised it arrives whole",
+    )
     table = CAT["Simulacao"]
-    _alter(source_copy, f"UPDATE dbo.Simulacao SET Observacao = 'ação ' || repeat('0123456789', {LOB_CHARS // 10}) "
-                        "|| ' fim' WHERE SimulacaoId = (SELECT min(SimulacaoId) FROM dbo.Simulacao)")
+    _alter(
+        source_copy,
+        f"UPDATE dbo.Simulacao SET Observacao = 'ação ' || repeat('0123456789', {LOB_CHARS // 10}) "
+        "|| ' fim' WHERE SimulacaoId = (SELECT min(SimulacaoId) FROM dbo.Simulacao)",
+    )
     with duckdb.connect(str(source_copy), read_only=True) as conn:
-        key, value = conn.execute("SELECT SimulacaoId, Observacao FROM dbo.Simulacao ORDER BY SimulacaoId LIMIT 1"
-                                  ).fetchone()
+        key, value = conn.execute(
+            "SELECT SimulacaoId, Observacao FROM dbo.Simulacao ORDER BY SimulacaoId LIMIT 1"
+        ).fetchone()
     engine = sa.create_engine(f"duckdb:///{source_copy}", connect_args={"read_only": True}, poolclass=sa.NullPool)
     try:
         overflows = preflight(engine, [table], load_settings().task, segments={}).overflows
@@ -259,18 +291,23 @@ def test_50_mb_lob_value(source_copy, tmp_path, fresh_db, fault_case):
         engine.dispose()
     assert [str(o) for o in overflows] == [
         f"dbo.Simulacao.Observacao: longest value is {2 * len(value)} bytes, over LobMaxSize (128 KB): "
-        "DMS will truncate it"]
+        "DMS will truncate it"
+    ]
     lake = tmp_path / "lake"
     settings = load_settings().with_target_metadata(LobMaxSize=2 * len(value) // 1024 + 1)
-    report = run_full_load(table_mappings([table]), source_url=f"duckdb:///{source_copy}", lake=Lake(lake.as_uri()),
-                           settings=settings)
+    report = run_full_load(
+        table_mappings([table]), source_url=f"duckdb:///{source_copy}", lake=Lake(lake.as_uri()), settings=settings
+    )
     loaded = report.tables[table.name]
     assert loaded.lob_truncated == {} and visible(lake / "raw" / "dbo" / "Simulacao")
     ok(run_job(lake, table, CAT, fresh_db, expected_rows=loaded.full_load_rows))
-    got = fetch(fresh_db, "SELECT length(observacao), md5(observacao) FROM consorcio.simulacao "
-                          "WHERE simulacao_id = %s", (key,))[0]
+    got = fetch(
+        fresh_db, "SELECT length(observacao), md5(observacao) FROM consorcio.simulacao WHERE simulacao_id = %s", (key,)
+    )[0]
     lost = int(got != (len(value), hashlib.md5(value.encode()).hexdigest()))
-    fault_case.saw(f"pre-flight: {overflows[0]}; with LobMaxSize raised: {got[0]:,} characters in Aurora, "
-                   "same MD5 as the source", lost)
+    fault_case.saw(
+        f"pre-flight: {overflows[0]}; with LobMaxSize raised: {got[0]:,} characters in Aurora, same MD5 as the source",
+        lost,
+    )
     assert lost == 0
     assert fetch(fresh_db, "SELECT count(*) FROM consorcio.simulacao")[0][0] == loaded.full_load_rows

@@ -29,8 +29,10 @@ def _version(n: int, label: str) -> list[dict]:
 
 
 def test_two_glue_runs_of_one_table_at_once(segmento, tmp_path, fault_case):
-    fault_case.expect("two Glue runs of one table at once", "the second waits for the first's advisory lock; the "
-                                                            "table ends as the last run's complete version")
+    fault_case.expect(
+        "two Glue runs of one table at once",
+        "the second waits for the first's advisory lock; the table ends as the last run's complete version",
+    )
     table = segmento.table
     lake_b = tmp_path / "lake-b"
     shutil.copytree(segmento.lake, lake_b)
@@ -81,13 +83,20 @@ TWO_LOADS = textwrap.dedent("""
 
 
 def test_two_dms_loads_of_one_table_at_once(small_source, tmp_path, fault_case):
-    fault_case.expect("two DMS engine loads of one table at once", "the second waits for the first; both "
-                                                                   "complete; the raw zone holds one whole load")
+    fault_case.expect(
+        "two DMS engine loads of one table at once",
+        "the second waits for the first; both complete; the raw zone holds one whole load",
+    )
     lake = (tmp_path / "lake").as_uri()
 
     def load(pause: str) -> subprocess.Popen:
-        return subprocess.Popen([sys.executable, "-c", TWO_LOADS, str(small_source), lake, pause],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+        return subprocess.Popen(
+            [sys.executable, "-c", TWO_LOADS, str(small_source), lake, pause],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=REPO,
+        )
 
     slow = load("0.3")
     assert slow.stdout.readline().strip() == "FILE"  # mid-table: one file written, more to come
@@ -101,6 +110,7 @@ def test_two_dms_loads_of_one_table_at_once(small_source, tmp_path, fault_case):
     with duckdb.connect(str(small_source), read_only=True) as conn:
         source_rows = conn.execute("SELECT count(*) FROM dbo.SimulacaoParcela").fetchone()[0]
     lost = source_rows - rows
-    fault_case.saw(f"the second load waited for the first; both completed; raw zone: {rows} rows "
-                   f"(source {source_rows})", lost)
+    fault_case.saw(
+        f"the second load waited for the first; both completed; raw zone: {rows} rows (source {source_rows})", lost
+    )
     assert lost == 0

@@ -58,8 +58,13 @@ def home(tmp_path, small_source, pg_server_url, fresh_db, monkeypatch):
         conn.execute(f"CREATE TABLE {PLACEHOLDER} (x int)")
         conn.execute(f"INSERT INTO {PLACEHOLDER} VALUES (1)")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CONSORCIO_", "DAGSTER_"))}
-    env.update(CONSORCIO_ENV="local", CONSORCIO_HOME=str(tmp_path), CONSORCIO_TARGET_URL=fresh_db,
-               DAGSTER_PG_URL=pg_server_url.replace("/postgres?", f"/{storage}?", 1), DAGSTER_DISABLE_TELEMETRY="1")
+    env.update(
+        CONSORCIO_ENV="local",
+        CONSORCIO_HOME=str(tmp_path),
+        CONSORCIO_TARGET_URL=fresh_db,
+        DAGSTER_PG_URL=pg_server_url.replace("/postgres?", f"/{storage}?", 1),
+        DAGSTER_DISABLE_TELEMETRY="1",
+    )
     for name, value in env.items():
         if name.startswith(("CONSORCIO_", "DAGSTER_")):
             monkeypatch.setenv(name, value)
@@ -86,16 +91,25 @@ def owned_processes(owner_pid: int) -> list[int]:
 
 def placeholder(url: str) -> list[tuple]:
     with psycopg.connect(url) as conn:
-        columns = [r[0] for r in conn.execute("SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass "
-                                              "AND attnum > 0 AND NOT attisdropped", (PLACEHOLDER,))]
+        columns = [
+            r[0]
+            for r in conn.execute(
+                "SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped",
+                (PLACEHOLDER,),
+            )
+        ]
         return [tuple(columns), *conn.execute(f"SELECT count(*) FROM {PLACEHOLDER}").fetchall()]
 
 
 def tables(url: str) -> dict[str, int]:
     """Table → its relfilenode: a swap gives the name a new one."""
     with psycopg.connect(url) as conn:
-        return dict(conn.execute("SELECT relname, relfilenode FROM pg_class c JOIN pg_namespace n ON "
-                                 "n.oid = relnamespace WHERE nspname = 'consorcio' AND relkind = 'r'").fetchall())
+        return dict(
+            conn.execute(
+                "SELECT relname, relfilenode FROM pg_class c JOIN pg_namespace n ON "
+                "n.oid = relnamespace WHERE nspname = 'consorcio' AND relkind = 'r'"
+            ).fetchall()
+        )
 
 
 def _as_in_a_terminal() -> None:
@@ -113,11 +127,22 @@ def interrupted_mid_load(env: dict[str, str], url: str, log: Path, signum: int) 
         with psycopg.connect(url) as reader:
             reader.execute(f"LOCK TABLE {PLACEHOLDER} IN ACCESS SHARE MODE")
             with log.open("w") as out:
-                cli = subprocess.Popen([sys.executable, "-m", "consorcio_assets.tooling.cli", "run"], env=env, stdout=out,
-                                       stderr=subprocess.STDOUT, cwd=REPO, preexec_fn=_as_in_a_terminal)
+                cli = subprocess.Popen(
+                    [sys.executable, "-m", "consorcio_assets.tooling.cli", "run"],
+                    env=env,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    cwd=REPO,
+                    preexec_fn=_as_in_a_terminal,
+                )
             try:
-                wait_until(lambda: monitor.waiting_on_table(PLACEHOLDER), "the Glue job never reached its swap", cli,
-                           timeout=900, interval=0.1)
+                wait_until(
+                    lambda: monitor.waiting_on_table(PLACEHOLDER),
+                    "the Glue job never reached its swap",
+                    cli,
+                    timeout=900,
+                    interval=0.1,
+                )
             except AssertionError:
                 raise AssertionError(log.read_text()[-3000:]) from None
             assert owned_processes(cli.pid)
@@ -125,8 +150,12 @@ def interrupted_mid_load(env: dict[str, str], url: str, log: Path, signum: int) 
             os.kill(cli.pid, signum)
             if signum == signal.SIGKILL:
                 cli.wait()
-            wait_until(lambda: not owned_processes(cli.pid) and cli.poll() is not None,
-                       "the run's processes outlived the signal", timeout=300, interval=0.1)
+            wait_until(
+                lambda: not owned_processes(cli.pid) and cli.poll() is not None,
+                "the run's processes outlived the signal",
+                timeout=300,
+                interval=0.1,
+            )
         # the job's session, queued behind the reader, ends once it gets the lock and finds its client gone
         wait_until(lambda: monitor.job_backends("segmento") == 0, "the job's session did not end")
     finally:
@@ -135,9 +164,11 @@ def interrupted_mid_load(env: dict[str, str], url: str, log: Path, signum: int) 
 
 
 def test_ctrl_c_cancels_and_sigkill_leaves_no_swap_then_dead_runs_fail(home, fault_case):
-    fault_case.expect("`consorcio run` Ctrl-C, then SIGKILL mid-load; 4 dead runs; then a 5th run",
-                      "Ctrl-C: run CANCELED; SIGKILL: every run process gone, no swap after the kill; the next "
-                      "start marks the 4 dead runs FAILED and the 5th run completes; home private (0700/0600)")
+    fault_case.expect(
+        "`consorcio run` Ctrl-C, then SIGKILL mid-load; 4 dead runs; then a 5th run",
+        "Ctrl-C: run CANCELED; SIGKILL: every run process gone, no swap after the kill; the next "
+        "start marks the 4 dead runs FAILED and the 5th run completes; home private (0700/0600)",
+    )
     tmp_path, env, url = home
     cli, _ = interrupted_mid_load(env, url, tmp_path / "ctrl-c.log", signal.SIGINT)
     assert cli.returncode == 130, (tmp_path / "ctrl-c.log").read_text()[-3000:]
@@ -149,8 +180,17 @@ def test_ctrl_c_cancels_and_sigkill_leaves_no_swap_then_dead_runs_fail(home, fau
     cli, before = interrupted_mid_load(env, url, tmp_path / "killed.log", signal.SIGKILL)
     assert placeholder(url) == [("x",), (1,)] and tables(url) == before  # nothing swapped after the kill
     dies_env = {**env, "DAGSTER_HOME": str(tmp_path / "dagster_home"), "DAGSTER_PG_URL": os.environ["DAGSTER_PG_URL"]}
-    others = [subprocess.Popen([sys.executable, "-c", DIES_IN_RUN, hostname()], env=dies_env, cwd=REPO,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    others = [
+        subprocess.Popen(
+            [sys.executable, "-c", DIES_IN_RUN, hostname()],
+            env=dies_env,
+            cwd=REPO,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
     assert [p.wait() for p in others] == [-signal.SIGKILL] * 3, [p.stderr.read()[-2000:] for p in others]
     with dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(tmp_path / "dagster_home"))) as instance:
         dead = instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED]))
@@ -162,8 +202,14 @@ def test_ctrl_c_cancels_and_sigkill_leaves_no_swap_then_dead_runs_fail(home, fau
     for path in (tmp_path, *tmp_path.rglob("*")):  # what an older version left: readable by all
         if not path.is_symlink() and (path.is_dir() or path.is_file()):
             path.chmod(stat.S_IMODE(path.stat().st_mode) | (0o755 if path.is_dir() else 0o644))
-    done = subprocess.run([sys.executable, "-m", "consorcio_assets.tooling.cli", "run"], env=env, capture_output=True,
-                          text=True, timeout=1800, cwd=REPO)
+    done = subprocess.run(
+        [sys.executable, "-m", "consorcio_assets.tooling.cli", "run"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        cwd=REPO,
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     marked = [line for line in done.stdout.splitlines() if "was left STARTED" in line]
     assert len(marked) == 4 and all(line.endswith("marked FAILED") for line in marked)
@@ -173,9 +219,15 @@ def test_ctrl_c_cancels_and_sigkill_leaves_no_swap_then_dead_runs_fail(home, fau
         assert not instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED]))
     assert placeholder(url)[0] != ("x",)  # the 5th run did swap the real table in
 
-    shared = [str(p.relative_to(tmp_path)) for p in (tmp_path, *tmp_path.rglob("*"))
-              if not p.is_symlink() and (p.is_dir() or p.is_file()) and p.stat().st_mode & 0o077]
-    fault_case.saw(f"Ctrl-C: exit 130, run CANCELED; SIGKILL: all run processes gone, no table swapped; next start: "
-                   f"\"{marked[0][:9]}… was left STARTED: its process … is gone; marked FAILED\" ×4, 5th run "
-                   f"SUCCESS; {len(shared)} path(s) under the home readable by group/other", 0)
+    shared = [
+        str(p.relative_to(tmp_path))
+        for p in (tmp_path, *tmp_path.rglob("*"))
+        if not p.is_symlink() and (p.is_dir() or p.is_file()) and p.stat().st_mode & 0o077
+    ]
+    fault_case.saw(
+        f"Ctrl-C: exit 130, run CANCELED; SIGKILL: all run processes gone, no table swapped; next start: "
+        f'"{marked[0][:9]}… was left STARTED: its process … is gone; marked FAILED" ×4, 5th run '
+        f"SUCCESS; {len(shared)} path(s) under the home readable by group/other",
+        0,
+    )
     assert shared == []

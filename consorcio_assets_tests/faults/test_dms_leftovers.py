@@ -16,19 +16,23 @@ from consorcio_assets_tests.faults.test_process_faults import kill_engine_mid_fi
 
 
 def _trees(dms: Path) -> list[str]:
-    return sorted(f"{kind}/{p.name}" for kind in ("staging", "trash") if (dms / kind).is_dir()
-                  for p in (dms / kind).iterdir())
+    return sorted(
+        f"{kind}/{p.name}" for kind in ("staging", "trash") if (dms / kind).is_dir() for p in (dms / kind).iterdir()
+    )
 
 
 def test_dms_killed_leaves_no_tree_after_the_next_load(small_source, tmp_path, fault_case):
-    fault_case.expect("local DMS engine SIGKILLed, then a load of another table", "the dead load's _dms/staging "
-                      "and _dms/trash trees are removed by the next load; a live load's trees are kept")
+    fault_case.expect(
+        "local DMS engine SIGKILLed, then a load of another table",
+        "the dead load's _dms/staging and _dms/trash trees are removed by the next load; a live load's trees are kept",
+    )
     lake = Lake((tmp_path / "lake").as_uri())
     dms = tmp_path / "lake" / "_dms"
     settings = load_settings().with_endpoint(RowGroupLength=100)
     source = f"duckdb:///{small_source}"
-    engine.run_full_load(table_mappings([catalog()["SimulacaoParcela"]]), source_url=source, lake=lake,
-                         settings=settings)
+    engine.run_full_load(
+        table_mappings([catalog()["SimulacaoParcela"]]), source_url=source, lake=lake, settings=settings
+    )
     before = digest(tmp_path / "lake" / "raw")
     returncode = kill_engine_mid_file(small_source, lake)
     dead = _trees(dms)
@@ -37,12 +41,16 @@ def test_dms_killed_leaves_no_tree_after_the_next_load(small_source, tmp_path, f
     live = engine.Workspace(*lake.filesystem(), load_id="live-load")
     (dms / "staging" / "live-load" / "dbo" / "Segmento").mkdir(parents=True)
     with engine.lease(live):  # another load, running
-        again = engine.run_full_load(table_mappings([catalog()["Segmento"]]), source_url=source, lake=lake,
-                                     settings=settings).tables["Segmento"]
+        again = engine.run_full_load(
+            table_mappings([catalog()["Segmento"]]), source_url=source, lake=lake, settings=settings
+        ).tables["Segmento"]
         left = _trees(dms)
     assert again.state == layout.COMPLETED
     lost = missing(before.items(), digest(tmp_path / "lake" / "raw").items())
-    fault_case.saw(f"engine {signal.Signals(-returncode).name}; {len(dead) + 1} dead tree(s) removed by the "
-                   f"next load (of another table); the live load's tree kept", lost)
+    fault_case.saw(
+        f"engine {signal.Signals(-returncode).name}; {len(dead) + 1} dead tree(s) removed by the "
+        f"next load (of another table); the live load's tree kept",
+        lost,
+    )
     assert left == ["staging/live-load"] and lost == 0
     assert sorted(p.name for p in (dms / "owners").iterdir()) == []  # the live lease is gone with its load

@@ -61,11 +61,15 @@ def _pattern(value: str) -> re.Pattern:
     return re.compile(rf"(?<![\w.]){re.escape(value)}(?![\w])")
 
 
-def _haystack(instance_dir: Path, home: Path, instance: dg.DagsterInstance, run_id: str,
-              console: str) -> dict[str, str]:
+def _haystack(
+    instance_dir: Path, home: Path, instance: dg.DagsterInstance, run_id: str, console: str
+) -> dict[str, str]:
     """Name → text of everything the run left: events, run record, instance files, Glue logs, console."""
-    texts = {"event log": "\n".join(serialize_value(e) for e in instance.all_logs(run_id)),
-             "run record": serialize_value(instance.get_run_by_id(run_id)), "console": console}
+    texts = {
+        "event log": "\n".join(serialize_value(e) for e in instance.all_logs(run_id)),
+        "run record": serialize_value(instance.get_run_by_id(run_id)),
+        "console": console,
+    }
     for root in (instance_dir, home / "glue" / "logs"):
         for path in sorted(root.rglob("*")):
             if path.is_file():
@@ -74,18 +78,25 @@ def _haystack(instance_dir: Path, home: Path, instance: dg.DagsterInstance, run_
 
 
 def test_no_password_or_pii_in_a_run(pg_server_url, tmp_path, monkeypatch, capfd, fault_case):
-    fault_case.expect("secrets and PII in a full run's logs", "neither the target password, the pseudonymisation "
-                      "key nor any customer's CPF, name, e-mail, phone, birth date or income appears anywhere")
+    fault_case.expect(
+        "secrets and PII in a full run's logs",
+        "neither the target password, the pseudonymisation "
+        "key nor any customer's CPF, name, e-mail, phone, birth date or income appears anywhere",
+    )
     database = f"t_{uuid.uuid4().hex[:12]}"
     url, role, password = _password_url(pg_server_url, database)
     assert password in url
     hmac_key = f"k-{uuid.uuid4().hex}"
     source = tmp_path / "source" / "consorcio_simulacao.duckdb"
     seed(source, simulacoes=30, seed=11)
-    for name, value in {"CONSORCIO_ENV": "local", "CONSORCIO_HOME": str(tmp_path), "CONSORCIO_TARGET_URL": url,
-                        KEY_ENV: hmac_key,
-                        "CONSORCIO_LAKE_URI": (tmp_path / "lake").as_uri(),
-                        "CONSORCIO_SOURCE_URL": f"duckdb:///{source}"}.items():
+    for name, value in {
+        "CONSORCIO_ENV": "local",
+        "CONSORCIO_HOME": str(tmp_path),
+        "CONSORCIO_TARGET_URL": url,
+        KEY_ENV: hmac_key,
+        "CONSORCIO_LAKE_URI": (tmp_path / "lake").as_uri(),
+        "CONSORCIO_SOURCE_URL": f"duckdb:///{source}",
+    }.items():
         monkeypatch.setenv(name, value)
     from consorcio_assets.definitions import defs
 
@@ -103,11 +114,21 @@ def test_no_password_or_pii_in_a_run(pg_server_url, tmp_path, monkeypatch, capfd
     finally:
         _drop(pg_server_url, database, role)
     needles = {"password": {password}, "HMAC key": {hmac_key}, **pii_values(source)}
-    leaks = sorted({(what, column) for column, values in needles.items() for value in values
-                    for what, text in texts.items() if _pattern(value).search(text)})
+    leaks = sorted(
+        {
+            (what, column)
+            for column, values in needles.items()
+            for value in values
+            for what, text in texts.items()
+            if _pattern(value).search(text)
+        }
+    )
     searched = sum(len(t) for t in texts.values())
-    fault_case.saw(f"{sum(len(v) for v in needles.values())} secret/PII values searched in {len(texts)} logs "
-                   f"({searched / 1e6:.1f} MB): {len(leaks)} found", 0)
+    fault_case.saw(
+        f"{sum(len(v) for v in needles.values())} secret/PII values searched in {len(texts)} logs "
+        f"({searched / 1e6:.1f} MB): {len(leaks)} found",
+        0,
+    )
     assert not leaks, leaks
 
 
@@ -119,27 +140,40 @@ def test_connection_errors_never_show_the_password(tmp_path, monkeypatch, capfd,
     from consorcio_assets.defs.lgpd import ANALYTICS_KEYS, analytics_views
     from consorcio_assets.defs.resources import resources_for
 
-    fault_case.expect("target unreachable: connection errors", "every step fails naming the server; no error, "
-                                                               "event or log shows the password")
+    fault_case.expect(
+        "target unreachable: connection errors",
+        "every step fails naming the server; no error, event or log shows the password",
+    )
     closed = socket.socket()
     closed.bind(("127.0.0.1", 0))  # bound, never listening: connections are refused
     password = f"S3cr3t-{uuid.uuid4().hex}"
     url = f"postgresql://migrador:{password}@127.0.0.1:{closed.getsockname()[1]}/consorcio"
-    for name, value in {"CONSORCIO_ENV": "local", "CONSORCIO_HOME": str(tmp_path), "CONSORCIO_TARGET_URL": url,
-                        "CONSORCIO_LAKE_URI": (tmp_path / "lake").as_uri()}.items():
+    for name, value in {
+        "CONSORCIO_ENV": "local",
+        "CONSORCIO_HOME": str(tmp_path),
+        "CONSORCIO_TARGET_URL": url,
+        "CONSORCIO_LAKE_URI": (tmp_path / "lake").as_uri(),
+    }.items():
         monkeypatch.setenv(name, value)
     segmento = catalog()["Segmento"]
     selection = [*ANALYTICS_KEYS, asset_key(TRANSFORMED, segmento), asset_key(AURORA, segmento)]
     (tmp_path / "dagster").mkdir()
     with dg.DagsterInstance.local_temp(str(tmp_path / "dagster")) as instance:
-        result = dg.materialize([analytics_views, glue_transform_and_load], selection=selection, instance=instance,
-                                resources=resources_for("local"), raise_on_error=False)
+        result = dg.materialize(
+            [analytics_views, glue_transform_and_load],
+            selection=selection,
+            instance=instance,
+            resources=resources_for("local"),
+            raise_on_error=False,
+        )
         texts = _haystack(tmp_path / "dagster", tmp_path, instance, result.run_id, "".join(capfd.readouterr()))
     closed.close()
     failures = [e for e in result.all_events if e.is_step_failure]
     assert not result.success and len(failures) == 2
     assert "Connection refused" in texts["event log"] and "127.0.0.1" in texts["event log"]
     leaks = sorted(what for what, text in texts.items() if password in text)
-    fault_case.saw(f"{len(failures)} steps failed with the server's refusal; password found in {len(leaks)} of "
-                   f"{len(texts)} logs", 0)
+    fault_case.saw(
+        f"{len(failures)} steps failed with the server's refusal; password found in {len(leaks)} of {len(texts)} logs",
+        0,
+    )
     assert not leaks, leaks

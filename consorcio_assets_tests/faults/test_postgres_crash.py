@@ -18,8 +18,10 @@ def _postmaster(home: Path) -> int | None:
 
 
 def test_postgres_killed_mid_run_is_one_line_naming_the_setting(tmp_path, fault_case):
-    fault_case.expect("embedded PostgreSQL SIGKILLed mid-run (`consorcio run`)",
-                      "one error line naming DAGSTER_PG_URL without its password; no retry notes, no traceback")
+    fault_case.expect(
+        "embedded PostgreSQL SIGKILLed mid-run (`consorcio run`)",
+        "one error line naming DAGSTER_PG_URL without its password; no retry notes, no traceback",
+    )
     home = tmp_path / "home"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CONSORCIO_", "DAGSTER_"))}
     env.update(CONSORCIO_HOME=str(home), DAGSTER_DISABLE_TELEMETRY="1")

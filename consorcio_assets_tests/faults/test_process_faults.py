@@ -108,12 +108,18 @@ def _job_process(marker: str) -> int | None:
 
 
 def test_glue_job_killed_mid_copy(parcelas_loaded, tmp_path, fault_case):
-    fault_case.expect("Glue job SIGKILLed mid-COPY", "run FAILED (killed); Aurora and transformed zone keep the "
-                                                     "previous version; the rerun cleans up and completes")
+    fault_case.expect(
+        "Glue job SIGKILLed mid-COPY",
+        "run FAILED (killed); Aurora and transformed zone keep the previous version; the rerun cleans up and completes",
+    )
     lake, url, before, monitor = parcelas_loaded
     glue = LocalGlueClient(env={URL_ENV: url}, log_dir=tmp_path / "glue-logs", poll_wait=1.0)
-    arguments = {"--table-spec": spec_argument(table_spec(PARCELA, CAT, expected_rows=BIG)),
-                 "--lake-uri": lake.as_uri(), "--target-url-env": URL_ENV, "--batch-rows": "4096"}
+    arguments = {
+        "--table-spec": spec_argument(table_spec(PARCELA, CAT, expected_rows=BIG)),
+        "--lake-uri": lake.as_uri(),
+        "--target-url-env": URL_ENV,
+        "--batch-rows": "4096",
+    }
     run_id = glue.start_job_run(JobName="consorcio-glue-job", Arguments=arguments)["JobRunId"]
     job = wait_until(lambda: _job_process(run_id), "the Glue job did not start")
     _paused_mid_copy(monitor, job)
@@ -123,8 +129,11 @@ def test_glue_job_killed_mid_copy(parcelas_loaded, tmp_path, fault_case):
     wait_until(lambda: monitor.job_backends("simulacao_parcela") == 0, "the killed job's sessions did not end")
     lost = _kept(before, url, lake)
     debris = f"{monitor.staging_tables()} staging table, {len(hidden_leftovers(lake))} hidden temporary prefix"
-    fault_case.saw(f"Glue run {run['JobRunState']}: {run['ErrorMessage'][:40]}; {debris} left, invisible to "
-                   "readers, removed by the rerun", lost)
+    fault_case.saw(
+        f"Glue run {run['JobRunState']}: {run['ErrorMessage'][:40]}; {debris} left, invisible to "
+        "readers, removed by the rerun",
+        lost,
+    )
     assert lost == 0
     _rerun_completes(lake, url, monitor)
 
@@ -135,8 +144,10 @@ def _finished(glue: LocalGlueClient, run_id: str) -> dict | None:
 
 
 def test_postgres_connection_dropped_mid_copy(parcelas_loaded, fault_case):
-    fault_case.expect("PostgreSQL connection dropped mid-COPY (pg_terminate_backend)", "job fails naming the table "
-                      "and the COPY; nothing swapped; rerun completes")
+    fault_case.expect(
+        "PostgreSQL connection dropped mid-COPY (pg_terminate_backend)",
+        "job fails naming the table and the COPY; nothing swapped; rerun completes",
+    )
     lake, url, before, monitor = parcelas_loaded
     job = start_job(lake, PARCELA, CAT, url, "--batch-rows", "4096", expected_rows=BIG)
     backends = _paused_mid_copy(monitor, job.pid, job)
@@ -179,8 +190,9 @@ KILLED_ENGINE = textwrap.dedent("""
 
 def kill_engine_mid_file(source: Path, lake: Lake) -> int:
     """Run KILLED_ENGINE on `source` into `lake` and SIGKILL it inside its first LOAD file; its return code."""
-    child = subprocess.Popen([sys.executable, "-c", KILLED_ENGINE, str(source), lake.uri],
-                             stdout=subprocess.PIPE, text=True, cwd=REPO)
+    child = subprocess.Popen(
+        [sys.executable, "-c", KILLED_ENGINE, str(source), lake.uri], stdout=subprocess.PIPE, text=True, cwd=REPO
+    )
     try:
         assert child.stdout.readline().strip() == "MID-FILE"
     finally:
@@ -190,23 +202,30 @@ def kill_engine_mid_file(source: Path, lake: Lake) -> int:
 
 
 def test_dms_engine_killed_mid_file(small_source, tmp_path, fault_case):
-    fault_case.expect("local DMS engine SIGKILLed mid-file", "raw zone keeps the previous load; the partial file "
-                                                             "stays under _dms/staging; the next load clears it")
+    fault_case.expect(
+        "local DMS engine SIGKILLed mid-file",
+        "raw zone keeps the previous load; the partial file stays under _dms/staging; the next load clears it",
+    )
     lake = Lake((tmp_path / "lake").as_uri())
     settings = load_settings().with_endpoint(RowGroupLength=100)
     table = catalog()["SimulacaoParcela"]
-    first = engine.run_full_load(table_mappings([table]), source_url=f"duckdb:///{small_source}", lake=lake,
-                                 settings=settings).tables[table.name]
+    first = engine.run_full_load(
+        table_mappings([table]), source_url=f"duckdb:///{small_source}", lake=lake, settings=settings
+    ).tables[table.name]
     before = digest(tmp_path / "lake" / "raw")
     returncode = kill_engine_mid_file(small_source, lake)
     partial = list((tmp_path / "lake" / "_dms" / "staging").rglob("LOAD*.parquet"))
     assert partial and not any(_complete_parquet(p) for p in partial)  # killed inside its file
     lost = missing(before.items(), digest(tmp_path / "lake" / "raw").items())
-    fault_case.saw(f"engine {signal.Signals(-returncode).name}; raw/dbo/SimulacaoParcela unchanged "
-                   f"({len(before)} file(s)); {len(partial)} partial file(s) only under _dms/staging", lost)
+    fault_case.saw(
+        f"engine {signal.Signals(-returncode).name}; raw/dbo/SimulacaoParcela unchanged "
+        f"({len(before)} file(s)); {len(partial)} partial file(s) only under _dms/staging",
+        lost,
+    )
     assert lost == 0 and digest(tmp_path / "lake" / "raw") == before
-    again = engine.run_full_load(table_mappings([table]), source_url=f"duckdb:///{small_source}", lake=lake,
-                                 settings=settings).tables[table.name]
+    again = engine.run_full_load(
+        table_mappings([table]), source_url=f"duckdb:///{small_source}", lake=lake, settings=settings
+    ).tables[table.name]
     assert again.state == layout.COMPLETED and again.full_load_rows == first.full_load_rows
     assert not list((tmp_path / "lake" / "_dms").rglob("LOAD*"))
 
@@ -230,8 +249,10 @@ class _FullLake(Lake):
 
 
 def test_lake_disk_full_while_dms_writes(small_source, tmp_path, fault_case):
-    fault_case.expect("lake disk full (ENOSPC) while DMS writes raw/", "table errored, naming table and lake; raw "
-                                                                       "zone keeps the previous load; rerun completes")
+    fault_case.expect(
+        "lake disk full (ENOSPC) while DMS writes raw/",
+        "table errored, naming table and lake; raw zone keeps the previous load; rerun completes",
+    )
     uri = (tmp_path / "lake").as_uri()
     settings = load_settings().with_endpoint(RowGroupLength=100, MaxFileSize=4)
     table = catalog()["SimulacaoParcela"]
@@ -256,12 +277,20 @@ def test_lake_disk_full_while_dms_writes(small_source, tmp_path, fault_case):
 
 
 def test_lake_disk_full_while_glue_writes(parcelas_loaded, fault_case):
-    fault_case.expect("lake disk full (ENOSPC) while Glue writes transformed/", "job fails naming table and file; "
-                      "transformed zone and Aurora keep the previous version; rerun completes")
+    fault_case.expect(
+        "lake disk full (ENOSPC) while Glue writes transformed/",
+        "job fails naming table and file; transformed zone and Aurora keep the previous version; rerun completes",
+    )
     lake, url, before, monitor = parcelas_loaded
     command = job_command(lake, PARCELA, CAT, "--part-rows", "20000", "--batch-rows", "5000", expected_rows=BIG)
-    done = subprocess.run([sys.executable, "-m", "consorcio_assets_tests.faults.glue_disk_full", "200000",
-                           *command[2:]], env=job_env(url), capture_output=True, text=True, timeout=120, cwd=REPO)
+    done = subprocess.run(
+        [sys.executable, "-m", "consorcio_assets_tests.faults.glue_disk_full", "200000", *command[2:]],
+        env=job_env(url),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+    )
     message = error_line(done.stderr)
     assert done.returncode == 1 and "simulacao_parcela" in message and "transformed/" in message
     assert "No space left on device" in message
@@ -283,11 +312,18 @@ def test_dagster_run_terminated(segmento, tmp_path, monkeypatch, fault_case):
     from consorcio_assets.defs.glue_aurora import glue_transform_and_load
     from consorcio_assets.defs.resources import resources_for
 
-    fault_case.expect("Dagster run terminated (run_coordinator.cancel_run) mid-load", "run CANCELED, the Glue "
-                      "run stopped before its swap; Aurora and transformed zone keep the previous version; rerun "
-                      "completes")
-    for name, value in {"CONSORCIO_ENV": "local", "CONSORCIO_HOME": str(tmp_path), "CONSORCIO_TARGET_URL": segmento.url,
-                        "CONSORCIO_LAKE_URI": segmento.lake.as_uri()}.items():
+    fault_case.expect(
+        "Dagster run terminated (run_coordinator.cancel_run) mid-load",
+        "run CANCELED, the Glue "
+        "run stopped before its swap; Aurora and transformed zone keep the previous version; rerun "
+        "completes",
+    )
+    for name, value in {
+        "CONSORCIO_ENV": "local",
+        "CONSORCIO_HOME": str(tmp_path),
+        "CONSORCIO_TARGET_URL": segmento.url,
+        "CONSORCIO_LAKE_URI": segmento.lake.as_uri(),
+    }.items():
         monkeypatch.setenv(name, value)
     write_raw(segmento.lake, segmento.table, data.table("Segmento", data.segmentos(6)))
     home = tmp_path / "dagster"
@@ -300,8 +336,9 @@ def test_dagster_run_terminated(segmento, tmp_path, monkeypatch, fault_case):
         fault_case.saw(f"run {status.value}; {messages[:160]}", lost)
         assert lost == 0
         keys = [asset_key(stage, segmento.table) for stage in (TRANSFORMED, AURORA)]
-        again = dg.materialize([glue_transform_and_load], selection=keys, resources=resources_for("local"),
-                               instance=instance)
+        again = dg.materialize(
+            [glue_transform_and_load], selection=keys, resources=resources_for("local"), instance=instance
+        )
     assert again.success and len(segmento.now().aurora) == 6
 
 
@@ -313,11 +350,21 @@ def _terminate_mid_load(instance, home: Path, segmento):
     try:
         with psycopg.connect(segmento.url) as reader:
             reader.execute("LOCK TABLE consorcio.segmento IN ACCESS SHARE MODE")
-            worker = subprocess.Popen([sys.executable, "-m", "consorcio_assets_tests.faults.run_worker", str(home),
-                                       "Segmento"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+            worker = subprocess.Popen(
+                [sys.executable, "-m", "consorcio_assets_tests.faults.run_worker", str(home), "Segmento"],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                cwd=REPO,
+            )
             try:
-                wait_until(lambda: monitor.waiting_on_table("consorcio.segmento"),
-                           "the Glue job never reached its swap", worker, timeout=120, interval=0.05)
+                wait_until(
+                    lambda: monitor.waiting_on_table("consorcio.segmento"),
+                    "the Glue job never reached its swap",
+                    worker,
+                    timeout=120,
+                    interval=0.05,
+                )
                 run = instance.get_runs(limit=1)[0]
                 instance.run_coordinator.cancel_run(run.run_id)
                 _, err = worker.communicate(timeout=90)
@@ -328,6 +375,7 @@ def _terminate_mid_load(instance, home: Path, segmento):
         wait_until(lambda: monitor.job_backends("segmento") == 0, "the stopped job's session did not end")
     finally:
         monitor.close()
-    stopped = [e.message for e in instance.all_logs(run.run_id)
-               if re.match(r"(publish )?segmento: Glue run", e.message or "")]  # the load's run, or the publish's
+    stopped = [
+        e.message for e in instance.all_logs(run.run_id) if re.match(r"(publish )?segmento: Glue run", e.message or "")
+    ]  # the load's run, or the publish's
     return run, instance.get_run_by_id(run.run_id).status, " | ".join(stopped)

@@ -40,15 +40,16 @@ def _database(url: str) -> str:
 def test_backoff_is_exponential_with_full_jitter():
     rng = random.Random(7)
     delays = [backoff(attempt, base=0.5, cap=4.0, rng=rng.random) for attempt in range(6)]
-    assert all(0 <= d < min(4.0, 0.5 * 2 ** i) for i, d in enumerate(delays))
+    assert all(0 <= d < min(4.0, 0.5 * 2**i) for i, d in enumerate(delays))
     assert len(set(delays)) == len(delays)  # jittered, not a fixed ladder
     assert backoff(10, base=0.5, cap=4.0, rng=lambda: 0.999) < 4.0  # capped
 
 
 def test_refused_connection_is_retried_until_the_server_is_up(fresh_db, fault_case, caplog):
-    fault_case.expect("PostgreSQL connection refused, then the server comes up", "retried with jittered backoff; "
-                                                                                 "connects; the log names the server, "
-                                                                                 "never the password")
+    fault_case.expect(
+        "PostgreSQL connection refused, then the server comes up",
+        "retried with jittered backoff; connects; the log names the server, never the password",
+    )
     front = FlakyFront(fresh_db)
     delays: list[float] = []
 
@@ -61,20 +62,26 @@ def test_refused_connection_is_retried_until_the_server_is_up(fresh_db, fault_ca
     url = front.url(_database(fresh_db), PASSWORD)
     caplog.set_level(logging.WARNING, "consorcio_assets.target.connect")
     try:
-        with retry(lambda: psycopg.connect(url), transient=transient_postgres, what="connecting to the target",
-                   base=0.05, sleep=sleep) as conn:
+        with retry(
+            lambda: psycopg.connect(url),
+            transient=transient_postgres,
+            what="connecting to the target",
+            base=0.05,
+            sleep=sleep,
+        ) as conn:
             assert conn.execute("SELECT 1").fetchone() == (1,)
     finally:
         front.close()
-    assert len(delays) == 2 and all(0 <= d < 0.05 * 2 ** i for i, d in enumerate(delays))
+    assert len(delays) == 2 and all(0 <= d < 0.05 * 2**i for i, d in enumerate(delays))
     assert "Connection refused" in caplog.text and PASSWORD not in caplog.text
-    fault_case.saw(f"{len(delays)} refused attempts, waits {', '.join(f'{d:.3f}s' for d in delays)}, then "
-                   "connected", 0)
+    fault_case.saw(f"{len(delays)} refused attempts, waits {', '.join(f'{d:.3f}s' for d in delays)}, then connected", 0)
 
 
 def test_retries_are_bounded(fresh_db, fault_case, caplog):
-    fault_case.expect("PostgreSQL never comes up", "gives up after the attempt limit with the server's refusal "
-                                                   "and the redacted URL; no password anywhere")
+    fault_case.expect(
+        "PostgreSQL never comes up",
+        "gives up after the attempt limit with the server's refusal and the redacted URL; no password anywhere",
+    )
     front = FlakyFront(fresh_db)  # never opened
     waits: list[float] = []
     caplog.set_level(logging.WARNING, "consorcio_assets.target.connect")
@@ -99,23 +106,30 @@ def test_final_errors_are_not_retried(pg_server_url, fault_case):
 
 
 def test_glue_job_retries_dropped_connections(fresh_db, tmp_path, fault_case):
-    fault_case.expect("Glue job: PostgreSQL drops its first connections", "the job's connect retries with "
-                                                                          "backoff and the load completes")
+    fault_case.expect(
+        "Glue job: PostgreSQL drops its first connections",
+        "the job's connect retries with backoff and the load completes",
+    )
     lake = tmp_path / "lake"
     write_raw(lake, CAT["Segmento"], data.table("Segmento", data.segmentos()))
     front = FlakyFront(fresh_db, drop=2)
     front.open()
     try:
-        done = subprocess.run(job_command(lake, CAT["Segmento"], CAT, expected_rows=4), capture_output=True,
-                              text=True, timeout=120,
-                              env={**os.environ, URL_ENV: front.url(_database(fresh_db), PASSWORD)})
+        done = subprocess.run(
+            job_command(lake, CAT["Segmento"], CAT, expected_rows=4),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, URL_ENV: front.url(_database(fresh_db), PASSWORD)},
+        )
     finally:
         front.close()
     ok(done)
     retried = [line for line in done.stderr.splitlines() if "retrying in" in line]
     assert len(retried) == 2 and PASSWORD not in done.stderr and len(aurora_rows(fresh_db, CAT["Segmento"])) == 4
-    fault_case.saw(f"{len(retried)} dropped connections retried ({retried[0].split(' WARNING ')[-1][:90]}…), "
-                   "4 rows loaded", 0)
+    fault_case.saw(
+        f"{len(retried)} dropped connections retried ({retried[0].split(' WARNING ')[-1][:90]}…), 4 rows loaded", 0
+    )
 
 
 # -- AWS APIs: botocore's standard retry mode, set on every client the project makes -------------------------
@@ -147,14 +161,19 @@ def _throttle_first(client, times: int) -> list[float]:
     return attempts
 
 
-DMS = {"replication_task_arn": "arn:aws:dms:us-east-1:123456789012:task:T", "lake_uri": "s3://lake/zone",
-       "source_url": "mssql+pyodbc://"}
+DMS = {
+    "replication_task_arn": "arn:aws:dms:us-east-1:123456789012:task:T",
+    "lake_uri": "s3://lake/zone",
+    "source_url": "mssql+pyodbc://",
+}
 GLUE = {"lake_uri": "s3://lake/zone", "target_secret_id": "aurora"}
 
 
 def test_aws_throttling_is_retried_with_backoff(moto_endpoint, fault_case):
-    fault_case.expect("AWS API throttling (DMS ThrottlingException)", "retried with jittered exponential backoff; "
-                                                                      "succeeds; bounded when throttling persists")
+    fault_case.expect(
+        "AWS API throttling (DMS ThrottlingException)",
+        "retried with jittered exponential backoff; succeeds; bounded when throttling persists",
+    )
     resource = AwsDms(**DMS, endpoint_url=moto_endpoint, max_attempts=2, **AWS)  # 2 retries
     client = resource.dms_client()
     assert client.meta.config.retries == {"mode": "standard", "total_max_attempts": 3}
@@ -167,13 +186,18 @@ def test_aws_throttling_is_retried_with_backoff(moto_endpoint, fault_case):
     with pytest.raises(ClientError, match="ThrottlingException"):
         always.describe_replication_tasks()
     assert len(persistent) == 3  # bounded
-    fault_case.saw(f"2 throttled attempts then success (waits {waits[0]:.2f}s, {waits[1]:.2f}s); persistent "
-                   f"throttling: ThrottlingException after {len(persistent)} attempts", 0)
+    fault_case.saw(
+        f"2 throttled attempts then success (waits {waits[0]:.2f}s, {waits[1]:.2f}s); persistent "
+        f"throttling: ThrottlingException after {len(persistent)} attempts",
+        0,
+    )
 
 
 def test_aws_connection_errors_are_retried_and_bounded(fault_case):
-    fault_case.expect("AWS endpoint unreachable", "retried a bounded number of times, then a clear "
-                                                  "EndpointConnectionError naming the endpoint")
+    fault_case.expect(
+        "AWS endpoint unreachable",
+        "retried a bounded number of times, then a clear EndpointConnectionError naming the endpoint",
+    )
     closed = socket.socket()
     closed.bind(("127.0.0.1", 0))  # bound, never listening: refused
     endpoint = f"http://127.0.0.1:{closed.getsockname()[1]}"
@@ -203,7 +227,11 @@ def test_one_retry_configuration_builds_every_client():
     root = Path(__file__).resolve().parents[2]
     own = re.compile(r"botocore\.config|Config\(retries|construct_boto_client_retry_config|boto3\.client\(")
     allowed = {"consorcio_core/resilience.py", "consorcio_glue/aurora.py"}  # the builder, and the job's one client
-    found = [str(p.relative_to(root)) for d in ("consorcio_assets", "consorcio_core", "consorcio_glue")
-             for p in (root / d).rglob("*.py") if own.search(p.read_text())]
+    found = [
+        str(p.relative_to(root))
+        for d in ("consorcio_assets", "consorcio_core", "consorcio_glue")
+        for p in (root / d).rglob("*.py")
+        if own.search(p.read_text())
+    ]
     assert sorted(set(found) - allowed) == []
     assert "boto_config()" in (root / "consorcio_glue" / "aurora.py").read_text()

@@ -23,8 +23,11 @@ def _wal_bytes(conn: psycopg.Connection) -> int:
 
 
 def test_wal_is_released_after_a_batch(monkeypatch, fault_case):
-    fault_case.expect("embedded server: WAL after a bulk load", "the load may use up to max_wal_size (4 GB); after "
-                      "the batch the WAL is back near min_wal_size (32 MB); the loaded rows stay")
+    fault_case.expect(
+        "embedded server: WAL after a bulk load",
+        "the load may use up to max_wal_size (4 GB); after "
+        "the batch the WAL is back near min_wal_size (32 MB); the loaded rows stay",
+    )
     home = REPO / ".data" / f"wal-{uuid.uuid4().hex[:8]}"  # as root, pgserver's user must reach it: not in /tmp
     monkeypatch.setenv("CONSORCIO_HOME", str(home))
     monkeypatch.delenv("CONSORCIO_TARGET_URL", raising=False)
@@ -33,18 +36,21 @@ def test_wal_is_released_after_a_batch(monkeypatch, fault_case):
     try:
         url = postgres.ensure_database(postgres.TARGET_DB)
         with psycopg.connect(url, autocommit=True) as conn:
-            settings = {n: conn.execute("SELECT current_setting(%s)", (n,)).fetchone()[0]
-                        for n in postgres.EMBEDDED_SETTINGS}
+            settings = {
+                n: conn.execute("SELECT current_setting(%s)", (n,)).fetchone()[0] for n in postgres.EMBEDDED_SETTINGS
+            }
             assert settings == postgres.EMBEDDED_SETTINGS
-            conn.execute(f"CREATE TABLE carga AS SELECT g, repeat('x', 200) AS pad FROM generate_series(1, "
-                         f"{LOAD_ROWS}) AS g")
+            conn.execute(
+                f"CREATE TABLE carga AS SELECT g, repeat('x', 200) AS pad FROM generate_series(1, {LOAD_ROWS}) AS g"
+            )
             loaded = _wal_bytes(conn)
             left = postgres.release_wal(get_settings())
             assert left == _wal_bytes(conn)
             assert conn.execute("SELECT count(*) FROM carga").fetchone()[0] == LOAD_ROWS
             # the Glue step's variant: the checkpoint is requested and nobody waits; the server still releases it
-            conn.execute(f"CREATE TABLE carga2 AS SELECT g, repeat('y', 200) AS pad FROM generate_series(1, "
-                         f"{LOAD_ROWS}) AS g")
+            conn.execute(
+                f"CREATE TABLE carga2 AS SELECT g, repeat('y', 200) AS pad FROM generate_series(1, {LOAD_ROWS}) AS g"
+            )
             again = _wal_bytes(conn)
             assert postgres.request_checkpoint(get_settings()) is True
             deadline = time.monotonic() + 120
@@ -52,8 +58,11 @@ def test_wal_is_released_after_a_batch(monkeypatch, fault_case):
                 assert time.monotonic() < deadline, "the requested checkpoint never released the WAL"
                 time.sleep(0.2)
             assert conn.execute("SELECT count(*) FROM carga2").fetchone()[0] == LOAD_ROWS
-        fault_case.saw(f"WAL {loaded / 2**20:.0f} MiB after the load, {left / 2**20:.0f} MiB after release_wal; "
-                       f"{again / 2**20:.0f} MiB after a second load, released after request_checkpoint", 0)
+        fault_case.saw(
+            f"WAL {loaded / 2**20:.0f} MiB after the load, {left / 2**20:.0f} MiB after release_wal; "
+            f"{again / 2**20:.0f} MiB after a second load, released after request_checkpoint",
+            0,
+        )
         assert loaded > 3 * 32 * 2**20 and left <= 48 * 2**20 and again > 3 * 32 * 2**20
     finally:
         _stop(pgdata)

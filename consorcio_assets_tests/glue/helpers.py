@@ -82,9 +82,19 @@ def csv_field(value, null: str, delimiter: str) -> str:
     return text
 
 
-def write_raw(lake: Path, table: Table, data: pa.Table, *, fmt: str = "parquet", rows_per_file: int | None = None,
-              folder: str = "raw", segment: str | None = None, null: str = "", delimiter: str = ",",
-              header: bool = False) -> list[Path]:
+def write_raw(
+    lake: Path,
+    table: Table,
+    data: pa.Table,
+    *,
+    fmt: str = "parquet",
+    rows_per_file: int | None = None,
+    folder: str = "raw",
+    segment: str | None = None,
+    null: str = "",
+    delimiter: str = ",",
+    header: bool = False,
+) -> list[Path]:
     """DMS's layout: <folder>/<schema>/<Table>/[segment/]LOAD0000000N.<fmt>; nothing for an empty table."""
     if data.num_rows == 0:
         return []
@@ -113,18 +123,29 @@ def write_raw(lake: Path, table: Table, data: pa.Table, *, fmt: str = "parquet",
 
 def job_command(lake: Path, table: Table, cat: Catalog, *args: str, expected_rows: int | None = None) -> list[str]:
     spec = spec_argument(table_spec(table, cat, expected_rows=expected_rows))
-    return [*JOB_COMMAND, "--table-spec", spec, "--lake-uri", lake.as_uri(),
-            "--target-url-env", URL_ENV, *args]
+    return [*JOB_COMMAND, "--table-spec", spec, "--lake-uri", lake.as_uri(), "--target-url-env", URL_ENV, *args]
 
 
 def job_env(pg_url: str) -> dict[str, str]:
     return {**os.environ, URL_ENV: pg_url}
 
 
-def run_job(lake: Path, table: Table, cat: Catalog, pg_url: str, *args: str, expected_rows: int | None = None,
-            timeout: float = 180) -> subprocess.CompletedProcess:
-    return subprocess.run(job_command(lake, table, cat, *args, expected_rows=expected_rows), env=job_env(pg_url),
-                          capture_output=True, text=True, timeout=timeout)
+def run_job(
+    lake: Path,
+    table: Table,
+    cat: Catalog,
+    pg_url: str,
+    *args: str,
+    expected_rows: int | None = None,
+    timeout: float = 180,
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        job_command(lake, table, cat, *args, expected_rows=expected_rows),
+        env=job_env(pg_url),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def error_of(done: subprocess.CompletedProcess) -> str:

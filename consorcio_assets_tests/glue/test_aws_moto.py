@@ -50,12 +50,18 @@ class GlueOnMoto:
         script = self._fetch(job["Command"]["ScriptLocation"], run_id)
         wheels = [str(self._fetch(uri, run_id)) for uri in job["DefaultArguments"]["--extra-py-files"].split(",")]
         arguments = {**job["DefaultArguments"], **params["Arguments"]}
-        argv = [sys.executable, str(script), "--JOB_NAME", params["JobName"], "--JOB_RUN_ID", run_id,
-                *argv_of(arguments)]
+        argv = [
+            sys.executable,
+            str(script),
+            "--JOB_NAME",
+            params["JobName"],
+            "--JOB_RUN_ID",
+            run_id,
+            *argv_of(arguments),
+        ]
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(wheels)}  # ahead of the checkout's editable install
         with open(self.log_dir / f"{run_id}.stderr", "w") as err:
-            RUNS[run_id] = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=err, env=env,
-                                            cwd=self.log_dir)
+            RUNS[run_id] = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=err, env=env, cwd=self.log_dir)
         return response
 
     def _fetch(self, uri: str, run_id: str):
@@ -73,9 +79,12 @@ class GlueOnMoto:
         run["JobRunState"] = "SUCCEEDED" if code == 0 else "FAILED"
         run.pop("LogGroupName", None)  # CloudWatch logging off: the resource must say so
         if code:
-            errors = [line for line in (self.log_dir / f"{params['RunId']}.stderr").read_text().splitlines()
-                      if line.startswith("ERROR: ")]
-            run["ErrorMessage"] = errors[-1][len("ERROR: "):] if errors else f"exit code {code}"
+            errors = [
+                line
+                for line in (self.log_dir / f"{params['RunId']}.stderr").read_text().splitlines()
+                if line.startswith("ERROR: ")
+            ]
+            run["ErrorMessage"] = errors[-1][len("ERROR: ") :] if errors else f"exit code {code}"
         return response
 
     def batch_stop_job_run(self, **params):
@@ -101,13 +110,25 @@ class GlueOnMotoResource(AwsGlue):
 
 @pytest.fixture
 def aws_env(moto_endpoint, fresh_db, tmp_path, monkeypatch):
-    env = {"AWS_ENDPOINT_URL": moto_endpoint, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-           "AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1", "CONSORCIO_ENV": "aws",
-           "CONSORCIO_HOME": str(tmp_path), "CONSORCIO_LAKE_URI": f"s3://{BUCKET}/lake"}
+    env = {
+        "AWS_ENDPOINT_URL": moto_endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "CONSORCIO_ENV": "aws",
+        "CONSORCIO_HOME": str(tmp_path),
+        "CONSORCIO_LAKE_URI": f"s3://{BUCKET}/lake",
+    }
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL_S3", "CONSORCIO_TARGET_URL", "CONSORCIO_PIPES_URI",
-                 "CONSORCIO_TARGET_SECRET_ID"):
+    for name in (
+        "AWS_PROFILE",
+        "AWS_ENDPOINT_URL_S3",
+        "CONSORCIO_TARGET_URL",
+        "CONSORCIO_PIPES_URI",
+        "CONSORCIO_TARGET_SECRET_ID",
+    ):
         monkeypatch.delenv(name, raising=False)
     s3 = boto3.client("s3")
     for bucket in (BUCKET, PIPES_BUCKET):
@@ -120,10 +141,16 @@ def aws_env(moto_endpoint, fresh_db, tmp_path, monkeypatch):
         s3.upload_file(str(built), BUCKET, f"{SCRIPTS}/{built.name}")
         glue.create_job(Name=JOB, Role="arn:aws:iam::123456789012:role/glue", **terraform_job())
     url = urlparse(fresh_db)
-    secret = {"host": parse_qs(url.query)["host"][0], "port": 5432, "username": "postgres", "password": "",
-              "dbname": url.path.lstrip("/")}
-    arn = boto3.client("secretsmanager").create_secret(Name=f"aurora-{url.path.lstrip('/')}",
-                                                       SecretString=json.dumps(secret))["ARN"]
+    secret = {
+        "host": parse_qs(url.query)["host"][0],
+        "port": 5432,
+        "username": "postgres",
+        "password": "",
+        "dbname": url.path.lstrip("/"),
+    }
+    arn = boto3.client("secretsmanager").create_secret(
+        Name=f"aurora-{url.path.lstrip('/')}", SecretString=json.dumps(secret)
+    )["ARN"]
     return s3, glue, fresh_db, arn
 
 
@@ -145,10 +172,15 @@ def terraform_job() -> dict:
     arguments["--extra-py-files"] = f"s3://{BUCKET}/{SCRIPTS}/{wheel.wheel_name()}"
     assert "aws_s3_object.glue_wheel.key" in job["default_arguments"]["--extra-py-files"]
     return {
-        "Command": {"Name": command["name"], "PythonVersion": command["python_version"],
-                    "ScriptLocation": f"s3://{BUCKET}/{SCRIPTS}/{ENTRY_SCRIPT.name}"},
-        "GlueVersion": job["glue_version"], "WorkerType": value(job["worker_type"]),
-        "NumberOfWorkers": value(job["number_of_workers"]), "Timeout": value(job["timeout"]),
+        "Command": {
+            "Name": command["name"],
+            "PythonVersion": command["python_version"],
+            "ScriptLocation": f"s3://{BUCKET}/{SCRIPTS}/{ENTRY_SCRIPT.name}",
+        },
+        "GlueVersion": job["glue_version"],
+        "WorkerType": value(job["worker_type"]),
+        "NumberOfWorkers": value(job["number_of_workers"]),
+        "Timeout": value(job["timeout"]),
         "MaxRetries": job["max_retries"],
         "ExecutionProperty": {"MaxConcurrentRuns": value(job["execution_property"][0]["max_concurrent_runs"])},
         "DefaultArguments": arguments,
@@ -175,12 +207,23 @@ def _upload_raw(s3, tmp_path, name, rows):
 def _materialize(names, instance, aws_env):
     _, _, url, arn = aws_env
     keys = [dg.AssetKey([stage, CAT[n].target_name]) for n in names for stage in ("transformed", "aurora")]
-    resource = GlueOnMotoResource(lake_uri=f"s3://{BUCKET}/lake", pipes_uri=f"s3://{PIPES_BUCKET}/dagster",
-                                  target_secret_id=arn, worker_type="G.1X", number_of_workers=2, timeout_minutes=30,
-                                  message_poll_seconds=0.5, additional_python_modules="dagster-pipes==1.13.*")
-    return dg.materialize([glue_transform_and_load], selection=keys,
-                          resources={"glue": resource, "target_db": TargetDb(url=url)},
-                          instance=instance, raise_on_error=False)
+    resource = GlueOnMotoResource(
+        lake_uri=f"s3://{BUCKET}/lake",
+        pipes_uri=f"s3://{PIPES_BUCKET}/dagster",
+        target_secret_id=arn,
+        worker_type="G.1X",
+        number_of_workers=2,
+        timeout_minutes=30,
+        message_poll_seconds=0.5,
+        additional_python_modules="dagster-pipes==1.13.*",
+    )
+    return dg.materialize(
+        [glue_transform_and_load],
+        selection=keys,
+        resources={"glue": resource, "target_db": TargetDb(url=url)},
+        instance=instance,
+        raise_on_error=False,
+    )
 
 
 def _logged(instance, result) -> str:
@@ -224,20 +267,26 @@ def test_glue_runs_on_aws_through_s3_pipes(aws_env, tmp_path):
     assert "has no CloudWatch log group" in logs
 
 
-@pytest.mark.parametrize("pipes_uri, lake_uri, expected", [
-    ("s3://pipes-bucket", "s3://lake/zone", ("pipes-bucket", "")),
-    ("s3://pipes-bucket/a/b/", "s3://lake/zone", ("pipes-bucket", "a/b")),
-    (None, "s3://lake/zone", ("lake", "zone/_glue/pipes")),
-    (None, "s3://lake", ("lake", "_glue/pipes")),
-])
+@pytest.mark.parametrize(
+    "pipes_uri, lake_uri, expected",
+    [
+        ("s3://pipes-bucket", "s3://lake/zone", ("pipes-bucket", "")),
+        ("s3://pipes-bucket/a/b/", "s3://lake/zone", ("pipes-bucket", "a/b")),
+        (None, "s3://lake/zone", ("lake", "zone/_glue/pipes")),
+        (None, "s3://lake", ("lake", "_glue/pipes")),
+    ],
+)
 def test_pipes_location_is_its_own_uri_else_under_the_lake(pipes_uri, lake_uri, expected):
     assert AwsGlue(pipes_uri=pipes_uri, lake_uri=lake_uri, target_secret_id="s")._pipes_location() == expected
 
 
-@pytest.mark.parametrize("pipes_uri, lake_uri, message", [
-    ("/tmp/pipes", "s3://lake", "must be s3://bucket[/prefix], not '/tmp/pipes'"),
-    (None, "file:///tmp/lake", "needs CONSORCIO_PIPES_URI or an s3:// lake"),
-])
+@pytest.mark.parametrize(
+    "pipes_uri, lake_uri, message",
+    [
+        ("/tmp/pipes", "s3://lake", "must be s3://bucket[/prefix], not '/tmp/pipes'"),
+        (None, "file:///tmp/lake", "needs CONSORCIO_PIPES_URI or an s3:// lake"),
+    ],
+)
 def test_a_pipes_location_that_is_not_s3_is_refused(pipes_uri, lake_uri, message):
     with pytest.raises(dg.Failure, match=re.escape(message)):
         AwsGlue(pipes_uri=pipes_uri, lake_uri=lake_uri, target_secret_id="s")._pipes_location()

@@ -20,9 +20,20 @@ from consorcio_assets.defs.glue_aurora import TableRun, critical_path, fk_parent
 CAT = catalog()
 NAMES = [t.name for t in CAT.load_order()]
 #: rows at 1M simulações, in the ratios the generator gives
-ROWS_1M = {"UnidadeFederativa": 27, "Segmento": 6, "IndiceCorrecao": 426, "Administradora": 14, "PlanoComercial": 121,
-           "Grupo": 434, "Cliente": 600_000, "Simulacao": 1_000_000, "SimulacaoLance": 300_000,
-           "SimulacaoParcela": 7_150_000, "vw_SimulacaoResumo": 1_000_000, "vw_FunilMensal": 7_000}
+ROWS_1M = {
+    "UnidadeFederativa": 27,
+    "Segmento": 6,
+    "IndiceCorrecao": 426,
+    "Administradora": 14,
+    "PlanoComercial": 121,
+    "Grupo": 434,
+    "Cliente": 600_000,
+    "Simulacao": 1_000_000,
+    "SimulacaoLance": 300_000,
+    "SimulacaoParcela": 7_150_000,
+    "vw_SimulacaoResumo": 1_000_000,
+    "vw_FunilMensal": 7_000,
+}
 
 
 class Log:
@@ -81,10 +92,15 @@ def _ancestors(name: str, batch: set[str]) -> set[str]:
 
 
 @settings(max_examples=60, deadline=None)
-@given(names=st.sets(st.sampled_from(NAMES), min_size=1), workers=st.integers(1, 4),
-       failing=st.sets(st.sampled_from(NAMES), max_size=2), weighted=st.booleans())
-def test_any_batch_runs_parents_first_without_deadlock_and_skips_children_of_failures(names, workers, failing,
-                                                                                      weighted):
+@given(
+    names=st.sets(st.sampled_from(NAMES), min_size=1),
+    workers=st.integers(1, 4),
+    failing=st.sets(st.sampled_from(NAMES), max_size=2),
+    weighted=st.booleans(),
+)
+def test_any_batch_runs_parents_first_without_deadlock_and_skips_children_of_failures(
+    names, workers, failing, weighted
+):
     runs = _runs(names)
     glue = FakeGlue(runs, failing & names)
     weights = critical_path(runs, ROWS_1M) if weighted else None
@@ -113,7 +129,7 @@ def test_the_chain_to_the_largest_table_starts_first():
     run_in_fk_order(runs, glue.run_one, 1, Log(), weights=critical_path(runs, ROWS_1M))
     order = glue.started
     chain = _ancestors("SimulacaoParcela", set(NAMES)) | {"SimulacaoParcela"}
-    assert set(order[:len(chain)]) == chain
+    assert set(order[: len(chain)]) == chain
     assert order[-3:] == ["SimulacaoLance", "vw_FunilMensal", "IndiceCorrecao"]
     assert order.index("SimulacaoParcela") < order.index("vw_SimulacaoResumo")
 
@@ -123,6 +139,8 @@ def test_a_running_child_of_a_failed_parent_is_stopped_and_reported_skipped():
     glue = FakeGlue(runs, {"Segmento"})
     results, failures = run_in_fk_order(runs, glue.run_one, 3, Log(), stop=glue.stop)
     assert "PlanoComercial" in glue.started and glue.stopped == {"PlanoComercial"}
-    assert failures == {"Segmento": "Segmento: load failed",
-                        "PlanoComercial": "skipped: parent table(s) Segmento failed to load"}
+    assert failures == {
+        "Segmento": "Segmento: load failed",
+        "PlanoComercial": "skipped: parent table(s) Segmento failed to load",
+    }
     assert results == {"Administradora": ["Administradora"]}

@@ -26,9 +26,9 @@ UTC = dt.UTC
 
 #: (column, Arrow type, PostgreSQL type, values)
 COLUMNS = [
-    ("i16", pa.int16(), "smallint", st.integers(-2**15, 2**15 - 1)),
-    ("i32", pa.int32(), "integer", st.integers(-2**31, 2**31 - 1)),
-    ("i64", pa.int64(), "bigint", st.integers(-2**63, 2**63 - 1)),
+    ("i16", pa.int16(), "smallint", st.integers(-(2**15), 2**15 - 1)),
+    ("i32", pa.int32(), "integer", st.integers(-(2**31), 2**31 - 1)),
+    ("i64", pa.int64(), "bigint", st.integers(-(2**63), 2**63 - 1)),
     ("flag", pa.bool_(), "boolean", st.booleans()),
     ("real", pa.float32(), "real", st.floats(width=32, allow_nan=False)),
     ("double", pa.float64(), "double precision", st.floats(allow_nan=False)),
@@ -36,12 +36,17 @@ COLUMNS = [
     ("hour", pa.time64("us"), "time", st.times()),
     ("at", pa.timestamp("us"), "timestamp", st.datetimes()),
     ("at_utc", pa.timestamp("us", "UTC"), "timestamptz", st.datetimes(timezones=st.just(UTC))),
-    ("money", pa.decimal128(15, 2), "numeric(15,2)", st.decimals(-10**13 + 1, 10**13 - 1, places=2)),
+    ("money", pa.decimal128(15, 2), "numeric(15,2)", st.decimals(-(10**13) + 1, 10**13 - 1, places=2)),
     ("pct", pa.decimal128(9, 6), "numeric(9,6)", st.decimals(-999, 999, places=6)),
-    ("wide", pa.decimal128(19, 4), "numeric(19,4)", st.decimals(-10**15 + 1, 10**15 - 1, places=4)),
-    ("huge", pa.decimal128(38, 2), "numeric(38,2)", st.decimals(-10**36 + 1, 10**36 - 1, places=2)),
+    ("wide", pa.decimal128(19, 4), "numeric(19,4)", st.decimals(-(10**15) + 1, 10**15 - 1, places=4)),
+    ("huge", pa.decimal128(38, 2), "numeric(38,2)", st.decimals(-(10**36) + 1, 10**36 - 1, places=2)),
     ("units", pa.decimal128(5, 0), "numeric(5,0)", st.decimals(-99999, 99999, places=0)),
-    ("name", pa.string(), "text", st.text(st.characters(exclude_categories=["Cs"], exclude_characters="\x00"), max_size=30)),
+    (
+        "name",
+        pa.string(),
+        "text",
+        st.text(st.characters(exclude_categories=["Cs"], exclude_characters="\x00"), max_size=30),
+    ),
     ("blob", pa.binary(), "bytea", st.binary(max_size=20)),
     ("guid", pa.uuid(), "uuid", st.uuids()),
 ]
@@ -64,8 +69,7 @@ def _same(rows: list[tuple], columns) -> list[tuple]:
     """Rows with `real` values compared as float32 (their text form, which psycopg reads, is the shortest that
     round-trips in float32, not in Python's float64)."""
     single = [i for i, c in enumerate(columns) if c[1] == pa.float32()]
-    return [tuple(float(np.float32(v)) if i in single and v is not None else v for i, v in enumerate(r))
-            for r in rows]
+    return [tuple(float(np.float32(v)) if i in single and v is not None else v for i, v in enumerate(r)) for r in rows]
 
 
 @pytest.fixture(scope="module")
@@ -116,20 +120,21 @@ def _rows(nullable: bool):
     return st.lists(st.tuples(*values), min_size=1, max_size=25)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                 HealthCheck.too_slow])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 @given(rows=_rows(nullable=True))
 def test_every_type_with_nulls_reads_back_exactly(db, rows):
     back = _round_trip(db, COLUMNS, rows)
-    assert _same(back, COLUMNS) == _same([tuple(_expected(v, c[1]) for v, c in zip(r, COLUMNS)) for r in rows],
-                                         COLUMNS)
+    assert _same(back, COLUMNS) == _same([tuple(_expected(v, c[1]) for v, c in zip(r, COLUMNS)) for r in rows], COLUMNS)
 
 
 FIXED = [c for c in COLUMNS if c[0] not in ("name", "blob")]
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                 HealthCheck.too_slow])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 @given(rows=st.lists(st.tuples(*(strategy for _, _, _, strategy in FIXED)), min_size=1, max_size=25))
 def test_fixed_width_rows_without_nulls_read_back_exactly(db, rows):
     back = _round_trip(db, FIXED, rows)
@@ -138,9 +143,14 @@ def test_fixed_width_rows_without_nulls_read_back_exactly(db, rows):
 
 def test_a_sliced_batch_sends_only_its_rows(db):
     columns = [COLUMNS[2], COLUMNS[10], COLUMNS[15]]  # bigint, numeric, text
-    whole = pa.RecordBatch.from_arrays([pa.array(range(10), pa.int64()),
-                                        pa.array([Decimal(i) / 4 for i in range(10)], pa.decimal128(15, 2)),
-                                        pa.array([f"n{i}" for i in range(10)])], names=[c[0] for c in columns])
+    whole = pa.RecordBatch.from_arrays(
+        [
+            pa.array(range(10), pa.int64()),
+            pa.array([Decimal(i) / 4 for i in range(10)], pa.decimal128(15, 2)),
+            pa.array([f"n{i}" for i in range(10)]),
+        ],
+        names=[c[0] for c in columns],
+    )
     for part in (whole.slice(3, 4), whole.slice(3, 4).drop_columns(["name"])):
         data = copy_rows(part)
         assert bytes(data).count(b"n3") == (1 if "name" in part.schema.names else 0)
@@ -153,7 +163,8 @@ def test_a_sliced_batch_sends_only_its_rows(db):
     streams.close()
     with psycopg.connect(db) as conn:
         assert conn.execute("SELECT i64, money, name FROM stage_test.todos ORDER BY 1").fetchall() == [
-            (i, Decimal(i) / 4, f"n{i}") for i in range(3, 7)]
+            (i, Decimal(i) / 4, f"n{i}") for i in range(3, 7)
+        ]
 
 
 def test_every_type_the_catalog_loads_has_an_encoding():
@@ -167,5 +178,5 @@ def test_every_type_the_catalog_loads_has_an_encoding():
 def test_decimals_at_the_int64_edge_read_back_exactly(db):
     """-2^63 unscaled fits int64 but its magnitude does not: it must take the exact path."""
     column = ("edge", pa.decimal128(38, 0), "numeric(38,0)", None)
-    values = [Decimal(-2**63), Decimal(2**63 - 1), Decimal(-2**63 + 1), Decimal(0)]
+    values = [Decimal(-(2**63)), Decimal(2**63 - 1), Decimal(-(2**63) + 1), Decimal(0)]
     assert [r[0] for r in _round_trip(db, [column], [(v,) for v in values])] == values

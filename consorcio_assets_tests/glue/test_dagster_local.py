@@ -14,8 +14,12 @@ from consorcio_assets_tests.glue import data
 from consorcio_assets_tests.glue.data import CAT
 from consorcio_assets_tests.glue.helpers import fetch, local_resources, write_raw
 
-TABLES = {"UnidadeFederativa": data.UFS, "Segmento": data.segmentos(), "Administradora": data.administradoras(),
-          "PlanoComercial": data.planos()}
+TABLES = {
+    "UnidadeFederativa": data.UFS,
+    "Segmento": data.segmentos(),
+    "Administradora": data.administradoras(),
+    "PlanoComercial": data.planos(),
+}
 
 
 def _keys(names, stages=("transformed", "aurora")):
@@ -24,7 +28,10 @@ def _keys(names, stages=("transformed", "aurora")):
 
 def _materialize(names, stages=("transformed", "aurora"), instance=None):
     return dg.materialize(
-        [glue_transform_and_load], selection=_keys(names, stages), raise_on_error=False, instance=instance,
+        [glue_transform_and_load],
+        selection=_keys(names, stages),
+        raise_on_error=False,
+        instance=instance,
         resources=local_resources(max_concurrent_runs=2),
     )
 
@@ -38,8 +45,7 @@ def raw_lake(local_env):
 
 
 def _materializations(result) -> dict[str, dict]:
-    return {e.asset_key.to_user_string(): e.materialization.metadata
-            for e in result.get_asset_materialization_events()}
+    return {e.asset_key.to_user_string(): e.materialization.metadata for e in result.get_asset_materialization_events()}
 
 
 def test_materializes_transformed_and_aurora_through_pipes(raw_lake, local_env):
@@ -57,10 +63,12 @@ def test_materializes_transformed_and_aurora_through_pipes(raw_lake, local_env):
     schema = aurora["dagster/column_schema"].value
     assert [c.name for c in schema.columns][:3] == ["plano_id", "administradora_id", "segmento_id"]
     lineage = aurora["dagster/column_lineage"].value.deps_by_column["pct_taxa_adm"]
-    assert lineage == [dg.TableColumnDep(asset_key=dg.AssetKey(["transformed", "plano_comercial"]),
-                                         column_name="pct_taxa_adm")]
+    assert lineage == [
+        dg.TableColumnDep(asset_key=dg.AssetKey(["transformed", "plano_comercial"]), column_name="pct_taxa_adm")
+    ]
     assert meta["transformed/plano_comercial"]["dagster/column_lineage"].value.deps_by_column["pct_taxa_adm"] == [
-        dg.TableColumnDep(asset_key=dg.AssetKey(["s3_raw", "plano_comercial"]), column_name="PctTaxaAdm")]
+        dg.TableColumnDep(asset_key=dg.AssetKey(["s3_raw", "plano_comercial"]), column_name="PctTaxaAdm")
+    ]
     assert re.fullmatch(r"[\d.]+ (bytes|KiB|MiB) \([\d,]+ bytes\)|[\d,]+ bytes", aurora["bytes_copied"].value)
     # local mode: no AWS console links or AWS wording, in metadata or in the run's logs
     for values in meta.values():
@@ -74,11 +82,18 @@ def test_materializes_transformed_and_aurora_through_pipes(raw_lake, local_env):
     assert transformed["uri"].value == (local_env / "lake" / "transformed" / "segmento").as_uri()
     checks = result.get_asset_check_evaluations()
     assert {(c.asset_key.path[-1], c.check_name, c.passed) for c in checks} == {
-        (CAT[n].target_name, "no_rejected_rows", True) for n in TABLES}
+        (CAT[n].target_name, "no_rejected_rows", True) for n in TABLES
+    }
     # the child's keys were validated on its staging table (parents first), so its swap left none NOT VALID
     assert aurora["foreign_keys_not_valid"].value == 0
-    assert fetch(url, "SELECT bool_and(convalidated) FROM pg_constraint WHERE contype = 'f' "
-                      "AND connamespace = 'consorcio'::regnamespace")[0][0] is True
+    assert (
+        fetch(
+            url,
+            "SELECT bool_and(convalidated) FROM pg_constraint WHERE contype = 'f' "
+            "AND connamespace = 'consorcio'::regnamespace",
+        )[0][0]
+        is True
+    )
     assert fetch(url, "SELECT count(*) FROM consorcio.plano_comercial")[0][0] == 5
     assert list((local_env / "glue" / "logs").rglob("stderr"))  # the local client keeps each run's logs
 
@@ -98,8 +113,12 @@ def test_a_failed_parent_skips_its_children_and_fails_the_step(raw_lake, local_e
     assert not (raw_lake / "transformed" / "unidade_federativa").exists()  # its parts were not swapped in either
     url = os.environ["CONSORCIO_TARGET_URL"]
     assert fetch(url, "SELECT to_regclass('consorcio.unidade_federativa')")[0][0] is None
-    assert fetch(url, "SELECT count(*) FROM pg_tables WHERE schemaname = 'consorcio_staging' "
-                      "AND tablename <> '_staged'")[0][0] == 0  # the staged tables were dropped
+    assert (
+        fetch(url, "SELECT count(*) FROM pg_tables WHERE schemaname = 'consorcio_staging' AND tablename <> '_staged'")[
+            0
+        ][0]
+        == 0
+    )  # the staged tables were dropped
 
 
 def test_aurora_alone_loads_from_the_transformed_zone(raw_lake, local_env):

@@ -27,13 +27,18 @@ def test_columns_follow_the_mapping_with_offset_companions():
 
 def test_keys_checks_indexes_and_foreign_keys_from_the_contract():
     items = {i["name"]: i for i in ddl.after_load(CAT["PlanoComercial"], "s")}
-    assert items["pk_plano_comercial"]["sql"] == "ALTER TABLE s.plano_comercial ADD CONSTRAINT pk_plano_comercial PRIMARY KEY (plano_id)"
+    assert (
+        items["pk_plano_comercial"]["sql"]
+        == "ALTER TABLE s.plano_comercial ADD CONSTRAINT pk_plano_comercial PRIMARY KEY (plano_id)"
+    )
     assert items["ck_plano_base_seguro"]["predicate"] == "base_seguro IN ('SD', 'CR')"
     index = {i["name"]: i for i in ddl.after_load(CAT["Simulacao"])}["ix_simulacao_criada_em"]
     assert index["sql"] == "CREATE INDEX ix_simulacao_criada_em ON consorcio.simulacao (criada_em)"
     [fk] = [f for f in ddl.foreign_keys(CAT["Grupo"], CAT) if f["name"] == "fk_grupo_plano"]
-    assert fk["sql"] == ("ALTER TABLE consorcio.grupo ADD CONSTRAINT fk_grupo_plano FOREIGN KEY (plano_id) "
-                         "REFERENCES consorcio.plano_comercial (plano_id) NOT VALID")
+    assert fk["sql"] == (
+        "ALTER TABLE consorcio.grupo ADD CONSTRAINT fk_grupo_plano FOREIGN KEY (plano_id) "
+        "REFERENCES consorcio.plano_comercial (plano_id) NOT VALID"
+    )
     incoming = {f["child"] for f in ddl.incoming_foreign_keys(CAT["Simulacao"], CAT)}
     assert incoming == {"consorcio.simulacao_lance", "consorcio.simulacao_parcela"}
 
@@ -90,11 +95,27 @@ def test_spec_carries_what_the_job_needs():
 
 
 def test_raw_arguments_follow_the_dms_endpoint_settings():
-    args = raw_arguments(EndpointSettings({"DataFormat": "CSV", "CsvDelimiter": ";", "CsvNullValue": "NULL",
-                                           "AddColumnName": True, "BucketFolder": "raw/",
-                                           "IncludeOpForFullLoad": True, "TimestampColumnName": "ts"}))
-    assert args == {"--raw-folder": "raw", "--raw-format": "csv", "--csv-delimiter": ";", "--csv-header": "true",
-                    "--csv-null-value": "NULL", "--extra-columns": "Op,ts"}
+    args = raw_arguments(
+        EndpointSettings(
+            {
+                "DataFormat": "CSV",
+                "CsvDelimiter": ";",
+                "CsvNullValue": "NULL",
+                "AddColumnName": True,
+                "BucketFolder": "raw/",
+                "IncludeOpForFullLoad": True,
+                "TimestampColumnName": "ts",
+            }
+        )
+    )
+    assert args == {
+        "--raw-folder": "raw",
+        "--raw-format": "csv",
+        "--csv-delimiter": ";",
+        "--csv-header": "true",
+        "--csv-null-value": "NULL",
+        "--extra-columns": "Op,ts",
+    }
     # DMS writes the Op column to CSV only; unquoted CSV (Rfc4180 off) must reach the job's reader
     args = raw_arguments(EndpointSettings({"DataFormat": "parquet", "BucketFolder": "", "IncludeOpForFullLoad": True}))
     assert args["--raw-folder"] == "." and "--extra-columns" not in args

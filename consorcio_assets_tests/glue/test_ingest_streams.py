@@ -21,8 +21,14 @@ class _Spec:
 
     @staticmethod
     def target_schema() -> pa.Schema:
-        return pa.schema([pa.field("pessoa_id", pa.int64(), False), pa.field("guid", pa.uuid()),
-                          pa.field("nome", pa.string()), pa.field("saldo", pa.decimal128(15, 2))])
+        return pa.schema(
+            [
+                pa.field("pessoa_id", pa.int64(), False),
+                pa.field("guid", pa.uuid()),
+                pa.field("nome", pa.string()),
+                pa.field("saldo", pa.decimal128(15, 2)),
+            ]
+        )
 
     @classmethod
     def target_columns(cls) -> list[str]:
@@ -37,8 +43,10 @@ class _Spec:
 def staging(fresh_db):
     with psycopg.connect(fresh_db, autocommit=True) as conn:
         conn.execute("CREATE SCHEMA stage_test")
-        conn.execute("CREATE TABLE stage_test.pessoa (pessoa_id bigint NOT NULL, guid uuid, nome varchar(10), "
-                     "saldo numeric(15,2))")
+        conn.execute(
+            "CREATE TABLE stage_test.pessoa (pessoa_id bigint NOT NULL, guid uuid, nome varchar(10), "
+            "saldo numeric(15,2))"
+        )
     return fresh_db
 
 
@@ -49,7 +57,8 @@ def _batch(start: int, n: int, nome: str = "Ana") -> pa.RecordBatch:
     guids = pa.ExtensionArray.from_storage(pa.uuid(), pa.array([uuid.UUID(int=i).bytes for i in ids], pa.binary(16)))
     return pa.RecordBatch.from_arrays(
         [pa.array(ids, pa.int64()), guids, pa.array([nome] * n), pa.array([None] * n, pa.decimal128(15, 2))],
-        schema=_Spec.target_schema())
+        schema=_Spec.target_schema(),
+    )
 
 
 def test_batches_spread_over_the_streams_land_exactly_once(staging):

@@ -26,8 +26,9 @@ def _load(lake: Path, url: str, name: str, rows: list[dict], *args: str, fmt: st
 
 
 def _constraints(url: str, table: str) -> dict[str, tuple[str, bool]]:
-    rows = fetch(url, "SELECT conname, contype, convalidated FROM pg_constraint WHERE conrelid = %s::regclass",
-                 (table,))
+    rows = fetch(
+        url, "SELECT conname, contype, convalidated FROM pg_constraint WHERE conrelid = %s::regclass", (table,)
+    )
     return {name: (kind, valid) for name, kind, valid in rows}
 
 
@@ -41,7 +42,10 @@ def test_load_builds_the_physical_model_and_reruns_idempotently(fresh_db, tmp_pa
     assert len(first) == 3 and first[0][1] == "00000000000001"
     assert set(_constraints(fresh_db, "consorcio.administradora")) == {"pk_administradora", "uq_administradora_cnpj"}
     # identity: the sequence continues past the loaded ids
-    assert fetch(fresh_db, "SELECT nextval(pg_get_serial_sequence('consorcio.administradora', 'administradora_id'))")[0][0] == 4
+    assert (
+        fetch(fresh_db, "SELECT nextval(pg_get_serial_sequence('consorcio.administradora', 'administradora_id'))")[0][0]
+        == 4
+    )
     comment = fetch(fresh_db, "SELECT col_description('consorcio.administradora'::regclass, 2)")[0][0]
     assert "dbo.Administradora.Cnpj CHAR(14)" in comment
     assert fetch(fresh_db, "SELECT count(*) FROM pg_tables WHERE schemaname = 'consorcio_staging'")[0][0] == 0
@@ -56,34 +60,48 @@ def test_a_loaded_table_is_vacuumed_and_analyzed(fresh_db, tmp_path):
     lake = tmp_path / "lake"
     write_raw(lake, CAT["SimulacaoParcela"], data.parcelas(5_000))
     ok(run_job(lake, CAT["SimulacaoParcela"], CAT, fresh_db))
-    pages, visible, tuples = fetch(fresh_db, "SELECT relpages, relallvisible, reltuples FROM pg_class "
-                                             "WHERE oid = 'consorcio.simulacao_parcela'::regclass")[0]
+    pages, visible, tuples = fetch(
+        fresh_db,
+        "SELECT relpages, relallvisible, reltuples FROM pg_class WHERE oid = 'consorcio.simulacao_parcela'::regclass",
+    )[0]
     assert pages > 0 and visible == pages and tuples == 5_000
-    assert fetch(fresh_db, "SELECT n_ins_since_vacuum FROM pg_stat_user_tables "
-                           "WHERE relid = 'consorcio.simulacao_parcela'::regclass")[0][0] == 0
+    assert (
+        fetch(
+            fresh_db,
+            "SELECT n_ins_since_vacuum FROM pg_stat_user_tables WHERE relid = 'consorcio.simulacao_parcela'::regclass",
+        )[0][0]
+        == 0
+    )
 
 
 def test_parent_swap_keeps_children_consistent(fresh_db, tmp_path):
     lake = tmp_path / "lake"
-    for name, rows in (("Segmento", data.segmentos()), ("Administradora", data.administradoras()),
-                       ("PlanoComercial", data.planos())):
+    for name, rows in (
+        ("Segmento", data.segmentos()),
+        ("Administradora", data.administradoras()),
+        ("PlanoComercial", data.planos()),
+    ):
         ok(_load(lake, fresh_db, name, rows))
     fk = ("f", True)
     assert _constraints(fresh_db, "consorcio.plano_comercial")["fk_plano_segmento"] == fk
     with psycopg.connect(fresh_db, autocommit=True) as conn:  # views someone else built on the tables
-        conn.execute("CREATE SCHEMA analytics; CREATE ROLE leitor_glue_test; "
-                     "CREATE VIEW analytics.planos AS SELECT p.plano_id, s.codigo FROM consorcio.plano_comercial p "
-                     "JOIN consorcio.segmento s USING (segmento_id); "
-                     "CREATE VIEW analytics.contagem AS SELECT count(*) AS n FROM analytics.planos; "
-                     "COMMENT ON VIEW analytics.planos IS 'planos por segmento'; "
-                     "GRANT SELECT ON analytics.planos TO leitor_glue_test")
+        conn.execute(
+            "CREATE SCHEMA analytics; CREATE ROLE leitor_glue_test; "
+            "CREATE VIEW analytics.planos AS SELECT p.plano_id, s.codigo FROM consorcio.plano_comercial p "
+            "JOIN consorcio.segmento s USING (segmento_id); "
+            "CREATE VIEW analytics.contagem AS SELECT count(*) AS n FROM analytics.planos; "
+            "COMMENT ON VIEW analytics.planos IS 'planos por segmento'; "
+            "GRANT SELECT ON analytics.planos TO leitor_glue_test"
+        )
     try:
         ok(_load(lake, fresh_db, "Segmento", data.segmentos(6)))  # parent reloaded: the child's key is re-added
         assert _constraints(fresh_db, "consorcio.plano_comercial")["fk_plano_segmento"] == fk
         assert fetch(fresh_db, "SELECT n FROM analytics.contagem") == [(5,)]
-        assert fetch(fresh_db, "SELECT obj_description('analytics.planos'::regclass, 'pg_class'), "
-                               "has_table_privilege('leitor_glue_test', 'analytics.planos', 'SELECT')") == [
-            ("planos por segmento", True)]
+        assert fetch(
+            fresh_db,
+            "SELECT obj_description('analytics.planos'::regclass, 'pg_class'), "
+            "has_table_privilege('leitor_glue_test', 'analytics.planos', 'SELECT')",
+        ) == [("planos por segmento", True)]
     finally:
         with psycopg.connect(fresh_db, autocommit=True) as conn:
             conn.execute("DROP SCHEMA analytics CASCADE; DROP ROLE leitor_glue_test")
@@ -97,16 +115,23 @@ def test_parent_swap_keeps_children_consistent(fresh_db, tmp_path):
 
 def test_a_child_row_without_its_parent_fails_the_load_naming_the_key(fresh_db, tmp_path):
     lake = tmp_path / "lake"
-    for name, rows in (("Segmento", data.segmentos()), ("Administradora", data.administradoras()),
-                       ("PlanoComercial", data.planos())):
+    for name, rows in (
+        ("Segmento", data.segmentos()),
+        ("Administradora", data.administradoras()),
+        ("PlanoComercial", data.planos()),
+    ):
         ok(_load(lake, fresh_db, name, rows))
     before = rows_of(fresh_db, "consorcio.plano_comercial", "plano_id")
     message = error_of(_load(lake, fresh_db, "PlanoComercial", data.planos(4, segmentos_ids=(1, 99))))
     assert "plano_comercial: 2 row(s) break foreign key fk_plano_segmento" in message
     assert "(plano_id=1), (plano_id=3)" in message
     assert rows_of(fresh_db, "consorcio.plano_comercial", "plano_id") == before  # the previous table stays
-    assert set(_constraints(fresh_db, "consorcio.plano_comercial").values()) <= {("p", True), ("f", True), ("c", True),
-                                                                                ("u", True)}
+    assert set(_constraints(fresh_db, "consorcio.plano_comercial").values()) <= {
+        ("p", True),
+        ("f", True),
+        ("c", True),
+        ("u", True),
+    }
 
 
 def test_the_swap_reports_own_keys_a_parent_swap_left_not_valid(fresh_db, tmp_path):
@@ -117,26 +142,36 @@ def test_the_swap_reports_own_keys_a_parent_swap_left_not_valid(fresh_db, tmp_pa
     from consorcio_glue.spec import Spec
 
     lake = tmp_path / "lake"
-    for name, rows in (("Segmento", data.segmentos()), ("Administradora", data.administradoras()),
-                       ("PlanoComercial", data.planos())):
+    for name, rows in (
+        ("Segmento", data.segmentos()),
+        ("Administradora", data.administradoras()),
+        ("PlanoComercial", data.planos()),
+    ):
         ok(_load(lake, fresh_db, name, rows))
     spec = Spec(table_spec(CAT["PlanoComercial"], CAT))
     with psycopg.connect(fresh_db, autocommit=True) as conn:
-        conn.execute("CREATE TABLE consorcio_staging.plano_comercial (LIKE consorcio.plano_comercial); "
-                     "INSERT INTO consorcio_staging.plano_comercial SELECT * FROM consorcio.plano_comercial; "
-                     "ALTER TABLE consorcio_staging.plano_comercial ADD CONSTRAINT fk_plano_administradora "
-                     "FOREIGN KEY (administradora_id) REFERENCES consorcio.administradora (administradora_id); "
-                     "ALTER TABLE consorcio_staging.plano_comercial ADD CONSTRAINT fk_plano_segmento "
-                     "FOREIGN KEY (segmento_id) REFERENCES consorcio.segmento (segmento_id) NOT VALID")
+        conn.execute(
+            "CREATE TABLE consorcio_staging.plano_comercial (LIKE consorcio.plano_comercial); "
+            "INSERT INTO consorcio_staging.plano_comercial SELECT * FROM consorcio.plano_comercial; "
+            "ALTER TABLE consorcio_staging.plano_comercial ADD CONSTRAINT fk_plano_administradora "
+            "FOREIGN KEY (administradora_id) REFERENCES consorcio.administradora (administradora_id); "
+            "ALTER TABLE consorcio_staging.plano_comercial ADD CONSTRAINT fk_plano_segmento "
+            "FOREIGN KEY (segmento_id) REFERENCES consorcio.segmento (segmento_id) NOT VALID"
+        )
         touched = swap(conn, spec, None, "test", validate=False)
     assert [name for _, name in touched] == ["fk_plano_segmento"]
-    assert _constraints(fresh_db, "consorcio.plano_comercial") == {"fk_plano_administradora": ("f", True),
-                                                                   "fk_plano_segmento": ("f", False)}
+    assert _constraints(fresh_db, "consorcio.plano_comercial") == {
+        "fk_plano_administradora": ("f", True),
+        "fk_plano_segmento": ("f", False),
+    }
 
 
 def _copy_running(url: str) -> int | None:
-    row = fetch(url, "SELECT max(tuples_processed) FROM pg_stat_progress_copy WHERE relid = "
-                     "to_regclass('consorcio_staging.simulacao_parcela')")
+    row = fetch(
+        url,
+        "SELECT max(tuples_processed) FROM pg_stat_progress_copy WHERE relid = "
+        "to_regclass('consorcio_staging.simulacao_parcela')",
+    )
     return row[0][0] if row else None
 
 
@@ -148,8 +183,13 @@ def test_kill_during_copy_keeps_the_previous_table(fresh_db, tmp_path):
     before = rows_of(fresh_db, "consorcio.simulacao_parcela", "simulacao_id, numero_parcela")
     big = data.parcelas(400_000, seed=2)
     write_raw(lake, parcela, big, rows_per_file=100_000)
-    job = subprocess.Popen(job_command(lake, parcela, CAT, "--batch-rows", "8192"), env=job_env(fresh_db),
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    job = subprocess.Popen(
+        job_command(lake, parcela, CAT, "--batch-rows", "8192"),
+        env=job_env(fresh_db),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 60
     while not (_copy_running(fresh_db) or 0) > 0:
         assert job.poll() is None and time.monotonic() < deadline, "the COPY never started"
@@ -163,7 +203,9 @@ def test_kill_during_copy_keeps_the_previous_table(fresh_db, tmp_path):
     done = run_job(lake, parcela, CAT, fresh_db, expected_rows=big.num_rows)
     ok(done)
     assert fetch(fresh_db, "SELECT count(*), sum(valor_total) FROM consorcio.simulacao_parcela")[0] == (
-        big.num_rows, sum(big.column("ValorTotal").to_pylist()))
+        big.num_rows,
+        sum(big.column("ValorTotal").to_pylist()),
+    )
     assert not [p for p in (lake / "transformed").iterdir() if p.name.startswith(".")]
     assert fetch(fresh_db, "SELECT count(*) FROM pg_tables WHERE schemaname = 'consorcio_staging'")[0][0] == 0
 
@@ -173,8 +215,13 @@ def test_two_runs_of_a_table_never_interleave(fresh_db, tmp_path):
     write_raw(lake, CAT["Segmento"], data.table("Segmento", data.segmentos()))
     with psycopg.connect(fresh_db, autocommit=True) as holder:
         holder.execute("SELECT pg_advisory_lock(hashtextextended('consorcio.load:segmento', 0))")
-        job = subprocess.Popen(job_command(lake, CAT["Segmento"], CAT), env=job_env(fresh_db),
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        job = subprocess.Popen(
+            job_command(lake, CAT["Segmento"], CAT),
+            env=job_env(fresh_db),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         deadline = time.monotonic() + 60
         while not fetch(fresh_db, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")[0][0]:
             assert job.poll() is None and time.monotonic() < deadline, "the job did not wait for the lock"
@@ -229,6 +276,7 @@ def test_missing_load_folder_for_a_non_empty_table(loaded):
     assert "Segmento" in message and "no LOAD files under raw/dbo/Segmento/" in message and "4 rows" in message
     _unchanged(url, before)
 
+
 def test_an_empty_table_without_folder_loads_empty(fresh_db, tmp_path):
     lake = tmp_path / "lake"
     ok(_load(lake, fresh_db, "Segmento", data.segmentos()))
@@ -249,11 +297,13 @@ def test_truncated_parquet_file(loaded):
     assert "Segmento" in message and "raw/dbo/Segmento/LOAD00000002.parquet" in message
     _unchanged(url, before)
 
+
 def test_missing_rows_against_what_dms_loaded(loaded):
     lake, url, before = loaded
     message = error_of(run_job(lake, CAT["Segmento"], CAT, url, expected_rows=5))
     assert "hold 4 rows but DMS loaded 5" in message
     _unchanged(url, before)
+
 
 def test_csv_with_a_wrong_column_count(loaded):
     lake, url, before = loaded
@@ -267,10 +317,14 @@ def test_csv_with_a_wrong_column_count(loaded):
     assert "expected 6, got 5" in message
     _unchanged(url, before)
 
-@pytest.mark.parametrize("fmt,column,value,reason", [
-    ("parquet", "Codigo", "CODIGO-LONGO", "longer than varchar(10)"),
-    ("csv", "PrazoMinimo", 70000, "unparsable as smallint"),
-])
+
+@pytest.mark.parametrize(
+    "fmt,column,value,reason",
+    [
+        ("parquet", "Codigo", "CODIGO-LONGO", "longer than varchar(10)"),
+        ("csv", "PrazoMinimo", 70000, "unparsable as smallint"),
+    ],
+)
 def test_value_out_of_range_for_the_target_type(loaded, fmt, column, value, reason):
     lake, url, before = loaded
     _clear_raw(lake)
@@ -290,6 +344,7 @@ def test_value_out_of_range_for_the_target_type(loaded, fmt, column, value, reas
     assert f"raw/dbo/Segmento/LOAD00000001.{fmt}" in message and "SegmentoId=3" in message
     _unchanged(url, before)
 
+
 def test_check_constraint_violation_names_the_key(loaded):
     lake, url, before = loaded
     _clear_raw(lake)
@@ -298,6 +353,7 @@ def test_check_constraint_violation_names_the_key(loaded):
     assert "ck_segmento_prazo" in message and "segmento_id=2" in message
     _unchanged(url, before)
 
+
 def test_reject_mode_routes_bad_rows_aside(fresh_db, tmp_path):
     lake, url = tmp_path / "lake", fresh_db
     rows = data.segmentos(5, row1={"PrazoMinimo": 0}, row3={"Codigo": "CODIGO-LONGO"})
@@ -305,12 +361,21 @@ def test_reject_mode_routes_bad_rows_aside(fresh_db, tmp_path):
     done = run_job(lake, CAT["Segmento"], CAT, url, "--on-invalid", "reject", "--run-id", "r1")
     ok(done)
     assert [r[0] for r in rows_of(url, "consorcio.segmento", "segmento_id")] == [1, 3, 5]
-    rejects = fetch(url, "SELECT table_name, source_file, primary_key, column_name, reason, run_id "
-                         "FROM consorcio.consorcio_rejects ORDER BY primary_key->>'SegmentoId'")
+    rejects = fetch(
+        url,
+        "SELECT table_name, source_file, primary_key, column_name, reason, run_id "
+        "FROM consorcio.consorcio_rejects ORDER BY primary_key->>'SegmentoId'",
+    )
     assert rejects == [
         ("segmento", None, {"SegmentoId": 2}, None, "violates check constraint ck_segmento_prazo", "r1"),
-        ("segmento", "raw/dbo/Segmento/LOAD00000001.parquet", {"SegmentoId": 4}, "codigo",
-         "longer than varchar(10) (value 'CODIGO-LONGO')", "r1"),
+        (
+            "segmento",
+            "raw/dbo/Segmento/LOAD00000001.parquet",
+            {"SegmentoId": 4},
+            "codigo",
+            "longer than varchar(10) (value 'CODIGO-LONGO')",
+            "r1",
+        ),
     ]
     assert '"rows_rejected": 2' in done.stdout
     ok(_load(lake, url, "Segmento", data.segmentos(), "--on-invalid", "reject"))  # a clean rerun clears them
@@ -326,15 +391,35 @@ def test_csv_variants_dms_can_write(fresh_db, tmp_path):
     rows[1]["Nome"] = 'Plano "A"; com ponto e vírgula\ne quebra'
     full = data.table("PlanoComercial", rows)
     full = full.add_column(0, "Op", pa.array(["I"] * full.num_rows)).add_column(
-        1, "ts", pa.array(["2024-01-01 00:00:00.000000"] * full.num_rows))
+        1, "ts", pa.array(["2024-01-01 00:00:00.000000"] * full.num_rows)
+    )
     for segment, start in (("part1", 0), ("part2", 3)):
-        write_raw(lake, table, full.slice(start, 3), fmt="csv", segment=segment, null="NULL", delimiter=";",
-                  header=True)
+        write_raw(
+            lake, table, full.slice(start, 3), fmt="csv", segment=segment, null="NULL", delimiter=";", header=True
+        )
     for name, parent_rows in (("Segmento", data.segmentos()), ("Administradora", data.administradoras())):
         ok(_load(lake, fresh_db, name, parent_rows))
-    ok(run_job(lake, table, CAT, fresh_db, "--raw-format", "csv", "--csv-delimiter", ";", "--csv-null-value",
-               "NULL", "--csv-header", "true", "--extra-columns", "Op,ts", expected_rows=6))
-    loaded = fetch(fresh_db, "SELECT plano_id, nome, pct_reducao, pct_lance_fixo FROM consorcio.plano_comercial "
-                             "ORDER BY plano_id")
+    ok(
+        run_job(
+            lake,
+            table,
+            CAT,
+            fresh_db,
+            "--raw-format",
+            "csv",
+            "--csv-delimiter",
+            ";",
+            "--csv-null-value",
+            "NULL",
+            "--csv-header",
+            "true",
+            "--extra-columns",
+            "Op,ts",
+            expected_rows=6,
+        )
+    )
+    loaded = fetch(
+        fresh_db, "SELECT plano_id, nome, pct_reducao, pct_lance_fixo FROM consorcio.plano_comercial ORDER BY plano_id"
+    )
     assert [r[0] for r in loaded] == [1, 2, 3, 4, 5, 6]
     assert loaded[1][1] == rows[1]["Nome"] and loaded[1][2] is None and loaded[0][3] == Decimal("25.00")

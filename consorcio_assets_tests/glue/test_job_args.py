@@ -19,9 +19,28 @@ from consorcio_glue.spec import Spec, load_spec
 
 
 def test_glue_style_arguments_become_typed_fields():
-    args = parse_args(["--JOB_ID", "j_1", "--JOB_RUN_ID", "jr_1", "--job-bookmark-option", "job-bookmark-disable",
-                       "--stages", "aurora", "--extra-columns", "Op,ts", "--csv-header", "TRUE",
-                       "--copy-streams", "0", "--report-checks", "false", "--spark", "on"])
+    args = parse_args(
+        [
+            "--JOB_ID",
+            "j_1",
+            "--JOB_RUN_ID",
+            "jr_1",
+            "--job-bookmark-option",
+            "job-bookmark-disable",
+            "--stages",
+            "aurora",
+            "--extra-columns",
+            "Op,ts",
+            "--csv-header",
+            "TRUE",
+            "--copy-streams",
+            "0",
+            "--report-checks",
+            "false",
+            "--spark",
+            "on",
+        ]
+    )
     assert args.stages == frozenset({"aurora"}) and args.extra_columns == ("Op", "ts")
     assert args.csv_header is True and args.report_checks is False and args.copy_streams == 1 and args.spark == "on"
     assert parse_args([]) == JobArgs()
@@ -30,8 +49,9 @@ def test_glue_style_arguments_become_typed_fields():
 
 
 def test_batch_publish_arguments():
-    args = parse_args(["--action", "publish", "--tables", "segmento,grupo", "--discard", "true",
-                       "--staging-schema", "stg"])
+    args = parse_args(
+        ["--action", "publish", "--tables", "segmento,grupo", "--discard", "true", "--staging-schema", "stg"]
+    )
     assert (args.action, args.discard, args.staging_schema) == ("publish", True, "stg")
     load = parse_args(["--swap", "deferred", "--batch-tables", "segmento,,grupo"])
     assert load.swap == "deferred" and load.batch_tables == frozenset({"segmento", "grupo"})
@@ -79,6 +99,8 @@ def test_a_spec_of_another_version_is_refused(version, tmp_path):
     for value in (spec_argument(raw), str(path)):
         with pytest.raises(JobError) as failure:
             load_spec(value)
-        assert str(failure.value) == (f"segmento: the table spec has version {version!r}, this job reads version "
-                                      f"{SPEC_VERSION}: deploy the job wheel built from the same release as the "
-                                      "Dagster code")
+        assert str(failure.value) == (
+            f"segmento: the table spec has version {version!r}, this job reads version "
+            f"{SPEC_VERSION}: deploy the job wheel built from the same release as the "
+            "Dagster code"
+        )

@@ -45,9 +45,11 @@ def test_live_views_are_views_that_show_a_base_table_update_at_once(live):
         conn.execute("UPDATE consorcio.simulacao SET valor_credito = 123456.78 WHERE simulacao_id = 1")
         conn.execute("UPDATE consorcio.cliente SET uf = 'RJ'")
     assert fetch(live, "SELECT valor_credito FROM consorcio.vw_simulacao_resumo WHERE simulacao_id = 1") == [
-        (Decimal("123456.78"),)]
+        (Decimal("123456.78"),)
+    ]
     assert fetch(live, "SELECT uf, simulacoes, credito_simulado FROM consorcio.vw_funil_mensal") == [
-        ("RJ", 3, Decimal("323456.78"))]
+        ("RJ", 3, Decimal("323456.78"))
+    ]
 
 
 def test_application_and_checker_roles_read_the_live_views(live):
@@ -112,8 +114,13 @@ def test_the_glue_step_creates_the_live_views_after_it_publishes(local_env):
         write_raw(lake, CAT[name], data.table(name, rows()))
     keys = [dg.AssetKey([stage, CAT[n].target_name]) for n in ROWS for stage in ("transformed", "aurora")]
     with dg.instance_for_test() as instance:
-        result = dg.materialize([glue_transform_and_load], selection=keys, instance=instance, raise_on_error=False,
-                                resources=local_resources(max_concurrent_runs=2))
+        result = dg.materialize(
+            [glue_transform_and_load],
+            selection=keys,
+            instance=instance,
+            raise_on_error=False,
+            resources=local_resources(max_concurrent_runs=2),
+        )
         logs = [e.user_message for e in instance.all_logs(result.run_id)]
     assert result.success
     assert [relkind(url, v) for v in LIVE] == ["v", "v"]

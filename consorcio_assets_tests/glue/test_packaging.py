@@ -39,8 +39,11 @@ def _run(argv: list[str], pythonpath: Path, cwd: Path, env: dict | None = None) 
 
 def _segmento(lake: Path, url: str) -> dict[str, str]:
     write_raw(lake, CAT["Segmento"], data.table("Segmento", data.segmentos()))
-    return {"--table-spec": spec_argument(table_spec(CAT["Segmento"], CAT, expected_rows=4)),
-            "--lake-uri": lake.as_uri(), "--target-url-env": URL_ENV}
+    return {
+        "--table-spec": spec_argument(table_spec(CAT["Segmento"], CAT, expected_rows=4)),
+        "--lake-uri": lake.as_uri(),
+        "--target-url-env": URL_ENV,
+    }
 
 
 def test_the_glue_wheel_holds_the_job_and_its_core_only(tmp_path):
@@ -48,8 +51,11 @@ def test_the_glue_wheel_holds_the_job_and_its_core_only(tmp_path):
     again = wheel.build(tmp_path / "again")
     assert built.read_bytes() == again.read_bytes(), "the wheel must be reproducible (Terraform's source_hash)"
     names = zipfile.ZipFile(built).namelist()
-    assert {n.split("/")[0] for n in names} == {"consorcio_core", "consorcio_glue",
-                                                f"consorcio_glue-{wheel.version()}.dist-info"}
+    assert {n.split("/")[0] for n in names} == {
+        "consorcio_core",
+        "consorcio_glue",
+        f"consorcio_glue-{wheel.version()}.dist-info",
+    }
     assert "consorcio_glue/__main__.py" in names and "consorcio_glue/spark.py" in names
 
 
@@ -84,8 +90,9 @@ def installed(tmp_path_factory) -> Path:
 
 
 def _pip(*args: str) -> None:
-    done = subprocess.run([sys.executable, "-m", "pip", *args, "--disable-pip-version-check"],
-                          capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [sys.executable, "-m", "pip", *args, "--disable-pip-version-check"], capture_output=True, text=True, timeout=600
+    )
     assert done.returncode == 0, done.stderr[-3000:]
 
 

@@ -37,14 +37,20 @@ def _parents_loading(url: str):
     """Hold the parents' load locks, as their live runs do."""
     with psycopg.connect(url, autocommit=True) as conn:
         for name in PARENTS:
-            conn.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", (f"consorcio.load:{CAT[name].target_name}",))
+            conn.execute(
+                "SELECT pg_advisory_lock(hashtextextended(%s, 0))", (f"consorcio.load:{CAT[name].target_name}",)
+            )
         yield conn
 
 
 def _start_child(lake: Path, url: str, log: Path, *args: str) -> subprocess.Popen:
-    return subprocess.Popen(job_command(lake, CAT["PlanoComercial"], CAT, *args,
-                                        expected_rows=len(ROWS["PlanoComercial"])),
-                            env=job_env(url), stdout=subprocess.PIPE, stderr=log.open("w"), text=True)
+    return subprocess.Popen(
+        job_command(lake, CAT["PlanoComercial"], CAT, *args, expected_rows=len(ROWS["PlanoComercial"])),
+        env=job_env(url),
+        stdout=subprocess.PIPE,
+        stderr=log.open("w"),
+        text=True,
+    )
 
 
 def _wait_for_text(job: subprocess.Popen, log: Path, text: str, timeout: float = 90) -> None:
@@ -59,8 +65,9 @@ def _staged_rows(url: str, table: str) -> int:
 
 
 def _leftovers(url: str, lake: Path) -> tuple[list, list]:
-    tables = fetch(url, "SELECT tablename FROM pg_tables WHERE schemaname = 'consorcio_staging' "
-                        "AND tablename <> '_staged'")
+    tables = fetch(
+        url, "SELECT tablename FROM pg_tables WHERE schemaname = 'consorcio_staging' AND tablename <> '_staged'"
+    )
     hidden = [p.name for p in (lake / "transformed").iterdir() if p.name.startswith(".")]
     return tables, hidden
 
@@ -74,31 +81,49 @@ def test_a_child_streams_first_and_validates_its_keys_once_its_parents_are_stage
         time.sleep(0.5)
         assert child.poll() is None  # its parents are loading: it keeps waiting
         for name in PARENTS:  # the parents' runs take their locks back and stage their tables
-            locks.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))",
-                          (f"consorcio.load:{CAT[name].target_name}",))
+            locks.execute(
+                "SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (f"consorcio.load:{CAT[name].target_name}",)
+            )
             ok(run_job(lake, CAT[name], CAT, fresh_db, *_deferred("b1"), expected_rows=len(ROWS[name])))
         out, _ = child.communicate(timeout=90)
     assert child.returncode == 0, log.read_text()[-2000:]
     assert "plano_comercial: parents staged after" in log.read_text()
     assert '"parents_wait_seconds"' in out
     # its keys reference the parents this batch staged, validated before the publish
-    referenced = fetch(fresh_db, "SELECT confrelid::regclass::text, convalidated FROM pg_constraint "
-                                 "WHERE contype = 'f' AND conrelid = 'consorcio_staging.plano_comercial'::regclass")
+    referenced = fetch(
+        fresh_db,
+        "SELECT confrelid::regclass::text, convalidated FROM pg_constraint "
+        "WHERE contype = 'f' AND conrelid = 'consorcio_staging.plano_comercial'::regclass",
+    )
     assert sorted(referenced) == [("consorcio_staging.administradora", True), ("consorcio_staging.segmento", True)]
     ok(run_job(lake, CAT["PlanoComercial"], CAT, fresh_db, "--action", "publish", "--tables", BATCH, "--run-id", "b1"))
     assert fetch(fresh_db, "SELECT count(*) FROM consorcio.plano_comercial")[0][0] == len(ROWS["PlanoComercial"])
-    assert fetch(fresh_db, "SELECT bool_and(convalidated) FROM pg_constraint WHERE contype = 'f' "
-                           "AND connamespace = 'consorcio'::regnamespace")[0][0] is True
+    assert (
+        fetch(
+            fresh_db,
+            "SELECT bool_and(convalidated) FROM pg_constraint WHERE contype = 'f' "
+            "AND connamespace = 'consorcio'::regnamespace",
+        )[0][0]
+        is True
+    )
     assert _leftovers(fresh_db, lake) == ([], [])
 
 
 def test_a_parent_no_run_is_loading_fails_the_child_after_the_grace(fresh_db, tmp_path):
     lake = _lake(tmp_path)
-    done = run_job(lake, CAT["PlanoComercial"], CAT, fresh_db, *_deferred("b2", "--parent-grace-seconds", "0.5"),
-                   expected_rows=len(ROWS["PlanoComercial"]))
+    done = run_job(
+        lake,
+        CAT["PlanoComercial"],
+        CAT,
+        fresh_db,
+        *_deferred("b2", "--parent-grace-seconds", "0.5"),
+        expected_rows=len(ROWS["PlanoComercial"]),
+    )
     assert done.returncode == 1
-    assert error_of(done) == ("ERROR: plano_comercial: parent table(s) administradora, segmento were not staged by this "
-                              "batch and no run is loading them (waited 0.5s): the batch cannot publish")
+    assert error_of(done) == (
+        "ERROR: plano_comercial: parent table(s) administradora, segmento were not staged by this "
+        "batch and no run is loading them (waited 0.5s): the batch cannot publish"
+    )
     assert _leftovers(fresh_db, lake) == ([], [])
     assert fetch(fresh_db, "SELECT to_regclass('consorcio.plano_comercial')")[0][0] is None  # nothing published
 

@@ -26,8 +26,9 @@ def _file(group_sizes: list[int]) -> tuple[pq.ParquetFile, pa.Table]:
 
 
 @settings(max_examples=60)
-@given(group_sizes=st.lists(st.integers(0, 40), min_size=0, max_size=12), rows=st.integers(1, 50),
-       only_id=st.booleans())
+@given(
+    group_sizes=st.lists(st.integers(0, 40), min_size=0, max_size=12), rows=st.integers(1, 50), only_id=st.booleans()
+)
 def test_every_row_once_in_order_in_bounded_batches(group_sizes, rows, only_id):
     pf, table = _file(group_sizes)
     columns = ["id"] if only_id else None

@@ -40,8 +40,9 @@ def _ancestors(table: Table) -> list[str]:
 
 def digest(url: str, table: str) -> tuple[int, str]:
     """(rows, md5 of every row's text in a fixed order): equal digests, equal tables."""
-    return fetch(url, f"SELECT count(*), md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) "
-                      f"FROM consorcio.{table} t")[0]
+    return fetch(
+        url, f"SELECT count(*), md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) FROM consorcio.{table} t"
+    )[0]
 
 
 def transformed(lake, table: Table) -> pa.Table:
@@ -61,8 +62,7 @@ def migrated(small_source, pg_server_url, tmp_path_factory):
     url = pg_server_url.replace("/postgres?", f"/{name}?", 1)
     lake = tmp_path_factory.mktemp("spark") / "lake"
     names = list(dict.fromkeys(n for t in TABLES for n in [*_ancestors(CAT[t]), t]))
-    report = LocalDms(lake_uri=lake.as_uri(), source_url=f"duckdb:///{small_source}").full_load(
-        [CAT[n] for n in names])
+    report = LocalDms(lake_uri=lake.as_uri(), source_url=f"duckdb:///{small_source}").full_load([CAT[n] for n in names])
     rows = {n: report.tables[n].full_load_rows for n in names}
     for n in names:
         ok(run_job(lake, CAT[n], CAT, url, expected_rows=rows[n]))
@@ -76,9 +76,19 @@ def migrated(small_source, pg_server_url, tmp_path_factory):
 
 
 def spark_run(lake, table: Table, expected_rows: int, *args: str) -> dict:
-    argv = ["--table-spec", spec_argument(table_spec(table, CAT, expected_rows=expected_rows)),
-            "--lake-uri", lake.as_uri(), "--target-url-env", URL_ENV, "--spark", "on", "--fk-validation",
-            "immediate", *args]
+    argv = [
+        "--table-spec",
+        spec_argument(table_spec(table, CAT, expected_rows=expected_rows)),
+        "--lake-uri",
+        lake.as_uri(),
+        "--target-url-env",
+        URL_ENV,
+        "--spark",
+        "on",
+        "--fk-validation",
+        "immediate",
+        *args,
+    ]
     return run(parse_args(argv), None)
 
 
@@ -108,8 +118,11 @@ def test_a_failing_executor_leaves_the_previous_table(migrated, tmp_path):
     first, folder = files[0], files[0].parent
     column = next(c for c in table.columns if c.family in ("char", "text") and c.length)
     bad = pq.read_table(first).slice(0, 1)
-    bad = bad.set_column(bad.column_names.index(column.name), bad.schema.field(column.name),
-                         pa.array(["x" * (column.length + 1)], bad.schema.field(column.name).type))
+    bad = bad.set_column(
+        bad.column_names.index(column.name),
+        bad.schema.field(column.name),
+        pa.array(["x" * (column.length + 1)], bad.schema.field(column.name).type),
+    )
     pq.write_table(bad, folder / "LOAD000000FF.parquet")  # the last item: an executor's share fails
     before, zone = digest(url, table.target_name), transformed(lake, table)
     with pytest.raises(JobError) as failure:
@@ -133,19 +146,50 @@ def test_a_deferred_swap_stages_the_table_until_the_batch_publishes(migrated):
     table = CAT["Simulacao"]
     name, batch = table.target_name, f"spark-{uuid.uuid4().hex[:8]}"
     before, zone, live = digest(url, name), transformed(lake, table), _relation_id(url, name)
-    out = spark_run(lake, table, rows[table.name], "--part-rows", str(rows[table.name] // 3 + 1), "--swap", "deferred",
-                    "--batch-tables", name, "--run-id", batch)
+    out = spark_run(
+        lake,
+        table,
+        rows[table.name],
+        "--part-rows",
+        str(rows[table.name] // 3 + 1),
+        "--swap",
+        "deferred",
+        "--batch-tables",
+        name,
+        "--run-id",
+        batch,
+    )
     assert out["aurora"]["rows_written"] == rows[table.name] and out["transformed"]["files"] > 1
-    [(staged, prefix)] = fetch(url, "SELECT table_name, transformed FROM consorcio_staging._staged "
-                                    "WHERE batch_id = %s", (batch,))
+    [(staged, prefix)] = fetch(
+        url, "SELECT table_name, transformed FROM consorcio_staging._staged WHERE batch_id = %s", (batch,)
+    )
     assert staged == name and (lake / prefix / "part-00000.parquet").is_file()  # the parts wait, not swapped
     assert _relation_id(url, name) == live  # the previous table is still the one readers see
 
-    published = run(parse_args(["--action", "publish", "--tables", name, "--run-id", batch, "--lake-uri",
-                                lake.as_uri(), "--target-url-env", URL_ENV]), None)
+    published = run(
+        parse_args(
+            [
+                "--action",
+                "publish",
+                "--tables",
+                name,
+                "--run-id",
+                batch,
+                "--lake-uri",
+                lake.as_uri(),
+                "--target-url-env",
+                URL_ENV,
+            ]
+        ),
+        None,
+    )
     assert published["published"] == [name]
     assert _relation_id(url, name) != live and digest(url, name) == before
     assert transformed(lake, table).equals(zone) and not (lake / prefix).exists()
     assert fetch(url, "SELECT count(*) FROM consorcio_staging._staged")[0][0] == 0
-    assert fetch(url, "SELECT count(*) FROM pg_tables WHERE schemaname = 'consorcio_staging' "
-                      "AND tablename <> '_staged'")[0][0] == 0
+    assert (
+        fetch(url, "SELECT count(*) FROM pg_tables WHERE schemaname = 'consorcio_staging' AND tablename <> '_staged'")[
+            0
+        ][0]
+        == 0
+    )

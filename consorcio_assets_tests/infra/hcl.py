@@ -86,7 +86,7 @@ def interpolations(text: str) -> Iterator[str]:
             if depth == 0:
                 break
             j += 1
-        yield text[start + 2:j]
+        yield text[start + 2 : j]
         i = j + 1
 
 
@@ -128,20 +128,24 @@ def references(config: Config) -> Iterator[Reference]:
 
 def resolves(config: Config, ref: Reference) -> bool:
     declared = {
-        "var": config.variables, "local": config.locals, "module": config.modules,
-        "data": config.data, "resource": config.resources,
+        "var": config.variables,
+        "local": config.locals,
+        "module": config.modules,
+        "data": config.data,
+        "resource": config.resources,
     }[ref.kind]
     return (ref.target[0] if len(ref.target) == 1 else ref.target) in declared
 
 
 def evaluate_path(config: Config, expression: str) -> Path:
     """A path expression such as `${local.dir}/x.json` or `${path.module}/../y` made concrete."""
+
     def substitute(m: re.Match) -> str:
         inner = m.group(1)
         if inner == "path.module":
             return str(INFRA)
         if inner.startswith("local."):
-            return str(evaluate_path(config, str(config.locals[inner[len("local."):]])))
+            return str(evaluate_path(config, str(config.locals[inner[len("local.") :]])))
         raise ValueError(f"cannot evaluate ${{{inner}}} as a path")
 
     return Path(re.sub(r"\$\{([\w.]+)\}", substitute, expression)).resolve()

@@ -28,16 +28,31 @@ def test_checkov_reports_no_failed_check():
     exe = checkov_executable()
     started = time.perf_counter()
     proc = subprocess.run(
-        [str(exe), "-d", str(INFRA), "--framework", "terraform", "--quiet", "--compact", "--skip-download",
-         "-o", "json"],
-        capture_output=True, text=True, timeout=300, env={**os.environ, "BC_SKIP_MAPPING": "TRUE"},
+        [
+            str(exe),
+            "-d",
+            str(INFRA),
+            "--framework",
+            "terraform",
+            "--quiet",
+            "--compact",
+            "--skip-download",
+            "-o",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "BC_SKIP_MAPPING": "TRUE"},
     )
     seconds = time.perf_counter() - started
     assert proc.stdout.strip(), f"checkov printed nothing (exit {proc.returncode}): {proc.stderr[-2000:]}"
     report = json.loads(proc.stdout)
     summary, results = report["summary"], report["results"]
-    failed = [f"{c['check_id']} {c['resource']} ({c['file_path']}:{c['file_line_range'][0]}): {c['check_name']}"
-              for c in results["failed_checks"]]
+    failed = [
+        f"{c['check_id']} {c['resource']} ({c['file_path']}:{c['file_line_range'][0]}): {c['check_name']}"
+        for c in results["failed_checks"]
+    ]
     assert summary["parsing_errors"] == 0, proc.stdout[-2000:]
     assert failed == [], "checkov failed checks:\n" + "\n".join(failed)
     assert proc.returncode == 0
@@ -48,9 +63,22 @@ def test_checkov_reports_no_failed_check():
 def test_checkov_reports_no_failed_check_on_the_dockerfile():
     exe = checkov_executable()
     proc = subprocess.run(
-        [str(exe), "-f", str(REPO / "Dockerfile"), "--framework", "dockerfile", "--quiet", "--compact",
-         "--skip-download", "-o", "json"],
-        capture_output=True, text=True, timeout=300, env={**os.environ, "BC_SKIP_MAPPING": "TRUE"},
+        [
+            str(exe),
+            "-f",
+            str(REPO / "Dockerfile"),
+            "--framework",
+            "dockerfile",
+            "--quiet",
+            "--compact",
+            "--skip-download",
+            "-o",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "BC_SKIP_MAPPING": "TRUE"},
     )
     assert proc.stdout.strip(), f"checkov printed nothing (exit {proc.returncode}): {proc.stderr[-2000:]}"
     report = json.loads(proc.stdout)

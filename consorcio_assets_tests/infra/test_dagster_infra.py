@@ -85,9 +85,10 @@ def test_tasks_are_private_fargate_and_read_only(config):
     assert re.search(r"\bname\s*=\s*each\.key\b", definition["container_definitions"])
     mounted = set(re.findall(r'containerPath = "([^"]+)"', definition["container_definitions"]))
     assert mounted == {"/tmp", "${local.dagster_home}/storage"}
-    volumes = re.search(r'^VOLUME (\[.*\])$', (INFRA.parent / "Dockerfile").read_text(), re.M)
-    assert volumes and set(json.loads(volumes[1])) == {"/tmp", f"{config.locals['dagster_home']}/storage"}, \
+    volumes = re.search(r"^VOLUME (\[.*\])$", (INFRA.parent / "Dockerfile").read_text(), re.M)
+    assert volumes and set(json.loads(volumes[1])) == {"/tmp", f"{config.locals['dagster_home']}/storage"}, (
         "the image declares the task's writable mounts as VOLUMEs (ECS copies their ownership)"
+    )
     service = config.resource("aws_ecs_service", "dagster")
     network = service["network_configuration"][0]
     assert network["assign_public_ip"] is False and network["subnets"] == "${var.private_subnet_ids}"
@@ -106,9 +107,13 @@ def test_the_webserver_is_reachable_only_through_authentication(config):
     assert [a["type"] for a in actions] == ["authenticate-cognito", "forward"]
     assert actions[0]["authenticate_cognito"][0]["on_unauthenticated_request"] == "authenticate"
     assert not any(rtype == "aws_lb_listener_rule" for rtype, _ in config.resources), "rules could bypass the auth"
-    webserver_in = [b for (rtype, _), b in config.resources.items() if rtype == "aws_vpc_security_group_ingress_rule"
-                    and b["security_group_id"] == "${aws_security_group.dagster.id}"
-                    and b["from_port"] == "${local.webserver_port}"]
+    webserver_in = [
+        b
+        for (rtype, _), b in config.resources.items()
+        if rtype == "aws_vpc_security_group_ingress_rule"
+        and b["security_group_id"] == "${aws_security_group.dagster.id}"
+        and b["from_port"] == "${local.webserver_port}"
+    ]
     assert [b["referenced_security_group_id"] for b in webserver_in] == ["${aws_security_group.dagster_alb.id}"]
 
 
@@ -128,11 +133,20 @@ def _statements(config, document: str) -> dict[str, dict]:
 def test_the_launcher_role_may_run_only_the_code_server_and_pass_only_its_roles(config):
     statements = _statements(config, "dagster_launcher")
     actions = sorted(a for s in statements.values() for a in s["actions"])
-    assert actions == sorted(["ecs:RunTask", "ecs:DescribeTasks", "ecs:StopTask", "ecs:DescribeTaskDefinition",
-                              "ec2:DescribeNetworkInterfaces", "iam:PassRole"])
+    assert actions == sorted(
+        [
+            "ecs:RunTask",
+            "ecs:DescribeTasks",
+            "ecs:StopTask",
+            "ecs:DescribeTaskDefinition",
+            "ec2:DescribeNetworkInterfaces",
+            "iam:PassRole",
+        ]
+    )
     run = statements["RunTheCodeServerTaskDefinition"]
     assert run["resources"] == [
-        "arn:${local.partition}:ecs:${local.region}:${local.account_id}:task-definition/${local.code_server_family}:*"]
+        "arn:${local.partition}:ecs:${local.region}:${local.account_id}:task-definition/${local.code_server_family}:*"
+    ]
     assert run["condition"][0]["values"] == ["${aws_ecs_cluster.dagster.arn}"]
     passed = statements["PassOnlyTheRunRoles"]
     assert passed["resources"] == ["${aws_iam_role.dagster.arn}", "${aws_iam_role.dagster_execution.arn}"]

@@ -37,13 +37,15 @@ def test_the_reference_check_catches_a_dangling_reference(tmp_path):
     (tmp_path / "main.tf").write_text(
         'variable "used" {\n  description = "x"\n}\n'
         'resource "aws_s3_bucket" "b" {\n  bucket = "${var.used}-${var.missing}"\n'
-        '  tags   = { k = local.nope, r = aws_kms_key.absent.arn, d = data.aws_region.gone.name }\n}\n'
+        "  tags   = { k = local.nope, r = aws_kms_key.absent.arn, d = data.aws_region.gone.name }\n}\n"
     )
     broken = load_config(tmp_path)
     unresolved = sorted(str(r) for r in references(broken) if not resolves(broken, r))
     assert unresolved == [
-        "aws_kms_key.absent (in main.tf)", "data.aws_region.gone (in main.tf)",
-        "local.nope (in main.tf)", "var.missing (in main.tf)",
+        "aws_kms_key.absent (in main.tf)",
+        "data.aws_region.gone (in main.tf)",
+        "local.nope (in main.tf)",
+        "var.missing (in main.tf)",
     ]
 
 
@@ -96,7 +98,8 @@ def test_s3_target_endpoint_settings_equal_the_json_file(config):
 def test_raw_prefix_everywhere_is_dms_bucket_folder(config):
     assert config.locals["raw_prefix"] == "${local.s3_endpoint_settings.BucketFolder}"
     raw_rule = next(
-        r for r in config.resource("aws_s3_bucket_lifecycle_configuration", "lake")["rule"]
+        r
+        for r in config.resource("aws_s3_bucket_lifecycle_configuration", "lake")["rule"]
         if r["id"] == "expire-raw-zone-pii"
     )
     assert raw_rule["filter"][0]["prefix"] == "${local.raw_prefix}/"
@@ -162,8 +165,13 @@ def test_glue_job_is_a_spark_job_shipping_the_wheel_make_builds(config):
 def test_aurora_is_encrypted_iam_authenticated_and_protected(config):
     cluster = config.resource("aws_rds_cluster", "aurora")
     assert cluster["engine"] == "aurora-postgresql"
-    for flag in ("storage_encrypted", "iam_database_authentication_enabled", "deletion_protection",
-                 "manage_master_user_password", "copy_tags_to_snapshot"):
+    for flag in (
+        "storage_encrypted",
+        "iam_database_authentication_enabled",
+        "deletion_protection",
+        "manage_master_user_password",
+        "copy_tags_to_snapshot",
+    ):
         assert cluster[flag] is True, flag
     assert cluster["kms_key_id"] == "${aws_kms_key.data.arn}"
     assert cluster["enabled_cloudwatch_logs_exports"] == ["postgresql"]
@@ -191,8 +199,7 @@ def test_dagster_starts_and_describes_only_its_task_and_job(config):
             assert s["resources"] == ["${aws_dms_replication_task.full_load.replication_task_arn}"]
     glue = [s for s in statements.values() if any(a.startswith("glue:") for a in s["actions"])]
     assert [s["resources"] for s in glue] == [["${local.glue_job_arn}"]]
-    s3_writes = {r for s in statements.values() for r in s["resources"]
-                 if "s3:PutObject" in s["actions"]}
+    s3_writes = {r for s in statements.values() for r in s["resources"] if "s3:PutObject" in s["actions"]}
     assert s3_writes == {"${local.pipes_objects}", "${local.archive_objects}"}
 
 
@@ -214,8 +221,13 @@ def test_glue_default_arguments_are_options_of_the_script(config):
     """Glue passes every job argument to the script; its own (--job-language, --enable-*...) are ignored there."""
     script = (REPO / "consorcio_glue" / "args.py").read_text()
     options = set(re.findall(r'add_argument\("(--[\w-]+)"', script))
-    glue_own = {"--job-language", "--additional-python-modules", "--extra-py-files",
-                "--enable-continuous-cloudwatch-log", "--enable-metrics"}
+    glue_own = {
+        "--job-language",
+        "--additional-python-modules",
+        "--extra-py-files",
+        "--enable-continuous-cloudwatch-log",
+        "--enable-metrics",
+    }
     arguments = config.resource("aws_glue_job", "consorcio")["default_arguments"]
     assert set(arguments) - glue_own - options == set()
     assert arguments["--target-secret-id"] == "${aws_secretsmanager_secret.aurora_loader.arn}"

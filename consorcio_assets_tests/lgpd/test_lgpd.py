@@ -26,34 +26,75 @@ def test_analytics_views_expose_tokens_and_bands_but_no_direct_pii(fresh_db):
         _cliente_table(conn)
         today = dt.date.today()
         rows = [
-            (ids[0], "F", "52998224725", "João da Silva", "joao@example.com", "5511987654321", today.replace(year=today.year - 30), 4500, "01310100", "SP"),
+            (
+                ids[0],
+                "F",
+                "52998224725",
+                "João da Silva",
+                "joao@example.com",
+                "5511987654321",
+                today.replace(year=today.year - 30),
+                4500,
+                "01310100",
+                "SP",
+            ),
             (ids[1], "J", "11222333000181", "Empresa Ltda", None, None, None, None, "20040002", "RJ"),
-            (ids[2], "F", "12345678909", "Maria", None, None, today.replace(year=today.year - 70), 50000, "30130010", "MG"),
+            (
+                ids[2],
+                "F",
+                "12345678909",
+                "Maria",
+                None,
+                None,
+                today.replace(year=today.year - 70),
+                50000,
+                "30130010",
+                "MG",
+            ),
         ]
         for r in rows:
             conn.execute("INSERT INTO consorcio.cliente VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,true,now())", r)
         assert refresh(conn, key) == 3
-        columns = [r[0] for r in conn.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_schema = %s AND table_name = 'cliente'",
-            (ANALYTICS_SCHEMA,)).fetchall()]
+        columns = [
+            r[0]
+            for r in conn.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_schema = %s AND table_name = 'cliente'",
+                (ANALYTICS_SCHEMA,),
+            ).fetchall()
+        ]
         for pii in ("cpf_cnpj", "nome", "email", "telefone", "data_nascimento", "renda_mensal", "cep"):
             assert pii not in columns
-        got = {r[0]: r[1:] for r in conn.execute(
-            "SELECT cliente_id, cpf_cnpj_token, faixa_etaria, cep_prefixo, faixa_renda FROM analytics.cliente").fetchall()}
+        got = {
+            r[0]: r[1:]
+            for r in conn.execute(
+                "SELECT cliente_id, cpf_cnpj_token, faixa_etaria, cep_prefixo, faixa_renda FROM analytics.cliente"
+            ).fetchall()
+        }
         assert got[ids[0]] == (token("52998224725", key), "25-34", "01310", "3 a 10 mil")
         assert got[ids[1]][1:] == ("nao informado", "20040", "nao informada")
         assert got[ids[2]][1:] == ("60+", "30130", "30 mil ou mais")
-        sim_columns = [r[0] for r in conn.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_schema = 'analytics' AND table_name = 'simulacao'").fetchall()]
+        sim_columns = [
+            r[0]
+            for r in conn.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_schema = 'analytics' AND table_name = 'simulacao'"
+            ).fetchall()
+        ]
         assert "observacao" not in sim_columns and "valor_credito" in sim_columns
         # the key is nowhere in the database's definitions
-        defs = " ".join(r[0] for r in conn.execute("SELECT pg_get_viewdef(c.oid) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'analytics' AND c.relkind = 'v'"))
+        defs = " ".join(
+            r[0]
+            for r in conn.execute(
+                "SELECT pg_get_viewdef(c.oid) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'analytics' AND c.relkind = 'v'"
+            )
+        )
         assert "chave" not in defs
         # a rerun is idempotent and a different key gives different tokens
         refresh(conn, key)
         assert conn.execute("SELECT count(*) FROM analytics.cliente_token").fetchone()[0] == 3
         refresh(conn, b"outra-chave")
-        assert conn.execute("SELECT cpf_cnpj_token FROM analytics.cliente WHERE cliente_id = %s", (ids[0],)).fetchone()[0] != token("52998224725", key)
+        assert conn.execute("SELECT cpf_cnpj_token FROM analytics.cliente WHERE cliente_id = %s", (ids[0],)).fetchone()[
+            0
+        ] != token("52998224725", key)
 
 
 @settings(max_examples=50, deadline=None)

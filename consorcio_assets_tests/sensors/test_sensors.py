@@ -85,8 +85,12 @@ def test_every_file_name_dms_writes_is_a_load(lake):
     from consorcio_assets.common.lake_zones import Lake
     from consorcio_assets.dms.raw_zone import scan
 
-    for name in ("Grupo/LOAD00000001.parquet", "Grupo/SEGMENT2_LOAD00000003.parquet",
-                 "Cota/part1/LOAD00000001.csv", "Cliente/LOAD0000000A.csv.gz"):
+    for name in (
+        "Grupo/LOAD00000001.parquet",
+        "Grupo/SEGMENT2_LOAD00000003.parquet",
+        "Cota/part1/LOAD00000001.csv",
+        "Cliente/LOAD0000000A.csv.gz",
+    ):
         write(lake, f"raw/dbo/{name}")
     write(lake, "raw/dbo/Cliente/LOAD0000000A.csv.zip")
     result = scan(Lake(lake.as_uri()), "raw")
@@ -134,10 +138,16 @@ def test_unreachable_lake_logs_and_requests_nothing(monkeypatch, capfd):
 
 
 def _task(status, reason, stop):
-    return {"ReplicationTasks": [{
-        "ReplicationTaskArn": TASK, "Status": status, "StopReason": reason,
-        "ReplicationTaskStats": {"StopDate": stop, "FullLoadProgressPercent": 100},
-    }]}
+    return {
+        "ReplicationTasks": [
+            {
+                "ReplicationTaskArn": TASK,
+                "Status": status,
+                "StopReason": reason,
+                "ReplicationTaskStats": {"StopDate": stop, "FullLoadProgressPercent": 100},
+            }
+        ]
+    }
 
 
 @pytest.fixture
@@ -156,14 +166,36 @@ def test_finished_full_load_records_s3_raw_materializations(stubbed_dms):
     dms, stub = stubbed_dms
     stop = dt.datetime(2026, 11, 29, 3, 0, tzinfo=dt.UTC)
     filters = {"Filters": [{"Name": "replication-task-arn", "Values": [TASK]}], "WithoutSettings": True}
-    stub.add_response("describe_replication_tasks", _task("stopped", "Stop Reason FULL_LOAD_ONLY_FINISHED", stop), filters)
-    stub.add_response("describe_table_statistics", {
-        "TableStatistics": [{"SchemaName": "dbo", "TableName": "Simulacao", "FullLoadRows": 20000, "TableState": "Table completed"}],
-        "Marker": "m1"}, {"ReplicationTaskArn": TASK})
-    stub.add_response("describe_table_statistics", {
-        "TableStatistics": [{"SchemaName": "dbo", "TableName": "vw_FunilMensal", "FullLoadRows": 812, "TableState": "Table completed"}]},
-        {"ReplicationTaskArn": TASK, "Marker": "m1"})
-    stub.add_response("describe_replication_tasks", _task("stopped", "Stop Reason FULL_LOAD_ONLY_FINISHED", stop), filters)
+    stub.add_response(
+        "describe_replication_tasks", _task("stopped", "Stop Reason FULL_LOAD_ONLY_FINISHED", stop), filters
+    )
+    stub.add_response(
+        "describe_table_statistics",
+        {
+            "TableStatistics": [
+                {"SchemaName": "dbo", "TableName": "Simulacao", "FullLoadRows": 20000, "TableState": "Table completed"}
+            ],
+            "Marker": "m1",
+        },
+        {"ReplicationTaskArn": TASK},
+    )
+    stub.add_response(
+        "describe_table_statistics",
+        {
+            "TableStatistics": [
+                {
+                    "SchemaName": "dbo",
+                    "TableName": "vw_FunilMensal",
+                    "FullLoadRows": 812,
+                    "TableState": "Table completed",
+                }
+            ]
+        },
+        {"ReplicationTaskArn": TASK, "Marker": "m1"},
+    )
+    stub.add_response(
+        "describe_replication_tasks", _task("stopped", "Stop Reason FULL_LOAD_ONLY_FINISHED", stop), filters
+    )
     with stub, dg.instance_for_test() as instance:
         result = evaluate_dms_task({"instance": instance}, dms)
         keys = {e.asset_key: e.metadata["dagster/row_count"].value for e in result.asset_events}

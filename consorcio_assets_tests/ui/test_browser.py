@@ -18,8 +18,15 @@ import pytest
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "ui"
-LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-               "--disable-component-update", "--disable-sync"]
+LAUNCH_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def _free_port() -> int:
@@ -50,11 +57,19 @@ def dagster_ui(seeded_env, pg_server_url):
         conn.execute(f'DROP DATABASE IF EXISTS "{storage_db}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{storage_db}"')
     port = _free_port()
-    env = dict(os.environ, DAGSTER_HOME=str(seeded_env / "dagster_home"),
-               DAGSTER_PG_URL=pg_server_url.replace("/postgres?", f"/{storage_db}?", 1))
+    env = dict(
+        os.environ,
+        DAGSTER_HOME=str(seeded_env / "dagster_home"),
+        DAGSTER_PG_URL=pg_server_url.replace("/postgres?", f"/{storage_db}?", 1),
+    )
     log = open(seeded_env / "ui.log", "w")  # noqa: SIM115 - the UI writes to it until teardown closes it
-    process = subprocess.Popen([sys.executable, "-m", "consorcio_assets.tooling.cli", "ui", "--port", str(port)],
-                               env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "consorcio_assets.tooling.cli", "ui", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         _wait_for(f"http://127.0.0.1:{port}/server_info", timeout=180)
         yield f"http://127.0.0.1:{port}", env
@@ -81,8 +96,10 @@ def _column_lineage(base: str, key: list[str]) -> dict[str, list]:
     with urllib.request.urlopen(request, timeout=60) as response:
         entries = json.load(response)["data"]["assetNodes"][0]["metadataEntries"]
     entry = next(e for e in entries if e["label"] == "dagster/column_lineage")
-    return {line["columnName"]: [(d["assetKey"]["path"], d["columnName"]) for d in line["columnDeps"]]
-            for line in entry["lineage"]}
+    return {
+        line["columnName"]: [(d["assetKey"]["path"], d["columnName"]) for d in line["columnDeps"]]
+        for line in entry["lineage"]
+    }
 
 
 def _dismiss_welcome(page) -> None:
@@ -105,8 +122,9 @@ def test_lineage_of_a_table_and_materializing_it_from_the_ui(dagster_ui):
         for group in ("sqlserver", "s3_raw", "transformed", "aurora", "analytics"):
             expect(page.get_by_text(group, exact=True).first).to_be_visible(timeout=60_000)
 
-        page.goto(f"{base}/assets/aurora/segmento?view=lineage&lineageScope=upstream&lineageDepth=4",
-                  wait_until="networkidle")
+        page.goto(
+            f"{base}/assets/aurora/segmento?view=lineage&lineageScope=upstream&lineageDepth=4", wait_until="networkidle"
+        )
         _dismiss_welcome(page)
         for stage in ("sqlserver", "s3_raw", "transformed", "aurora"):
             expect(page.get_by_text(stage, exact=True).first).to_be_visible(timeout=60_000)
@@ -127,8 +145,10 @@ def test_lineage_of_a_table_and_materializing_it_from_the_ui(dagster_ui):
         page.screenshot(path=str(ARTIFACTS / "05-segmento-checks.png"))
 
         # A child table's upstream is its own chain too (foreign-key parents are not lineage edges).
-        page.goto(f"{base}/assets/aurora/simulacao?view=lineage&lineageScope=upstream&lineageDepth=4",
-                  wait_until="networkidle")
+        page.goto(
+            f"{base}/assets/aurora/simulacao?view=lineage&lineageScope=upstream&lineageDepth=4",
+            wait_until="networkidle",
+        )
         expect(page.get_by_role("button", name="Materialize all (3)")).to_be_visible(timeout=60_000)
         page.screenshot(path=str(ARTIFACTS / "06-simulacao-own-chain.png"))
         browser.close()
@@ -146,4 +166,8 @@ def test_lineage_of_a_table_and_materializing_it_from_the_ui(dagster_ui):
     with mock.patch.dict(os.environ, {**env, "DAGSTER_PG_URL": psycopg2_url}), dg.DagsterInstance.get() as instance:
         runs = instance.get_runs()
     assert len(runs) == 1 and runs[0].status == dg.DagsterRunStatus.SUCCESS
-    assert {k.to_user_string() for k in runs[0].asset_selection} == {"s3_raw/segmento", "transformed/segmento", "aurora/segmento"}
+    assert {k.to_user_string() for k in runs[0].asset_selection} == {
+        "s3_raw/segmento",
+        "transformed/segmento",
+        "aurora/segmento",
+    }

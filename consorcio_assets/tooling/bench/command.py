@@ -15,24 +15,41 @@ from consorcio_assets.tooling.bench import results as report
 from consorcio_assets.tooling.bench.runner import BenchConfig, BenchError, run_bench
 
 #: optional: run on databases of an existing server instead of the bench home's own embedded one
-SERVER_OVERRIDES = {"CONSORCIO_BENCH_TARGET_URL": "CONSORCIO_TARGET_URL", "CONSORCIO_BENCH_DAGSTER_URL": "DAGSTER_PG_URL"}
+SERVER_OVERRIDES = {
+    "CONSORCIO_BENCH_TARGET_URL": "CONSORCIO_TARGET_URL",
+    "CONSORCIO_BENCH_DAGSTER_URL": "DAGSTER_PG_URL",
+}
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="consorcio bench", description=" ".join(__doc__.split()))
     p.add_argument("--simulacoes", type=int, default=1_000_000, help="scale of the seeded source (default 1,000,000)")
-    p.add_argument("--quick", action="store_true",
-                   help="CI-sized: 5k-row sample for the slow comparisons, no single-stream load run (default: off)")
-    p.add_argument("--runs", type=int, default=None, help="measurements to take the median of (default 3, 1 with --quick)")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="CI-sized: 5k-row sample for the slow comparisons, no single-stream load run (default: off)",
+    )
+    p.add_argument(
+        "--runs", type=int, default=None, help="measurements to take the median of (default 3, 1 with --quick)"
+    )
     p.add_argument("--seed", type=int, default=42, help="random seed of the generator (default 42)")
     p.add_argument("--home", type=Path, help="bench CONSORCIO_HOME (default .data/bench/<simulacoes>)")
     p.add_argument("--output", type=Path, help="result JSON (default bench/results/<date>.json)")
-    p.add_argument("--verify-only", action="store_true",
-                   help="load once, then measure only verify_migration and the row diffs beside reladiff per run")
-    p.add_argument("--reuse-load", action="store_true",
-                   help="with --verify-only: no migrate_all, the bench home's target already holds this source")
-    p.add_argument("--baseline", type=Path,
-                   help="a result JSON at another scale: reports peak RSS growth against it (memory flatness)")
+    p.add_argument(
+        "--verify-only",
+        action="store_true",
+        help="load once, then measure only verify_migration and the row diffs beside reladiff per run",
+    )
+    p.add_argument(
+        "--reuse-load",
+        action="store_true",
+        help="with --verify-only: no migrate_all, the bench home's target already holds this source",
+    )
+    p.add_argument(
+        "--baseline",
+        type=Path,
+        help="a result JSON at another scale: reports peak RSS growth against it (memory flatness)",
+    )
     return p
 
 
@@ -43,8 +60,9 @@ def main(argv: list[str] | None = None) -> int:
         print("error: --runs and --simulacoes must be positive", file=sys.stderr)
         return 2
     env = {to: os.environ[var] for var, to in SERVER_OVERRIDES.items() if os.environ.get(var)}
-    config = BenchConfig(simulacoes=args.simulacoes, runs=runs, quick=args.quick, home=args.home, seed=args.seed,
-                         env=env)
+    config = BenchConfig(
+        simulacoes=args.simulacoes, runs=runs, quick=args.quick, home=args.home, seed=args.seed, env=env
+    )
     baseline = json.loads(args.baseline.read_text()) if args.baseline else None
     output = args.output or Path("bench") / "results" / f"{date.today().isoformat()}.json"
 
@@ -58,8 +76,9 @@ def main(argv: list[str] | None = None) -> int:
         return result
 
     try:
-        measured, scale, meta = run_bench(config, progress=lambda text: print(text, file=sys.stderr, flush=True),
-                                          after_run=save)
+        measured, scale, meta = run_bench(
+            config, progress=lambda text: print(text, file=sys.stderr, flush=True), after_run=save
+        )
     except BenchError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
@@ -68,8 +87,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nwritten {output} and {chart.chart_path(output)}")
     failed = [s for s in result["end_to_end"]["status"] if s != "SUCCESS"]
     if failed:
-        print(f"error: {len(failed)} of {len(result['end_to_end']['status'])} migrate_all run(s) did not succeed "
-              f"(failed steps and checks are under raw_runs)", file=sys.stderr)
+        print(
+            f"error: {len(failed)} of {len(result['end_to_end']['status'])} migrate_all run(s) did not succeed "
+            f"(failed steps and checks are under raw_runs)",
+            file=sys.stderr,
+        )
         return 3
     return 0
 
@@ -85,8 +107,11 @@ def _verify_only(config: BenchConfig, output: Path, reuse_load: bool) -> int:
 
     try:
         measured, scale, meta = row_diff.run_verify_only(
-            config, progress=lambda text: print(text, file=sys.stderr, flush=True), after_run=save,
-            reuse_load=reuse_load)
+            config,
+            progress=lambda text: print(text, file=sys.stderr, flush=True),
+            after_run=save,
+            reuse_load=reuse_load,
+        )
     except BenchError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

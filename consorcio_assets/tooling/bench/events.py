@@ -14,8 +14,12 @@ from typing import Any
 import dagster as dg
 
 STEP_END = (dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE)
-MILESTONES = (dg.DagsterEventType.STEP_START, dg.DagsterEventType.ASSET_CHECK_EVALUATION,
-              dg.DagsterEventType.ASSET_MATERIALIZATION, dg.DagsterEventType.ASSET_OBSERVATION)
+MILESTONES = (
+    dg.DagsterEventType.STEP_START,
+    dg.DagsterEventType.ASSET_CHECK_EVALUATION,
+    dg.DagsterEventType.ASSET_MATERIALIZATION,
+    dg.DagsterEventType.ASSET_OBSERVATION,
+)
 
 
 @dataclass
@@ -51,8 +55,14 @@ class RunFigures:
         return sum(self.steps.get(k, 0.0) for k in self.stage_steps.get(stage, ()))
 
 
-_NUMBERS = {"dagster/row_count": "rows", "rows_per_s": "rows_per_s", "rows_per_second": "rows_per_s",
-            "duration_s": "seconds", "duration_seconds": "seconds", "bytes_written": "bytes"}
+_NUMBERS = {
+    "dagster/row_count": "rows",
+    "rows_per_s": "rows_per_s",
+    "rows_per_second": "rows_per_s",
+    "duration_s": "seconds",
+    "duration_seconds": "seconds",
+    "bytes_written": "bytes",
+}
 
 
 def _numbers(metadata) -> dict:

@@ -58,6 +58,7 @@ def _q(name: str) -> str:
 # extract and transform floors
 # ---------------------------------------------------------------------------------------------------
 
+
 def duckdb_copy_parquet(source_path: Path, tables: Sequence[tuple[str, str]], out_dir: Path) -> Throughput:
     """DuckDB `COPY (SELECT * FROM schema.table) TO 'file.parquet'` of each (schema, table), uncompressed
     like the DMS endpoint settings; a read-only connection, as the extract has."""
@@ -104,6 +105,7 @@ def pyarrow_read_write(tables: Mapping[str, Sequence[Path]], out_dir: Path) -> T
 # load floor and the tools a user would pick instead
 # ---------------------------------------------------------------------------------------------------
 
+
 def _connect(url: str):
     import psycopg
 
@@ -133,7 +135,8 @@ def _insertable_columns(conn, schema: str, table: str) -> list[str]:
         "SELECT a.attname FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
         "JOIN pg_namespace n ON n.oid = c.relnamespace "
         "WHERE n.nspname = %s AND c.relname = %s AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '' "
-        "ORDER BY a.attnum", (schema, table),
+        "ORDER BY a.attnum",
+        (schema, table),
     ).fetchall()
     return [r[0] for r in rows]
 
@@ -221,8 +224,16 @@ def pandas_to_sql(sqlalchemy_url: str, name: str, sample: pa.Table, method: str 
     engine = sa.create_engine(sqlalchemy_url, poolclass=sa.NullPool)
     try:
         started = time.perf_counter()
-        frame.to_sql(name, engine, schema=FLOOR_SCHEMA, if_exists="replace", index=False,
-                     dtype=numeric_dtypes(sample), method=method, chunksize=chunksize)
+        frame.to_sql(
+            name,
+            engine,
+            schema=FLOOR_SCHEMA,
+            if_exists="replace",
+            index=False,
+            dtype=numeric_dtypes(sample),
+            method=method,
+            chunksize=chunksize,
+        )
         return Throughput(len(frame), time.perf_counter() - started)
     finally:
         engine.dispose()
@@ -237,8 +248,11 @@ def pg8000_connect(libpq_url: str):
     query = {k: v[-1] for k, v in parse_qs(parsed.query).items()}
     host = query.get("host") or parsed.hostname or ""
     port = parsed.port or int(query.get("port", 5432))
-    kwargs: dict[str, Any] = dict(user=parsed.username or os.environ.get("USER", "postgres"), password=parsed.password or None,
-                  database=parsed.path.lstrip("/") or "postgres")
+    kwargs: dict[str, Any] = dict(
+        user=parsed.username or os.environ.get("USER", "postgres"),
+        password=parsed.password or None,
+        database=parsed.path.lstrip("/") or "postgres",
+    )
     if host.startswith("/"):
         kwargs["unix_sock"] = f"{host}/.s.PGSQL.{port}"
     else:

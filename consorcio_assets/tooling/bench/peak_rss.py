@@ -54,7 +54,7 @@ def label_of(proc: psutil.Process) -> str:
     for i, arg in enumerate(argv[1:], start=1):
         if arg == "-m" and i + 1 < len(argv):
             words.append(argv[i + 1])
-            words.extend(a for a in argv[i + 2:i + 5] if not a.startswith("-"))
+            words.extend(a for a in argv[i + 2 : i + 5] if not a.startswith("-"))
             break
         if arg.endswith(".py") or arg.startswith("from multiprocessing"):
             words.append(os.path.basename(arg) if arg.endswith(".py") else "multiprocessing")

@@ -50,8 +50,9 @@ def _q(name: str) -> str:
     return f'"{name}"'
 
 
-def _key_at(conn: psycopg.Connection, table: str, keys: tuple[str, ...], fraction: float,
-            after: int | None = None) -> tuple[str, ...]:
+def _key_at(
+    conn: psycopg.Connection, table: str, keys: tuple[str, ...], fraction: float, after: int | None = None
+) -> tuple[str, ...]:
     """The first row at or after `fraction` of the first key column's range (one index probe), and past
     `after` (a first key already planted in this table: each damage in a row of its own)."""
     qualified = f"{_q(TARGET_SCHEMA)}.{_q(table)}"
@@ -61,8 +62,9 @@ def _key_at(conn: psycopg.Connection, table: str, keys: tuple[str, ...], fractio
     at = max(lo + int((hi - lo) * fraction), after + 1 if after is not None else lo)
     cols = ", ".join(_q(k) + "::text" for k in keys)
     order = ", ".join(_q(k) for k in keys)
-    row = conn.execute(f"SELECT {cols} FROM {qualified} WHERE {_q(keys[0])} >= %s ORDER BY {order} LIMIT 1",
-                       (at,)).fetchone()
+    row = conn.execute(
+        f"SELECT {cols} FROM {qualified} WHERE {_q(keys[0])} >= %s ORDER BY {order} LIMIT 1", (at,)
+    ).fetchone()
     if row is None:
         raise RuntimeError(f"{TARGET_SCHEMA}.{table} has too few rows to plant {len(PLANTS)} differences in")
     return tuple(row)
@@ -112,8 +114,10 @@ def restore(url: str) -> int:
                 continue
             match = " AND ".join(f"t.{_q(k)} = s.{_q(k)}" for k in keys)
             if kind == "missing":
-                cur = conn.execute(f"INSERT INTO {source} SELECT s.* FROM {saved} s "
-                                   f"WHERE NOT EXISTS (SELECT 1 FROM {source} t WHERE {match})")
+                cur = conn.execute(
+                    f"INSERT INTO {source} SELECT s.* FROM {saved} s "
+                    f"WHERE NOT EXISTS (SELECT 1 FROM {source} t WHERE {match})"
+                )
             else:
                 assert column is not None
                 cur = conn.execute(f"UPDATE {source} t SET {_q(column)} = s.{_q(column)} FROM {saved} s WHERE {match}")

@@ -52,23 +52,43 @@ def top_frames(raw: str, limit: int = 15) -> tuple[int, list[tuple[str, int]], l
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m consorcio_assets.tooling.bench.profile", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(
+        prog="python -m consorcio_assets.tooling.bench.profile", description=__doc__.splitlines()[0]
+    )
     p.add_argument("--simulacoes", type=int, default=1_000_000)
     p.add_argument("--home", type=Path)
     p.add_argument("--rate", type=int, default=50, help="samples per second")
     p.add_argument("--top", type=int, default=15)
     p.add_argument("--native", action="store_true", help="include C/C++ frames (pyarrow, DuckDB, libpq)")
-    p.add_argument("--module", default="consorcio_assets.tooling.bench.worker",
-                   help="the task's module (default the bench worker; consorcio_assets.tooling.bench.row_diff for `ours`)")
+    p.add_argument(
+        "--module",
+        default="consorcio_assets.tooling.bench.worker",
+        help="the task's module (default the bench worker; consorcio_assets.tooling.bench.row_diff for `ours`)",
+    )
     p.add_argument("task", nargs=argparse.REMAINDER)
     args = p.parse_args(argv)
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     env = prepare(BenchConfig(simulacoes=args.simulacoes, home=args.home))
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "profile.txt"
-        cmd = [py_spy, "record", "--format", "raw", "--subprocesses", "--threads", "-r", str(args.rate), "-o", str(out),
-               *(["--native"] if args.native else []), "--",
-               sys.executable, "-m", args.module, *args.task]
+        cmd = [
+            py_spy,
+            "record",
+            "--format",
+            "raw",
+            "--subprocesses",
+            "--threads",
+            "-r",
+            str(args.rate),
+            "-o",
+            str(out),
+            *(["--native"] if args.native else []),
+            "--",
+            sys.executable,
+            "-m",
+            args.module,
+            *args.task,
+        ]
         done = subprocess.run(cmd, env=env, capture_output=True, text=True)
         print(done.stdout.strip().splitlines()[-1] if done.stdout.strip() else "", flush=True)
         if done.returncode != 0 or not out.exists():

@@ -76,8 +76,10 @@ def source_view_sql(side: Side, table: Table, attached: str = "src") -> str:
     """CREATE VIEW main.<target name> over the attached stand-in, columns as Aurora holds them."""
     clause = side.table(table, alias="t")
     columns = [f'{sql} AS "{name}"' for c in table.columns for name, sql in _source_columns(side, table, clause, c)]
-    return (f'CREATE OR REPLACE VIEW main."{table.target_name}" AS SELECT {", ".join(columns)} '
-            f'FROM {attached}."{table.schema}"."{table.name}" AS t')
+    return (
+        f'CREATE OR REPLACE VIEW main."{table.target_name}" AS SELECT {", ".join(columns)} '
+        f'FROM {attached}."{table.schema}"."{table.name}" AS t'
+    )
 
 
 def target_view_sql(table: Table) -> str | None:
@@ -90,8 +92,10 @@ def target_view_sql(table: Table) -> str | None:
         columns.append(f'{template.format(chr(34) + c.target_name + chr(34))} AS "{c.target_name}"')
         if c.offset_column:
             columns.append(f'"{c.offset_column}"')
-    return (f'CREATE OR REPLACE VIEW "{VIEW_SCHEMA}"."{table.target_name}" AS SELECT {", ".join(columns)} '
-            f'FROM "{table.target_schema}"."{table.target_name}"')
+    return (
+        f'CREATE OR REPLACE VIEW "{VIEW_SCHEMA}"."{table.target_name}" AS SELECT {", ".join(columns)} '
+        f'FROM "{table.target_schema}"."{table.target_name}"'
+    )
 
 
 def source_database(source_url: str, path: str, tables: list[Table]):
@@ -161,10 +165,14 @@ def diff_table(source_db, target_db, table: Table, target_path: tuple[str, str])
     added: set[tuple] = set()  # '-': a source row the target lacks or holds otherwise; '+': the reverse
     with diff_tables(src, tgt, algorithm=Algorithm.HASHDIFF) as diff:
         for sign, row in diff:
-            (removed if sign == "-" else added).add(tuple(str(v) for v in row[:len(keys)]))
+            (removed if sign == "-" else added).add(tuple(str(v) for v in row[: len(keys)]))
     seconds = time.perf_counter() - started
-    return {"seconds": seconds, "missing": sorted(removed - added), "extra": sorted(added - removed),
-            "changed": sorted(removed & added)}
+    return {
+        "seconds": seconds,
+        "missing": sorted(removed - added),
+        "extra": sorted(added - removed),
+        "changed": sorted(removed & added),
+    }
 
 
 def run(source_url: str, source_path: str, target_url: str, tables: list[Table]) -> dict:

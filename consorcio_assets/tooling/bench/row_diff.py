@@ -43,11 +43,17 @@ def ours(tables: list[Table]) -> dict:
     try:
         for table in tables:
             started = time.perf_counter()
-            result = hashdiff.diff(hashdiff.projection(source, table, by_value=by_value),
-                                   hashdiff.projection(target, table, by_value=by_value))
+            result = hashdiff.diff(
+                hashdiff.projection(source, table, by_value=by_value),
+                hashdiff.projection(target, table, by_value=by_value),
+            )
             per_table[table.target_name] = {
-                "seconds": time.perf_counter() - started, "exhaustive": result.exhaustive,
-                **{kind: sorted(list(key[1]) for key in getattr(result, kind)) for kind in ("missing", "extra", "changed")},
+                "seconds": time.perf_counter() - started,
+                "exhaustive": result.exhaustive,
+                **{
+                    kind: sorted(list(key[1]) for key in getattr(result, kind))
+                    for kind in ("missing", "extra", "changed")
+                },
             }
     finally:
         conns.close()
@@ -67,8 +73,9 @@ def found(result: Mapping) -> dict[str, dict[str, list[list[str]]]]:
     """{table: {kind: keys}} of every table where a tool reported a difference."""
     out = {}
     for table, figures in result["tables"].items():
-        kinds = {k: sorted(list(map(str, key)) for key in figures[k]) for k in ("missing", "extra", "changed")
-                 if figures[k]}
+        kinds = {
+            k: sorted(list(map(str, key)) for key in figures[k]) for k in ("missing", "extra", "changed") if figures[k]
+        }
         if kinds:
             out[table] = kinds
     return out
@@ -100,8 +107,11 @@ def measure(env: Mapping[str, str]) -> dict:
     try:
         for tool in TOOLS:
             measured = _check(run_measured([sys.executable, "-m", __name__, tool], env=dict(env)), f"row diff ({tool})")
-            results[tool] = {**_last_json(measured.stdout), "peak_rss_mb": measured.peak_rss_mb,
-                             "wall_seconds": measured.wall_seconds}
+            results[tool] = {
+                **_last_json(measured.stdout),
+                "peak_rss_mb": measured.peak_rss_mb,
+                "wall_seconds": measured.wall_seconds,
+            }
     finally:
         planted.restore(url)
     try:
@@ -140,13 +150,23 @@ def derive(run: Mapping) -> dict[str, float]:
     diff, verify = run.get("row_diff"), run.get("verify_migration")
     if diff:
         ours_s, theirs_s = diff["ours"]["seconds"], diff["reladiff"]["seconds"]
-        out.update({"row_diff.seconds": ours_s, "row_diff.reladiff_seconds": theirs_s,
-                    "row_diff.speedup_vs_reladiff": _ratio(theirs_s, ours_s),
-                    "row_diff.peak_rss_mb": diff["ours"]["peak_rss_mb"],
-                    "row_diff.reladiff_peak_rss_mb": diff["reladiff"]["peak_rss_mb"]})
+        out.update(
+            {
+                "row_diff.seconds": ours_s,
+                "row_diff.reladiff_seconds": theirs_s,
+                "row_diff.speedup_vs_reladiff": _ratio(theirs_s, ours_s),
+                "row_diff.peak_rss_mb": diff["ours"]["peak_rss_mb"],
+                "row_diff.reladiff_peak_rss_mb": diff["reladiff"]["peak_rss_mb"],
+            }
+        )
     if verify:
-        out.update({"verify.seconds": verify["seconds"], "verify.wall_seconds": verify["wall_seconds"],
-                    "verify.checks": verify["total"]})
+        out.update(
+            {
+                "verify.seconds": verify["seconds"],
+                "verify.wall_seconds": verify["wall_seconds"],
+                "verify.checks": verify["total"],
+            }
+        )
         if diff:
             out["verify.vs_reladiff"] = _ratio(diff["reladiff"]["seconds"], verify["seconds"])
     return out
@@ -157,10 +177,15 @@ def planted_line(result: Mapping) -> str | None:
     runs = [r["row_diff"] for r in result.get("raw_runs", []) if r.get("row_diff")]
     if not runs:
         return None
-    planted = "; ".join(f"{table} {kind} {', '.join('(' + ', '.join(k) + ')' for k in keys)}"
-                        for table, kinds in runs[-1]["planted"].items() for kind, keys in kinds.items())
-    return (f"planted differences (one centavo, one missing row, one timestamp +1 ms), found exactly by ours and by "
-            f"reladiff in {len(runs)} of {len(runs)} run(s); last run: {planted}")
+    planted = "; ".join(
+        f"{table} {kind} {', '.join('(' + ', '.join(k) + ')' for k in keys)}"
+        for table, kinds in runs[-1]["planted"].items()
+        for kind, keys in kinds.items()
+    )
+    return (
+        f"planted differences (one centavo, one missing row, one timestamp +1 ms), found exactly by ours and by "
+        f"reladiff in {len(runs)} of {len(runs)} run(s); last run: {planted}"
+    )
 
 
 # ---------------------------------------------------------------------------------------------- --verify-only
@@ -176,16 +201,23 @@ def run_verify_only(config, progress=print, after_run=None, reuse_load: bool = F
 
     env = runner.prepare(config)
     scale = runner.ensure_source(config, env)
-    progress(f"source: {scale['rows_total']:,} rows ({config.simulacoes:,} simulações)"
-             + ("; the target's load reused" if reuse_load else "; loading with migrate_all"))
+    progress(
+        f"source: {scale['rows_total']:,} rows ({config.simulacoes:,} simulações)"
+        + ("; the target's load reused" if reuse_load else "; loading with migrate_all")
+    )
     load = {k: None for k in ("seconds", "status", "run_id", "checks_total", "checks_passed")}
     if not reuse_load:
         load = runner.end_to_end(config, env, scale["rows_total"])
         if load["status"] != "SUCCESS":
             raise runner.BenchError(f"migrate_all ended {load['status']}: failed steps {load['failed_steps']}")
-    meta = {"date": datetime.now(UTC).isoformat(timespec="seconds"), "quick": config.quick,
-            "verify_only": True, "home": str(config.bench_home), "machine": runner.machine(),
-            "load": {k: load[k] for k in ("seconds", "status", "run_id", "checks_total", "checks_passed")}}
+    meta = {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "quick": config.quick,
+        "verify_only": True,
+        "home": str(config.bench_home),
+        "machine": runner.machine(),
+        "load": {k: load[k] for k in ("seconds", "status", "run_id", "checks_total", "checks_passed")},
+    }
     runs: list[dict] = []
     for i in range(config.runs):
         started = time.perf_counter()
@@ -209,10 +241,17 @@ def build_verify_only(runs, scale, meta) -> dict:
         report._set(result, f"{parent}.spread.{leaf}", [s["min"], s["max"]])
     result["raw_runs"] = list(runs)
     targets = [t for t in report.TARGETS if t.key.startswith(("stages.row_diff.", "stages.verify."))]
-    result["targets"] = [{"target": t.label, "key": t.key, "value": report._get(result, t.key),
-                          "threshold": t.threshold, "op": t.op,
-                          "met": t.met(report._get(result, t.key)) if scale["simulacoes"] >= t.min_simulacoes else None}
-                         for t in targets]
+    result["targets"] = [
+        {
+            "target": t.label,
+            "key": t.key,
+            "value": report._get(result, t.key),
+            "threshold": t.threshold,
+            "op": t.op,
+            "met": t.met(report._get(result, t.key)) if scale["simulacoes"] >= t.min_simulacoes else None,
+        }
+        for t in targets
+    ]
     return result
 
 
@@ -220,16 +259,22 @@ def markdown_verify_only(result) -> str:
     from consorcio_assets.tooling.bench.results import _fig, _num
 
     s = "stages."
-    lines = [f"### {result['scale']['simulacoes']:,} simulações, {result['scale']['rows_total']:,} rows — "
-             f"verification against reladiff, median of {result['runs']} run(s) [min–max]", "",
-             "| stage | ours | compared with | theirs | theirs ÷ ours |", "|---|---|---|---|---|",
-             f"| row-level diff, every table (`rows_match_source`) | {_fig(result, s + 'row_diff.seconds', ' s')} | "
-             f"reladiff hashdiff (same tables, keys, columns) | {_fig(result, s + 'row_diff.reladiff_seconds', ' s')} | "
-             f"{_fig(result, s + 'row_diff.speedup_vs_reladiff', '×')} |",
-             f"| checks alone (`verify_migration`, {_num(result['stages']['verify']['checks'])} checks) | "
-             f"{_fig(result, s + 'verify.seconds', ' s')} | reladiff's row-level diff alone | "
-             f"{_fig(result, s + 'row_diff.reladiff_seconds', ' s')} | {_fig(result, s + 'verify.vs_reladiff', '×')} |",
-             "", "| target | value | met |", "|---|---|---|"]
+    lines = [
+        f"### {result['scale']['simulacoes']:,} simulações, {result['scale']['rows_total']:,} rows — "
+        f"verification against reladiff, median of {result['runs']} run(s) [min–max]",
+        "",
+        "| stage | ours | compared with | theirs | theirs ÷ ours |",
+        "|---|---|---|---|---|",
+        f"| row-level diff, every table (`rows_match_source`) | {_fig(result, s + 'row_diff.seconds', ' s')} | "
+        f"reladiff hashdiff (same tables, keys, columns) | {_fig(result, s + 'row_diff.reladiff_seconds', ' s')} | "
+        f"{_fig(result, s + 'row_diff.speedup_vs_reladiff', '×')} |",
+        f"| checks alone (`verify_migration`, {_num(result['stages']['verify']['checks'])} checks) | "
+        f"{_fig(result, s + 'verify.seconds', ' s')} | reladiff's row-level diff alone | "
+        f"{_fig(result, s + 'row_diff.reladiff_seconds', ' s')} | {_fig(result, s + 'verify.vs_reladiff', '×')} |",
+        "",
+        "| target | value | met |",
+        "|---|---|---|",
+    ]
     for t in result["targets"]:
         met = {True: "yes", False: "**no**"}.get(t["met"], "not judged at this scale")
         lines.append(f"| {t['target']} | {_num(t['value'])} | {met} |")
@@ -237,6 +282,9 @@ def markdown_verify_only(result) -> str:
     for tool in TOOLS:
         for table, figures in result["raw_runs"][-1]["row_diff"][tool]["tables"].items():
             per_table.setdefault(table, []).append(figures["seconds"])
-    lines += ["", "last run, seconds per table (ours / reladiff): "
-              + ", ".join(f"{t} {_num(a)} / {_num(b)}" for t, (a, b) in per_table.items())]
+    lines += [
+        "",
+        "last run, seconds per table (ours / reladiff): "
+        + ", ".join(f"{t} {_num(a)} / {_num(b)}" for t, (a, b) in per_table.items()),
+    ]
     return "\n".join([*lines, "", planted_line(result) or ""])

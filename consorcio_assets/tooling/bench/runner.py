@@ -80,8 +80,14 @@ class BenchConfig:
 def bench_env(config: BenchConfig) -> dict[str, str]:
     home = config.bench_home
     env = {k: v for k, v in os.environ.items() if k not in INHERITED}
-    env.update(CONSORCIO_ENV="local", CONSORCIO_HOME=str(home), CONSORCIO_LAKE_URI=(home / "lake").as_uri(),
-               DAGSTER_DISABLE_TELEMETRY="1", PYTHONUNBUFFERED="1", PYTHONFAULTHANDLER="1")
+    env.update(
+        CONSORCIO_ENV="local",
+        CONSORCIO_HOME=str(home),
+        CONSORCIO_LAKE_URI=(home / "lake").as_uri(),
+        DAGSTER_DISABLE_TELEMETRY="1",
+        PYTHONUNBUFFERED="1",
+        PYTHONFAULTHANDLER="1",
+    )
     env.update(config.env)
     return env
 
@@ -138,24 +144,40 @@ def ensure_source(config: BenchConfig, env: Mapping[str, str]) -> dict:
     if not source.exists() or not marker.exists() or json.loads(marker.read_text()).get("scale") != wanted:
         LOG.warning("seeding %s with %s simulações", source, f"{config.simulacoes:,}")
         started = time.perf_counter()
-        argv = [sys.executable, "-m", "consorcio_assets.tooling.cli", "seed", "--simulacoes", str(config.simulacoes),
-                "--seed", str(config.seed), "--force"]
+        argv = [
+            sys.executable,
+            "-m",
+            "consorcio_assets.tooling.cli",
+            "seed",
+            "--simulacoes",
+            str(config.simulacoes),
+            "--seed",
+            str(config.seed),
+            "--force",
+        ]
         _check(run_measured(argv, env=dict(env)), "seeding the source")
         seconds = time.perf_counter() - started
         marker.write_text(json.dumps({"scale": wanted, "seconds": seconds}))
     else:
         seconds = json.loads(marker.read_text()).get("seconds")
     tables = source_counts(source)
-    return {"simulacoes": config.simulacoes, "seed": config.seed, "rows_total": sum(tables.values()),
-            "tables": tables, "seed_seconds": seconds}
+    return {
+        "simulacoes": config.simulacoes,
+        "seed": config.seed,
+        "rows_total": sum(tables.values()),
+        "tables": tables,
+        "seed_seconds": seconds,
+    }
 
 
 def source_counts(path: Path) -> dict[str, int]:
     import duckdb
 
     with duckdb.connect(str(path), read_only=True) as con:
-        return {t.name: con.execute(f'SELECT count(*) FROM "{t.schema}"."{t.name}"').fetchone()[0]  # type: ignore[index]  # one row, always
-                for t in catalog().base_tables}
+        return {
+            t.name: con.execute(f'SELECT count(*) FROM "{t.schema}"."{t.name}"').fetchone()[0]  # type: ignore[index]  # one row, always
+            for t in catalog().base_tables
+        }
 
 
 def reset_lake(config: BenchConfig) -> None:
@@ -207,8 +229,13 @@ def dagster_job(env: Mapping[str, str], job: str) -> tuple[Measured, RunFigures]
             raise BenchError(f"no run of {job} in the instance after the job ran")
         figures = run_figures(instance, run.run_id)
     if measured.returncode != 0:
-        LOG.warning("run %s of %s ended %s: figures kept, the failed steps are in the result (%s)",
-                    figures.run_id, job, figures.status, ", ".join(figures.failed_steps) or "no step failed")
+        LOG.warning(
+            "run %s of %s ended %s: figures kept, the failed steps are in the result (%s)",
+            figures.run_id,
+            job,
+            figures.status,
+            ", ".join(figures.failed_steps) or "no step failed",
+        )
     return measured, figures
 
 
@@ -218,16 +245,29 @@ def end_to_end(config: BenchConfig, env: Mapping[str, str], rows_total: int) -> 
     reset(config, env)
     measured, figures = dagster_job(env, "migrate_all")
     processes = [{"pid": p.pid, "label": p.label, "peak_rss_mb": round(p.peak_rss_mb, 1)} for p in measured.processes]
-    stages = {stage: {"step_seconds": round(figures.stage_seconds(stage), 3), "rows": figures.stage_rows(stage)}
-              for stage in figures.stage_steps}
-    return {"seconds": measured.wall_seconds, "rows": rows_total, "peak_rss_mb": measured.peak_rss_mb,
-            "processes": processes, "run_id": figures.run_id, "status": figures.status,
-            "run_seconds": figures.seconds, "steps": {k: round(v, 3) for k, v in figures.steps.items()},
-            "stages": stages, "check_steps": sorted(figures.check_steps), "check_seconds": figures.check_seconds,
-            "checks_total": figures.checks_total, "checks_passed": figures.checks_passed,
-            "failed_steps": figures.failed_steps, "failed_checks": figures.failed_checks,
-            "slowest_checks": dict(sorted(figures.check_seconds_each.items(), key=lambda kv: -kv[1])[:10]),
-            "load_step_seconds": figures.stage_seconds("aurora")}
+    stages = {
+        stage: {"step_seconds": round(figures.stage_seconds(stage), 3), "rows": figures.stage_rows(stage)}
+        for stage in figures.stage_steps
+    }
+    return {
+        "seconds": measured.wall_seconds,
+        "rows": rows_total,
+        "peak_rss_mb": measured.peak_rss_mb,
+        "processes": processes,
+        "run_id": figures.run_id,
+        "status": figures.status,
+        "run_seconds": figures.seconds,
+        "steps": {k: round(v, 3) for k, v in figures.steps.items()},
+        "stages": stages,
+        "check_steps": sorted(figures.check_steps),
+        "check_seconds": figures.check_seconds,
+        "checks_total": figures.checks_total,
+        "checks_passed": figures.checks_passed,
+        "failed_steps": figures.failed_steps,
+        "failed_checks": figures.failed_checks,
+        "slowest_checks": dict(sorted(figures.check_seconds_each.items(), key=lambda kv: -kv[1])[:10]),
+        "load_step_seconds": figures.stage_seconds("aurora"),
+    }
 
 
 def worker(env: Mapping[str, str], task: str, *args: str) -> dict:
@@ -251,9 +291,15 @@ def spark_available() -> bool:
 def verify_migration(env: Mapping[str, str]) -> dict:
     """Every standalone check on its own (`verify_migration`, in process): its run's span in the event log."""
     measured, figures = dagster_job(env, "verify_migration")
-    return {"seconds": figures.seconds, "wall_seconds": measured.wall_seconds, "peak_rss_mb": measured.peak_rss_mb,
-            "total": figures.checks_total, "passed": figures.checks_passed, "status": figures.status,
-            "failed_checks": figures.failed_checks}
+    return {
+        "seconds": figures.seconds,
+        "wall_seconds": measured.wall_seconds,
+        "peak_rss_mb": measured.peak_rss_mb,
+        "total": figures.checks_total,
+        "passed": figures.checks_passed,
+        "status": figures.status,
+        "failed_checks": figures.failed_checks,
+    }
 
 
 def one_run(config: BenchConfig, env: Mapping[str, str], rows_total: int, verify: bool) -> dict:
@@ -287,15 +333,29 @@ def machine() -> dict:
     import psutil
 
     versions = {}
-    for name in ("dagster", "duckdb", "pyarrow", "psycopg", "pandas", "sqlalchemy", "adbc_driver_postgresql",
-                 "awswrangler"):
+    for name in (
+        "dagster",
+        "duckdb",
+        "pyarrow",
+        "psycopg",
+        "pandas",
+        "sqlalchemy",
+        "adbc_driver_postgresql",
+        "awswrangler",
+    ):
         with contextlib.suppress(Exception):
             versions[name] = __import__(name).__version__
-    commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
-                            text=True).stdout.strip()
-    return {"cpus": os.cpu_count(), "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
-            "python": platform.python_version(), "platform": platform.platform(), "commit": commit,
-            "versions": versions}
+    commit = subprocess.run(
+        ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
+    return {
+        "cpus": os.cpu_count(),
+        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "commit": commit,
+        "versions": versions,
+    }
 
 
 def run_bench(config: BenchConfig, progress=print, after_run=None) -> tuple[list[dict], dict, dict]:
@@ -303,9 +363,15 @@ def run_bench(config: BenchConfig, progress=print, after_run=None) -> tuple[list
     benchmark stopped midway keeps the runs it finished."""
     env = prepare(config)
     scale = ensure_source(config, env)
-    progress(f"source: {scale['rows_total']:,} rows in {len(scale['tables'])} tables ({config.simulacoes:,} simulações)")
-    meta = {"date": datetime.now(UTC).isoformat(timespec="seconds"), "quick": config.quick,
-            "home": str(config.bench_home), "machine": machine()}
+    progress(
+        f"source: {scale['rows_total']:,} rows in {len(scale['tables'])} tables ({config.simulacoes:,} simulações)"
+    )
+    meta = {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "quick": config.quick,
+        "home": str(config.bench_home),
+        "machine": machine(),
+    }
     runs: list[dict] = []
     for i in range(config.runs):
         started = time.perf_counter()

@@ -103,8 +103,11 @@ def glue(stages: list[str], copy_streams: int | None, spark: bool = False) -> di
         seconds += time.perf_counter() - started
     if session is not None:
         session.stop()
-    return {**_figures(floors.Throughput(rows, seconds)), "copy_streams": streams if aurora else None,
-            "spark_startup_seconds": startup}
+    return {
+        **_figures(floors.Throughput(rows, seconds)),
+        "copy_streams": streams if aurora else None,
+        "spark_startup_seconds": startup,
+    }
 
 
 def extract_floor(out: Path) -> dict:
@@ -146,14 +149,17 @@ def load_floors(sample_rows: int) -> dict:
         adbc = floors.Throughput(0, 0.0)
         for t in migrated_tables():
             data = _raw_table(t)
-            adbc += _verified(url, f"adbc_{t.target_name}", floors.adbc_ingest(url, {f"adbc_{t.target_name}": data}),
-                              data.num_rows)
+            adbc += _verified(
+                url, f"adbc_{t.target_name}", floors.adbc_ingest(url, {f"adbc_{t.target_name}": data}), data.num_rows
+            )
         results["adbc"] = _figures(adbc)
         sample = _raw_table(catalog()[SAMPLE_TABLE], sample_rows)
         sa_url = sqlalchemy_url(url)
-        for name, measure in (("to_sql", lambda: floors.pandas_to_sql(sa_url, "to_sql", sample)),
-                              ("to_sql_multi", lambda: floors.pandas_to_sql(sa_url, "to_sql_multi", sample, "multi")),
-                              ("awswrangler", lambda: floors.awswrangler_to_sql(url, "awswrangler", sample))):
+        for name, measure in (
+            ("to_sql", lambda: floors.pandas_to_sql(sa_url, "to_sql", sample)),
+            ("to_sql_multi", lambda: floors.pandas_to_sql(sa_url, "to_sql_multi", sample, "multi")),
+            ("awswrangler", lambda: floors.awswrangler_to_sql(url, "awswrangler", sample)),
+        ):
             results[name] = _figures(_verified(url, name, measure(), sample.num_rows))
         results["sample_rows"] = sample.num_rows
         return results
