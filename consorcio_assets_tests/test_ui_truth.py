@@ -13,11 +13,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from consorcio_assets.catalog import catalog
+from consorcio_assets.checks.runbook import heading_anchor
 from consorcio_assets.common.stages import AURORA, S3_RAW, SQLSERVER, STAGES, TRANSFORMED, asset_key
 from consorcio_assets.common.units import human_bytes, readable_bytes
 from consorcio_assets.defs.checks import excluded_checks, excluded_summary
 from consorcio_assets.defs.glue_aurora import column_lineage
-from consorcio_assets.tooling.docs import heading_anchor, render_docs
+from consorcio_assets.tooling.docs import render_docs
 
 
 @pytest.fixture(scope="module")

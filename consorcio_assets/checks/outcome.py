@@ -14,8 +14,8 @@ from typing import Any
 import dagster as dg
 
 from consorcio_assets.catalog import Table
+from consorcio_assets.checks.runbook import check_metadata
 from consorcio_assets.common.stages import asset_key
-from consorcio_assets.tooling.docs import check_metadata
 
 ERROR, WARN = "ERROR", "WARN"
 #: offending keys kept in metadata; the description names the first few

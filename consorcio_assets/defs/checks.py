@@ -30,6 +30,7 @@ from consorcio_assets.checks import (
     views,
 )
 from consorcio_assets.checks.outcome import ERROR, WARN, Outcome, failed_to_run, to_check_result
+from consorcio_assets.checks.runbook import check_metadata
 from consorcio_assets.checks.sides import Side
 from consorcio_assets.common.lake_resource import LakeResource
 from consorcio_assets.common.lake_zones import Lake, get_lake
@@ -37,7 +38,6 @@ from consorcio_assets.common.stages import AURORA, SQLSERVER, TRANSFORMED, asset
 from consorcio_assets.orchestration.pools import SQLSERVER_POOL
 from consorcio_assets.source.resource import SourceDb
 from consorcio_assets.target.resource import TargetDb
-from consorcio_assets.tooling.docs import check_metadata
 
 VERIFY_JOB = "verify_migration"
 #: checks of one step run two at a time: while one waits on PostgreSQL another keeps DuckDB busy

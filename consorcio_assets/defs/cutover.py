@@ -6,12 +6,12 @@ from pathlib import Path
 
 import dagster as dg
 
+from consorcio_assets.checks.runbook import check_metadata
 from consorcio_assets.common.lake_resource import LakeResource
 from consorcio_assets.cutover.evidence_pack import markdown
 from consorcio_assets.cutover.rehearsal import GO, rehearse_current
 from consorcio_assets.source.resource import SourceDb
 from consorcio_assets.target.resource import TargetDb
-from consorcio_assets.tooling.docs import check_metadata
 
 READINESS = dg.AssetKey(["reports", "cutover_readiness"])
 GO_CHECK = "cutover_go"

@@ -18,6 +18,7 @@ from datetime import timedelta
 import dagster as dg
 
 from consorcio_assets.catalog import Catalog, Table, catalog
+from consorcio_assets.checks.runbook import check_metadata
 from consorcio_assets.common.stages import (
     AURORA,
     OWNERS,
@@ -36,7 +37,6 @@ from consorcio_assets.orchestration.startup import require_usable_settings
 from consorcio_assets.target.live_views import apply_live_views
 from consorcio_assets.target.postgres import TARGET_DB, connect
 from consorcio_assets.target.resource import TargetDb
-from consorcio_assets.tooling.docs import check_metadata
 from consorcio_core.names import NO_REJECTED_ROWS
 
 REJECTS_CHECK = NO_REJECTED_ROWS

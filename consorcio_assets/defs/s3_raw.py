@@ -11,6 +11,7 @@ from itertools import zip_longest
 import dagster as dg
 
 from consorcio_assets.catalog import Table, catalog
+from consorcio_assets.checks.runbook import check_metadata
 from consorcio_assets.common.stages import (
     OWNERS,
     S3_RAW,
@@ -36,7 +37,6 @@ from consorcio_assets.dms.resource import DmsResource
 from consorcio_assets.dms.settings_files import EndpointSettings, load_settings
 from consorcio_assets.orchestration.pools import SQLSERVER_POOL
 from consorcio_assets.orchestration.startup import require_usable_settings
-from consorcio_assets.tooling.docs import check_metadata
 
 ROW_COUNT_CHECK = "raw_row_count_matches_source"
 SCHEMA_CHECK = "raw_schema_matches_dms_mapping"
