@@ -64,32 +64,32 @@ class PiiKey(dg.ConfigurableResource):
         return resolve_key(self.key, Path(self.key_file) if self.key_file else None)
 
 
+def _analytics_spec(key: dg.AssetKey, table: str, description: str) -> dg.AssetSpec:
+    """An `analytics.<table>` view, rebuilt from `aurora/<table>`."""
+    return dg.AssetSpec(
+        key,
+        deps=[asset_key(AURORA, table)],
+        group_name=ANALYTICS_SCHEMA,
+        kinds={"postgres"},
+        owners=OWNERS,
+        metadata={
+            "dagster/table_name": f"{ANALYTICS_SCHEMA}.{table}",
+            "dagster/column_schema": analytics_column_schema(table),
+        },
+        description=description,
+    )
+
+
 @dg.multi_asset(
     name="analytics_views",
     specs=[
-        dg.AssetSpec(
+        _analytics_spec(
             ANALYTICS_KEYS[0],
-            deps=[asset_key(AURORA, "cliente")],
-            group_name=ANALYTICS_SCHEMA,
-            kinds={"postgres"},
-            owners=OWNERS,
-            metadata={
-                "dagster/table_name": "analytics.cliente",
-                "dagster/column_schema": analytics_column_schema("cliente"),
-            },
-            description="Customers without direct PII: CPF/CNPJ as a keyed HMAC token, age band, CEP prefix, income band.",
+            "cliente",
+            "Customers without direct PII: CPF/CNPJ as a keyed HMAC token, age band, CEP prefix, income band.",
         ),
-        dg.AssetSpec(
-            ANALYTICS_KEYS[1],
-            deps=[asset_key(AURORA, "simulacao")],
-            group_name=ANALYTICS_SCHEMA,
-            kinds={"postgres"},
-            owners=OWNERS,
-            metadata={
-                "dagster/table_name": "analytics.simulacao",
-                "dagster/column_schema": analytics_column_schema("simulacao"),
-            },
-            description="Simulations without the free-text Observacao (it may hold PII).",
+        _analytics_spec(
+            ANALYTICS_KEYS[1], "simulacao", "Simulations without the free-text Observacao (it may hold PII)."
         ),
     ],
 )

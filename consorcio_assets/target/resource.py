@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from pydantic import Field
 
 from consorcio_assets.checks.sides import TARGET, Side
-from consorcio_assets.target.postgres import release_wal, request_checkpoint, sqlalchemy_url, target_url
+from consorcio_assets.target.postgres import request_checkpoint, sqlalchemy_url, target_url
 
 #: per sort/hash node of a check's session: the business rules hash a term row per scheduled simulation
 #: against millions of instalments, which PostgreSQL's default 4MB spills to disk in batches
@@ -25,10 +25,6 @@ class TargetDb(dg.ConfigurableResource):
 
     def libpq_url(self) -> str:
         return self.url or target_url()
-
-    def release_wal(self) -> int | None:
-        """CHECKPOINT the embedded server after a batch (see `postgres.release_wal`); None for any other target."""
-        return None if self.url else release_wal()
 
     def request_checkpoint(self) -> bool:
         """CHECKPOINT the embedded server after a batch without waiting (see `postgres.request_checkpoint`); False
