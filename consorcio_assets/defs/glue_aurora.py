@@ -280,8 +280,11 @@ def publish(
     if not staged:
         return False
     discard = bool(failures)
+    # a discard names every table of the batch: it takes each table's load lock, so it also waits for a stopped
+    # child run to end and drops what that run staged (only what this batch staged is ever dropped)
+    tables = [r.table.target_name for r in runs if r.loads_aurora] if discard else staged
     try:
-        glue.publish(context, staged, run_id=run_id, discard=discard)
+        glue.publish(context, tables, run_id=run_id, discard=discard)
     except Exception as err:  # noqa: BLE001 - reported with the tables' failures
         failures["publish" if not discard else "discard staged tables"] = str(err)
         return False
