@@ -235,6 +235,17 @@ def discard_staged(conn: psycopg.Connection, lake: LakeFiles, schema: str, table
             sql.SQL("DELETE FROM {} WHERE batch_id = %s AND table_name = ANY(%s)").format(_staged_id(schema)),
             (batch, list(ours)),
         )
+        # a run of this batch stopped before it recorded its staging table (a child whose parent failed): the
+        # caller holds every table's load lock, so a staging table no batch recorded belongs to no live run
+        recorded = {
+            name
+            for (name,) in conn.execute(
+                sql.SQL("SELECT table_name FROM {} WHERE table_name = ANY(%s)").format(_staged_id(schema)), (tables,)
+            )
+        }
+        for table in reversed(tables):
+            if table not in ours and table not in recorded:
+                conn.execute(sql.SQL("DROP TABLE IF EXISTS {} CASCADE").format(sql.Identifier(schema, table)))
 
 
 def publish_batch(args: JobArgs, pipes) -> dict:
