@@ -93,8 +93,11 @@ def pg_server_url() -> str:
 
     import pgserver
 
+    from consorcio_assets.target.postgres import keep_private
+
     logging.getLogger("pgserver").setLevel(logging.WARNING)
     TEST_PG.parent.mkdir(parents=True, exist_ok=True)
+    keep_private(TEST_PG)
     return pgserver.get_server(str(TEST_PG), cleanup_mode=None).get_uri("postgres")
 
 

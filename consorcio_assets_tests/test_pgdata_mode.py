@@ -4,7 +4,7 @@ import stat
 
 import pytest
 
-from consorcio_assets.target.postgres import _keep_private
+from consorcio_assets.target.postgres import keep_private
 
 
 @pytest.mark.parametrize("mode", [0o711, 0o755, 0o777, 0o701])
@@ -12,7 +12,7 @@ def test_widened_pgdata_is_narrowed(tmp_path, mode):
     pgdata = tmp_path / "pg"
     pgdata.mkdir()
     pgdata.chmod(mode)
-    _keep_private(pgdata)
+    keep_private(pgdata)
     assert stat.S_IMODE(pgdata.stat().st_mode) == 0o700
 
 
@@ -21,10 +21,10 @@ def test_accepted_modes_are_left_alone(tmp_path, mode):
     pgdata = tmp_path / "pg"
     pgdata.mkdir()
     pgdata.chmod(mode)
-    _keep_private(pgdata)
+    keep_private(pgdata)
     assert stat.S_IMODE(pgdata.stat().st_mode) == mode
 
 
 def test_missing_pgdata_is_left_to_initdb(tmp_path):
-    _keep_private(tmp_path / "pg")
+    keep_private(tmp_path / "pg")
     assert not (tmp_path / "pg").exists()

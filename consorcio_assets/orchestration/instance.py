@@ -13,8 +13,23 @@ from consorcio_assets.settings import get_settings
 
 DAGSTER_YAML = """\
 # Written by `consorcio`; storage URL comes from the environment (DAGSTER_PG_URL).
-storage:
-  postgres:
+# Runs and schedules as `storage: postgres` sets them; events through a pooled connection (event_storage.py).
+run_storage:
+  module: dagster_postgres.run_storage
+  class: PostgresRunStorage
+  config:
+    postgres_url:
+      env: DAGSTER_PG_URL
+event_log_storage:
+  module: consorcio_assets.orchestration.event_storage
+  class: PooledPostgresEventLogStorage
+  config:
+    postgres_url:
+      env: DAGSTER_PG_URL
+schedule_storage:
+  module: dagster_postgres.schedule_storage
+  class: PostgresScheduleStorage
+  config:
     postgres_url:
       env: DAGSTER_PG_URL
 run_coordinator:

@@ -37,13 +37,13 @@ def _embedded_server(pgdata: str):
     parent.mkdir(parents=True, exist_ok=True)
     if os.geteuid() == 0:  # pgserver runs PostgreSQL as its own user, who must reach pgdata through the home
         parent.chmod(parent.stat().st_mode & 0o7777 | TRAVERSE)
-    _keep_private(Path(pgdata))
+    keep_private(Path(pgdata))
     server = pgserver.get_server(pgdata, cleanup_mode=None)
     _tune(server.get_uri())
     return server
 
 
-def _keep_private(pgdata: Path) -> None:
+def keep_private(pgdata: Path) -> None:
     """PostgreSQL refuses a data directory others can enter (0700 or 0750 only); a copy or restore of the home that
     widened it (e.g. to 0711) would stop every command at start-up, so narrow it back: nothing in it is anyone else's."""
     if pgdata.is_dir() and pgdata.stat().st_mode & 0o027:

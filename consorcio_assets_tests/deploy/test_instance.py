@@ -15,6 +15,7 @@ from dagster._core.run_coordinator import QueuedRunCoordinator
 from dagster._core.workspace.config_schema import ensure_workspace_config
 from dagster_aws.ecs import EcsRunLauncher
 
+from consorcio_assets.orchestration.event_storage import PooledPostgresEventLogStorage
 from consorcio_assets.orchestration.pools import GLUE_POOL, SQLSERVER_POOL
 from consorcio_assets.settings import SERVICES, SETTINGS_BY_NAME, WEBSERVER, required_in
 
@@ -47,7 +48,19 @@ def test_instance_passes_dagsters_schema_with_the_ecs_run_launcher(instance_conf
 
 
 def test_storage_monitoring_retries_and_limits(instance_config):
-    assert instance_config["storage"] == {"postgres": {"postgres_url": {"env": "DAGSTER_PG_URL"}}}
+    url = {"postgres_url": {"env": "DAGSTER_PG_URL"}}
+    assert instance_config["run_storage"] == {
+        "module": "dagster_postgres.run_storage",
+        "class": "PostgresRunStorage",
+        "config": url,
+    }
+    assert instance_config["schedule_storage"]["config"] == url
+    events = instance_config["event_log_storage"]
+    assert (events["module"], events["class"]) == (
+        PooledPostgresEventLogStorage.__module__,
+        "PooledPostgresEventLogStorage",
+    )
+    assert validate_config(PooledPostgresEventLogStorage.config_type(), events["config"]).success
     assert instance_config["run_monitoring"]["enabled"] is True
     assert instance_config["run_monitoring"]["max_resume_run_attempts"] == 0
     assert instance_config["run_retries"]["enabled"] is True
