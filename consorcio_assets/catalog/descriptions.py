@@ -53,20 +53,25 @@ def _lead_table(lead: str) -> str | None:
 def rules_for(table: Table, column: Column) -> list[str]:
     """The business-rule bullets that constrain this table's column (a section naming no `dbo.` table is about
     the table the document's preamble defines its notation for)."""
+    return list(_rules_for(table.name, column.name))
+
+
+@cache  # every stage's asset describes the same columns: 500 lookups of 120 answers while the definitions load
+def _rules_for(table: str, column: str) -> tuple[str, ...]:
     found = []
     sections = rule_sections()
     default = _lead_table(sections[0][0]) if sections else None
     for lead, bullets in sections:
-        about_table = (_lead_table(lead) or default) == table.name
+        about_table = (_lead_table(lead) or default) == table
         for bullet in bullets:
-            qualified = re.findall(rf"\b(\w+)\.{re.escape(column.name)}\b", bullet)
+            qualified = re.findall(rf"\b(\w+)\.{re.escape(column)}\b", bullet)
             if qualified:
-                applies = table.name in qualified
+                applies = table in qualified
             else:
-                applies = _names(bullet, column.name) and (about_table or _names(bullet, table.name))
+                applies = _names(bullet, column) and (about_table or _names(bullet, table))
             if applies:
                 found.append(bullet.rstrip("."))
-    return found
+    return tuple(found)
 
 
 def _structure(table: Table, column: Column) -> list[str]:

@@ -35,6 +35,7 @@ from consorcio_assets.checks.sides import Side
 from consorcio_assets.common.lake_resource import LakeResource
 from consorcio_assets.common.lake_zones import Lake, get_lake
 from consorcio_assets.common.stages import AURORA, SQLSERVER, TRANSFORMED, asset_key, table_for_key
+from consorcio_assets.orchestration.check_threads import READ_ONLY, check_threads_executor
 from consorcio_assets.orchestration.pools import SQLSERVER_POOL
 from consorcio_assets.source.resource import SourceDb
 from consorcio_assets.target.resource import TargetDb
@@ -256,7 +257,11 @@ def build_checks(name: str, kinds: list[Kind], cat: Catalog) -> dg.AssetChecksDe
         return outcome
 
     @dg.multi_asset_check(
-        specs=check_specs(kinds, cat), can_subset=True, name=name, pool=SQLSERVER_POOL if name in READS_SOURCE else None
+        specs=check_specs(kinds, cat),
+        can_subset=True,
+        name=name,
+        pool=SQLSERVER_POOL if name in READS_SOURCE else None,
+        op_tags=READ_ONLY,
     )
     def _checks(context: dg.AssetCheckExecutionContext, source_db: SourceDb, target_db: TargetDb, lake: LakeResource):
         conns = Connections(source_db, target_db, cat, lake.lake())
@@ -316,7 +321,7 @@ def excluded_summary(defs: dg.Definitions | dg.RepositoryDefinition) -> list[str
 verify_migration = dg.define_asset_job(
     VERIFY_JOB,
     selection=dg.AssetSelection.checks(*standalone_check_definitions()),
-    executor_def=dg.in_process_executor,
+    executor_def=check_threads_executor,
     description="Run every integrity and reconciliation check against the current state of every stage, "
     "materializing nothing; fails when any ERROR check fails.",
 )

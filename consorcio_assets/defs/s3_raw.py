@@ -35,6 +35,7 @@ from consorcio_assets.dms.layout import (
 )
 from consorcio_assets.dms.resource import DmsResource
 from consorcio_assets.dms.settings_files import EndpointSettings, load_settings
+from consorcio_assets.orchestration.check_threads import READ_ONLY
 from consorcio_assets.orchestration.pools import SQLSERVER_POOL
 from consorcio_assets.orchestration.startup import require_usable_settings
 
@@ -242,7 +243,9 @@ def build_raw_zone_checks(tables: Iterable[Table]) -> dg.AssetChecksDefinition:
     """The three blocking raw-zone checks of every table in `tables`, evaluated by one op (a subset runs
     just the selected ones); each reads the files' footers once."""
 
-    @dg.multi_asset_check(specs=raw_zone_check_specs(tables), can_subset=True, name="raw_zone_checks")
+    @dg.multi_asset_check(
+        specs=raw_zone_check_specs(tables), can_subset=True, name="raw_zone_checks", op_tags=READ_ONLY
+    )
     def raw_zone_checks(context: dg.AssetCheckExecutionContext, dms: DmsResource):
         cat, endpoint = catalog(), dms.settings().endpoint
         fs, root = dms.lake().filesystem()
