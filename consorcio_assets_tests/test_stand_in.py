@@ -101,3 +101,26 @@ def test_source_queries_compile_for_sql_server():
         assert f"FROM {table.schema}.[{table.name}]" in sql
     sql = str(observation_query(catalog()["Simulacao"]).compile(dialect=mssql.dialect()))
     assert "max(dbo.[Simulacao].[VersaoLinha])" in sql
+
+
+@pytest.mark.parametrize("engine_first", [True, False])
+def test_the_dms_engine_and_the_checks_open_the_stand_in_at_once(small_source, engine_first):
+    """A check step on a thread beside the DMS step: one opens the file through SQLAlchemy, the other directly;
+    DuckDB refuses the second when their configurations differ."""
+    from consorcio_assets.source.queries import connect_stand_in, duckdb_engine
+
+    engine = duckdb_engine(f"duckdb:///{small_source}")
+    if engine_first:
+        with engine.connect() as conn:
+            raw = connect_stand_in(small_source)
+            assert (
+                raw.execute("SELECT count(*) FROM dbo.Segmento").fetchone()[0]
+                == conn.execute(sa.text("SELECT count(*) FROM dbo.Segmento")).scalar_one()
+            )
+            raw.close()
+    else:
+        raw = connect_stand_in(small_source)
+        with engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT count(*) FROM dbo.Segmento")).scalar_one() > 0
+        raw.close()
+    engine.dispose()

@@ -10,6 +10,7 @@ the same columns in Parquet, flagging what does not parse instead of failing the
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from functools import cache
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -65,13 +66,15 @@ def text_batches(
         yield from reader
 
 
-_BOOL_TRUE = pa.array(["1", "true", "t", "y", "yes"])
-_BOOL_FALSE = pa.array(["0", "false", "f", "n", "no"])
+@cache  # built on first use: pyarrow imports pandas to build an array from a list (0.3-0.5 s at every start-up)
+def _bool_spellings() -> tuple[pa.Array, pa.Array]:
+    return pa.array(["1", "true", "t", "y", "yes"]), pa.array(["0", "false", "f", "n", "no"])
 
 
 def _csv_bool(arr: pa.Array) -> tuple[pa.Array, pa.Array]:
     low = pc.utf8_lower(pc.utf8_trim_whitespace(arr))
-    is_true, is_false = pc.is_in(low, _BOOL_TRUE), pc.is_in(low, _BOOL_FALSE)
+    spelled_true, spelled_false = _bool_spellings()
+    is_true, is_false = pc.is_in(low, spelled_true), pc.is_in(low, spelled_false)
     value = pc.if_else(is_true, True, pc.if_else(is_false, False, None))
     return value, pc.and_(arr.is_valid(), pc.invert(pc.or_(is_true, is_false)))
 

@@ -66,7 +66,7 @@ from consorcio_assets.dms.layout import (
 from consorcio_assets.dms.mappings import Selected, segment_predicates, selected_tables
 from consorcio_assets.dms.settings_files import DmsSettings, EndpointSettings
 from consorcio_assets.dms.versions import DataVersion, changes, read_version, sqlalchemy_executor
-from consorcio_assets.source.queries import limit_duckdb_memory, table_clause
+from consorcio_assets.source.queries import connect_stand_in, table_clause
 
 log_ = logging.getLogger(__name__)
 
@@ -117,11 +117,9 @@ class DuckDBSource:
     """The embedded stand-in, opened read-only so parallel segments and other runs can share it."""
 
     def __init__(self, path):
-        import duckdb
         from duckdb_engine import Dialect
 
-        self._con = duckdb.connect(str(path), read_only=True)
-        limit_duckdb_memory(self._con)
+        self._con = connect_stand_in(path)
         self._dialect = Dialect()
 
     dialect = "duckdb"

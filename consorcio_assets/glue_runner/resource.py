@@ -16,22 +16,22 @@ from __future__ import annotations
 import threading
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 import dagster as dg
-from dagster import PipesTempFileContextInjector, PipesTempFileMessageReader
-from dagster_aws.pipes import PipesGlueClient, PipesS3ContextInjector, PipesS3MessageReader
 from pydantic import Field, PrivateAttr
 
 from consorcio_assets.common.aws_clients import AwsClients
 from consorcio_assets.common.lake_zones import Lake
 from consorcio_assets.dms.settings_files import endpoint_settings
 from consorcio_assets.glue_runner.local_client import LocalGlueClient
-from consorcio_assets.glue_runner.local_pipes import LocalPipesGlueClient
 from consorcio_assets.glue_runner.spec import spec_argument
 from consorcio_assets.target.ddl import STAGING_SCHEMA
 from consorcio_core.dms_endpoint import raw_arguments
+
+if TYPE_CHECKING:  # dagster_aws.pipes is imported when a Glue run starts, not with the definitions (~1 s)
+    from dagster_aws.pipes import PipesGlueClient
 
 TARGET_URL_ENV = "CONSORCIO_GLUE_TARGET_URL"
 MAX_INLINE_SPEC = 200_000  # Glue caps all arguments of a run at 260 KB
@@ -256,10 +256,12 @@ class LocalGlue(GlueResource):
             return self._local
 
     def pipes_client(self, glue_client=None) -> PipesGlueClient:
+        from consorcio_assets.glue_runner.local_pipes import LocalPipesGlueClient
+
         return LocalPipesGlueClient(
             client=glue_client or self.glue_client(),
-            context_injector=PipesTempFileContextInjector(),
-            message_reader=PipesTempFileMessageReader(),
+            context_injector=dg.PipesTempFileContextInjector(),
+            message_reader=dg.PipesTempFileMessageReader(),
             forward_termination=True,
         )
 
@@ -291,6 +293,8 @@ class AwsGlue(GlueResource, AwsClients):
         return self.client("glue")
 
     def pipes_client(self, glue_client=None) -> PipesGlueClient:
+        from dagster_aws.pipes import PipesGlueClient, PipesS3ContextInjector, PipesS3MessageReader
+
         bucket, prefix = self._pipes_location()
         s3 = self.client("s3", own_endpoint=False)
         return PipesGlueClient(

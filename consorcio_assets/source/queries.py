@@ -24,6 +24,21 @@ def limit_duckdb_memory(connection) -> None:
     connection.execute(f"SET memory_limit = '{DUCKDB_MEMORY_LIMIT}'")
 
 
+def connect_stand_in(path: str | Path):
+    """A raw DuckDB connection to the stand-in, read-only, configured as `duckdb_engine` configures its own: DuckDB
+    refuses a second connection to a file this process has open under another configuration (a check step on a
+    thread beside the DMS step opens the file through SQLAlchemy, the DMS engine directly)."""
+    import duckdb
+    import duckdb_engine
+
+    config = {}
+    if duckdb_engine.supports_user_agent:  # the one setting duckdb_engine adds to every connection it opens
+        config["custom_user_agent"] = f"duckdb_engine/{duckdb_engine.__version__}(sqlalchemy/{sa.__version__})"
+    connection = duckdb.connect(str(path), read_only=True, config=config)
+    limit_duckdb_memory(connection)
+    return connection
+
+
 def duckdb_engine(url: str) -> sa.Engine:
     """Read-only (parallel steps share the file), memory-capped engine on a DuckDB file."""
     engine = sa.create_engine(url, connect_args={"read_only": True}, poolclass=sa.NullPool)
