@@ -31,7 +31,7 @@ def connect_stand_in(path: str | Path):
     import duckdb
     import duckdb_engine
 
-    config = {}
+    config: dict[str, str | bool | int | float | list[str]] = {}
     if duckdb_engine.supports_user_agent:  # the one setting duckdb_engine adds to every connection it opens
         config["custom_user_agent"] = f"duckdb_engine/{duckdb_engine.__version__}(sqlalchemy/{sa.__version__})"
     connection = duckdb.connect(str(path), read_only=True, config=config)
