@@ -78,3 +78,19 @@ def test_a_forked_child_connects_anew_and_the_parent_keeps_its_connection(instan
     while time.monotonic() < deadline and "from the child" not in messages:
         messages = [r.message for r in instance.all_logs(run.run_id)]
     assert {"from the child", "from the parent"} <= set(messages)
+
+
+def test_an_idle_connection_the_server_dropped_is_replaced_before_use(instance, monkeypatch, storage_db):
+    import psycopg
+
+    from consorcio_assets.orchestration import event_storage
+
+    storage = instance.event_log_storage
+    run = instance.create_run_for_job(dg.GraphDefinition("g").to_job())
+    dropped = backend_pid(storage)
+    with psycopg.connect(storage_db, autocommit=True) as admin:  # a failover, a proxy's idle timeout
+        admin.execute("SELECT pg_terminate_backend(%s)", (dropped,))
+    monkeypatch.setattr(event_storage, "IDLE_PING_SECONDS", 0.0)
+    log(instance, run.run_id, "after the drop")  # without the ping: "server closed the connection unexpectedly"
+    assert backend_pid(storage) != dropped
+    assert "after the drop" in [r.message for r in instance.all_logs(run.run_id)]

@@ -11,8 +11,10 @@ runs) drops the parent's pool without closing the parent's sockets.
 from __future__ import annotations
 
 import os
+import time
 import weakref
 
+import sqlalchemy as sa
 from dagster_postgres.event_log import PostgresEventLogStorage
 from dagster_postgres.utils import create_pg_engine, get_token_provider_from_config, pg_url_from_config
 
@@ -21,6 +23,10 @@ POOL_SIZE = 1
 MAX_OVERFLOW = 4
 #: reconnect before a server or proxy (RDS Proxy: 24 h, NAT: 350 s idle) drops a long-idle connection
 POOL_RECYCLE_SECONDS = 300
+
+#: a connection idle longer than this is pinged before use (a failover or proxy may have dropped it); pinging every
+#: checkout (`pool_pre_ping`) would add a round trip to each of a run's hundreds of events
+IDLE_PING_SECONDS = 30.0
 
 _live: weakref.WeakSet[PooledPostgresEventLogStorage] = weakref.WeakSet()
 
@@ -31,6 +37,22 @@ def _forget_pools_in_child() -> None:
 
 
 os.register_at_fork(after_in_child=_forget_pools_in_child)
+
+
+def _ping_when_idle(engine: sa.Engine) -> None:
+    @sa.event.listens_for(engine, "checkin")
+    def _idle_since(dbapi_connection, record) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @sa.event.listens_for(engine, "checkout")
+    def _ping(dbapi_connection, record, proxy) -> None:
+        if time.monotonic() - record.info.get("idle_since", time.monotonic()) < IDLE_PING_SECONDS:
+            return
+        try:
+            with dbapi_connection.cursor() as cursor:
+                cursor.execute("SELECT 1")
+        except Exception as err:  # the pool discards this connection and checks out a new one
+            raise sa.exc.DisconnectionError(f"idle event-log connection gone: {err}") from err
 
 
 class PooledPostgresEventLogStorage(PostgresEventLogStorage):
@@ -46,8 +68,8 @@ class PooledPostgresEventLogStorage(PostgresEventLogStorage):
             pool_size=POOL_SIZE,
             max_overflow=MAX_OVERFLOW,
             pool_recycle=POOL_RECYCLE_SECONDS,
-            pool_pre_ping=True,
         )
+        _ping_when_idle(self._engine)
         self._asset_key_columns: set[str] = set()
         self._tables: set[str] = set()
         _live.add(self)
