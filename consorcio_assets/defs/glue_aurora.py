@@ -7,7 +7,9 @@ started, streams its data meanwhile and waits for them before its foreign keys),
 `publish` run that swaps every staged table in one PostgreSQL transaction:
 a run's loads become visible together or not at all. When any run of the batch failed nothing is published
 (the staged tables are dropped), so no table is swapped without the checks that follow the step. One asset per
-table would leave no place for that closing step and would pay a step process per table.
+table would leave no place for that closing step and would pay a step process per table. A batch of one table
+(a one-table reload) needs no closing run: its load swaps the table in itself, foreign keys validated inside the
+same transaction, with the same all-or-nothing guarantee and one Glue run (and its start-up) fewer.
 """
 
 from collections.abc import Callable, Iterable
@@ -279,6 +281,8 @@ def publish(
     staged = [r.table.target_name for r in runs if r.loads_aurora and r.table.name in results]
     if not staged:
         return False
+    if swaps_itself(runs):  # its run swapped it in (or, failing, left the previous version and dropped its staging)
+        return not failures
     discard = bool(failures)
     # a discard names every table of the batch: it takes each table's load lock, so it also waits for a stopped
     # child run to end and drops what that run staged (only what this batch staged is ever dropped)
@@ -289,6 +293,11 @@ def publish(
         failures["publish" if not discard else "discard staged tables"] = str(err)
         return False
     return not discard
+
+
+def swaps_itself(runs: list[TableRun]) -> bool:
+    """A batch loading one table into Aurora: its run swaps the table in (`--swap immediate`), no publish run."""
+    return sum(r.loads_aurora for r in runs) == 1
 
 
 def create_live_views(context, target_db: TargetDb, failures: dict[str, str]) -> None:
@@ -331,13 +340,19 @@ def glue_transform_and_load(context: dg.AssetExecutionContext, glue: GlueResourc
 
     run_id = context.run.run_id
     batch = [r.table.target_name for r in runs if r.loads_aurora]
+    own_swap = swaps_itself(runs)
 
     rows = {r.table.name: expected_rows(context.instance, r.table) for r in runs}
 
     def run_one(r: TableRun) -> list:
         spec = table_spec(r.table, cat, expected_rows=rows[r.table.name] if TRANSFORMED in r.stages else None)
         arguments = glue.job_arguments(
-            spec, list(r.stages), run_id=run_id, report_checks=r.report_check, batch_tables=batch
+            spec,
+            list(r.stages),
+            run_id=run_id,
+            report_checks=r.report_check,
+            batch_tables=None if own_swap else batch,
+            fk_validation="immediate" if own_swap else "deferred",
         )
         invocation = glue.run(context, arguments, r.table.target_name)
         return invocation.get_results(implicit_materializations=False)

@@ -250,9 +250,11 @@ def test_glue_runs_on_aws_through_s3_pipes(aws_env, tmp_path):
     assert json.loads(args["--table-spec"])["target"]["name"] == "segmento"
     assert args["--stages"] == "transformed,aurora" and args["--lake-uri"] == f"s3://{BUCKET}/lake"
     assert args["--target-secret-id"] == arn and "--target-url-env" not in args
-    assert args["--raw-format"] == "parquet" and args["--swap"] == "deferred" and args["--batch-tables"] == "segmento"
-    [publish] = [r for r in glue.get_job_runs(JobName=JOB)["JobRuns"] if r["Arguments"].get("--action") == "publish"]
-    assert publish["Arguments"]["--tables"] == "segmento" and publish["Arguments"]["--discard"] == "false"
+    assert args["--raw-format"] == "parquet"
+    # a batch of one table: its load swaps it in, foreign keys validated in that transaction; no publish run
+    assert "--swap" not in args and "--batch-tables" not in args and args["--fk-validation"] == "immediate"
+    runs = [r["Arguments"] for r in glue.get_job_runs(JobName=JOB)["JobRuns"]]
+    assert [a["--action"] for a in runs if a.get("--run-id") == result.run_id] == ["load"]
     # Pipes travels through its own bucket (the one Terraform lets both roles use), never the lake's
     context, messages = (_pipes_param(args[f"--dagster-pipes-{p}"]) for p in ("context", "messages"))
     assert context["bucket"] == messages["bucket"] == PIPES_BUCKET
@@ -265,6 +267,24 @@ def test_glue_runs_on_aws_through_s3_pipes(aws_env, tmp_path):
     assert meta["aurora/segmento"]["foreign_keys_not_valid"].value == 0  # nothing for a validate run to do
     assert not [r for r in glue.get_job_runs(JobName=JOB)["JobRuns"] if r["Arguments"].get("--action") == "validate"]
     assert "has no CloudWatch log group" in logs
+
+
+def test_a_batch_of_two_tables_stages_both_and_publishes_them_in_one_run(aws_env, tmp_path):
+    s3, glue, url, _ = aws_env
+    _upload_raw(s3, tmp_path, "Segmento", data.segmentos())
+    _upload_raw(s3, tmp_path, "Administradora", data.administradoras())
+    with dg.instance_for_test() as instance:
+        result = _materialize(["Segmento", "Administradora"], instance, aws_env)
+        assert result.success, _logged(instance, result)[-3000:]
+    # moto's Glue is the session's: this run's job runs are those carrying its run id
+    runs = [r["Arguments"] for r in glue.get_job_runs(JobName=JOB)["JobRuns"]]
+    runs = [a for a in runs if a.get("--run-id") == result.run_id]
+    loads = [a for a in runs if a["--action"] == "load"]
+    assert len(loads) == 2 and all(a["--swap"] == "deferred" for a in loads)
+    assert {a["--batch-tables"] for a in loads} == {"segmento,administradora"}
+    [publish] = [a for a in runs if a["--action"] == "publish"]
+    assert set(publish["--tables"].split(",")) == {"segmento", "administradora"} and publish["--discard"] == "false"
+    assert fetch(url, "SELECT count(*) FROM consorcio.administradora")[0][0] == 3
 
 
 @pytest.mark.parametrize(
