@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import warnings
 from functools import lru_cache
 from pathlib import Path
@@ -27,8 +28,19 @@ DAGSTER_DB = "dagster"
 EMBEDDED_SETTINGS = {"max_wal_size": "4GB", "checkpoint_timeout": "15min", "min_wal_size": "32MB", "wal_recycle": "off"}
 
 
-@lru_cache(maxsize=4)
+_server_lock = threading.Lock()
+_database_lock = threading.Lock()
+
+
 def _embedded_server(pgdata: str):
+    """The server, started once per process even when several threads ask first (check steps run on threads):
+    pgserver's own lock is a file lock, which every thread of one process holds at once."""
+    with _server_lock:
+        return _started_server(pgdata)
+
+
+@lru_cache(maxsize=4)
+def _started_server(pgdata: str):
     logging.getLogger("pgserver").setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", module="platformdirs")
     import pgserver
@@ -83,14 +95,15 @@ def ensure_database(name: str, settings: Settings | None = None) -> str:
     settings = settings or get_settings()
     if settings.target_url:
         return settings.target_url if name == TARGET_DB else _with_database(settings.target_url, name)
-    with connect(server_url(settings), autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
-        if not exists:
-            conn.execute(f'CREATE DATABASE "{name}"')
-    if not exists and name == TARGET_DB:  # the cutover's roles, as the DBA creates them on Aurora
-        from consorcio_assets.target.roles import apply_roles
+    with _database_lock:  # two check threads asking first must not both create it
+        with connect(server_url(settings), autocommit=True) as conn:
+            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+            if not exists:
+                conn.execute(f'CREATE DATABASE "{name}"')
+        if not exists and name == TARGET_DB:  # the cutover's roles, as the DBA creates them on Aurora
+            from consorcio_assets.target.roles import apply_roles
 
-        apply_roles(server_url(settings, name))
+            apply_roles(server_url(settings, name))
     return server_url(settings, name)
 
 

@@ -32,7 +32,7 @@ def test_wal_is_released_after_a_batch(monkeypatch, fault_case):
     monkeypatch.setenv("CONSORCIO_HOME", str(home))
     monkeypatch.delenv("CONSORCIO_TARGET_URL", raising=False)
     pgdata = home / "pg"
-    postgres._embedded_server.cache_clear()
+    postgres._started_server.cache_clear()
     try:
         url = postgres.ensure_database(postgres.TARGET_DB)
         with psycopg.connect(url, autocommit=True) as conn:
@@ -80,6 +80,6 @@ def _stop(pgdata: Path) -> None:
     from pgserver._commands import pg_ctl
 
     server = postgres._embedded_server(str(pgdata)) if (pgdata / "postmaster.pid").exists() else None
-    postgres._embedded_server.cache_clear()
+    postgres._started_server.cache_clear()
     if server is not None:
         pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, user=server.system_user)

@@ -1,0 +1,55 @@
+"""The embedded server: its data directory narrowed back to 0700 when a copy of the home widened it; started once per process."""
+
+import stat
+
+import pytest
+
+from consorcio_assets.target.postgres import keep_private
+
+
+@pytest.mark.parametrize("mode", [0o711, 0o755, 0o777, 0o701])
+def test_widened_pgdata_is_narrowed(tmp_path, mode):
+    pgdata = tmp_path / "pg"
+    pgdata.mkdir()
+    pgdata.chmod(mode)
+    keep_private(pgdata)
+    assert stat.S_IMODE(pgdata.stat().st_mode) == 0o700
+
+
+@pytest.mark.parametrize("mode", [0o700, 0o750])
+def test_accepted_modes_are_left_alone(tmp_path, mode):
+    pgdata = tmp_path / "pg"
+    pgdata.mkdir()
+    pgdata.chmod(mode)
+    keep_private(pgdata)
+    assert stat.S_IMODE(pgdata.stat().st_mode) == mode
+
+
+def test_missing_pgdata_is_left_to_initdb(tmp_path):
+    keep_private(tmp_path / "pg")
+    assert not (tmp_path / "pg").exists()
+
+
+def test_threads_asking_first_share_one_started_server(tmp_path):
+    """Check steps run on threads: the first of them to need the target must not start pgserver twice (its lock
+    is a file lock, which every thread of a process holds at once: a second start races the first)."""
+    import subprocess
+    import sys
+
+    from consorcio_assets_tests.conftest import TEST_PG
+
+    code = f"""
+import threading
+from consorcio_assets.target import postgres
+barrier = threading.Barrier(6)
+servers = []
+def ask():
+    barrier.wait()
+    servers.append(postgres._embedded_server({str(TEST_PG)!r}))
+threads = [threading.Thread(target=ask) for _ in range(6)]
+[t.start() for t in threads]
+[t.join() for t in threads]
+assert len(servers) == 6 and len({{id(s) for s in servers}}) == 1, servers
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
