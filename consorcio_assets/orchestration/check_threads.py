@@ -132,6 +132,7 @@ def _threaded_plan_iterator(job_context, execution_plan) -> Iterator[DagsterEven
                     active.sleep_til_ready()
                 continue
             for step in sorted(steps, key=lambda s: not runs_on_thread(s)):  # threads first, then the main one
+                # the context is made as the step starts: it carries what the run knows by then (outputs, retries)
                 step_context = job_context.for_step(step, active.get_known_state())
                 if runs_on_thread(step) and free > 0:
                     free -= 1
