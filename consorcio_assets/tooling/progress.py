@@ -130,7 +130,17 @@ def follow(
         ended = follower.poll()
         if ended:
             return
-        if not alive():
+        if not _sleep_while(alive, interval):
             follower.poll()
             return
-        time.sleep(interval)
+
+
+def _sleep_while(alive: Callable[[], bool], seconds: float, tick: float = 0.02) -> bool:
+    """Sleep up to `seconds`, waking as soon as the run's process is gone (its last events are then written, and a
+    command should not wait out the rest of a poll interval); whether it is still alive."""
+    deadline = time.monotonic() + seconds
+    while alive():
+        if time.monotonic() >= deadline:
+            return True
+        time.sleep(tick)
+    return False
