@@ -3,9 +3,10 @@
 dagster-postgres opens a new connection for every write outside the webserver (NullPool). A run writes an event
 per step start, output and check result — 500 for `verify_migration` — and each new connection costs a backend
 fork on the server (~2.5 ms on a local socket, more over TLS to RDS), several per event: half the wall time of a
-verify run went to connecting. It also remembers which columns the asset-key table has: dagster-postgres reflects
-the table's schema again for each asset event (four catalog queries), a third of the rest. Kept connections are not shared across a fork: a forked child (the CLI forks its
-runs) drops the parent's pool without closing the parent's sockets.
+verify run went to connecting. It also remembers what it learnt of the schema: dagster-postgres reflects the
+asset-key table's columns again for each asset event (four catalog queries), a third of the rest. Kept
+connections are not shared across a fork: a forked child (the CLI forks its runs) drops the parent's pool without
+closing the parent's sockets.
 """
 
 from __future__ import annotations
@@ -13,12 +14,13 @@ from __future__ import annotations
 import os
 import time
 import weakref
+from functools import partial
 
 import sqlalchemy as sa
 from dagster_postgres.event_log import PostgresEventLogStorage
 from dagster_postgres.utils import create_pg_engine, get_token_provider_from_config, pg_url_from_config
 
-#: a step writes from one thread at a time, the run's progress poller and the UI's watchers read beside it
+#: the main thread's step, the check steps on their threads (`check_threads.MAX_THREADS`) and the UI's watchers
 POOL_SIZE = 1
 MAX_OVERFLOW = 4
 #: reconnect before a server or proxy (RDS Proxy: 24 h, NAT: 350 s idle) drops a long-idle connection
@@ -55,6 +57,14 @@ def _ping_when_idle(engine: sa.Engine) -> None:
             raise sa.exc.DisconnectionError(f"idle event-log connection gone: {err}") from err
 
 
+def _seen(known: set[str], name: str, probe) -> bool:
+    """Whether a table or column exists, asked of the database until it does: `dagster instance migrate` adds
+    them, nothing removes them."""
+    if name not in known and probe(name):
+        known.add(name)
+    return name in known
+
+
 class PooledPostgresEventLogStorage(PostgresEventLogStorage):
     """`PostgresEventLogStorage` whose engine pools its connections (configured like `storage: postgres`)."""
 
@@ -75,20 +85,10 @@ class PooledPostgresEventLogStorage(PostgresEventLogStorage):
         _live.add(self)
 
     def _has_asset_key_col_on_connection(self, conn, column_name: str) -> bool:
-        """Remembered once seen: a column is added by `dagster instance migrate`, never removed."""
-        if column_name not in self._asset_key_columns:
-            if not super()._has_asset_key_col_on_connection(conn, column_name):
-                return False
-            self._asset_key_columns.add(column_name)
-        return True
+        return _seen(self._asset_key_columns, column_name, partial(super()._has_asset_key_col_on_connection, conn))
 
-    def has_table(self, table_name: str) -> bool:
-        """Remembered once seen (asked before every asset check event)."""
-        if table_name not in self._tables:
-            if not super().has_table(table_name):
-                return False
-            self._tables.add(table_name)
-        return True
+    def has_table(self, table_name: str) -> bool:  # asked before every asset check event
+        return _seen(self._tables, table_name, super().has_table)
 
     def forget_pool(self) -> None:
         """In a forked child: new connections from here on; the parent's stay open for the parent."""
