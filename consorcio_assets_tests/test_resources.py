@@ -3,6 +3,7 @@ as `dg.EnvVar` (the UI shows the variable's name, not its value), every name dec
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -154,6 +155,23 @@ def test_nothing_reads_the_environment_at_import():
     assert result.returncode == 0, result.stderr[-2000:]
     # the one exception: the watchdog that ends a run's processes with the `consorcio run` that owns them
     assert result.stdout.strip().splitlines()[-1] == "['CONSORCIO_RUN_OWNER']"
+
+
+def test_local_definitions_import_no_aws_library(tmp_path):
+    """Building the local definitions imports neither dagster_aws (the whole package with any of its modules,
+    ~0.6 s) nor boto3/botocore: every CLI command and every run builds them, and only aws mode talks to AWS."""
+    probe = textwrap.dedent("""
+        import sys
+        from consorcio_assets.definitions import defs
+        loaded = defs()
+        assert type(loaded.resources["glue"]).__name__ == "LocalGlue", loaded.resources
+        print(sorted(m for m in ("dagster_aws", "boto3", "botocore", "pandas") if m in sys.modules))
+    """)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONSORCIO_")}
+    env["CONSORCIO_HOME"] = str(tmp_path)
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300, env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().splitlines()[-1] == "[]"
 
 
 def test_a_number_read_at_load_is_checked_naming_its_variable():

@@ -14,10 +14,12 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import psycopg
-from botocore.config import Config
+
+if TYPE_CHECKING:  # botocore is imported by the clients that need it (~0.15 s with urllib3 and http)
+    from botocore.config import Config
 
 T = TypeVar("T")
 LOG = logging.getLogger(__name__)
@@ -97,4 +99,6 @@ def transient_postgres(err: BaseException) -> bool:
 def boto_config(max_attempts: int = ATTEMPTS, **options) -> Config:
     """botocore's standard retry mode: throttling, transient 5xx and connection errors retried with
     exponential backoff and full jitter, at most `max_attempts` attempts in all."""
+    from botocore.config import Config
+
     return Config(retries={"mode": "standard", "total_max_attempts": max_attempts}, **options)

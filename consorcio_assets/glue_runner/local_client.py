@@ -1,11 +1,11 @@
 """A local stand-in for boto3's Glue client: the same job-run API, served by running the Glue job as a
-subprocess (`python -m consorcio_glue`, or a given script) with the very arguments Glue would pass, so
-`PipesGlueClient` drives local and AWS runs alike.
+subprocess (`python -m consorcio_glue`, or a given script) with the very arguments Glue would pass, so one
+Pipes protocol drives local and AWS runs alike (`local_pipes.LocalPipesGlueClient`, dagster_aws's `PipesGlueClient`).
 
 A job dies with the process that started it (PR_SET_PDEATHSIG): a killed run leaves no job to swap tables.
 Runs beyond `max_concurrent_runs` wait in state WAITING, as Glue queues runs over a job's maximum
-concurrency. `get_job_run` waits up to `poll_wait` seconds for a run to finish before answering, so the
-Pipes client's fixed 5 s polling does not add seconds to every local run.
+concurrency. `get_job_run` waits up to `poll_wait` seconds for a run to finish before answering, so a Pipes
+client polling it neither spins nor adds a fixed poll interval to every local run.
 """
 
 from __future__ import annotations
@@ -21,8 +21,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
-
-from botocore.exceptions import ClientError
 
 from consorcio_assets.orchestration.runs import die_with_parent
 
@@ -72,7 +70,10 @@ def argv_of(arguments: dict[str, str]) -> list[str]:
     return out
 
 
-def _not_found(run_id: str, op: str) -> ClientError:
+def _not_found(run_id: str, op: str) -> Exception:
+    """The error boto3's Glue client raises for an unknown run (botocore imported only then: ~0.15 s)."""
+    from botocore.exceptions import ClientError
+
     return ClientError({"Error": {"Code": "EntityNotFoundException", "Message": f"job run {run_id} not found"}}, op)
 
 

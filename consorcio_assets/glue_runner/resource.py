@@ -16,7 +16,7 @@ from __future__ import annotations
 import threading
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlparse
 
 import dagster as dg
@@ -29,9 +29,6 @@ from consorcio_assets.glue_runner.local_client import LocalGlueClient
 from consorcio_assets.glue_runner.spec import spec_argument
 from consorcio_assets.target.ddl import STAGING_SCHEMA
 from consorcio_core.dms_endpoint import raw_arguments
-
-if TYPE_CHECKING:  # dagster_aws.pipes is imported when a Glue run starts, not with the definitions (~1 s)
-    from dagster_aws.pipes import PipesGlueClient
 
 TARGET_URL_ENV = "CONSORCIO_GLUE_TARGET_URL"
 MAX_INLINE_SPEC = 200_000  # Glue caps all arguments of a run at 260 KB
@@ -93,7 +90,7 @@ class GlueResource(dg.ConfigurableResource):
         """A client with boto3's Glue interface (start_job_run, get_job_run, batch_stop_job_run)."""
         raise NotImplementedError(type(self).__name__)
 
-    def pipes_client(self, glue_client=None) -> PipesGlueClient:
+    def pipes_client(self, glue_client=None) -> dg.PipesClient:
         """A fresh Pipes client per run: message readers keep per-session state."""
         raise NotImplementedError(type(self).__name__)
 
@@ -255,7 +252,7 @@ class LocalGlue(GlueResource):
                 )
             return self._local
 
-    def pipes_client(self, glue_client=None) -> PipesGlueClient:
+    def pipes_client(self, glue_client=None) -> dg.PipesClient:
         from consorcio_assets.glue_runner.local_pipes import LocalPipesGlueClient
 
         return LocalPipesGlueClient(
@@ -292,7 +289,8 @@ class AwsGlue(GlueResource, AwsClients):
     def glue_client(self):
         return self.client("glue")
 
-    def pipes_client(self, glue_client=None) -> PipesGlueClient:
+    def pipes_client(self, glue_client=None) -> dg.PipesClient:
+        # imported here: any dagster_aws module imports the whole package (~0.6 s), needed in aws mode only
         from dagster_aws.pipes import PipesGlueClient, PipesS3ContextInjector, PipesS3MessageReader
 
         bucket, prefix = self._pipes_location()
