@@ -104,6 +104,13 @@ REGISTRY: tuple[Setting, ...] = (
     ),
     Setting("CONSORCIO_HOME", ".data", "where local state lives (stand-in, lake, embedded PostgreSQL, secrets)", LOCAL),
     Setting(
+        "CONSORCIO_WARM",
+        "1",
+        "`0`: every `consorcio` command starts cold instead of in the home's warm server (imports and definitions "
+        "already loaded; `consorcio stop` ends it)",
+        choices=("0", "1"),
+    ),
+    Setting(
         "CONSORCIO_SOURCE_URL",
         "duckdb:///<home>/source/consorcio_simulacao.duckdb",
         "SQLAlchemy URL of the source (SQL Server in aws mode)",
@@ -231,6 +238,12 @@ REGISTRY: tuple[Setting, ...] = (
         "task definition (family) of the code server, which the EcsRunLauncher runs once per run (deploy/dagster.yaml)",
         AWS,
         required_in_aws=SERVICES,
+    ),
+    Setting(
+        "DAGSTER_EVENT_BATCH_SIZE",
+        "1000",
+        "a run's planned events written in one statement per this many (set by `consorcio` and the image)",
+        internal=True,
     ),
     Setting("DAGSTER_DISABLE_TELEMETRY", "unset", "`1` keeps Dagster from sending telemetry", internal=True),
 )

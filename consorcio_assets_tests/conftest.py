@@ -169,6 +169,7 @@ def seeded_env(local_env, small_source, monkeypatch) -> Path:
 
 
 os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("CONSORCIO_WARM", "0")  # commands the tests start run cold: test_warm.py starts its servers
 
 # Property tests run on a shared 2-core machine: wall-clock deadlines there only measure the neighbours.
 _hypothesis_settings.register_profile("consorcio", deadline=None)

@@ -65,6 +65,15 @@ def identity(pid: int | None = None) -> str:
     return f"{pid}:{start_ticks(pid)}"
 
 
+#: the command a warm server's child runs for (`tooling/warm.py`): that command, not the child, owns its runs
+COMMAND_OWNER: str | None = None
+
+
+def command_identity() -> str:
+    """The identity of the `consorcio` command this process runs: its own, or its warm server client's."""
+    return COMMAND_OWNER or identity()
+
+
 def owner_alive(owner: str) -> bool:
     pid, _, ticks = owner.partition(":")
     return alive(int(pid)) and start_ticks(int(pid)) == ticks

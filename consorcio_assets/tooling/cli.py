@@ -120,7 +120,7 @@ def check_reachable() -> None:
 
 def instance_env() -> dict[str, str]:
     """The Dagster instance's environment, set in this process too; says when it starts the embedded server."""
-    from consorcio_assets.orchestration.instance import prepare_instance_env
+    from consorcio_assets.orchestration.instance import enter_instance_env
     from consorcio_assets.settings import get_settings
 
     settings = get_settings()
@@ -128,9 +128,7 @@ def instance_env() -> dict[str, str]:
         print(
             f"starting the embedded PostgreSQL ({settings.home / 'pg'}; it stays up: consorcio stop)", file=sys.stderr
         )
-    env = prepare_instance_env()
-    os.environ.update({k: env[k] for k in ("DAGSTER_HOME", "DAGSTER_PG_URL")})
-    return env
+    return enter_instance_env()
 
 
 # ------------------------------------------------------------------------------------------ commands
@@ -289,8 +287,12 @@ def cmd_ui(args) -> int:
 def cmd_stop(args) -> int:
     from consorcio_assets.settings import get_settings
     from consorcio_assets.tooling.processes import stop_embedded_postgres
+    from consorcio_assets.tooling.warm import stop_server
 
-    print(stop_embedded_postgres(get_settings().home / "pg"))
+    home = get_settings().home
+    if stopped := stop_server(home):
+        print(stopped)
+    print(stop_embedded_postgres(home / "pg"))
     return 0
 
 
@@ -420,7 +422,39 @@ def dispatch(args, rest: list[str]) -> int:
     return args.func(args)
 
 
+def warm_home(argv: list[str]) -> Path | None:
+    """The home whose warm server would run this command (`tooling/warm.py`), or None: run it cold. Decided before
+    any heavy import: CONSORCIO_HOME, else the project found from here."""
+    from consorcio_assets.tooling import warm
+
+    if not warm.enabled() or not argv or argv[0] in warm.COLD_COMMANDS:
+        return None
+    if home := os.environ.get("CONSORCIO_HOME"):
+        return Path(home).resolve()
+    project = find_project(Path.cwd())
+    return project / HOME_DIR if project else None
+
+
 def main(argv: list[str] | None = None) -> int:
+    """The `consorcio` command. Called without arguments (the console script), it runs in the home's warm server
+    when one is up, else here and then starts one; called with arguments (tests, the bench, the warm server's
+    child), it runs in this process."""
+    if argv is not None:
+        return run_command(argv)
+    from consorcio_assets.tooling import warm
+
+    argv = sys.argv[1:]
+    home = warm_home(argv)
+    if home is not None and (code := warm.run_through_server(home, argv)) is not None:
+        return code
+    environ = dict(os.environ)  # as given: the server's fingerprint is of the same variables
+    code = run_command(argv)
+    if home is not None and home.is_dir() and not warm.socket_path(home).exists():
+        warm.start_server(home, environ)
+    return code
+
+
+def run_command(argv: list[str]) -> int:
     parser = build_parser()
     args, rest = parser.parse_known_args(argv)
     if rest and not getattr(args, "passthrough", False):

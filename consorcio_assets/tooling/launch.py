@@ -175,9 +175,9 @@ def run_and_follow(
         CANCEL_GRACE_SECONDS,
         HOST_TAG,
         OWNER_ENV,
+        command_identity,
         die_with_parent,
         hostname,
-        identity,
         mark_dead_runs,
     )
     from consorcio_assets.tooling.progress import follow
@@ -199,7 +199,7 @@ def run_and_follow(
         with log.open("w") as sink:
             # Its own session (a terminal's Ctrl-C reaches it only through here), dying with this process, and
             # every process of the run watching this one (CONSORCIO_RUN_OWNER): nothing outlives a killed command.
-            child_env = {**env, OWNER_ENV: identity()}
+            child_env = {**env, OWNER_ENV: command_identity()}
             if threading.active_count() == 1:  # a fork keeps the definitions this process built (see ForkedRun)
                 from consorcio_assets.tooling.forked_run import ForkedRun
 
