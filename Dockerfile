@@ -35,6 +35,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     DAGSTER_HOME=/opt/dagster/home \
+    DAGSTER_EVENT_BATCH_SIZE=1000 \
     CONSORCIO_ENV=aws
 
 RUN groupadd --system --gid 10001 dagster \

@@ -6,6 +6,8 @@ from __future__ import annotations
 import time
 from types import SimpleNamespace
 
+import dagster as dg
+
 from consorcio_assets.tooling.progress import follow
 
 
@@ -14,9 +16,11 @@ class RecordingInstance:
 
     def __init__(self):
         self.reads = 0
+        self.types: set = set()
 
-    def get_records_for_run(self, run_id, cursor=None, limit=None):
+    def get_records_for_run(self, run_id, cursor=None, of_type=None, limit=None):
         self.reads += 1
+        self.types = set(of_type)
         return SimpleNamespace(records=[], cursor=cursor, has_more=False)
 
 
@@ -37,3 +41,13 @@ def test_a_live_process_is_polled_once_per_interval():
     instance, ends_at = RecordingInstance(), time.monotonic() + 0.35
     follow(instance, "run-id", lambda: time.monotonic() < ends_at, out=lambda line: None, interval=0.1)
     assert 2 <= instance.reads <= 6  # ~0.35 s at one read per 0.1 s, plus the last read (a slow machine reads less)
+
+
+def test_only_the_events_a_line_is_made_of_are_read():
+    """A verify run writes a planned event and a step output per check: reading (deserialising) them beside the
+    run cost the run a core's worth of Python time; the follower asks the database for the events it prints."""
+    instance = RecordingInstance()
+    follow(instance, "run-id", lambda: False, out=lambda line: None)
+    ET = dg.DagsterEventType
+    assert {ET.ASSET_CHECK_EVALUATION, ET.STEP_SUCCESS, ET.ASSET_MATERIALIZATION, ET.RUN_SUCCESS} <= instance.types
+    assert not {ET.ASSET_CHECK_EVALUATION_PLANNED, ET.STEP_OUTPUT, ET.ASSET_MATERIALIZATION_PLANNED} & instance.types

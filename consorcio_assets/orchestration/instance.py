@@ -11,6 +11,11 @@ from pathlib import Path
 
 from consorcio_assets.settings import get_settings
 
+#: a run's planned events are written in batches of this many (`event_storage.store_event_batch`); Dagster reads
+#: the variable where it plans a run: the CLI, the webserver, the daemon
+BATCH_ENV = "DAGSTER_EVENT_BATCH_SIZE"
+EVENT_BATCH_SIZE = 1000
+
 DAGSTER_YAML = """\
 # Written by `consorcio`; storage URL comes from the environment (DAGSTER_PG_URL).
 # Runs and schedules as `storage: postgres` sets them; events through a pooled connection (event_storage.py).
@@ -66,4 +71,16 @@ def prepare_instance_env() -> dict[str, str]:
     if not config.exists() or config.read_text() != DAGSTER_YAML:
         config.write_text(DAGSTER_YAML)
     env = dict(os.environ, DAGSTER_HOME=str(home), DAGSTER_PG_URL=dagster_storage_url())
+    env.setdefault(BATCH_ENV, str(EVENT_BATCH_SIZE))
+    return env
+
+
+#: what `prepare_instance_env` decides, set in the calling process too by `enter_instance_env`
+INSTANCE_VARIABLES = ("DAGSTER_HOME", "DAGSTER_PG_URL", BATCH_ENV)
+
+
+def enter_instance_env() -> dict[str, str]:
+    """`prepare_instance_env`, with its Dagster variables set in this process as well (it creates runs here)."""
+    env = prepare_instance_env()
+    os.environ.update({k: env[k] for k in INSTANCE_VARIABLES})
     return env

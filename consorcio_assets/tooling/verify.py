@@ -8,13 +8,12 @@ code is non-zero when any ERROR check failed or the run itself did not succeed.
 
 from __future__ import annotations
 
-import os
 import sys
 import uuid
 from dataclasses import dataclass
 
 from consorcio_assets.defs.checks import VERIFY_JOB
-from consorcio_assets.orchestration.instance import prepare_instance_env
+from consorcio_assets.orchestration.instance import enter_instance_env
 from consorcio_assets.settings import get_settings
 
 RUN_TAG = "consorcio/verify_id"
@@ -84,8 +83,7 @@ def main_verify() -> int:
 
     from consorcio_assets.tooling.launch import run_and_follow, run_log
 
-    env = prepare_instance_env()
-    os.environ.update({k: env[k] for k in ("DAGSTER_HOME", "DAGSTER_PG_URL")})
+    env = enter_instance_env()
     log_dir = get_settings().home / "logs"
     run_id, code = run_and_follow(VERIFY_JOB, env, log_dir, tags={RUN_TAG: uuid.uuid4().hex})
     log = run_log(log_dir, VERIFY_JOB, run_id)
