@@ -130,7 +130,7 @@ class PooledPostgresEventLogStorage(PostgresEventLogStorage):
         with self._connect() as conn:
             cursor = conn.connection.cursor()
             cursor.execute(_INSERT_EVENT, row)
-            event_id = cursor.fetchone()[0]
+            (event_id,) = cursor.fetchone() or (None,)
             updated = 1
             if check_result:
                 cursor.execute(*self._check_update(event, row, event_id))

@@ -76,7 +76,7 @@ class Follower:
 
     def poll(self) -> bool:
         while True:
-            conn = self.instance.get_records_for_run(self.run_id, cursor=self.cursor, of_type=FOLLOWED, limit=500)
+            conn = self.instance.get_records_for_run(self.run_id, cursor=self.cursor, of_type=set(FOLLOWED), limit=500)
             for record in conn.records:
                 self.handle(record.event_log_entry)
             self.cursor = conn.cursor
