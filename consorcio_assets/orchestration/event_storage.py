@@ -130,7 +130,7 @@ class PooledPostgresEventLogStorage(PostgresEventLogStorage):
         with self._connect() as conn:
             cursor = conn.connection.cursor()
             cursor.execute(_INSERT_EVENT, row)
-            (event_id,) = cursor.fetchone() or (None,)
+            event_id = int(cursor.fetchone()[0])  # type: ignore[index]  # RETURNING id: one row
             updated = 1
             if check_result:
                 cursor.execute(*self._check_update(event, row, event_id))
