@@ -364,18 +364,26 @@ def markdown(result: Mapping) -> str:
         )
     )
     if _get(result, "latency") is not None:
+        names = ("single_table_reload", "make_run_warm", "verify_default")
         rows.append(
             (
                 "latency at 20,000 simulações: one-table reload, `make run` warm, `consorcio verify`",
-                ", ".join(
-                    _fig(result, f"latency.{name}.seconds", " s")
-                    for name in ("single_table_reload", "make_run_warm", "verify_default")
-                ),
+                ", ".join(_fig(result, f"latency.{name}.seconds", " s") for name in names),
                 "the issue's targets",
                 "5 s, 20 s, 5 s",
                 "—",
             )
         )
+        if _get(result, "latency.verify_default.cold_seconds") is not None:
+            rows.append(
+                (
+                    "the same commands cold (CONSORCIO_WARM=0: no warm server)",
+                    ", ".join(_fig(result, f"latency.{name}.cold_seconds", " s") for name in names),
+                    "—",
+                    "—",
+                    "—",
+                )
+            )
     scale = result["scale"]
     lines = [
         f"### {scale['simulacoes']:,} simulações, {scale['rows_total']:,} rows — median of {result['runs']} run(s) "
