@@ -37,7 +37,9 @@ def files_under(path: Path) -> list[Path]:
 @pytest.fixture
 def bare_env(tmp_path) -> dict[str, str]:
     """A fresh home and no setting from the caller's environment."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CONSORCIO_", "DAGSTER_"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CONSORCIO_", "DAGSTER_"))} | {
+        "CONSORCIO_WARM": "0"
+    }
     env.update(CONSORCIO_HOME=str(tmp_path / "home"), DAGSTER_DISABLE_TELEMETRY="1")
     return env
 

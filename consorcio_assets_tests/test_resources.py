@@ -167,7 +167,7 @@ def test_local_definitions_import_no_aws_library(tmp_path):
         assert type(loaded.resources["glue"]).__name__ == "LocalGlue", loaded.resources
         print(sorted(m for m in ("dagster_aws", "boto3", "botocore", "pandas") if m in sys.modules))
     """)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CONSORCIO_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONSORCIO_")} | {"CONSORCIO_WARM": "0"}
     env["CONSORCIO_HOME"] = str(tmp_path)
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300, env=env)
     assert result.returncode == 0, result.stderr[-2000:]

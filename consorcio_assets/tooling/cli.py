@@ -449,8 +449,8 @@ def main(argv: list[str] | None = None) -> int:
         return code
     environ = dict(os.environ)  # as given: the server's fingerprint is of the same variables
     code = run_command(argv)
-    if home is not None and home.is_dir() and not warm.socket_path(home).exists():
-        warm.start_server(home, environ)
+    if code != 2 and home is not None and home.is_dir() and not warm.socket_path(home).exists():
+        warm.start_server(home, environ)  # not after a usage error: nothing was started, nothing is known to work
     return code
 
 

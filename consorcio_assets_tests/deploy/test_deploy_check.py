@@ -72,7 +72,9 @@ def test_only_what_a_container_needs_is_required():
 
 
 def _entrypoint(command: list[str], environ: dict[str, str]) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CONSORCIO_", "DAGSTER_"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CONSORCIO_", "DAGSTER_"))} | {
+        "CONSORCIO_WARM": "0"
+    }
     env["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), env.get("PATH", "")])  # the image's venv
     return subprocess.run(
         [sys.executable, "-m", "consorcio_assets.deployment.deploy_check", *command],

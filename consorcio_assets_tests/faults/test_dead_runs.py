@@ -57,7 +57,9 @@ def home(tmp_path, small_source, pg_server_url, fresh_db, monkeypatch):
         conn.execute("CREATE SCHEMA consorcio")
         conn.execute(f"CREATE TABLE {PLACEHOLDER} (x int)")
         conn.execute(f"INSERT INTO {PLACEHOLDER} VALUES (1)")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CONSORCIO_", "DAGSTER_"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CONSORCIO_", "DAGSTER_"))} | {
+        "CONSORCIO_WARM": "0"
+    }
     env.update(
         CONSORCIO_ENV="local",
         CONSORCIO_HOME=str(tmp_path),

@@ -23,7 +23,9 @@ def test_postgres_killed_mid_run_is_one_line_naming_the_setting(tmp_path, fault_
         "one error line naming DAGSTER_PG_URL without its password; no retry notes, no traceback",
     )
     home = tmp_path / "home"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CONSORCIO_", "DAGSTER_"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CONSORCIO_", "DAGSTER_"))} | {
+        "CONSORCIO_WARM": "0"
+    }
     env.update(CONSORCIO_HOME=str(home), DAGSTER_DISABLE_TELEMETRY="1")
     cli = [sys.executable, "-m", "consorcio_assets.tooling.cli"]
     seeded = subprocess.run([*cli, "seed", "--simulacoes", "300"], env=env, cwd=REPO, capture_output=True, text=True)

@@ -36,7 +36,9 @@ def consorcio(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
 @pytest.fixture
 def cli_env(local_env, fresh_db) -> dict[str, str]:
     """The CLI's environment: local_env's home and target, Dagster's storage on the same fresh database."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CONSORCIO_", "DAGSTER_"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CONSORCIO_", "DAGSTER_"))} | {
+        "CONSORCIO_WARM": "0"
+    }
     env.update(
         {k: os.environ[k] for k in ("CONSORCIO_ENV", "CONSORCIO_HOME", "CONSORCIO_TARGET_URL", "CONSORCIO_LAKE_URI")}
     )
