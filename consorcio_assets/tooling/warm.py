@@ -312,8 +312,10 @@ def _child(conn: socket.socket, request: dict, fds: list[int], client_pid: int, 
         runs.COMMAND_OWNER = runs.identity(client_pid)
         conn.settimeout(None)
         conn.send(json.dumps({"pid": os.getpid()}).encode())
-        code = entry(list(request["argv"]))
+        code = entry(list(request["argv"])) or 0
     except SystemExit as done:
+        if isinstance(done.code, str):  # what the interpreter prints for `sys.exit("message")`
+            print(done.code, file=sys.stderr)
         code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
     except KeyboardInterrupt:
         code = 130
