@@ -104,11 +104,40 @@ def fingerprint(environ=os.environ) -> str:
 # ------------------------------------------------------------------------------------------ the command's side
 
 
+class _Forwarder:
+    """The signals a terminal or a supervisor gives the command, passed on to the child once its pid is known
+    (one that comes before is passed on then): Ctrl-C may come at any moment."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+    def __init__(self):
+        self.pid: int | None = None
+        self.received: list[int] = []
+        self._previous = {signum: signal.signal(signum, self) for signum in self.SIGNALS}
+
+    def __call__(self, signum, _frame) -> None:
+        self.received.append(signum)
+        if self.pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signum)
+
+    def to(self, pid: int) -> None:
+        self.pid = pid
+        for signum in list(self.received):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signum)
+
+    def restore(self) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+
+
 def run_through_server(home: Path, argv: Sequence[str]) -> int | None:
     """Run the command in the home's warm server; None when there is none (or it is stale): run it cold."""
     path = socket_path(home)
     if not path.exists():
         return None
+    forwarder = _Forwarder()
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     try:
         conn.connect(str(path))
@@ -116,25 +145,17 @@ def run_through_server(home: Path, argv: Sequence[str]) -> int | None:
         socket.send_fds(conn, [json.dumps(request).encode()], [0, 1, 2])
         reply = json.loads(conn.recv(MAX_MESSAGE) or b"{}")
     except OSError:
+        reply = {}
+    if "pid" not in reply:  # no server answered, or a stale one (it is leaving)
         conn.close()
-        return None
-    if "pid" not in reply:  # stale: the server is leaving
-        conn.close()
-        return None
-    return _wait_for_child(conn, reply["pid"])
+        forwarder.restore()
+        return 128 + forwarder.received[-1] if forwarder.received else None  # interrupted before it began
+    forwarder.to(reply["pid"])
+    return _exit_status(conn, forwarder)
 
 
-def _wait_for_child(conn: socket.socket, pid: int) -> int:
-    """Pass the signals a terminal or a supervisor gives this command on to the child; its exit status."""
-    received: list[int] = []
-
-    def forward(signum, _frame):
-        received.append(signum)
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signum)
-
-    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, forward)
+def _exit_status(conn: socket.socket, forwarder: _Forwarder) -> int:
+    """The child's exit status, as it sends it; 128 + the signal that ended it when it could not."""
     with conn:
         while True:
             try:
@@ -142,7 +163,7 @@ def _wait_for_child(conn: socket.socket, pid: int) -> int:
             except InterruptedError:
                 continue
             if not message:  # the child ended without saying how: killed
-                return 128 + (received[-1] if received else signal.SIGKILL)
+                return 128 + (forwarder.received[-1] if forwarder.received else signal.SIGKILL)
             return int(json.loads(message)["exit"])
 
 
