@@ -202,7 +202,11 @@ def stop_server(home: Path) -> str | None:
 
 
 class Stale(Exception):
-    pass
+    """A command whose fingerprint is not this server's: the server leaves."""
+
+
+class Stopped(Exception):
+    """`consorcio stop` asked the server to end."""
 
 
 def warm_up() -> None:
@@ -264,7 +268,7 @@ def serve(entry: Callable[[list[str]], int] | None = None) -> int:
             except Stale as why:
                 print(f"stale: {why}; leaving", flush=True)
                 return 0
-            except StopIteration:
+            except Stopped:
                 print("stopped", flush=True)
                 return 0
             except Exception as err:  # noqa: BLE001 - one bad request does not end the server
@@ -296,7 +300,7 @@ def _answer(conn: socket.socket, listener: socket.socket, own: str, entry: Calla
             request = json.loads(data)
             if request.get("stop"):
                 conn.send(b"{}")
-                raise StopIteration
+                raise Stopped
             if request.get("fingerprint") != own:
                 conn.send(json.dumps({"stale": True}).encode())
                 raise Stale("the command's files, interpreter or settings differ from this server's")
