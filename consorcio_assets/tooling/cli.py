@@ -395,7 +395,11 @@ def build_parser() -> Parser:
     p.add_argument("--rehearse", action="store_true", help="run the rehearsal and write the evidence pack")
     p.add_argument("--out", default="reports/cutover", help="folder of the reports")
 
-    command("stop", "stop the embedded PostgreSQL (it stays up between commands otherwise)", cmd_stop)
+    command(
+        "stop",
+        "stop the embedded PostgreSQL and the home's warm server (both stay up between commands otherwise)",
+        cmd_stop,
+    )
     return parser
 
 
