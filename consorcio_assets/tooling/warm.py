@@ -273,6 +273,7 @@ def serve(entry: Callable[[list[str]], int] | None = None) -> int:
                 return 0
             except Exception as err:  # noqa: BLE001 - one bad request does not end the server
                 print(f"request refused: {type(err).__name__}: {err}", flush=True)
+        print("idle, or the home or the socket is gone; leaving", flush=True)
     finally:
         if _still_ours(path, inode):
             path.unlink()
