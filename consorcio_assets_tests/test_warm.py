@@ -79,6 +79,7 @@ def test_a_command_with_other_settings_runs_cold_and_a_fresh_server_follows(serv
     served = consorcio("settings", env=other)
     assert served.returncode == 0 and "CONSORCIO_GLUE_COPY_STREAMS" in served.stdout
     assert "stale" in log_text(local_env)
+    assert "started this home's warm server" in served.stderr  # what it left running is said
     server.wait(30)  # the stale server left; the command started a fresh one with its own settings
     wait_for(lambda: log_text(local_env).count("serving ") == 2, "the fresh server")
     assert consorcio("settings", env=other).returncode == 0

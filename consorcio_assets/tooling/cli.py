@@ -455,6 +455,10 @@ def main(argv: list[str] | None = None) -> int:
     code = run_command(argv)
     if code != 2 and home is not None and home.is_dir() and not warm.socket_path(home).exists():
         warm.start_server(home, environ)  # not after a usage error: nothing was started, nothing is known to work
+        print(
+            "started this home's warm server: the next commands skip ~2 s of start-up (consorcio stop ends it)",
+            file=sys.stderr,
+        )
     return code
 
 
