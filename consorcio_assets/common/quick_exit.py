@@ -8,7 +8,9 @@ them out of the collector's sight; the process's memory goes back to the system 
 """
 
 import atexit
+import contextlib
 import gc
+import sys
 
 _registered = False
 
@@ -19,3 +21,10 @@ def freeze_at_exit() -> None:
     if not _registered:
         atexit.register(gc.freeze)  # atexit runs handlers last-in first-out: this one runs after later ones
         _registered = True
+
+
+def flush_std_streams() -> None:
+    """Before a fork, and before a forked child's `os._exit` (which flushes nothing): what was printed is kept."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):  # a closed or broken stream has nothing more to give
+            stream.flush()

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
-import sys
 from collections.abc import Mapping
 
 import dagster as dg
+
+from consorcio_assets.common.quick_exit import flush_std_streams
 
 
 class ForkedRun:
@@ -20,8 +20,7 @@ class ForkedRun:
     the child. `poll`, `wait`, `send_signal` and `kill` as `subprocess.Popen`'s."""
 
     def __init__(self, run_id: str, env: Mapping[str, str], sink):
-        for stream in (sys.stdout, sys.stderr):
-            stream.flush()
+        flush_std_streams()
         self.returncode: int | None = None
         self.pid = os.fork()
         if self.pid == 0:
@@ -48,9 +47,7 @@ class ForkedRun:
 
             traceback.print_exc()
         finally:
-            for stream in (sys.stdout, sys.stderr):
-                with contextlib.suppress(Exception):
-                    stream.flush()
+            flush_std_streams()
             os._exit(code)
 
     def poll(self) -> int | None:

@@ -34,6 +34,8 @@ import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from consorcio_assets.common.quick_exit import flush_std_streams
+
 SWITCH_ENV = "CONSORCIO_WARM"
 #: commands that always start cold: `stop` ends the server, `ui` is long-lived anyway
 COLD_COMMANDS = frozenset({"stop", "ui", "-h", "--help"})
@@ -350,9 +352,7 @@ def _child(conn: socket.socket, request: dict, fds: list[int], client_pid: int, 
 
         traceback.print_exc()
     finally:
-        for stream in (sys.stdout, sys.stderr):
-            with contextlib.suppress(Exception):
-                stream.flush()
+        flush_std_streams()
         with contextlib.suppress(OSError):
             conn.send(json.dumps({"exit": code}).encode())
         os._exit(code)
