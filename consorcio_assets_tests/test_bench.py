@@ -22,6 +22,9 @@ REQUIRED = (
     "stages.checks.seconds",
     "stages.checks.pct_of_load",
     "end_to_end.seconds",
+    "end_to_end.cpu_seconds",
+    "end_to_end.cpu_seconds_postgres",
+    "end_to_end.cpu_floor_seconds",
     "peak_rss_mb.max",
     "latency.single_table_reload.seconds",
     "latency.make_run_warm.seconds",
@@ -235,3 +238,30 @@ def test_profile_ranks_functions_by_self_and_inclusive_samples():
     assert total == 10
     assert own == [("copy (cursor.py)", 6), ("transform (job.py)", 3), ("main (job.py)", 1)]
     assert inclusive[0] == ("main (job.py)", 10) and inclusive[1] == ("load (job.py)", 9)
+
+
+def test_a_measured_run_counts_its_own_cpu_and_the_database_servers(fresh_db):
+    """The end-to-end's CPU figures: a child's busy loop is the tree's, a query it sends is the server's."""
+    import sys
+
+    from consorcio_assets.tooling.bench.peak_rss import run_measured
+    from consorcio_assets.tooling.bench.runner import cpu_figures, local_server_dir
+
+    server = local_server_dir({"CONSORCIO_TARGET_URL": fresh_db})
+    assert server is not None and (server / "PG_VERSION").exists()
+    busy_python = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.6: pass\n"
+    busy_server = (
+        "import psycopg, sys\n"
+        "with psycopg.connect(sys.argv[1]) as c:\n"
+        "    c.execute('SET max_parallel_workers_per_gather = 0')\n"
+        "    c.execute('SELECT count(DISTINCT md5(i::text)) FROM generate_series(1, 1000000) i')\n"
+    )
+    own = run_measured([sys.executable, "-c", busy_python], server=server)
+    queried = run_measured([sys.executable, "-c", busy_server, fresh_db], server=server)
+    assert own.returncode == queried.returncode == 0, queried.stderr
+    assert own.cpu_seconds >= 0.55
+    assert queried.server_cpu_seconds >= 0.5 and queried.server_cpu_seconds > queried.cpu_seconds
+    figures = cpu_figures(queried)
+    assert figures["cpu_seconds"] == round(queried.cpu_seconds + queried.server_cpu_seconds, 1)
+    assert figures["cpu_floor_seconds"] == round(figures["cpu_seconds"] / figures["cores"], 1)
+    assert local_server_dir({"CONSORCIO_TARGET_URL": "postgresql://u@db.example.com/consorcio"}) is None

@@ -1,8 +1,9 @@
-"""Run a command and record the peak RSS of every process in its tree.
+"""Run a command and record the peak RSS of every process in its tree, and the CPU time it and a server spent.
 
 A thread polls the tree with psutil (which sees grandchildren such as Dagster's step processes and the Glue
 subprocesses); `os.wait4` adds the kernel's own high-water mark of the direct child, which catches a peak
-that fell between two polls.
+that fell between two polls. CPU time: the child's and every descendant it reaped (`wait4`), plus what a
+server outside the tree (the embedded PostgreSQL) spent meanwhile, so "the run is CPU-bound" is a figure.
 """
 
 from __future__ import annotations
@@ -36,6 +37,10 @@ class Measured:
     processes: list[ProcessPeak] = field(default_factory=list)
     #: the kernel's high-water mark over the child and every descendant it reaped (one process's peak)
     kernel_max_rss_mb: float = 0.0
+    #: user + system seconds of the child and every descendant it reaped
+    cpu_seconds: float = 0.0
+    #: user + system seconds the server given to `run_measured` spent during the run (0 without one)
+    server_cpu_seconds: float = 0.0
 
     @property
     def peak_rss_mb(self) -> float:
@@ -99,9 +104,31 @@ class TreeMonitor(threading.Thread):
             self._halt.wait(POLL_SECONDS)
 
 
-def run_measured(argv: list[str], env: dict[str, str] | None = None) -> Measured:
-    """Run `argv` to completion; wall time and per-process peak RSS of its whole tree."""
+def server_cpu_seconds(data_dir: str | os.PathLike | None) -> float:
+    """User + system seconds of the PostgreSQL server on `data_dir` so far: every live process of it plus what
+    its postmaster collected from the backends and workers that ended (0 when none runs there)."""
+    if data_dir is None:
+        return 0.0
+    wanted = os.path.realpath(data_dir)
+    for proc in psutil.process_iter(["cmdline"]):
+        argv = proc.info["cmdline"] or []
+        if "-D" in argv[:-1] and os.path.realpath(argv[argv.index("-D") + 1]) == wanted:
+            total = 0.0
+            for p in [proc, *proc.children(recursive=True)]:
+                try:
+                    t = p.cpu_times()
+                except (psutil.Error, OSError):
+                    continue
+                total += t.user + t.system + t.children_user + t.children_system
+            return total
+    return 0.0
+
+
+def run_measured(argv: list[str], env: dict[str, str] | None = None, server: os.PathLike | None = None) -> Measured:
+    """Run `argv` to completion; wall time, per-process peak RSS of its whole tree and CPU time (the tree's, and
+    the PostgreSQL server's on data directory `server`)."""
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        server_before = server_cpu_seconds(server)
         started = time.perf_counter()
         proc = subprocess.Popen(argv, env=env, stdout=out, stderr=err, text=True)
         monitor = TreeMonitor(proc.pid)
@@ -112,8 +139,18 @@ def run_measured(argv: list[str], env: dict[str, str] | None = None) -> Measured
             monitor.stop()
         proc.returncode = os.waitstatus_to_exitcode(status)
         wall = time.perf_counter() - started
+        server_used = server_cpu_seconds(server) - server_before
         out.seek(0)
         err.seek(0)
         stdout, stderr = out.read(), err.read()
     processes = sorted(monitor.peaks.values(), key=lambda p: p.pid)
-    return Measured(proc.returncode, wall, stdout, stderr, processes, usage.ru_maxrss * 1024 / MB)
+    return Measured(
+        proc.returncode,
+        wall,
+        stdout,
+        stderr,
+        processes,
+        usage.ru_maxrss * 1024 / MB,
+        usage.ru_utime + usage.ru_stime,
+        max(server_used, 0.0),
+    )

@@ -210,6 +210,38 @@ def reset(config: BenchConfig, env: Mapping[str, str]) -> None:
 # ---------------------------------------------------------------------------------------------- stages
 
 
+def local_server_dir(env: Mapping[str, str]) -> Path | None:
+    """The data directory of the PostgreSQL on this machine that the run writes to, whose CPU time the run's
+    figures include: the home's embedded server, or a target URL's socket directory when it is a server's data
+    directory (pgserver puts its socket there). None for a remote target."""
+    url = env.get("CONSORCIO_TARGET_URL")
+    if not url:
+        return Path(env["CONSORCIO_HOME"]) / "pg" if env.get("CONSORCIO_HOME") else None
+    from urllib.parse import parse_qs, urlsplit
+
+    host = parse_qs(urlsplit(url).query).get("host", [""])[0]
+    return Path(host) if host.startswith("/") and (Path(host) / "PG_VERSION").exists() else None
+
+
+def usable_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def cpu_figures(measured: Measured) -> dict:
+    """What the run cost in CPU: the run's processes, the database server, and the wall time the machine's cores
+    could not go below (`cpu_floor_seconds`): a run near its floor is CPU-bound, and only less work speeds it."""
+    total = measured.cpu_seconds + measured.server_cpu_seconds
+    cores = usable_cores()
+    return {
+        "cpu_seconds": round(total, 1),
+        "cpu_seconds_processes": round(measured.cpu_seconds, 1),
+        "cpu_seconds_postgres": round(measured.server_cpu_seconds, 1),
+        "cores": cores,
+        "cpu_floor_seconds": round(total / cores, 1),
+        "cpu_busy": round(total / (measured.wall_seconds * cores), 3) if measured.wall_seconds else None,
+    }
+
+
 def dagster_job(env: Mapping[str, str], job: str) -> tuple[Measured, RunFigures]:
     """Run a job as a user does; wall time and peaks of every process, plus the run's own event log figures."""
     import dagster as dg
@@ -221,7 +253,7 @@ def dagster_job(env: Mapping[str, str], job: str) -> tuple[Measured, RunFigures]
     argv = [sys.executable, "-m", "consorcio_assets.tooling.launch", "--job", job]
     if RUN_CONFIG.exists():
         argv += ["-c", str(RUN_CONFIG)]
-    measured = run_measured(argv, env=dict(env))
+    measured = run_measured(argv, env=dict(env), server=local_server_dir(env))
     with environment(env), dg.DagsterInstance.get() as instance:
         run = latest_run(instance, job, after=started - 1)
         if run is None:
@@ -253,6 +285,7 @@ def end_to_end(config: BenchConfig, env: Mapping[str, str], rows_total: int) -> 
         "seconds": measured.wall_seconds,
         "rows": rows_total,
         "peak_rss_mb": measured.peak_rss_mb,
+        **cpu_figures(measured),
         "processes": processes,
         "run_id": figures.run_id,
         "status": figures.status,
