@@ -27,6 +27,13 @@ class Field:
     pii: bool = False
 
 
+def _iso_dates(dbapi_connection, _record) -> None:
+    """PostgreSQL writes dates as text in the session's DateStyle; the canonical text (`sql.date_text`) is ISO's."""
+    with dbapi_connection.cursor() as cursor:
+        cursor.execute("SET DateStyle = 'ISO'")
+    dbapi_connection.commit()
+
+
 class Side:
     """One database holding the catalog's tables, as the source or as the target stores them."""
 
@@ -34,6 +41,8 @@ class Side:
         if role not in (SOURCE, TARGET):
             raise ValueError(f"role must be {SOURCE!r} or {TARGET!r}")
         self.role, self.engine = role, engine
+        if engine.dialect.name == "postgresql" and not sa.event.contains(engine, "connect", _iso_dates):
+            sa.event.listen(engine, "connect", _iso_dates)  # before its first connection: every one is ISO
 
     def __repr__(self) -> str:
         return f"Side({self.role}, {self.dialect})"
