@@ -266,3 +266,11 @@ def test_a_measured_run_counts_its_own_cpu_and_the_database_servers(fresh_db):
     assert figures["cpu_seconds"] == round(total, 1)
     assert figures["cpu_floor_seconds"] == round(total / figures["cores"], 1)
     assert local_server_dir({"CONSORCIO_TARGET_URL": "postgresql://u@db.example.com/consorcio"}) is None
+
+
+def test_the_bench_runs_its_commands_cold_and_leaves_no_warm_server(tmp_path, monkeypatch):
+    from consorcio_assets.tooling import warm
+    from consorcio_assets.tooling.bench.runner import BenchConfig, bench_env
+
+    monkeypatch.setenv(warm.SWITCH_ENV, "1")
+    assert bench_env(BenchConfig(simulacoes=100, home=tmp_path))[warm.SWITCH_ENV] == "0"
