@@ -93,6 +93,21 @@ def test_consorcio_stop_ends_the_server(server, local_env):
     assert not warm.socket_path(local_env).exists()
 
 
+def test_consorcio_stop_ends_a_server_still_warming_up(local_env):
+    """`make run` then `consorcio stop` at once: the server the first command started has no socket yet."""
+    warm.start_server(local_env, command_env())
+    pid = int(warm.pid_path(local_env).read_text().split()[0])
+    assert warm.stop_server(local_env) == f"warm server of {local_env} stopped while warming up"
+    deadline = time.monotonic() + 30
+    while os.waitpid(pid, os.WNOHANG) == (0, 0):  # the test started it: reap it here
+        assert time.monotonic() < deadline, "the warming server did not end"
+        time.sleep(0.05)
+    assert not warm.socket_path(local_env).exists()
+    assert warm.stop_server(local_env) is None  # nothing left to stop, and the pid is not signalled again
+    warm.pid_path(local_env).write_text(f"{os.getpid()} 1")  # a pid file whose process is gone, the pid reused
+    assert warm.stop_server(local_env) is None  # (by this test: it would not survive a SIGTERM)
+
+
 ENTRY = textwrap.dedent("""
     import sys, time
     from consorcio_assets.orchestration import runs

@@ -169,12 +169,17 @@ def _exit_status(conn: socket.socket, forwarder: _Forwarder) -> int:
             return int(json.loads(message)["exit"])
 
 
+def pid_path(home: Path) -> Path:
+    """<home>/run/warm.pid: the server's pid from its start, so `consorcio stop` also ends one still warming up."""
+    return home / "run" / "warm.pid"
+
+
 def start_server(home: Path, environ: dict[str, str]) -> None:
     """Start the home's server in the background, detached, with the command's environment as it was given."""
     log_dir = home / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     with open(log_dir / "warm.log", "ab") as log:
-        subprocess.Popen(
+        server = subprocess.Popen(
             [sys.executable, "-m", "consorcio_assets.tooling.warm", "serve"],
             env={k: v for k, v in environ.items() if k != SWITCH_ENV},
             cwd=os.getcwd(),
@@ -183,10 +188,19 @@ def start_server(home: Path, environ: dict[str, str]) -> None:
             stderr=log,
             start_new_session=True,
         )
+    _private_dir(pid_path(home).parent)
+    pid_path(home).write_text(f"{server.pid} {_start_time(server.pid)}")
+
+
+def _start_time(pid: int) -> str:
+    """When the process started (clock ticks since boot): with the pid, names one process, never a reused pid."""
+    with open(f"/proc/{pid}/stat", "rb") as f:
+        return f.read().rsplit(b")", 1)[1].split()[19].decode()
 
 
 def stop_server(home: Path) -> str | None:
-    """Ask the home's server to end; what was done, or None when none was running."""
+    """Ask the home's server to end; what was done, or None when none was running. A server still warming up
+    (its socket not yet there: the command that started it has just ended) is ended by its pid."""
     path = socket_path(home)
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     try:
@@ -194,10 +208,25 @@ def stop_server(home: Path) -> str | None:
         conn.send(json.dumps({"stop": True}).encode())
         conn.recv(MAX_MESSAGE)
     except OSError:
-        return None
+        return _end_warming(home)
     finally:
         conn.close()
     return f"warm server of {home} stopped"
+
+
+def _end_warming(home: Path) -> str | None:
+    try:
+        pid_text, started = pid_path(home).read_text().split()
+        pid = int(pid_text)
+        if _start_time(pid) != started:  # gone, and the pid reused by another process
+            return None
+    except (OSError, ValueError, IndexError):
+        return None
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    with contextlib.suppress(FileNotFoundError):
+        pid_path(home).unlink()
+    return f"warm server of {home} stopped while warming up"
 
 
 # ------------------------------------------------------------------------------------------ the server's side
@@ -280,6 +309,9 @@ def serve(entry: Callable[[list[str]], int] | None = None) -> int:
         if _still_ours(path, inode):
             path.unlink()
         listener.close()
+        with contextlib.suppress(OSError, ValueError):
+            if int(pid_path(home).read_text().split()[0]) == os.getpid():
+                pid_path(home).unlink()
     return 0
 
 
