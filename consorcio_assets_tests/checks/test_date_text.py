@@ -1,7 +1,6 @@
 """A date's canonical text is 'YYYY-MM-DD' on PostgreSQL and DuckDB over SQL Server's whole DATE range, also on a
 database whose own DateStyle is not ISO: PostgreSQL's cast follows the session's DateStyle, which a `Side` sets."""
 
-import uuid
 from datetime import date
 
 import duckdb
@@ -10,28 +9,30 @@ import pytest
 import sqlalchemy as sa
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from psycopg import sql
 
 from consorcio_assets.checks import sql as q
 from consorcio_assets.checks.sides import TARGET, Side
 from consorcio_assets.target.postgres import sqlalchemy_url
+from consorcio_assets_tests.conftest import _new_database
 
 
 @pytest.fixture(scope="module")
 def german_dates(pg_server_url):
     """A Side on a database whose default DateStyle writes 31.12.1999 (and a plain engine on it)."""
-    name = f"t_german_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(pg_server_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-        conn.execute(f"ALTER DATABASE \"{name}\" SET DateStyle = 'German, DMY'")
-    url = sqlalchemy_url(pg_server_url.replace("/postgres?", f"/{name}?", 1))
+    database = _new_database(pg_server_url, "t_german")
+    libpq_url = next(database)
+    with psycopg.connect(libpq_url, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("ALTER DATABASE {} SET DateStyle = 'German, DMY'").format(sql.Identifier(conn.info.dbname))
+        )
+    url = sqlalchemy_url(libpq_url)
     side = Side(TARGET, sa.create_engine(url, poolclass=sa.NullPool))
     plain = sa.create_engine(url, poolclass=sa.NullPool)
     yield side, plain
     side.engine.dispose()
     plain.dispose()
-    with psycopg.connect(pg_server_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    next(database, None)  # drops it
 
 
 def _text(engine: sa.Engine, day: date) -> str:

@@ -14,6 +14,7 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import psutil
 
@@ -107,21 +108,24 @@ class TreeMonitor(threading.Thread):
 def server_cpu_seconds(data_dir: str | os.PathLike | None) -> float:
     """User + system seconds of the PostgreSQL server on `data_dir` so far: every live process of it plus what
     its postmaster collected from the backends and workers that ended (0 when none runs there)."""
-    if data_dir is None:
+    from consorcio_assets.tooling.processes import postmaster_pid
+
+    pid = postmaster_pid(Path(data_dir)) if data_dir is not None else None
+    if pid is None:
         return 0.0
-    wanted = os.path.realpath(data_dir)
-    for proc in psutil.process_iter(["cmdline"]):
-        argv = proc.info["cmdline"] or []
-        if "-D" in argv[:-1] and os.path.realpath(argv[argv.index("-D") + 1]) == wanted:
-            total = 0.0
-            for p in [proc, *proc.children(recursive=True)]:
-                try:
-                    t = p.cpu_times()
-                except (psutil.Error, OSError):
-                    continue
-                total += t.user + t.system + t.children_user + t.children_system
-            return total
-    return 0.0
+    try:
+        postmaster = psutil.Process(pid)
+        processes = [postmaster, *postmaster.children(recursive=True)]
+    except psutil.Error:
+        return 0.0
+    total = 0.0
+    for p in processes:
+        try:
+            t = p.cpu_times()
+        except (psutil.Error, OSError):
+            continue
+        total += t.user + t.system + t.children_user + t.children_system
+    return total
 
 
 def run_measured(argv: list[str], env: dict[str, str] | None = None, server: os.PathLike | None = None) -> Measured:
