@@ -643,7 +643,7 @@ class LocalFullLoad:
             pending = [(sel, self._submit(pool, sel)) for sel in chosen]
             for sel, (segments, futures) in pending:
                 results[sel.table.name] = self._finish(sel.table, segments, futures)
-        self.ws.finish()
+            self.ws.finish()  # under the lease: once it is free, another load may take these trees for a dead one's
         return FullLoadReport("local", results, dict(mappings))
 
     @property

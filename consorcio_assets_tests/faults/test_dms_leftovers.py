@@ -54,3 +54,25 @@ def test_dms_killed_leaves_no_tree_after_the_next_load(small_source, tmp_path, f
     )
     assert left == ["staging/live-load"] and lost == 0
     assert sorted(p.name for p in (dms / "owners").iterdir()) == []  # the live lease is gone with its load
+
+
+def test_a_load_removes_its_trees_while_it_still_holds_its_lease(small_source, tmp_path, monkeypatch):
+    """Another load treats the trees of a load whose lease is free as a dead load's and deletes them: removing
+    them after the lease is released raced that deletion (found by CI: two loads of one table at once)."""
+    lake = Lake((tmp_path / "lake").as_uri())
+    seen: list[bool] = []
+    finish = engine.Workspace.finish
+
+    def watched(ws: engine.Workspace) -> None:
+        seen.append(engine._lease_held(ws.root, ws.load_id))
+        finish(ws)
+
+    monkeypatch.setattr(engine.Workspace, "finish", watched)
+    engine.run_full_load(
+        table_mappings([catalog()["Segmento"]]),
+        source_url=f"duckdb:///{small_source}",
+        lake=lake,
+        settings=load_settings(),
+    )
+    assert seen == [True]
+    assert _trees(tmp_path / "lake" / "_dms") == []
