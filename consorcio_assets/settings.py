@@ -71,6 +71,7 @@ class Setting:
     secret: bool = False
     choices: tuple[str, ...] = ()
     kind: type = str  # str, int (≥ 1) or float (> 0)
+    zero_ok: bool = False  # an int or float that may also be 0
     internal: bool = False  # set by the code for its own subprocesses, never by a user
     min_bytes: int = 0  # a secret shorter than this is refused (its length is told, never its value)
     required_in_aws: tuple[str, ...] = ()  # the deployment's containers that refuse to start without it
@@ -89,8 +90,8 @@ class Setting:
                 number = self.kind(value)
             except ValueError:
                 return f"must be {'a whole number' if self.kind is int else 'a number'}, not {value!r}"
-            if number <= 0:
-                return f"must be positive, not {value!r}"
+            if number < 0 or (number == 0 and not self.zero_ok):
+                return f"must be {'zero or more' if self.zero_ok else 'positive'}, not {value!r}"
         return None
 
 
@@ -156,6 +157,15 @@ REGISTRY: tuple[Setting, ...] = (
         "CONSORCIO_GLUE_MAX_CONCURRENT_RUNS", "3", "table loads at once (keep ≤ the job's MaxConcurrentRuns)", kind=int
     ),
     Setting("CONSORCIO_GLUE_COPY_STREAMS", "2", "parallel binary COPY connections per table", kind=int),
+    Setting(
+        "CONSORCIO_CHECK_PARALLEL_WORKERS",
+        "0",
+        "PostgreSQL parallel workers per check query (`max_parallel_workers_per_gather` of the checks' sessions): "
+        "the checks already run several queries at once, so workers only add CPU; raise it on an Aurora instance "
+        "with cores to spare",
+        kind=int,
+        zero_ok=True,
+    ),
     Setting(
         "CONSORCIO_GLUE_ON_INVALID",
         "fail",

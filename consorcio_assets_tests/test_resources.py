@@ -178,3 +178,26 @@ def test_a_number_read_at_load_is_checked_naming_its_variable():
     assert configured("CONSORCIO_GLUE_MAX_CAPACITY", None, environ={"CONSORCIO_GLUE_MAX_CAPACITY": "0.5"}) == 0.5
     with pytest.raises(ValueError, match="CONSORCIO_GLUE_MAX_CAPACITY must be a number, not 'x'"):
         configured("CONSORCIO_GLUE_MAX_CAPACITY", None, environ={"CONSORCIO_GLUE_MAX_CAPACITY": "x"})
+
+
+@pytest.mark.parametrize("workers", [None, "3"])
+def test_check_sessions_get_the_configured_parallel_workers(local_env, monkeypatch, workers):
+    """The checks run several queries at once, so their sessions plan no parallel workers unless told to."""
+    if workers:
+        monkeypatch.setenv("CONSORCIO_CHECK_PARALLEL_WORKERS", workers)
+    with dg.build_resources({"target_db": project_defs().resources["target_db"]}) as built:
+        side = built.target_db.side()
+        with side.engine.connect() as conn:
+            shown = conn.exec_driver_sql("SHOW max_parallel_workers_per_gather").scalar()
+            work_mem = conn.exec_driver_sql("SHOW work_mem").scalar()
+        side.engine.dispose()
+    assert shown == (workers or "0") and work_mem == "64MB"
+
+
+def test_a_target_without_the_setting_keeps_the_servers_parallel_workers(fresh_db):
+    """What the bench's standalone row diff uses, as reladiff does (the test server keeps PostgreSQL's 2)."""
+    side = TargetDb(url=fresh_db).side()
+    with side.engine.connect() as conn:
+        shown = conn.exec_driver_sql("SHOW max_parallel_workers_per_gather").scalar()
+    side.engine.dispose()
+    assert shown == "2"

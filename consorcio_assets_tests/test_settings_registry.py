@@ -50,6 +50,7 @@ def test_readme_table_is_the_registry():
     [
         ("CONSORCIO_GLUE_COPY_STREAMS", "abc", "whole number"),
         ("CONSORCIO_GLUE_COPY_STREAMS", "0", "positive"),
+        ("CONSORCIO_CHECK_PARALLEL_WORKERS", "-1", "zero or more"),
         ("CONSORCIO_GLUE_ON_INVALID", "ignore", "fail, reject"),
         ("CONSORCIO_ENV", "prod", "local, aws"),
         ("CONSORCIO_GLUE_MAX_CAPACITY", "x", "a number"),
@@ -63,7 +64,12 @@ def test_bad_values_are_named(name, value, fragment):
 def test_good_values_pass():
     assert (
         environment_problems(
-            {"CONSORCIO_GLUE_COPY_STREAMS": "4", "CONSORCIO_ENV": "AWS", "CONSORCIO_GLUE_MAX_CAPACITY": "0.0625"}
+            {
+                "CONSORCIO_GLUE_COPY_STREAMS": "4",
+                "CONSORCIO_ENV": "AWS",
+                "CONSORCIO_GLUE_MAX_CAPACITY": "0.0625",
+                "CONSORCIO_CHECK_PARALLEL_WORKERS": "0",
+            }
         )
         == []
     )

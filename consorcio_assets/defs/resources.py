@@ -49,6 +49,10 @@ def _glue_common() -> dict:
     }
 
 
+def _check_parallel_workers():
+    return configured("CONSORCIO_CHECK_PARALLEL_WORKERS", 0)
+
+
 def local_resources() -> dict[str, dg.ConfigurableResource]:
     """Embedded stand-ins: the DuckDB source, the local DMS engine, Glue as a subprocess, pgserver."""
     settings = get_settings()  # the defaults under CONSORCIO_HOME
@@ -57,7 +61,7 @@ def local_resources() -> dict[str, dg.ConfigurableResource]:
     lake_uri = configured("CONSORCIO_LAKE_URI", settings.lake_uri)
     return {
         "source_db": SourceDb(url=source_url),
-        "target_db": TargetDb(url=target_url),
+        "target_db": TargetDb(url=target_url, check_parallel_workers=_check_parallel_workers()),
         "pii_key": PiiKey(key=configured(KEY_ENV, None), key_file=str(key_path(settings.home))),
         "lake": LakeResource(uri=lake_uri),
         "dms": LocalDms(lake_uri=lake_uri, source_url=source_url),
@@ -77,7 +81,9 @@ def aws_resources() -> dict[str, dg.ConfigurableResource]:
     lake_uri = configured("CONSORCIO_LAKE_URI", REQUIRED)
     return {
         "source_db": SourceDb(url=source_url),
-        "target_db": TargetDb(url=configured("CONSORCIO_TARGET_URL", REQUIRED)),
+        "target_db": TargetDb(
+            url=configured("CONSORCIO_TARGET_URL", REQUIRED), check_parallel_workers=_check_parallel_workers()
+        ),
         "pii_key": PiiKey(key=configured(KEY_ENV, REQUIRED)),
         "lake": LakeResource(uri=lake_uri),
         "dms": AwsDms(

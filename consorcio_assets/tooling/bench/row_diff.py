@@ -30,13 +30,16 @@ def migrated_tables() -> list[Table]:
 
 
 def ours(tables: list[Table]) -> dict:
-    """The `rows_match_source` hashdiff of every table, with the sides the check step opens."""
+    """The `rows_match_source` hashdiff of every table, with the sides the check step opens. Alone, as reladiff
+    runs: under the target server's own parallel-query setting (reladiff's sessions get it too), not the run's
+    `CONSORCIO_CHECK_PARALLEL_WORKERS`, which is for checks sent several at once."""
     from consorcio_assets.checks import hashdiff
     from consorcio_assets.defs.checks import Connections
     from consorcio_assets.defs.resources import initialized
+    from consorcio_assets.target.resource import TargetDb
 
     dbs = initialized("source_db", "target_db")
-    conns = Connections(dbs["source_db"], dbs["target_db"], catalog())
+    conns = Connections(dbs["source_db"], TargetDb(url=dbs["target_db"].url), catalog())
     source, target = conns.source, conns.target
     by_value = "mssql" in (source.dialect, target.dialect)  # as `hashdiff.reconcile` decides
     per_table: dict[str, dict] = {}
