@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import logging
 import os
+import subprocess
+import sys
 import threading
+import time
 import warnings
 from functools import lru_cache
 from pathlib import Path
@@ -26,6 +29,8 @@ DAGSTER_DB = "dagster"
 #: loads the WAL shrinks back to min_wal_size: `release_wal` checkpoints after each batch and, without recycling,
 #: the checkpoint deletes the segments it no longer needs. Aurora has no checkpoints to tune at all.
 EMBEDDED_SETTINGS = {"max_wal_size": "4GB", "checkpoint_timeout": "15min", "min_wal_size": "32MB", "wal_recycle": "off"}
+#: how long a start may take replaying the WAL of a server stopped uncleanly (12 s for 3 GB here)
+RECOVERY_SECONDS = 600
 
 
 _server_lock = threading.Lock()
@@ -50,9 +55,45 @@ def _started_server(pgdata: str):
     if os.geteuid() == 0:  # pgserver runs PostgreSQL as its own user, who must reach pgdata through the home
         parent.chmod(parent.stat().st_mode & 0o7777 | TRAVERSE)
     keep_private(Path(pgdata))
-    server = pgserver.get_server(pgdata, cleanup_mode=None)
+    try:
+        server = pgserver.get_server(pgdata, cleanup_mode=None)
+    except subprocess.TimeoutExpired:
+        # pgserver gives pg_ctl 10 s. A server stopped uncleanly (killed, the machine went down) first replays its
+        # WAL, up to max_wal_size (4 GB here), and goes on starting after pg_ctl gives up: wait, then attach.
+        pgserver.PostgresServer._instances.pop(Path(pgdata).resolve(), None)  # the handle that gave up
+        wait_until_ready(Path(pgdata), RECOVERY_SECONDS)
+        server = pgserver.get_server(pgdata, cleanup_mode=None)
     _tune(server.get_uri())
     return server
+
+
+def wait_until_ready(pgdata: Path, seconds: float) -> None:
+    """Until the server on `pgdata` accepts connections (its postmaster.pid says `ready`); a clear error, naming
+    its log, if no server runs there (a few seconds allowed for it to appear) or it is not ready after `seconds`."""
+    from consorcio_assets.tooling.processes import postmaster_pid
+
+    print(
+        f"the embedded PostgreSQL ({pgdata}) is recovering from an unclean shutdown: waiting (log: {pgdata / 'log'})",
+        file=sys.stderr,
+    )
+    started = time.monotonic()
+    while (waited := time.monotonic() - started) < seconds:
+        if postmaster_pid(pgdata) is None:
+            if waited > 10:
+                raise RuntimeError(f"the embedded PostgreSQL ({pgdata}) stopped while starting: see {pgdata / 'log'}")
+        elif _status(pgdata) == "ready":
+            return
+        time.sleep(0.2)
+    raise RuntimeError(f"the embedded PostgreSQL ({pgdata}) was not ready after {seconds:.0f} s: see {pgdata / 'log'}")
+
+
+def _status(pgdata: Path) -> str:
+    """The postmaster's status line (`starting`, `ready`, ...; PostgreSQL pads it), '' before it is written."""
+    try:
+        lines = (pgdata / "postmaster.pid").read_text().splitlines()
+    except FileNotFoundError:
+        return ""
+    return lines[7].strip() if len(lines) > 7 else ""
 
 
 def keep_private(pgdata: Path) -> None:
