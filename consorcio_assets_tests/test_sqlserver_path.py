@@ -16,6 +16,8 @@ import duckdb
 import pytest
 import sqlalchemy as sa
 import sqlglot
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy.dialects import mssql
 
 from consorcio_assets.catalog import catalog
@@ -393,6 +395,21 @@ def test_datalength_counts_utf16_bytes(text, sqlserver_bytes):
     from consorcio_assets.dms.preflight import ndatalength
 
     assert _duck(ndatalength(q.text_literal(text))) == sqlserver_bytes == len(text.encode("utf-16-le"))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(st.characters(blacklist_categories=["Cs"]), max_size=40))
+def test_datalength_is_the_utf16_size_of_any_text(text):
+    """On a stored value (a literal's rendering doubles `%`), as the pre-flight measures Observacao."""
+    from duckdb_engine import Dialect
+
+    from consorcio_assets.dms.preflight import ndatalength
+
+    con = duckdb.connect()
+    con.execute("CREATE TABLE t (x VARCHAR)")
+    con.execute("INSERT INTO t VALUES (?)", [text])
+    query = sa.select(ndatalength(sa.table("t", sa.column("x")).c.x))
+    assert con.execute(q.compile_sql(query, Dialect())).fetchone()[0] == len(text.encode("utf-16-le"))
 
 
 def test_the_translation_gives_t_sql_meaning_where_sqlglot_alone_does_not():

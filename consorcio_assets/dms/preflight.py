@@ -66,8 +66,10 @@ ndatalength = dialect_function(
     "ndatalength",
     sa.BigInteger(),
     default="(2 * length({0}))",
-    # UTF-16 bytes: 2 per character, 4 for one beyond the BMP (a surrogate pair: emoji)
-    duckdb="(2 * (length({0}) + length(regexp_replace({0}, '[^\\x{{10000}}-\\x{{10FFFF}}]', '', 'g'))))",
+    # UTF-16 bytes: 2 per character, 4 for one beyond the BMP (a surrogate pair: emoji). Those characters are
+    # counted by extracting them: deleting every other character (regexp_replace) took 12x longer, 1.9 s a pass
+    # over the 1M source's Observacao
+    duckdb="(2 * (length({0}) + len(regexp_extract_all({0}, '[\\x{{10000}}-\\x{{10FFFF}}]'))))",
     mssql="DATALENGTH({0})",
 )
 """Bytes SQL Server stores for an NVARCHAR(MAX) value (UTF-16): DATALENGTH there, 2 per character elsewhere."""
