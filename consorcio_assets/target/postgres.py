@@ -31,6 +31,8 @@ DAGSTER_DB = "dagster"
 EMBEDDED_SETTINGS = {"max_wal_size": "4GB", "checkpoint_timeout": "15min", "min_wal_size": "32MB", "wal_recycle": "off"}
 #: how long a start may take replaying the WAL of a server stopped uncleanly (12 s for 3 GB here)
 RECOVERY_SECONDS = 600
+#: how long the recovering server may take to write its postmaster.pid before "it stopped" is the answer
+APPEAR_SECONDS = 10
 
 
 _server_lock = threading.Lock()
@@ -70,7 +72,7 @@ def _started_server(pgdata: str):
 def wait_until_ready(pgdata: Path, seconds: float) -> None:
     """Until the server on `pgdata` accepts connections (its postmaster.pid says `ready`); a clear error, naming
     its log, if no server runs there (a few seconds allowed for it to appear) or it is not ready after `seconds`."""
-    from consorcio_assets.tooling.processes import postmaster_pid
+    from consorcio_assets.tooling.processes import postmaster_pid, postmaster_status
 
     print(
         f"the embedded PostgreSQL ({pgdata}) is recovering from an unclean shutdown: waiting (log: {pgdata / 'log'})",
@@ -79,21 +81,12 @@ def wait_until_ready(pgdata: Path, seconds: float) -> None:
     started = time.monotonic()
     while (waited := time.monotonic() - started) < seconds:
         if postmaster_pid(pgdata) is None:
-            if waited > 10:
+            if waited > APPEAR_SECONDS:
                 raise RuntimeError(f"the embedded PostgreSQL ({pgdata}) stopped while starting: see {pgdata / 'log'}")
-        elif _status(pgdata) == "ready":
+        elif postmaster_status(pgdata) == "ready":
             return
         time.sleep(0.2)
     raise RuntimeError(f"the embedded PostgreSQL ({pgdata}) was not ready after {seconds:.0f} s: see {pgdata / 'log'}")
-
-
-def _status(pgdata: Path) -> str:
-    """The postmaster's status line (`starting`, `ready`, ...; PostgreSQL pads it), '' before it is written."""
-    try:
-        lines = (pgdata / "postmaster.pid").read_text().splitlines()
-    except FileNotFoundError:
-        return ""
-    return lines[7].strip() if len(lines) > 7 else ""
 
 
 def keep_private(pgdata: Path) -> None:

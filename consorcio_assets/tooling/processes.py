@@ -18,6 +18,16 @@ from pathlib import Path
 STOP_SECONDS = 30
 
 
+def postmaster_status(pgdata: Path) -> str:
+    """The server's status line in postmaster.pid (`starting`, `ready`, ...; PostgreSQL pads it), '' before it is
+    written."""
+    try:
+        lines = (pgdata / "postmaster.pid").read_text().splitlines()
+    except OSError:
+        return ""
+    return lines[7].strip() if len(lines) > 7 else ""
+
+
 def postmaster_pid(pgdata: Path) -> int | None:
     """The pid of the server running on `pgdata`, from its postmaster.pid, when that process is alive."""
     import psutil
