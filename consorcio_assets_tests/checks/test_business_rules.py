@@ -35,6 +35,26 @@ def test_wrong_instalment_breaks_formula_and_schedule(target_side, cat, corrupt,
     assert totals.keys == [f"SimulacaoId={sim}"] and totals.counts["part_2_violations"] == 1
 
 
+@pytest.mark.parametrize(
+    ("change", "part"),
+    [
+        ("valor_seguro = valor_seguro + 0.01, valor_total = valor_total + 0.01", 6),
+        ("pct_amortizado_acumulado = pct_amortizado_acumulado - 0.000001", 8),
+    ],
+)
+def test_an_instalment_off_by_its_smallest_unit_breaks_that_part_alone(target_side, cat, corrupt, fetch, change, part):
+    """Insurance and the amortised percentage are compared scaled up to integers: one unit off still counts."""
+    sim, num = fetch(
+        "SELECT simulacao_id, numero_parcela FROM consorcio.simulacao_parcela WHERE numero_parcela > 1 "
+        "AND valor_seguro > 0 ORDER BY 1, 2 OFFSET 7"
+    )
+    corrupt(f"UPDATE consorcio.simulacao_parcela SET {change} WHERE simulacao_id = {sim} AND numero_parcela = {num}")
+    outcome = br.evaluate(_rule("rule_schedule_values"), target_side, cat)
+    assert outcome.keys == [f"SimulacaoId={sim}, NumeroParcela={num}"]
+    broken = {i for i in range(1, 10) if outcome.counts[f"part_{i}_violations"]}
+    assert broken == {part} and outcome.counts["violating_rows"] == 1
+
+
 def test_wrong_simulation_instalment_by_one_centavo(target_side, cat, corrupt, fetch):
     (sim,) = fetch("SELECT simulacao_id FROM consorcio.simulacao WHERE parcela_reduzida IS NOT NULL ORDER BY 1")
     corrupt(f"UPDATE consorcio.simulacao SET parcela_reduzida = parcela_reduzida - 0.01 WHERE simulacao_id = {sim}")
