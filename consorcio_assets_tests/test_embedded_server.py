@@ -53,3 +53,44 @@ assert len(servers) == 6 and len({{id(s) for s in servers}}) == 1, servers
 """
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_a_setting_read_at_start_restarts_only_a_server_this_process_started():
+    """wal_buffers takes effect only when the server starts: a server this process started is restarted before
+    anyone uses it; one already running (an older version's, serving a UI) is left alone and gets it next start."""
+    import shutil
+    import uuid
+
+    import psycopg
+
+    from consorcio_assets.target import postgres
+    from consorcio_assets.tooling.processes import postmaster_pid, stop_embedded_postgres
+    from consorcio_assets_tests.conftest import REPO
+
+    pgdata = REPO / ".data" / f"restart-{uuid.uuid4().hex[:8]}" / "pg"  # as root, pgserver's user must reach it
+
+    def started() -> tuple[int | None, str]:
+        postgres._started_server.cache_clear()
+        postgres._forget(str(pgdata))
+        with psycopg.connect(postgres._embedded_server(str(pgdata)).get_uri(), autocommit=True) as conn:
+            return postmaster_pid(pgdata), conn.execute("SHOW wal_buffers").fetchone()[0]
+
+    try:
+        _, fresh = started()  # initdb and start here: restarted once with the setting
+        with psycopg.connect(postgres._embedded_server(str(pgdata)).get_uri(), autocommit=True) as conn:
+            conn.execute("ALTER SYSTEM RESET wal_buffers")  # as a server of an older version was configured
+        stop_embedded_postgres(pgdata)
+        import pgserver
+
+        postgres._forget(str(pgdata))
+        pgserver.get_server(str(pgdata), cleanup_mode=None)  # someone else's start, without the setting
+        before = postmaster_pid(pgdata)
+        pid, running = started()  # attached to the running server: not restarted under its users
+        stop_embedded_postgres(pgdata)
+        _, next_start = started()
+        assert (fresh, running, next_start) == ("64MB", "4MB", "64MB") and pid == before
+    finally:
+        postgres._started_server.cache_clear()
+        postgres._forget(str(pgdata))
+        stop_embedded_postgres(pgdata)
+        shutil.rmtree(pgdata.parent, ignore_errors=True)
