@@ -1,5 +1,6 @@
 """The embedded server: its data directory narrowed back to 0700 when a copy of the home widened it; started once per process."""
 
+import os
 import stat
 
 import pytest
@@ -83,6 +84,7 @@ def test_a_setting_read_at_start_restarts_only_a_server_this_process_started():
         import pgserver
 
         postgres._forget(str(pgdata))
+        postgres.keep_private(pgdata)
         pgserver.get_server(str(pgdata), cleanup_mode=None)  # someone else's start, without the setting
         before = postmaster_pid(pgdata)
         pid, running = started()  # attached to the running server: not restarted under its users
@@ -94,3 +96,21 @@ def test_a_setting_read_at_start_restarts_only_a_server_this_process_started():
         postgres._forget(str(pgdata))
         stop_embedded_postgres(pgdata)
         shutil.rmtree(pgdata.parent, ignore_errors=True)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root runs PostgreSQL as another user (pgserver)")
+def test_making_the_home_private_keeps_the_data_directory_startable(tmp_path):
+    """As root the home keeps search permission for pgserver's user, but the data directory itself (pgserver's,
+    holding its own directories) stays 0700: widened to 0711, PostgreSQL refuses to start (a restart failed so)."""
+    import pwd
+
+    from consorcio_assets.common.private_home import make_private
+
+    user = pwd.getpwnam("nobody")
+    pgdata = tmp_path / "pg"
+    (pgdata / "base").mkdir(parents=True)
+    for path in (pgdata, pgdata / "base"):
+        os.chown(path, user.pw_uid, user.pw_gid)
+    pgdata.chmod(0o700)
+    make_private(tmp_path)
+    assert stat.S_IMODE(tmp_path.stat().st_mode) == 0o711 and stat.S_IMODE(pgdata.stat().st_mode) == 0o700

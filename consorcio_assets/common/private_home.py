@@ -27,7 +27,8 @@ def make_private(home: Path) -> int:
     if not home.is_dir():
         return 0
     for root, dirs, files in os.walk(home):
-        traverse = _hosts_foreign(root, dirs)
+        # a directory of another user (pgserver's data directory) is never widened: PostgreSQL refuses to start then
+        traverse = os.stat(root).st_uid == os.geteuid() and _hosts_foreign(root, dirs)
         for name in [".", *files]:  # each directory is visited as a root
             path = os.path.join(root, name)
             try:

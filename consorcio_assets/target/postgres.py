@@ -70,7 +70,6 @@ def _started_server(pgdata: str):
     parent.mkdir(parents=True, exist_ok=True)
     if os.geteuid() == 0:  # pgserver runs PostgreSQL as its own user, who must reach pgdata through the home
         parent.chmod(parent.stat().st_mode & 0o7777 | TRAVERSE)
-    keep_private(Path(pgdata))
     with _start_lock(parent / "pg.start.lock"):
         running = postmaster_pid(Path(pgdata)) is not None
         server = _attach(pgdata)
@@ -104,6 +103,7 @@ def _attach(pgdata: str):
     """pgserver's handle of the server on `pgdata`, starting it if needed."""
     import pgserver
 
+    keep_private(Path(pgdata))
     try:
         return pgserver.get_server(pgdata, cleanup_mode=None)
     except subprocess.TimeoutExpired:
