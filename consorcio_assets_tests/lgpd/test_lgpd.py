@@ -91,6 +91,10 @@ def test_analytics_views_expose_tokens_and_bands_but_no_direct_pii(fresh_db):
         # a rerun is idempotent and a different key gives different tokens
         refresh(conn, key)
         assert conn.execute("SELECT count(*) FROM analytics.cliente_token").fetchone()[0] == 3
+        keyed = (
+            "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = 'analytics.cliente_token'::regclass"
+        )
+        assert [r[0] for r in conn.execute(keyed)] == ["PRIMARY KEY (cliente_id)"]  # built again after the rows
         refresh(conn, b"outra-chave")
         assert conn.execute("SELECT cpf_cnpj_token FROM analytics.cliente WHERE cliente_id = %s", (ids[0],)).fetchone()[
             0
