@@ -75,10 +75,11 @@ def _flags(conditions: list[sa.ColumnElement]) -> list[sa.ColumnElement]:
 
 # ---- instalment formulas --------------------------------------------------------------------------
 #
-# Every formula is evaluated once per simulation, in two fenced subqueries: `entradas` (inputs as integers:
-# c in centavos, percentages unscaled, as rules.formulas.TermosVetor; and the formulas' numerators) and
-# `termos` (the rounded terms; expected money also as exact DECIMALs). OFFSET 0 keeps PostgreSQL from
-# inlining an expression wherever it is used (it has no common-subexpression elimination).
+# Every formula is evaluated once per simulation, in three fenced subqueries: `valores` (inputs as integers:
+# c in centavos, percentages unscaled, as rules.formulas.TermosVetor), `entradas` (the formulas' numerators)
+# and `termos` (the rounded terms; expected money also as exact DECIMALs). OFFSET 0 keeps PostgreSQL from
+# inlining an expression wherever it is used (it has no common-subexpression elimination). The fences keep
+# the query in one process, which costs nothing now that check queries run without parallel workers.
 #
 # Insurance on the outstanding balance: S_k = R(u * m / D) with u = c * (10^6 + TA + FR) * SEG (unscaled),
 # D = N * 10^14 and m = N - k + 1 months left. Split once per simulation as u = q * D + r, it is
@@ -92,10 +93,9 @@ _BIGINT_MONTHS = 300
 _SEGURO_TERMS = ("n", "com_seguro", "base_sd", "saldo_seg", "divisor_sd", "sd_q", "sd_r", "seguro_cr")
 
 
-def _saldo_seguro(s: T, plano: T) -> sa.ColumnElement:
+def _saldo_seguro(c, ta, fr, seg) -> sa.ColumnElement:
     """u = c * (10^6 + TA + FR) * SEG, unscaled (exact: widened before the products)."""
-    ta, fr = s.cents("PctTaxaAdm", 4), s.cents("PctFundoReserva", 4)
-    return q.wide(s.cents("ValorCredito")) * (q.num(10**6) + ta + fr) * s.cents("PctSeguroMes", 6)
+    return q.wide(c) * (q.num(10**6) + ta + fr) * seg
 
 
 def _divisor_sd(n) -> sa.ColumnElement:
@@ -103,32 +103,25 @@ def _divisor_sd(n) -> sa.ColumnElement:
     return q.as_bigint(n) * q.num(10**14)
 
 
-def _entradas(side: Side, catalog: Catalog, scheduled_only: bool) -> sa.Subquery:
-    """Each simulation's inputs as integers, and the numerators of its formulas, computed once (fenced).
+def _valores(side: Side, catalog: Catalog, scheduled_only: bool) -> sa.Subquery:
+    """Each simulation's inputs as integers (c in centavos, percentages unscaled), converted once (fenced): a
+    DECIMAL's conversion is a NUMERIC product and a cast, and the numerators name c seven times.
 
     `scheduled_only`: only simulations whose schedule has an instalment 1, with its Vencimento as
     `vencimento_1`: a join with one instalment per simulation, where "has any instalment" (IN) made every
     parallel process hash the whole schedule.
     """
     s, plano = T(side, catalog["Simulacao"], "s"), T(side, catalog["PlanoComercial"], "p")
-    c, n = s.cents("ValorCredito"), s["PrazoMeses"]
-    ta, fr, ant = s.cents("PctTaxaAdm", 4), s.cents("PctFundoReserva", 4), s.cents("PctAntecipacao", 4)
-    seg, wide_c = s.cents("PctSeguroMes", 6), q.wide(s.cents("ValorCredito"))
-    months = sa.func.nullif(n, 0)  # a divisor: PrazoMeses 0 makes every formula NULL, hence violated
     columns = {
         "simulacao_id": s["SimulacaoId"],
-        "c": c,
-        "n": n,
-        "months": months,
+        "c": s.cents("ValorCredito"),
+        "n": s["PrazoMeses"],
+        "ta": s.cents("PctTaxaAdm", 4),
+        "fr": s.cents("PctFundoReserva", 4),
+        "ant": s.cents("PctAntecipacao", 4),
+        "seg": s.cents("PctSeguroMes", 6),
         "com_seguro": sa.case((s.flag("ComSeguro"), 1), else_=0),
         "base_sd": sa.case((plano["BaseSeguro"] == q.text_literal("SD"), 1), else_=0),
-        "num_base": wide_c * (q.num(10**6) + ta + fr - ant),
-        "num_taxa": wide_c * (ta - ant),
-        "num_reserva": wide_c * fr,
-        "num_antecipacao": wide_c * ant,
-        "num_seguro_cr": wide_c * seg,
-        "saldo_seg": _saldo_seguro(s, plano),
-        "divisor_sd": q.wide(months) * q.num(10**14),
         "reducao": s.cents("PctReducao"),
         "parcela_integral": s.cents("ParcelaIntegral"),
         "parcela_reduzida": s.cents("ParcelaReduzida"),
@@ -144,6 +137,41 @@ def _entradas(side: Side, catalog: Catalog, scheduled_only: bool) -> sa.Subquery
             first.clause, sa.and_(first["SimulacaoId"] == s["SimulacaoId"], first["NumeroParcela"] == 1)
         )
     query = sa.select(*(expr.label(name) for name, expr in columns.items())).select_from(joined)
+    return q.fence(query, side.dialect).subquery("valores")
+
+
+_AS_GIVEN = (
+    "simulacao_id",
+    "c",
+    "n",
+    "com_seguro",
+    "base_sd",
+    "reducao",
+    "parcela_integral",
+    "parcela_reduzida",
+    "primeira_parcela",
+    "valor_total_plano",
+    "pct_fundo_comum_mes",
+)
+
+
+def _entradas(side: Side, catalog: Catalog, scheduled_only: bool) -> sa.Subquery:
+    """Each simulation's integer inputs and the numerators of its formulas, computed once (fenced)."""
+    v = _valores(side, catalog, scheduled_only).c
+    wide_c = q.wide(v.c)
+    months = sa.func.nullif(v.n, 0)  # a divisor: PrazoMeses 0 makes every formula NULL, hence violated
+    columns = {name: v[name] for name in _AS_GIVEN + (("vencimento_1",) if scheduled_only else ())}
+    columns |= {
+        "months": months,
+        "num_base": wide_c * (q.num(10**6) + v.ta + v.fr - v.ant),
+        "num_taxa": wide_c * (v.ta - v.ant),
+        "num_reserva": wide_c * v.fr,
+        "num_antecipacao": wide_c * v.ant,
+        "num_seguro_cr": wide_c * v.seg,
+        "saldo_seg": _saldo_seguro(v.c, v.ta, v.fr, v.seg),
+        "divisor_sd": q.wide(months) * q.num(10**14),
+    }
+    query = sa.select(*(expr.label(name) for name, expr in columns.items()))
     return q.fence(query, side.dialect).subquery("entradas")
 
 
@@ -219,17 +247,24 @@ def _serie_seguro(side: Side, catalog: Catalog) -> sa.Subquery:
     halves every two steps. Every partial sum is part of the result, and a * n + b < D * (N + 1) < 2^63.
     """
     s, plano = T(side, catalog["Simulacao"], "s"), T(side, catalog["PlanoComercial"], "p")
-    n, u = s["PrazoMeses"], _saldo_seguro(s, plano)
-    d = _divisor_sd(n)
+    n = s["PrazoMeses"]
+    u = _saldo_seguro(
+        s.cents("ValorCredito"), s.cents("PctTaxaAdm", 4), s.cents("PctFundoReserva", 4), s.cents("PctSeguroMes", 6)
+    )
+    saldos = q.fence(  # u once per simulation: it is both filtered on and divided
+        sa.select(s["SimulacaoId"].label("simulacao_id"), q.as_bigint(n).label("n"), u.label("u"))
+        .select_from(s.clause.join(plano.clause, plano["PlanoId"] == s["PlanoId"]))
+        .where(s.flag("ComSeguro"), plano["BaseSeguro"] == q.text_literal("SD"), n.between(1, _BIGINT_MONTHS)),
+        side.dialect,
+    ).subquery("saldos_seguro")
+    d = _divisor_sd(saldos.c.n)
     inputs = q.fence(
         sa.select(
-            s["SimulacaoId"].label("simulacao_id"),
-            q.as_bigint(n).label("n"),
+            saldos.c.simulacao_id,
+            saldos.c.n,
             d.label("d"),
-            q.as_bigint(q.modulo(u, q.wide(d))).label("r"),
-        )
-        .select_from(s.clause.join(plano.clause, plano["PlanoId"] == s["PlanoId"]))
-        .where(s.flag("ComSeguro"), plano["BaseSeguro"] == q.text_literal("SD"), u >= 0, n.between(1, _BIGINT_MONTHS)),
+            q.as_bigint(q.modulo(saldos.c.u, q.wide(d))).label("r"),
+        ).where(saldos.c.u >= 0),
         side.dialect,
     ).subquery("saldos")
     b = inputs.c.r + q.bigint_div(inputs.c.d, q.num(2))  # r + D / 2 < 2D: one whole part taken out
