@@ -160,7 +160,9 @@ def _entradas(side: Side, catalog: Catalog, scheduled_only: bool) -> sa.Subquery
     v = _valores(side, catalog, scheduled_only).c
     wide_c = q.wide(v.c)
     months = sa.func.nullif(v.n, 0)  # a divisor: PrazoMeses 0 makes every formula NULL, hence violated
-    columns = {name: v[name] for name in _AS_GIVEN + (("vencimento_1",) if scheduled_only else ())}
+    columns: dict[str, sa.ColumnElement] = {
+        name: v[name] for name in _AS_GIVEN + (("vencimento_1",) if scheduled_only else ())
+    }
     columns |= {
         "months": months,
         "num_base": wide_c * (q.num(10**6) + v.ta + v.fr - v.ant),
