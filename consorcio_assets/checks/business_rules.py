@@ -140,12 +140,8 @@ def _valores(side: Side, catalog: Catalog, scheduled_only: bool) -> sa.Subquery:
     return q.fence(query, side.dialect).subquery("valores")
 
 
-_AS_GIVEN = (
-    "simulacao_id",
-    "c",
-    "n",
-    "com_seguro",
-    "base_sd",
+#: the simulation's own values `rule_instalments` compares its terms with (and the reduction it applies)
+_AS_STORED = (
     "reducao",
     "parcela_integral",
     "parcela_reduzida",
@@ -153,6 +149,8 @@ _AS_GIVEN = (
     "valor_total_plano",
     "pct_fundo_comum_mes",
 )
+#: `valores` columns the levels above pass on unchanged
+_AS_GIVEN = ("simulacao_id", "c", "n", "com_seguro", "base_sd", *_AS_STORED)
 
 
 def _entradas(side: Side, catalog: Catalog, scheduled_only: bool) -> sa.Subquery:
@@ -190,12 +188,8 @@ def _termos(side: Side, catalog: Catalog, names: tuple[str, ...], scheduled_only
     fundo_mes, taxa_mes = cents(e.c, e.months), cents(e.num_taxa, e.months * q.num(10**6))
     reserva_mes = cents(e.num_reserva, e.months * q.num(10**6))
     bigint_sd = sa.and_(e.com_seguro == 1, e.base_sd == 1, e.saldo_seg >= 0, e.n.between(1, _BIGINT_MONTHS))
-    columns = {
-        "simulacao_id": e.simulacao_id,
-        "c": e.c,
-        "n": e.n,
-        "com_seguro": e.com_seguro,
-        "base_sd": e.base_sd,
+    columns: dict[str, sa.ColumnElement] = {name: e[name] for name in _AS_GIVEN}
+    columns |= {
         "saldo_seg": e.saldo_seg,
         "divisor_sd": e.divisor_sd,
         "sd_q": sa.case((bigint_sd, q.idiv(e.saldo_seg, e.divisor_sd))),
@@ -205,12 +199,6 @@ def _termos(side: Side, catalog: Catalog, names: tuple[str, ...], scheduled_only
         "antecipacao": antecipacao,
         "taxa_total": taxa_total,
         "reserva_total": reserva_total,
-        "reducao": e.reducao,
-        "parcela_integral": e.parcela_integral,
-        "parcela_reduzida": e.parcela_reduzida,
-        "primeira_parcela": e.primeira_parcela,
-        "valor_total_plano": e.valor_total_plano,
-        "pct_fundo_comum_mes": e.pct_fundo_comum_mes,
         # what each instalment must hold, as DECIMALs: month N takes each component's residual
         "fundo_mes": q.from_cents(fundo_mes),
         "fundo_ultimo": q.from_cents(e.c - (e.n - 1) * fundo_mes),
@@ -329,12 +317,7 @@ def _instalments(side: Side, catalog: Catalog) -> sa.Select:
             "antecipacao",
             "taxa_total",
             "reserva_total",
-            "reducao",
-            "parcela_integral",
-            "parcela_reduzida",
-            "primeira_parcela",
-            "valor_total_plano",
-            "pct_fundo_comum_mes",
+            *_AS_STORED,
         ),
     )
     series = _serie_seguro(side, catalog)
