@@ -176,6 +176,15 @@ def critical_path(runs: list[TableRun], rows: dict[str, int]) -> dict[str, int]:
     return weight
 
 
+def ahead_of_parents(runs: list[TableRun], waits_for: dict[str, list[str]], weights: dict[str, int]) -> str | None:
+    """The one load that may start before its parents: the heaviest that waits for a parent and that no load
+    of the batch waits for. Safe with two slots or more: nothing can wait on it, and the others keep a slot,
+    where parents still start before their children (None when no load qualifies)."""
+    awaited = {p for parents in waits_for.values() for p in parents}
+    leaves = [r.table.name for r in runs if waits_for[r.table.name] and r.table.name not in awaited]
+    return max(leaves, key=lambda name: weights.get(name, 0), default=None)
+
+
 def run_in_fk_order(
     runs: list[TableRun],
     run_one: Callable[[TableRun], list],
@@ -190,13 +199,19 @@ def run_in_fk_order(
     data streams while they finish; the job waits for them before validating its foreign keys), heaviest chain
     first; it is skipped, or stopped (`stop`) when already running, when one of its parents failed (its foreign
     keys would point at a stale parent). Every parent starts before its children, so the earliest running load
-    never waits and `max_workers` slots cannot deadlock. When the step is interrupted (the Dagster run
-    terminated), `on_interrupt` stops what is running before the pool waits for its threads."""
+    never waits and `max_workers` slots cannot deadlock. One exception (`ahead_of_parents`): the heaviest load
+    nothing waits for may start before its parents while at least one other slot stays for them, so the
+    batch's largest table (simulacao_parcela) streams from the start instead of after four generations of small
+    parents, and its keys are not the batch's tail. When the step is interrupted (the Dagster run terminated),
+    `on_interrupt` stops what is running before the pool waits for its threads."""
     loading = {r.table.name for r in runs if r.loads_aurora}
     waits_for = {r.table.name: [p for p in fk_parents(r.table) if p in loading] if r.loads_aurora else [] for r in runs}
     weights = weights or {}
     order = {r.table.name: i for i, r in enumerate(runs)}
     pending = sorted(runs, key=lambda r: (-weights.get(r.table.name, 0), order[r.table.name]))
+    ahead = ahead_of_parents(runs, waits_for, weights) if max_workers > 1 else None
+    if ahead is not None:  # considered first, so the slots do not all go to its ancestors
+        pending.sort(key=lambda r: r.table.name != ahead)
     started: set[str] = set()
     results: dict[str, list] = {}
     failures: dict[str, str] = {}
@@ -214,7 +229,9 @@ def run_in_fk_order(
                     if failed := failed_parents(name):
                         pending.remove(r)
                         failures[name] = f"skipped: parent table(s) {', '.join(failed)} failed to load"
-                    elif len(running) < max(1, max_workers) and all(p in started for p in waits_for[name]):
+                    elif len(running) < max(1, max_workers) and (
+                        name == ahead or all(p in started for p in waits_for[name])
+                    ):
                         pending.remove(r)
                         started.add(name)
                         running[pool.submit(run_one, r)] = r
