@@ -57,8 +57,9 @@ assert len(servers) == 6 and len({{id(s) for s in servers}}) == 1, servers
 
 
 def test_a_setting_read_at_start_restarts_only_a_server_this_process_started():
-    """wal_buffers takes effect only when the server starts: a server this process started is restarted before
-    anyone uses it; one already running (an older version's, serving a UI) is left alone and gets it next start."""
+    """wal_buffers and wal_level take effect only when the server starts: a server this process started is
+    restarted before anyone uses it; one already running (an older version's, serving a UI) is left alone and
+    gets them at its next start."""
     import shutil
     import uuid
 
@@ -74,12 +75,14 @@ def test_a_setting_read_at_start_restarts_only_a_server_this_process_started():
         postgres._started_server.cache_clear()
         postgres._forget(str(pgdata))
         with psycopg.connect(postgres._embedded_server(str(pgdata)).get_uri(), autocommit=True) as conn:
-            return postmaster_pid(pgdata), conn.execute("SHOW wal_buffers").fetchone()[0]
+            shown = [conn.execute(f"SHOW {name}").fetchone()[0] for name in ("wal_buffers", "wal_level")]
+            return postmaster_pid(pgdata), "/".join(shown)
 
     try:
-        _, fresh = started()  # initdb and start here: restarted once with the setting
+        _, fresh = started()  # initdb and start here: restarted once with the settings
         with psycopg.connect(postgres._embedded_server(str(pgdata)).get_uri(), autocommit=True) as conn:
-            conn.execute("ALTER SYSTEM RESET wal_buffers")  # as a server of an older version was configured
+            for name in ("wal_buffers", "wal_level", "max_wal_senders"):  # as a server of an older version was
+                conn.execute(f"ALTER SYSTEM RESET {name}")
         stop_embedded_postgres(pgdata)
         import pgserver
 
@@ -90,7 +93,7 @@ def test_a_setting_read_at_start_restarts_only_a_server_this_process_started():
         pid, running = started()  # attached to the running server: not restarted under its users
         stop_embedded_postgres(pgdata)
         _, next_start = started()
-        assert (fresh, running, next_start) == ("64MB", "4MB", "64MB") and pid == before
+        assert (fresh, running, next_start) == ("64MB/minimal", "4MB/replica", "64MB/minimal") and pid == before
     finally:
         postgres._started_server.cache_clear()
         postgres._forget(str(pgdata))

@@ -18,6 +18,13 @@ REPO = Path(__file__).resolve().parents[2]
 LOAD_ROWS = 400_000  # ~110 MB of WAL: several times min_wal_size
 
 
+def _load(conn: psycopg.Connection, table: str) -> None:
+    """Rows into a table created by an earlier transaction, as the Glue job's COPY streams fill its staging table:
+    written to the WAL (with wal_level minimal, rows in the table their own transaction created are not)."""
+    conn.execute(f"CREATE TABLE {table} (g integer, pad text)")
+    conn.execute(f"INSERT INTO {table} SELECT g, repeat('x', 200) FROM generate_series(1, {LOAD_ROWS}) AS g")
+
+
 def _wal_bytes(conn: psycopg.Connection) -> int:
     return conn.execute("SELECT coalesce(sum(size), 0) FROM pg_ls_waldir()").fetchone()[0]
 
@@ -40,17 +47,13 @@ def test_wal_is_released_after_a_batch(monkeypatch, fault_case):
                 n: conn.execute("SELECT current_setting(%s)", (n,)).fetchone()[0] for n in postgres.EMBEDDED_SETTINGS
             }
             assert settings == postgres.EMBEDDED_SETTINGS
-            conn.execute(
-                f"CREATE TABLE carga AS SELECT g, repeat('x', 200) AS pad FROM generate_series(1, {LOAD_ROWS}) AS g"
-            )
+            _load(conn, "carga")
             loaded = _wal_bytes(conn)
             left = postgres.release_wal(get_settings())
             assert left == _wal_bytes(conn)
             assert conn.execute("SELECT count(*) FROM carga").fetchone()[0] == LOAD_ROWS
             # the Glue step's variant: the checkpoint is requested and nobody waits; the server still releases it
-            conn.execute(
-                f"CREATE TABLE carga2 AS SELECT g, repeat('y', 200) AS pad FROM generate_series(1, {LOAD_ROWS}) AS g"
-            )
+            _load(conn, "carga2")
             again = _wal_bytes(conn)
             assert postgres.request_checkpoint(get_settings()) is True
             deadline = time.monotonic() + 120
