@@ -176,10 +176,16 @@ def critical_path(runs: list[TableRun], rows: dict[str, int]) -> dict[str, int]:
     return weight
 
 
+#: slots a batch needs before one load may start ahead of its parents (`ahead_of_parents`)
+AHEAD_MIN_SLOTS = 3
+
+
 def ahead_of_parents(runs: list[TableRun], waits_for: dict[str, list[str]], weights: dict[str, int]) -> str | None:
     """The one load that may start before its parents: the heaviest that waits for a parent and that no load
-    of the batch waits for. Safe with two slots or more: nothing can wait on it, and the others keep a slot,
-    where parents still start before their children (None when no load qualifies)."""
+    of the batch waits for (None when none qualifies). Nothing can wait on it, and the other slots still start
+    parents before their children, so no slot deadlocks. It needs three slots or more: its parents then start
+    while a long ancestor (cliente) still loads in the other slot, well within the 10 minutes the job allows a
+    parent to appear; with one slot left, a parent's run would start only after that load ends."""
     awaited = {p for parents in waits_for.values() for p in parents}
     leaves = [r.table.name for r in runs if waits_for[r.table.name] and r.table.name not in awaited]
     return max(leaves, key=lambda name: weights.get(name, 0), default=None)
@@ -199,17 +205,17 @@ def run_in_fk_order(
     data streams while they finish; the job waits for them before validating its foreign keys), heaviest chain
     first; it is skipped, or stopped (`stop`) when already running, when one of its parents failed (its foreign
     keys would point at a stale parent). Every parent starts before its children, so the earliest running load
-    never waits and `max_workers` slots cannot deadlock. One exception (`ahead_of_parents`): the heaviest load
-    nothing waits for may start before its parents while at least one other slot stays for them, so the
-    batch's largest table (simulacao_parcela) streams from the start instead of after four generations of small
-    parents, and its keys are not the batch's tail. When the step is interrupted (the Dagster run terminated),
+    never waits and `max_workers` slots cannot deadlock. One exception (`ahead_of_parents`, three slots or more):
+    the heaviest load nothing waits for starts first, before its parents, so the batch's largest table
+    (simulacao_parcela) streams from the start instead of after four generations of small parents, and its keys
+    are not the batch's tail. When the step is interrupted (the Dagster run terminated),
     `on_interrupt` stops what is running before the pool waits for its threads."""
     loading = {r.table.name for r in runs if r.loads_aurora}
     waits_for = {r.table.name: [p for p in fk_parents(r.table) if p in loading] if r.loads_aurora else [] for r in runs}
     weights = weights or {}
     order = {r.table.name: i for i, r in enumerate(runs)}
     pending = sorted(runs, key=lambda r: (-weights.get(r.table.name, 0), order[r.table.name]))
-    ahead = ahead_of_parents(runs, waits_for, weights) if max_workers > 1 else None
+    ahead = ahead_of_parents(runs, waits_for, weights) if max_workers >= AHEAD_MIN_SLOTS else None
     if ahead is not None:  # considered first, so the slots do not all go to its ancestors
         pending.sort(key=lambda r: r.table.name != ahead)
     started: set[str] = set()
