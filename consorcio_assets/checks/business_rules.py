@@ -103,6 +103,17 @@ def _divisor_sd(n) -> sa.ColumnElement:
     return q.as_bigint(n) * q.num(10**14)
 
 
+def _inputs(s: T) -> dict[str, sa.ColumnElement]:
+    """The simulation's formula inputs as integers: c in centavos, percentages unscaled."""
+    return {
+        "c": s.cents("ValorCredito"),
+        "ta": s.cents("PctTaxaAdm", 4),
+        "fr": s.cents("PctFundoReserva", 4),
+        "ant": s.cents("PctAntecipacao", 4),
+        "seg": s.cents("PctSeguroMes", 6),
+    }
+
+
 def _valores(side: Side, catalog: Catalog, scheduled_only: bool) -> sa.Subquery:
     """Each simulation's inputs as integers (c in centavos, percentages unscaled), converted once (fenced): a
     DECIMAL's conversion is a NUMERIC product and a cast, and the numerators name c seven times.
@@ -114,12 +125,8 @@ def _valores(side: Side, catalog: Catalog, scheduled_only: bool) -> sa.Subquery:
     s, plano = T(side, catalog["Simulacao"], "s"), T(side, catalog["PlanoComercial"], "p")
     columns = {
         "simulacao_id": s["SimulacaoId"],
-        "c": s.cents("ValorCredito"),
         "n": s["PrazoMeses"],
-        "ta": s.cents("PctTaxaAdm", 4),
-        "fr": s.cents("PctFundoReserva", 4),
-        "ant": s.cents("PctAntecipacao", 4),
-        "seg": s.cents("PctSeguroMes", 6),
+        **_inputs(s),
         "com_seguro": sa.case((s.flag("ComSeguro"), 1), else_=0),
         "base_sd": sa.case((plano["BaseSeguro"] == q.text_literal("SD"), 1), else_=0),
         "reducao": s.cents("PctReducao"),
@@ -238,9 +245,8 @@ def _serie_seguro(side: Side, catalog: Catalog) -> sa.Subquery:
     """
     s, plano = T(side, catalog["Simulacao"], "s"), T(side, catalog["PlanoComercial"], "p")
     n = s["PrazoMeses"]
-    u = _saldo_seguro(
-        s.cents("ValorCredito"), s.cents("PctTaxaAdm", 4), s.cents("PctFundoReserva", 4), s.cents("PctSeguroMes", 6)
-    )
+    given = _inputs(s)
+    u = _saldo_seguro(given["c"], given["ta"], given["fr"], given["seg"])
     saldos = q.fence(  # u once per simulation: it is both filtered on and divided
         sa.select(s["SimulacaoId"].label("simulacao_id"), q.as_bigint(n).label("n"), u.label("u"))
         .select_from(s.clause.join(plano.clause, plano["PlanoId"] == s["PlanoId"]))

@@ -158,7 +158,7 @@ def _tune(url: str) -> bool:
             )
             if value != EMBEDDED_SETTINGS[name]
         }
-        for name in stale:
+        for name in (n for n in EMBEDDED_SETTINGS if n in stale):  # in their listed order (max_wal_senders first)
             conn.execute(f"ALTER SYSTEM SET {name} = '{EMBEDDED_SETTINGS[name]}'")
         if stale:
             conn.execute("SELECT pg_reload_conf()")
