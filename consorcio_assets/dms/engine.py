@@ -116,6 +116,10 @@ def read_select(
 class DuckDBSource:
     """The embedded stand-in, opened read-only so parallel segments and other runs can share it."""
 
+    #: the file cannot change while it is open here: DuckDB refuses a writing connection, in any process, to a file
+    #: a process holds read-only, so a table's data version after its extraction is the one before it
+    snapshot = True
+
     def __init__(self, path):
         from duckdb_engine import Dialect
 
@@ -146,6 +150,8 @@ class DuckDBSource:
 
 class SqlAlchemySource:
     """Any SQLAlchemy source (SQL Server through pyodbc in production): rows streamed with `yield_per`."""
+
+    snapshot = False  # the application may write while DMS reads: versions are read before and after
 
     def __init__(self, engine: sa.Engine):
         self._engine = engine
@@ -696,7 +702,7 @@ class LocalFullLoad:
         )
         result.version_before = self._before.get(table.name)
         if not errors and result.version_before is not None:
-            result.version_after = self._version(table)
+            result.version_after = result.version_before if self.source.snapshot else self._version(table)
             result.source_changes = changes(
                 table, result.version_before, result.version_after, self.source.execute, self.source.dialect
             )

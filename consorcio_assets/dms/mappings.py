@@ -20,7 +20,7 @@ from consorcio_assets.catalog import catalog as default_catalog
 from consorcio_assets.source.queries import table_clause
 
 #: tables DMS splits into parallel-load segments, and how many segments each gets
-PARALLEL_LOAD_SEGMENTS: dict[str, int] = {"Simulacao": 4, "SimulacaoParcela": 4}
+PARALLEL_LOAD_SEGMENTS: dict[str, int] = {"Simulacao": 4, "SimulacaoParcela": 4, "vw_SimulacaoResumo": 2}
 
 
 def locator(name: str) -> str:

@@ -1,10 +1,15 @@
 """hashdiff finds exactly the corrupted rows, names their keys and columns, and stays silent otherwise."""
 
+import hashlib
+
 import duckdb
 import pytest
 import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from consorcio_assets.checks import hashdiff
+from consorcio_assets.checks import sql as q
 from consorcio_assets.checks.sides import SOURCE, TARGET, Side
 
 
@@ -213,3 +218,18 @@ def test_non_ascii_text_is_compared_by_value_against_aurora(small_source, tmp_pa
     outcome = hashdiff.reconcile(source, target_side, cat["Simulacao"], by_value=True, leaf_rows=50)
     assert outcome.keys == ["SimulacaoId=14 (differs)"]
     assert outcome.details["column_mismatches"] == {"Observacao": 1}
+
+
+DUCKDB = sa.create_engine("duckdb:///:memory:")
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=60))
+def test_hash60_is_the_md5_prefix_in_postgresql_and_duckdb(target_side, text):
+    """The documented hash, 60 bits after the digest's first hex digit, computed the same by both databases (the
+    target fixture is only read)."""
+    expected = int(hashlib.md5(text.encode()).hexdigest()[1:16], 16)
+    query = sa.select(q.hash60(sa.literal(text, sa.String())))
+    for engine in (target_side.engine, DUCKDB):
+        with engine.connect() as conn:
+            assert conn.execute(query).scalar_one() == expected, engine.dialect.name

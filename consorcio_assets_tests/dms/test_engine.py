@@ -420,3 +420,25 @@ def test_a_write_to_the_source_during_extraction_is_detected(source, lake):
     unchanged = [n for n in ALL if n != "Simulacao"]
     assert all(report.tables[n].source_changes is None for n in unchanged)
     assert all(report.tables[n].version_before == report.tables[n].version_after for n in unchanged)
+
+
+def test_the_stand_in_is_a_snapshot_while_open_so_its_versions_are_read_once(source, lake):
+    """No process can write the stand-in while the engine holds it read-only, so the version after equals the one
+    before without a second pass over each table (a view's pass computes the whole view)."""
+    duck = engine.DuckDBSource(source)
+    writer = subprocess.run(
+        [sys.executable, "-c", f"import duckdb; duckdb.connect({str(source)!r}).execute('CHECKPOINT')"],
+        capture_output=True,
+        text=True,
+    )
+    assert writer.returncode != 0 and "lock" in writer.stderr  # the claim `DuckDBSource.snapshot` rests on
+    read = []
+    execute = duck.execute
+    duck.execute = lambda sql: read.append(sql) or execute(sql)
+    report = engine.LocalFullLoad(duck, lake, SETTINGS).run(table_mappings([catalog()[t] for t in ALL]))
+    duck.close()
+    assert len(read) == len(ALL)
+    for name in ALL:
+        result = report.tables[name]
+        assert result.state == COMPLETED and result.source_changes is None
+        assert result.version_after == result.version_before and result.version_before.rows == result.full_load_rows
