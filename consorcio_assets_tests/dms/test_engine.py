@@ -65,7 +65,9 @@ def digest(lake: Lake) -> dict[str, str]:
 
 
 def test_parquet_files_hold_the_source_value_by_value_in_dms_types(hand_made_source, lake):
-    report = run(lake, hand_made_source, boundaries={"Simulacao": [["11"], ["21"], ["31"]]})
+    ranges = {"Simulacao": [["11"], ["21"], ["31"]], "vw_SimulacaoResumo": [["21"]]}  # a view in ranges too
+    report = run(lake, hand_made_source, boundaries=ranges)
+    assert files(lake, "vw_SimulacaoResumo") == ["SEGMENT1/LOAD00000001.parquet", "SEGMENT2/LOAD00000001.parquet"]
     for name in ALL:
         result = report.tables[name]
         assert result.state == COMPLETED, result.error
