@@ -2,8 +2,9 @@
 table, waiting (holding its slot) for its parents staged by the batch; a stopped run ends with an error.
 
 Properties over any subset of the catalog, any number of slots and any failing tables: every parent starts
-before its children (but for one run nothing waits for, with three slots or more), no slot deadlock, a table loads only when its parents did, the children of a failed table
-are skipped (stopped when they were already running), and every table ends in exactly one outcome."""
+before its children (but for one run nothing waits for, with three slots or more), no slot deadlock, a table
+loads only when its parents did, the children of a failed table are skipped (stopped when they were already
+running), and every table ends in exactly one outcome."""
 
 from __future__ import annotations
 
